@@ -1,0 +1,16 @@
+// Package probes is the core of a framework for honest Kubernetes-style health
+// probes: one warm-up state machine (Lifecycle) that drives three gates,
+// startup, liveness and readiness, each in a package of its own.
+//
+// The package holds the shared vocabulary: Status (pass, warn, fail), Phase and
+// the Lifecycle that moves between phases, Checker and the Runner that executes
+// checks in the background on their own schedules, and Report, the model a gate
+// hands to the HTTP layer in package server.
+//
+// Anything that can block takes a context.Context as its first argument. Probe
+// requests never block: checks run in the background, and a probe request only
+// reads the last verdict.
+//
+// The package uses only the standard library and holds no package-level mutable
+// state; the clock is injected through the Lifecycle (WithClock).
+package probes

@@ -1,0 +1,230 @@
+// Command example is a small chi service that shows probes at work: it
+// listens from the first moment, loads a cache slowly at start-up (reporting
+// progress), refuses API traffic with 503 until the cache is warm, and drains
+// gracefully on SIGTERM or Ctrl-C.
+//
+//	go run ./example                      # defaults: 127.0.0.1:8080, 3s warm-up
+//	go run ./example -addr :9090 -warmup 10s -drain 2s
+//	DATABASE_URL=postgres://... go run ./example   # adds a PostgreSQL readiness check
+//
+// Every flag can also be set from the environment: ADDR, WARMUP, DRAIN and
+// SHUTDOWN_TIMEOUT.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"go.uber.org/zap"
+
+	"github.com/probekit/probes"
+	"github.com/probekit/probes/liveness"
+	"github.com/probekit/probes/readiness"
+	"github.com/probekit/probes/server"
+	"github.com/probekit/probes/startup"
+)
+
+type config struct {
+	addr            string
+	warmup          time.Duration
+	drain           time.Duration
+	shutdownTimeout time.Duration
+	databaseURL     string
+}
+
+func main() {
+	log, err := zap.NewProduction()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "example:", err)
+		os.Exit(1)
+	}
+	defer log.Sync() //nolint:errcheck
+	cfg, err := parseConfig(os.Args[1:], os.Getenv)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "example:", err)
+		os.Exit(2)
+	}
+	if err := run(context.Background(), cfg, log); err != nil {
+		log.Error("exit", zap.Error(err))
+		os.Exit(1)
+	}
+}
+
+// parseConfig reads flags, with defaults taken from the environment.
+func parseConfig(args []string, getenv func(string) string) (config, error) {
+	fs := flag.NewFlagSet("example", flag.ContinueOnError)
+	env := func(name, def string) string {
+		if v := getenv(name); v != "" {
+			return v
+		}
+		return def
+	}
+	var cfg config
+	fs.StringVar(&cfg.addr, "addr", env("ADDR", "127.0.0.1:8080"), "listen address (env ADDR)")
+	durations := []struct {
+		p          *time.Duration
+		flag, env  string
+		def, usage string
+	}{
+		{&cfg.warmup, "warmup", "WARMUP", "3s", "how long the cache takes to load (env WARMUP)"},
+		{&cfg.drain, "drain", "DRAIN", "5s", "how long to keep serving after readiness fails on shutdown (env DRAIN)"},
+		{&cfg.shutdownTimeout, "shutdown-timeout", "SHUTDOWN_TIMEOUT", "10s", "how long in-flight requests may take after the drain (env SHUTDOWN_TIMEOUT)"},
+	}
+	for _, d := range durations {
+		def, err := time.ParseDuration(env(d.env, d.def))
+		if err != nil {
+			return cfg, fmt.Errorf("%s: %w", d.env, err)
+		}
+		fs.DurationVar(d.p, d.flag, def, d.usage)
+	}
+	if err := fs.Parse(args); err != nil {
+		return cfg, err
+	}
+	if cfg.warmup < 0 {
+		return cfg, fmt.Errorf("-warmup %s: must not be negative", cfg.warmup)
+	}
+	cfg.databaseURL = getenv("DATABASE_URL")
+	return cfg, nil
+}
+
+func run(ctx context.Context, cfg config, log *zap.Logger) error {
+	// Listen first, so that probes answer (honestly) while the cache loads.
+	ln, err := net.Listen("tcp", cfg.addr)
+	if err != nil {
+		return err
+	}
+
+	lc := probes.NewLifecycle()
+	warm, err := startup.New(lc, startup.Deadline(cfg.warmup+time.Minute))
+	if err != nil {
+		return err
+	}
+	live := liveness.New(lc)
+	ready := readiness.New(lc)
+
+	c := &cache{}
+	if err := warm.Task("cache", func(ctx context.Context, p *startup.Progress) error {
+		return c.load(ctx, cfg.warmup, p)
+	}); err != nil {
+		return err
+	}
+
+	// A background worker whose heartbeat liveness watches.
+	beat, err := live.Heartbeat("refresher", 10*time.Second)
+	if err != nil {
+		return err
+	}
+	refresher := runnerFunc(func(ctx context.Context) error {
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for {
+			beat.Tick()
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-t.C:
+			}
+		}
+	})
+
+	if cfg.databaseURL != "" {
+		pool, err := pgxpool.New(ctx, cfg.databaseURL)
+		if err != nil {
+			return fmt.Errorf("DATABASE_URL: %w", probes.RedactError(err))
+		}
+		defer pool.Close()
+		if err := ready.Add("postgres", readiness.Ping(pool),
+			probes.Every(5*time.Second), probes.Timeout(time.Second), probes.ComponentType("datastore")); err != nil {
+			return err
+		}
+	}
+
+	r := chi.NewRouter()
+	server.Register(r, warm, live, ready, server.Service(server.Info{
+		Version: "1", ServiceID: "probes-example", Description: "items API with a slow-loading cache",
+	}))
+	r.With(server.WarmupGuard(lc, time.Second)).Get("/api/items/{id}", c.serveItem)
+
+	srv, err := server.New(&http.Server{Handler: r, ReadHeaderTimeout: 5 * time.Second}, lc,
+		server.Listener(ln), server.Logger(log),
+		server.DrainDelay(cfg.drain), server.ShutdownTimeout(cfg.shutdownTimeout))
+	if err != nil {
+		return err
+	}
+	base := "http://" + ln.Addr().String()
+	log.Info("listening",
+		zap.String("startup", base+"/startupz"), zap.String("liveness", base+"/livez"),
+		zap.String("readiness", base+"/readyz"), zap.String("api", base+"/api/items/{id}"),
+		zap.Duration("warmup", cfg.warmup), zap.Bool("postgres", cfg.databaseURL != ""))
+	return srv.Run(ctx, warm, live, ready, refresher)
+}
+
+type runnerFunc func(ctx context.Context) error
+
+func (f runnerFunc) Run(ctx context.Context) error { return f(ctx) }
+
+// item is what the API serves.
+type item struct {
+	ID   int    `json:"id"`
+	Name string `json:"name"`
+}
+
+const cacheSize = 1000
+
+// cache is loaded once at start-up and then only read.
+type cache struct {
+	items atomic.Pointer[map[int]item]
+}
+
+// load fills the cache in steps that take d in all, reporting progress.
+func (c *cache) load(ctx context.Context, d time.Duration, p *startup.Progress) error {
+	const steps = 20
+	m := make(map[int]item, cacheSize)
+	t := time.NewTicker(max(d/steps, time.Nanosecond))
+	defer t.Stop()
+	for s := range steps {
+		for id := s * cacheSize / steps; id < (s+1)*cacheSize/steps; id++ {
+			m[id+1] = item{ID: id + 1, Name: "item " + strconv.Itoa(id+1)}
+		}
+		if d > 0 {
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-t.C:
+			}
+		}
+		p.Count(s+1, steps)
+	}
+	c.items.Store(&m)
+	return nil
+}
+
+func (c *cache) serveItem(w http.ResponseWriter, r *http.Request) {
+	items := c.items.Load()
+	if items == nil {
+		// Unreachable behind WarmupGuard, but never serve a half-loaded cache.
+		http.Error(w, "cache not loaded", http.StatusServiceUnavailable)
+		return
+	}
+	id, err := strconv.Atoi(chi.URLParam(r, "id"))
+	it, ok := (*items)[id]
+	if err != nil || !ok {
+		http.Error(w, "no such item", http.StatusNotFound)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if err := json.NewEncoder(w).Encode(it); err != nil && !errors.Is(err, http.ErrHandlerTimeout) {
+		return
+	}
+}

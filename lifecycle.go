@@ -1,0 +1,238 @@
+package probes
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Phase is where the service is in its life. See Lifecycle for the transitions.
+type Phase uint8
+
+const (
+	// Cold is the phase before warm-up has started.
+	Cold Phase = iota
+	// Warming means warm-up tasks (cache loading, migrations, ...) are running.
+	Warming
+	// Ready means warm-up is done and the service can serve.
+	Ready
+	// Draining means shutdown has begun: readiness fails so that balancers stop
+	// routing, while requests are still served.
+	Draining
+	// Stopped means the server has closed.
+	Stopped
+	// Broken is terminal: the process cannot recover and must be restarted.
+	Broken
+)
+
+var phaseNames = [...]string{"cold", "warming", "ready", "draining", "stopped", "broken"}
+
+// String returns the lower-case name of the phase, such as "warming".
+func (p Phase) String() string {
+	if int(p) < len(phaseNames) {
+		return phaseNames[p]
+	}
+	return fmt.Sprintf("Phase(%d)", uint8(p))
+}
+
+// legal[from] is the set of phases reachable from from, as a bit set.
+var legal = [...]uint8{
+	Cold:     1<<Warming | 1<<Draining | 1<<Broken,
+	Warming:  1<<Ready | 1<<Draining | 1<<Broken,
+	Ready:    1<<Warming | 1<<Draining | 1<<Broken,
+	Draining: 1<<Stopped | 1<<Broken,
+	Stopped:  1 << Broken,
+	Broken:   0,
+}
+
+// ErrIllegalTransition is wrapped by the error a Lifecycle returns for a
+// transition its current phase does not allow.
+var ErrIllegalTransition = errors.New("illegal transition")
+
+// Transition describes one change of phase, as listeners receive it.
+type Transition struct {
+	From, To Phase
+	// Reason is a short human-readable cause, such as "warm-up done" or "SIGTERM".
+	Reason string
+	// At is when the transition happened, by the lifecycle's clock.
+	At time.Time
+	// Err is the cause of a move to Broken, nil otherwise.
+	Err error
+}
+
+// Clock tells the time. Inject one with WithClock to make tests deterministic.
+type Clock interface {
+	Now() time.Time
+}
+
+type systemClock struct{}
+
+func (systemClock) Now() time.Time { return time.Now() }
+
+// LifecycleOption configures a Lifecycle.
+type LifecycleOption interface {
+	applyLifecycle(*Lifecycle)
+}
+
+type lifecycleOptionFunc func(*Lifecycle)
+
+func (f lifecycleOptionFunc) applyLifecycle(l *Lifecycle) { f(l) }
+
+// WithClock makes the lifecycle, and every gate built on it, read time from c.
+// The default is the system clock; nil keeps the default.
+func WithClock(c Clock) LifecycleOption {
+	return lifecycleOptionFunc(func(l *Lifecycle) {
+		if c != nil {
+			l.clock = c
+		}
+	})
+}
+
+// startedBit marks in Lifecycle.state that Ready has been reached once; the
+// startup gate latches on it.
+const startedBit = 1 << 8
+
+// Lifecycle is the state machine that says where the service is:
+//
+//	Cold ──Start──▶ Warming ──MarkReady──▶ Ready ──Rewarm──▶ Warming
+//	Cold, Warming, Ready ──Drain──▶ Draining ──Stop──▶ Stopped
+//	any phase but Broken ──MarkBroken──▶ Broken (terminal)
+//
+// An illegal transition returns an error wrapping ErrIllegalTransition and
+// changes nothing. Reading the phase is a single atomic load. Listeners added
+// with Subscribe receive every transition in order, outside any lock, so a
+// listener may read the lifecycle or even move it.
+//
+// A Lifecycle is safe for concurrent use. Create one with NewLifecycle.
+type Lifecycle struct {
+	state atomic.Uint32 // Phase in the low byte, startedBit above it
+	clock Clock
+
+	mu         sync.Mutex
+	listeners  []listener // copied on write, so delivery can range without the lock
+	nextID     int
+	queue      []Transition
+	delivering bool
+}
+
+type listener struct {
+	id int
+	fn func(Transition)
+}
+
+// NewLifecycle returns a Lifecycle in phase Cold.
+func NewLifecycle(opts ...LifecycleOption) *Lifecycle {
+	l := &Lifecycle{clock: systemClock{}}
+	for _, o := range opts {
+		o.applyLifecycle(l)
+	}
+	return l
+}
+
+// Phase returns the current phase.
+func (l *Lifecycle) Phase() Phase { return Phase(l.state.Load() & 0xff) }
+
+// Started reports whether the lifecycle has reached Ready at least once. The
+// startup gate latches on it: after a Rewarm it stays true.
+func (l *Lifecycle) Started() bool { return l.state.Load()&startedBit != 0 }
+
+// Clock returns the clock the lifecycle and its gates use.
+func (l *Lifecycle) Clock() Clock { return l.clock }
+
+// Start moves Cold to Warming.
+func (l *Lifecycle) Start() error { return l.move(Warming, "warm-up started", nil) }
+
+// MarkReady moves Warming to Ready: warm-up is done.
+func (l *Lifecycle) MarkReady() error { return l.move(Ready, "warm-up done", nil) }
+
+// Rewarm moves Ready back to Warming, for example while a cache reloads.
+// Readiness fails until MarkReady; startup stays passed.
+func (l *Lifecycle) Rewarm(reason string) error { return l.move(Warming, reason, nil) }
+
+// Drain moves Cold, Warming or Ready to Draining: shutdown has begun and
+// readiness fails at once.
+func (l *Lifecycle) Drain(reason string) error { return l.move(Draining, reason, nil) }
+
+// Stop moves Draining to Stopped: the server has closed.
+func (l *Lifecycle) Stop() error { return l.move(Stopped, "server closed", nil) }
+
+// MarkBroken moves any phase but Broken itself to Broken, which is terminal:
+// every gate fails so that the platform restarts the process. err says why.
+func (l *Lifecycle) MarkBroken(err error) error {
+	reason := "broken"
+	if err != nil {
+		reason = err.Error()
+	}
+	return l.move(Broken, reason, err)
+}
+
+// Subscribe adds fn to the listeners and returns a function that removes it.
+// fn receives every later transition, in order, outside the lifecycle's lock.
+// It runs on the goroutine that made the transition, so it should be quick.
+func (l *Lifecycle) Subscribe(fn func(Transition)) (cancel func()) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.nextID++
+	id := l.nextID
+	l.listeners = append(l.listeners[:len(l.listeners):len(l.listeners)], listener{id, fn})
+	return func() {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		kept := make([]listener, 0, len(l.listeners))
+		for _, ln := range l.listeners {
+			if ln.id != id {
+				kept = append(kept, ln)
+			}
+		}
+		l.listeners = kept
+	}
+}
+
+func (l *Lifecycle) move(to Phase, reason string, cause error) error {
+	l.mu.Lock()
+	s := l.state.Load()
+	from := Phase(s & 0xff)
+	if legal[from]&(1<<to) == 0 {
+		l.mu.Unlock()
+		return fmt.Errorf("probes: %w from %s to %s", ErrIllegalTransition, from, to)
+	}
+	s = s&startedBit | uint32(to)
+	if to == Ready {
+		s |= startedBit
+	}
+	l.state.Store(s)
+	l.queue = append(l.queue, Transition{From: from, To: to, Reason: reason, At: l.clock.Now(), Err: cause})
+	if l.delivering {
+		// Another call is delivering; it will deliver this one after its own,
+		// which keeps the order even when a listener moves the lifecycle.
+		l.mu.Unlock()
+		return nil
+	}
+	l.delivering = true
+	l.deliver()
+	return nil
+}
+
+// deliver is called with l.mu held and returns with it released.
+func (l *Lifecycle) deliver() {
+	defer func() {
+		// Stay consistent even when a listener panics.
+		l.delivering = false
+		l.mu.Unlock()
+	}()
+	for len(l.queue) > 0 {
+		t := l.queue[0]
+		l.queue = l.queue[1:]
+		ls := l.listeners
+		l.mu.Unlock()
+		func() {
+			defer l.mu.Lock()
+			for _, ln := range ls {
+				ln.fn(t)
+			}
+		}()
+	}
+	l.queue = nil
+}

@@ -1,0 +1,310 @@
+package probes
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+)
+
+var (
+	errPending = errors.New("no result yet")
+	errStopped = errors.New("probes: runner stopped")
+)
+
+// Runner executes checks in the background, each on its own schedule, and
+// keeps their latest results. Probe requests read those results; they never
+// run a check.
+//
+// Guarantees: at most one execution of a check is in flight; an execution that
+// outlives its timeout is reported failing at the timeout (and the next one
+// waits until it returns, so hung checks never pile up goroutines); a panic in
+// a check is recovered and reported as a failure. An idle Runner holds no
+// goroutines: schedules are timers.
+//
+// The gates in packages liveness and readiness are built on a Runner; use one
+// directly only to build a gate of your own.
+type Runner struct {
+	clock    Clock
+	onChange func()
+
+	mu       sync.Mutex
+	checks   []*check // sorted by name
+	state    runState
+	inflight int
+	idle     chan struct{} // closed when inflight drops to 0 after stop
+	start    func(*check)  // schedules a check while running
+}
+
+type runState uint8
+
+const (
+	notStarted runState = iota
+	running
+	stopped
+)
+
+type check struct {
+	name    string
+	checker Checker
+	cfg     checkConfig
+	timer   *time.Timer
+
+	// Guarded by Runner.mu.
+	inFlight    bool
+	gen         uint64 // execution number
+	recordedGen uint64 // execution whose result is recorded
+	cancel      context.CancelFunc
+	fails       int
+	passes      int
+	hasVerdict  bool
+	res         Result
+}
+
+// NewRunner returns a Runner that timestamps results with clock (nil means the
+// system clock) and calls onChange, if not nil, after every change of a check's
+// verdict and after every Add. onChange runs on the goroutine that made the
+// change, outside the Runner's lock.
+func NewRunner(clock Clock, onChange func()) *Runner {
+	if clock == nil {
+		clock = systemClock{}
+	}
+	return &Runner{clock: clock, onChange: onChange}
+}
+
+// Add registers a check under name. It fails, changing nothing, when name is
+// not ValidName, is taken, when c is nil, or when an option is invalid. A check
+// added while the Runner runs starts at once.
+func (r *Runner) Add(name string, c Checker, opts ...CheckOption) error {
+	if !ValidName(name) {
+		return fmt.Errorf("probes: check name %q: use 1 to 63 letters, digits, '-', '_' or '.'", name)
+	}
+	if c == nil {
+		return fmt.Errorf("probes: check %q: nil Checker", name)
+	}
+	cfg, err := newCheckConfig(opts)
+	if err != nil {
+		return fmt.Errorf("check %q: %w", name, err)
+	}
+	ch := &check{name: name, checker: c, cfg: cfg}
+	ch.res = Result{Name: name, ComponentType: cfg.componentType, Critical: cfg.critical, Status: Fail, Err: errPending}
+
+	r.mu.Lock()
+	if r.state == stopped {
+		r.mu.Unlock()
+		return fmt.Errorf("check %q: %w", name, errStopped)
+	}
+	i := sort.Search(len(r.checks), func(i int) bool { return r.checks[i].name >= name })
+	if i < len(r.checks) && r.checks[i].name == name {
+		r.mu.Unlock()
+		return fmt.Errorf("probes: check %q added twice", name)
+	}
+	r.checks = append(r.checks, nil)
+	copy(r.checks[i+1:], r.checks[i:])
+	r.checks[i] = ch
+	if r.state == running {
+		r.start(ch)
+	}
+	r.mu.Unlock()
+	r.changed()
+	return nil
+}
+
+// Run executes the checks until ctx is done, then cancels executions in flight,
+// waits for them to return (at most the longest check timeout; a check that
+// ignores its context is left behind) and returns ctx.Err(). Run may be called
+// once; checks added before it start at once.
+func (r *Runner) Run(ctx context.Context) error {
+	base := context.WithoutCancel(ctx)
+	r.mu.Lock()
+	if r.state != notStarted {
+		r.mu.Unlock()
+		return errors.New("probes: Runner.Run called more than once")
+	}
+	r.state = running
+	r.start = func(c *check) {
+		c.timer = time.AfterFunc(0, func() { r.fire(base, c) })
+	}
+	for _, c := range r.checks {
+		r.start(c)
+	}
+	r.mu.Unlock()
+
+	<-ctx.Done()
+
+	r.mu.Lock()
+	r.state = stopped
+	var grace time.Duration
+	for _, c := range r.checks {
+		c.timer.Stop()
+		if c.cancel != nil {
+			c.cancel()
+		}
+		grace = max(grace, c.cfg.timeout)
+	}
+	idle := make(chan struct{})
+	if r.inflight == 0 {
+		close(idle)
+	} else {
+		r.idle = idle
+	}
+	r.mu.Unlock()
+
+	t := time.NewTimer(grace)
+	defer t.Stop()
+	select {
+	case <-idle:
+	case <-t.C:
+	}
+	return ctx.Err()
+}
+
+// Trigger runs the named check as soon as possible, unless an execution is in
+// flight; its schedule restarts from then. It does nothing before Run.
+func (r *Runner) Trigger(name string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.state != running {
+		return
+	}
+	if c := r.find(name); c != nil {
+		c.timer.Reset(0)
+	}
+}
+
+// Results returns the latest result of every check, sorted by name.
+func (r *Runner) Results() []Result {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]Result, len(r.checks))
+	for i, c := range r.checks {
+		out[i] = c.res
+	}
+	return out
+}
+
+// Result returns the latest result of the named check.
+func (r *Runner) Result(name string) (Result, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if c := r.find(name); c != nil {
+		return c.res, true
+	}
+	return Result{}, false
+}
+
+func (r *Runner) find(name string) *check {
+	i := sort.Search(len(r.checks), func(i int) bool { return r.checks[i].name >= name })
+	if i < len(r.checks) && r.checks[i].name == name {
+		return r.checks[i]
+	}
+	return nil
+}
+
+func (r *Runner) changed() {
+	if r.onChange != nil {
+		r.onChange()
+	}
+}
+
+// fire runs on the timer's goroutine and executes the check there, so no
+// goroutine waits between executions.
+func (r *Runner) fire(base context.Context, c *check) {
+	r.mu.Lock()
+	if r.state != running {
+		r.mu.Unlock()
+		return
+	}
+	c.timer.Reset(c.cfg.interval)
+	if c.inFlight {
+		// The previous execution hangs past its timeout; it has been reported.
+		r.mu.Unlock()
+		return
+	}
+	c.inFlight = true
+	c.gen++
+	gen := c.gen
+	c.res.Executions++
+	ctx, cancel := context.WithTimeout(base, c.cfg.timeout)
+	c.cancel = cancel
+	r.inflight++
+	r.mu.Unlock()
+
+	began := time.Now()
+	timeout := fmt.Errorf("timed out after %s: %w", c.cfg.timeout, context.DeadlineExceeded)
+	stopWatch := context.AfterFunc(ctx, func() {
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			r.record(c, gen, time.Since(began), timeout)
+		}
+	})
+	err := safeCheck(ctx, c.checker)
+	elapsed := time.Since(began)
+	stopWatch()
+	if err != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		err = timeout
+	}
+	r.record(c, gen, elapsed, err)
+	cancel()
+
+	r.mu.Lock()
+	c.inFlight = false
+	c.cancel = nil
+	r.inflight--
+	if r.inflight == 0 && r.idle != nil {
+		close(r.idle)
+		r.idle = nil
+	}
+	r.mu.Unlock()
+}
+
+func safeCheck(ctx context.Context, c Checker) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = fmt.Errorf("panic: %v", v)
+		}
+	}()
+	return c.Check(ctx)
+}
+
+// record stores the outcome of execution gen, unless one is stored already
+// (the timeout and the return race for it), and applies the thresholds.
+func (r *Runner) record(c *check, gen uint64, elapsed time.Duration, err error) {
+	r.mu.Lock()
+	if r.state != running || c.recordedGen >= gen {
+		r.mu.Unlock()
+		return
+	}
+	c.recordedGen = gen
+	status := StatusOf(err)
+	if status == Fail {
+		c.fails++
+		c.passes = 0
+	} else {
+		c.passes++
+		c.fails = 0
+	}
+	verdict := c.res.Status
+	switch {
+	case !c.hasVerdict:
+		verdict = status // the first result decides at once
+	case status == Fail:
+		if c.fails >= c.cfg.failThreshold {
+			verdict = Fail
+		}
+	case verdict != Fail || c.passes >= c.cfg.passThreshold:
+		verdict = status
+	}
+	changed := verdict != c.res.Status || !c.hasVerdict
+	c.hasVerdict = true
+	c.res.Status = verdict
+	c.res.Time = r.clock.Now()
+	c.res.Duration = elapsed
+	c.res.ConsecutiveFailures = c.fails
+	c.res.Err = RedactError(err)
+	r.mu.Unlock()
+	if changed {
+		r.changed()
+	}
+}
