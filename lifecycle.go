@@ -37,15 +37,25 @@ func (p Phase) String() string {
 	return fmt.Sprintf("Phase(%d)", uint8(p))
 }
 
-// legal[from] is the set of phases reachable from from, as a bit set.
-var legal = [...]uint8{
-	Cold:     1<<Warming | 1<<Draining | 1<<Broken,
-	Warming:  1<<Ready | 1<<Draining | 1<<Broken,
-	Ready:    1<<Warming | 1<<Draining | 1<<Broken,
-	Draining: 1<<Stopped | 1<<Broken,
-	Stopped:  1 << Broken,
-	Broken:   0,
+// from is a set of phases, as a bit mask.
+func from(ps ...Phase) uint8 {
+	var m uint8
+	for _, p := range ps {
+		m |= 1 << p
+	}
+	return m
 }
+
+// The phases each move may start from. Moves are checked by their source, not
+// only their target: Start and Rewarm both lead to Warming, from different places.
+var (
+	fromStart     = from(Cold)
+	fromMarkReady = from(Warming)
+	fromRewarm    = from(Ready)
+	fromDrain     = from(Cold, Warming, Ready)
+	fromStop      = from(Draining)
+	fromBroken    = from(Cold, Warming, Ready, Draining, Stopped)
+)
 
 // ErrIllegalTransition is wrapped by the error a Lifecycle returns for a
 // transition its current phase does not allow.
@@ -142,21 +152,21 @@ func (l *Lifecycle) Started() bool { return l.state.Load()&startedBit != 0 }
 func (l *Lifecycle) Clock() Clock { return l.clock }
 
 // Start moves Cold to Warming.
-func (l *Lifecycle) Start() error { return l.move(Warming, "warm-up started", nil) }
+func (l *Lifecycle) Start() error { return l.move(fromStart, Warming, "warm-up started", nil) }
 
 // MarkReady moves Warming to Ready: warm-up is done.
-func (l *Lifecycle) MarkReady() error { return l.move(Ready, "warm-up done", nil) }
+func (l *Lifecycle) MarkReady() error { return l.move(fromMarkReady, Ready, "warm-up done", nil) }
 
 // Rewarm moves Ready back to Warming, for example while a cache reloads.
 // Readiness fails until MarkReady; startup stays passed.
-func (l *Lifecycle) Rewarm(reason string) error { return l.move(Warming, reason, nil) }
+func (l *Lifecycle) Rewarm(reason string) error { return l.move(fromRewarm, Warming, reason, nil) }
 
 // Drain moves Cold, Warming or Ready to Draining: shutdown has begun and
 // readiness fails at once.
-func (l *Lifecycle) Drain(reason string) error { return l.move(Draining, reason, nil) }
+func (l *Lifecycle) Drain(reason string) error { return l.move(fromDrain, Draining, reason, nil) }
 
 // Stop moves Draining to Stopped: the server has closed.
-func (l *Lifecycle) Stop() error { return l.move(Stopped, "server closed", nil) }
+func (l *Lifecycle) Stop() error { return l.move(fromStop, Stopped, "server closed", nil) }
 
 // MarkBroken moves any phase but Broken itself to Broken, which is terminal:
 // every gate fails so that the platform restarts the process. err says why.
@@ -165,7 +175,7 @@ func (l *Lifecycle) MarkBroken(err error) error {
 	if err != nil {
 		reason = err.Error()
 	}
-	return l.move(Broken, reason, err)
+	return l.move(fromBroken, Broken, reason, err)
 }
 
 // Subscribe adds fn to the listeners and returns a function that removes it.
@@ -190,20 +200,20 @@ func (l *Lifecycle) Subscribe(fn func(Transition)) (cancel func()) {
 	}
 }
 
-func (l *Lifecycle) move(to Phase, reason string, cause error) error {
+func (l *Lifecycle) move(allowed uint8, to Phase, reason string, cause error) error {
 	l.mu.Lock()
 	s := l.state.Load()
-	from := Phase(s & 0xff)
-	if legal[from]&(1<<to) == 0 {
+	was := Phase(s & 0xff)
+	if allowed&(1<<was) == 0 {
 		l.mu.Unlock()
-		return fmt.Errorf("probes: %w from %s to %s", ErrIllegalTransition, from, to)
+		return fmt.Errorf("probes: %w from %s to %s", ErrIllegalTransition, was, to)
 	}
 	s = s&startedBit | uint32(to)
 	if to == Ready {
 		s |= startedBit
 	}
 	l.state.Store(s)
-	l.queue = append(l.queue, Transition{From: from, To: to, Reason: reason, At: l.clock.Now(), Err: cause})
+	l.queue = append(l.queue, Transition{From: was, To: to, Reason: reason, At: l.clock.Now(), Err: cause})
 	if l.delivering {
 		// Another call is delivering; it will deliver this one after its own,
 		// which keeps the order even when a listener moves the lifecycle.

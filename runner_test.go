@@ -1,0 +1,268 @@
+package probes_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/probekit/probes"
+)
+
+var errDown = errors.New("down")
+
+// flip is one change of a check's verdict: the execution that caused it and
+// the verdict after it.
+type flip struct {
+	execution uint64
+	status    probes.Status
+}
+
+func TestRunnerThresholds(t *testing.T) {
+	p, f, w := error(nil), errDown, fmt.Errorf("lagging: %w", probes.ErrWarn)
+	tests := []struct {
+		name   string
+		script []error
+		opts   []probes.CheckOption
+		want   []flip
+	}{
+		{"first pass decides", []error{p}, nil, []flip{{1, probes.Pass}}},
+		{"first failure decides despite threshold", []error{f, p}, []probes.CheckOption{probes.FailureThreshold(3)},
+			[]flip{{1, probes.Fail}, {2, probes.Pass}}},
+		{"exactly N failures flip to fail", []error{p, f, f, p, f, f, f, p},
+			[]probes.CheckOption{probes.FailureThreshold(3)}, []flip{{1, probes.Pass}, {7, probes.Fail}, {8, probes.Pass}}},
+		{"exactly M passes flip back", []error{f, p, p, f, p, p, p},
+			[]probes.CheckOption{probes.SuccessThreshold(3)}, []flip{{1, probes.Fail}, {7, probes.Pass}}},
+		{"warn counts as a success", []error{p, w, f, w, w},
+			[]probes.CheckOption{probes.SuccessThreshold(2)}, []flip{{1, probes.Pass}, {2, probes.Warn}, {3, probes.Fail}, {5, probes.Warn}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var (
+				mu    sync.Mutex
+				flips []flip
+				r     *probes.Runner
+			)
+			r = probes.NewRunner(nil, func() {
+				if res, ok := r.Result("dep"); ok && res.Executions > 0 {
+					mu.Lock()
+					flips = append(flips, flip{res.Executions, res.Status})
+					mu.Unlock()
+				}
+			})
+			var n atomic.Int64
+			check := probes.CheckFunc(func(context.Context) error {
+				i := int(n.Add(1)) - 1
+				return tt.script[min(i, len(tt.script)-1)]
+			})
+			opts := append([]probes.CheckOption{probes.Every(time.Millisecond)}, tt.opts...)
+			if err := r.Add("dep", check, opts...); err != nil {
+				t.Fatal(err)
+			}
+			running(t, r.Run)
+			eventually(t, 5*time.Second, "script played", func() bool { return n.Load() > int64(len(tt.script))+2 })
+			mu.Lock()
+			defer mu.Unlock()
+			if fmt.Sprint(flips) != fmt.Sprint(tt.want) {
+				t.Errorf("flips: got %v, want %v", flips, tt.want)
+			}
+		})
+	}
+}
+
+func TestRunnerHungCheck(t *testing.T) {
+	release := make(chan struct{})
+	var started atomic.Int64
+	r := probes.NewRunner(nil, nil)
+	hang := probes.CheckFunc(func(context.Context) error {
+		started.Add(1)
+		<-release // ignores its context on purpose
+		return nil
+	})
+	if err := r.Add("hang", hang, probes.Every(time.Millisecond), probes.Timeout(20*time.Millisecond)); err != nil {
+		t.Fatal(err)
+	}
+	base := runtime.NumGoroutine()
+	running(t, r.Run)
+	t.Cleanup(func() { close(release) }) // runs before the runner stops
+
+	eventually(t, 5*time.Second, "hung check reported failing", func() bool {
+		res := result(t, r, "hang")
+		return res.Status == probes.Fail && res.Err != nil && strings.Contains(res.Err.Error(), "timed out after 20ms")
+	})
+	// Over 1,000 intervals the hung execution is the only one: no pile-up.
+	most := 0
+	until := time.Now().Add(1000 * time.Millisecond)
+	for time.Now().Before(until) {
+		most = max(most, runtime.NumGoroutine())
+		time.Sleep(5 * time.Millisecond)
+	}
+	if got := started.Load(); got != 1 {
+		t.Errorf("executions started while one hangs: got %d, want 1", got)
+	}
+	if most > base+3 {
+		t.Errorf("goroutines: got up to %d, want at most %d", most, base+3)
+	}
+	if !errors.Is(result(t, r, "hang").Err, context.DeadlineExceeded) {
+		t.Errorf("timeout error %v does not wrap context.DeadlineExceeded", result(t, r, "hang").Err)
+	}
+}
+
+func TestRunnerTimeoutCancelsContext(t *testing.T) {
+	r := probes.NewRunner(nil, nil)
+	var calls atomic.Int64
+	slow := probes.CheckFunc(func(ctx context.Context) error {
+		calls.Add(1)
+		<-ctx.Done()
+		return ctx.Err()
+	})
+	if err := r.Add("slow", slow, probes.Every(time.Millisecond), probes.Timeout(5*time.Millisecond)); err != nil {
+		t.Fatal(err)
+	}
+	running(t, r.Run)
+	// A check that honours its context frees its slot at the timeout, so
+	// executions go on and each is reported as a timeout.
+	eventually(t, 5*time.Second, "several executions timed out", func() bool {
+		res := result(t, r, "slow")
+		return calls.Load() >= 3 && res.Status == probes.Fail && res.ConsecutiveFailures >= 2 &&
+			strings.Contains(res.Err.Error(), "timed out")
+	})
+}
+
+func TestRunnerPanic(t *testing.T) {
+	r := probes.NewRunner(nil, nil)
+	if err := r.Add("bad", probes.CheckFunc(func(context.Context) error { panic("kaboom") }), probes.Every(time.Millisecond)); err != nil {
+		t.Fatal(err)
+	}
+	running(t, r.Run)
+	eventually(t, 5*time.Second, "panic reported", func() bool {
+		res := result(t, r, "bad")
+		return res.Executions >= 2 && res.Status == probes.Fail && res.Err != nil && strings.Contains(res.Err.Error(), "panic: kaboom")
+	})
+}
+
+func TestRunnerPendingFails(t *testing.T) {
+	r := probes.NewRunner(nil, nil)
+	if err := r.Add("later", probes.CheckFunc(func(context.Context) error { return nil })); err != nil {
+		t.Fatal(err)
+	}
+	res := result(t, r, "later")
+	if res.Status != probes.Fail || res.Err == nil || res.Executions != 0 {
+		t.Errorf("before Run: got %+v, want a failing pending result", res)
+	}
+}
+
+func TestRunnerAddRejects(t *testing.T) {
+	ok := probes.CheckFunc(func(context.Context) error { return nil })
+	tests := []struct {
+		name    string
+		check   string
+		checker probes.Checker
+		opts    []probes.CheckOption
+		want    string
+	}{
+		{"empty name", "", ok, nil, "check name"},
+		{"name with slash", "a/b", ok, nil, `"a/b"`},
+		{"name with space", "a b", ok, nil, `"a b"`},
+		{"long name", strings.Repeat("x", 64), ok, nil, "check name"},
+		{"nil checker", "x", nil, nil, "nil Checker"},
+		{"zero interval", "x", ok, []probes.CheckOption{probes.Every(0)}, "Every(0s)"},
+		{"negative timeout", "x", ok, []probes.CheckOption{probes.Timeout(-time.Second)}, "Timeout(-1s)"},
+		{"zero failure threshold", "x", ok, []probes.CheckOption{probes.FailureThreshold(0)}, "FailureThreshold(0)"},
+		{"zero success threshold", "x", ok, []probes.CheckOption{probes.SuccessThreshold(0)}, "SuccessThreshold(0)"},
+		{"duplicate", "taken", ok, nil, "added twice"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := probes.NewRunner(nil, nil)
+			if err := r.Add("taken", ok); err != nil {
+				t.Fatal(err)
+			}
+			err := r.Add(tt.check, tt.checker, tt.opts...)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("got error %v, want one mentioning %s", err, tt.want)
+			}
+			if got := len(r.Results()); got != 1 {
+				t.Errorf("a rejected Add changed the checks: got %d, want 1", got)
+			}
+		})
+	}
+}
+
+func TestRunnerRunTwice(t *testing.T) {
+	r := probes.NewRunner(nil, nil)
+	if err := r.Add("c", probes.CheckFunc(func(context.Context) error { return nil })); err != nil {
+		t.Fatal(err)
+	}
+	running(t, r.Run)
+	eventually(t, 5*time.Second, "first Run started", func() bool { return result(t, r, "c").Executions > 0 })
+	if err := r.Run(context.Background()); err == nil {
+		t.Error("second Run: got nil, want an error")
+	}
+}
+
+func TestRunnerAddWhileRunning(t *testing.T) {
+	r := probes.NewRunner(nil, nil)
+	running(t, r.Run)
+	if err := r.Add("late", probes.CheckFunc(func(context.Context) error { return nil }), probes.Every(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 5*time.Second, "late check ran", func() bool { return result(t, r, "late").Status == probes.Pass })
+}
+
+func TestRunnerTrigger(t *testing.T) {
+	r := probes.NewRunner(nil, nil)
+	var calls atomic.Int64
+	if err := r.Add("c", probes.CheckFunc(func(context.Context) error { calls.Add(1); return nil }), probes.Every(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	running(t, r.Run)
+	eventually(t, 5*time.Second, "first run", func() bool { return result(t, r, "c").Executions == 1 && calls.Load() == 1 })
+	r.Trigger("c")
+	eventually(t, 5*time.Second, "triggered run", func() bool { return calls.Load() == 2 })
+}
+
+// idleGoroutines runs n idle checks and counts goroutines once every check
+// has run.
+func idleGoroutines(t *testing.T, n int) int {
+	t.Helper()
+	r := probes.NewRunner(nil, nil)
+	for i := range n {
+		if err := r.Add(fmt.Sprintf("c%d", i), probes.CheckFunc(func(context.Context) error { return nil }), probes.Every(time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = r.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	eventually(t, 5*time.Second, "all checks ran", func() bool {
+		for _, res := range r.Results() {
+			if res.Status != probes.Pass {
+				return false
+			}
+		}
+		return true
+	})
+	var got int
+	eventually(t, 5*time.Second, "goroutines settle", func() bool {
+		before := runtime.NumGoroutine()
+		runtime.Gosched()
+		got = runtime.NumGoroutine()
+		return got == before
+	})
+	return got
+}
+
+func TestRunnerIdleGoroutinesDoNotGrow(t *testing.T) {
+	one := idleGoroutines(t, 1)
+	hundred := idleGoroutines(t, 100)
+	if hundred > one {
+		t.Errorf("idle goroutines: %d with 100 checks, %d with 1; want no growth", hundred, one)
+	}
+}
