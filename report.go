@@ -61,11 +61,11 @@ type Report struct {
 
 // Status is the gate's verdict: the worse of Base and every check's
 // contribution, where a failing non-critical check contributes Warn.
-func (r *Report) Status() Status { return r.StatusExcluding(nil) }
+func (r Report) Status() Status { return r.StatusExcluding(nil) }
 
 // StatusExcluding is Status with the checks for which skip returns true left
 // out, as the apiserver's ?exclude= does. A nil skip leaves nothing out.
-func (r *Report) StatusExcluding(skip func(name string) bool) Status {
+func (r Report) StatusExcluding(skip func(name string) bool) Status {
 	s := r.Base
 	for i := range r.Checks {
 		c := &r.Checks[i]
@@ -87,7 +87,7 @@ func (c *Result) Contribution() Status {
 }
 
 // Check returns the result of the named check.
-func (r *Report) Check(name string) (Result, bool) {
+func (r Report) Check(name string) (Result, bool) {
 	for _, c := range r.Checks {
 		if c.Name == name {
 			return c, true

@@ -227,9 +227,9 @@ func (g *Gate) runTask(ctx context.Context, t *task) error {
 		g.mu.Lock()
 		t.attempts++
 		g.mu.Unlock()
-		err := safeRun(ctx, t.fn, p)
+		err := probes.RedactError(safeRun(ctx, t.fn, p))
 		g.mu.Lock()
-		t.err = probes.RedactError(err)
+		t.err = err
 		t.done = err == nil
 		g.mu.Unlock()
 		if err == nil {

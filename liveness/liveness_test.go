@@ -1,0 +1,98 @@
+package liveness_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/probekit/probes"
+	"github.com/probekit/probes/liveness"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("not within 5s: %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func run(t *testing.T, g *liveness.Gate) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = g.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+}
+
+func TestHeartbeat(t *testing.T) {
+	lc := probes.NewLifecycle()
+	g := liveness.New(lc)
+	hb, err := g.Heartbeat("worker", 100*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	run(t, g)
+	eventually(t, "passing while the worker is fresh", func() bool { return g.Report().Status() == probes.Pass })
+
+	// The worker stops ticking: the heartbeat ages past its limit.
+	eventually(t, "failing once the heartbeat is stale", func() bool {
+		r := g.Report()
+		c, _ := r.Check("worker")
+		return r.Status() == probes.Fail && c.Err != nil && strings.Contains(c.Err.Error(), "no heartbeat for")
+	})
+	// One tick brings it back at once, without waiting for the schedule.
+	hb.Tick()
+	eventually(t, "passing again after a tick", func() bool { return g.Report().Status() == probes.Pass })
+}
+
+func TestPhases(t *testing.T) {
+	tests := []struct {
+		name  string
+		moves func(*probes.Lifecycle) error
+		want  probes.Status
+	}{
+		{"cold", func(*probes.Lifecycle) error { return nil }, probes.Pass},
+		{"warming", func(lc *probes.Lifecycle) error { return lc.Start() }, probes.Pass},
+		{"draining", func(lc *probes.Lifecycle) error { return lc.Drain("bye") }, probes.Pass},
+		{"broken", func(lc *probes.Lifecycle) error { return lc.MarkBroken(errors.New("x")) }, probes.Fail},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			lc := probes.NewLifecycle()
+			g := liveness.New(lc)
+			if err := tt.moves(lc); err != nil {
+				t.Fatal(err)
+			}
+			if got := g.Report().Status(); got != tt.want {
+				t.Errorf("got %s, want %s", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestSelfCheckAndErrors(t *testing.T) {
+	lc := probes.NewLifecycle()
+	g := liveness.New(lc)
+	if err := g.Add("deadlock", probes.CheckFunc(func(context.Context) error { return errors.New("stuck") }),
+		probes.Every(time.Millisecond)); err != nil {
+		t.Fatal(err)
+	}
+	run(t, g)
+	eventually(t, "self-check failure fails liveness", func() bool { return g.Report().Status() == probes.Fail })
+
+	if _, err := g.Heartbeat("w", 0); err == nil || !strings.Contains(err.Error(), "limit 0s") {
+		t.Errorf("Heartbeat with zero limit: got %v, want an error naming the limit", err)
+	}
+	if _, err := g.Heartbeat("deadlock", time.Second); err == nil || !strings.Contains(err.Error(), "twice") {
+		t.Errorf("Heartbeat with a taken name: got %v", err)
+	}
+}

@@ -1,0 +1,94 @@
+package readiness_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/probekit/probes"
+	"github.com/probekit/probes/readiness"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("not within 5s: %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+type pinger struct{ err error }
+
+func (p pinger) Ping(context.Context) error { return p.err }
+
+func TestDependencies(t *testing.T) {
+	tests := []struct {
+		name     string
+		critical error
+		optional error
+		want     probes.Status
+	}{
+		{"all pass", nil, nil, probes.Pass},
+		{"critical fails", errors.New("refused"), nil, probes.Fail},
+		{"non-critical fails: warn", nil, errors.New("refused"), probes.Warn},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			lc := probes.NewLifecycle()
+			g := readiness.New(lc)
+			if err := g.Add("db", readiness.Ping(pinger{tt.critical}), probes.Every(time.Millisecond)); err != nil {
+				t.Fatal(err)
+			}
+			if err := g.Add("search", readiness.Ping(pinger{tt.optional}), probes.Every(time.Millisecond), probes.NonCritical()); err != nil {
+				t.Fatal(err)
+			}
+			for _, m := range []func() error{lc.Start, lc.MarkReady} {
+				if err := m(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan struct{})
+			go func() { defer close(done); _ = g.Run(ctx) }()
+			defer func() { cancel(); <-done }()
+			eventually(t, "both checks ran", func() bool {
+				for _, c := range g.Report().Checks {
+					if c.Executions == 0 || c.Time.IsZero() {
+						return false
+					}
+				}
+				return true
+			})
+			if got := g.Report().Status(); got != tt.want {
+				t.Errorf("got %s, want %s", got, tt.want)
+			}
+			// Draining fails readiness at once, whatever the checks say.
+			var seen atomic.Uint32
+			g.Subscribe(func() { seen.Store(uint32(g.Report().Status())) })
+			if err := lc.Drain("SIGTERM"); err != nil {
+				t.Fatal(err)
+			}
+			if got := probes.Status(seen.Load()); got != probes.Fail {
+				t.Errorf("pushed verdict on drain: got %s, want fail", got)
+			}
+		})
+	}
+}
+
+func TestAddNamesTheGate(t *testing.T) {
+	g := readiness.New(probes.NewLifecycle())
+	err := g.Add("db", readiness.Ping(pinger{}), probes.Timeout(0))
+	if err == nil || !strings.HasPrefix(err.Error(), "readiness: ") || !strings.Contains(err.Error(), "Timeout(0s)") {
+		t.Errorf("got %v, want a readiness error naming Timeout(0s)", err)
+	}
+}

@@ -1,0 +1,274 @@
+package startup_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/probekit/probes"
+	"github.com/probekit/probes/startup"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("not within 5s: %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func newGate(t *testing.T, opts ...startup.Option) (*probes.Lifecycle, *startup.Gate) {
+	t.Helper()
+	lc := probes.NewLifecycle()
+	g, err := startup.New(lc, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return lc, g
+}
+
+// runAsync runs g.Run and returns its result channel; the test waits for it.
+func runAsync(g *startup.Gate, ctx context.Context) <-chan error {
+	done := make(chan error, 1)
+	go func() { done <- g.Run(ctx) }()
+	return done
+}
+
+func TestWarmUpProgressAndLatch(t *testing.T) {
+	lc, g := newGate(t)
+	step := make(chan float64)
+	finish := make(chan struct{})
+	err := g.Task("cache", func(ctx context.Context, p *startup.Progress) error {
+		for f := range step {
+			p.Set(f)
+		}
+		<-finish
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := g.Report().Status(); s != probes.Fail {
+		t.Fatalf("Cold: got %s, want fail", s)
+	}
+	done := runAsync(g, context.Background())
+
+	step <- 0.45
+	eventually(t, "progress 45% shown", func() bool {
+		r := g.Report()
+		return len(r.Tasks) == 1 && r.Tasks[0].Fraction == 0.45 && strings.Contains(strings.Join(r.Notes, " "), "warm-up 45%")
+	})
+	if r := g.Report(); r.Phase != probes.Warming || r.Status() != probes.Fail {
+		t.Errorf("while warming: phase %s status %s, want warming/fail", r.Phase, r.Status())
+	}
+	close(step)
+	close(finish)
+	if err := <-done; err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if r := g.Report(); r.Phase != probes.Ready || r.Status() != probes.Pass || !r.Tasks[0].Done {
+		t.Fatalf("after warm-up: %+v, want ready and passing", r)
+	}
+
+	// Rewarm: back to Warming, and startup stays passed (latched).
+	reload := make(chan struct{})
+	rewarmed := make(chan error, 1)
+	if err := g.Task("late", func(context.Context, *startup.Progress) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		close(reload)
+		rewarmed <- g.Rewarm(context.Background(), "cache reload")
+	}()
+	<-reload
+	if err := <-rewarmed; err != nil {
+		t.Fatalf("Rewarm: %v", err)
+	}
+	if lc.Phase() != probes.Ready || g.Report().Status() != probes.Pass {
+		t.Errorf("after Rewarm: phase %s, status %s", lc.Phase(), g.Report().Status())
+	}
+}
+
+func TestLatchedDuringRewarm(t *testing.T) {
+	lc, g := newGate(t)
+	gate := make(chan struct{})
+	var runs atomic.Int64
+	if err := g.Task("cache", func(ctx context.Context, p *startup.Progress) error {
+		if runs.Add(1) == 2 {
+			<-gate
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- g.Rewarm(context.Background(), "reload") }()
+	eventually(t, "rewarm running", func() bool { return runs.Load() == 2 })
+	if lc.Phase() != probes.Warming {
+		t.Errorf("phase during rewarm: got %s, want warming", lc.Phase())
+	}
+	if s := g.Report().Status(); s != probes.Pass {
+		t.Errorf("startup during rewarm: got %s, want pass (latched)", s)
+	}
+	close(gate)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestRetryWithBackoff(t *testing.T) {
+	_, g := newGate(t, startup.Backoff(time.Millisecond, 4*time.Millisecond))
+	var attempts atomic.Int64
+	if err := g.Task("migrate", func(context.Context, *startup.Progress) error {
+		switch attempts.Add(1) {
+		case 1:
+			return errors.New("db not up: password=hunter2")
+		case 2:
+			panic("half-applied")
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.Run(context.Background()); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	r := g.Report()
+	if got := r.Tasks[0].Attempts; got != 3 {
+		t.Errorf("attempts: got %d, want 3", got)
+	}
+	if r.Status() != probes.Pass {
+		t.Errorf("status: got %s, want pass", r.Status())
+	}
+}
+
+func TestDeadlineBreaks(t *testing.T) {
+	lc, g := newGate(t, startup.Deadline(50*time.Millisecond), startup.Backoff(time.Millisecond, time.Millisecond))
+	if err := g.Task("stuck", func(ctx context.Context, p *startup.Progress) error {
+		return errors.New("upstream refuses: postgres://u:pw123@h/db")
+	}); err != nil {
+		t.Fatal(err)
+	}
+	err := g.Run(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "deadline 50ms missed") {
+		t.Fatalf("Run: got %v, want a missed-deadline error", err)
+	}
+	if strings.Contains(err.Error(), "pw123") {
+		t.Errorf("error leaks a password: %v", err)
+	}
+	if lc.Phase() != probes.Broken {
+		t.Errorf("phase: got %s, want broken", lc.Phase())
+	}
+	if s := g.Report().Status(); s != probes.Fail {
+		t.Errorf("startup when broken: got %s, want fail", s)
+	}
+}
+
+func TestCancelledWhileWarming(t *testing.T) {
+	lc, g := newGate(t)
+	if err := g.Task("slow", func(ctx context.Context, p *startup.Progress) error {
+		<-ctx.Done()
+		return ctx.Err()
+	}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := runAsync(g, ctx)
+	eventually(t, "warming", func() bool { return lc.Phase() == probes.Warming })
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Errorf("Run: got %v, want context.Canceled", err)
+	}
+	if lc.Phase() != probes.Warming {
+		t.Errorf("phase: got %s, want warming (not broken)", lc.Phase())
+	}
+}
+
+func TestNoTasksIsReadyAtOnce(t *testing.T) {
+	lc, g := newGate(t)
+	if err := g.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if lc.Phase() != probes.Ready {
+		t.Errorf("phase: got %s, want ready", lc.Phase())
+	}
+}
+
+func TestProgressCount(t *testing.T) {
+	_, g := newGate(t)
+	var seen []float64
+	if err := g.Task("rows", func(ctx context.Context, p *startup.Progress) error {
+		for _, n := range []int{0, 1, 3, 4} {
+			p.Count(n, 4)
+			seen = append(seen, g.Report().Tasks[0].Fraction)
+		}
+		p.Count(1, 0) // ignored
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	want := []float64{0, 0.25, 0.75, 1}
+	for i := range want {
+		if seen[i] != want[i] {
+			t.Errorf("fraction after step %d: got %v, want %v", i, seen[i], want[i])
+		}
+	}
+}
+
+func TestRejectsBadInput(t *testing.T) {
+	lc := probes.NewLifecycle()
+	optTests := []struct {
+		name string
+		opt  startup.Option
+		want string
+	}{
+		{"zero deadline", startup.Deadline(0), "Deadline(0s)"},
+		{"negative backoff", startup.Backoff(-time.Second, time.Second), "Backoff(-1s, 1s)"},
+		{"max below initial", startup.Backoff(time.Second, time.Millisecond), "Backoff(1s, 1ms)"},
+	}
+	for _, tt := range optTests {
+		t.Run(tt.name, func(t *testing.T) {
+			g, err := startup.New(lc, tt.opt)
+			if err == nil || g != nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("got %v, %v; want an error naming %s", g, err, tt.want)
+			}
+		})
+	}
+	_, g := newGate(t)
+	ok := func(context.Context, *startup.Progress) error { return nil }
+	if err := g.Task("cache", ok); err != nil {
+		t.Fatal(err)
+	}
+	taskTests := []struct {
+		name, task string
+		fn         startup.TaskFunc
+		want       string
+	}{
+		{"duplicate", "cache", ok, "added twice"},
+		{"bad name", "a b", ok, `"a b"`},
+		{"nil func", "x", nil, "nil TaskFunc"},
+	}
+	for _, tt := range taskTests {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := g.Task(tt.task, tt.fn); err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("got %v, want an error mentioning %s", err, tt.want)
+			}
+		})
+	}
+}
