@@ -1,0 +1,335 @@
+package server_test
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"go.uber.org/goleak"
+
+	"github.com/probekit/probes"
+	"github.com/probekit/probes/server"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// stubGate is a gate whose report the test sets.
+type stubGate struct {
+	mu      sync.Mutex
+	rep     probes.Report
+	changes probes.Broadcast
+}
+
+func (g *stubGate) Report() probes.Report {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.rep
+}
+
+func (g *stubGate) Subscribe(fn func()) func() { return g.changes.Subscribe(fn) }
+
+func (g *stubGate) set(r probes.Report) {
+	g.mu.Lock()
+	g.rep = r
+	g.mu.Unlock()
+	g.changes.Notify()
+}
+
+const secret = "connection refused by 10.0.0.7"
+
+var when = time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
+
+// failingReadiness: Ready, a critical check failing, a non-critical one
+// failing, one passing.
+func failingReadiness() probes.Report {
+	return probes.Report{
+		Gate: "readiness", Phase: probes.Ready, Base: probes.Pass, Notes: []string{"phase: ready"},
+		Checks: []probes.Result{
+			{Name: "cache", ComponentType: "component", Status: probes.Fail, Err: errors.New("evicted"), Time: when, Duration: 2 * time.Millisecond},
+			{Name: "db", ComponentType: "datastore", Critical: true, Status: probes.Fail, Err: errors.New(secret), Time: when, Duration: 1500 * time.Microsecond},
+			{Name: "queue", ComponentType: "component", Critical: true, Status: probes.Pass, Time: when},
+		},
+	}
+}
+
+func newMux(g server.Gate, opts ...server.HandlerOption) http.Handler {
+	mux := http.NewServeMux()
+	server.Register(mux, nil, nil, g, opts...)
+	return mux
+}
+
+func authorizeHeader(r *http.Request) bool { return r.Header.Get("X-Debug") == "yes" }
+
+func TestHTTPContract(t *testing.T) {
+	g := &stubGate{rep: failingReadiness()}
+	h := newMux(g, server.Authorize(authorizeHeader), server.Service(server.Info{Version: "1", ServiceID: "items"}))
+	tests := []struct {
+		name, method, target, accept string
+		debug, direct                bool
+		code                         int
+		ctype                        string
+		has, lacks                   []string
+	}{
+		{name: "aggregate fails", target: "/readyz", code: 503, ctype: "application/health+json",
+			has: []string{`"status":"fail"`, `"version":"1"`, `"serviceId":"items"`, `"notes":["phase: ready"]`}, lacks: []string{"checks", secret}},
+		{name: "json when asked", target: "/readyz", accept: "application/json, text/plain", code: 503, ctype: "application/health+json"},
+		{name: "verbose lists checks without reasons", target: "/readyz?verbose", code: 503, ctype: "application/health+json",
+			has: []string{`"db:responseTime":[{"componentType":"datastore","observedValue":1.5,"observedUnit":"ms","status":"fail","time":"2026-11-21T12:00:00Z"}]`, `"queue:responseTime"`},
+			lacks: []string{secret, "evicted", "output"}},
+		{name: "authorised verbose shows reasons", target: "/readyz?verbose", debug: true, code: 503,
+			has: []string{`"output":"` + secret + `"`, `"output":"evicted"`}},
+		{name: "exclude the critical failure: warn", target: "/readyz?exclude=db", code: 200, has: []string{`"status":"warn"`}},
+		{name: "exclude unknown: warning note", target: "/readyz?exclude=nope&exclude=db", code: 200,
+			has: []string{`no matches for [\"nope\"]`}},
+		{name: "text form", target: "/readyz", accept: "text/plain", code: 503, ctype: "text/plain; charset=utf-8",
+			has: []string{"[+]phase ok: ready\n", "[-]db failed: reason withheld\n", "[+]queue ok\n", "readyz check failed\n"}, lacks: []string{secret}},
+		{name: "text verbose exclude", target: "/readyz?verbose&exclude=db", accept: "text/plain", code: 200,
+			has: []string{"[+]db excluded: ok\n", "[-]cache failed: reason withheld\n", "readyz check passed\n"}},
+		{name: "text authorised", target: "/readyz?verbose", accept: "text/plain", debug: true, code: 503,
+			has: []string{"[-]db failed: " + secret + "\n"}},
+		{name: "one check passing", target: "/readyz/queue", code: 200, has: []string{`"status":"pass"`, `"queue:responseTime"`}},
+		{name: "one check failing", target: "/readyz/db", code: 503, has: []string{`"status":"fail"`}, lacks: []string{secret}},
+		{name: "one check text", target: "/readyz/db", accept: "text/plain", code: 503, has: []string{"db failed: reason withheld"}},
+		{name: "non-critical check alone fails", target: "/readyz/cache", code: 503},
+		{name: "unknown check", target: "/readyz/nope", code: 404},
+		{name: "too deep for the handler", target: "/readyz/db/x", direct: true, code: 404},
+		{name: "HEAD", method: http.MethodHead, target: "/readyz", code: 503, ctype: "application/health+json"},
+		{name: "POST refused", method: http.MethodPost, target: "/readyz", code: 405},
+		{name: "PUT on a check refused", method: http.MethodPut, target: "/readyz/db", code: 405},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			method := tt.method
+			if method == "" {
+				method = http.MethodGet
+			}
+			req := httptest.NewRequest(method, tt.target, strings.NewReader("ignored body"))
+			if tt.accept != "" {
+				req.Header.Set("Accept", tt.accept)
+			}
+			if tt.debug {
+				req.Header.Set("X-Debug", "yes")
+			}
+			rec := httptest.NewRecorder()
+			if tt.direct {
+				server.NewHandler(g, "readyz").ServeHTTP(rec, req)
+			} else {
+				h.ServeHTTP(rec, req)
+			}
+			res := rec.Result()
+			body, _ := io.ReadAll(res.Body)
+			if res.StatusCode != tt.code {
+				t.Fatalf("code: got %d, want %d; body %s", res.StatusCode, tt.code, body)
+			}
+			if tt.ctype != "" && res.Header.Get("Content-Type") != tt.ctype {
+				t.Errorf("Content-Type: got %q, want %q", res.Header.Get("Content-Type"), tt.ctype)
+			}
+			if got := res.Header.Get("Cache-Control"); got != "no-store" {
+				t.Errorf("Cache-Control: got %q, want no-store", got)
+			}
+			switch {
+			case tt.code == 405:
+				if got := res.Header.Get("Allow"); got != "GET, HEAD" {
+					t.Errorf("Allow: got %q, want %q", got, "GET, HEAD")
+				}
+			case method == http.MethodHead:
+				if len(body) != 0 {
+					t.Errorf("HEAD body: got %q, want none", body)
+				}
+				if n, _ := strconv.Atoi(res.Header.Get("Content-Length")); n == 0 {
+					t.Errorf("HEAD Content-Length: got %q, want the GET body's length", res.Header.Get("Content-Length"))
+				}
+			case strings.HasPrefix(res.Header.Get("Content-Type"), "application/health+json"):
+				checkSchema(t, body)
+			}
+			for _, s := range tt.has {
+				if !strings.Contains(string(body), s) {
+					t.Errorf("body %s: missing %q", body, s)
+				}
+			}
+			for _, s := range tt.lacks {
+				if strings.Contains(string(body), s) {
+					t.Errorf("body %s: holds %q", body, s)
+				}
+			}
+		})
+	}
+}
+
+// checkSchema decodes a health+json body and checks its fields against the draft.
+func checkSchema(t *testing.T, body []byte) {
+	t.Helper()
+	var doc map[string]json.RawMessage
+	if err := json.Unmarshal(body, &doc); err != nil {
+		t.Fatalf("body is not JSON: %v: %s", err, body)
+	}
+	allowed := map[string]bool{"status": true, "version": true, "releaseId": true, "serviceId": true,
+		"description": true, "notes": true, "output": true, "checks": true}
+	for k := range doc {
+		if !allowed[k] {
+			t.Errorf("unexpected top-level field %q", k)
+		}
+	}
+	var status string
+	if err := json.Unmarshal(doc["status"], &status); err != nil || (status != "pass" && status != "warn" && status != "fail") {
+		t.Errorf("status: got %s, want pass, warn or fail", doc["status"])
+	}
+	if raw, ok := doc["checks"]; ok {
+		var checks map[string][]map[string]any
+		if err := json.Unmarshal(raw, &checks); err != nil {
+			t.Fatalf("checks: %v", err)
+		}
+		for key, entries := range checks {
+			if !strings.Contains(key, ":") {
+				t.Errorf("check key %q is not component:measurement", key)
+			}
+			for _, e := range entries {
+				if _, ok := e["status"].(string); !ok {
+					t.Errorf("check %q entry without status: %v", key, e)
+				}
+			}
+		}
+	}
+	if len(body) > 10<<10 {
+		t.Errorf("body is %d bytes, over the 10 KiB the kubelet reads", len(body))
+	}
+}
+
+func TestPassingGate(t *testing.T) {
+	g := &stubGate{rep: probes.Report{Gate: "liveness", Phase: probes.Cold, Base: probes.Pass}}
+	mux := http.NewServeMux()
+	server.Register(mux, nil, g, nil)
+	for _, tt := range []struct{ accept, body string }{
+		{"text/plain", "ok\n"},
+		{"*/*", `{"status":"pass"}` + "\n"},
+	} {
+		req := httptest.NewRequest(http.MethodGet, "/livez", nil)
+		req.Header.Set("Accept", tt.accept)
+		rec := httptest.NewRecorder()
+		mux.ServeHTTP(rec, req)
+		if rec.Code != 200 || rec.Body.String() != tt.body {
+			t.Errorf("Accept %s: got %d %q, want 200 %q", tt.accept, rec.Code, rec.Body, tt.body)
+		}
+	}
+}
+
+func TestVerdictPushedToNextResponse(t *testing.T) {
+	g := &stubGate{rep: probes.Report{Gate: "readiness", Phase: probes.Ready, Base: probes.Pass}}
+	h := newMux(g)
+	get := func() int {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/readyz", nil))
+		return rec.Code
+	}
+	if got := get(); got != 200 {
+		t.Fatalf("ready: got %d, want 200", got)
+	}
+	g.set(probes.Report{Gate: "readiness", Phase: probes.Draining, Base: probes.Fail})
+	if got := get(); got != 503 {
+		t.Errorf("the response right after the change: got %d, want 503", got)
+	}
+}
+
+func TestMountUnderPrefix(t *testing.T) {
+	g := &stubGate{rep: failingReadiness()}
+	r := chi.NewRouter()
+	r.Route("/internal", func(r chi.Router) { server.Register(r, nil, nil, g) })
+	mux := http.NewServeMux()
+	mux.Handle("/ops/", http.StripPrefix("/ops", newMux(g)))
+	mounted := chi.NewRouter()
+	mounted.Mount("/", server.Routes(nil, nil, g))
+	tests := []struct {
+		name   string
+		h      http.Handler
+		target string
+		code   int
+	}{
+		{"chi route group", r, "/internal/readyz", 503},
+		{"chi route group check", r, "/internal/readyz/queue", 200},
+		{"ServeMux prefix", mux, "/ops/readyz", 503},
+		{"ServeMux prefix check", mux, "/ops/readyz/queue", 200},
+		{"chi Mount", mounted, "/readyz/queue", 200},
+		{"chi Mount missing gate", mounted, "/livez", 404},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rec := httptest.NewRecorder()
+			tt.h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, tt.target, nil))
+			if rec.Code != tt.code {
+				t.Errorf("GET %s: got %d, want %d", tt.target, rec.Code, tt.code)
+			}
+		})
+	}
+}
+
+func TestWarmupGuard(t *testing.T) {
+	tests := []struct {
+		name  string
+		moves []func(*probes.Lifecycle) error
+		code  int
+	}{
+		{"cold", nil, 503},
+		{"warming", []func(*probes.Lifecycle) error{(*probes.Lifecycle).Start}, 503},
+		{"ready", []func(*probes.Lifecycle) error{(*probes.Lifecycle).Start, (*probes.Lifecycle).MarkReady}, 200},
+		{"rewarming", []func(*probes.Lifecycle) error{(*probes.Lifecycle).Start, (*probes.Lifecycle).MarkReady,
+			func(lc *probes.Lifecycle) error { return lc.Rewarm("reload") }}, 503},
+		{"draining still serves", []func(*probes.Lifecycle) error{(*probes.Lifecycle).Start, (*probes.Lifecycle).MarkReady,
+			func(lc *probes.Lifecycle) error { return lc.Drain("bye") }}, 200},
+		{"broken", []func(*probes.Lifecycle) error{func(lc *probes.Lifecycle) error { return lc.MarkBroken(nil) }}, 503},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			lc := probes.NewLifecycle()
+			for _, m := range tt.moves {
+				if err := m(lc); err != nil {
+					t.Fatal(err)
+				}
+			}
+			app := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "item") })
+			rec := httptest.NewRecorder()
+			server.WarmupGuard(lc, 1500*time.Millisecond)(app).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/api/items/1", nil))
+			if rec.Code != tt.code {
+				t.Fatalf("got %d, want %d", rec.Code, tt.code)
+			}
+			if ra := rec.Header().Get("Retry-After"); (tt.code == 503) != (ra == "2") {
+				t.Errorf("Retry-After: got %q with %d; want \"2\" exactly on 503", ra, rec.Code)
+			}
+		})
+	}
+}
+
+func FuzzHandler(f *testing.F) {
+	f.Add("GET", "/readyz", "verbose&exclude=db", "text/plain")
+	f.Add("HEAD", "/readyz/db", "", "")
+	f.Add("GET", "/readyz/%2e%2e", "exclude=%zz", "application/json")
+	f.Add("DELETE", "/readyz", "", "*/*")
+	g := &stubGate{rep: failingReadiness()}
+	h := newMux(g)
+	f.Fuzz(func(t *testing.T, method, path, query, accept string) {
+		req, err := http.NewRequest(method, "http://x/readyz", nil)
+		if err != nil {
+			return
+		}
+		req.URL.Path, req.URL.RawQuery = "/readyz"+path, query
+		req.Header.Set("Accept", accept)
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		switch rec.Code {
+		case 200, 503, 405, 404, 301, 307, 308:
+			// ServeMux itself redirects paths it cleans; our handler never does.
+		default:
+			t.Fatalf("%s %s?%s: code %d", method, req.URL.Path, query, rec.Code)
+		}
+		if strings.Contains(rec.Body.String(), secret) {
+			t.Fatalf("%s %s?%s leaked the error text without authorisation", method, req.URL.Path, query)
+		}
+	})
+}
