@@ -1,0 +1,284 @@
+package server_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/probekit/probes"
+	"github.com/probekit/probes/liveness"
+	"github.com/probekit/probes/readiness"
+	"github.com/probekit/probes/server"
+)
+
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("not within 5s: %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// client makes a fresh connection per request, as the kubelet does.
+var client = &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 10 * time.Second}
+
+func get(t *testing.T, url string) (int, http.Header) {
+	t.Helper()
+	res, err := client.Get(url)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	io.Copy(io.Discard, res.Body) //nolint:errcheck
+	res.Body.Close()
+	return res.StatusCode, res.Header
+}
+
+type service struct {
+	lc      *probes.Lifecycle
+	base    string
+	entered chan struct{} // a /slow request has arrived
+	release chan struct{} // lets /slow requests finish
+	done    chan error    // Run's result
+	cancel  context.CancelFunc
+	logs    *observer.ObservedLogs
+}
+
+// start runs a ready service on loopback with a /slow route that blocks
+// until release is closed.
+func start(t *testing.T, opts ...server.Option) *service {
+	t.Helper()
+	core, logs := observer.New(zap.DebugLevel)
+	s := &service{
+		lc: probes.NewLifecycle(), entered: make(chan struct{}, 10), release: make(chan struct{}),
+		done: make(chan error, 1), logs: logs,
+	}
+	live, ready := liveness.New(s.lc), readiness.New(s.lc)
+	mux := http.NewServeMux()
+	server.Register(mux, nil, live, ready)
+	mux.HandleFunc("/slow", func(w http.ResponseWriter, r *http.Request) {
+		s.entered <- struct{}{}
+		<-s.release
+		io.WriteString(w, "done")
+	})
+	mux.HandleFunc("/fast", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "fast") })
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.base = "http://" + ln.Addr().String()
+	opts = append([]server.Option{server.Listener(ln), server.Logger(zap.New(core))}, opts...)
+	srv, err := server.New(&http.Server{Handler: mux}, s.lc, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.lc.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.lc.MarkReady(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s.cancel = cancel
+	go func() { s.done <- srv.Run(ctx, live, ready) }()
+	eventually(t, "service ready", func() bool {
+		res, err := client.Get(s.base + "/readyz")
+		if err != nil {
+			return false
+		}
+		res.Body.Close()
+		return res.StatusCode == 200
+	})
+	return s
+}
+
+func TestGracefulShutdown(t *testing.T) {
+	s := start(t, server.DrainDelay(time.Hour), server.Signals(syscall.SIGUSR2))
+
+	// The very next probe after the move to Draining must fail: ask from
+	// inside the transition, right after the gates have re-rendered.
+	nextProbe := make(chan int, 1)
+	s.lc.Subscribe(func(tr probes.Transition) {
+		if tr.To == probes.Draining {
+			res, err := client.Get(s.base + "/readyz")
+			if err != nil {
+				nextProbe <- -1
+				return
+			}
+			res.Body.Close()
+			nextProbe <- res.StatusCode
+		}
+	})
+
+	slow := make(chan string, 1)
+	go func() {
+		res, err := client.Get(s.base + "/slow")
+		if err != nil {
+			slow <- "error: " + err.Error()
+			return
+		}
+		b, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		slow <- res.Status + " " + string(b)
+	}()
+	<-s.entered
+
+	s.cancel()
+	if code := <-nextProbe; code != 503 {
+		t.Errorf("first readiness probe after the transition: got %d, want 503", code)
+	}
+	eventually(t, "draining", func() bool { return s.lc.Phase() == probes.Draining })
+	if code, _ := get(t, s.base+"/livez"); code != 200 {
+		t.Errorf("liveness while draining: got %d, want 200", code)
+	}
+	// Late requests are still served, and told to close their connection.
+	req, _ := http.NewRequest(http.MethodGet, s.base+"/fast", nil)
+	res, err := (&http.Client{Timeout: 10 * time.Second}).Do(req)
+	if err != nil {
+		t.Fatalf("request while draining: %v", err)
+	}
+	res.Body.Close()
+	if res.StatusCode != 200 || !res.Close {
+		t.Errorf("request while draining: got %d, Connection close %v; want 200 and close", res.StatusCode, res.Close)
+	}
+
+	// A second signal cuts the hour-long drain short; the in-flight
+	// request still completes before Run returns.
+	if err := syscall.Kill(os.Getpid(), syscall.SIGUSR2); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "drain cut short", func() bool { return s.logs.FilterMessage("drain cut short").Len() == 1 })
+	close(s.release)
+	if got := <-slow; got != "200 OK done" {
+		t.Errorf("in-flight request: got %q, want 200 done", got)
+	}
+	if err := <-s.done; err != nil {
+		t.Errorf("Run: got %v, want nil", err)
+	}
+	if p := s.lc.Phase(); p != probes.Stopped {
+		t.Errorf("phase after Run: got %s, want stopped", p)
+	}
+	var moves []string
+	for _, e := range s.logs.FilterMessage("phase changed").All() {
+		m := e.ContextMap()
+		moves = append(moves, m["from"].(string)+">"+m["to"].(string))
+	}
+	if got := strings.Join(moves, " "); got != "ready>draining draining>stopped" {
+		t.Errorf("logged transitions: got %q", got)
+	}
+}
+
+func TestShutdownTimeout(t *testing.T) {
+	s := start(t, server.DrainDelay(0), server.ShutdownTimeout(50*time.Millisecond), server.Signals())
+	defer close(s.release)
+	go func() {
+		if res, err := client.Get(s.base + "/slow"); err == nil {
+			res.Body.Close()
+		}
+	}()
+	<-s.entered
+	s.cancel()
+	err := <-s.done
+	if err == nil || !strings.Contains(err.Error(), "shutdown after 50ms") || !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Run: got %v, want a shutdown timeout error", err)
+	}
+	if p := s.lc.Phase(); p != probes.Stopped {
+		t.Errorf("phase: got %s, want stopped", p)
+	}
+}
+
+func TestRunListenError(t *testing.T) {
+	lc := probes.NewLifecycle()
+	srv, err := server.New(&http.Server{Addr: "127.0.0.1:-1"}, lc, server.Signals())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Run(context.Background()); err == nil || !strings.Contains(err.Error(), "server: ") {
+		t.Errorf("Run: got %v, want a listen error", err)
+	}
+	if lc.Phase() != probes.Cold {
+		t.Errorf("phase: got %s, want cold", lc.Phase())
+	}
+}
+
+func TestNewRejects(t *testing.T) {
+	tests := []struct {
+		name string
+		opt  server.Option
+		want string
+	}{
+		{"negative drain", server.DrainDelay(-time.Second), "DrainDelay(-1s)"},
+		{"zero shutdown timeout", server.ShutdownTimeout(0), "ShutdownTimeout(0s)"},
+		{"nil listener", server.Listener(nil), "Listener(nil)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv, err := server.New(&http.Server{}, probes.NewLifecycle(), tt.opt)
+			if err == nil || srv != nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("got %v, %v; want an error naming %s", srv, err, tt.want)
+			}
+		})
+	}
+	if _, err := server.New(nil, probes.NewLifecycle()); err == nil {
+		t.Error("New(nil, ...): got nil error")
+	}
+}
+
+func TestLogsVerdictChanges(t *testing.T) {
+	core, logs := observer.New(zap.DebugLevel)
+	lc := probes.NewLifecycle()
+	ready := readiness.New(lc)
+	healthy := make(chan bool, 1)
+	healthy <- false
+	state := false
+	if err := ready.Add("db", probes.CheckFunc(func(context.Context) error {
+		select {
+		case state = <-healthy:
+		default:
+		}
+		if !state {
+			return errors.New("dial postgres://app:hunter2@db: refused")
+		}
+		return nil
+	}), probes.Every(time.Millisecond)); err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := server.New(&http.Server{}, lc, server.Listener(ln), server.Logger(zap.New(core)), server.Signals(), server.DrainDelay(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(ctx, ready) }()
+	eventually(t, "failure logged", func() bool { return logs.FilterMessage("check verdict changed").Len() >= 1 })
+	healthy <- true
+	eventually(t, "recovery logged", func() bool { return logs.FilterMessage("check verdict changed").Len() >= 2 })
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	entries := logs.FilterMessage("check verdict changed").All()
+	first, second := entries[0].ContextMap(), entries[1].ContextMap()
+	if first["check"] != "db" || first["to"] != "fail" || second["to"] != "pass" || second["from"] != "fail" {
+		t.Errorf("logged %v then %v; want db to fail, then fail to pass", first, second)
+	}
+	if msg, _ := first["error"].(string); !strings.Contains(msg, "refused") || strings.Contains(msg, "hunter2") {
+		t.Errorf("logged error %q: want the reason without the password", msg)
+	}
+}
