@@ -1,0 +1,272 @@
+package probes_test
+
+// End-to-end behaviour of the whole: lifecycle, gates and server together,
+// over real HTTP on loopback.
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/probekit/probes"
+	"github.com/probekit/probes/liveness"
+	"github.com/probekit/probes/readiness"
+	"github.com/probekit/probes/server"
+	"github.com/probekit/probes/startup"
+)
+
+// noKeepAlive makes a new connection per request, as the kubelet does.
+var noKeepAlive = &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 10 * time.Second}
+
+type answer struct {
+	code   int
+	status string // health+json status, "" if the body is not JSON
+	body   string
+	header http.Header
+}
+
+func probe(t *testing.T, url string) answer {
+	t.Helper()
+	res, err := noKeepAlive.Get(url)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	var doc struct{ Status string }
+	_ = json.Unmarshal(b, &doc)
+	return answer{code: res.StatusCode, status: doc.Status, body: string(b), header: res.Header}
+}
+
+// TestSlowCache is the problem this project exists for: a service whose
+// cache loads slowly must look alive but not ready while it loads, ready
+// after, and stop taking traffic before it stops listening.
+func TestSlowCache(t *testing.T) {
+	lc := probes.NewLifecycle()
+	warm, err := startup.New(lc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	step := make(chan struct{})
+	if err := warm.Task("cache", func(ctx context.Context, p *startup.Progress) error {
+		p.Set(0.5)
+		select {
+		case <-step:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	live, ready := liveness.New(lc), readiness.New(lc)
+	if err := ready.Add("upstream", probes.CheckFunc(func(context.Context) error { return nil }), probes.Every(10*time.Millisecond)); err != nil {
+		t.Fatal(err)
+	}
+
+	entered, release := make(chan struct{}, 1), make(chan struct{})
+	r := chi.NewRouter()
+	server.Register(r, warm, live, ready)
+	r.Route("/api", func(r chi.Router) {
+		r.Use(server.WarmupGuard(lc, time.Second))
+		r.Get("/items/{id}", func(w http.ResponseWriter, r *http.Request) {
+			if chi.URLParam(r, "id") == "slow" {
+				entered <- struct{}{}
+				<-release
+			}
+			io.WriteString(w, `{"id":1}`)
+		})
+	})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := "http://" + ln.Addr().String()
+	srv, err := server.New(&http.Server{Handler: r}, lc, server.Listener(ln), server.DrainDelay(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(context.Background(), warm, live, ready) }()
+
+	// While the cache loads.
+	eventually(t, 5*time.Second, "warm-up at 50%", func() bool {
+		return strings.Contains(probe(t, base+"/startupz").body, "warm-up 50%")
+	})
+	for _, c := range []struct {
+		path string
+		code int
+	}{{"/livez", 200}, {"/readyz", 503}, {"/startupz", 503}, {"/api/items/1", 503}} {
+		if a := probe(t, base+c.path); a.code != c.code {
+			t.Errorf("while loading, %s: got %d, want %d", c.path, a.code, c.code)
+		}
+	}
+	if ra := probe(t, base+"/api/items/1").header.Get("Retry-After"); ra == "" {
+		t.Error("API while loading: no Retry-After")
+	}
+
+	// After it has loaded.
+	close(step)
+	eventually(t, 5*time.Second, "ready", func() bool { return probe(t, base+"/readyz").code == 200 })
+	for _, path := range []string{"/livez", "/readyz", "/startupz", "/api/items/1"} {
+		if a := probe(t, base+path); a.code != 200 {
+			t.Errorf("after loading, %s: got %d, want 200", path, a.code)
+		}
+	}
+
+	// SIGTERM with a request in flight.
+	inflight := make(chan int, 1)
+	go func() {
+		res, err := noKeepAlive.Get(base + "/api/items/slow")
+		if err != nil {
+			inflight <- -1
+			return
+		}
+		res.Body.Close()
+		inflight <- res.StatusCode
+	}()
+	<-entered
+	firstProbe := make(chan int, 1)
+	lc.Subscribe(func(tr probes.Transition) {
+		if tr.To == probes.Draining {
+			res, err := noKeepAlive.Get(base + "/readyz")
+			if err != nil {
+				firstProbe <- -1
+				return
+			}
+			res.Body.Close()
+			firstProbe <- res.StatusCode
+		}
+	})
+	if err := syscall.Kill(os.Getpid(), syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if code := <-firstProbe; code != 503 {
+		t.Errorf("first readiness probe after SIGTERM: got %d, want 503", code)
+	}
+	if a := probe(t, base+"/livez"); a.code != 200 {
+		t.Errorf("liveness while draining: got %d, want 200", a.code)
+	}
+	if a := probe(t, base+"/startupz"); a.code != 200 {
+		t.Errorf("startup while draining: got %d, want 200", a.code)
+	}
+	// A second SIGTERM ends the drain; the in-flight request still completes.
+	if err := syscall.Kill(os.Getpid(), syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	close(release)
+	if code := <-inflight; code != 200 {
+		t.Errorf("in-flight request: got %d, want 200", code)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if lc.Phase() != probes.Stopped {
+		t.Errorf("phase: got %s, want stopped", lc.Phase())
+	}
+}
+
+// TestPhaseGateTable checks every row of the phase x gate table of the
+// design over HTTP.
+func TestPhaseGateTable(t *testing.T) {
+	const (
+		allPass     = "all checks pass"
+		criticalBad = "a critical dependency fails"
+		optionalBad = "a non-critical dependency fails"
+	)
+	type verdicts struct{ startup, liveness, readiness string }
+	tests := []struct {
+		name   string
+		moves  []string
+		checks string
+		want   verdicts
+	}{
+		{"cold", nil, allPass, verdicts{"fail", "pass", "fail"}},
+		{"warming", []string{"Start"}, allPass, verdicts{"fail", "pass", "fail"}},
+		{"warming again after a rewarm (latched)", []string{"Start", "MarkReady", "Rewarm"}, allPass, verdicts{"pass", "pass", "fail"}},
+		{"ready", []string{"Start", "MarkReady"}, allPass, verdicts{"pass", "pass", "pass"}},
+		{"ready, critical dependency down", []string{"Start", "MarkReady"}, criticalBad, verdicts{"pass", "pass", "fail"}},
+		{"ready, non-critical dependency down", []string{"Start", "MarkReady"}, optionalBad, verdicts{"pass", "pass", "warn"}},
+		{"draining", []string{"Start", "MarkReady", "Drain"}, allPass, verdicts{"pass", "pass", "fail"}},
+		{"draining before ever ready", []string{"Drain"}, allPass, verdicts{"pass", "pass", "fail"}},
+		{"stopped", []string{"Start", "MarkReady", "Drain", "Stop"}, allPass, verdicts{"pass", "pass", "fail"}},
+		{"broken", []string{"Start", "MarkReady", "MarkBroken"}, allPass, verdicts{"fail", "fail", "fail"}},
+		{"broken while warming", []string{"Start", "MarkBroken"}, allPass, verdicts{"fail", "fail", "fail"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			lc := probes.NewLifecycle()
+			warm, err := startup.New(lc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			live, ready := liveness.New(lc), readiness.New(lc)
+			var critical, optional error
+			switch tt.checks {
+			case criticalBad:
+				critical = errors.New("refused")
+			case optionalBad:
+				optional = errors.New("refused")
+			}
+			fixed := func(err error) probes.Checker {
+				return probes.CheckFunc(func(context.Context) error { return err })
+			}
+			if err := ready.Add("db", fixed(critical), probes.Every(time.Millisecond)); err != nil {
+				t.Fatal(err)
+			}
+			if err := ready.Add("search", fixed(optional), probes.Every(time.Millisecond), probes.NonCritical()); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := live.Heartbeat("worker", time.Hour); err != nil {
+				t.Fatal(err)
+			}
+			running(t, live.Run)
+			running(t, ready.Run)
+			eventually(t, 5*time.Second, "every check ran", func() bool {
+				for _, g := range []interface{ Report() probes.Report }{live, ready} {
+					for _, c := range g.Report().Checks {
+						if c.Time.IsZero() {
+							return false
+						}
+					}
+				}
+				return true
+			})
+			for _, m := range tt.moves {
+				if err := move(lc, m); err != nil {
+					t.Fatalf("%s: %v", m, err)
+				}
+			}
+			ts := httptest.NewServer(server.Routes(warm, live, ready))
+			defer ts.Close()
+			got := verdicts{
+				startup:   probe(t, ts.URL+"/startupz").status,
+				liveness:  probe(t, ts.URL+"/livez").status,
+				readiness: probe(t, ts.URL+"/readyz").status,
+			}
+			if got != tt.want {
+				t.Errorf("phase %s: got %+v, want %+v", lc.Phase(), got, tt.want)
+			}
+			for path, st := range map[string]string{"/startupz": got.startup, "/livez": got.liveness, "/readyz": got.readiness} {
+				want := 503
+				if st == "pass" || st == "warn" {
+					want = 200
+				}
+				if a := probe(t, ts.URL+path); a.code != want {
+					t.Errorf("%s: status %s with HTTP %d, want %d", path, st, a.code, want)
+				}
+			}
+		})
+	}
+}
