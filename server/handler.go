@@ -111,7 +111,6 @@ var (
 	hdrJSON    = []string{"application/health+json"}
 	hdrText    = []string{"text/plain; charset=utf-8"}
 	hdrNoStore = []string{"no-store"}
-	hdrNoSniff = []string{"nosniff"}
 	hdrAllow   = []string{"GET, HEAD"}
 )
 
@@ -146,15 +145,17 @@ func write(w http.ResponseWriter, r *http.Request, code int, ctype []string, b [
 	hdr := w.Header()
 	hdr["Content-Type"] = ctype
 	hdr["Cache-Control"] = hdrNoStore
-	hdr["X-Content-Type-Options"] = hdrNoSniff
-	if clen == nil {
-		clen = contentLength(b)
+	if r.Method == http.MethodHead {
+		// net/http cannot know a HEAD response's length; tell it.
+		if clen == nil {
+			clen = contentLength(b)
+		}
+		hdr["Content-Length"] = clen
+		w.WriteHeader(code)
+		return
 	}
-	hdr["Content-Length"] = clen
 	w.WriteHeader(code)
-	if r.Method != http.MethodHead {
-		w.Write(b) //nolint:errcheck // the client went away; nothing to do
-	}
+	w.Write(b) //nolint:errcheck // the client went away; nothing to do
 }
 
 func methodNotAllowed(w http.ResponseWriter) {

@@ -82,7 +82,7 @@ func TestHTTPContract(t *testing.T) {
 			has: []string{`"status":"fail"`, `"version":"1"`, `"serviceId":"items"`, `"notes":["phase: ready"]`}, lacks: []string{"checks", secret}},
 		{name: "json when asked", target: "/readyz", accept: "application/json, text/plain", code: 503, ctype: "application/health+json"},
 		{name: "verbose lists checks without reasons", target: "/readyz?verbose", code: 503, ctype: "application/health+json",
-			has: []string{`"db:responseTime":[{"componentType":"datastore","observedValue":1.5,"observedUnit":"ms","status":"fail","time":"2026-11-21T12:00:00Z"}]`, `"queue:responseTime"`},
+			has:   []string{`"db:responseTime":[{"componentType":"datastore","observedValue":1.5,"observedUnit":"ms","status":"fail","time":"2026-11-21T12:00:00Z"}]`, `"queue:responseTime"`},
 			lacks: []string{secret, "evicted", "output"}},
 		{name: "authorised verbose shows reasons", target: "/readyz?verbose", debug: true, code: 503,
 			has: []string{`"output":"` + secret + `"`, `"output":"evicted"`}},
