@@ -1,0 +1,105 @@
+package main
+
+import (
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+	"go.uber.org/zap"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func TestParseConfig(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		env  map[string]string
+		want config
+		err  string
+	}{
+		{name: "defaults", want: config{addr: "127.0.0.1:8080", warmup: 3 * time.Second, drain: 5 * time.Second, shutdownTimeout: 10 * time.Second}},
+		{name: "environment", env: map[string]string{"ADDR": ":9000", "WARMUP": "1s", "DRAIN": "0s", "DATABASE_URL": "postgres://x"},
+			want: config{addr: ":9000", warmup: time.Second, shutdownTimeout: 10 * time.Second, databaseURL: "postgres://x"}},
+		{name: "flags beat environment", args: []string{"-warmup", "2s", "-addr", ":1"}, env: map[string]string{"WARMUP": "9s"},
+			want: config{addr: ":1", warmup: 2 * time.Second, drain: 5 * time.Second, shutdownTimeout: 10 * time.Second}},
+		{name: "bad environment names the variable", env: map[string]string{"DRAIN": "soon"}, err: "DRAIN"},
+		{name: "negative warm-up", args: []string{"-warmup", "-1s"}, err: "-warmup"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := parseConfig(tt.args, func(k string) string { return tt.env[k] })
+			if tt.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.err) {
+					t.Fatalf("got error %v, want one naming %s", err, tt.err)
+				}
+				return
+			}
+			if err != nil || got != tt.want {
+				t.Errorf("got %+v, %v; want %+v", got, err, tt.want)
+			}
+		})
+	}
+}
+
+func TestRun(t *testing.T) {
+	// Find a free port, then let run listen on it.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, config{addr: addr, warmup: 300 * time.Millisecond, shutdownTimeout: time.Second}, zap.NewNop())
+	}()
+	client := &http.Client{Timeout: 5 * time.Second}
+	get := func(path string) (int, string) {
+		res, err := client.Get("http://" + addr + path)
+		if err != nil {
+			return 0, err.Error()
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return res.StatusCode, string(b)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	sawWarming := false
+	for {
+		code, body := get("/readyz")
+		if code == 503 && strings.Contains(body, "warming") {
+			sawWarming = true
+			if c, _ := get("/api/items/7"); c != 503 {
+				t.Errorf("API while warming: got %d, want 503", c)
+			}
+		}
+		if code == 200 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not ready within 5s: %d %s", code, body)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if !sawWarming {
+		t.Error("never saw readiness fail while the cache loaded")
+	}
+	if code, body := get("/api/items/7"); code != 200 || !strings.Contains(body, `"name":"item 7"`) {
+		t.Errorf("API when warm: got %d %s", code, body)
+	}
+	if code, _ := get("/api/items/100000"); code != 404 {
+		t.Errorf("unknown item: got %d, want 404", code)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("run: %v", err)
+	}
+}

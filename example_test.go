@@ -1,0 +1,42 @@
+package probes_test
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/probekit/probes"
+)
+
+func ExampleLifecycle() {
+	lc := probes.NewLifecycle()
+	lc.Subscribe(func(t probes.Transition) {
+		fmt.Printf("%s -> %s (%s)\n", t.From, t.To, t.Reason)
+	})
+	_ = lc.Start()
+	_ = lc.MarkReady()
+	_ = lc.Rewarm("cache reload")
+	_ = lc.MarkReady()
+	fmt.Println("started:", lc.Started())
+
+	err := lc.Start() // Start is only legal from Cold
+	fmt.Println(errors.Is(err, probes.ErrIllegalTransition), err)
+	_ = lc.Drain("SIGTERM")
+	_ = lc.Stop()
+	// Output:
+	// cold -> warming (warm-up started)
+	// warming -> ready (warm-up done)
+	// ready -> warming (cache reload)
+	// warming -> ready (warm-up done)
+	// started: true
+	// true probes: illegal transition from ready to warming
+	// ready -> draining (SIGTERM)
+	// draining -> stopped (server closed)
+}
+
+func ExampleRedact() {
+	fmt.Println(probes.Redact(`dial postgres://app:hunter2@db:5432/items: connection refused`))
+	fmt.Println(probes.Redact(`host=db user=app password=hunter2`))
+	// Output:
+	// dial postgres://app:xxxxx@db:5432/items: connection refused
+	// host=db user=app password=xxxxx
+}

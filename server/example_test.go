@@ -1,0 +1,91 @@
+package server_test
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/probekit/probes"
+	"github.com/probekit/probes/liveness"
+	"github.com/probekit/probes/readiness"
+	"github.com/probekit/probes/server"
+	"github.com/probekit/probes/startup"
+)
+
+func ExampleRegister() {
+	lc := probes.NewLifecycle()
+	warm, _ := startup.New(lc)
+	live, ready := liveness.New(lc), readiness.New(lc)
+
+	r := chi.NewRouter()
+	server.Register(r, warm, live, ready)
+
+	show := func(path string) {
+		rec := httptest.NewRecorder()
+		r.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+		fmt.Print(path, " ", rec.Code, " ", rec.Body.String())
+	}
+	_ = lc.Start() // warm-up under way
+	show("/livez")
+	show("/readyz")
+	_ = lc.MarkReady() // warm-up done
+	show("/startupz")
+	show("/readyz")
+	// Output:
+	// /livez 200 {"status":"pass","notes":["phase: warming"]}
+	// /readyz 503 {"status":"fail","notes":["phase: warming; not ready until warm-up is done"]}
+	// /startupz 200 {"status":"pass","notes":["phase: ready"]}
+	// /readyz 200 {"status":"pass","notes":["phase: ready"]}
+}
+
+func ExampleWarmupGuard() {
+	lc := probes.NewLifecycle()
+	api := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, `{"id":1}`) })
+	h := server.WarmupGuard(lc, 2*time.Second)(api)
+
+	for _, move := range []func() error{lc.Start, lc.MarkReady} {
+		_ = move()
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/api/items/1", nil))
+		fmt.Println(lc.Phase(), rec.Code, rec.Header().Get("Retry-After"))
+	}
+	// Output:
+	// warming 503 2
+	// ready 200
+}
+
+func ExampleServer_Run() {
+	lc := probes.NewLifecycle()
+	warm, _ := startup.New(lc)
+	_ = warm.Task("cache", func(ctx context.Context, p *startup.Progress) error {
+		p.Set(1) // load the cache here, reporting progress
+		return nil
+	})
+	live, ready := liveness.New(lc), readiness.New(lc)
+	r := chi.NewRouter()
+	server.Register(r, warm, live, ready)
+
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	srv, _ := server.New(&http.Server{Handler: r}, lc, server.Listener(ln), server.DrainDelay(10*time.Millisecond))
+
+	ctx, stop := context.WithCancel(context.Background())
+	lc.Subscribe(func(t probes.Transition) {
+		fmt.Println(t.To)
+		if t.To == probes.Ready {
+			stop() // in a real service: SIGTERM
+		}
+	})
+	err := srv.Run(ctx, warm, live, ready)
+	fmt.Println("Run:", err)
+	// Output:
+	// warming
+	// ready
+	// draining
+	// stopped
+	// Run: <nil>
+}
