@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/go-chi/chi/v5"
+	"go.uber.org/zap"
 
 	"github.com/probekit/probes"
 	"github.com/probekit/probes/liveness"
@@ -88,4 +89,29 @@ func ExampleServer_Run() {
 	// draining
 	// stopped
 	// Run: <nil>
+}
+
+// Example_quickStart is the README's quick start; it compiles but does not
+// run, since it serves until SIGTERM.
+func Example_quickStart() {
+	var (
+		ctx       = context.Background()
+		loadCache = func(ctx context.Context, p *startup.Progress) error { p.Set(1); return nil }
+		pool      readiness.Pinger // *pgxpool.Pool, *sql.DB, ...
+		items     http.HandlerFunc
+		log       = zap.NewExample()
+	)
+
+	lc := probes.NewLifecycle()
+	warm, _ := startup.New(lc, startup.Deadline(2*time.Minute))
+	_ = warm.Task("cache", loadCache) // func(ctx, *startup.Progress) error
+	live, ready := liveness.New(lc), readiness.New(lc)
+	_ = ready.Add("postgres", readiness.Ping(pool), probes.Timeout(time.Second))
+
+	r := chi.NewRouter()
+	server.Register(r, warm, live, ready) // /startupz /livez /readyz
+	r.With(server.WarmupGuard(lc, time.Second)).Get("/api/items/{id}", items)
+	srv, _ := server.New(&http.Server{Addr: ":8080", Handler: r}, lc, server.Logger(log))
+	err := srv.Run(ctx, warm, live, ready) // serves until SIGTERM, then drains
+	_ = err
 }
