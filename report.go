@@ -24,6 +24,9 @@ type Result struct {
 	ConsecutiveFailures int
 	// Executions counts the executions started so far.
 	Executions uint64
+	// Observations are what the last execution measured besides its
+	// duration (see Observe).
+	Observations []Observation
 	// Err is the last execution's error, nil when it passed. Its text has
 	// passwords in connection strings masked; errors.Is still sees the cause.
 	Err error

@@ -234,18 +234,19 @@ func (r *Runner) fire(base context.Context, c *check) {
 
 	began := time.Now()
 	timeout := fmt.Errorf("timed out after %s: %w", c.cfg.timeout, context.DeadlineExceeded)
+	rec := &recorder{}
 	stopWatch := context.AfterFunc(ctx, func() {
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			r.record(c, gen, time.Since(began), timeout)
+			r.record(c, gen, time.Since(began), rec, timeout)
 		}
 	})
-	err := safeCheck(ctx, c.checker)
+	err := safeCheck(context.WithValue(ctx, recorderKey{}, rec), c.checker)
 	elapsed := time.Since(began)
 	stopWatch()
 	if err != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
 		err = timeout
 	}
-	r.record(c, gen, elapsed, err)
+	r.record(c, gen, elapsed, rec, err)
 	cancel()
 
 	r.mu.Lock()
@@ -270,7 +271,8 @@ func safeCheck(ctx context.Context, c Checker) (err error) {
 
 // record stores the outcome of execution gen, unless one is stored already
 // (the timeout and the return race for it), and applies the thresholds.
-func (r *Runner) record(c *check, gen uint64, elapsed time.Duration, err error) {
+func (r *Runner) record(c *check, gen uint64, elapsed time.Duration, rec *recorder, err error) {
+	obs := rec.snapshot()
 	r.mu.Lock()
 	if r.state != running || c.recordedGen >= gen {
 		r.mu.Unlock()
@@ -303,6 +305,7 @@ func (r *Runner) record(c *check, gen uint64, elapsed time.Duration, err error) 
 	c.res.Duration = elapsed
 	c.res.ConsecutiveFailures = c.fails
 	c.res.Err = RedactError(err)
+	c.res.Observations = obs
 	r.mu.Unlock()
 	if changed {
 		r.changed()

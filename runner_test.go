@@ -266,3 +266,22 @@ func TestRunnerIdleGoroutinesDoNotGrow(t *testing.T) {
 		t.Errorf("idle goroutines: %d with 100 checks, %d with 1; want no growth", hundred, one)
 	}
 }
+
+func TestRunnerObservations(t *testing.T) {
+	r := probes.NewRunner(nil, nil)
+	check := probes.CheckFunc(func(ctx context.Context) error {
+		probes.Observe(ctx, probes.Observation{Measurement: "connections", Value: 3, Unit: "connections"})
+		probes.Observe(ctx, probes.Observation{Measurement: "connections", Value: 4, Unit: "connections"})
+		return nil
+	})
+	if err := r.Add("pool", check, probes.Every(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	probes.Observe(context.Background(), probes.Observation{Measurement: "ignored"}) // outside a check: no effect
+	running(t, r.Run)
+	eventually(t, 5*time.Second, "observed", func() bool { return result(t, r, "pool").Status == probes.Pass })
+	got := result(t, r, "pool").Observations
+	if len(got) != 1 || got[0].Value != 4 {
+		t.Errorf("observations: got %+v, want the last connections value 4", got)
+	}
+}

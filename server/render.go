@@ -78,8 +78,14 @@ func renderJSON(info *Info, rep *probes.Report, o renderOptions) []byte {
 		b.Checks = make(map[string][]entry, len(rep.Checks)+len(rep.Tasks))
 		for i := range rep.Checks {
 			c := &rep.Checks[i]
-			if !o.excluded(c.Name) {
-				b.Checks[c.Name+":responseTime"] = []entry{checkEntry(c, o.authz)}
+			if o.excluded(c.Name) {
+				continue
+			}
+			e := checkEntry(c, o.authz)
+			b.Checks[c.Name+":responseTime"] = []entry{e}
+			for _, ob := range c.Observations {
+				e.ObservedValue, e.ObservedUnit = ob.Value, ob.Unit
+				b.Checks[c.Name+":"+ob.Measurement] = []entry{e}
 			}
 		}
 		for i := range rep.Tasks {

@@ -1,0 +1,264 @@
+// Package pgtest starts a throwaway PostgreSQL server for tests: a cluster
+// made with initdb in a temporary directory, listening on a free loopback
+// port, run as a non-root user when the tests run as root (initdb refuses
+// root), and stopped when the test ends. Fault tests stop, restart, pause and
+// resume it.
+//
+// Without the PostgreSQL binaries the test is skipped, except when the
+// environment has CI=true, where it fails.
+package pgtest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Server is a running throwaway PostgreSQL server.
+type Server struct {
+	t       testing.TB
+	bin     string
+	dir     string
+	port    int
+	cred    *syscall.Credential
+	mu      sync.Mutex
+	cmd     *exec.Cmd
+	exited  chan struct{}
+	logPath string
+}
+
+// Start starts a server for t and stops it when t ends.
+func Start(t testing.TB) *Server {
+	t.Helper()
+	bin, err := findBin()
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("pgtest: %v (CI=true: PostgreSQL is required)", err)
+		}
+		t.Skipf("pgtest: %v; install PostgreSQL to run this test", err)
+	}
+	s := &Server{t: t, bin: bin}
+	root := t.TempDir()
+	s.dir = filepath.Join(root, "data")
+	s.logPath = filepath.Join(root, "postgres.log")
+	if os.Geteuid() == 0 {
+		s.cred, err = unprivileged()
+		if err != nil {
+			t.Fatalf("pgtest: %v", err)
+		}
+		// The temporary directories are private to root: let the server's
+		// user in.
+		for d := root; d != filepath.Dir(d) && strings.HasPrefix(d, os.TempDir()) && d != os.TempDir(); d = filepath.Dir(d) {
+			if err := os.Chmod(d, 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := os.Chown(root, int(s.cred.Uid), int(s.cred.Gid)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	initdb := exec.Command(filepath.Join(bin, "initdb"), "-D", s.dir, "-U", "postgres",
+		"--auth=trust", "--encoding=UTF8", "--no-sync", "--no-instructions")
+	initdb.SysProcAttr = &syscall.SysProcAttr{Credential: s.cred}
+	if out, err := initdb.CombinedOutput(); err != nil {
+		t.Fatalf("pgtest: initdb: %v\n%s", err, out)
+	}
+	s.port = freePort(t)
+	s.StartAgain()
+	t.Cleanup(s.stop)
+	return s
+}
+
+// URL is a connection string for the server, as the user postgres with the
+// given password (trust authentication ignores it).
+func (s *Server) URL(password string) string {
+	return fmt.Sprintf("postgres://postgres:%s@127.0.0.1:%d/postgres?sslmode=disable", password, s.port)
+}
+
+// Addr is the server's host:port.
+func (s *Server) Addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(s.port)) }
+
+// StartAgain starts the server after Stop, on the same port and data, and
+// waits until it accepts connections.
+func (s *Server) StartAgain() {
+	s.t.Helper()
+	logf, err := os.OpenFile(s.logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	cmd := exec.Command(filepath.Join(s.bin, "postgres"), "-D", s.dir, "-p", strconv.Itoa(s.port),
+		"-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories=",
+		"-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off")
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: s.cred}
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		s.t.Fatalf("pgtest: postgres: %v", err)
+	}
+	exited := make(chan struct{})
+	go func() {
+		_ = cmd.Wait()
+		logf.Close()
+		close(exited)
+	}()
+	s.mu.Lock()
+	s.cmd, s.exited = cmd, exited
+	s.mu.Unlock()
+
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		conn, err := pgx.Connect(ctx, s.URL(""))
+		if err == nil {
+			conn.Close(ctx)
+			cancel()
+			return
+		}
+		cancel()
+		select {
+		case <-exited:
+			log, _ := os.ReadFile(s.logPath)
+			s.t.Fatalf("pgtest: postgres exited: %s", log)
+		default:
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatalf("pgtest: postgres not accepting connections after 30s: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// Stop shuts the server down (fast mode: open connections are closed) and
+// waits until it has exited.
+func (s *Server) Stop() {
+	s.t.Helper()
+	s.signal(syscall.SIGINT, false)
+	s.mu.Lock()
+	exited := s.exited
+	s.mu.Unlock()
+	select {
+	case <-exited:
+	case <-time.After(30 * time.Second):
+		s.t.Fatal("pgtest: postgres did not stop within 30s")
+	}
+}
+
+// Pause freezes the server and its backends (SIGSTOP), so that queries and
+// pings hang instead of failing.
+func (s *Server) Pause() { s.signal(syscall.SIGSTOP, true) }
+
+// Resume undoes Pause.
+func (s *Server) Resume() { s.signal(syscall.SIGCONT, true) }
+
+// signal sends sig to the postmaster and, with all, to its children (each
+// backend runs in a session of its own, so a process group does not reach
+// them).
+func (s *Server) signal(sig syscall.Signal, all bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	pids := []int{s.cmd.Process.Pid}
+	if all {
+		pids = append(children(pids[0]), pids...)
+	}
+	for _, pid := range pids {
+		if err := syscall.Kill(pid, sig); err != nil && !errors.Is(err, syscall.ESRCH) {
+			s.t.Errorf("pgtest: kill %d %s: %v", pid, sig, err)
+		}
+	}
+}
+
+// children lists the processes whose parent is pid, from /proc.
+func children(pid int) []int {
+	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
+	var out []int
+	for _, path := range stats {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid ...; comm may hold spaces and parentheses.
+		rest := string(b[strings.LastIndexByte(string(b), ')')+1:])
+		f := strings.Fields(rest)
+		if len(f) < 2 {
+			continue
+		}
+		if ppid, _ := strconv.Atoi(f[1]); ppid == pid {
+			if child, err := strconv.Atoi(filepath.Base(filepath.Dir(path))); err == nil {
+				out = append(out, child)
+			}
+		}
+	}
+	return out
+}
+
+func (s *Server) stop() {
+	s.signal(syscall.SIGCONT, true) // in case a test left it paused
+	s.signal(syscall.SIGINT, false)
+	s.mu.Lock()
+	exited := s.exited
+	s.mu.Unlock()
+	select {
+	case <-exited:
+	case <-time.After(30 * time.Second):
+		s.signal(syscall.SIGKILL, true)
+		<-exited
+	}
+}
+
+// findBin returns the directory holding initdb and postgres: PATH first,
+// then the newest /usr/lib/postgresql/*/bin.
+func findBin() (string, error) {
+	if p, err := exec.LookPath("initdb"); err == nil {
+		if real, err := filepath.EvalSymlinks(p); err == nil {
+			p = real
+		}
+		if _, err := os.Stat(filepath.Join(filepath.Dir(p), "postgres")); err == nil {
+			return filepath.Dir(p), nil
+		}
+	}
+	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
+	for i := len(dirs) - 1; i >= 0; i-- {
+		if _, err := os.Stat(filepath.Join(dirs[i], "initdb")); err == nil {
+			return dirs[i], nil
+		}
+	}
+	return "", errors.New("no initdb and postgres in PATH or /usr/lib/postgresql/*/bin")
+}
+
+// unprivileged returns the credentials of the postgres user, or of nobody.
+func unprivileged() (*syscall.Credential, error) {
+	for _, name := range []string{"postgres", "nobody"} {
+		u, err := user.Lookup(name)
+		if err != nil {
+			continue
+		}
+		uid, err1 := strconv.ParseUint(u.Uid, 10, 32)
+		gid, err2 := strconv.ParseUint(u.Gid, 10, 32)
+		if err1 == nil && err2 == nil {
+			return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid), NoSetGroups: true}, nil
+		}
+	}
+	return nil, errors.New("running as root, and no postgres or nobody user to run PostgreSQL as")
+}
+
+func freePort(t testing.TB) int {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}

@@ -1,0 +1,141 @@
+// Package pgxcheck is a readiness check for PostgreSQL over the service's own
+// *pgxpool.Pool. It lives in a package of its own so that a service without
+// PostgreSQL never compiles pgx.
+//
+// The check pings through the pool (or runs a query), so a probe never opens
+// a connection of its own, and reports the pool's state as observed values:
+// "connections" (acquired) and "utilization" (acquired / max, in %). A pool
+// whose every connection is in use is reported at once, without waiting for
+// a connection that will not come.
+//
+//	ready.Add("postgres", pgxcheck.New(pool), probes.ComponentType("datastore"))
+package pgxcheck
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/probekit/probes"
+)
+
+// Defaults of the options.
+const (
+	DefaultWarnAbove = 0.9
+)
+
+// Option configures a Checker.
+type Option interface {
+	apply(*config)
+}
+
+type optionFunc func(*config)
+
+func (f optionFunc) apply(c *config) { f(c) }
+
+type config struct {
+	query     string
+	warnAbove float64
+	exhausted probes.Status
+	err       error
+}
+
+func (c *config) fail(format string, args ...any) {
+	if c.err == nil {
+		c.err = fmt.Errorf("pgxcheck: "+format, args...)
+	}
+}
+
+// Query makes the check run sql (through Exec) instead of a ping, for
+// example a query that touches the tables the service needs. Default: ping.
+func Query(sql string) Option {
+	return optionFunc(func(c *config) {
+		if sql == "" {
+			c.fail("Query(%q): the query must not be empty", sql)
+		}
+		c.query = sql
+	})
+}
+
+// WarnAbove makes the check warn when more than ratio of the pool's
+// connections are in use. Default DefaultWarnAbove (0.9); 1 disables it.
+func WarnAbove(ratio float64) Option {
+	return optionFunc(func(c *config) {
+		if !(ratio > 0 && ratio <= 1) {
+			c.fail("WarnAbove(%v): the ratio must be in (0, 1]", ratio)
+		}
+		c.warnAbove = ratio
+	})
+}
+
+// Exhausted sets what a pool with every connection in use reports:
+// probes.Warn (the default: the database is fine, the service is busy, and
+// failing readiness would move its load onto its peers) or probes.Fail.
+func Exhausted(s probes.Status) Option {
+	return optionFunc(func(c *config) {
+		if s != probes.Warn && s != probes.Fail {
+			c.fail("Exhausted(%s): use probes.Warn or probes.Fail", s)
+		}
+		c.exhausted = s
+	})
+}
+
+// Checker checks PostgreSQL through a pool. Create one with New.
+type Checker struct {
+	pool *pgxpool.Pool
+	cfg  config
+}
+
+var _ probes.Checker = (*Checker)(nil)
+
+// New returns a Checker over pool. It returns an error naming the option
+// when an option is invalid, or when pool is nil.
+func New(pool *pgxpool.Pool, opts ...Option) (*Checker, error) {
+	if pool == nil {
+		return nil, fmt.Errorf("pgxcheck: New with a nil *pgxpool.Pool")
+	}
+	cfg := config{warnAbove: DefaultWarnAbove, exhausted: probes.Warn}
+	for _, o := range opts {
+		if o != nil {
+			o.apply(&cfg)
+		}
+	}
+	if cfg.err != nil {
+		return nil, cfg.err
+	}
+	return &Checker{pool: pool, cfg: cfg}, nil
+}
+
+// Check pings PostgreSQL through the pool (or runs the query), after
+// reporting the pool's usage.
+func (c *Checker) Check(ctx context.Context) error {
+	st := c.pool.Stat()
+	acquired, maxConns := st.AcquiredConns(), st.MaxConns()
+	ratio := 0.0
+	if maxConns > 0 {
+		ratio = float64(acquired) / float64(maxConns)
+	}
+	probes.Observe(ctx, probes.Observation{Measurement: "connections", Value: float64(acquired), Unit: "connections"})
+	probes.Observe(ctx, probes.Observation{Measurement: "utilization", Value: ratio * 100, Unit: "%"})
+	if maxConns > 0 && acquired >= maxConns {
+		err := fmt.Errorf("pool exhausted: %d of %d connections in use", acquired, maxConns)
+		if c.cfg.exhausted == probes.Warn {
+			err = fmt.Errorf("%w: %w", err, probes.ErrWarn)
+		}
+		return err
+	}
+	var err error
+	if c.cfg.query != "" {
+		_, err = c.pool.Exec(ctx, c.cfg.query)
+	} else {
+		err = c.pool.Ping(ctx)
+	}
+	if err != nil {
+		return err
+	}
+	if ratio > c.cfg.warnAbove {
+		return fmt.Errorf("pool busy: %d of %d connections in use: %w", acquired, maxConns, probes.ErrWarn)
+	}
+	return nil
+}

@@ -1,0 +1,343 @@
+package pgxcheck_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"go.uber.org/goleak"
+
+	"github.com/probekit/probes"
+	"github.com/probekit/probes/internal/pgtest"
+	"github.com/probekit/probes/liveness"
+	"github.com/probekit/probes/readiness"
+	"github.com/probekit/probes/readiness/pgxcheck"
+	"github.com/probekit/probes/server"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+const (
+	interval = 100 * time.Millisecond
+	timeout  = 300 * time.Millisecond
+)
+
+// stack is a Ready service with a PostgreSQL readiness check, served over
+// loopback HTTP.
+type stack struct {
+	url   string
+	ready *readiness.Gate
+}
+
+func newPool(t *testing.T, url string, maxConns int32) *pgxpool.Pool {
+	t.Helper()
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.MaxConns = maxConns
+	cfg.ConnConfig.ConnectTimeout = time.Second
+	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	return pool
+}
+
+func newStack(t *testing.T, check probes.Checker) *stack {
+	t.Helper()
+	lc := probes.NewLifecycle()
+	live, ready := liveness.New(lc), readiness.New(lc)
+	if err := ready.Add("postgres", check, probes.Every(interval), probes.Timeout(timeout), probes.ComponentType("datastore")); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range []func() error{lc.Start, lc.MarkReady} {
+		if err := m(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ts := httptest.NewServer(server.Routes(nil, live, ready, server.Authorize(func(*http.Request) bool { return true })))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{}, 2)
+	go func() { _ = live.Run(ctx); done <- struct{}{} }()
+	go func() { _ = ready.Run(ctx); done <- struct{}{} }()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+		<-done
+		ts.Close()
+	})
+	return &stack{url: ts.URL, ready: ready}
+}
+
+var client = &http.Client{Timeout: 10 * time.Second}
+
+// get returns the code and body of a probe, and how long it took.
+func get(t *testing.T, url string) (int, string, time.Duration) {
+	t.Helper()
+	began := time.Now()
+	res, err := client.Get(url)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	b, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	return res.StatusCode, string(b), time.Since(began)
+}
+
+// waitCode polls url until it answers code, and returns how long that took.
+func waitCode(t *testing.T, url string, code int, within time.Duration) time.Duration {
+	t.Helper()
+	began := time.Now()
+	for {
+		if c, _, _ := get(t, url); c == code {
+			return time.Since(began)
+		}
+		if time.Since(began) > within {
+			t.Fatalf("%s did not answer %d within %s", url, code, within)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func newChecker(t *testing.T, pool *pgxpool.Pool, opts ...pgxcheck.Option) *pgxcheck.Checker {
+	t.Helper()
+	c, err := pgxcheck.New(pool, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func TestDatabaseStopsAndReturns(t *testing.T) {
+	pg := pgtest.Start(t)
+	s := newStack(t, newChecker(t, newPool(t, pg.URL("pw"), 4)))
+	waitCode(t, s.url+"/readyz", 200, 10*time.Second)
+
+	// Liveness is sampled throughout: a database outage must never touch it.
+	stopSampling := make(chan struct{})
+	livez := make(chan []int, 1)
+	go func() {
+		var bad []int
+		for {
+			select {
+			case <-stopSampling:
+				livez <- bad
+				return
+			default:
+			}
+			res, err := client.Get(s.url + "/livez")
+			if err != nil {
+				bad = append(bad, -1)
+				continue
+			}
+			res.Body.Close()
+			if res.StatusCode != 200 {
+				bad = append(bad, res.StatusCode)
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+	}()
+
+	pg.Stop()
+	detect := waitCode(t, s.url+"/readyz", 503, interval+timeout+2*time.Second)
+	pg.StartAgain()
+	recover := waitCode(t, s.url+"/readyz", 200, interval+timeout+5*time.Second)
+	close(stopSampling)
+	if bad := <-livez; len(bad) > 0 {
+		t.Errorf("liveness failed during the outage: %v", bad)
+	}
+	t.Logf("readiness failed %s after the database stopped and passed %s after it returned (interval %s, timeout %s)",
+		detect.Round(time.Millisecond), recover.Round(time.Millisecond), interval, timeout)
+}
+
+func TestDatabaseHangs(t *testing.T) {
+	pg := pgtest.Start(t)
+	s := newStack(t, newChecker(t, newPool(t, pg.URL("pw"), 4)))
+	waitCode(t, s.url+"/readyz", 200, 10*time.Second)
+
+	pg.Pause()
+	paused := time.Now()
+	var latencies []time.Duration
+	for {
+		code, _, took := get(t, s.url+"/readyz")
+		latencies = append(latencies, took)
+		if code == 503 {
+			break
+		}
+		if time.Since(paused) > interval+timeout+2*time.Second {
+			t.Fatalf("readiness still passing %s after the database hung", time.Since(paused))
+		}
+	}
+	detect := time.Since(paused)
+	for range 200 {
+		_, _, took := get(t, s.url+"/readyz")
+		latencies = append(latencies, took)
+	}
+	if code, _, _ := get(t, s.url+"/livez"); code != 200 {
+		t.Errorf("liveness with the database hung: got %d, want 200", code)
+	}
+	_, body, _ := get(t, s.url+"/readyz?verbose")
+	if !strings.Contains(body, "timed out after 300ms") {
+		t.Errorf("verbose readiness with the database hung: %s; want a timeout", body)
+	}
+	pg.Resume()
+	waitCode(t, s.url+"/readyz", 200, 10*time.Second)
+
+	slices.Sort(latencies)
+	t.Logf("database hung: readiness failed after %s; probe latency over %d requests: median %s, p99 %s, max %s",
+		detect.Round(time.Millisecond), len(latencies), latencies[len(latencies)/2],
+		latencies[len(latencies)*99/100], latencies[len(latencies)-1])
+}
+
+func TestPoolExhausted(t *testing.T) {
+	pg := pgtest.Start(t)
+	tests := []struct {
+		name   string
+		opts   []pgxcheck.Option
+		code   int
+		status string
+	}{
+		{"warns by default", nil, 200, "warn"},
+		{"fails when asked", []pgxcheck.Option{pgxcheck.Exhausted(probes.Fail)}, 503, "fail"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			pool := newPool(t, pg.URL("pw"), 2)
+			s := newStack(t, newChecker(t, pool, tt.opts...))
+			waitCode(t, s.url+"/readyz", 200, 10*time.Second)
+			var held []*pgxpool.Conn
+			for range 2 {
+				c, err := pool.Acquire(context.Background())
+				if err != nil {
+					t.Fatal(err)
+				}
+				held = append(held, c)
+			}
+			defer func() {
+				for _, c := range held {
+					c.Release()
+				}
+			}()
+			deadline := time.Now().Add(10 * time.Second)
+			for {
+				_, body, _ := get(t, s.url+"/readyz?verbose")
+				var doc struct {
+					Status string
+					Checks map[string][]struct {
+						ObservedValue float64
+						Status        string
+						Output        string
+					}
+				}
+				if err := json.Unmarshal([]byte(body), &doc); err != nil {
+					t.Fatalf("%v: %s", err, body)
+				}
+				if u := doc.Checks["postgres:utilization"]; doc.Status == tt.status && len(u) == 1 && u[0].ObservedValue == 100 {
+					if !strings.Contains(u[0].Output, "pool exhausted: 2 of 2") {
+						t.Errorf("output: got %q, want the exhaustion", u[0].Output)
+					}
+					if c := doc.Checks["postgres:connections"]; len(c) != 1 || c[0].ObservedValue != 2 {
+						t.Errorf("postgres:connections: got %+v, want 2", c)
+					}
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("pool exhaustion not reported: %s", body)
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
+			if code, _, _ := get(t, s.url+"/readyz"); code != tt.code {
+				t.Errorf("code: got %d, want %d", code, tt.code)
+			}
+			if res, _ := s.ready.Report().Check("postgres"); res.Duration >= timeout {
+				t.Errorf("the check waited %s for a connection; want an answer without waiting", res.Duration)
+			}
+		})
+	}
+}
+
+func TestQuery(t *testing.T) {
+	pg := pgtest.Start(t)
+	pool := newPool(t, pg.URL("pw"), 2)
+	good := newStack(t, newChecker(t, pool, pgxcheck.Query("SELECT 1")))
+	waitCode(t, good.url+"/readyz", 200, 10*time.Second)
+	bad := newStack(t, newChecker(t, pool, pgxcheck.Query("SELECT * FROM no_such_table")))
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		code, body, _ := get(t, bad.url+"/readyz/postgres")
+		if code == 503 && strings.Contains(body, `relation \"no_such_table\" does not exist`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("authorised detail: %d %s; want the query's error", code, body)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestPasswordNeverShown(t *testing.T) {
+	const password = "hunter2-Secret"
+	// Nothing listens on port 1: the connection fails.
+	pool := newPool(t, "postgres://app:"+password+"@127.0.0.1:1/items?sslmode=disable", 2)
+	s := newStack(t, newChecker(t, pool))
+	waitCode(t, s.url+"/readyz", 503, 10*time.Second)
+	for _, path := range []string{"/readyz?verbose", "/readyz/postgres"} {
+		_, body, _ := get(t, s.url+path)
+		if strings.Contains(body, password) || !strings.Contains(body, "127.0.0.1") {
+			t.Errorf("%s: %s; want the host but not the password", path, body)
+		}
+	}
+	// A malformed connection string fails in pgx; its error, once redacted,
+	// does not hold the password either.
+	_, err := pgxpool.ParseConfig("postgres://app:" + password + "@[::1:5432/items")
+	if err == nil {
+		t.Fatal("malformed URL parsed")
+	}
+	if msg := probes.RedactError(err).Error(); strings.Contains(msg, password) {
+		t.Errorf("redacted parse error holds the password: %s", msg)
+	}
+	_, err = pgxpool.ParseConfig("host=db user=app password=" + password + " port=notaport")
+	if err == nil {
+		t.Fatal("malformed key/value string parsed")
+	}
+	if msg := probes.RedactError(err).Error(); strings.Contains(msg, password) {
+		t.Errorf("redacted parse error holds the password: %s", msg)
+	}
+}
+
+func TestNewRejects(t *testing.T) {
+	pool, err := pgxpool.New(context.Background(), "postgres://127.0.0.1:1/x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	tests := []struct {
+		name string
+		opt  pgxcheck.Option
+		want string
+	}{
+		{"empty query", pgxcheck.Query(""), `Query("")`},
+		{"ratio zero", pgxcheck.WarnAbove(0), "WarnAbove(0)"},
+		{"ratio above one", pgxcheck.WarnAbove(1.5), "WarnAbove(1.5)"},
+		{"exhausted pass", pgxcheck.Exhausted(probes.Pass), "Exhausted(pass)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if c, err := pgxcheck.New(pool, tt.opt); err == nil || c != nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("got %v, %v; want an error naming %s", c, err, tt.want)
+			}
+		})
+	}
+	if _, err := pgxcheck.New(nil); err == nil {
+		t.Error("New(nil): got nil error")
+	}
+}
