@@ -13,6 +13,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -268,5 +269,103 @@ func TestPhaseGateTable(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestHerd: a thousand concurrent probe requests run no check at all; they
+// read the verdict the background schedule produced.
+func TestHerd(t *testing.T) {
+	lc := probes.NewLifecycle()
+	ready := readiness.New(lc)
+	var runs atomic.Int64
+	slow := probes.CheckFunc(func(ctx context.Context) error {
+		runs.Add(1)
+		time.Sleep(20 * time.Millisecond) // a dependency that takes its time
+		return nil
+	})
+	if err := ready.Add("db", slow, probes.Every(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	running(t, ready.Run)
+	eventually(t, 5*time.Second, "first check done", func() bool {
+		c, _ := ready.Report().Check("db")
+		return c.Status == probes.Pass
+	})
+	if err := lc.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if err := lc.MarkReady(); err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(server.Routes(nil, nil, ready))
+	defer ts.Close()
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1000}, Timeout: 30 * time.Second}
+	defer client.CloseIdleConnections()
+
+	const herd = 1000
+	before := runs.Load()
+	start := make(chan struct{})
+	codes := make(chan int, herd)
+	for range herd {
+		go func() {
+			<-start
+			res, err := client.Get(ts.URL + "/readyz")
+			if err != nil {
+				codes <- -1
+				return
+			}
+			io.Copy(io.Discard, res.Body) //nolint:errcheck
+			res.Body.Close()
+			codes <- res.StatusCode
+		}()
+	}
+	close(start)
+	for range herd {
+		if code := <-codes; code != 200 {
+			t.Fatalf("a probe in the herd got %d, want 200", code)
+		}
+	}
+	if extra := runs.Load() - before; extra != 0 {
+		t.Errorf("the herd caused %d check executions, want 0", extra)
+	}
+}
+
+// TestNonCriticalWarn: a failing non-critical dependency gives warn with
+// HTTP 200, and its reason only in the authorised detail view.
+func TestNonCriticalWarn(t *testing.T) {
+	lc := probes.NewLifecycle()
+	ready := readiness.New(lc)
+	if err := ready.Add("search", probes.CheckFunc(func(context.Context) error {
+		return errors.New("index rebuilding")
+	}), probes.NonCritical(), probes.Every(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	running(t, ready.Run)
+	eventually(t, 5*time.Second, "check ran", func() bool {
+		c, _ := ready.Report().Check("search")
+		return !c.Time.IsZero()
+	})
+	for _, m := range []func() error{lc.Start, lc.MarkReady} {
+		if err := m(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ts := httptest.NewServer(server.Routes(nil, nil, ready,
+		server.Authorize(func(r *http.Request) bool { return r.Header.Get("Authorization") == "Bearer ops" })))
+	defer ts.Close()
+
+	if a := probe(t, ts.URL+"/readyz?verbose"); a.code != 200 || a.status != "warn" || strings.Contains(a.body, "index rebuilding") {
+		t.Errorf("public view: %d %s; want 200 warn without the reason", a.code, a.body)
+	}
+	req, _ := http.NewRequest(http.MethodGet, ts.URL+"/readyz?verbose", nil)
+	req.Header.Set("Authorization", "Bearer ops")
+	res, err := noKeepAlive.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != 200 || !strings.Contains(string(body), `"output":"index rebuilding"`) {
+		t.Errorf("authorised view: %d %s; want 200 with the reason", res.StatusCode, body)
 	}
 }

@@ -31,6 +31,7 @@ import (
 	"github.com/probekit/probes"
 	"github.com/probekit/probes/liveness"
 	"github.com/probekit/probes/readiness"
+	"github.com/probekit/probes/readiness/pgxcheck"
 	"github.com/probekit/probes/server"
 	"github.com/probekit/probes/startup"
 )
@@ -144,7 +145,11 @@ func run(ctx context.Context, cfg config, log *zap.Logger) error {
 			return fmt.Errorf("DATABASE_URL: %w", probes.RedactError(err))
 		}
 		defer pool.Close()
-		if err := ready.Add("postgres", readiness.Ping(pool),
+		check, err := pgxcheck.New(pool)
+		if err != nil {
+			return err
+		}
+		if err := ready.Add("postgres", check,
 			probes.Every(5*time.Second), probes.Timeout(time.Second), probes.ComponentType("datastore")); err != nil {
 			return err
 		}

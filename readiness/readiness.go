@@ -66,13 +66,3 @@ func (g *Gate) Report() probes.Report { return g.core.Report() }
 // Subscribe registers fn to be called after every change of a check's verdict
 // or of the lifecycle's phase, on the goroutine that made it.
 func (g *Gate) Subscribe(fn func()) (cancel func()) { return g.core.Subscribe(fn) }
-
-// Pinger is anything that answers Ping(ctx), such as *sql.DB or *pgxpool.Pool.
-type Pinger interface {
-	Ping(ctx context.Context) error
-}
-
-// Ping returns a Checker that pings p.
-func Ping(p Pinger) probes.Checker {
-	return probes.CheckFunc(p.Ping)
-}
