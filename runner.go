@@ -57,6 +57,7 @@ type check struct {
 	gen         uint64 // execution number
 	recordedGen uint64 // execution whose result is recorded
 	cancel      context.CancelFunc
+	began       time.Time // start of the execution in flight
 	fails       int
 	passes      int
 	hasVerdict  bool
@@ -219,8 +220,19 @@ func (r *Runner) fire(base context.Context, c *check) {
 	}
 	c.timer.Reset(c.cfg.interval)
 	if c.inFlight {
-		// The previous execution hangs past its timeout; it has been reported.
+		// The previous execution hangs past its timeout and ignores its
+		// context. Start no other; count one more failure per interval, so
+		// that a failure threshold is reached as with any failing check.
+		var changed bool
+		if c.recordedGen == c.gen {
+			hung := time.Since(c.began)
+			changed = r.apply(c, hung, nil, fmt.Errorf("still running after %s (timeout %s): %w",
+				hung.Round(time.Millisecond), c.cfg.timeout, context.DeadlineExceeded))
+		}
 		r.mu.Unlock()
+		if changed {
+			r.changed()
+		}
 		return
 	}
 	c.inFlight = true
@@ -229,10 +241,11 @@ func (r *Runner) fire(base context.Context, c *check) {
 	c.res.Executions++
 	ctx, cancel := context.WithTimeout(base, c.cfg.timeout)
 	c.cancel = cancel
+	began := time.Now()
+	c.began = began
 	r.inflight++
 	r.mu.Unlock()
 
-	began := time.Now()
 	timeout := fmt.Errorf("timed out after %s: %w", c.cfg.timeout, context.DeadlineExceeded)
 	rec := &recorder{}
 	stopWatch := context.AfterFunc(ctx, func() {
@@ -270,7 +283,7 @@ func safeCheck(ctx context.Context, c Checker) (err error) {
 }
 
 // record stores the outcome of execution gen, unless one is stored already
-// (the timeout and the return race for it), and applies the thresholds.
+// (the timeout and the return race for it).
 func (r *Runner) record(c *check, gen uint64, elapsed time.Duration, rec *recorder, err error) {
 	obs := rec.snapshot()
 	r.mu.Lock()
@@ -279,6 +292,16 @@ func (r *Runner) record(c *check, gen uint64, elapsed time.Duration, rec *record
 		return
 	}
 	c.recordedGen = gen
+	changed := r.apply(c, elapsed, obs, err)
+	r.mu.Unlock()
+	if changed {
+		r.changed()
+	}
+}
+
+// apply counts one outcome, applies the thresholds and reports whether the
+// verdict changed. r.mu must be held.
+func (r *Runner) apply(c *check, elapsed time.Duration, obs []Observation, err error) bool {
 	status := StatusOf(err)
 	if status == Fail {
 		c.fails++
@@ -306,8 +329,5 @@ func (r *Runner) record(c *check, gen uint64, elapsed time.Duration, rec *record
 	c.res.ConsecutiveFailures = c.fails
 	c.res.Err = RedactError(err)
 	c.res.Observations = obs
-	r.mu.Unlock()
-	if changed {
-		r.changed()
-	}
+	return changed
 }
