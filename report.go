@@ -41,6 +41,8 @@ type TaskState struct {
 	Fraction float64
 	// Attempts counts the attempts started so far.
 	Attempts int
+	// Failures counts the attempts that failed.
+	Failures int
 	// Err is the error of the last failed attempt, nil if none failed.
 	Err error
 }

@@ -123,14 +123,13 @@ func checkEntry(c *probes.Result, authz bool) entry {
 	return e
 }
 
+// taskStatus is pass for a finished task and fail for one still loading, as
+// the text form's [+] and [-] say.
 func taskStatus(t *probes.TaskState) probes.Status {
-	switch {
-	case t.Done:
+	if t.Done {
 		return probes.Pass
-	case t.Err != nil:
-		return probes.Fail
 	}
-	return probes.Warn
+	return probes.Fail
 }
 
 func taskEntry(t *probes.TaskState, authz bool) entry {

@@ -144,7 +144,8 @@ func New(hs *http.Server, lc *probes.Lifecycle, opts ...Option) (*Server, error)
 //  1. the lifecycle goes Draining: readiness fails at once, keep-alives end;
 //  2. the server keeps serving for the drain delay (a second signal cuts it short);
 //  3. http.Server.Shutdown, bounded by the shutdown timeout;
-//  4. the lifecycle goes Stopped, and background work is cancelled and awaited.
+//  4. the lifecycle goes Stopped, and background work is cancelled and
+//     awaited, at most the shutdown timeout.
 //
 // Run returns nil after a clean shutdown, an error if serving fails or the
 // shutdown timeout cut requests off.
@@ -167,7 +168,7 @@ func (s *Server) Run(ctx context.Context, background ...Runner) error {
 	var wg sync.WaitGroup
 	defer func() {
 		bgCancel()
-		wg.Wait()
+		s.await(&wg)
 	}()
 	for _, b := range background {
 		wg.Go(func() {
@@ -234,6 +235,25 @@ func (s *Server) shutdown(reason string, sigs <-chan os.Signal, served <-chan er
 	return err
 }
 
+// await waits for background work to return after its context was
+// cancelled, at most the shutdown timeout: work that ignores its context must
+// not keep the process from exiting.
+func (s *Server) await(wg *sync.WaitGroup) {
+	done := make(chan struct{})
+	go func() {
+		wg.Wait()
+		close(done)
+	}()
+	t := time.NewTimer(s.cfg.shutdownTimeout)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+		s.cfg.log.Error("background work still running after the shutdown timeout; leaving it behind",
+			zap.Duration("timeout", s.cfg.shutdownTimeout))
+	}
+}
+
 func logTransition(log *zap.Logger, t probes.Transition) {
 	fields := []zap.Field{
 		zap.Stringer("from", t.From), zap.Stringer("to", t.To),
@@ -289,8 +309,8 @@ func logDiff(log *zap.Logger, prev, cur *probes.Report) {
 		switch {
 		case t.Done && !old.Done:
 			log.Info("warm-up task done", gate, zap.String("task", t.Name), zap.Int("attempts", t.Attempts))
-		case t.Err != nil && t.Attempts != old.Attempts:
-			log.Warn("warm-up task attempt failed", gate, zap.String("task", t.Name), zap.Int("attempt", t.Attempts), zap.Error(t.Err))
+		case t.Failures != old.Failures:
+			log.Warn("warm-up task attempt failed", gate, zap.String("task", t.Name), zap.Int("failures", t.Failures), zap.Error(t.Err))
 		case int(t.Fraction*10) != int(old.Fraction*10):
 			log.Info("warm-up progress", gate, zap.String("task", t.Name), zap.Int("percent", int(t.Fraction*100)))
 		}

@@ -99,7 +99,8 @@ type task struct {
 	// Guarded by Gate.mu.
 	done     bool
 	attempts int
-	err      error
+	failures int
+	err      error // of the last attempt, while it is not done
 
 	permille atomic.Int32 // progress in 1/1000, for cheap change detection
 }
@@ -150,26 +151,24 @@ func (g *Gate) Task(name string, fn TaskFunc) error {
 
 // Run starts warm-up (Cold to Warming), runs every task concurrently, and
 // moves the lifecycle to Ready when all have succeeded. It returns nil then;
-// ctx.Err() if ctx ends first; and, past the deadline, an error after moving
-// the lifecycle to Broken.
+// ctx.Err() if ctx ends first; and, at the deadline, an error after moving
+// the lifecycle to Broken, whether or not the tasks still running honour
+// their context.
 func (g *Gate) Run(ctx context.Context) error {
-	if err := g.lc.Start(); err != nil {
-		return fmt.Errorf("startup: %w", err)
-	}
-	return g.warm(ctx)
+	return g.warm(ctx, g.lc.Start)
 }
 
 // Rewarm moves a Ready lifecycle back to Warming (readiness fails, startup
 // stays passed), runs every task again, and moves it to Ready once they have
-// succeeded, with the same deadline as Run.
+// succeeded, with the same deadline as Run. It fails, changing nothing, while
+// another warm-up runs.
 func (g *Gate) Rewarm(ctx context.Context, reason string) error {
-	if err := g.lc.Rewarm(reason); err != nil {
-		return fmt.Errorf("startup: %w", err)
-	}
-	return g.warm(ctx)
+	return g.warm(ctx, func() error { return g.lc.Rewarm(reason) })
 }
 
-func (g *Gate) warm(parent context.Context) error {
+// warm claims the gate, makes the lifecycle move that starts a warm-up, and
+// runs it.
+func (g *Gate) warm(parent context.Context, start func() error) error {
 	g.mu.Lock()
 	if g.running {
 		g.mu.Unlock()
@@ -178,7 +177,7 @@ func (g *Gate) warm(parent context.Context) error {
 	g.running = true
 	tasks := g.tasks
 	for _, t := range tasks {
-		t.done, t.attempts, t.err = false, 0, nil
+		t.done, t.attempts, t.failures, t.err = false, 0, 0, nil
 		t.permille.Store(0)
 	}
 	g.mu.Unlock()
@@ -187,26 +186,30 @@ func (g *Gate) warm(parent context.Context) error {
 		g.running = false
 		g.mu.Unlock()
 	}()
-	g.changes.Notify()
+	if err := start(); err != nil {
+		return fmt.Errorf("startup: %w", err)
+	}
 
 	ctx, cancel := context.WithTimeout(parent, g.cfg.deadline)
 	defer cancel()
-	errs := make(chan error, len(tasks))
+	done := make(chan struct{}, len(tasks)) // buffered: a task that outlives the deadline exits on its own
 	for _, t := range tasks {
-		go func() { errs <- g.runTask(ctx, t) }()
+		go func() {
+			g.runTask(ctx, t)
+			done <- struct{}{}
+		}()
 	}
-	var failed error
-	for range tasks {
-		if err := <-errs; err != nil && failed == nil {
-			failed = err
+	for pending := len(tasks); pending > 0; {
+		select {
+		case <-done:
+			pending--
+			continue
+		case <-ctx.Done():
 		}
-	}
-	switch {
-	case failed == nil:
-	case parent.Err() != nil:
-		return parent.Err()
-	default:
-		err := fmt.Errorf("startup: warm-up deadline %s missed: %w", g.cfg.deadline, failed)
+		if parent.Err() != nil {
+			return parent.Err()
+		}
+		err := fmt.Errorf("startup: warm-up deadline %s missed: %s", g.cfg.deadline, g.unfinished())
 		_ = g.lc.MarkBroken(err)
 		return err
 	}
@@ -219,8 +222,25 @@ func (g *Gate) warm(parent context.Context) error {
 	return nil
 }
 
+// unfinished describes the tasks not yet done, with their last errors.
+func (g *Gate) unfinished() string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	var parts []string
+	for _, t := range g.tasks {
+		switch {
+		case t.done:
+		case t.err != nil:
+			parts = append(parts, fmt.Sprintf("task %q after %d failed attempts: %v", t.name, t.failures, t.err))
+		default:
+			parts = append(parts, fmt.Sprintf("task %q still running", t.name))
+		}
+	}
+	return strings.Join(parts, "; ")
+}
+
 // runTask runs t until it succeeds or ctx ends, backing off between attempts.
-func (g *Gate) runTask(ctx context.Context, t *task) error {
+func (g *Gate) runTask(ctx context.Context, t *task) {
 	wait := g.cfg.backoffMin
 	p := &Progress{g: g, t: t}
 	for {
@@ -229,20 +249,23 @@ func (g *Gate) runTask(ctx context.Context, t *task) error {
 		g.mu.Unlock()
 		err := probes.RedactError(safeRun(ctx, t.fn, p))
 		g.mu.Lock()
-		t.err = err
 		t.done = err == nil
+		t.err = err
+		if err != nil {
+			t.failures++
+		}
 		g.mu.Unlock()
 		if err == nil {
 			t.permille.Store(1000)
 			g.changes.Notify()
-			return nil
+			return
 		}
 		g.changes.Notify()
 		timer := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
 			timer.Stop()
-			return fmt.Errorf("task %q after %d attempts: %w", t.name, t.attempts, err)
+			return
 		case <-timer.C:
 		}
 		wait = min(2*wait, g.cfg.backoffMax)
@@ -296,7 +319,7 @@ func (g *Gate) Report() probes.Report {
 	r.Tasks = make([]probes.TaskState, len(g.tasks))
 	for i, t := range g.tasks {
 		r.Tasks[i] = probes.TaskState{
-			Name: t.name, Done: t.done, Attempts: t.attempts, Err: t.err,
+			Name: t.name, Done: t.done, Attempts: t.attempts, Failures: t.failures, Err: t.err,
 			Fraction: float64(t.permille.Load()) / 1000,
 		}
 	}
@@ -321,9 +344,9 @@ func progressNote(tasks []probes.TaskState) string {
 		case t.Done:
 			sum++
 			b.WriteString(" done")
-		case t.Err != nil:
+		case t.Failures > 0:
 			sum += t.Fraction
-			fmt.Fprintf(&b, " %d%% (attempt %d failed, retrying)", int(t.Fraction*100), t.Attempts)
+			fmt.Fprintf(&b, " %d%% (retrying after %d failed attempts)", int(t.Fraction*100), t.Failures)
 		default:
 			sum += t.Fraction
 			fmt.Fprintf(&b, " %d%%", int(t.Fraction*100))

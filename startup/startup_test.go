@@ -272,3 +272,87 @@ func TestRejectsBadInput(t *testing.T) {
 		})
 	}
 }
+
+func TestDeadlineWithTaskIgnoringContext(t *testing.T) {
+	lc, g := newGate(t, startup.Deadline(50*time.Millisecond))
+	release := make(chan struct{})
+	defer close(release)
+	if err := g.Task("stubborn", func(context.Context, *startup.Progress) error {
+		<-release // ignores its context
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	err := g.Run(context.Background())
+	if err == nil || !strings.Contains(err.Error(), `task "stubborn" still running`) {
+		t.Fatalf("Run: got %v, want the deadline naming the stuck task", err)
+	}
+	if lc.Phase() != probes.Broken {
+		t.Errorf("phase: got %s, want broken", lc.Phase())
+	}
+}
+
+func TestRewarmWhileWarmingChangesNothing(t *testing.T) {
+	lc, g := newGate(t)
+	gate := make(chan struct{})
+	var runs atomic.Int64
+	if err := g.Task("cache", func(context.Context, *startup.Progress) error {
+		if runs.Add(1) == 2 {
+			<-gate
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- g.Rewarm(context.Background(), "first") }()
+	eventually(t, "first rewarm running", func() bool { return runs.Load() == 2 })
+	if err := g.Rewarm(context.Background(), "second"); err == nil || !strings.Contains(err.Error(), "already running") {
+		t.Errorf("second Rewarm: got %v, want already running", err)
+	}
+	close(gate)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	// The refused Rewarm left no trace: the lifecycle is Ready, not stuck in Warming.
+	if lc.Phase() != probes.Ready {
+		t.Errorf("phase: got %s, want ready", lc.Phase())
+	}
+	// And a Rewarm from a phase that does not allow it releases the gate.
+	if err := lc.Drain("bye"); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.Rewarm(context.Background(), "late"); !errors.Is(err, probes.ErrIllegalTransition) {
+		t.Errorf("Rewarm while draining: got %v, want an illegal transition", err)
+	}
+}
+
+func TestRetryNote(t *testing.T) {
+	_, g := newGate(t, startup.Backoff(time.Millisecond, time.Millisecond))
+	second := make(chan struct{})
+	finish := make(chan struct{})
+	var attempts atomic.Int64
+	if err := g.Task("cache", func(context.Context, *startup.Progress) error {
+		if attempts.Add(1) == 1 {
+			return errors.New("first try fails")
+		}
+		close(second)
+		<-finish
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	done := runAsync(g, context.Background())
+	<-second
+	// While the second attempt runs, one attempt has failed.
+	if note := g.Report().Notes[1]; !strings.Contains(note, "retrying after 1 failed attempts") {
+		t.Errorf("note during attempt 2: %q", note)
+	}
+	close(finish)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
