@@ -52,14 +52,16 @@ func (g *Gate) Add(name string, c probes.Checker, opts ...probes.CheckOption) er
 
 // Heartbeat registers a self-check that fails when the returned Heartbeat has
 // not ticked for longer than limit. The goroutine it watches calls Tick in its
-// loop; the limit starts counting now. The check is evaluated every limit/4,
-// and at once on a Tick that follows a failure.
+// loop. The limit starts counting now, so create the heartbeat when its
+// goroutine starts, not before a long warm-up. The check is evaluated every
+// limit/4, and at once on a Tick that follows a failure. Ages are measured on
+// the monotonic clock: a wall-clock step does not fail it.
 func (g *Gate) Heartbeat(name string, limit time.Duration) (*Heartbeat, error) {
 	if limit <= 0 {
 		return nil, fmt.Errorf("liveness: heartbeat %q: limit %s must be positive", name, limit)
 	}
 	h := &Heartbeat{clock: g.lc.Clock(), gate: g.core, name: name, limit: limit}
-	h.last.Store(h.clock.Now().UnixNano())
+	h.base = h.clock.Now()
 	err := g.Add(name, probes.CheckFunc(h.check),
 		probes.Every(max(limit/4, time.Millisecond)), probes.ComponentType("system"))
 	if err != nil {
@@ -85,20 +87,21 @@ type Heartbeat struct {
 	gate    *probes.CheckGate
 	name    string
 	limit   time.Duration
-	last    atomic.Int64 // UnixNano of the last Tick
+	base    time.Time    // creation; its monotonic reading makes ages immune to clock steps
+	last    atomic.Int64 // time of the last Tick, as nanoseconds since base
 	failing atomic.Bool
 }
 
 // Tick records that the watched goroutine is alive.
 func (h *Heartbeat) Tick() {
-	h.last.Store(h.clock.Now().UnixNano())
+	h.last.Store(int64(h.clock.Now().Sub(h.base)))
 	if h.failing.Load() {
 		h.gate.Trigger(h.name)
 	}
 }
 
 func (h *Heartbeat) check(context.Context) error {
-	age := time.Duration(h.clock.Now().UnixNano() - h.last.Load())
+	age := h.clock.Now().Sub(h.base) - time.Duration(h.last.Load())
 	if age > h.limit {
 		h.failing.Store(true)
 		return fmt.Errorf("no heartbeat for %s (limit %s)", age.Round(time.Millisecond), h.limit)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -95,4 +96,47 @@ func TestSelfCheckAndErrors(t *testing.T) {
 	if _, err := g.Heartbeat("deadlock", time.Second); err == nil || !strings.Contains(err.Error(), "twice") {
 		t.Errorf("Heartbeat with a taken name: got %v", err)
 	}
+}
+
+// stepClock is a settable clock without a monotonic reading, like a wall
+// clock that NTP may step.
+type stepClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *stepClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *stepClock) add(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
+
+func TestHeartbeatOnInjectedClock(t *testing.T) {
+	clock := &stepClock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	lc := probes.NewLifecycle(probes.WithClock(clock))
+	g := liveness.New(lc)
+	// The limit is short so that evaluations (every limit/4 of real time)
+	// come quickly; the injected clock alone decides the heartbeat's age.
+	hb, err := g.Heartbeat("worker", 40*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	run(t, g)
+	eventually(t, "fresh heartbeat passes", func() bool { return g.Report().Status() == probes.Pass })
+	clock.add(39 * time.Millisecond)
+	hb.Tick()
+	clock.add(39 * time.Millisecond) // 78ms since start, 39ms since the tick
+	if c, _ := g.Report().Check("worker"); c.Status != probes.Pass {
+		t.Fatalf("failing within the limit: %+v", c)
+	}
+	clock.add(2 * time.Millisecond)
+	eventually(t, "stale heartbeat fails", func() bool { return g.Report().Status() == probes.Fail })
+	hb.Tick()
+	eventually(t, "tick recovers", func() bool { return g.Report().Status() == probes.Pass })
 }
