@@ -3,9 +3,12 @@ package server
 import (
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+
+	"github.com/go-chi/chi/v5"
 
 	"github.com/probekit/probes"
 )
@@ -45,11 +48,13 @@ func Service(info Info) HandlerOption {
 	return handlerOptionFunc(func(c *handlerConfig) { c.info = info })
 }
 
-// Handler serves one gate over HTTP: its aggregate at the path it is mounted
-// on, and one check at any path below it (its last segment names the check).
+// Handler serves one gate over HTTP: its aggregate, and one check when the
+// route that reaches it sets the {check} path wildcard, as Register's
+// "/readyz/{check}" does.
 //
-// Responses are rendered when the gate changes, not per request, so a plain
-// probe request is an atomic load and a write. Methods other than GET and
+// Responses are rendered when the gate changes, not per request, so a probe
+// request without query parameters is an atomic load and a write; ?verbose
+// JSON, ?exclude and single-check requests build a report per request. Methods other than GET and
 // HEAD get 405; pass and warn give 200, fail 503.
 type Handler struct {
 	gate Gate
@@ -120,7 +125,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		methodNotAllowed(w)
 		return
 	}
-	if check, ok := h.checkName(r); check != "" || !ok {
+	if check := checkName(r); check != "" {
 		h.serveCheck(w, r, check)
 		return
 	}
@@ -167,37 +172,47 @@ func methodNotAllowed(w http.ResponseWriter) {
 	w.Write([]byte("method not allowed: use GET or HEAD\n")) //nolint:errcheck
 }
 
-// wantsText reports whether the client asked for the text form: an Accept
-// header that names text/plain and no JSON type.
+// wantsText reports whether the client prefers the text form: text/plain
+// ranked above every JSON type by the Accept header's order and q-values.
+// Without a preference the answer is health+json.
 func wantsText(r *http.Request) bool {
-	for _, a := range r.Header["Accept"] {
-		if strings.Contains(a, "json") {
-			return false
-		}
-		if strings.Contains(a, "text/plain") {
-			return true
+	text, json := -1.0, -1.0
+	for _, header := range r.Header["Accept"] {
+		for part := range strings.SplitSeq(header, ",") {
+			mediaType, params, _ := strings.Cut(part, ";")
+			q := quality(params)
+			switch mediaType = strings.TrimSpace(mediaType); {
+			case strings.EqualFold(mediaType, "text/plain"):
+				text = max(text, q)
+			case strings.Contains(mediaType, "json"):
+				json = max(json, q)
+			}
 		}
 	}
-	return false
+	return text > 0 && text > json
 }
 
-// checkName returns the check a request names below the gate's path
-// ("/readyz/postgres" names postgres), "" for the gate itself, and false for a
-// path below the gate's that names no check ("/readyz/a/b").
-func (h *Handler) checkName(r *http.Request) (string, bool) {
-	p := r.URL.Path
-	i := strings.LastIndex(p, "/"+h.path)
-	if i < 0 {
-		return "", true // mounted elsewhere: the gate itself
+// quality returns the q parameter of a media range's parameters, 1 if absent.
+func quality(params string) float64 {
+	for p := range strings.SplitSeq(params, ";") {
+		k, v, ok := strings.Cut(strings.TrimSpace(p), "=")
+		if ok && strings.EqualFold(k, "q") {
+			if q, err := strconv.ParseFloat(strings.TrimSpace(v), 64); err == nil {
+				return q
+			}
+			return 0
+		}
 	}
-	rest := p[i+1+len(h.path):]
-	switch {
-	case rest == "" || rest == "/":
-		return "", true
-	case rest[0] != '/' || strings.IndexByte(rest[1:], '/') >= 0:
-		return "", false
+	return 1
+}
+
+// checkName returns the check a request names: the {check} path wildcard
+// that Register's patterns set (chi sets it too), or "" for the gate itself.
+func checkName(r *http.Request) string {
+	if name := r.PathValue("check"); name != "" {
+		return name
 	}
-	return rest[1:], true
+	return chi.URLParam(r, "check")
 }
 
 func (h *Handler) authorized(r *http.Request) bool {

@@ -56,6 +56,7 @@ func failingReadiness() probes.Report {
 			{Name: "cache", ComponentType: "component", Status: probes.Fail, Err: errors.New("evicted"), Time: when, Duration: 2 * time.Millisecond},
 			{Name: "db", ComponentType: "datastore", Critical: true, Status: probes.Fail, Err: errors.New(secret), Time: when, Duration: 1500 * time.Microsecond},
 			{Name: "queue", ComponentType: "component", Critical: true, Status: probes.Pass, Time: when},
+			{Name: "readyz-db", ComponentType: "datastore", Critical: true, Status: probes.Pass, Time: when},
 		},
 	}
 }
@@ -100,7 +101,12 @@ func TestHTTPContract(t *testing.T) {
 		{name: "one check text", target: "/readyz/db", accept: "text/plain", code: 503, has: []string{"db failed: reason withheld"}},
 		{name: "non-critical check alone fails", target: "/readyz/cache", code: 503},
 		{name: "unknown check", target: "/readyz/nope", code: 404},
-		{name: "too deep for the handler", target: "/readyz/db/x", direct: true, code: 404},
+		{name: "too deep", target: "/readyz/db/x", code: 404},
+		{name: "a check named after the gate", target: "/readyz/readyz-db", code: 200},
+		{name: "handler without routes answers for the gate", target: "/readyz/db", direct: true, code: 503, has: []string{`"notes"`}},
+		{name: "text preferred by q-value", target: "/readyz", accept: "application/json;q=0.5, text/plain", code: 503, ctype: "text/plain; charset=utf-8"},
+		{name: "json preferred by q-value", target: "/readyz", accept: "text/plain;q=0.2, application/health+json", code: 503, ctype: "application/health+json"},
+		{name: "text refused by q=0", target: "/readyz", accept: "text/plain;q=0", code: 503, ctype: "application/health+json"},
 		{name: "HEAD", method: http.MethodHead, target: "/readyz", code: 503, ctype: "application/health+json"},
 		{name: "POST refused", method: http.MethodPost, target: "/readyz", code: 405},
 		{name: "PUT on a check refused", method: http.MethodPut, target: "/readyz/db", code: 405},
@@ -132,7 +138,7 @@ func TestHTTPContract(t *testing.T) {
 			if tt.ctype != "" && res.Header.Get("Content-Type") != tt.ctype {
 				t.Errorf("Content-Type: got %q, want %q", res.Header.Get("Content-Type"), tt.ctype)
 			}
-			if got := res.Header.Get("Cache-Control"); got != "no-store" {
+			if got := res.Header.Get("Cache-Control"); got != "no-store" && string(body) != "404 page not found\n" {
 				t.Errorf("Cache-Control: got %q, want no-store", got)
 			}
 			switch {
@@ -246,6 +252,10 @@ func TestMountUnderPrefix(t *testing.T) {
 	mux.Handle("/ops/", http.StripPrefix("/ops", newMux(g)))
 	mounted := chi.NewRouter()
 	mounted.Mount("/", server.Routes(nil, nil, g))
+	custom := http.NewServeMux()
+	own := server.NewHandler(g, "readyz")
+	custom.Handle("/health/ready", own)
+	custom.Handle("/health/ready/{check}", own)
 	tests := []struct {
 		name   string
 		h      http.Handler
@@ -258,6 +268,9 @@ func TestMountUnderPrefix(t *testing.T) {
 		{"ServeMux prefix check", mux, "/ops/readyz/queue", 200},
 		{"chi Mount", mounted, "/readyz/queue", 200},
 		{"chi Mount missing gate", mounted, "/livez", 404},
+		{"own path", custom, "/health/ready", 503},
+		{"own path check", custom, "/health/ready/queue", 200},
+		{"own path unknown check", custom, "/health/ready/nope", 404},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
