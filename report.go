@@ -105,10 +105,14 @@ var secretPatterns = []struct {
 	re   *regexp.Regexp
 	repl string
 }{
-	// scheme://user:password@host
-	{regexp.MustCompile(`([a-zA-Z][a-zA-Z0-9+.-]*://[^:/@\s"']*):[^@\s"']*@`), "${1}:xxxxx@"},
-	// password=secret, password='se cret', PGPASSWORD=secret, "password": "x"
-	{regexp.MustCompile(`(?i)((?:pass(?:word)?|passwd|pwd|secret|token)"?\s*[=:]\s*)('[^']*'|"[^"]*"|[^\s&;,'"]+)`), "${1}xxxxx"},
+	// scheme://user:password@host: the password runs to the last '@' of the
+	// URL, since a malformed one may hold '@' unescaped.
+	{regexp.MustCompile(`([a-zA-Z][a-zA-Z0-9+.-]*://[^:/@\s"']*):[^\s"']*@`), "${1}:xxxxx@"},
+	// password=secret, password='se\'cret', PGPASSWORD=x, "api_key": "x", token: x
+	{regexp.MustCompile(`(?i)((?:pass(?:word)?|passwd|pwd|secret|token|api[_-]?key|access[_-]?key)"?\s*[=:]\s*)` +
+		`('(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*"|[^\s&;,'"]+)`), "${1}xxxxx"},
+	// Authorization: Bearer x, Basic x
+	{regexp.MustCompile(`(?i)((?:authorization"?\s*[=:]\s*"?)?\b(?:bearer|basic)\s+)[A-Za-z0-9._~+/=-]+`), "${1}xxxxx"},
 }
 
 // Redact masks passwords in connection strings and key=value lists within s,

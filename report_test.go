@@ -70,6 +70,10 @@ func TestRedact(t *testing.T) {
 		{"upper case env", `PGPASSWORD=topsecret psql`, "topsecret"},
 		{"json", `{"password": "jsonsecret"}`, "jsonsecret"},
 		{"malformed url", `cannot parse "postgres://app:leak@[bad": invalid`, "leak"},
+		{"at sign in password", `postgres://u:p@ss@host/db`, "ss@host"},
+		{"escaped quote", `password='se\'cret' user=x`, "cret"},
+		{"bearer", `Authorization: Bearer eyJhbGciOi.abc`, "eyJhbGciOi"},
+		{"api key", `api_key=k3y&x=1`, "k3y"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
