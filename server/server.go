@@ -141,7 +141,8 @@ func New(hs *http.Server, lc *probes.Lifecycle, opts ...Option) (*Server, error)
 // background (such as the gates) alongside; gates among them get their
 // transitions and verdict changes logged. Then it shuts down gracefully:
 //
-//  1. the lifecycle goes Draining: readiness fails at once, keep-alives end;
+//  1. the lifecycle goes Draining: readiness fails at once, and responses
+//     carry Connection: close (Run wraps hs.Handler for that);
 //  2. the server keeps serving for the drain delay (a second signal cuts it short);
 //  3. http.Server.Shutdown, bounded by the shutdown timeout;
 //  4. the lifecycle goes Stopped, and background work is cancelled and
@@ -178,6 +179,7 @@ func (s *Server) Run(ctx context.Context, background ...Runner) error {
 		})
 	}
 
+	s.hs.Handler = closeWhileDraining(s.lc, s.hs.Handler)
 	served := make(chan error, 1)
 	go func() {
 		if s.cfg.listener != nil {
@@ -205,7 +207,6 @@ func (s *Server) shutdown(reason string, sigs <-chan os.Signal, served <-chan er
 	if err := s.lc.Drain(reason); err != nil {
 		log.Warn("cannot drain", zap.Error(err))
 	}
-	s.hs.SetKeepAlivesEnabled(false)
 
 	if s.cfg.drainDelay > 0 {
 		t := time.NewTimer(s.cfg.drainDelay)
@@ -220,6 +221,7 @@ func (s *Server) shutdown(reason string, sigs <-chan os.Signal, served <-chan er
 
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.shutdownTimeout)
 	defer cancel()
+	s.hs.SetKeepAlivesEnabled(false)
 	var err error
 	if serr := s.hs.Shutdown(ctx); serr != nil {
 		s.hs.Close() //nolint:errcheck // the timeout is the error worth reporting
@@ -233,6 +235,24 @@ func (s *Server) shutdown(reason string, sigs <-chan os.Signal, served <-chan er
 	}
 	log.Info("server closed", zap.Duration("shutdown", time.Since(began)), zap.Error(err))
 	return err
+}
+
+var hdrClose = []string{"close"}
+
+// closeWhileDraining asks clients to close their connection after each
+// response while the lifecycle is Draining, so that kept-alive clients and
+// balancers reconnect elsewhere. Idle connections are left alone until
+// Shutdown: closing them at once would race a balancer reusing them.
+func closeWhileDraining(lc *probes.Lifecycle, next http.Handler) http.Handler {
+	if next == nil {
+		next = http.DefaultServeMux
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if lc.Phase() == probes.Draining {
+			w.Header()["Connection"] = hdrClose
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // await waits for background work to return after its context was

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"os"
 	"strings"
 	"syscall"
@@ -280,5 +281,43 @@ func TestLogsVerdictChanges(t *testing.T) {
 	}
 	if msg, _ := first["error"].(string); !strings.Contains(msg, "refused") || strings.Contains(msg, "hunter2") {
 		t.Errorf("logged error %q: want the reason without the password", msg)
+	}
+}
+
+func TestDrainKeepsIdleConnections(t *testing.T) {
+	s := start(t, server.DrainDelay(time.Hour), server.Signals(syscall.SIGUSR2))
+	keepAlive := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1}, Timeout: 10 * time.Second}
+	defer keepAlive.CloseIdleConnections()
+	do := func() (*http.Response, bool) {
+		t.Helper()
+		reused := false
+		trace := &httptrace.ClientTrace{GotConn: func(i httptrace.GotConnInfo) { reused = i.Reused }}
+		req, _ := http.NewRequestWithContext(httptrace.WithClientTrace(context.Background(), trace), http.MethodGet, s.base+"/fast", nil)
+		res, err := keepAlive.Do(req)
+		if err != nil {
+			t.Fatalf("GET /fast: %v", err)
+		}
+		io.Copy(io.Discard, res.Body) //nolint:errcheck
+		res.Body.Close()
+		return res, reused
+	}
+	if res, _ := do(); res.Close {
+		t.Fatal("Connection: close before the drain")
+	}
+	s.cancel()
+	eventually(t, "draining", func() bool { return s.lc.Phase() == probes.Draining })
+	// The idle connection from before the drain still works, and the answer
+	// on it asks the client to close it.
+	res, reused := do()
+	if !reused || res.StatusCode != 200 || !res.Close {
+		t.Errorf("request on the idle connection while draining: reused %v, %d, close %v; want reused, 200, close",
+			reused, res.StatusCode, res.Close)
+	}
+	close(s.release)
+	if err := syscall.Kill(os.Getpid(), syscall.SIGUSR2); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-s.done; err != nil {
+		t.Fatal(err)
 	}
 }
