@@ -158,7 +158,8 @@ func (l *Lifecycle) Start() error { return l.move(fromStart, Warming, "warm-up s
 func (l *Lifecycle) MarkReady() error { return l.move(fromMarkReady, Ready, "warm-up done", nil) }
 
 // Rewarm moves Ready back to Warming, for example while a cache reloads.
-// Readiness fails until MarkReady; startup stays passed.
+// Readiness fails until MarkReady, which the caller owes; startup stays
+// passed. startup.Gate.Rewarm does both and re-runs the warm-up tasks.
 func (l *Lifecycle) Rewarm(reason string) error { return l.move(fromRewarm, Warming, reason, nil) }
 
 // Drain moves Cold, Warming or Ready to Draining: shutdown has begun and
@@ -179,8 +180,11 @@ func (l *Lifecycle) MarkBroken(err error) error {
 }
 
 // Subscribe adds fn to the listeners and returns a function that removes it.
-// fn receives every later transition, in order, outside the lifecycle's lock.
-// It runs on the goroutine that made the transition, so it should be quick.
+// fn receives every later transition, in order, outside the lifecycle's lock,
+// and may itself move the lifecycle. It runs on the goroutine that made the
+// transition, so it should be quick; when two goroutines move the lifecycle
+// at once, the second move is delivered by the first goroutine, right after
+// the first move's listeners.
 func (l *Lifecycle) Subscribe(fn func(Transition)) (cancel func()) {
 	l.mu.Lock()
 	defer l.mu.Unlock()

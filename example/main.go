@@ -14,7 +14,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"net"
@@ -139,6 +138,16 @@ func run(ctx context.Context, cfg config, log *zap.Logger) error {
 		}
 	})
 
+	// A dependency every deployment has: name resolution. Non-critical, so
+	// a resolver hiccup makes readiness warn rather than fail.
+	resolver, err := readiness.DNS("localhost")
+	if err != nil {
+		return err
+	}
+	if err := ready.Add("dns", resolver, probes.Every(10*time.Second), probes.NonCritical()); err != nil {
+		return err
+	}
+
 	if cfg.databaseURL != "" {
 		pool, err := pgxpool.New(ctx, cfg.databaseURL)
 		if err != nil {
@@ -229,7 +238,6 @@ func (c *cache) serveItem(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
-	if err := json.NewEncoder(w).Encode(it); err != nil && !errors.Is(err, http.ErrHandlerTimeout) {
-		return
-	}
+	json.NewEncoder(w).Encode(it) //nolint:errcheck // the client went away
+
 }

@@ -18,8 +18,12 @@ type Pinger interface {
 	Ping(ctx context.Context) error
 }
 
-// Ping returns a Checker that pings p.
+// Ping returns a Checker that pings p. A nil p gives a check that always
+// fails, saying so.
 func Ping(p Pinger) probes.Checker {
+	if p == nil {
+		return probes.CheckFunc(func(context.Context) error { return errors.New("readiness: Ping(nil): no Pinger") })
+	}
 	return probes.CheckFunc(p.Ping)
 }
 

@@ -58,8 +58,8 @@ func (o *renderOptions) status(rep *probes.Report) probes.Status {
 
 func (o *renderOptions) excluded(name string) bool { return o.skip != nil && o.skip(name) }
 
-func unmatchedNote(names []string) string {
-	return fmt.Sprintf("warn: some health checks cannot be excluded: no matches for %q", names)
+func unmatchedNote(name string) string {
+	return fmt.Sprintf("warn: some health checks cannot be excluded: no matches for %q", name)
 }
 
 func renderJSON(info *Info, rep *probes.Report, o renderOptions) []byte {
@@ -72,7 +72,10 @@ func renderJSON(info *Info, rep *probes.Report, o renderOptions) []byte {
 		Notes:       rep.Notes,
 	}
 	if len(o.unmatched) > 0 {
-		b.Notes = append(b.Notes[:len(b.Notes):len(b.Notes)], unmatchedNote(o.unmatched))
+		b.Notes = b.Notes[:len(b.Notes):len(b.Notes)] // append to a copy
+		for _, name := range o.unmatched {
+			b.Notes = append(b.Notes, unmatchedNote(name))
+		}
 	}
 	if o.verbose {
 		b.Checks = make(map[string][]entry, len(rep.Checks)+len(rep.Tasks))
@@ -154,7 +157,7 @@ func renderText(rep *probes.Report, path string, o renderOptions) []byte {
 	}
 	var b bytes.Buffer
 	for _, name := range o.unmatched {
-		fmt.Fprintf(&b, "warn: some health checks cannot be excluded: no matches for %q\n", name)
+		b.WriteString(unmatchedNote(name) + "\n")
 	}
 	if rep.Base.OK() {
 		fmt.Fprintf(&b, "[+]phase ok: %s\n", rep.Phase)
