@@ -63,6 +63,9 @@ type Handler struct {
 
 	mu   sync.Mutex // serialises renders, so the newest report wins
 	view atomic.Pointer[view]
+
+	fails  atomic.Uint64 // failing answers of the gate, for DrainUntilProbed
+	failed chan struct{} // nudged on each failing answer; capacity 1
 }
 
 var _ http.Handler = (*Handler)(nil)
@@ -78,7 +81,7 @@ type view struct {
 // NewHandler returns the handler of g. path names the endpoint in the text
 // form's closing line, such as "readyz".
 func NewHandler(g Gate, path string, opts ...HandlerOption) *Handler {
-	h := &Handler{gate: g, path: path}
+	h := &Handler{gate: g, path: path, failed: make(chan struct{}, 1)}
 	for _, o := range opts {
 		if o != nil {
 			o.applyHandler(&h.cfg)
@@ -131,6 +134,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	text := wantsText(r)
 	v := h.view.Load()
+	if v.code != http.StatusOK {
+		h.answeredFail()
+	}
 	switch q := r.URL.RawQuery; {
 	case q == "verbose" && text && !h.authorized(r):
 		write(w, r, v.code, hdrText, v.verboseText, v.verboseTextLen)
@@ -170,6 +176,16 @@ func methodNotAllowed(w http.ResponseWriter) {
 	hdr["Cache-Control"] = hdrNoStore
 	w.WriteHeader(http.StatusMethodNotAllowed)
 	w.Write([]byte("method not allowed: use GET or HEAD\n")) //nolint:errcheck
+}
+
+// answeredFail counts a failing answer of the gate and nudges a waiting
+// probe-aware drain.
+func (h *Handler) answeredFail() {
+	h.fails.Add(1)
+	select {
+	case h.failed <- struct{}{}:
+	default:
+	}
 }
 
 // wantsText reports whether the client prefers the text form: text/plain

@@ -12,21 +12,30 @@ type Mux interface {
 	Handle(pattern string, h http.Handler)
 }
 
+// Handlers are the handlers Register mounted; nil for a gate left out.
+type Handlers struct {
+	Startup, Liveness, Readiness *Handler
+}
+
 // Register mounts the gates on m: startup at /startupz, liveness at /livez,
 // readiness at /readyz, and each check below its gate (/readyz/postgres). A
 // nil gate is left out. Patterns use the "{name}" wildcard syntax that both
-// *http.ServeMux (Go 1.22 and later) and chi understand.
-func Register(m Mux, startup, liveness, readiness Gate, opts ...HandlerOption) {
-	for _, e := range []struct {
-		g    Gate
-		path string
-	}{{startup, "startupz"}, {liveness, "livez"}, {readiness, "readyz"}} {
-		if e.g == nil {
-			continue
+// *http.ServeMux (Go 1.22 and later) and chi understand. The handlers it
+// returns serve DrainUntilProbed.
+func Register(m Mux, startup, liveness, readiness Gate, opts ...HandlerOption) Handlers {
+	mount := func(g Gate, path string) *Handler {
+		if g == nil {
+			return nil
 		}
-		h := NewHandler(e.g, e.path, opts...)
-		m.Handle("/"+e.path, h)
-		m.Handle("/"+e.path+"/{check}", h)
+		h := NewHandler(g, path, opts...)
+		m.Handle("/"+path, h)
+		m.Handle("/"+path+"/{check}", h)
+		return h
+	}
+	return Handlers{
+		Startup:   mount(startup, "startupz"),
+		Liveness:  mount(liveness, "livez"),
+		Readiness: mount(readiness, "readyz"),
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -39,6 +40,10 @@ type config struct {
 	shutdownTimeout time.Duration
 	listener        net.Listener
 	signals         []os.Signal
+	probed          *Handler // probe-aware drain when not nil
+	probedN         int
+	onDrain         []hook
+	afterClose      []hook
 	err             error
 }
 
@@ -93,6 +98,60 @@ func Listener(ln net.Listener) Option {
 	})
 }
 
+// DrainUntilProbed makes the drain probe-aware: it ends once h, the
+// readiness handler the balancers poll, has answered fail n times since the
+// drain began (n is the balancers' fall threshold, so they have all seen it),
+// and after max at the latest. It replaces the fixed DrainDelay.
+func DrainUntilProbed(h *Handler, n int, max time.Duration) Option {
+	return optionFunc(func(c *config) {
+		switch {
+		case h == nil:
+			c.fail("DrainUntilProbed(nil, %d, %s): need the readiness handler", n, max)
+		case n < 1:
+			c.fail("DrainUntilProbed(h, %d, %s): n must be at least 1", n, max)
+		case max <= 0:
+			c.fail("DrainUntilProbed(h, %d, %s): max must be positive", n, max)
+		}
+		c.probed, c.probedN, c.drainDelay = h, n, max
+	})
+}
+
+// OnDrain adds a hook that runs as the drain begins, once readiness is
+// already failing: deregistering from service discovery, say. Hooks run in
+// the order given, each bounded by its timeout; an error or a timeout is
+// logged and the shutdown goes on. The drain lasts at least as long as the
+// hooks.
+func OnDrain(name string, timeout time.Duration, fn func(ctx context.Context) error) Option {
+	return hookOption("OnDrain", name, timeout, fn, func(c *config, h hook) { c.onDrain = append(c.onDrain, h) })
+}
+
+// AfterClose adds a hook that runs after the server has closed and in-flight
+// requests have finished, before the lifecycle goes Stopped: flushing
+// buffers or closing a database pool, say. Bounded and logged as OnDrain.
+func AfterClose(name string, timeout time.Duration, fn func(ctx context.Context) error) Option {
+	return hookOption("AfterClose", name, timeout, fn, func(c *config, h hook) { c.afterClose = append(c.afterClose, h) })
+}
+
+type hook struct {
+	stage, name string
+	timeout     time.Duration
+	fn          func(context.Context) error
+}
+
+func hookOption(stage, name string, timeout time.Duration, fn func(context.Context) error, add func(*config, hook)) Option {
+	return optionFunc(func(c *config) {
+		switch {
+		case name == "":
+			c.fail("%s(%q, %s, fn): need a name", stage, name, timeout)
+		case timeout <= 0:
+			c.fail("%s(%q, %s, fn): the timeout must be positive", stage, name, timeout)
+		case fn == nil:
+			c.fail("%s(%q, %s, nil): need a function", stage, name, timeout)
+		}
+		add(c, hook{stage, name, timeout, fn})
+	})
+}
+
 // Signals sets the signals that start a graceful shutdown; a second one cuts
 // the drain short. Default SIGTERM and SIGINT; no arguments means none (stop
 // through the context only).
@@ -103,9 +162,10 @@ func Signals(sig ...os.Signal) Option {
 // Server runs an *http.Server with a graceful, probe-aware shutdown. Create
 // one with New and start it with Run.
 type Server struct {
-	hs  *http.Server
-	lc  *probes.Lifecycle
-	cfg config
+	hs     *http.Server
+	lc     *probes.Lifecycle
+	cfg    config
+	active atomic.Int64 // requests in flight
 }
 
 // Runner is work that runs alongside the server until its context ends, such
@@ -143,13 +203,16 @@ func New(hs *http.Server, lc *probes.Lifecycle, opts ...Option) (*Server, error)
 //
 //  1. the lifecycle goes Draining: readiness fails at once, and responses
 //     carry Connection: close (Run wraps hs.Handler for that);
-//  2. the server keeps serving for the drain delay (a second signal cuts it short);
+//  2. OnDrain hooks run, and the server keeps serving for the drain delay,
+//     or with DrainUntilProbed until the balancers have seen readiness fail
+//     (a second signal cuts it short);
 //  3. http.Server.Shutdown, bounded by the shutdown timeout;
-//  4. the lifecycle goes Stopped, and background work is cancelled and
+//  4. AfterClose hooks run, the lifecycle goes Stopped, and background work
+//     is cancelled and
 //     awaited, at most the shutdown timeout.
 //
 // Run returns nil after a clean shutdown, an error if serving fails or the
-// shutdown timeout cut requests off.
+// shutdown timeout cut requests off (saying how many).
 func (s *Server) Run(ctx context.Context, background ...Runner) error {
 	log := s.cfg.log
 	defer s.lc.Subscribe(func(t probes.Transition) { logTransition(log, t) })()
@@ -179,7 +242,7 @@ func (s *Server) Run(ctx context.Context, background ...Runner) error {
 		})
 	}
 
-	s.hs.Handler = closeWhileDraining(s.lc, s.hs.Handler)
+	s.hs.Handler = s.track(s.hs.Handler)
 	served := make(chan error, 1)
 	go func() {
 		if s.cfg.listener != nil {
@@ -204,32 +267,29 @@ func (s *Server) Run(ctx context.Context, background ...Runner) error {
 func (s *Server) shutdown(reason string, sigs <-chan os.Signal, served <-chan error) error {
 	log := s.cfg.log
 	began := time.Now()
+	var probedFrom uint64
+	if s.cfg.probed != nil {
+		probedFrom = s.cfg.probed.fails.Load()
+	}
 	if err := s.lc.Drain(reason); err != nil {
 		log.Warn("cannot drain", zap.Error(err))
 	}
-
-	if s.cfg.drainDelay > 0 {
-		t := time.NewTimer(s.cfg.drainDelay)
-		select {
-		case <-t.C:
-			log.Info("drain delay over", zap.Duration("after", time.Since(began)))
-		case sig := <-sigs:
-			t.Stop()
-			log.Warn("drain cut short", zap.Stringer("signal", sig), zap.Duration("after", time.Since(began)))
-		}
-	}
+	runHooks(log, s.cfg.onDrain)
+	s.drain(began, probedFrom, sigs)
 
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.shutdownTimeout)
 	defer cancel()
 	s.hs.SetKeepAlivesEnabled(false)
 	var err error
 	if serr := s.hs.Shutdown(ctx); serr != nil {
+		cut := s.active.Load()
 		s.hs.Close() //nolint:errcheck // the timeout is the error worth reporting
-		err = fmt.Errorf("server: shutdown after %s: %w", s.cfg.shutdownTimeout, serr)
+		err = fmt.Errorf("server: shutdown timeout %s: %d requests cut: %w", s.cfg.shutdownTimeout, cut, serr)
 	}
 	if serr := <-served; !errors.Is(serr, http.ErrServerClosed) {
 		err = errors.Join(err, fmt.Errorf("server: %w", serr))
 	}
+	runHooks(log, s.cfg.afterClose)
 	if serr := s.lc.Stop(); serr != nil {
 		log.Warn("cannot stop", zap.Error(serr))
 	}
@@ -237,18 +297,90 @@ func (s *Server) shutdown(reason string, sigs <-chan os.Signal, served <-chan er
 	return err
 }
 
+// drain keeps serving until the drain is over: the fixed delay, or with
+// DrainUntilProbed enough failing readiness answers (bounded by its max),
+// whichever strategy is set; a second signal cuts it short.
+func (s *Server) drain(began time.Time, probedFrom uint64, sigs <-chan os.Signal) {
+	log := s.cfg.log
+	if s.cfg.drainDelay <= 0 {
+		return
+	}
+	t := time.NewTimer(s.cfg.drainDelay - time.Since(began))
+	defer t.Stop()
+	var answered <-chan struct{}
+	if h := s.cfg.probed; h != nil {
+		answered = h.failed
+	}
+	for {
+		if h := s.cfg.probed; h != nil {
+			if n := h.fails.Load() - probedFrom; n >= uint64(s.cfg.probedN) {
+				log.Info("drain over: readiness answered fail", zap.Uint64("times", n), zap.Duration("after", time.Since(began)))
+				return
+			}
+		}
+		select {
+		case <-answered:
+		case <-t.C:
+			if s.cfg.probed != nil {
+				log.Warn("drain over: probe-aware drain reached its maximum", zap.Duration("after", time.Since(began)),
+					zap.Uint64("fail_answers", s.cfg.probed.fails.Load()-probedFrom), zap.Int("wanted", s.cfg.probedN))
+				return
+			}
+			log.Info("drain over: delay passed", zap.Duration("after", time.Since(began)))
+			return
+		case sig := <-sigs:
+			log.Warn("drain cut short", zap.Stringer("signal", sig), zap.Duration("after", time.Since(began)))
+			return
+		}
+	}
+}
+
+// runHooks runs hooks in order, each bounded by its timeout. A hook that
+// ignores its context is left behind at the timeout.
+func runHooks(log *zap.Logger, hooks []hook) {
+	for _, h := range hooks {
+		ctx, cancel := context.WithTimeout(context.Background(), h.timeout)
+		done := make(chan error, 1)
+		began := time.Now()
+		go func() {
+			defer func() {
+				if v := recover(); v != nil {
+					done <- fmt.Errorf("panic: %v", v)
+				}
+			}()
+			done <- h.fn(ctx)
+		}()
+		var err error
+		select {
+		case err = <-done:
+		case <-ctx.Done():
+			err = fmt.Errorf("timed out after %s: %w", h.timeout, ctx.Err())
+		}
+		cancel()
+		fields := []zap.Field{zap.String("stage", h.stage), zap.String("hook", h.name), zap.Duration("took", time.Since(began))}
+		if err != nil {
+			log.Error("shutdown hook failed", append(fields, zap.Error(probes.RedactError(err)))...)
+			continue
+		}
+		log.Info("shutdown hook done", fields...)
+	}
+}
+
 var hdrClose = []string{"close"}
 
-// closeWhileDraining asks clients to close their connection after each
-// response while the lifecycle is Draining, so that kept-alive clients and
-// balancers reconnect elsewhere. Idle connections are left alone until
-// Shutdown: closing them at once would race a balancer reusing them.
-func closeWhileDraining(lc *probes.Lifecycle, next http.Handler) http.Handler {
+// track counts requests in flight (to report how many a shutdown timeout
+// cuts) and asks clients to close their connection after each response while
+// the lifecycle is Draining, so that kept-alive clients and balancers
+// reconnect elsewhere. Idle connections are left alone until Shutdown:
+// closing them at once would race a balancer reusing them.
+func (s *Server) track(next http.Handler) http.Handler {
 	if next == nil {
 		next = http.DefaultServeMux
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if lc.Phase() == probes.Draining {
+		s.active.Add(1)
+		defer s.active.Add(-1)
+		if s.lc.Phase() == probes.Draining {
 			w.Header()["Connection"] = hdrClose
 		}
 		next.ServeHTTP(w, r)

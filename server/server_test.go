@@ -9,6 +9,7 @@ import (
 	"net/http/httptrace"
 	"os"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -48,18 +49,25 @@ func get(t *testing.T, url string) (int, http.Header) {
 }
 
 type service struct {
-	lc      *probes.Lifecycle
-	base    string
-	entered chan struct{} // a /slow request has arrived
-	release chan struct{} // lets /slow requests finish
-	done    chan error    // Run's result
-	cancel  context.CancelFunc
-	logs    *observer.ObservedLogs
+	lc       *probes.Lifecycle
+	base     string
+	entered  chan struct{} // a /slow request has arrived
+	release  chan struct{} // lets /slow requests finish
+	done     chan error    // Run's result
+	cancel   context.CancelFunc
+	logs     *observer.ObservedLogs
+	handlers server.Handlers
 }
 
 // start runs a ready service on loopback with a /slow route that blocks
 // until release is closed.
 func start(t *testing.T, opts ...server.Option) *service {
+	t.Helper()
+	return startWith(t, nil, opts...)
+}
+
+// startWith is start with options that need the probe handlers.
+func startWith(t *testing.T, withHandlers func(server.Handlers) []server.Option, opts ...server.Option) *service {
 	t.Helper()
 	core, logs := observer.New(zap.DebugLevel)
 	s := &service{
@@ -68,7 +76,10 @@ func start(t *testing.T, opts ...server.Option) *service {
 	}
 	live, ready := liveness.New(s.lc), readiness.New(s.lc)
 	mux := http.NewServeMux()
-	server.Register(mux, nil, live, ready)
+	s.handlers = server.Register(mux, nil, live, ready)
+	if withHandlers != nil {
+		opts = append(opts, withHandlers(s.handlers)...)
+	}
 	mux.HandleFunc("/slow", func(w http.ResponseWriter, r *http.Request) {
 		s.entered <- struct{}{}
 		<-s.release
@@ -192,7 +203,7 @@ func TestShutdownTimeout(t *testing.T) {
 	<-s.entered
 	s.cancel()
 	err := <-s.done
-	if err == nil || !strings.Contains(err.Error(), "shutdown after 50ms") || !errors.Is(err, context.DeadlineExceeded) {
+	if err == nil || !strings.Contains(err.Error(), "shutdown timeout 50ms: 1 requests cut") || !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("Run: got %v, want a shutdown timeout error", err)
 	}
 	if p := s.lc.Phase(); p != probes.Stopped {
@@ -223,6 +234,12 @@ func TestNewRejects(t *testing.T) {
 		{"negative drain", server.DrainDelay(-time.Second), "DrainDelay(-1s)"},
 		{"zero shutdown timeout", server.ShutdownTimeout(0), "ShutdownTimeout(0s)"},
 		{"nil listener", server.Listener(nil), "Listener(nil)"},
+		{"probed without handler", server.DrainUntilProbed(nil, 2, time.Second), "DrainUntilProbed(nil, 2, 1s)"},
+		{"probed zero times", server.DrainUntilProbed(&server.Handler{}, 0, time.Second), "n must be at least 1"},
+		{"probed no max", server.DrainUntilProbed(&server.Handler{}, 1, 0), "max must be positive"},
+		{"hook without name", server.OnDrain("", time.Second, func(context.Context) error { return nil }), `OnDrain("", 1s, fn)`},
+		{"hook without timeout", server.AfterClose("flush", 0, func(context.Context) error { return nil }), `AfterClose("flush", 0s, fn)`},
+		{"hook without function", server.AfterClose("flush", time.Second, nil), `AfterClose("flush", 1s, nil)`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -319,5 +336,104 @@ func TestDrainKeepsIdleConnections(t *testing.T) {
 	}
 	if err := <-s.done; err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestDrainUntilProbed(t *testing.T) {
+	s := startWith(t, func(h server.Handlers) []server.Option {
+		return []server.Option{server.DrainUntilProbed(h.Readiness, 3, time.Hour), server.Signals()}
+	})
+	s.cancel()
+	eventually(t, "draining", func() bool { return s.lc.Phase() == probes.Draining })
+	// Two failing answers are not enough; the drain goes on serving.
+	for range 2 {
+		if code, _ := get(t, s.base+"/readyz"); code != 503 {
+			t.Fatalf("readiness while draining: got %d", code)
+		}
+	}
+	if code, _ := get(t, s.base+"/fast"); code != 200 {
+		t.Errorf("API after two failing probes: got %d, want 200 (still draining)", code)
+	}
+	if s.lc.Phase() != probes.Draining {
+		t.Fatalf("phase after two failing probes: got %s, want draining", s.lc.Phase())
+	}
+	// The third ends it, long before the hour-long maximum.
+	if code, _ := get(t, s.base+"/readyz"); code != 503 {
+		t.Fatalf("readiness while draining: got %d", code)
+	}
+	if err := <-s.done; err != nil {
+		t.Fatal(err)
+	}
+	if n := s.logs.FilterMessage("drain over: readiness answered fail").Len(); n != 1 {
+		t.Errorf("logged the probe-aware end %d times, want 1", n)
+	}
+}
+
+func TestDrainUntilProbedMaximum(t *testing.T) {
+	s := startWith(t, func(h server.Handlers) []server.Option {
+		return []server.Option{server.DrainUntilProbed(h.Readiness, 3, 20*time.Millisecond), server.Signals()}
+	})
+	s.cancel() // nobody probes: the maximum ends the drain
+	if err := <-s.done; err != nil {
+		t.Fatal(err)
+	}
+	if n := s.logs.FilterMessage("drain over: probe-aware drain reached its maximum").Len(); n != 1 {
+		t.Errorf("logged the maximum %d times, want 1", n)
+	}
+}
+
+func TestShutdownHooks(t *testing.T) {
+	var (
+		mu             sync.Mutex // hooks run on goroutines of their own
+		phaseOnDrain   probes.Phase
+		dialAfterClose error
+		phaseAfter     probes.Phase
+		order          []string
+		s              *service
+	)
+	note := func(name string) {
+		mu.Lock()
+		defer mu.Unlock()
+		order = append(order, name)
+	}
+	s = start(t, server.DrainDelay(0), server.Signals(),
+		server.OnDrain("deregister", time.Second, func(context.Context) error {
+			note("deregister")
+			phaseOnDrain = s.lc.Phase()
+			return nil
+		}),
+		server.OnDrain("stuck", 20*time.Millisecond, func(ctx context.Context) error {
+			note("stuck")
+			<-ctx.Done()
+			return ctx.Err()
+		}),
+		server.AfterClose("close-pool", time.Second, func(context.Context) error {
+			note("close-pool")
+			phaseAfter = s.lc.Phase()
+			_, dialAfterClose = net.DialTimeout("tcp", strings.TrimPrefix(s.base, "http://"), time.Second)
+			return errors.New("pool close failed: password=hunter2")
+		}),
+	)
+	s.cancel()
+	if err := <-s.done; err != nil {
+		t.Fatalf("Run: %v (hooks must not fail the shutdown)", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if got := strings.Join(order, ","); got != "deregister,stuck,close-pool" {
+		t.Errorf("hook order: %s", got)
+	}
+	if phaseOnDrain != probes.Draining {
+		t.Errorf("OnDrain ran in phase %s, want draining", phaseOnDrain)
+	}
+	if dialAfterClose == nil || phaseAfter != probes.Draining {
+		t.Errorf("AfterClose: dial error %v in phase %s; want the listener closed, before Stopped", dialAfterClose, phaseAfter)
+	}
+	failed := s.logs.FilterMessage("shutdown hook failed").All()
+	if len(failed) != 2 {
+		t.Fatalf("failed hooks logged: %d, want 2 (the stuck one and the failing one)", len(failed))
+	}
+	if msg := failed[1].ContextMap()["error"].(string); strings.Contains(msg, "hunter2") {
+		t.Errorf("hook error logged with its password: %s", msg)
 	}
 }
