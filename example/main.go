@@ -7,8 +7,8 @@
 //	go run ./example -addr :9090 -warmup 10s -drain 2s
 //	DATABASE_URL=postgres://... go run ./example   # adds a PostgreSQL readiness check
 //
-// Every flag can also be set from the environment: ADDR, WARMUP, DRAIN and
-// SHUTDOWN_TIMEOUT.
+// Every flag can also be set from the environment: ADDR, WARMUP, DRAIN,
+// DRAIN_PROBES and SHUTDOWN_TIMEOUT.
 package main
 
 import (
@@ -39,6 +39,7 @@ type config struct {
 	addr            string
 	warmup          time.Duration
 	drain           time.Duration
+	drainProbes     int
 	shutdownTimeout time.Duration
 	databaseURL     string
 }
@@ -88,8 +89,17 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 		}
 		fs.DurationVar(d.p, d.flag, def, d.usage)
 	}
+	probesDefault, err := strconv.Atoi(env("DRAIN_PROBES", "0"))
+	if err != nil {
+		return cfg, fmt.Errorf("DRAIN_PROBES: %w", err)
+	}
+	fs.IntVar(&cfg.drainProbes, "drain-probes", probesDefault,
+		"end the drain once /readyz has answered fail this many times, with -drain as the maximum; 0 for a fixed -drain (env DRAIN_PROBES)")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
+	}
+	if cfg.drainProbes < 0 {
+		return cfg, fmt.Errorf("-drain-probes %d: must not be negative", cfg.drainProbes)
 	}
 	if cfg.warmup < 0 {
 		return cfg, fmt.Errorf("-warmup %s: must not be negative", cfg.warmup)
@@ -165,14 +175,17 @@ func run(ctx context.Context, cfg config, log *zap.Logger) error {
 	}
 
 	r := chi.NewRouter()
-	server.Register(r, warm, live, ready, server.Service(server.Info{
+	handlers := server.Register(r, warm, live, ready, server.Service(server.Info{
 		Version: "1", ServiceID: "probes-example", Description: "items API with a slow-loading cache",
 	}))
 	r.With(server.WarmupGuard(lc, time.Second)).Get("/api/items/{id}", c.serveItem)
 
+	drain := server.DrainDelay(cfg.drain)
+	if cfg.drainProbes > 0 {
+		drain = server.DrainUntilProbed(handlers.Readiness, cfg.drainProbes, cfg.drain)
+	}
 	srv, err := server.New(&http.Server{Handler: r, ReadHeaderTimeout: 5 * time.Second}, lc,
-		server.Listener(ln), server.Logger(log),
-		server.DrainDelay(cfg.drain), server.ShutdownTimeout(cfg.shutdownTimeout))
+		server.Listener(ln), server.Logger(log), drain, server.ShutdownTimeout(cfg.shutdownTimeout))
 	if err != nil {
 		return err
 	}

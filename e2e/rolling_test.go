@@ -1,0 +1,417 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"encoding/csv"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"text/template"
+	"time"
+
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// Balancer settings: HAProxy checks /readyz every inter and marks a server
+// down after fall failures, up after rise passes.
+const (
+	inter = 100 * time.Millisecond
+	fall  = 2
+	rise  = 2
+)
+
+var haproxyConfig = template.Must(template.New("cfg").Parse(`
+global
+    stats socket {{.Socket}} mode 600 level admin
+    maxconn 4096
+
+defaults
+    mode http
+    timeout connect 2s
+    timeout client 30s
+    timeout server 30s
+    # No retries and no redispatch: a request sent to a closed listener
+    # must show as a failure, not be hidden by a second try.
+    retries 0
+
+frontend web
+    bind {{.Front}}
+    default_backend app
+
+backend app
+    balance roundrobin
+    option httpchk GET /readyz
+    http-check expect status 200
+    default-server inter {{.Inter}} fastinter {{.Inter}} downinter {{.Inter}} fall {{.Fall}} rise {{.Rise}}
+{{- range .Servers}}
+    server {{.Name}} {{.Addr}} check
+{{- end}}
+`))
+
+func need(t *testing.T, tools ...string) {
+	t.Helper()
+	for _, tool := range tools {
+		if _, err := exec.LookPath(tool); err != nil {
+			if os.Getenv("CI") == "true" {
+				t.Fatalf("%s not found (CI=true: it is required; scripts/test.sh installs it)", tool)
+			}
+			t.Skipf("%s not found; install it (scripts/test.sh does) to run this test", tool)
+		}
+	}
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// instance is one running example service.
+type instance struct {
+	name, addr string
+	cmd        *exec.Cmd
+	exited     chan struct{}
+	mu         sync.Mutex
+	drainOver  time.Time // when its log said the drain was over (the listener closes right after)
+	readyAt    time.Time // when its log said it was ready
+}
+
+func startInstance(t *testing.T, bin, name, addr string, args []string) *instance {
+	t.Helper()
+	in := &instance{name: name, addr: addr, exited: make(chan struct{})}
+	in.cmd = exec.Command(bin, append([]string{"-addr", addr}, args...)...)
+	out, err := in.cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := in.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		defer close(in.exited)
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			line := sc.Text()
+			in.mu.Lock()
+			switch {
+			case strings.Contains(line, `"msg":"drain over`):
+				in.drainOver = time.Now()
+			case strings.Contains(line, `"to":"ready"`):
+				in.readyAt = time.Now()
+			}
+			in.mu.Unlock()
+		}
+		_ = in.cmd.Wait()
+	}()
+	t.Cleanup(func() {
+		_ = in.cmd.Process.Kill()
+		<-in.exited
+	})
+	return in
+}
+
+// haproxy is a running HAProxy with a stats socket.
+type haproxy struct {
+	socket string
+	mu     sync.Mutex
+	down   map[string]time.Time // first time each server was seen DOWN since reset
+}
+
+func startHAProxy(t *testing.T, dir, front string, servers []*instance) *haproxy {
+	t.Helper()
+	h := &haproxy{socket: filepath.Join(dir, "haproxy.sock"), down: map[string]time.Time{}}
+	type srv struct{ Name, Addr string }
+	var list []srv
+	for _, s := range servers {
+		list = append(list, srv{s.name, s.addr})
+	}
+	cfgPath := filepath.Join(dir, "haproxy.cfg")
+	f, err := os.Create(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = haproxyConfig.Execute(f, map[string]any{
+		"Socket": h.socket, "Front": front, "Servers": list,
+		"Inter": fmt.Sprintf("%dms", inter.Milliseconds()), "Fall": fall, "Rise": rise,
+	})
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("haproxy", "-c", "-f", cfgPath).CombinedOutput(); err != nil {
+		t.Fatalf("haproxy -c: %v\n%s", err, out)
+	}
+	cmd := exec.Command("haproxy", "-db", "-f", cfgPath)
+	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(10 * time.Second):
+			_ = cmd.Process.Kill()
+			<-exited
+		}
+	})
+	return h
+}
+
+// status returns each server's status from the stats socket ("UP", "DOWN",
+// "UP 1/2", ...).
+func (h *haproxy) status() (map[string]string, error) {
+	conn, err := net.DialTimeout("unix", h.socket, time.Second)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(2 * time.Second))
+	if _, err := io.WriteString(conn, "show stat\n"); err != nil {
+		return nil, err
+	}
+	b, err := io.ReadAll(conn)
+	if err != nil {
+		return nil, err
+	}
+	r := csv.NewReader(strings.NewReader(strings.TrimPrefix(string(b), "# ")))
+	r.FieldsPerRecord = -1
+	rows, err := r.ReadAll()
+	if err != nil || len(rows) < 2 {
+		return nil, fmt.Errorf("show stat: %v: %q", err, b)
+	}
+	col := map[string]int{}
+	for i, name := range rows[0] {
+		col[name] = i
+	}
+	out := map[string]string{}
+	for _, row := range rows[1:] {
+		if len(row) > col["status"] && row[col["pxname"]] == "app" && row[col["svname"]] != "BACKEND" {
+			out[row[col["svname"]]] = row[col["status"]]
+		}
+	}
+	return out, nil
+}
+
+func (h *haproxy) waitStatus(t *testing.T, server, want string, within time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		st, err := h.status()
+		if err == nil && st[server] == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("HAProxy did not mark %s %s within %s (status %v, %v)", server, want, within, st, err)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// watchDown records when each server is first seen DOWN, until ctx ends.
+func (h *haproxy) watchDown(ctx context.Context, done chan<- struct{}) {
+	defer close(done)
+	for ctx.Err() == nil {
+		if st, err := h.status(); err == nil {
+			h.mu.Lock()
+			for name, s := range st {
+				if strings.HasPrefix(s, "DOWN") || strings.HasPrefix(s, "MAINT") {
+					if _, seen := h.down[name]; !seen {
+						h.down[name] = time.Now()
+					}
+				}
+			}
+			h.mu.Unlock()
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+func (h *haproxy) resetDown() {
+	h.mu.Lock()
+	h.down = map[string]time.Time{}
+	h.mu.Unlock()
+}
+
+func (h *haproxy) downAt(name string) (time.Time, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	at, ok := h.down[name]
+	return at, ok
+}
+
+// wrkTotals are the figures of wrk's summary.
+type wrkTotals struct {
+	requests, non2xx, socketErrors int
+	raw                            string
+}
+
+var (
+	reRequests = regexp.MustCompile(`(\d+) requests in`)
+	reNon2xx   = regexp.MustCompile(`Non-2xx or 3xx responses: (\d+)`)
+	reSocket   = regexp.MustCompile(`Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)`)
+)
+
+func parseWrk(out string) wrkTotals {
+	w := wrkTotals{raw: out}
+	if m := reRequests.FindStringSubmatch(out); m != nil {
+		w.requests, _ = strconv.Atoi(m[1])
+	}
+	if m := reNon2xx.FindStringSubmatch(out); m != nil {
+		w.non2xx, _ = strconv.Atoi(m[1])
+	}
+	if m := reSocket.FindStringSubmatch(out); m != nil {
+		for _, s := range m[1:] {
+			n, _ := strconv.Atoi(s)
+			w.socketErrors += n
+		}
+	}
+	return w
+}
+
+type outcome struct {
+	wrk wrkTotals
+	// downFirst[name] reports whether HAProxy marked the instance down
+	// before its drain ended and its listener closed.
+	downFirst map[string]bool
+}
+
+// rollingRestart runs two instances behind HAProxy, drives load through it,
+// and restarts the instances one after the other.
+func rollingRestart(t *testing.T, bin string, args []string) outcome {
+	dir := t.TempDir()
+	front := freeAddr(t)
+	instances := []*instance{
+		startInstance(t, bin, "a", freeAddr(t), args),
+		startInstance(t, bin, "b", freeAddr(t), args),
+	}
+	lb := startHAProxy(t, dir, front, instances)
+	for _, in := range instances {
+		lb.waitStatus(t, in.name, "UP", 30*time.Second)
+	}
+	// Sanity: the API answers through the balancer.
+	once := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 5 * time.Second}
+	res, err := once.Get("http://" + front + "/api/items/7")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != 200 {
+		t.Fatalf("API through HAProxy before the restart: %d", res.StatusCode)
+	}
+
+	const load = 14 * time.Second
+	wrk := exec.Command("wrk", "-t2", "-c16", fmt.Sprintf("-d%ds", int(load.Seconds())), "--timeout", "5s",
+		"http://"+front+"/api/items/7")
+	var wrkOut strings.Builder
+	wrk.Stdout, wrk.Stderr = &wrkOut, &wrkOut
+	if err := wrk.Start(); err != nil {
+		t.Fatal(err)
+	}
+	wrkDone := make(chan error, 1)
+	go func() { wrkDone <- wrk.Wait() }()
+
+	watchCtx, stopWatch := context.WithCancel(context.Background())
+	watched := make(chan struct{})
+	go lb.watchDown(watchCtx, watched)
+	began := time.Now()
+	time.Sleep(time.Second) // load before the first restart; wrk runs for a fixed time anyway
+
+	o := outcome{downFirst: map[string]bool{}}
+	for i, in := range instances {
+		lb.resetDown()
+		if err := in.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-in.exited:
+		case <-time.After(30 * time.Second):
+			t.Fatalf("instance %s did not exit within 30s of SIGTERM", in.name)
+		}
+		down, seen := lb.downAt(in.name)
+		in.mu.Lock()
+		closed := in.drainOver
+		in.mu.Unlock()
+		o.downFirst[in.name] = seen && !closed.IsZero() && down.Before(closed)
+		if seen && !closed.IsZero() {
+			t.Logf("%s: HAProxy marked it down %s into the run; its drain ended at %s",
+				in.name, down.Sub(began).Round(time.Millisecond), closed.Sub(began).Round(time.Millisecond))
+		}
+		instances[i] = startInstance(t, bin, in.name, in.addr, args)
+		lb.waitStatus(t, in.name, "UP", 30*time.Second)
+	}
+	if left := load - time.Since(began); left < time.Second {
+		t.Fatalf("the rolling restart took %s of wrk's %s: lengthen the load", time.Since(began), load)
+	}
+	if err := <-wrkDone; err != nil {
+		t.Fatalf("wrk: %v\n%s", err, wrkOut.String())
+	}
+	stopWatch()
+	<-watched
+	o.wrk = parseWrk(wrkOut.String())
+	t.Logf("wrk: %d requests, %d non-2xx, %d socket errors\n%s", o.wrk.requests, o.wrk.non2xx, o.wrk.socketErrors, o.wrk.raw)
+	return o
+}
+
+func buildExample(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "example")
+	build := exec.Command("go", "build", "-o", bin, "../example")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+func TestRollingRestart(t *testing.T) {
+	need(t, "haproxy", "wrk")
+	bin := buildExample(t)
+
+	t.Run("with drain", func(t *testing.T) {
+		// The drain ends once HAProxy has seen readiness fail one time more
+		// than its fall threshold, or after 5s.
+		o := rollingRestart(t, bin, []string{"-warmup", "500ms", "-drain", "5s",
+			"-drain-probes", strconv.Itoa(fall + 1), "-shutdown-timeout", "5s"})
+		if o.wrk.requests == 0 {
+			t.Fatal("wrk made no requests")
+		}
+		if o.wrk.non2xx != 0 || o.wrk.socketErrors != 0 {
+			t.Errorf("requests failed during the rolling restart: %d non-2xx, %d socket errors", o.wrk.non2xx, o.wrk.socketErrors)
+		}
+		for name, first := range o.downFirst {
+			if !first {
+				t.Errorf("instance %s closed its listener before HAProxy marked it down", name)
+			}
+		}
+	})
+
+	t.Run("without drain", func(t *testing.T) {
+		// The control: closing at once drops requests, so the harness can
+		// tell the difference.
+		o := rollingRestart(t, bin, []string{"-warmup", "500ms", "-drain", "0", "-shutdown-timeout", "5s"})
+		if o.wrk.non2xx+o.wrk.socketErrors == 0 {
+			t.Errorf("no request failed without a drain (%d requests); the harness cannot tell a drain from none", o.wrk.requests)
+		}
+	})
+}
