@@ -8,19 +8,8 @@ import (
 	"time"
 
 	"github.com/probekit/probes"
+	"github.com/probekit/probes/internal/testutil"
 )
-
-// fakeClock is a settable clock for deterministic timestamps.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
 
 // path drives a new lifecycle through the named moves and fails the test if
 // one is refused.
@@ -130,7 +119,7 @@ func TestLifecycleStartedLatches(t *testing.T) {
 }
 
 func TestLifecycleListeners(t *testing.T) {
-	clock := &fakeClock{now: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+	clock := testutil.NewClock(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
 	lc := probes.NewLifecycle(probes.WithClock(clock))
 	var got []probes.Transition
 	// A listener that moves the lifecycle itself: its move must be delivered
@@ -152,7 +141,7 @@ func TestLifecycleListeners(t *testing.T) {
 	if len(got) != 2 || got[0].To != probes.Warming || got[1].To != probes.Ready {
 		t.Fatalf("delivered %+v, want warming then ready", got)
 	}
-	if !got[0].At.Equal(clock.now) || got[0].Reason == "" {
+	if !got[0].At.Equal(clock.Now()) || got[0].Reason == "" {
 		t.Errorf("transition %+v: want At from the clock and a reason", got[0])
 	}
 	if len(second) != 2 || second[0] != probes.Warming || second[1] != probes.Ready {

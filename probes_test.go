@@ -21,6 +21,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/probekit/probes"
+	"github.com/probekit/probes/internal/testutil"
 	"github.com/probekit/probes/liveness"
 	"github.com/probekit/probes/readiness"
 	"github.com/probekit/probes/server"
@@ -102,7 +103,7 @@ func TestSlowCache(t *testing.T) {
 	go func() { done <- srv.Run(context.Background(), warm, live, ready) }()
 
 	// While the cache loads.
-	eventually(t, 5*time.Second, "warm-up at 50%", func() bool {
+	testutil.Eventually(t, "warm-up at 50%", func() bool {
 		return strings.Contains(probe(t, base+"/startupz").body, "warm-up 50%")
 	})
 	for _, c := range []struct {
@@ -119,7 +120,7 @@ func TestSlowCache(t *testing.T) {
 
 	// After it has loaded.
 	close(step)
-	eventually(t, 5*time.Second, "ready", func() bool { return probe(t, base+"/readyz").code == 200 })
+	testutil.Eventually(t, "ready", func() bool { return probe(t, base+"/readyz").code == 200 })
 	for _, path := range []string{"/livez", "/readyz", "/startupz", "/api/items/1"} {
 		if a := probe(t, base+path); a.code != 200 {
 			t.Errorf("after loading, %s: got %d, want 200", path, a.code)
@@ -232,9 +233,9 @@ func TestPhaseGateTable(t *testing.T) {
 			if _, err := live.Heartbeat("worker", time.Hour); err != nil {
 				t.Fatal(err)
 			}
-			running(t, live.Run)
-			running(t, ready.Run)
-			eventually(t, 5*time.Second, "every check ran", func() bool {
+			testutil.Background(t, live.Run)
+			testutil.Background(t, ready.Run)
+			testutil.Eventually(t, "every check ran", func() bool {
 				for _, g := range []interface{ Report() probes.Report }{live, ready} {
 					for _, c := range g.Report().Checks {
 						if c.Time.IsZero() {
@@ -286,8 +287,8 @@ func TestHerd(t *testing.T) {
 	if err := ready.Add("db", slow, probes.Every(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
-	running(t, ready.Run)
-	eventually(t, 5*time.Second, "first check done", func() bool {
+	testutil.Background(t, ready.Run)
+	testutil.Eventually(t, "first check done", func() bool {
 		c, _ := ready.Report().Check("db")
 		return c.Status == probes.Pass
 	})
@@ -340,8 +341,8 @@ func TestNonCriticalWarn(t *testing.T) {
 	}), probes.NonCritical(), probes.Every(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
-	running(t, ready.Run)
-	eventually(t, 5*time.Second, "check ran", func() bool {
+	testutil.Background(t, ready.Run)
+	testutil.Eventually(t, "check ran", func() bool {
 		c, _ := ready.Report().Check("search")
 		return !c.Time.IsZero()
 	})

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/probekit/probes"
+	"github.com/probekit/probes/internal/testutil"
 )
 
 var errDown = errors.New("down")
@@ -64,8 +65,8 @@ func TestRunnerThresholds(t *testing.T) {
 			if err := r.Add("dep", check, opts...); err != nil {
 				t.Fatal(err)
 			}
-			running(t, r.Run)
-			eventually(t, 5*time.Second, "script played", func() bool { return n.Load() > int64(len(tt.script))+2 })
+			testutil.Background(t, r.Run)
+			testutil.Eventually(t, "script played", func() bool { return n.Load() > int64(len(tt.script))+2 })
 			mu.Lock()
 			defer mu.Unlock()
 			if fmt.Sprint(flips) != fmt.Sprint(tt.want) {
@@ -88,10 +89,10 @@ func TestRunnerHungCheck(t *testing.T) {
 		t.Fatal(err)
 	}
 	base := runtime.NumGoroutine()
-	running(t, r.Run)
+	testutil.Background(t, r.Run)
 	t.Cleanup(func() { close(release) }) // runs before the runner stops
 
-	eventually(t, 5*time.Second, "hung check reported failing", func() bool {
+	testutil.Eventually(t, "hung check reported failing", func() bool {
 		res := result(t, r, "hang")
 		return res.Status == probes.Fail && res.Err != nil &&
 			(strings.Contains(res.Err.Error(), "timed out after 20ms") || strings.Contains(res.Err.Error(), "(timeout 20ms)"))
@@ -125,10 +126,10 @@ func TestRunnerTimeoutCancelsContext(t *testing.T) {
 	if err := r.Add("slow", slow, probes.Every(time.Millisecond), probes.Timeout(5*time.Millisecond)); err != nil {
 		t.Fatal(err)
 	}
-	running(t, r.Run)
+	testutil.Background(t, r.Run)
 	// A check that honours its context frees its slot at the timeout, so
 	// executions go on and each is reported as a timeout.
-	eventually(t, 5*time.Second, "several executions timed out", func() bool {
+	testutil.Eventually(t, "several executions timed out", func() bool {
 		res := result(t, r, "slow")
 		return calls.Load() >= 3 && res.Status == probes.Fail && res.ConsecutiveFailures >= 2 &&
 			strings.Contains(res.Err.Error(), "timed out")
@@ -140,8 +141,8 @@ func TestRunnerPanic(t *testing.T) {
 	if err := r.Add("bad", probes.CheckFunc(func(context.Context) error { panic("kaboom") }), probes.Every(time.Millisecond)); err != nil {
 		t.Fatal(err)
 	}
-	running(t, r.Run)
-	eventually(t, 5*time.Second, "panic reported", func() bool {
+	testutil.Background(t, r.Run)
+	testutil.Eventually(t, "panic reported", func() bool {
 		res := result(t, r, "bad")
 		return res.Executions >= 2 && res.Status == probes.Fail && res.Err != nil && strings.Contains(res.Err.Error(), "panic: kaboom")
 	})
@@ -200,8 +201,8 @@ func TestRunnerRunTwice(t *testing.T) {
 	if err := r.Add("c", probes.CheckFunc(func(context.Context) error { return nil })); err != nil {
 		t.Fatal(err)
 	}
-	running(t, r.Run)
-	eventually(t, 5*time.Second, "first Run started", func() bool { return result(t, r, "c").Executions > 0 })
+	testutil.Background(t, r.Run)
+	testutil.Eventually(t, "first Run started", func() bool { return result(t, r, "c").Executions > 0 })
 	if err := r.Run(context.Background()); err == nil {
 		t.Error("second Run: got nil, want an error")
 	}
@@ -209,11 +210,11 @@ func TestRunnerRunTwice(t *testing.T) {
 
 func TestRunnerAddWhileRunning(t *testing.T) {
 	r := probes.NewRunner(nil, nil)
-	running(t, r.Run)
+	testutil.Background(t, r.Run)
 	if err := r.Add("late", probes.CheckFunc(func(context.Context) error { return nil }), probes.Every(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 5*time.Second, "late check ran", func() bool { return result(t, r, "late").Status == probes.Pass })
+	testutil.Eventually(t, "late check ran", func() bool { return result(t, r, "late").Status == probes.Pass })
 }
 
 func TestRunnerTrigger(t *testing.T) {
@@ -222,10 +223,10 @@ func TestRunnerTrigger(t *testing.T) {
 	if err := r.Add("c", probes.CheckFunc(func(context.Context) error { calls.Add(1); return nil }), probes.Every(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
-	running(t, r.Run)
-	eventually(t, 5*time.Second, "first run", func() bool { return result(t, r, "c").Executions == 1 && calls.Load() == 1 })
+	testutil.Background(t, r.Run)
+	testutil.Eventually(t, "first run", func() bool { return result(t, r, "c").Executions == 1 && calls.Load() == 1 })
 	r.Trigger("c")
-	eventually(t, 5*time.Second, "triggered run", func() bool { return calls.Load() == 2 })
+	testutil.Eventually(t, "triggered run", func() bool { return calls.Load() == 2 })
 }
 
 // idleGoroutines runs n idle checks and counts goroutines once every check
@@ -242,7 +243,7 @@ func idleGoroutines(t *testing.T, n int) int {
 	done := make(chan struct{})
 	go func() { defer close(done); _ = r.Run(ctx) }()
 	defer func() { cancel(); <-done }()
-	eventually(t, 5*time.Second, "all checks ran", func() bool {
+	testutil.Eventually(t, "all checks ran", func() bool {
 		for _, res := range r.Results() {
 			if res.Status != probes.Pass {
 				return false
@@ -279,8 +280,8 @@ func TestRunnerObservations(t *testing.T) {
 		t.Fatal(err)
 	}
 	probes.Observe(context.Background(), probes.Observation{Measurement: "ignored"}) // outside a check: no effect
-	running(t, r.Run)
-	eventually(t, 5*time.Second, "observed", func() bool { return result(t, r, "pool").Status == probes.Pass })
+	testutil.Background(t, r.Run)
+	testutil.Eventually(t, "observed", func() bool { return result(t, r, "pool").Status == probes.Pass })
 	got := result(t, r, "pool").Observations
 	if len(got) != 1 || got[0].Value != 4 {
 		t.Errorf("observations: got %+v, want the last connections value 4", got)
@@ -300,9 +301,9 @@ func TestRunnerHungCheckReachesThreshold(t *testing.T) {
 	if err := r.Add("hang", check, probes.Every(5*time.Millisecond), probes.Timeout(10*time.Millisecond), probes.FailureThreshold(3)); err != nil {
 		t.Fatal(err)
 	}
-	running(t, r.Run)
+	testutil.Background(t, r.Run)
 	t.Cleanup(func() { close(release) })
-	eventually(t, 5*time.Second, "a hung check reaches its failure threshold", func() bool {
+	testutil.Eventually(t, "a hung check reaches its failure threshold", func() bool {
 		res := result(t, r, "hang")
 		return res.Status == probes.Fail && res.ConsecutiveFailures >= 3 && strings.Contains(res.Err.Error(), "still running after")
 	})

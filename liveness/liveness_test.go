@@ -4,35 +4,17 @@ import (
 	"context"
 	"errors"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
 
 	"github.com/probekit/probes"
+	"github.com/probekit/probes/internal/testutil"
 	"github.com/probekit/probes/liveness"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
-
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("not within 5s: %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
-}
-
-func run(t *testing.T, g *liveness.Gate) {
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); _ = g.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
-}
 
 func TestHeartbeat(t *testing.T) {
 	lc := probes.NewLifecycle()
@@ -41,18 +23,18 @@ func TestHeartbeat(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	run(t, g)
-	eventually(t, "passing while the worker is fresh", func() bool { return g.Report().Status() == probes.Pass })
+	testutil.Background(t, g.Run)
+	testutil.Eventually(t, "passing while the worker is fresh", func() bool { return g.Report().Status() == probes.Pass })
 
 	// The worker stops ticking: the heartbeat ages past its limit.
-	eventually(t, "failing once the heartbeat is stale", func() bool {
+	testutil.Eventually(t, "failing once the heartbeat is stale", func() bool {
 		r := g.Report()
 		c, _ := r.Check("worker")
 		return r.Status() == probes.Fail && c.Err != nil && strings.Contains(c.Err.Error(), "no heartbeat for")
 	})
 	// One tick brings it back at once, without waiting for the schedule.
 	hb.Tick()
-	eventually(t, "passing again after a tick", func() bool { return g.Report().Status() == probes.Pass })
+	testutil.Eventually(t, "passing again after a tick", func() bool { return g.Report().Status() == probes.Pass })
 }
 
 func TestPhases(t *testing.T) {
@@ -87,8 +69,8 @@ func TestSelfCheckAndErrors(t *testing.T) {
 		probes.Every(time.Millisecond)); err != nil {
 		t.Fatal(err)
 	}
-	run(t, g)
-	eventually(t, "self-check failure fails liveness", func() bool { return g.Report().Status() == probes.Fail })
+	testutil.Background(t, g.Run)
+	testutil.Eventually(t, "self-check failure fails liveness", func() bool { return g.Report().Status() == probes.Fail })
 
 	if _, err := g.Heartbeat("w", 0); err == nil || !strings.Contains(err.Error(), "limit 0s") {
 		t.Errorf("Heartbeat with zero limit: got %v, want an error naming the limit", err)
@@ -98,27 +80,8 @@ func TestSelfCheckAndErrors(t *testing.T) {
 	}
 }
 
-// stepClock is a settable clock without a monotonic reading, like a wall
-// clock that NTP may step.
-type stepClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *stepClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *stepClock) add(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
-
 func TestHeartbeatOnInjectedClock(t *testing.T) {
-	clock := &stepClock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	clock := testutil.NewClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	lc := probes.NewLifecycle(probes.WithClock(clock))
 	g := liveness.New(lc)
 	// The limit is short so that evaluations (every limit/4 of real time)
@@ -127,16 +90,16 @@ func TestHeartbeatOnInjectedClock(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	run(t, g)
-	eventually(t, "fresh heartbeat passes", func() bool { return g.Report().Status() == probes.Pass })
-	clock.add(39 * time.Millisecond)
+	testutil.Background(t, g.Run)
+	testutil.Eventually(t, "fresh heartbeat passes", func() bool { return g.Report().Status() == probes.Pass })
+	clock.Add(39 * time.Millisecond)
 	hb.Tick()
-	clock.add(39 * time.Millisecond) // 78ms since start, 39ms since the tick
+	clock.Add(39 * time.Millisecond) // 78ms since start, 39ms since the tick
 	if c, _ := g.Report().Check("worker"); c.Status != probes.Pass {
 		t.Fatalf("failing within the limit: %+v", c)
 	}
-	clock.add(2 * time.Millisecond)
-	eventually(t, "stale heartbeat fails", func() bool { return g.Report().Status() == probes.Fail })
+	clock.Add(2 * time.Millisecond)
+	testutil.Eventually(t, "stale heartbeat fails", func() bool { return g.Report().Status() == probes.Fail })
 	hb.Tick()
-	eventually(t, "tick recovers", func() bool { return g.Report().Status() == probes.Pass })
+	testutil.Eventually(t, "tick recovers", func() bool { return g.Report().Status() == probes.Pass })
 }

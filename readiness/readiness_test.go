@@ -11,21 +11,11 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/probekit/probes"
+	"github.com/probekit/probes/internal/testutil"
 	"github.com/probekit/probes/readiness"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
-
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("not within 5s: %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
-}
 
 type pinger struct{ err error }
 
@@ -61,7 +51,7 @@ func TestDependencies(t *testing.T) {
 			done := make(chan struct{})
 			go func() { defer close(done); _ = g.Run(ctx) }()
 			defer func() { cancel(); <-done }()
-			eventually(t, "both checks ran", func() bool {
+			testutil.Eventually(t, "both checks ran", func() bool {
 				for _, c := range g.Report().Checks {
 					if c.Executions == 0 || c.Time.IsZero() {
 						return false

@@ -18,21 +18,11 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/probekit/probes"
+	"github.com/probekit/probes/internal/testutil"
 	"github.com/probekit/probes/liveness"
 	"github.com/probekit/probes/readiness"
 	"github.com/probekit/probes/server"
 )
-
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("not within 5s: %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
-}
 
 // client makes a fresh connection per request, as the kubelet does.
 var client = &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 10 * time.Second}
@@ -105,7 +95,7 @@ func startWith(t *testing.T, withHandlers func(server.Handlers) []server.Option,
 	ctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
 	go func() { s.done <- srv.Run(ctx, live, ready) }()
-	eventually(t, "service ready", func() bool {
+	testutil.Eventually(t, "service ready", func() bool {
 		res, err := client.Get(s.base + "/readyz")
 		if err != nil {
 			return false
@@ -151,7 +141,7 @@ func TestGracefulShutdown(t *testing.T) {
 	if code := <-nextProbe; code != 503 {
 		t.Errorf("first readiness probe after the transition: got %d, want 503", code)
 	}
-	eventually(t, "draining", func() bool { return s.lc.Phase() == probes.Draining })
+	testutil.Eventually(t, "draining", func() bool { return s.lc.Phase() == probes.Draining })
 	if code, _ := get(t, s.base+"/livez"); code != 200 {
 		t.Errorf("liveness while draining: got %d, want 200", code)
 	}
@@ -171,7 +161,7 @@ func TestGracefulShutdown(t *testing.T) {
 	if err := syscall.Kill(os.Getpid(), syscall.SIGUSR2); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "drain cut short", func() bool { return s.logs.FilterMessage("drain cut short").Len() == 1 })
+	testutil.Eventually(t, "drain cut short", func() bool { return s.logs.FilterMessage("drain cut short").Len() == 1 })
 	close(s.release)
 	if got := <-slow; got != "200 OK done" {
 		t.Errorf("in-flight request: got %q, want 200 done", got)
@@ -284,9 +274,9 @@ func TestLogsVerdictChanges(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- srv.Run(ctx, ready) }()
-	eventually(t, "failure logged", func() bool { return logs.FilterMessage("check verdict changed").Len() >= 1 })
+	testutil.Eventually(t, "failure logged", func() bool { return logs.FilterMessage("check verdict changed").Len() >= 1 })
 	healthy <- true
-	eventually(t, "recovery logged", func() bool { return logs.FilterMessage("check verdict changed").Len() >= 2 })
+	testutil.Eventually(t, "recovery logged", func() bool { return logs.FilterMessage("check verdict changed").Len() >= 2 })
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
@@ -322,7 +312,7 @@ func TestDrainKeepsIdleConnections(t *testing.T) {
 		t.Fatal("Connection: close before the drain")
 	}
 	s.cancel()
-	eventually(t, "draining", func() bool { return s.lc.Phase() == probes.Draining })
+	testutil.Eventually(t, "draining", func() bool { return s.lc.Phase() == probes.Draining })
 	// The idle connection from before the drain still works, and the answer
 	// on it asks the client to close it.
 	res, reused := do()
@@ -344,7 +334,7 @@ func TestDrainUntilProbed(t *testing.T) {
 		return []server.Option{server.DrainUntilProbed(h.Readiness, 3, time.Hour), server.Signals()}
 	})
 	s.cancel()
-	eventually(t, "draining", func() bool { return s.lc.Phase() == probes.Draining })
+	testutil.Eventually(t, "draining", func() bool { return s.lc.Phase() == probes.Draining })
 	// Two failing answers are not enough; the drain goes on serving.
 	for range 2 {
 		if code, _ := get(t, s.base+"/readyz"); code != 503 {

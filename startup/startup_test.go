@@ -11,21 +11,11 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/probekit/probes"
+	"github.com/probekit/probes/internal/testutil"
 	"github.com/probekit/probes/startup"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
-
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("not within 5s: %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
-}
 
 func newGate(t *testing.T, opts ...startup.Option) (*probes.Lifecycle, *startup.Gate) {
 	t.Helper()
@@ -64,7 +54,7 @@ func TestWarmUpProgressAndLatch(t *testing.T) {
 	done := runAsync(g, context.Background())
 
 	step <- 0.45
-	eventually(t, "progress 45% shown", func() bool {
+	testutil.Eventually(t, "progress 45% shown", func() bool {
 		r := g.Report()
 		return len(r.Tasks) == 1 && r.Tasks[0].Fraction == 0.45 && strings.Contains(strings.Join(r.Notes, " "), "warm-up 45%")
 	})
@@ -116,7 +106,7 @@ func TestLatchedDuringRewarm(t *testing.T) {
 	}
 	done := make(chan error, 1)
 	go func() { done <- g.Rewarm(context.Background(), "reload") }()
-	eventually(t, "rewarm running", func() bool { return runs.Load() == 2 })
+	testutil.Eventually(t, "rewarm running", func() bool { return runs.Load() == 2 })
 	if lc.Phase() != probes.Warming {
 		t.Errorf("phase during rewarm: got %s, want warming", lc.Phase())
 	}
@@ -187,7 +177,7 @@ func TestCancelledWhileWarming(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := runAsync(g, ctx)
-	eventually(t, "warming", func() bool { return lc.Phase() == probes.Warming })
+	testutil.Eventually(t, "warming", func() bool { return lc.Phase() == probes.Warming })
 	cancel()
 	if err := <-done; !errors.Is(err, context.Canceled) {
 		t.Errorf("Run: got %v, want context.Canceled", err)
@@ -309,7 +299,7 @@ func TestRewarmWhileWarmingChangesNothing(t *testing.T) {
 	}
 	done := make(chan error, 1)
 	go func() { done <- g.Rewarm(context.Background(), "first") }()
-	eventually(t, "first rewarm running", func() bool { return runs.Load() == 2 })
+	testutil.Eventually(t, "first rewarm running", func() bool { return runs.Load() == 2 })
 	if err := g.Rewarm(context.Background(), "second"); err == nil || !strings.Contains(err.Error(), "already running") {
 		t.Errorf("second Rewarm: got %v, want already running", err)
 	}

@@ -1,0 +1,67 @@
+// Package testutil holds the helpers the project's tests share: polling with
+// a deadline instead of sleeping, background work owned by a test, and a
+// settable clock.
+package testutil
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+)
+
+// Deadline bounds every Eventually.
+const Deadline = 10 * time.Second
+
+// Eventually polls cond every millisecond until it holds, and fails the test
+// if it does not within Deadline; what says what was awaited.
+func Eventually(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(Deadline)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("not within %s: %s", Deadline, what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// Background runs fn on a goroutine of its own until the test ends, then
+// cancels its context and waits for it to return.
+func Background(t testing.TB, fn func(context.Context) error) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = fn(ctx)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+}
+
+// Clock is a settable clock for probes.WithClock. Its readings carry no
+// monotonic part, like a wall clock that may be stepped.
+type Clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+// NewClock returns a Clock reading now.
+func NewClock(now time.Time) *Clock { return &Clock{now: now} }
+
+// Now returns the clock's time.
+func (c *Clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+// Add moves the clock by d.
+func (c *Clock) Add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
