@@ -33,6 +33,7 @@ import (
 	"github.com/probekit/probes/readiness/pgxcheck"
 	"github.com/probekit/probes/server"
 	"github.com/probekit/probes/startup"
+	"github.com/probekit/probes/systemd"
 )
 
 type config struct {
@@ -194,7 +195,10 @@ func run(ctx context.Context, cfg config, log *zap.Logger) error {
 		zap.String("startup", base+"/startupz"), zap.String("liveness", base+"/livez"),
 		zap.String("readiness", base+"/readyz"), zap.String("api", base+"/api/items/{id}"),
 		zap.Duration("warmup", cfg.warmup), zap.Bool("postgres", cfg.databaseURL != ""))
-	return srv.Run(ctx, warm, live, ready, refresher)
+	// Under systemd (Type=notify): READY=1 once warm, STATUS= with progress,
+	// STOPPING=1 on drain, WATCHDOG=1 while liveness passes. A no-op elsewhere.
+	notify := systemd.New(lc, warm, live)
+	return srv.Run(ctx, warm, live, ready, refresher, notify)
 }
 
 type runnerFunc func(ctx context.Context) error

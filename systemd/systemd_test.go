@@ -1,0 +1,230 @@
+package systemd_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/probekit/probes"
+	"github.com/probekit/probes/internal/testutil"
+	"github.com/probekit/probes/liveness"
+	"github.com/probekit/probes/startup"
+	"github.com/probekit/probes/systemd"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// listener plays systemd: a real unixgram socket that records datagrams.
+type listener struct {
+	name string
+	conn *net.UnixConn
+	mu   sync.Mutex
+	got  []string
+	done chan struct{}
+}
+
+func listen(t *testing.T, name string) *listener {
+	t.Helper()
+	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: name, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := &listener{name: name, conn: conn, done: make(chan struct{})}
+	go func() {
+		defer close(l.done)
+		buf := make([]byte, 4096)
+		for {
+			n, err := conn.Read(buf)
+			if err != nil {
+				return
+			}
+			l.mu.Lock()
+			l.got = append(l.got, string(buf[:n]))
+			l.mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		conn.Close()
+		<-l.done
+	})
+	return l
+}
+
+func (l *listener) datagrams() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]string(nil), l.got...)
+}
+
+func (l *listener) count(s string) int {
+	n := 0
+	for _, d := range l.datagrams() {
+		if d == s {
+			n++
+		}
+	}
+	return n
+}
+
+func env(vars map[string]string) systemd.Option {
+	return systemd.Environment(func(k string) string { return vars[k] })
+}
+
+// TestWholeLife follows a service from start through warm-up, drain and
+// stop, over a path socket and an abstract one.
+func TestWholeLife(t *testing.T) {
+	for _, socket := range []string{
+		filepath.Join(t.TempDir(), "notify.sock"),
+		fmt.Sprintf("@probes-test-%d-%d", os.Getpid(), time.Now().UnixNano()),
+	} {
+		t.Run(strings.TrimPrefix(filepath.Base(socket), "@"), func(t *testing.T) {
+			sd := listen(t, socket)
+			lc := probes.NewLifecycle()
+			warm, err := startup.New(lc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			step := make(chan float64)
+			if err := warm.Task("cache", func(ctx context.Context, p *startup.Progress) error {
+				for f := range step {
+					p.Set(f)
+				}
+				return nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+			n := systemd.New(lc, warm, nil, env(map[string]string{"NOTIFY_SOCKET": socket}), systemd.StatusInterval(0))
+			testutil.Background(t, n.Run)
+			testutil.Eventually(t, "first status", func() bool { return len(sd.datagrams()) == 1 })
+
+			done := make(chan error, 1)
+			go func() { done <- warm.Run(context.Background()) }()
+			testutil.Eventually(t, "warming", func() bool { return sd.count("STATUS=warming: warm-up 0%: cache 0%") == 1 })
+			step <- 0.5
+			testutil.Eventually(t, "progress", func() bool { return sd.count("STATUS=warming: warm-up 50%: cache 50%") == 1 })
+			close(step)
+			if err := <-done; err != nil {
+				t.Fatal(err)
+			}
+			if err := lc.Drain("SIGTERM"); err != nil {
+				t.Fatal(err)
+			}
+			if err := lc.Stop(); err != nil {
+				t.Fatal(err)
+			}
+			want := []string{
+				"STATUS=cold",
+				"STATUS=warming: warm-up 0%: cache 0%",
+				"STATUS=warming: warm-up 50%: cache 50%",
+				"STATUS=warming: warm-up 100%: cache done",
+				"READY=1\nSTATUS=ready",
+				"STOPPING=1\nSTATUS=draining",
+				"STATUS=stopped",
+			}
+			testutil.Eventually(t, "all datagrams", func() bool { return len(sd.datagrams()) >= len(want) })
+			if got := sd.datagrams(); strings.Join(got, "|") != strings.Join(want, "|") {
+				t.Errorf("datagrams:\n got %q\nwant %q", got, want)
+			}
+		})
+	}
+}
+
+func TestReadyOnlyOnce(t *testing.T) {
+	socket := filepath.Join(t.TempDir(), "notify.sock")
+	sd := listen(t, socket)
+	lc := probes.NewLifecycle()
+	n := systemd.New(lc, nil, nil, env(map[string]string{"NOTIFY_SOCKET": socket}))
+	testutil.Background(t, n.Run)
+	testutil.Eventually(t, "first status", func() bool { return len(sd.datagrams()) == 1 })
+	for _, move := range []func() error{lc.Start, lc.MarkReady, func() error { return lc.Rewarm("reload") }, lc.MarkReady} {
+		if err := move(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	testutil.Eventually(t, "four more datagrams", func() bool { return len(sd.datagrams()) == 5 })
+	want := []string{"STATUS=cold", "STATUS=warming", "READY=1\nSTATUS=ready", "STATUS=warming", "STATUS=ready"}
+	if got := sd.datagrams(); strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Errorf("datagrams:\n got %q\nwant %q", got, want)
+	}
+}
+
+func TestWatchdog(t *testing.T) {
+	tests := []struct {
+		name     string
+		pid      string
+		liveness bool // liveness passes
+		want     bool // WATCHDOG=1 is sent
+	}{
+		{"sent while liveness passes", "", true, true},
+		{"sent for this process", strconv.Itoa(os.Getpid()), true, true},
+		{"withheld while liveness fails", "", false, false},
+		{"not for another process", "1", true, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			socket := filepath.Join(t.TempDir(), "notify.sock")
+			sd := listen(t, socket)
+			lc := probes.NewLifecycle()
+			live := liveness.New(lc)
+			if !tt.liveness {
+				if err := lc.MarkBroken(errors.New("wedged")); err != nil {
+					t.Fatal(err)
+				}
+			}
+			n := systemd.New(lc, nil, live, env(map[string]string{
+				"NOTIFY_SOCKET": socket, "WATCHDOG_USEC": "10000", "WATCHDOG_PID": tt.pid,
+			}))
+			testutil.Background(t, live.Run)
+			testutil.Background(t, n.Run)
+			// A control datagram, sent well after several watchdog periods
+			// would have passed, bounds the wait either way.
+			deadline := time.Now().Add(200 * time.Millisecond)
+			testutil.Eventually(t, "watchdog periods passed", func() bool {
+				return sd.count("WATCHDOG=1") >= 3 || time.Now().After(deadline)
+			})
+			if got := sd.count("WATCHDOG=1") >= 3; got != tt.want {
+				t.Errorf("watchdog sent: got %v (%d datagrams), want %v", got, sd.count("WATCHDOG=1"), tt.want)
+			}
+		})
+	}
+}
+
+func TestWithoutSocket(t *testing.T) {
+	n := systemd.New(probes.NewLifecycle(), nil, nil, env(nil))
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := n.Run(ctx); !errors.Is(err, context.Canceled) {
+		t.Errorf("Run without NOTIFY_SOCKET: got %v, want context.Canceled", err)
+	}
+}
+
+func TestBadEnvironment(t *testing.T) {
+	socket := filepath.Join(t.TempDir(), "notify.sock")
+	listen(t, socket)
+	tests := []struct {
+		name string
+		vars map[string]string
+		want string
+	}{
+		{"no such socket", map[string]string{"NOTIFY_SOCKET": filepath.Join(t.TempDir(), "none")}, "NOTIFY_SOCKET"},
+		{"bad watchdog", map[string]string{"NOTIFY_SOCKET": socket, "WATCHDOG_USEC": "soon"}, "WATCHDOG_USEC"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			n := systemd.New(probes.NewLifecycle(), nil, nil, env(tt.vars))
+			if err := n.Run(context.Background()); err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("got %v, want an error naming %s", err, tt.want)
+			}
+		})
+	}
+}
