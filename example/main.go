@@ -7,8 +7,9 @@
 //	go run ./example -addr :9090 -warmup 10s -drain 2s
 //	DATABASE_URL=postgres://... go run ./example   # adds a PostgreSQL readiness check
 //
-// Every flag can also be set from the environment: ADDR, WARMUP, DRAIN,
-// DRAIN_PROBES and SHUTDOWN_TIMEOUT.
+// Every flag can also be set from the environment: ADDR, WARMUP,
+// WARMUP_DEADLINE, DRAIN, DRAIN_PROBES and SHUTDOWN_TIMEOUT. example/deploy
+// holds a systemd unit, a Kubernetes Deployment and a Dockerfile for it.
 package main
 
 import (
@@ -39,6 +40,7 @@ import (
 type config struct {
 	addr            string
 	warmup          time.Duration
+	deadline        time.Duration
 	drain           time.Duration
 	drainProbes     int
 	shutdownTimeout time.Duration
@@ -80,6 +82,7 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 		def, usage string
 	}{
 		{&cfg.warmup, "warmup", "WARMUP", "3s", "how long the cache takes to load (env WARMUP)"},
+		{&cfg.deadline, "warmup-deadline", "WARMUP_DEADLINE", "2m", "give up (go Broken) if warm-up has not finished by then (env WARMUP_DEADLINE)"},
 		{&cfg.drain, "drain", "DRAIN", "5s", "how long to keep serving after readiness fails on shutdown (env DRAIN)"},
 		{&cfg.shutdownTimeout, "shutdown-timeout", "SHUTDOWN_TIMEOUT", "10s", "how long in-flight requests may take after the drain (env SHUTDOWN_TIMEOUT)"},
 	}
@@ -105,6 +108,9 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	if cfg.warmup < 0 {
 		return cfg, fmt.Errorf("-warmup %s: must not be negative", cfg.warmup)
 	}
+	if cfg.deadline <= cfg.warmup {
+		return cfg, fmt.Errorf("-warmup-deadline %s: must exceed -warmup %s", cfg.deadline, cfg.warmup)
+	}
 	cfg.databaseURL = getenv("DATABASE_URL")
 	return cfg, nil
 }
@@ -117,7 +123,7 @@ func run(ctx context.Context, cfg config, log *zap.Logger) error {
 	}
 
 	lc := probes.NewLifecycle()
-	warm, err := startup.New(lc, startup.Deadline(cfg.warmup+time.Minute))
+	warm, err := startup.New(lc, startup.Deadline(cfg.deadline))
 	if err != nil {
 		return err
 	}

@@ -25,13 +25,15 @@ func TestParseConfig(t *testing.T) {
 		want config
 		err  string
 	}{
-		{name: "defaults", want: config{addr: "127.0.0.1:8080", warmup: 3 * time.Second, drain: 5 * time.Second, shutdownTimeout: 10 * time.Second}},
+		{name: "defaults", want: config{addr: "127.0.0.1:8080", warmup: 3 * time.Second, deadline: 2 * time.Minute, drain: 5 * time.Second, shutdownTimeout: 10 * time.Second}},
 		{name: "environment", env: map[string]string{"ADDR": ":9000", "WARMUP": "1s", "DRAIN": "0s", "DATABASE_URL": "postgres://x"},
-			want: config{addr: ":9000", warmup: time.Second, shutdownTimeout: 10 * time.Second, databaseURL: "postgres://x"}},
+			want: config{addr: ":9000", warmup: time.Second, deadline: 2 * time.Minute, shutdownTimeout: 10 * time.Second, databaseURL: "postgres://x"}},
 		{name: "flags beat environment", args: []string{"-warmup", "2s", "-addr", ":1"}, env: map[string]string{"WARMUP": "9s"},
-			want: config{addr: ":1", warmup: 2 * time.Second, drain: 5 * time.Second, shutdownTimeout: 10 * time.Second}},
+			want: config{addr: ":1", warmup: 2 * time.Second, deadline: 2 * time.Minute, drain: 5 * time.Second, shutdownTimeout: 10 * time.Second}},
 		{name: "bad environment names the variable", env: map[string]string{"DRAIN": "soon"}, err: "DRAIN"},
 		{name: "negative warm-up", args: []string{"-warmup", "-1s"}, err: "-warmup"},
+		{name: "deadline before warm-up", args: []string{"-warmup", "3m"}, err: "-warmup-deadline 2m0s: must exceed"},
+		{name: "negative drain probes", env: map[string]string{"DRAIN_PROBES": "-2"}, err: "-drain-probes"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -61,7 +63,7 @@ func TestRun(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, config{addr: addr, warmup: 300 * time.Millisecond, shutdownTimeout: time.Second}, zap.NewNop())
+		done <- run(ctx, config{addr: addr, warmup: 300 * time.Millisecond, deadline: time.Minute, shutdownTimeout: time.Second}, zap.NewNop())
 	}()
 	client := &http.Client{Timeout: 5 * time.Second}
 	get := func(path string) (int, string) {
@@ -117,7 +119,7 @@ func TestRunWithPostgres(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, config{addr: addr, shutdownTimeout: time.Second, databaseURL: pg.URL("pw")}, zap.NewNop())
+		done <- run(ctx, config{addr: addr, deadline: time.Minute, shutdownTimeout: time.Second, databaseURL: pg.URL("pw")}, zap.NewNop())
 	}()
 	deadline := time.Now().Add(10 * time.Second)
 	for {

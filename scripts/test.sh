@@ -25,6 +25,9 @@ fi
 
 go test -race "$@" ./...
 
+# The deployment files: strict Kubernetes decoding, systemd-analyze, budgets.
+(cd example/deploy && go test "$@" ./...)
+
 # End to end: the example behind a real HAProxy under wrk's load, through
 # rolling restarts with and without a drain.
 go test -tags e2e -count=1 "$@" ./e2e

@@ -1,0 +1,255 @@
+// Package deploy checks the example's deployment files: the Kubernetes
+// manifest decodes strictly with the official API types, the systemd unit
+// passes systemd-analyze, and the numbers in all of them agree with each
+// other and with the example's routes.
+package deploy
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"sigs.k8s.io/yaml"
+)
+
+// settings are the example's flags that the budgets depend on.
+type settings struct {
+	addr                              string
+	warmup, deadline, drain, shutdown time.Duration
+}
+
+func parseFlags(t *testing.T, args []string) settings {
+	t.Helper()
+	var s settings
+	for _, a := range args {
+		name, value, ok := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if !ok {
+			t.Fatalf("flag %q: want -name=value", a)
+		}
+		dur := func() time.Duration {
+			d, err := time.ParseDuration(value)
+			if err != nil {
+				t.Fatalf("flag %q: %v", a, err)
+			}
+			return d
+		}
+		switch name {
+		case "addr":
+			s.addr = value
+		case "warmup":
+			s.warmup = dur()
+		case "warmup-deadline":
+			s.deadline = dur()
+		case "drain":
+			s.drain = dur()
+		case "shutdown-timeout":
+			s.shutdown = dur()
+		default:
+			t.Fatalf("flag %q: the example has no such flag", a)
+		}
+	}
+	if s.addr == "" || s.deadline == 0 || s.drain == 0 || s.shutdown == 0 {
+		t.Fatalf("args %q: want -addr, -warmup-deadline, -drain and -shutdown-timeout set explicitly", args)
+	}
+	return s
+}
+
+func seconds(n int32) time.Duration { return time.Duration(n) * time.Second }
+
+func TestDeployment(t *testing.T) {
+	raw, err := os.ReadFile("deployment.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	js, err := yaml.YAMLToJSON(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d appsv1.Deployment
+	dec := json.NewDecoder(bytes.NewReader(js))
+	dec.DisallowUnknownFields() // a misspelt field fails, as kubectl --validate=strict would
+	if err := dec.Decode(&d); err != nil {
+		t.Fatalf("deployment.yaml does not decode strictly as apps/v1 Deployment: %v", err)
+	}
+	if d.APIVersion != "apps/v1" || d.Kind != "Deployment" {
+		t.Fatalf("got %s %s, want apps/v1 Deployment", d.APIVersion, d.Kind)
+	}
+	if len(d.Spec.Template.Spec.Containers) != 1 {
+		t.Fatalf("want one container, got %d", len(d.Spec.Template.Spec.Containers))
+	}
+	c := d.Spec.Template.Spec.Containers[0]
+	s := parseFlags(t, c.Args)
+
+	_, portText, _ := strings.Cut(s.addr, ":")
+	port, _ := strconv.Atoi(portText)
+	ports := map[string]int32{}
+	for _, p := range c.Ports {
+		ports[p.Name] = p.ContainerPort
+	}
+	probes := []struct {
+		name  string
+		probe *corev1.Probe
+		path  string
+	}{
+		{"startupProbe", c.StartupProbe, "/startupz"},
+		{"livenessProbe", c.LivenessProbe, "/livez"},
+		{"readinessProbe", c.ReadinessProbe, "/readyz"},
+	}
+	for _, p := range probes {
+		if p.probe == nil || p.probe.HTTPGet == nil {
+			t.Errorf("%s: want an httpGet probe", p.name)
+			continue
+		}
+		if p.probe.HTTPGet.Path != p.path {
+			t.Errorf("%s path: got %s, want %s", p.name, p.probe.HTTPGet.Path, p.path)
+		}
+		target := p.probe.HTTPGet.Port
+		got := target.IntVal
+		if target.Type == intstr.String {
+			got = ports[target.StrVal]
+		}
+		if int(got) != port {
+			t.Errorf("%s port: %s resolves to %d, but the example listens on %d", p.name, target.String(), got, port)
+		}
+	}
+
+	// The startup budget covers the warm-up deadline: the kubelet must not
+	// restart a pod that is still allowed to warm up.
+	if sp := c.StartupProbe; sp != nil {
+		budget := seconds(sp.PeriodSeconds) * time.Duration(sp.FailureThreshold)
+		if budget < s.deadline {
+			t.Errorf("startupProbe budget %s (%ds x %d) is below the warm-up deadline %s", budget, sp.PeriodSeconds, sp.FailureThreshold, s.deadline)
+		}
+	}
+	// The grace period covers the drain and the shutdown, and any preStop.
+	need := s.drain + s.shutdown
+	if c.Lifecycle != nil && c.Lifecycle.PreStop != nil && c.Lifecycle.PreStop.Sleep != nil {
+		need += time.Duration(c.Lifecycle.PreStop.Sleep.Seconds) * time.Second
+	}
+	grace := d.Spec.Template.Spec.TerminationGracePeriodSeconds
+	if grace == nil || time.Duration(*grace)*time.Second < need {
+		t.Errorf("terminationGracePeriodSeconds %v is below drain %s + shutdown timeout %s", grace, s.drain, s.shutdown)
+	}
+}
+
+// unit reads a systemd unit's assignments.
+func unit(t *testing.T, path string) map[string]string {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	out := map[string]string{}
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		if k, v, ok := strings.Cut(line, "="); ok && !strings.HasPrefix(line, "#") {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+func TestSystemdUnit(t *testing.T) {
+	u := unit(t, "probes-example.service")
+	exec0 := strings.Fields(u["ExecStart"])
+	if len(exec0) < 2 {
+		t.Fatalf("ExecStart %q", u["ExecStart"])
+	}
+	s := parseFlags(t, exec0[1:])
+	if u["Type"] != "notify" {
+		t.Errorf("Type=%s, want notify: the unit must become active only on READY=1", u["Type"])
+	}
+	durations := map[string]time.Duration{}
+	for _, k := range []string{"TimeoutStartSec", "TimeoutStopSec", "WatchdogSec"} {
+		n, err := strconv.Atoi(u[k])
+		if err != nil {
+			t.Fatalf("%s=%q: want whole seconds", k, u[k])
+		}
+		durations[k] = time.Duration(n) * time.Second
+	}
+	if durations["TimeoutStartSec"] <= s.deadline {
+		t.Errorf("TimeoutStartSec %s does not exceed the warm-up deadline %s", durations["TimeoutStartSec"], s.deadline)
+	}
+	if durations["TimeoutStopSec"] < s.drain+s.shutdown {
+		t.Errorf("TimeoutStopSec %s is below drain %s + shutdown timeout %s", durations["TimeoutStopSec"], s.drain, s.shutdown)
+	}
+	if durations["WatchdogSec"] <= 0 {
+		t.Error("WatchdogSec must be set for the liveness watchdog")
+	}
+
+	analyze, err := exec.LookPath("systemd-analyze")
+	if err != nil {
+		t.Skip("systemd-analyze not installed; the unit's numbers were checked above")
+	}
+	// systemd-analyze wants the ExecStart binary to exist: build the example
+	// and point a copy of the unit at it.
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "probes-example")
+	build := exec.Command("go", "build", "-o", bin, "./example")
+	build.Dir = "../.."
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	text, err := os.ReadFile("probes-example.service")
+	if err != nil {
+		t.Fatal(err)
+	}
+	copyPath := filepath.Join(dir, "probes-example.service")
+	if err := os.WriteFile(copyPath, bytes.ReplaceAll(text, []byte("/usr/local/bin/probes-example"), []byte(bin)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(analyze, "verify", copyPath)
+	out, err := cmd.CombinedOutput()
+	// Outside a booted systemd, verify may complain about the machine (no
+	// D-Bus, missing default units); what matters is what it says of ours.
+	for _, line := range strings.Split(string(out), "\n") {
+		if strings.Contains(line, "probes-example.service") {
+			t.Errorf("systemd-analyze verify: %s", line)
+		}
+	}
+	t.Logf("systemd-analyze verify: %v\n%s", err, out)
+}
+
+func TestDockerfile(t *testing.T) {
+	raw, err := os.ReadFile("Dockerfile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(raw)
+	for _, want := range []string{
+		"CGO_ENABLED=0 go build", "./cmd/probe", "FROM gcr.io/distroless/static",
+		`CMD ["/usr/local/bin/probe", "-timeout", "1s", "http://127.0.0.1:8080/readyz"]`,
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("Dockerfile lacks %q", want)
+		}
+	}
+	// The entrypoint's flags agree with the health check's port and the
+	// start period covers the warm-up deadline.
+	start := strings.Index(text, "ENTRYPOINT [")
+	var entry []string
+	if err := json.Unmarshal([]byte(strings.TrimSpace(text[start+len("ENTRYPOINT "):])), &entry); err != nil {
+		t.Fatalf("ENTRYPOINT: %v", err)
+	}
+	s := parseFlags(t, entry[1:])
+	if !strings.HasSuffix(s.addr, ":8080") {
+		t.Errorf("entrypoint listens on %s, the health check probes :8080", s.addr)
+	}
+	_, period, _ := strings.Cut(text, "--start-period=")
+	period, _, _ = strings.Cut(period, " ")
+	if d, err := time.ParseDuration(period); err != nil || d < s.deadline {
+		t.Errorf("HEALTHCHECK start period %q is below the warm-up deadline %s", period, s.deadline)
+	}
+}
