@@ -58,6 +58,7 @@ type check struct {
 	recordedGen uint64 // execution whose result is recorded
 	cancel      context.CancelFunc
 	began       time.Time // start of the execution in flight
+	rerun       bool      // Trigger came while an execution was in flight
 	fails       int
 	passes      int
 	hasVerdict  bool
@@ -162,8 +163,9 @@ func (r *Runner) Run(ctx context.Context) error {
 	return ctx.Err()
 }
 
-// Trigger runs the named check as soon as possible, unless an execution is in
-// flight; its schedule restarts from then. It does nothing before Run.
+// Trigger runs the named check as soon as possible: at once, or right after
+// the execution in flight returns. Its schedule restarts from then. It does
+// nothing before Run.
 func (r *Runner) Trigger(name string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -171,6 +173,10 @@ func (r *Runner) Trigger(name string) {
 		return
 	}
 	if c := r.find(name); c != nil {
+		if c.inFlight {
+			c.rerun = true // run again once the execution in flight returns
+			return
+		}
 		c.timer.Reset(0)
 	}
 }
@@ -224,8 +230,7 @@ func (r *Runner) fire(base context.Context, c *check) {
 		// context. Start no other; count one more failure per interval, so
 		// that a failure threshold is reached as with any failing check.
 		var changed bool
-		if c.recordedGen == c.gen {
-			hung := time.Since(c.began)
+		if hung := time.Since(c.began); c.recordedGen == c.gen && hung >= c.cfg.timeout {
 			changed = r.apply(c, hung, nil, fmt.Errorf("still running after %s (timeout %s): %w",
 				hung.Round(time.Millisecond), c.cfg.timeout, context.DeadlineExceeded))
 		}
@@ -265,6 +270,10 @@ func (r *Runner) fire(base context.Context, c *check) {
 	r.mu.Lock()
 	c.inFlight = false
 	c.cancel = nil
+	if c.rerun && r.state == running {
+		c.rerun = false
+		c.timer.Reset(0)
+	}
 	r.inflight--
 	if r.inflight == 0 && r.idle != nil {
 		close(r.idle)

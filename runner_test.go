@@ -311,3 +311,25 @@ func TestRunnerHungCheckReachesThreshold(t *testing.T) {
 		t.Errorf("executions: got %d, want 2 (none started while one hangs)", got)
 	}
 }
+
+func TestRunnerTriggerWhileInFlight(t *testing.T) {
+	r := probes.NewRunner(nil, nil)
+	entered := make(chan struct{}, 1)
+	release := make(chan struct{})
+	var calls atomic.Int64
+	check := probes.CheckFunc(func(context.Context) error {
+		if calls.Add(1) == 1 {
+			entered <- struct{}{}
+			<-release
+		}
+		return nil
+	})
+	if err := r.Add("c", check, probes.Every(time.Hour), probes.Timeout(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Background(t, r.Run)
+	<-entered
+	r.Trigger("c") // lands while the first execution is in flight
+	close(release)
+	testutil.Eventually(t, "the trigger runs the check once the first returns", func() bool { return calls.Load() == 2 })
+}

@@ -75,7 +75,7 @@ func need(t *testing.T, tools ...string) {
 	}
 }
 
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -374,7 +374,7 @@ func rollingRestart(t *testing.T, bin string, args []string) outcome {
 	return o
 }
 
-func buildExample(t *testing.T) string {
+func buildExample(t testing.TB) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "example")
 	build := exec.Command("go", "build", "-o", bin, "../example")

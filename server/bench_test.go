@@ -5,12 +5,16 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/probekit/probes"
+	"github.com/probekit/probes/internal/testutil"
+	"github.com/probekit/probes/liveness"
 	"github.com/probekit/probes/readiness"
 	"github.com/probekit/probes/server"
+	"github.com/probekit/probes/startup"
 )
 
 // BenchmarkBaseline is a bare net/http handler writing 200 "ok": the yardstick
@@ -20,83 +24,185 @@ func BenchmarkBaseline(b *testing.B) {
 		w.WriteHeader(http.StatusOK)
 		w.Write([]byte("ok")) //nolint:errcheck
 	})
-	req := httptest.NewRequest(http.MethodGet, "/readyz", nil)
-	b.ReportAllocs()
-	for b.Loop() {
-		h.ServeHTTP(httptest.NewRecorder(), req)
-	}
+	serve(b, "recorder", h, httptest.NewRequest(http.MethodGet, "/readyz", nil))
+	serve(b, "discard", h, httptest.NewRequest(http.MethodGet, "/readyz", nil))
 }
 
-// readyGate returns a Ready readiness gate with n passing checks that have
-// all run, and stops it when the benchmark ends.
-func readyGate(b *testing.B, n int) *readiness.Gate {
-	lc := probes.NewLifecycle()
-	g := readiness.New(lc)
-	for i := range n {
-		if err := g.Add(fmt.Sprintf("dep%d", i), probes.CheckFunc(func(context.Context) error { return nil }), probes.Every(time.Hour)); err != nil {
+// BenchmarkBaselineHeaders is the baseline with what the probe contract
+// requires of every answer: Content-Type, Cache-Control and a health+json
+// body of the same size as a probe's. It separates the cost of the contract
+// from the cost of the framework.
+func BenchmarkBaselineHeaders(b *testing.B) {
+	body := []byte(`{"status":"pass","notes":["phase: ready"]}` + "\n")
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/health+json")
+		w.Header().Set("Cache-Control", "no-store")
+		w.WriteHeader(http.StatusOK)
+		w.Write(body) //nolint:errcheck
+	})
+	serve(b, "recorder", h, httptest.NewRequest(http.MethodGet, "/readyz", nil))
+	serve(b, "discard", h, httptest.NewRequest(http.MethodGet, "/readyz", nil))
+}
+
+// discardWriter is a ResponseWriter that keeps nothing, reusing one header
+// map: what is left is the handler's own cost.
+type discardWriter struct{ h http.Header }
+
+func (w *discardWriter) Header() http.Header         { return w.h }
+func (w *discardWriter) Write(p []byte) (int, error) { return len(p), nil }
+func (w *discardWriter) WriteHeader(int)             {}
+
+// serve times h answering req, into a new httptest.ResponseRecorder per
+// request ("recorder") or into one reused discarding writer ("discard").
+func serve(b *testing.B, how string, h http.Handler, req *http.Request) {
+	b.Run(how, func(b *testing.B) {
+		b.ReportAllocs()
+		if how == "recorder" {
+			for b.Loop() {
+				h.ServeHTTP(httptest.NewRecorder(), req)
+			}
+			return
+		}
+		w := &discardWriter{h: http.Header{}}
+		for b.Loop() {
+			h.ServeHTTP(w, req)
+		}
+	})
+}
+
+func ready(b *testing.B, lc *probes.Lifecycle) {
+	for _, m := range []func() error{lc.Start, lc.MarkReady} {
+		if err := m(); err != nil {
 			b.Fatal(err)
 		}
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); _ = g.Run(ctx) }()
-	b.Cleanup(func() { cancel(); <-done })
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
-		ran := 0
-		for _, c := range g.Report().Checks {
-			if !c.Time.IsZero() {
-				ran++
-			}
-		}
-		if ran == n {
-			break
-		}
-		if time.Now().After(deadline) {
-			b.Fatal("checks did not run")
-		}
-	}
-	if err := lc.Start(); err != nil {
-		b.Fatal(err)
-	}
-	if err := lc.MarkReady(); err != nil {
-		b.Fatal(err)
-	}
-	return g
 }
 
+// gates builds a Ready lifecycle whose gate of the given kind has n passing
+// checks (warm-up tasks for startup), all run once, and returns the gate.
+func gate(b *testing.B, kind string, n int) server.Gate {
+	lc := probes.NewLifecycle()
+	pass := probes.CheckFunc(func(context.Context) error { return nil })
+	switch kind {
+	case "startup":
+		warm, err := startup.New(lc)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for i := range n {
+			if err := warm.Task(fmt.Sprintf("task%d", i), func(context.Context, *startup.Progress) error { return nil }); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if err := warm.Run(context.Background()); err != nil {
+			b.Fatal(err)
+		}
+		return warm
+	case "liveness":
+		live := liveness.New(lc)
+		for i := range n {
+			if err := live.Add(fmt.Sprintf("self%d", i), pass, probes.Every(time.Hour)); err != nil {
+				b.Fatal(err)
+			}
+		}
+		testutil.Background(b, live.Run)
+		ranAll(b, live)
+		ready(b, lc)
+		return live
+	}
+	r := readiness.New(lc)
+	for i := range n {
+		if err := r.Add(fmt.Sprintf("dep%d", i), pass, probes.Every(time.Hour)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	testutil.Background(b, r.Run)
+	ranAll(b, r)
+	ready(b, lc)
+	return r
+}
+
+func ranAll(b *testing.B, g server.Gate) {
+	testutil.Eventually(b, "every check ran", func() bool {
+		for _, c := range g.Report().Checks {
+			if c.Time.IsZero() {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// BenchmarkProbe is a probe request on each gate with 1, 10 and 100 checks:
+// the default health+json body, the ?verbose text form, and HEAD.
 func BenchmarkProbe(b *testing.B) {
-	for _, n := range []int{1, 10, 100} {
-		g := readyGate(b, n)
-		h := server.NewHandler(g, "readyz")
-		for _, v := range []struct {
-			name, method, target, accept string
-		}{
-			{"json", http.MethodGet, "/readyz", ""},
-			{"head", http.MethodHead, "/readyz", ""},
-			{"text-verbose", http.MethodGet, "/readyz?verbose", "text/plain"},
-		} {
-			b.Run(fmt.Sprintf("checks=%d/%s", n, v.name), func(b *testing.B) {
-				req := httptest.NewRequest(v.method, v.target, nil)
+	for _, kind := range []string{"startup", "liveness", "readiness"} {
+		path := map[string]string{"startup": "startupz", "liveness": "livez", "readiness": "readyz"}[kind]
+		for _, n := range []int{1, 10, 100} {
+			h := server.NewHandler(gate(b, kind, n), path)
+			for _, v := range []struct {
+				name, method, query, accept string
+			}{
+				{"json", http.MethodGet, "", ""},
+				{"text-verbose", http.MethodGet, "?verbose", "text/plain"},
+				{"head", http.MethodHead, "", ""},
+			} {
+				req := httptest.NewRequest(v.method, "/"+path+v.query, nil)
 				if v.accept != "" {
 					req.Header.Set("Accept", v.accept)
 				}
 				rec := httptest.NewRecorder()
-				h.ServeHTTP(rec, req)
-				if rec.Code != http.StatusOK {
-					b.Fatalf("got %d, want 200", rec.Code)
+				if h.ServeHTTP(rec, req); rec.Code != http.StatusOK {
+					b.Fatalf("%s %s: got %d, want 200", kind, v.name, rec.Code)
 				}
-				b.ReportAllocs()
-				for b.Loop() {
-					h.ServeHTTP(httptest.NewRecorder(), req)
-				}
-			})
+				b.Run(fmt.Sprintf("gate=%s/checks=%d/%s", kind, n, v.name), func(b *testing.B) {
+					serve(b, "recorder", h, req)
+					serve(b, "discard", h, req)
+				})
+			}
 		}
 	}
 }
 
-// BenchmarkVerdictVisible measures the time from a phase change to the
-// moment the next probe answer shows it.
-func BenchmarkVerdictVisible(b *testing.B) {
+// BenchmarkProbeHungDependency is a readiness probe while one dependency
+// hangs (it ignores its context, so the runner reports it failing every
+// millisecond), next to the same probe with the dependency healthy.
+func BenchmarkProbeHungDependency(b *testing.B) {
+	for _, hung := range []bool{false, true} {
+		lc := probes.NewLifecycle()
+		r := readiness.New(lc)
+		release := make(chan struct{})
+		dep := probes.CheckFunc(func(context.Context) error {
+			if hung {
+				<-release
+			}
+			return nil
+		})
+		if err := r.Add("db", dep, probes.Every(time.Millisecond), probes.Timeout(time.Millisecond)); err != nil {
+			b.Fatal(err)
+		}
+		testutil.Background(b, r.Run)
+		b.Cleanup(func() { close(release) }) // before the runner stops
+		ranAll(b, r)
+		ready(b, lc)
+		want := http.StatusOK
+		if hung {
+			want = http.StatusServiceUnavailable
+		}
+		h := server.NewHandler(r, "readyz")
+		req := httptest.NewRequest(http.MethodGet, "/readyz", nil)
+		testutil.Eventually(b, "verdict settled", func() bool {
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req)
+			return rec.Code == want
+		})
+		b.Run(fmt.Sprintf("hung=%v", hung), func(b *testing.B) { serve(b, "recorder", h, req) })
+	}
+}
+
+// BenchmarkPhaseChangeVisible is the time from a phase change to the
+// moment the next probe answer shows it, both ways.
+func BenchmarkPhaseChangeVisible(b *testing.B) {
 	lc := probes.NewLifecycle()
 	g := readiness.New(lc)
 	h := server.NewHandler(g, "readyz")
@@ -123,4 +229,50 @@ func BenchmarkVerdictVisible(b *testing.B) {
 			b.Fatalf("after Rewarm: got %d", rec.Code)
 		}
 	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(2*b.N), "ns/change")
+}
+
+// BenchmarkCheckResultVisible is the time from a check returning a changed
+// result to the first probe answer that shows it (ns/visible): recording the
+// result, applying the thresholds, re-rendering and the probe itself. ns/op
+// adds the trigger's scheduling and the check's own run.
+func BenchmarkCheckResultVisible(b *testing.B) {
+	lc := probes.NewLifecycle()
+	var down atomic.Bool
+	var returned atomic.Int64 // when the check last returned, in ns since start
+	start := time.Now()
+	dep := probes.CheckFunc(func(context.Context) error {
+		defer func() { returned.Store(int64(time.Since(start))) }()
+		if down.Load() {
+			return fmt.Errorf("refused")
+		}
+		return nil
+	})
+	// A bare check gate: readiness itself offers no Trigger.
+	core := probes.NewCheckGate(lc, "readiness", func(probes.Phase) (probes.Status, string) { return probes.Pass, "" })
+	if err := core.Add("db", dep, probes.Every(time.Hour)); err != nil {
+		b.Fatal(err)
+	}
+	testutil.Background(b, core.Run)
+	h := server.NewHandler(core, "readyz")
+	req := httptest.NewRequest(http.MethodGet, "/readyz", nil)
+	code := func() int {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		return rec.Code
+	}
+	testutil.Eventually(b, "first result", func() bool { return code() == http.StatusOK })
+	var lag time.Duration
+	for b.Loop() {
+		want := http.StatusServiceUnavailable
+		if down.Load() {
+			want = http.StatusOK
+		}
+		down.Store(!down.Load())
+		core.Trigger("db")
+		for code() != want {
+		}
+		lag += time.Since(start) - time.Duration(returned.Load())
+	}
+	b.ReportMetric(float64(lag.Nanoseconds())/float64(b.N), "ns/visible")
 }
