@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -309,5 +310,31 @@ func BenchmarkHerd(b *testing.B) {
 				b.Errorf("%d of %d probes did not answer 200", n, b.N*herdSize)
 			}
 		})
+	}
+}
+
+// BenchmarkIdleGoroutines counts the goroutines a library keeps while
+// nothing happens, with 1 and 100 registered checks (goroutines/op; the
+// timed loop is empty).
+func BenchmarkIdleGoroutines(b *testing.B) {
+	for _, l := range libs {
+		for _, n := range []int{1, 100} {
+			b.Run(fmt.Sprintf("lib=%s/checks=%d", l.name, n), func(b *testing.B) {
+				base := runtime.NumGoroutine()
+				checks, execs := counted(n, 0)
+				h := l.serve(b, checks)
+				waitReady(b, l, h, execs)
+				// Goroutines of finished executions may still be on their
+				// way out: take the least count over a few samples.
+				least := runtime.NumGoroutine()
+				for range 50 {
+					time.Sleep(time.Millisecond)
+					least = min(least, runtime.NumGoroutine())
+				}
+				for b.Loop() {
+				}
+				b.ReportMetric(float64(least-base), "goroutines")
+			})
+		}
 	}
 }
