@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -89,11 +90,14 @@ func TestWarmUpProgressAndLatch(t *testing.T) {
 	}
 }
 
-func TestLatchedDuringRewarm(t *testing.T) {
-	lc, g := newGate(t)
+// rewarming returns a Ready gate whose Rewarm is under way: its task blocks
+// on its second run until release is called; done yields Rewarm's result.
+func rewarming(t *testing.T) (lc *probes.Lifecycle, g *startup.Gate, release func(), done <-chan error) {
+	t.Helper()
+	lc, g = newGate(t)
 	gate := make(chan struct{})
 	var runs atomic.Int64
-	if err := g.Task("cache", func(ctx context.Context, p *startup.Progress) error {
+	if err := g.Task("cache", func(context.Context, *startup.Progress) error {
 		if runs.Add(1) == 2 {
 			<-gate
 		}
@@ -104,16 +108,23 @@ func TestLatchedDuringRewarm(t *testing.T) {
 	if err := g.Run(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan error, 1)
-	go func() { done <- g.Rewarm(context.Background(), "reload") }()
+	result := make(chan error, 1)
+	go func() { result <- g.Rewarm(context.Background(), "reload") }()
+	release = sync.OnceFunc(func() { close(gate) })
+	t.Cleanup(release) // never leave the task blocked, even when the test fails early
 	testutil.Eventually(t, "rewarm running", func() bool { return runs.Load() == 2 })
+	return lc, g, release, result
+}
+
+func TestLatchedDuringRewarm(t *testing.T) {
+	lc, g, release, done := rewarming(t)
 	if lc.Phase() != probes.Warming {
 		t.Errorf("phase during rewarm: got %s, want warming", lc.Phase())
 	}
 	if s := g.Report().Status(); s != probes.Pass {
 		t.Errorf("startup during rewarm: got %s, want pass (latched)", s)
 	}
-	close(gate)
+	release()
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
@@ -283,27 +294,11 @@ func TestDeadlineWithTaskIgnoringContext(t *testing.T) {
 }
 
 func TestRewarmWhileWarmingChangesNothing(t *testing.T) {
-	lc, g := newGate(t)
-	gate := make(chan struct{})
-	var runs atomic.Int64
-	if err := g.Task("cache", func(context.Context, *startup.Progress) error {
-		if runs.Add(1) == 2 {
-			<-gate
-		}
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
-	if err := g.Run(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- g.Rewarm(context.Background(), "first") }()
-	testutil.Eventually(t, "first rewarm running", func() bool { return runs.Load() == 2 })
+	lc, g, release, done := rewarming(t)
 	if err := g.Rewarm(context.Background(), "second"); err == nil || !strings.Contains(err.Error(), "already running") {
 		t.Errorf("second Rewarm: got %v, want already running", err)
 	}
-	close(gate)
+	release()
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}

@@ -145,14 +145,23 @@ func (s *Server) StartAgain() {
 // waits until it has exited.
 func (s *Server) Stop() {
 	s.t.Helper()
+	if !s.shutdown() {
+		s.t.Fatal("pgtest: postgres did not stop within 30s")
+	}
+}
+
+// shutdown asks the postmaster for a fast shutdown and reports whether it
+// exited within 30s.
+func (s *Server) shutdown() bool {
 	s.signal(syscall.SIGINT, false)
 	s.mu.Lock()
 	exited := s.exited
 	s.mu.Unlock()
 	select {
 	case <-exited:
+		return true
 	case <-time.After(30 * time.Second):
-		s.t.Fatal("pgtest: postgres did not stop within 30s")
+		return false
 	}
 }
 
@@ -206,14 +215,11 @@ func children(pid int) []int {
 
 func (s *Server) stop() {
 	s.signal(syscall.SIGCONT, true) // in case a test left it paused
-	s.signal(syscall.SIGINT, false)
-	s.mu.Lock()
-	exited := s.exited
-	s.mu.Unlock()
-	select {
-	case <-exited:
-	case <-time.After(30 * time.Second):
+	if !s.shutdown() {
 		s.signal(syscall.SIGKILL, true)
+		s.mu.Lock()
+		exited := s.exited
+		s.mu.Unlock()
 		<-exited
 	}
 }
