@@ -59,6 +59,7 @@ type check struct {
 	cancel      context.CancelFunc
 	began       time.Time // start of the execution in flight
 	rerun       bool      // Trigger came while an execution was in flight
+	applied     time.Time // when the last outcome was counted
 	fails       int
 	passes      int
 	hasVerdict  bool
@@ -230,7 +231,11 @@ func (r *Runner) fire(base context.Context, c *check) {
 		// context. Start no other; count one more failure per interval, so
 		// that a failure threshold is reached as with any failing check.
 		var changed bool
-		if hung := time.Since(c.began); c.recordedGen == c.gen && hung >= c.cfg.timeout {
+		// Count it once per interval after its timeout was reported, so
+		// that a check merely slow to return after its context ended gets
+		// its own result first.
+		if hung := time.Since(c.began); c.recordedGen == c.gen && hung >= c.cfg.timeout &&
+			time.Since(c.applied) >= c.cfg.interval*9/10 {
 			changed = r.apply(c, hung, nil, fmt.Errorf("still running after %s (timeout %s): %w",
 				hung.Round(time.Millisecond), c.cfg.timeout, context.DeadlineExceeded))
 		}
@@ -311,6 +316,7 @@ func (r *Runner) record(c *check, gen uint64, elapsed time.Duration, rec *record
 // apply counts one outcome, applies the thresholds and reports whether the
 // verdict changed. r.mu must be held.
 func (r *Runner) apply(c *check, elapsed time.Duration, obs []Observation, err error) bool {
+	c.applied = time.Now()
 	status := StatusOf(err)
 	if status == Fail {
 		c.fails++

@@ -6,15 +6,20 @@
 // a connection of its own, and reports the pool's state as observed values:
 // "connections" (acquired) and "utilization" (acquired / max, in %). A pool
 // whose every connection is in use is reported at once, without waiting for
-// a connection that will not come.
+// a connection that will not come; the database itself is then asked over a
+// connection of the check's own, so that a hung database is not mistaken for
+// a busy service.
 //
-//	ready.Add("postgres", pgxcheck.New(pool), probes.ComponentType("datastore"))
+//	check, err := pgxcheck.New(pool)
+//	...
+//	err = ready.Add("postgres", check, probes.ComponentType("datastore"))
 package pgxcheck
 
 import (
 	"context"
 	"fmt"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/probekit/probes"
@@ -69,9 +74,10 @@ func WarnAbove(ratio float64) Option {
 	})
 }
 
-// Exhausted sets what a pool with every connection in use reports:
-// probes.Warn (the default: the database is fine, the service is busy, and
-// failing readiness would move its load onto its peers) or probes.Fail.
+// Exhausted sets what a pool with every connection in use reports while the
+// database answers: probes.Warn (the default: the database is fine, the
+// service is busy, and failing readiness would move its load onto its peers)
+// or probes.Fail. A database that does not answer fails either way.
 func Exhausted(s probes.Status) Option {
 	return optionFunc(func(c *config) {
 		if s != probes.Warn && s != probes.Fail {
@@ -119,11 +125,7 @@ func (c *Checker) Check(ctx context.Context) error {
 	probes.Observe(ctx, probes.Observation{Measurement: "connections", Value: float64(acquired), Unit: "connections"})
 	probes.Observe(ctx, probes.Observation{Measurement: "utilization", Value: ratio * 100, Unit: "%"})
 	if maxConns > 0 && acquired >= maxConns {
-		err := fmt.Errorf("pool exhausted: %d of %d connections in use", acquired, maxConns)
-		if c.cfg.exhausted == probes.Warn {
-			err = fmt.Errorf("%w: %w", err, probes.ErrWarn)
-		}
-		return err
+		return c.exhaustedPool(ctx, acquired, maxConns)
 	}
 	var err error
 	if c.cfg.query != "" {
@@ -138,4 +140,26 @@ func (c *Checker) Check(ctx context.Context) error {
 		return fmt.Errorf("pool busy: %d of %d connections in use: %w", acquired, maxConns, probes.ErrWarn)
 	}
 	return nil
+}
+
+// exhaustedPool handles a pool with every connection in use. Waiting for one
+// would only time out, and saying nothing of the database would hide an
+// outage (a hung database is one way to exhaust a pool). So it asks the
+// database itself over a connection of its own, opened only while the pool
+// is exhausted and closed at once: the database answering means the
+// service is busy (the Exhausted status), not answering means it is down.
+func (c *Checker) exhaustedPool(ctx context.Context, acquired, maxConns int32) error {
+	exhausted := fmt.Errorf("pool exhausted: %d of %d connections in use", acquired, maxConns)
+	conn, err := pgx.ConnectConfig(ctx, c.pool.Config().ConnConfig.Copy())
+	if err == nil {
+		err = conn.Ping(ctx)
+		conn.Close(context.WithoutCancel(ctx)) //nolint:errcheck // best effort on a one-off connection
+	}
+	if err != nil {
+		return fmt.Errorf("%w, and the database does not answer: %w", exhausted, err)
+	}
+	if c.cfg.exhausted == probes.Warn {
+		return fmt.Errorf("%w: %w", exhausted, probes.ErrWarn)
+	}
+	return exhausted
 }

@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 
 	"github.com/probekit/probes"
 	"github.com/probekit/probes/internal/pgtest"
+	"github.com/probekit/probes/internal/testutil"
 	"github.com/probekit/probes/liveness"
 	"github.com/probekit/probes/readiness"
 	"github.com/probekit/probes/readiness/pgxcheck"
@@ -125,18 +127,22 @@ func TestDatabaseStopsAndReturns(t *testing.T) {
 	// Liveness is sampled throughout: a database outage must never touch it.
 	stopSampling := make(chan struct{})
 	livez := make(chan []int, 1)
+	stop := sync.OnceFunc(func() { close(stopSampling) })
+	t.Cleanup(func() { stop(); <-livez }) // also when the test fails early
 	go func() {
 		var bad []int
 		for {
 			select {
 			case <-stopSampling:
 				livez <- bad
+				close(livez)
 				return
 			default:
 			}
 			res, err := client.Get(s.url + "/livez")
 			if err != nil {
 				bad = append(bad, -1)
+				time.Sleep(2 * time.Millisecond)
 				continue
 			}
 			res.Body.Close()
@@ -151,7 +157,7 @@ func TestDatabaseStopsAndReturns(t *testing.T) {
 	detect := waitCode(t, s.url+"/readyz", 503, interval+timeout+2*time.Second)
 	pg.StartAgain()
 	recover := waitCode(t, s.url+"/readyz", 200, interval+timeout+5*time.Second)
-	close(stopSampling)
+	stop()
 	if bad := <-livez; len(bad) > 0 {
 		t.Errorf("liveness failed during the outage: %v", bad)
 	}
@@ -261,6 +267,16 @@ func TestPoolExhausted(t *testing.T) {
 			if res, _ := s.ready.Report().Check("postgres"); res.Duration >= timeout {
 				t.Errorf("the check waited %s for a connection; want an answer without waiting", res.Duration)
 			}
+			// Exhausted and the database hanging: that is an outage, not a
+			// busy service, whatever Exhausted says.
+			pg.Pause()
+			defer pg.Resume()
+			testutil.Eventually(t, "exhausted pool with the database hung fails", func() bool {
+				code, body, _ := get(t, s.url+"/readyz/postgres")
+				// The one-off connection hangs like the database: the
+				// check's timeout reports it.
+				return code == 503 && strings.Contains(body, "timed out after")
+			})
 		})
 	}
 }
@@ -289,7 +305,10 @@ func TestPasswordNeverShown(t *testing.T) {
 	// Nothing listens on port 1: the connection fails.
 	pool := newPool(t, "postgres://app:"+password+"@127.0.0.1:1/items?sslmode=disable", 2)
 	s := newStack(t, newChecker(t, pool))
-	waitCode(t, s.url+"/readyz", 503, 10*time.Second)
+	testutil.Eventually(t, "the connection error is reported", func() bool {
+		c, ok := s.ready.Report().Check("postgres")
+		return ok && !c.Time.IsZero()
+	})
 	for _, path := range []string{"/readyz?verbose", "/readyz/postgres"} {
 		_, body, _ := get(t, s.url+path)
 		if strings.Contains(body, password) || !strings.Contains(body, "127.0.0.1") {
