@@ -92,7 +92,6 @@ type instance struct {
 	exited     chan struct{}
 	mu         sync.Mutex
 	drainOver  time.Time // when its log said the drain was over (the listener closes right after)
-	readyAt    time.Time // when its log said it was ready
 }
 
 func startInstance(t *testing.T, bin, name, addr string, args []string) *instance {
@@ -112,11 +111,8 @@ func startInstance(t *testing.T, bin, name, addr string, args []string) *instanc
 		for sc.Scan() {
 			line := sc.Text()
 			in.mu.Lock()
-			switch {
-			case strings.Contains(line, `"msg":"drain over`):
+			if strings.Contains(line, `"msg":"drain over`) {
 				in.drainOver = time.Now()
-			case strings.Contains(line, `"to":"ready"`):
-				in.readyAt = time.Now()
 			}
 			in.mu.Unlock()
 		}

@@ -120,11 +120,11 @@ func HTTP(rawURL string, opts ...HTTPOption) (probes.Checker, error) {
 		return nil, cfg.err
 	}
 	if cfg.client == nil {
-		tr := http.DefaultTransport.(*http.Transport).Clone()
-		tr.Proxy = nil
-		tr.DisableKeepAlives = true
 		cfg.client = &http.Client{
-			Transport:     tr,
+			// A transport of its own: http.DefaultTransport may have been
+			// replaced (by tracing, say) and proxies from the environment
+			// do not apply to a service's own dependencies.
+			Transport:     &http.Transport{DisableKeepAlives: true, ForceAttemptHTTP2: true},
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		}
 	}
@@ -138,8 +138,11 @@ func HTTP(rawURL string, opts ...HTTPOption) (probes.Checker, error) {
 		if err != nil {
 			return err
 		}
-		_, _ = io.Copy(io.Discard, io.LimitReader(res.Body, maxBody))
+		_, err = io.Copy(io.Discard, io.LimitReader(res.Body, maxBody))
 		res.Body.Close()
+		if err != nil {
+			return fmt.Errorf("GET %s: reading the body: %w", u.Redacted(), err)
+		}
 		if res.StatusCode < cfg.lo || res.StatusCode > cfg.hi {
 			return fmt.Errorf("GET %s: status %d, want %d to %d", u.Redacted(), res.StatusCode, cfg.lo, cfg.hi)
 		}

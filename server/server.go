@@ -42,6 +42,7 @@ type config struct {
 	signals         []os.Signal
 	probed          *Handler // probe-aware drain when not nil
 	probedN         int
+	probedMax       time.Duration
 	onDrain         []hook
 	afterClose      []hook
 	err             error
@@ -100,8 +101,13 @@ func Listener(ln net.Listener) Option {
 
 // DrainUntilProbed makes the drain probe-aware: it ends once h, the
 // readiness handler the balancers poll, has answered fail n times since the
-// drain began (n is the balancers' fall threshold, so they have all seen it),
-// and after max at the latest. It replaces the fixed DrainDelay.
+// drain began, and after max at the latest. It takes the place of
+// DrainDelay, whatever the order of the options.
+//
+// The count is of all failing answers, whoever asked: with one balancer, n
+// one above its fall threshold means it has marked the instance down. Other
+// probers of the same endpoint (the kubelet, a second balancer, a monitor)
+// add to the count; raise n by what they send during a fall period.
 func DrainUntilProbed(h *Handler, n int, max time.Duration) Option {
 	return optionFunc(func(c *config) {
 		switch {
@@ -112,7 +118,7 @@ func DrainUntilProbed(h *Handler, n int, max time.Duration) Option {
 		case max <= 0:
 			c.fail("DrainUntilProbed(h, %d, %s): max must be positive", n, max)
 		}
-		c.probed, c.probedN, c.drainDelay = h, n, max
+		c.probed, c.probedN, c.probedMax = h, n, max
 	})
 }
 
@@ -128,6 +134,8 @@ func OnDrain(name string, timeout time.Duration, fn func(ctx context.Context) er
 // AfterClose adds a hook that runs after the server has closed and in-flight
 // requests have finished, before the lifecycle goes Stopped: flushing
 // buffers or closing a database pool, say. Bounded and logged as OnDrain.
+// When the shutdown timeout cut requests off, the hooks run after their
+// handlers have returned, or one second after the cut, whichever is first.
 func AfterClose(name string, timeout time.Duration, fn func(ctx context.Context) error) Option {
 	return hookOption("AfterClose", name, timeout, fn, func(c *config, h hook) { c.afterClose = append(c.afterClose, h) })
 }
@@ -285,6 +293,7 @@ func (s *Server) shutdown(reason string, sigs <-chan os.Signal, served <-chan er
 		cut := s.active.Load()
 		s.hs.Close() //nolint:errcheck // the timeout is the error worth reporting
 		err = fmt.Errorf("server: shutdown timeout %s: %d requests cut: %w", s.cfg.shutdownTimeout, cut, serr)
+		s.awaitHandlers(log)
 	}
 	if serr := <-served; !errors.Is(serr, http.ErrServerClosed) {
 		err = errors.Join(err, fmt.Errorf("server: %w", serr))
@@ -297,15 +306,33 @@ func (s *Server) shutdown(reason string, sigs <-chan os.Signal, served <-chan er
 	return err
 }
 
+// awaitHandlers gives the handlers of requests a shutdown timeout cut, whose
+// contexts Close has cancelled, a moment to return before the AfterClose
+// hooks run (closing a pool under a running handler would block).
+func (s *Server) awaitHandlers(log *zap.Logger) {
+	deadline := time.Now().Add(time.Second)
+	for s.active.Load() > 0 {
+		if time.Now().After(deadline) {
+			log.Warn("handlers of cut requests still running", zap.Int64("requests", s.active.Load()))
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
 // drain keeps serving until the drain is over: the fixed delay, or with
 // DrainUntilProbed enough failing readiness answers (bounded by its max),
 // whichever strategy is set; a second signal cuts it short.
 func (s *Server) drain(began time.Time, probedFrom uint64, sigs <-chan os.Signal) {
 	log := s.cfg.log
-	if s.cfg.drainDelay <= 0 {
+	wait := s.cfg.drainDelay
+	if s.cfg.probed != nil {
+		wait = s.cfg.probedMax
+	}
+	if wait <= 0 {
 		return
 	}
-	t := time.NewTimer(s.cfg.drainDelay - time.Since(began))
+	t := time.NewTimer(wait - time.Since(began))
 	defer t.Stop()
 	var answered <-chan struct{}
 	if h := s.cfg.probed; h != nil {

@@ -331,7 +331,8 @@ func TestDrainKeepsIdleConnections(t *testing.T) {
 
 func TestDrainUntilProbed(t *testing.T) {
 	s := startWith(t, func(h server.Handlers) []server.Option {
-		return []server.Option{server.DrainUntilProbed(h.Readiness, 3, time.Hour), server.Signals()}
+		// A DrainDelay given after it does not switch the probe-aware drain off.
+		return []server.Option{server.DrainUntilProbed(h.Readiness, 3, time.Hour), server.DrainDelay(0), server.Signals()}
 	})
 	s.cancel()
 	testutil.Eventually(t, "draining", func() bool { return s.lc.Phase() == probes.Draining })

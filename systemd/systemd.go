@@ -116,7 +116,7 @@ func (n *Notifier) Run(ctx context.Context) error {
 	if n.startup != nil {
 		defer n.startup.Subscribe(n.progress)()
 	}
-	n.transition(n.lc.Phase()) // where we are now
+	n.current()
 
 	interval, err := n.watchdogInterval()
 	if err != nil {
@@ -157,10 +157,23 @@ func (n *Notifier) watchdogInterval() (time.Duration, error) {
 	return time.Duration(u) * time.Microsecond / 2, nil
 }
 
+// current sends where the lifecycle is now. It reads the phase under the
+// lock, so that a transition delivered meanwhile cannot be overtaken by an
+// older status.
+func (n *Notifier) current() {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.transitionLocked(n.lc.Phase())
+}
+
 // transition sends what a move to phase means to systemd.
 func (n *Notifier) transition(phase probes.Phase) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	n.transitionLocked(phase)
+}
+
+func (n *Notifier) transitionLocked(phase probes.Phase) {
 	var lines []string
 	switch {
 	case phase == probes.Draining:

@@ -83,7 +83,12 @@ func run(args []string, out io.Writer) int {
 		return 1
 	}
 	defer res.Body.Close()
-	body, _ := io.ReadAll(io.LimitReader(res.Body, maxBody))
+	body, err := io.ReadAll(io.LimitReader(res.Body, maxBody))
+	if err != nil {
+		// A body that stalls past the timeout fails, as with the kubelet.
+		fmt.Fprintf(out, "probe: %s from %s: reading the body: %v\n", res.Status, res.Request.URL.Redacted(), err)
+		return 1
+	}
 	summary := firstLine(body)
 	switch {
 	case res.StatusCode >= 300 && res.StatusCode < 400:

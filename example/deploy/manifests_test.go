@@ -124,9 +124,11 @@ func TestDeployment(t *testing.T) {
 	}
 
 	// The startup budget covers the warm-up deadline: the kubelet must not
-	// restart a pod that is still allowed to warm up.
+	// restart a pod that is still allowed to warm up. The first probe comes
+	// at initialDelaySeconds, so the last failure allowed lands
+	// (failureThreshold-1) periods after it.
 	if sp := c.StartupProbe; sp != nil {
-		budget := seconds(sp.PeriodSeconds) * time.Duration(sp.FailureThreshold)
+		budget := seconds(sp.InitialDelaySeconds) + seconds(sp.PeriodSeconds)*time.Duration(sp.FailureThreshold-1)
 		if budget < s.deadline {
 			t.Errorf("startupProbe budget %s (%ds x %d) is below the warm-up deadline %s", budget, sp.PeriodSeconds, sp.FailureThreshold, s.deadline)
 		}

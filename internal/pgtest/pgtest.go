@@ -17,6 +17,7 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -77,8 +78,8 @@ func Start(t testing.TB) *Server {
 		t.Fatalf("pgtest: initdb: %v\n%s", err, out)
 	}
 	s.port = freePort(t)
+	t.Cleanup(s.stop) // first, so that a start that times out still stops it
 	s.StartAgain()
-	t.Cleanup(s.stop)
 	return s
 }
 
@@ -214,6 +215,12 @@ func children(pid int) []int {
 }
 
 func (s *Server) stop() {
+	s.mu.Lock()
+	started := s.cmd != nil
+	s.mu.Unlock()
+	if !started {
+		return
+	}
 	s.signal(syscall.SIGCONT, true) // in case a test left it paused
 	if !s.shutdown() {
 		s.signal(syscall.SIGKILL, true)
@@ -236,9 +243,14 @@ func findBin() (string, error) {
 		}
 	}
 	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
-	for i := len(dirs) - 1; i >= 0; i-- {
-		if _, err := os.Stat(filepath.Join(dirs[i], "initdb")); err == nil {
-			return dirs[i], nil
+	version := func(dir string) float64 { // "/usr/lib/postgresql/9.6/bin" is older than ".../16/bin"
+		v, _ := strconv.ParseFloat(filepath.Base(filepath.Dir(dir)), 64)
+		return v
+	}
+	sort.Slice(dirs, func(i, j int) bool { return version(dirs[i]) > version(dirs[j]) })
+	for _, dir := range dirs {
+		if _, err := os.Stat(filepath.Join(dir, "initdb")); err == nil {
+			return dir, nil
 		}
 	}
 	return "", errors.New("no initdb and postgres in PATH or /usr/lib/postgresql/*/bin")
