@@ -292,12 +292,7 @@ func TestHerd(t *testing.T) {
 		c, _ := ready.Report().Check("db")
 		return c.Status == probes.Pass
 	})
-	if err := lc.Start(); err != nil {
-		t.Fatal(err)
-	}
-	if err := lc.MarkReady(); err != nil {
-		t.Fatal(err)
-	}
+	testutil.Ready(t, lc)
 	ts := httptest.NewServer(server.Routes(nil, nil, ready))
 	defer ts.Close()
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1000}, Timeout: 30 * time.Second}
@@ -346,11 +341,7 @@ func TestNonCriticalWarn(t *testing.T) {
 		c, _ := ready.Report().Check("search")
 		return !c.Time.IsZero()
 	})
-	for _, m := range []func() error{lc.Start, lc.MarkReady} {
-		if err := m(); err != nil {
-			t.Fatal(err)
-		}
-	}
+	testutil.Ready(t, lc)
 	ts := httptest.NewServer(server.Routes(nil, nil, ready,
 		server.Authorize(func(r *http.Request) bool { return r.Header.Get("Authorization") == "Bearer ops" })))
 	defer ts.Close()

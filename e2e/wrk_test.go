@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/probekit/probes/internal/testutil"
 )
 
 // bareAddrEnv makes the test binary serve a bare handler instead of running
@@ -79,20 +81,14 @@ func BenchmarkWrk(b *testing.B) {
 	}
 	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: time.Second}
 	for _, url := range []string{"http://" + exampleAddr + "/readyz", "http://" + bareAddr + "/"} {
-		deadline := time.Now().Add(30 * time.Second)
-		for {
+		testutil.Eventually(b, url+" answering 200", func() bool {
 			res, err := client.Get(url)
-			if err == nil {
-				res.Body.Close()
-				if res.StatusCode == 200 {
-					break
-				}
+			if err != nil {
+				return false
 			}
-			if time.Now().After(deadline) {
-				b.Fatalf("%s not answering 200 within 30s", url)
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
+			res.Body.Close()
+			return res.StatusCode == 200
+		})
 	}
 	const d = 5 * time.Second
 	for b.Loop() {

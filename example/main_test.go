@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/probekit/probes/internal/pgtest"
+	"github.com/probekit/probes/internal/testutil"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -51,101 +53,91 @@ func TestParseConfig(t *testing.T) {
 	}
 }
 
-func TestRun(t *testing.T) {
+// started is the example's run on a free loopback port.
+type started struct {
+	addr string
+	stop func() error // cancels run and returns its result
+}
+
+// startRun runs the example with cfg on a free port until stop or the end
+// of the test.
+func startRun(t *testing.T, cfg config) started {
+	t.Helper()
 	// Find a free port, then let run listen on it.
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := ln.Addr().String()
+	cfg.addr = ln.Addr().String()
 	ln.Close()
-
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() {
-		done <- run(ctx, config{addr: addr, warmup: time.Second, deadline: time.Minute, shutdownTimeout: time.Second}, zap.NewNop())
-	}()
-	client := &http.Client{Timeout: 5 * time.Second}
-	get := func(path string) (int, string) {
-		res, err := client.Get("http://" + addr + path)
-		if err != nil {
-			return 0, err.Error()
-		}
-		defer res.Body.Close()
-		b, _ := io.ReadAll(res.Body)
-		return res.StatusCode, string(b)
+	go func() { done <- run(ctx, cfg, zap.NewNop()) }()
+	stop := sync.OnceValue(func() error {
+		cancel()
+		return <-done
+	})
+	t.Cleanup(func() { _ = stop() })
+	return started{addr: cfg.addr, stop: stop}
+}
+
+var client = &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 5 * time.Second}
+
+// get returns the code and body of a GET of path, or 0 and the error.
+func (s started) get(path string) (int, string) {
+	res, err := client.Get("http://" + s.addr + path)
+	if err != nil {
+		return 0, err.Error()
 	}
-	deadline := time.Now().Add(10 * time.Second)
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return res.StatusCode, string(b)
+}
+
+func TestRun(t *testing.T) {
+	s := startRun(t, config{warmup: time.Second, deadline: time.Minute, shutdownTimeout: time.Second})
 	sawWarming, refused := false, false
-	for {
-		code, body := get("/readyz")
+	testutil.Eventually(t, "ready", func() bool {
+		code, body := s.get("/readyz")
 		if code == 503 && strings.Contains(body, "warming") {
 			sawWarming = true
-			switch c, _ := get("/api/items/7"); c {
+			switch c, _ := s.get("/api/items/7"); c {
 			case 503:
 				refused = true
 			case 200:
 				// Warm-up may have finished between the two requests; then
 				// readiness must pass now. The API never serves before it.
-				if after, _ := get("/readyz"); after != 200 {
+				if after, _ := s.get("/readyz"); after != 200 {
 					t.Errorf("API served 200 while readiness answers %d", after)
 				}
 			default:
 				t.Errorf("API while warming: got %d, want 503", c)
 			}
 		}
-		if code == 200 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not ready within 5s: %d %s", code, body)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		return code == 200
+	})
 	if !sawWarming || !refused {
 		t.Errorf("while the cache loaded: saw readiness fail %v, saw the API refuse %v; want both", sawWarming, refused)
 	}
-	if code, body := get("/api/items/7"); code != 200 || !strings.Contains(body, `"name":"item 7"`) {
+	if code, body := s.get("/api/items/7"); code != 200 || !strings.Contains(body, `"name":"item 7"`) {
 		t.Errorf("API when warm: got %d %s", code, body)
 	}
-	if code, _ := get("/api/items/100000"); code != 404 {
+	if code, _ := s.get("/api/items/100000"); code != 404 {
 		t.Errorf("unknown item: got %d, want 404", code)
 	}
-	cancel()
-	if err := <-done; err != nil {
+	if err := s.stop(); err != nil {
 		t.Errorf("run: %v", err)
 	}
 }
 
 func TestRunWithPostgres(t *testing.T) {
 	pg := pgtest.Start(t)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		done <- run(ctx, config{addr: addr, deadline: time.Minute, shutdownTimeout: time.Second, databaseURL: pg.URL("pw")}, zap.NewNop())
-	}()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		res, err := http.Get("http://" + addr + "/readyz/postgres")
-		if err == nil {
-			res.Body.Close()
-			if res.StatusCode == 200 {
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("postgres check not passing: %v", err)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	cancel()
-	if err := <-done; err != nil {
+	s := startRun(t, config{deadline: time.Minute, shutdownTimeout: time.Second, databaseURL: pg.URL("pw")})
+	testutil.Eventually(t, "postgres check passing", func() bool {
+		code, _ := s.get("/readyz/postgres")
+		return code == 200
+	})
+	if err := s.stop(); err != nil {
 		t.Errorf("run: %v", err)
 	}
 }

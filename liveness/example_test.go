@@ -3,6 +3,7 @@ package liveness_test
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/probekit/probes"
@@ -17,21 +18,26 @@ func ExampleGate_Heartbeat() {
 		panic(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go func() {
-		for ctx.Err() == nil {
-			beat.Tick() // one pass of the worker's loop
-			time.Sleep(10 * time.Millisecond)
+	var wg sync.WaitGroup
+	wg.Go(func() { // the watched worker: its loop ticks the heartbeat
+		t := time.NewTicker(10 * time.Millisecond)
+		defer t.Stop()
+		for {
+			beat.Tick()
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
 		}
-	}()
-	done := make(chan struct{})
-	go func() { defer close(done); _ = live.Run(ctx) }()
-	for live.Report().Status() != probes.Pass {
+	})
+	wg.Go(func() { _ = live.Run(ctx) })
+	for live.Report().Status() != probes.Pass { // the first evaluation is under way
 		time.Sleep(time.Millisecond)
 	}
 	fmt.Println("liveness:", live.Report().Status())
 	cancel()
-	<-done
+	wg.Wait()
 	// Output:
 	// liveness: pass
 }

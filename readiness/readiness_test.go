@@ -42,11 +42,7 @@ func TestDependencies(t *testing.T) {
 			if err := g.Add("search", readiness.Ping(pinger{tt.optional}), probes.Every(time.Millisecond), probes.NonCritical()); err != nil {
 				t.Fatal(err)
 			}
-			for _, m := range []func() error{lc.Start, lc.MarkReady} {
-				if err := m(); err != nil {
-					t.Fatal(err)
-				}
-			}
+			testutil.Ready(t, lc)
 			ctx, cancel := context.WithCancel(context.Background())
 			done := make(chan struct{})
 			go func() { defer close(done); _ = g.Run(ctx) }()

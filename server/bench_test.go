@@ -70,19 +70,10 @@ func serve(b *testing.B, how string, h http.Handler, req *http.Request) {
 	})
 }
 
-func ready(b *testing.B, lc *probes.Lifecycle) {
-	for _, m := range []func() error{lc.Start, lc.MarkReady} {
-		if err := m(); err != nil {
-			b.Fatal(err)
-		}
-	}
-}
-
 // gates builds a Ready lifecycle whose gate of the given kind has n passing
 // checks (warm-up tasks for startup), all run once, and returns the gate.
 func gate(b *testing.B, kind string, n int) server.Gate {
 	lc := probes.NewLifecycle()
-	pass := probes.CheckFunc(func(context.Context) error { return nil })
 	switch kind {
 	case "startup":
 		warm, err := startup.New(lc)
@@ -99,27 +90,31 @@ func gate(b *testing.B, kind string, n int) server.Gate {
 		}
 		return warm
 	case "liveness":
-		live := liveness.New(lc)
-		for i := range n {
-			if err := live.Add(fmt.Sprintf("self%d", i), pass, probes.Every(time.Hour)); err != nil {
-				b.Fatal(err)
-			}
-		}
-		testutil.Background(b, live.Run)
-		ranAll(b, live)
-		ready(b, lc)
-		return live
+		return checked(b, lc, liveness.New(lc), "self", n)
 	}
-	r := readiness.New(lc)
+	return checked(b, lc, readiness.New(lc), "dep", n)
+}
+
+// checkedGate is what liveness and readiness gates share.
+type checkedGate interface {
+	server.Gate
+	Add(name string, c probes.Checker, opts ...probes.CheckOption) error
+	Run(ctx context.Context) error
+}
+
+// checked gives g n passing checks, runs it until the benchmark ends, waits
+// for every check's first result and moves lc to Ready.
+func checked(b *testing.B, lc *probes.Lifecycle, g checkedGate, prefix string, n int) server.Gate {
+	pass := probes.CheckFunc(func(context.Context) error { return nil })
 	for i := range n {
-		if err := r.Add(fmt.Sprintf("dep%d", i), pass, probes.Every(time.Hour)); err != nil {
+		if err := g.Add(fmt.Sprintf("%s%d", prefix, i), pass, probes.Every(time.Hour)); err != nil {
 			b.Fatal(err)
 		}
 	}
-	testutil.Background(b, r.Run)
-	ranAll(b, r)
-	ready(b, lc)
-	return r
+	testutil.Background(b, g.Run)
+	ranAll(b, g)
+	testutil.Ready(b, lc)
+	return g
 }
 
 func ranAll(b *testing.B, g server.Gate) {
@@ -184,7 +179,7 @@ func BenchmarkProbeHungDependency(b *testing.B) {
 		testutil.Background(b, r.Run)
 		b.Cleanup(func() { close(release) }) // before the runner stops
 		ranAll(b, r)
-		ready(b, lc)
+		testutil.Ready(b, lc)
 		want := http.StatusOK
 		if hung {
 			want = http.StatusServiceUnavailable

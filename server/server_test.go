@@ -86,12 +86,7 @@ func startWith(t *testing.T, withHandlers func(server.Handlers) []server.Option,
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.lc.Start(); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.lc.MarkReady(); err != nil {
-		t.Fatal(err)
-	}
+	testutil.Ready(t, s.lc)
 	ctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
 	go func() { s.done <- srv.Run(ctx, live, ready) }()

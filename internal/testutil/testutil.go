@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/probekit/probes"
 )
 
 // Deadline bounds every Eventually.
@@ -64,4 +66,16 @@ func (c *Clock) Add(d time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.now = c.now.Add(d)
+}
+
+// Ready moves a new lifecycle through warm-up to Ready, failing the test if
+// a move is refused.
+func Ready(t testing.TB, lc *probes.Lifecycle) {
+	t.Helper()
+	if err := lc.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if err := lc.MarkReady(); err != nil {
+		t.Fatal(err)
+	}
 }

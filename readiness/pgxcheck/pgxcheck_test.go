@@ -61,11 +61,7 @@ func newStack(t *testing.T, check probes.Checker) *stack {
 	if err := ready.Add("postgres", check, probes.Every(interval), probes.Timeout(timeout), probes.ComponentType("datastore")); err != nil {
 		t.Fatal(err)
 	}
-	for _, m := range []func() error{lc.Start, lc.MarkReady} {
-		if err := m(); err != nil {
-			t.Fatal(err)
-		}
-	}
+	testutil.Ready(t, lc)
 	ts := httptest.NewServer(server.Routes(nil, live, ready, server.Authorize(func(*http.Request) bool { return true })))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{}, 2)
