@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/probekit/probes/internal/spec"
 )
 
 // Checker is one named health check. Check returns nil when healthy, an error
@@ -22,109 +24,87 @@ func (f CheckFunc) Check(ctx context.Context) error { return f(ctx) }
 
 // Defaults of the check options.
 const (
-	DefaultInterval         = 5 * time.Second
-	DefaultTimeout          = time.Second
-	DefaultFailureThreshold = 1
-	DefaultSuccessThreshold = 1
+	DefaultInterval         = spec.DefaultInterval
+	DefaultTimeout          = spec.DefaultTimeout
+	DefaultFailureThreshold = spec.DefaultFailureThreshold
+	DefaultSuccessThreshold = spec.DefaultSuccessThreshold
 )
 
-// CheckOption configures one check. Invalid values make Add return an error
-// that names the option.
-type CheckOption interface {
-	applyCheck(*checkConfig)
-}
-
-type checkOptionFunc func(*checkConfig)
-
-func (f checkOptionFunc) applyCheck(c *checkConfig) { f(c) }
-
-type checkConfig struct {
-	interval      time.Duration
-	timeout       time.Duration
-	failThreshold int
-	passThreshold int
-	critical      bool
-	componentType string
-	err           error
-}
-
-func (c *checkConfig) fail(format string, args ...any) {
-	if c.err == nil {
-		c.err = fmt.Errorf("probes: "+format, args...)
-	}
-}
+// CheckOption configures one check. An invalid value makes the gate's Add
+// return an error that names the option.
+type CheckOption func(*spec.Check) error
 
 // Every sets how often the check runs, counted from the start of one execution
 // to the start of the next. Default DefaultInterval (5s).
 func Every(d time.Duration) CheckOption {
-	return checkOptionFunc(func(c *checkConfig) {
+	return func(c *spec.Check) error {
 		if d <= 0 {
-			c.fail("Every(%s): the interval must be positive", d)
+			return fmt.Errorf("Every(%s): the interval must be positive", d)
 		}
-		c.interval = d
-	})
+		c.Interval = d
+		return nil
+	}
 }
 
 // Timeout bounds one execution; past it the execution is reported failing and
 // its context is cancelled. Default DefaultTimeout (1s).
 func Timeout(d time.Duration) CheckOption {
-	return checkOptionFunc(func(c *checkConfig) {
+	return func(c *spec.Check) error {
 		if d <= 0 {
-			c.fail("Timeout(%s): the timeout must be positive", d)
+			return fmt.Errorf("Timeout(%s): the timeout must be positive", d)
 		}
-		c.timeout = d
-	})
+		c.Timeout = d
+		return nil
+	}
 }
 
 // FailureThreshold sets how many consecutive failures flip a passing check to
 // fail. Default 1. The first result always decides at once.
 func FailureThreshold(n int) CheckOption {
-	return checkOptionFunc(func(c *checkConfig) {
+	return func(c *spec.Check) error {
 		if n < 1 {
-			c.fail("FailureThreshold(%d): the threshold must be at least 1", n)
+			return fmt.Errorf("FailureThreshold(%d): the threshold must be at least 1", n)
 		}
-		c.failThreshold = n
-	})
+		c.FailThreshold = n
+		return nil
+	}
 }
 
 // SuccessThreshold sets how many consecutive passes flip a failing check back.
 // Default 1.
 func SuccessThreshold(n int) CheckOption {
-	return checkOptionFunc(func(c *checkConfig) {
+	return func(c *spec.Check) error {
 		if n < 1 {
-			c.fail("SuccessThreshold(%d): the threshold must be at least 1", n)
+			return fmt.Errorf("SuccessThreshold(%d): the threshold must be at least 1", n)
 		}
-		c.passThreshold = n
-	})
+		c.PassThreshold = n
+		return nil
+	}
 }
 
 // NonCritical makes a failure of the check a warning for its gate: the gate
 // answers warn (HTTP 200) instead of fail. Checks are critical by default.
 func NonCritical() CheckOption {
-	return checkOptionFunc(func(c *checkConfig) { c.critical = false })
+	return func(c *spec.Check) error { c.Critical = false; return nil }
 }
 
 // ComponentType sets the health+json componentType of the check, such as
 // "datastore" or "system". Default "component".
 func ComponentType(t string) CheckOption {
-	return checkOptionFunc(func(c *checkConfig) { c.componentType = t })
+	return func(c *spec.Check) error {
+		if t == "" {
+			return fmt.Errorf("ComponentType(%q): need a type", t)
+		}
+		c.ComponentType = t
+		return nil
+	}
 }
 
-func newCheckConfig(opts []CheckOption) (checkConfig, error) {
-	c := checkConfig{
-		interval:      DefaultInterval,
-		timeout:       DefaultTimeout,
-		failThreshold: DefaultFailureThreshold,
-		passThreshold: DefaultSuccessThreshold,
-		critical:      true,
-		componentType: "component",
-	}
-	for _, o := range opts {
-		if o != nil {
-			o.applyCheck(&c)
-		}
-	}
-	return c, c.err
+// Untimed leaves the check's execution time out of verbose bodies, for a
+// check whose execution time means nothing, such as a heartbeat, which
+// observes what matters (the age of its last tick) with Observe instead.
+func Untimed() CheckOption {
+	return func(c *spec.Check) error { c.Untimed = true; return nil }
 }
 
 // ValidName reports whether name can name a check or task: 1 to 63 characters

@@ -32,11 +32,3 @@ func ExampleLifecycle() {
 	// ready -> draining (SIGTERM)
 	// draining -> stopped (server closed)
 }
-
-func ExampleRedact() {
-	fmt.Println(probes.Redact(`dial postgres://app:hunter2@db:5432/items: connection refused`))
-	fmt.Println(probes.Redact(`host=db user=app password=hunter2`))
-	// Output:
-	// dial postgres://app:xxxxx@db:5432/items: connection refused
-	// host=db user=app password=xxxxx
-}

@@ -1,51 +1,165 @@
 package probes
 
-import "context"
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
 
-// CheckGate is a gate over a set of background checks whose verdict starts
-// from a base that depends on the phase: the shared machinery of the liveness
-// and readiness gates. Most code uses those packages instead.
-type CheckGate struct {
-	name    string
-	lc      *Lifecycle
-	base    func(Phase) (Status, string)
-	runner  *Runner
-	changes Broadcast
+	"github.com/probekit/probes/internal/safe"
+)
+
+// Gate is what every surface (HTTP, gRPC, systemd, metrics, logs) reads of a
+// gate. *startup.Gate, *liveness.Gate and *readiness.Gate implement it.
+type Gate interface {
+	// Kind says which gate this is.
+	Kind() Kind
+	// Report returns the gate's state now.
+	Report() Report
+	// Version grows with every change of the gate's state, phase moves
+	// included; a move or a result is counted before it is announced.
+	Version() uint64
+	// Subscribe registers fn to be called after every change, on the
+	// goroutine that made it, and returns a function that removes it.
+	Subscribe(fn func()) (cancel func())
 }
 
-// NewCheckGate returns a gate named name (as in Report.Gate) over lc. base
-// gives the verdict and note of a phase before any check is looked at.
-func NewCheckGate(lc *Lifecycle, name string, base func(Phase) (Status, string)) *CheckGate {
-	g := &CheckGate{name: name, lc: lc, base: base}
-	g.runner = NewRunner(lc.Clock(), g.changes.Notify)
-	lc.Subscribe(func(Transition) { g.changes.Notify() })
-	return g
-}
+// ErrLifecycleRan is returned when work is added to, or run on, a lifecycle
+// whose Run has already returned.
+var ErrLifecycleRan = errors.New("probes: the lifecycle's Run has returned")
 
-// Add registers a check; see Runner.Add.
-func (g *CheckGate) Add(name string, c Checker, opts ...CheckOption) error {
-	return g.runner.Add(name, c, opts...)
-}
-
-// Run executes the checks until ctx is done; see Runner.Run.
-func (g *CheckGate) Run(ctx context.Context) error { return g.runner.Run(ctx) }
-
-// Trigger runs the named check as soon as possible; see Runner.Trigger.
-func (g *CheckGate) Trigger(name string) { g.runner.Trigger(name) }
-
-// Report returns the gate's current state.
-func (g *CheckGate) Report() Report {
-	phase := g.lc.Phase()
-	base, note := g.base(phase)
-	return Report{
-		Gate:   g.name,
-		Phase:  phase,
-		Base:   base,
-		Notes:  []string{note},
-		Checks: g.runner.Results(),
+// Attach makes g the lifecycle's gate of its kind, with run as its
+// background work (nil for none). Gate packages call it from their
+// constructors; services use Go for work of their own. It fails when the
+// lifecycle already has a gate of that kind.
+func (l *Lifecycle) Attach(g Gate, run func(ctx context.Context) error) error {
+	k := g.Kind()
+	l.work.mu.Lock()
+	for _, have := range l.work.gates {
+		if have.Kind() == k {
+			l.work.mu.Unlock()
+			return fmt.Errorf("probes: the lifecycle has a %s gate already", k)
+		}
 	}
+	l.work.gates = append(l.work.gates, g)
+	l.work.mu.Unlock()
+	if run == nil {
+		return nil
+	}
+	return l.Go(k.String(), run)
 }
 
-// Subscribe registers fn to be called after every change of a check's verdict
-// or of the lifecycle's phase, on the goroutine that made it.
-func (g *CheckGate) Subscribe(fn func()) (cancel func()) { return g.changes.Subscribe(fn) }
+// Gate returns the lifecycle's gate of kind k, or nil if none was built.
+func (l *Lifecycle) Gate(k Kind) Gate {
+	l.work.mu.Lock()
+	defer l.work.mu.Unlock()
+	for _, g := range l.work.gates {
+		if g.Kind() == k {
+			return g
+		}
+	}
+	return nil
+}
+
+// Gates returns the gates built on the lifecycle, in the order they were
+// built.
+func (l *Lifecycle) Gates() []Gate {
+	l.work.mu.Lock()
+	defer l.work.mu.Unlock()
+	return append([]Gate(nil), l.work.gates...)
+}
+
+// Go adds background work named name: Run starts it (at once if Run is
+// already running) and cancels its context when Run ends. Work that returns
+// an error before then, or panics, fails the service: the lifecycle goes
+// Broken and Run returns the error. Work that returns nil is simply done.
+// Go fails with ErrLifecycleRan after Run has returned.
+func (l *Lifecycle) Go(name string, run func(ctx context.Context) error) error {
+	if run == nil {
+		return fmt.Errorf("probes: Go(%q, nil): need a function", name)
+	}
+	return l.work.add(name, run)
+}
+
+// Run runs the lifecycle's background work until ctx is done or a piece of
+// it fails, then cancels the rest and waits for every piece to return. It
+// returns ctx.Err() after ctx ended, the failure otherwise (after moving the
+// lifecycle to Broken). Work that ignores its context keeps Run waiting;
+// server.Server bounds that wait. Run may be called once.
+func (l *Lifecycle) Run(ctx context.Context) error { return l.work.run(ctx) }
+
+type workGroup struct {
+	lc *Lifecycle
+
+	mu      sync.Mutex
+	gates   []Gate
+	pending []namedWork
+	state   uint8 // 0 before Run, 1 while running, 2 after
+	ctx     context.Context
+	wg      sync.WaitGroup
+	failed  chan error // capacity 1: the first failure
+}
+
+type namedWork struct {
+	name string
+	run  func(context.Context) error
+}
+
+func (w *workGroup) add(name string, run func(context.Context) error) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	switch w.state {
+	case 0:
+		w.pending = append(w.pending, namedWork{name, run})
+	case 1:
+		w.start(namedWork{name, run})
+	default:
+		return fmt.Errorf("%w: cannot add %q", ErrLifecycleRan, name)
+	}
+	return nil
+}
+
+// start runs one piece of work; w.mu must be held.
+func (w *workGroup) start(nw namedWork) {
+	ctx := w.ctx
+	w.wg.Go(func() {
+		err := safe.Call(func() error { return nw.run(ctx) })
+		if err == nil || ctx.Err() != nil { // done, or cut short by the end of Run
+			return
+		}
+		select {
+		case w.failed <- fmt.Errorf("%s: %w", nw.name, err):
+		default:
+		}
+	})
+}
+
+func (w *workGroup) run(parent context.Context) error {
+	ctx, cancel := context.WithCancel(parent)
+	defer cancel()
+	w.mu.Lock()
+	if w.state != 0 {
+		w.mu.Unlock()
+		return errors.New("probes: Lifecycle.Run called more than once")
+	}
+	w.state, w.ctx, w.failed = 1, ctx, make(chan error, 1)
+	for _, nw := range w.pending {
+		w.start(nw)
+	}
+	w.pending = nil
+	w.mu.Unlock()
+
+	var err error
+	select {
+	case <-ctx.Done():
+		err = ctx.Err()
+	case err = <-w.failed:
+		_ = w.lc.MarkBroken(err)
+	}
+	cancel()
+	w.mu.Lock()
+	w.state = 2
+	w.mu.Unlock()
+	w.wg.Wait()
+	return err
+}

@@ -82,27 +82,25 @@ type systemClock struct{}
 func (systemClock) Now() time.Time { return time.Now() }
 
 // LifecycleOption configures a Lifecycle.
-type LifecycleOption interface {
-	applyLifecycle(*Lifecycle)
-}
-
-type lifecycleOptionFunc func(*Lifecycle)
-
-func (f lifecycleOptionFunc) applyLifecycle(l *Lifecycle) { f(l) }
+type LifecycleOption func(*Lifecycle)
 
 // WithClock makes the lifecycle, and every gate built on it, read time from c.
 // The default is the system clock; nil keeps the default.
 func WithClock(c Clock) LifecycleOption {
-	return lifecycleOptionFunc(func(l *Lifecycle) {
+	return func(l *Lifecycle) {
 		if c != nil {
 			l.clock = c
 		}
-	})
+	}
 }
 
-// startedBit marks in Lifecycle.state that Ready has been reached once; the
-// startup gate latches on it.
-const startedBit = 1 << 8
+// The lifecycle's state word: the phase in the low byte, startedBit above
+// it, and from seqShift up the number of moves so far, so that one atomic
+// load tells both where the lifecycle is and whether anything moved.
+const (
+	startedBit = 1 << 8
+	seqShift   = 16
+)
 
 // Lifecycle is the state machine that says where the service is:
 //
@@ -111,13 +109,17 @@ const startedBit = 1 << 8
 //	any phase but Broken ──MarkBroken──▶ Broken (terminal)
 //
 // An illegal transition returns an error wrapping ErrIllegalTransition and
-// changes nothing. Reading the phase is a single atomic load. Listeners added
-// with Subscribe receive every transition in order, outside any lock, so a
-// listener may read the lifecycle or even move it.
+// changes nothing. Reading the phase is a single atomic load, and a move is
+// visible to every reader (Phase, Version, the gates' reports) when it
+// returns. Listeners added with Subscribe receive every transition in order,
+// outside any lock, so a listener may read the lifecycle or even move it.
+//
+// A Lifecycle also owns the background work of everything built on it: the
+// gates' checks and warm-up, and work added with Go. Run runs it all.
 //
 // A Lifecycle is safe for concurrent use. Create one with NewLifecycle.
 type Lifecycle struct {
-	state atomic.Uint32 // Phase in the low byte, startedBit above it
+	state atomic.Uint64 // see seqShift
 	clock Clock
 
 	mu         sync.Mutex
@@ -125,6 +127,8 @@ type Lifecycle struct {
 	nextID     int
 	queue      []Transition
 	delivering bool
+
+	work workGroup
 }
 
 type listener struct {
@@ -136,8 +140,11 @@ type listener struct {
 func NewLifecycle(opts ...LifecycleOption) *Lifecycle {
 	l := &Lifecycle{clock: systemClock{}}
 	for _, o := range opts {
-		o.applyLifecycle(l)
+		if o != nil {
+			o(l)
+		}
 	}
+	l.work.lc = l
 	return l
 }
 
@@ -147,6 +154,10 @@ func (l *Lifecycle) Phase() Phase { return Phase(l.state.Load() & 0xff) }
 // Started reports whether the lifecycle has reached Ready at least once. The
 // startup gate latches on it: after a Rewarm it stays true.
 func (l *Lifecycle) Started() bool { return l.state.Load()&startedBit != 0 }
+
+// Version counts the transitions so far. Renderers compare it with the
+// version they rendered to know whether a move has happened since.
+func (l *Lifecycle) Version() uint64 { return l.state.Load() >> seqShift }
 
 // Clock returns the clock the lifecycle and its gates use.
 func (l *Lifecycle) Clock() Clock { return l.clock }
@@ -184,7 +195,8 @@ func (l *Lifecycle) MarkBroken(err error) error {
 // and may itself move the lifecycle. It runs on the goroutine that made the
 // transition, so it should be quick; when two goroutines move the lifecycle
 // at once, the second move is delivered by the first goroutine, right after
-// the first move's listeners.
+// the first move's listeners. Readers never depend on delivery: a move is
+// visible through Phase and Version as soon as it returns.
 func (l *Lifecycle) Subscribe(fn func(Transition)) (cancel func()) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -212,11 +224,11 @@ func (l *Lifecycle) move(allowed uint8, to Phase, reason string, cause error) er
 		l.mu.Unlock()
 		return fmt.Errorf("probes: %w from %s to %s", ErrIllegalTransition, was, to)
 	}
-	s = s&startedBit | uint32(to)
+	next := s&^0xff + 1<<seqShift | uint64(to)
 	if to == Ready {
-		s |= startedBit
+		next |= startedBit
 	}
-	l.state.Store(s)
+	l.state.Store(next)
 	l.queue = append(l.queue, Transition{From: was, To: to, Reason: reason, At: l.clock.Now(), Err: cause})
 	if l.delivering {
 		// Another call is delivering; it will deliver this one after its own,

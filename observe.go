@@ -2,12 +2,14 @@ package probes
 
 import (
 	"context"
-	"sync"
+
+	"github.com/probekit/probes/internal/spec"
 )
 
 // Observation is a value a check measured besides its response time, such as
 // the connections in use of a pool. It appears in verbose health+json bodies
-// as "<check>:<Measurement>".
+// as "<check>:<Measurement>". A value that is not finite (NaN, ±Inf) is
+// rendered as null.
 type Observation struct {
 	// Measurement names what was measured, such as "connections".
 	Measurement string
@@ -17,36 +19,11 @@ type Observation struct {
 	Unit string
 }
 
-type recorderKey struct{}
-
-// recorder collects the observations of one execution. The timeout and the
-// check's own goroutine may touch it at once.
-type recorder struct {
-	mu  sync.Mutex
-	obs []Observation
-}
-
 // Observe records o for the check execution ctx belongs to; a later
 // observation of the same measurement replaces an earlier one. Outside a
-// check run by a Runner it does nothing.
+// check run by a gate it does nothing.
 func Observe(ctx context.Context, o Observation) {
-	rec, ok := ctx.Value(recorderKey{}).(*recorder)
-	if !ok {
-		return
+	if rec, ok := ctx.Value(spec.RecorderKey{}).(*spec.Recorder[Observation]); ok {
+		rec.Add(o)
 	}
-	rec.mu.Lock()
-	defer rec.mu.Unlock()
-	for i := range rec.obs {
-		if rec.obs[i].Measurement == o.Measurement {
-			rec.obs[i] = o
-			return
-		}
-	}
-	rec.obs = append(rec.obs, o)
-}
-
-func (r *recorder) snapshot() []Observation {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]Observation(nil), r.obs...)
 }

@@ -72,14 +72,16 @@ func TestSlowCache(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	live, ready := liveness.New(lc), readiness.New(lc)
+	_, ready := gates(t, lc)
 	if err := ready.Add("upstream", probes.CheckFunc(func(context.Context) error { return nil }), probes.Every(10*time.Millisecond)); err != nil {
 		t.Fatal(err)
 	}
 
 	entered, release := make(chan struct{}, 1), make(chan struct{})
 	r := chi.NewRouter()
-	server.Register(r, warm, live, ready)
+	if _, err := server.Register(r, lc); err != nil {
+		t.Fatal(err)
+	}
 	r.Route("/api", func(r chi.Router) {
 		r.Use(server.WarmupGuard(lc, time.Second))
 		r.Get("/items/{id}", func(w http.ResponseWriter, r *http.Request) {
@@ -100,7 +102,7 @@ func TestSlowCache(t *testing.T) {
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)
-	go func() { done <- srv.Run(context.Background(), warm, live, ready) }()
+	go func() { done <- srv.Run(context.Background()) }()
 
 	// While the cache loads.
 	testutil.Eventually(t, "warm-up at 50%", func() bool {
@@ -180,7 +182,8 @@ func TestSlowCache(t *testing.T) {
 }
 
 // TestPhaseGateTable checks every row of the phase x gate table of the
-// design over HTTP.
+// design over HTTP, with the handlers built before the moves, so that every
+// answer comes from a pushed (or version-checked) re-render.
 func TestPhaseGateTable(t *testing.T) {
 	const (
 		allPass     = "all checks pass"
@@ -190,19 +193,19 @@ func TestPhaseGateTable(t *testing.T) {
 	type verdicts struct{ startup, liveness, readiness string }
 	tests := []struct {
 		name   string
-		moves  []string
+		moves  []string // "Start" and "MarkReady" are the warm-up's own
 		checks string
 		want   verdicts
 	}{
-		{"cold", nil, allPass, verdicts{"fail", "pass", "fail"}},
 		{"warming", []string{"Start"}, allPass, verdicts{"fail", "pass", "fail"}},
 		{"warming again after a rewarm (latched)", []string{"Start", "MarkReady", "Rewarm"}, allPass, verdicts{"pass", "pass", "fail"}},
 		{"ready", []string{"Start", "MarkReady"}, allPass, verdicts{"pass", "pass", "pass"}},
 		{"ready, critical dependency down", []string{"Start", "MarkReady"}, criticalBad, verdicts{"pass", "pass", "fail"}},
 		{"ready, non-critical dependency down", []string{"Start", "MarkReady"}, optionalBad, verdicts{"pass", "pass", "warn"}},
 		{"draining", []string{"Start", "MarkReady", "Drain"}, allPass, verdicts{"pass", "pass", "fail"}},
-		{"draining before ever ready", []string{"Drain"}, allPass, verdicts{"pass", "pass", "fail"}},
+		{"draining before ever ready", []string{"Start", "Drain"}, allPass, verdicts{"fail", "pass", "fail"}},
 		{"stopped", []string{"Start", "MarkReady", "Drain", "Stop"}, allPass, verdicts{"pass", "pass", "fail"}},
+		{"stopped before ever ready", []string{"Start", "Drain", "Stop"}, allPass, verdicts{"fail", "pass", "fail"}},
 		{"broken", []string{"Start", "MarkReady", "MarkBroken"}, allPass, verdicts{"fail", "fail", "fail"}},
 		{"broken while warming", []string{"Start", "MarkBroken"}, allPass, verdicts{"fail", "fail", "fail"}},
 	}
@@ -213,7 +216,18 @@ func TestPhaseGateTable(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			live, ready := liveness.New(lc), readiness.New(lc)
+			loaded := make(chan struct{})
+			if err := warm.Task("cache", func(ctx context.Context, _ *startup.Progress) error {
+				select {
+				case <-loaded:
+					return nil
+				case <-ctx.Done():
+					return ctx.Err()
+				}
+			}); err != nil {
+				t.Fatal(err)
+			}
+			live, ready := gates(t, lc)
 			var critical, optional error
 			switch tt.checks {
 			case criticalBad:
@@ -233,10 +247,16 @@ func TestPhaseGateTable(t *testing.T) {
 			if _, err := live.Heartbeat("worker", time.Hour); err != nil {
 				t.Fatal(err)
 			}
-			testutil.Background(t, live.Run)
-			testutil.Background(t, ready.Run)
+			mux := http.NewServeMux()
+			if _, err := server.Register(mux, lc); err != nil {
+				t.Fatal(err)
+			}
+			ts := httptest.NewServer(mux)
+			defer ts.Close()
+
+			testutil.Background(t, lc.Run)
 			testutil.Eventually(t, "every check ran", func() bool {
-				for _, g := range []interface{ Report() probes.Report }{live, ready} {
+				for _, g := range []probes.Gate{live, ready} {
 					for _, c := range g.Report().Checks {
 						if c.Time.IsZero() {
 							return false
@@ -246,12 +266,18 @@ func TestPhaseGateTable(t *testing.T) {
 				return true
 			})
 			for _, m := range tt.moves {
-				if err := move(lc, m); err != nil {
-					t.Fatalf("%s: %v", m, err)
+				switch m {
+				case "Start":
+					testutil.Eventually(t, "warming", func() bool { return lc.Phase() == probes.Warming })
+				case "MarkReady":
+					close(loaded)
+					testutil.Eventually(t, "ready", func() bool { return lc.Phase() == probes.Ready })
+				default:
+					if err := move(lc, m); err != nil {
+						t.Fatalf("%s: %v", m, err)
+					}
 				}
 			}
-			ts := httptest.NewServer(server.Routes(warm, live, ready))
-			defer ts.Close()
 			got := verdicts{
 				startup:   probe(t, ts.URL+"/startupz").status,
 				liveness:  probe(t, ts.URL+"/livez").status,
@@ -273,11 +299,37 @@ func TestPhaseGateTable(t *testing.T) {
 	}
 }
 
+// gates builds the liveness and readiness gates of lc.
+func gates(t *testing.T, lc *probes.Lifecycle) (*liveness.Gate, *readiness.Gate) {
+	t.Helper()
+	live, err := liveness.New(lc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ready, err := readiness.New(lc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return live, ready
+}
+
+// serve mounts lc's gates on a test server, with opts.
+func serve(t *testing.T, lc *probes.Lifecycle, opts ...server.HandlerOption) *httptest.Server {
+	t.Helper()
+	mux := http.NewServeMux()
+	if _, err := server.Register(mux, lc, opts...); err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(mux)
+	t.Cleanup(ts.Close)
+	return ts
+}
+
 // TestHerd: a thousand concurrent probe requests run no check at all; they
 // read the verdict the background schedule produced.
 func TestHerd(t *testing.T) {
 	lc := probes.NewLifecycle()
-	ready := readiness.New(lc)
+	_, ready := gates(t, lc)
 	var runs atomic.Int64
 	slow := probes.CheckFunc(func(ctx context.Context) error {
 		runs.Add(1)
@@ -287,14 +339,13 @@ func TestHerd(t *testing.T) {
 	if err := ready.Add("db", slow, probes.Every(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
-	testutil.Background(t, ready.Run)
+	testutil.Background(t, lc.Run)
 	testutil.Eventually(t, "first check done", func() bool {
 		c, _ := ready.Report().Check("db")
 		return c.Status == probes.Pass
 	})
 	testutil.Ready(t, lc)
-	ts := httptest.NewServer(server.Routes(nil, nil, ready))
-	defer ts.Close()
+	ts := serve(t, lc)
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1000}, Timeout: 30 * time.Second}
 	defer client.CloseIdleConnections()
 
@@ -330,21 +381,19 @@ func TestHerd(t *testing.T) {
 // HTTP 200, and its reason only in the authorised detail view.
 func TestNonCriticalWarn(t *testing.T) {
 	lc := probes.NewLifecycle()
-	ready := readiness.New(lc)
+	_, ready := gates(t, lc)
 	if err := ready.Add("search", probes.CheckFunc(func(context.Context) error {
 		return errors.New("index rebuilding")
 	}), probes.NonCritical(), probes.Every(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
-	testutil.Background(t, ready.Run)
+	testutil.Background(t, lc.Run)
 	testutil.Eventually(t, "check ran", func() bool {
 		c, _ := ready.Report().Check("search")
 		return !c.Time.IsZero()
 	})
 	testutil.Ready(t, lc)
-	ts := httptest.NewServer(server.Routes(nil, nil, ready,
-		server.Authorize(func(r *http.Request) bool { return r.Header.Get("Authorization") == "Bearer ops" })))
-	defer ts.Close()
+	ts := serve(t, lc, server.Authorize(func(r *http.Request) bool { return r.Header.Get("Authorization") == "Bearer ops" }))
 
 	if a := probe(t, ts.URL+"/readyz?verbose"); a.code != 200 || a.status != "warn" || strings.Contains(a.body, "index rebuilding") {
 		t.Errorf("public view: %d %s; want 200 warn without the reason", a.code, a.body)

@@ -1,9 +1,6 @@
 package probes
 
-import (
-	"regexp"
-	"time"
-)
+import "time"
 
 // Result is the latest state of one check.
 type Result struct {
@@ -13,6 +10,8 @@ type Result struct {
 	ComponentType string
 	// Critical reports whether a failure fails the gate (true) or only warns.
 	Critical bool
+	// Untimed reports that the execution time means nothing (see Untimed).
+	Untimed bool
 	// Status is the verdict after the thresholds. A check that has not yet
 	// finished an execution fails.
 	Status Status
@@ -28,8 +27,18 @@ type Result struct {
 	// duration (see Observe).
 	Observations []Observation
 	// Err is the last execution's error, nil when it passed. Its text has
-	// passwords in connection strings masked; errors.Is still sees the cause.
+	// secrets masked (package redact); errors.Is still sees the cause.
 	Err error
+}
+
+// Contribution is what the check adds to its gate's verdict: its Status,
+// with Fail lowered to Warn for a non-critical check. The aggregate and the
+// check's own path (/readyz/{check}) both answer with it.
+func (c *Result) Contribution() Status {
+	if !c.Critical && c.Status == Fail {
+		return Warn
+	}
+	return c.Status
 }
 
 // TaskState is the progress of one warm-up task.
@@ -47,14 +56,22 @@ type TaskState struct {
 	Err error
 }
 
-// Report is a gate's state at one moment: the model that package server turns
-// into health+json and text bodies.
+// Status is pass for a finished task and fail for one still loading.
+func (t *TaskState) Status() Status {
+	if t.Done {
+		return Pass
+	}
+	return Fail
+}
+
+// Report is a gate's state at one moment: the model every surface renders.
 type Report struct {
-	// Gate names the gate: "startup", "liveness" or "readiness".
-	Gate string
+	// Gate says which gate made the report.
+	Gate Kind
 	// Phase is the lifecycle's phase when the report was made.
 	Phase Phase
-	// Base is the gate's verdict from the phase alone, before its checks.
+	// Base is the gate's verdict from the phase alone (Kind.Verdict),
+	// before its checks.
 	Base Status
 	// Notes are short human-readable lines, such as "phase: warming".
 	Notes []string
@@ -65,7 +82,7 @@ type Report struct {
 }
 
 // Status is the gate's verdict: the worse of Base and every check's
-// contribution, where a failing non-critical check contributes Warn.
+// Contribution.
 func (r Report) Status() Status { return r.StatusExcluding(nil) }
 
 // StatusExcluding is Status with the checks for which skip returns true left
@@ -77,18 +94,9 @@ func (r Report) StatusExcluding(skip func(name string) bool) Status {
 		if skip != nil && skip(c.Name) {
 			continue
 		}
-		s = worst(s, c.Contribution())
+		s = Worst(s, c.Contribution())
 	}
 	return s
-}
-
-// Contribution is what the check adds to its gate's verdict: its Status, with
-// Fail lowered to Warn for a non-critical check.
-func (c *Result) Contribution() Status {
-	if !c.Critical && c.Status == Fail {
-		return Warn
-	}
-	return c.Status
 }
 
 // Check returns the result of the named check.
@@ -101,47 +109,12 @@ func (r Report) Check(name string) (Result, bool) {
 	return Result{}, false
 }
 
-var secretPatterns = []struct {
-	re   *regexp.Regexp
-	repl string
-}{
-	// scheme://user:password@host: the password runs to the last '@' of the
-	// URL, since a malformed one may hold '@' unescaped.
-	{regexp.MustCompile(`([a-zA-Z][a-zA-Z0-9+.-]*://[^:/@\s"']*):[^\s"']*@`), "${1}:xxxxx@"},
-	// password=secret, password='se\'cret', PGPASSWORD=x, "api_key": "x", token: x
-	{regexp.MustCompile(`(?i)((?:pass(?:word)?|passwd|pwd|secret|token|api[_-]?key|access[_-]?key)"?\s*[=:]\s*)` +
-		`('(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*"|[^\s&;,'"]+)`), "${1}xxxxx"},
-	// Authorization: Bearer x, Basic x
-	{regexp.MustCompile(`(?i)((?:authorization"?\s*[=:]\s*"?)?\b(?:bearer|basic)\s+)[A-Za-z0-9._~+/=-]+`), "${1}xxxxx"},
-}
-
-// Redact masks passwords in connection strings and key=value lists within s,
-// so that an error text can be logged or shown.
-func Redact(s string) string {
-	for _, p := range secretPatterns {
-		s = p.re.ReplaceAllString(s, p.repl)
+// Task returns the state of the named warm-up task.
+func (r Report) Task(name string) (TaskState, bool) {
+	for _, t := range r.Tasks {
+		if t.Name == name {
+			return t, true
+		}
 	}
-	return s
-}
-
-// redactedError keeps the cause for errors.Is and errors.As, and shows
-// only the redacted text.
-type redactedError struct {
-	msg   string
-	cause error
-}
-
-func (e *redactedError) Error() string { return e.msg }
-func (e *redactedError) Unwrap() error { return e.cause }
-
-// RedactError returns err with Redact applied to its text; errors.Is and
-// errors.As still see err. It returns nil for nil.
-func RedactError(err error) error {
-	if err == nil {
-		return nil
-	}
-	if _, ok := err.(*redactedError); ok {
-		return err
-	}
-	return &redactedError{msg: Redact(err.Error()), cause: err}
+	return TaskState{}, false
 }

@@ -5,17 +5,18 @@ import (
 	"fmt"
 )
 
-// Status is the verdict of a check or a gate, as the health+json format names it.
-// The order is meaningful: a larger Status is worse.
+// Status is the verdict of a check or a gate, as the health+json format names
+// it. The zero value is Fail, so a verdict nobody set fails closed. A smaller
+// Status is worse.
 type Status uint8
 
 const (
-	// Pass means healthy. HTTP 200.
-	Pass Status = iota
+	// Fail means unhealthy. HTTP 503. It is the zero value.
+	Fail Status = iota
 	// Warn means healthy with a concern, such as a failing non-critical dependency. HTTP 200.
 	Warn
-	// Fail means unhealthy. HTTP 503.
-	Fail
+	// Pass means healthy. HTTP 200.
+	Pass
 )
 
 // String returns "pass", "warn" or "fail".
@@ -31,15 +32,17 @@ func (s Status) String() string {
 	return fmt.Sprintf("Status(%d)", uint8(s))
 }
 
-// OK reports whether s lets a probe succeed (pass or warn).
+// OK reports whether s lets a probe succeed: pass or warn. Any other value,
+// the zero value included, does not.
 func (s Status) OK() bool { return s == Pass || s == Warn }
 
-// worst returns the worse of two statuses.
-func worst(a, b Status) Status {
-	if b > a {
-		return b
+// Worst returns the worse of a and b. A value that is not a known Status
+// counts as Fail.
+func Worst(a, b Status) Status {
+	if !b.OK() || !a.OK() {
+		return Fail
 	}
-	return a
+	return min(a, b)
 }
 
 // ErrWarn marks a check error as a warning rather than a failure: a check that

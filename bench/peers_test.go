@@ -67,7 +67,10 @@ func checkName(i int) string { return fmt.Sprintf("dep%d", i) }
 // bodies, and a probe request loads the pre-rendered answer and writes it.
 func serveProbes(b *testing.B, checks []checkFunc) http.Handler {
 	lc := probes.NewLifecycle()
-	g := readiness.New(lc)
+	g, err := readiness.New(lc)
+	if err != nil {
+		b.Fatal(err)
+	}
 	for i, c := range checks {
 		if err := g.Add(checkName(i), probes.CheckFunc(c), probes.Every(interval), probes.Timeout(timeout)); err != nil {
 			b.Fatal(err)
@@ -75,7 +78,7 @@ func serveProbes(b *testing.B, checks []checkFunc) http.Handler {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { defer close(done); _ = g.Run(ctx) }()
+	go func() { defer close(done); _ = lc.Run(ctx) }()
 	b.Cleanup(func() { cancel(); <-done })
 	// Every verdict change re-renders the handler's bodies, on the goroutine
 	// of the check that made it: n checks passing for the first time are n
@@ -96,7 +99,11 @@ func serveProbes(b *testing.B, checks []checkFunc) http.Handler {
 	if err := lc.MarkReady(); err != nil {
 		b.Fatal(err)
 	}
-	return server.NewHandler(g, "readyz")
+	h, err := server.NewHandler(g)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return h
 }
 
 // serveAlexliesenfeld: github.com/alexliesenfeld/health with periodic checks

@@ -32,6 +32,7 @@ import (
 	"github.com/probekit/probes/liveness"
 	"github.com/probekit/probes/readiness"
 	"github.com/probekit/probes/readiness/pgxcheck"
+	"github.com/probekit/probes/redact"
 	"github.com/probekit/probes/server"
 	"github.com/probekit/probes/startup"
 	"github.com/probekit/probes/systemd"
@@ -121,14 +122,21 @@ func run(ctx context.Context, cfg config, log *zap.Logger) error {
 	if err != nil {
 		return err
 	}
+	defer ln.Close() // Run closes it too; this covers the set-up failing
 
 	lc := probes.NewLifecycle()
 	warm, err := startup.New(lc, startup.Deadline(cfg.deadline))
 	if err != nil {
 		return err
 	}
-	live := liveness.New(lc)
-	ready := readiness.New(lc)
+	live, err := liveness.New(lc)
+	if err != nil {
+		return err
+	}
+	ready, err := readiness.New(lc)
+	if err != nil {
+		return err
+	}
 
 	c := &cache{}
 	if err := warm.Task("cache", func(ctx context.Context, p *startup.Progress) error {
@@ -137,12 +145,14 @@ func run(ctx context.Context, cfg config, log *zap.Logger) error {
 		return err
 	}
 
-	// A background worker whose heartbeat liveness watches.
+	// A background worker (it would refresh prices, say) whose heartbeat
+	// liveness watches: if its loop stops ticking for 10s, the process is
+	// wedged and liveness fails. The lifecycle owns and stops it.
 	beat, err := live.Heartbeat("refresher", 10*time.Second)
 	if err != nil {
 		return err
 	}
-	refresher := runnerFunc(func(ctx context.Context) error {
+	if err := lc.Go("refresher", func(ctx context.Context) error {
 		t := time.NewTicker(time.Second)
 		defer t.Stop()
 		for {
@@ -153,10 +163,12 @@ func run(ctx context.Context, cfg config, log *zap.Logger) error {
 			case <-t.C:
 			}
 		}
-	})
+	}); err != nil {
+		return err
+	}
 
 	// A dependency every deployment has: name resolution. Non-critical, so
-	// a resolver hiccup makes readiness warn rather than fail.
+	// a resolver hiccup makes readiness warn (still 200) rather than fail.
 	resolver, err := readiness.DNS("localhost")
 	if err != nil {
 		return err
@@ -165,34 +177,51 @@ func run(ctx context.Context, cfg config, log *zap.Logger) error {
 		return err
 	}
 
+	var closePool []server.Option
 	if cfg.databaseURL != "" {
 		pool, err := pgxpool.New(ctx, cfg.databaseURL)
 		if err != nil {
-			return fmt.Errorf("DATABASE_URL: %w", probes.RedactError(err))
+			return fmt.Errorf("DATABASE_URL: %w", redact.Error(err))
 		}
-		defer pool.Close()
+		// Closed after the server and the checks have stopped, bounded.
+		closePool = append(closePool, server.AfterClose("postgres pool", 5*time.Second, func(context.Context) error {
+			pool.Close()
+			return nil
+		}))
 		check, err := pgxcheck.New(pool)
 		if err != nil {
+			pool.Close()
 			return err
 		}
 		if err := ready.Add("postgres", check,
 			probes.Every(5*time.Second), probes.Timeout(time.Second), probes.ComponentType("datastore")); err != nil {
+			pool.Close()
 			return err
 		}
 	}
 
+	// Under systemd (Type=notify): READY=1 once warm, STATUS= with progress,
+	// STOPPING=1 on drain, WATCHDOG=1 while liveness passes. A no-op elsewhere.
+	if _, err := systemd.New(lc); err != nil {
+		return err
+	}
+
 	r := chi.NewRouter()
-	handlers := server.Register(r, warm, live, ready, server.Service(server.Info{
+	r.MethodNotAllowed(server.MethodNotAllowed)
+	handlers, err := server.Register(r, lc, server.Service(server.Info{
 		Version: "1", ServiceID: "probes-example", Description: "items API with a slow-loading cache",
 	}))
+	if err != nil {
+		return err
+	}
 	r.With(server.WarmupGuard(lc, time.Second)).Get("/api/items/{id}", c.serveItem)
 
 	drain := server.DrainDelay(cfg.drain)
 	if cfg.drainProbes > 0 {
 		drain = server.DrainUntilProbed(handlers.Readiness, cfg.drainProbes, cfg.drain)
 	}
-	srv, err := server.New(&http.Server{Handler: r, ReadHeaderTimeout: 5 * time.Second}, lc,
-		server.Listener(ln), server.Logger(log), drain, server.ShutdownTimeout(cfg.shutdownTimeout))
+	opts := append([]server.Option{server.Listener(ln), server.Logger(log), drain, server.ShutdownTimeout(cfg.shutdownTimeout)}, closePool...)
+	srv, err := server.New(&http.Server{Handler: r, ReadHeaderTimeout: 5 * time.Second}, lc, opts...)
 	if err != nil {
 		return err
 	}
@@ -201,15 +230,8 @@ func run(ctx context.Context, cfg config, log *zap.Logger) error {
 		zap.String("startup", base+"/startupz"), zap.String("liveness", base+"/livez"),
 		zap.String("readiness", base+"/readyz"), zap.String("api", base+"/api/items/{id}"),
 		zap.Duration("warmup", cfg.warmup), zap.Bool("postgres", cfg.databaseURL != ""))
-	// Under systemd (Type=notify): READY=1 once warm, STATUS= with progress,
-	// STOPPING=1 on drain, WATCHDOG=1 while liveness passes. A no-op elsewhere.
-	notify := systemd.New(lc, warm, live)
-	return srv.Run(ctx, warm, live, ready, refresher, notify)
+	return srv.Run(ctx)
 }
-
-type runnerFunc func(ctx context.Context) error
-
-func (f runnerFunc) Run(ctx context.Context) error { return f(ctx) }
 
 // item is what the API serves.
 type item struct {

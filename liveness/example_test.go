@@ -12,26 +12,30 @@ import (
 
 func ExampleGate_Heartbeat() {
 	lc := probes.NewLifecycle()
-	live := liveness.New(lc)
+	live, err := liveness.New(lc)
+	if err != nil {
+		panic(err)
+	}
 	beat, err := live.Heartbeat("worker", 30*time.Second)
 	if err != nil {
 		panic(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Go(func() { // the watched worker: its loop ticks the heartbeat
+	// The watched worker, owned by the lifecycle: its loop ticks the heartbeat.
+	_ = lc.Go("worker", func(ctx context.Context) error {
 		t := time.NewTicker(10 * time.Millisecond)
 		defer t.Stop()
 		for {
 			beat.Tick()
 			select {
 			case <-ctx.Done():
-				return
+				return ctx.Err()
 			case <-t.C:
 			}
 		}
 	})
-	wg.Go(func() { _ = live.Run(ctx) })
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() { _ = lc.Run(ctx) })           // runs the checks and the worker
 	for live.Report().Status() != probes.Pass { // the first evaluation is under way
 		time.Sleep(time.Millisecond)
 	}

@@ -5,7 +5,8 @@
 // The gate passes in every phase but Broken, as long as its self-checks pass.
 // Self-checks are things like heartbeats of critical goroutines (a worker loop
 // that must tick at least every N seconds) added with Heartbeat, or any
-// in-process check added with Add.
+// in-process check added with Add. The checks run as background work of the
+// lifecycle (probes.Lifecycle.Run, which server.Server.Run calls).
 //
 // The package uses only the standard library.
 package liveness
@@ -17,37 +18,29 @@ import (
 	"time"
 
 	"github.com/probekit/probes"
+	"github.com/probekit/probes/internal/checkgate"
 )
 
-// Gate is the liveness gate. Create one with New.
+// Gate is the liveness gate. Create one with New. Its Add registers a
+// self-check, which must not look at other services: a liveness failure
+// restarts the process, which cures nothing elsewhere. An invalid name or
+// option is an error that names it; see probes.CheckOption for the options
+// and their defaults.
 type Gate struct {
-	lc   *probes.Lifecycle
-	core *probes.CheckGate
+	*checkgate.Gate
+	lc *probes.Lifecycle
 }
 
-// New returns the liveness gate of lc. It panics if lc is nil.
-func New(lc *probes.Lifecycle) *Gate {
-	if lc == nil {
-		panic("liveness: New with a nil *probes.Lifecycle")
-	}
-	return &Gate{lc: lc, core: probes.NewCheckGate(lc, "liveness", base)}
-}
+var _ probes.Gate = (*Gate)(nil)
 
-func base(p probes.Phase) (probes.Status, string) {
-	if p == probes.Broken {
-		return probes.Fail, "phase: broken; the process must be restarted"
+// New returns the liveness gate of lc and attaches it to lc. It fails when
+// lc is nil or already has a liveness gate.
+func New(lc *probes.Lifecycle) (*Gate, error) {
+	g, err := checkgate.New(lc, probes.Liveness)
+	if err != nil {
+		return nil, err
 	}
-	return probes.Pass, "phase: " + p.String()
-}
-
-// Add registers a self-check under name. It must not look at other services:
-// a liveness failure restarts the process, which cures nothing elsewhere. It
-// returns an error naming the problem when name or an option is invalid.
-func (g *Gate) Add(name string, c probes.Checker, opts ...probes.CheckOption) error {
-	if err := g.core.Add(name, c, opts...); err != nil {
-		return fmt.Errorf("liveness: %w", err)
-	}
-	return nil
+	return &Gate{Gate: g, lc: lc}, nil
 }
 
 // Heartbeat registers a self-check that fails when the returned Heartbeat has
@@ -55,36 +48,27 @@ func (g *Gate) Add(name string, c probes.Checker, opts ...probes.CheckOption) er
 // loop. The limit starts counting now, so create the heartbeat when its
 // goroutine starts, not before a long warm-up. The check is evaluated every
 // limit/4, and at once on a Tick that follows a failure. Ages are measured on
-// the monotonic clock: a wall-clock step does not fail it.
+// the monotonic clock: a wall-clock step does not fail it. Verbose bodies
+// show the age of the last tick ("<name>:age", in seconds).
 func (g *Gate) Heartbeat(name string, limit time.Duration) (*Heartbeat, error) {
 	if limit <= 0 {
-		return nil, fmt.Errorf("liveness: heartbeat %q: limit %s must be positive", name, limit)
+		return nil, fmt.Errorf("liveness: Heartbeat(%q, %s): the limit must be positive", name, limit)
 	}
-	h := &Heartbeat{clock: g.lc.Clock(), gate: g.core, name: name, limit: limit}
+	h := &Heartbeat{clock: g.lc.Clock(), gate: g.Gate, name: name, limit: limit}
 	h.base = h.clock.Now()
 	err := g.Add(name, probes.CheckFunc(h.check),
-		probes.Every(max(limit/4, time.Millisecond)), probes.ComponentType("system"))
+		probes.Every(max(limit/4, time.Millisecond)), probes.ComponentType("system"), probes.Untimed())
 	if err != nil {
 		return nil, err
 	}
 	return h, nil
 }
 
-// Run executes the self-checks until ctx is done and returns ctx.Err().
-func (g *Gate) Run(ctx context.Context) error { return g.core.Run(ctx) }
-
-// Report returns the gate's current state.
-func (g *Gate) Report() probes.Report { return g.core.Report() }
-
-// Subscribe registers fn to be called after every change of a check's verdict
-// or of the lifecycle's phase, on the goroutine that made it.
-func (g *Gate) Subscribe(fn func()) (cancel func()) { return g.core.Subscribe(fn) }
-
 // Heartbeat is the liveness signal of one critical goroutine. Tick is cheap
 // and safe for concurrent use.
 type Heartbeat struct {
 	clock   probes.Clock
-	gate    *probes.CheckGate
+	gate    *checkgate.Gate
 	name    string
 	limit   time.Duration
 	base    time.Time    // creation; its monotonic reading makes ages immune to clock steps
@@ -100,8 +84,9 @@ func (h *Heartbeat) Tick() {
 	}
 }
 
-func (h *Heartbeat) check(context.Context) error {
+func (h *Heartbeat) check(ctx context.Context) error {
 	age := h.clock.Now().Sub(h.base) - time.Duration(h.last.Load())
+	probes.Observe(ctx, probes.Observation{Measurement: "age", Value: age.Seconds(), Unit: "s"})
 	if age > h.limit {
 		h.failing.Store(true)
 		return fmt.Errorf("no heartbeat for %s (limit %s)", age.Round(time.Millisecond), h.limit)

@@ -18,12 +18,15 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 func TestHeartbeat(t *testing.T) {
 	lc := probes.NewLifecycle()
-	g := liveness.New(lc)
+	g, err := liveness.New(lc)
+	if err != nil {
+		t.Fatal(err)
+	}
 	hb, err := g.Heartbeat("worker", 100*time.Millisecond)
 	if err != nil {
 		t.Fatal(err)
 	}
-	testutil.Background(t, g.Run)
+	testutil.Background(t, lc.Run)
 	testutil.Eventually(t, "passing while the worker is fresh", func() bool { return g.Report().Status() == probes.Pass })
 
 	// The worker stops ticking: the heartbeat ages past its limit.
@@ -51,7 +54,10 @@ func TestPhases(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			lc := probes.NewLifecycle()
-			g := liveness.New(lc)
+			g, err := liveness.New(lc)
+			if err != nil {
+				t.Fatal(err)
+			}
 			if err := tt.moves(lc); err != nil {
 				t.Fatal(err)
 			}
@@ -64,15 +70,18 @@ func TestPhases(t *testing.T) {
 
 func TestSelfCheckAndErrors(t *testing.T) {
 	lc := probes.NewLifecycle()
-	g := liveness.New(lc)
+	g, err := liveness.New(lc)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := g.Add("deadlock", probes.CheckFunc(func(context.Context) error { return errors.New("stuck") }),
 		probes.Every(time.Millisecond)); err != nil {
 		t.Fatal(err)
 	}
-	testutil.Background(t, g.Run)
+	testutil.Background(t, lc.Run)
 	testutil.Eventually(t, "self-check failure fails liveness", func() bool { return g.Report().Status() == probes.Fail })
 
-	if _, err := g.Heartbeat("w", 0); err == nil || !strings.Contains(err.Error(), "limit 0s") {
+	if _, err := g.Heartbeat("w", 0); err == nil || !strings.Contains(err.Error(), "0s): the limit") {
 		t.Errorf("Heartbeat with zero limit: got %v, want an error naming the limit", err)
 	}
 	if _, err := g.Heartbeat("deadlock", time.Second); err == nil || !strings.Contains(err.Error(), "twice") {
@@ -83,14 +92,17 @@ func TestSelfCheckAndErrors(t *testing.T) {
 func TestHeartbeatOnInjectedClock(t *testing.T) {
 	clock := testutil.NewClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	lc := probes.NewLifecycle(probes.WithClock(clock))
-	g := liveness.New(lc)
+	g, err := liveness.New(lc)
+	if err != nil {
+		t.Fatal(err)
+	}
 	// The limit is short so that evaluations (every limit/4 of real time)
 	// come quickly; the injected clock alone decides the heartbeat's age.
 	hb, err := g.Heartbeat("worker", 40*time.Millisecond)
 	if err != nil {
 		t.Fatal(err)
 	}
-	testutil.Background(t, g.Run)
+	testutil.Background(t, lc.Run)
 	testutil.Eventually(t, "fresh heartbeat passes", func() bool { return g.Report().Status() == probes.Pass })
 	clock.Add(39 * time.Millisecond)
 	hb.Tick()

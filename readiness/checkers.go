@@ -10,6 +10,8 @@ import (
 	"net/url"
 
 	"github.com/probekit/probes"
+	"github.com/probekit/probes/internal/opt"
+	"github.com/probekit/probes/redact"
 )
 
 // Pinger is anything that answers Ping(ctx), such as *sql.DB,
@@ -18,13 +20,16 @@ type Pinger interface {
 	Ping(ctx context.Context) error
 }
 
-// Ping returns a Checker that pings p. A nil p gives a check that always
-// fails, saying so.
-func Ping(p Pinger) probes.Checker {
+// Ping returns a Checker that pings p. It fails at construction when p is
+// nil. A client whose Ping has another shape (go-redis returns a
+// *StatusCmd) fits with a one-line CheckFunc instead:
+//
+//	probes.CheckFunc(func(ctx context.Context) error { return rdb.Ping(ctx).Err() })
+func Ping(p Pinger) (probes.Checker, error) {
 	if p == nil {
-		return probes.CheckFunc(func(context.Context) error { return errors.New("readiness: Ping(nil): no Pinger") })
+		return nil, errors.New("readiness: Ping(nil): need a Pinger")
 	}
-	return probes.CheckFunc(p.Ping)
+	return probes.CheckFunc(p.Ping), nil
 }
 
 // TCP returns a Checker that opens (and closes) a TCP connection to addr,
@@ -59,29 +64,23 @@ func DNS(host string) (probes.Checker, error) {
 }
 
 // HTTPOption configures an HTTP checker.
-type HTTPOption interface {
-	applyHTTP(*httpConfig)
-}
-
-type httpOptionFunc func(*httpConfig)
-
-func (f httpOptionFunc) applyHTTP(c *httpConfig) { f(c) }
+type HTTPOption func(*httpConfig) error
 
 type httpConfig struct {
 	lo, hi int
 	client *http.Client
-	err    error
 }
 
 // ExpectStatus sets the range of status codes that pass, inclusive.
 // Default 200 to 299.
 func ExpectStatus(lo, hi int) HTTPOption {
-	return httpOptionFunc(func(c *httpConfig) {
+	return func(c *httpConfig) error {
 		if lo < 100 || hi > 599 || lo > hi {
-			c.err = fmt.Errorf("readiness: ExpectStatus(%d, %d): want 100 <= lo <= hi <= 599", lo, hi)
+			return fmt.Errorf("ExpectStatus(%d, %d): want 100 <= lo <= hi <= 599", lo, hi)
 		}
 		c.lo, c.hi = lo, hi
-	})
+		return nil
+	}
 }
 
 // Client sets the HTTP client. The default opens a connection per check, as
@@ -89,12 +88,13 @@ func ExpectStatus(lo, hi int) HTTPOption {
 // from the environment and follows no redirect (a redirect answers with its
 // own status). The check's timeout bounds every request whatever the client.
 func Client(hc *http.Client) HTTPOption {
-	return httpOptionFunc(func(c *httpConfig) {
+	return func(c *httpConfig) error {
 		if hc == nil {
-			c.err = errors.New("readiness: Client(nil): want a client")
+			return errors.New("Client(nil): want a client")
 		}
 		c.client = hc
-	})
+		return nil
+	}
 }
 
 // maxBody is how much of a response body the HTTP checker reads, as much as
@@ -108,16 +108,11 @@ const maxBody = 10 << 10
 func HTTP(rawURL string, opts ...HTTPOption) (probes.Checker, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("readiness: HTTP(%q): want an absolute http or https URL", probes.Redact(rawURL))
+		return nil, fmt.Errorf("readiness: HTTP(%q): want an absolute http or https URL", redact.String(rawURL))
 	}
 	cfg := httpConfig{lo: 200, hi: 299}
-	for _, o := range opts {
-		if o != nil {
-			o.applyHTTP(&cfg)
-		}
-	}
-	if cfg.err != nil {
-		return nil, cfg.err
+	if err := opt.Apply("readiness", &cfg, opts); err != nil {
+		return nil, err
 	}
 	if cfg.client == nil {
 		cfg.client = &http.Client{

@@ -35,17 +35,20 @@ func TestDependencies(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			lc := probes.NewLifecycle()
-			g := readiness.New(lc)
-			if err := g.Add("db", readiness.Ping(pinger{tt.critical}), probes.Every(time.Millisecond)); err != nil {
+			g, err := readiness.New(lc)
+			if err != nil {
 				t.Fatal(err)
 			}
-			if err := g.Add("search", readiness.Ping(pinger{tt.optional}), probes.Every(time.Millisecond), probes.NonCritical()); err != nil {
+			if err := g.Add("db", mustPing(t, pinger{tt.critical}), probes.Every(time.Millisecond)); err != nil {
+				t.Fatal(err)
+			}
+			if err := g.Add("search", mustPing(t, pinger{tt.optional}), probes.Every(time.Millisecond), probes.NonCritical()); err != nil {
 				t.Fatal(err)
 			}
 			testutil.Ready(t, lc)
 			ctx, cancel := context.WithCancel(context.Background())
 			done := make(chan struct{})
-			go func() { defer close(done); _ = g.Run(ctx) }()
+			go func() { defer close(done); _ = lc.Run(ctx) }()
 			defer func() { cancel(); <-done }()
 			testutil.Eventually(t, "both checks ran", func() bool {
 				for _, c := range g.Report().Checks {
@@ -60,6 +63,7 @@ func TestDependencies(t *testing.T) {
 			}
 			// Draining fails readiness at once, whatever the checks say.
 			var seen atomic.Uint32
+			seen.Store(99) // no verdict pushed yet
 			g.Subscribe(func() { seen.Store(uint32(g.Report().Status())) })
 			if err := lc.Drain("SIGTERM"); err != nil {
 				t.Fatal(err)
@@ -71,9 +75,27 @@ func TestDependencies(t *testing.T) {
 	}
 }
 
+func mustPing(t *testing.T, p readiness.Pinger) probes.Checker {
+	t.Helper()
+	c, err := readiness.Ping(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
 func TestAddNamesTheGate(t *testing.T) {
-	g := readiness.New(probes.NewLifecycle())
-	err := g.Add("db", readiness.Ping(pinger{}), probes.Timeout(0))
+	g, err := readiness.New(probes.NewLifecycle())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := readiness.New(nil); err == nil {
+		t.Error("New(nil): no error")
+	}
+	if _, err := readiness.Ping(nil); err == nil {
+		t.Error("Ping(nil): no error")
+	}
+	err = g.Add("db", mustPing(t, pinger{}), probes.Timeout(0))
 	if err == nil || !strings.HasPrefix(err.Error(), "readiness: ") || !strings.Contains(err.Error(), "Timeout(0s)") {
 		t.Errorf("got %v, want a readiness error naming Timeout(0s)", err)
 	}

@@ -13,7 +13,6 @@ import (
 	"github.com/probekit/probes/internal/testutil"
 	"github.com/probekit/probes/liveness"
 	"github.com/probekit/probes/readiness"
-	"github.com/probekit/probes/server"
 	"github.com/probekit/probes/startup"
 )
 
@@ -70,10 +69,11 @@ func serve(b *testing.B, how string, h http.Handler, req *http.Request) {
 	})
 }
 
-// gates builds a Ready lifecycle whose gate of the given kind has n passing
+// gate builds a Ready lifecycle whose gate of the given kind has n passing
 // checks (warm-up tasks for startup), all run once, and returns the gate.
-func gate(b *testing.B, kind string, n int) server.Gate {
+func gate(b *testing.B, kind string, n int) probes.Gate {
 	lc := probes.NewLifecycle()
+	var g probes.Gate
 	switch kind {
 	case "startup":
 		warm, err := startup.New(lc)
@@ -85,39 +85,48 @@ func gate(b *testing.B, kind string, n int) server.Gate {
 				b.Fatal(err)
 			}
 		}
-		if err := warm.Run(context.Background()); err != nil {
+		g = warm
+	case "liveness":
+		live, err := liveness.New(lc)
+		if err != nil {
 			b.Fatal(err)
 		}
-		return warm
-	case "liveness":
-		return checked(b, lc, liveness.New(lc), "self", n)
+		g = addChecks(b, live, "self", n)
+	default:
+		ready, err := readiness.New(lc)
+		if err != nil {
+			b.Fatal(err)
+		}
+		g = addChecks(b, ready, "dep", n)
 	}
-	return checked(b, lc, readiness.New(lc), "dep", n)
+	testutil.Background(b, lc.Run)
+	ranAll(b, g)
+	if kind == "startup" {
+		testutil.Eventually(b, "warm", func() bool { return lc.Phase() == probes.Ready })
+	} else {
+		testutil.Ready(b, lc)
+	}
+	return g
 }
 
 // checkedGate is what liveness and readiness gates share.
 type checkedGate interface {
-	server.Gate
+	probes.Gate
 	Add(name string, c probes.Checker, opts ...probes.CheckOption) error
-	Run(ctx context.Context) error
 }
 
-// checked gives g n passing checks, runs it until the benchmark ends, waits
-// for every check's first result and moves lc to Ready.
-func checked(b *testing.B, lc *probes.Lifecycle, g checkedGate, prefix string, n int) server.Gate {
+// addChecks gives g n passing checks.
+func addChecks(b *testing.B, g checkedGate, prefix string, n int) probes.Gate {
 	pass := probes.CheckFunc(func(context.Context) error { return nil })
 	for i := range n {
 		if err := g.Add(fmt.Sprintf("%s%d", prefix, i), pass, probes.Every(time.Hour)); err != nil {
 			b.Fatal(err)
 		}
 	}
-	testutil.Background(b, g.Run)
-	ranAll(b, g)
-	testutil.Ready(b, lc)
 	return g
 }
 
-func ranAll(b *testing.B, g server.Gate) {
+func ranAll(b *testing.B, g probes.Gate) {
 	testutil.Eventually(b, "every check ran", func() bool {
 		for _, c := range g.Report().Checks {
 			if c.Time.IsZero() {
@@ -134,17 +143,31 @@ func BenchmarkProbe(b *testing.B) {
 	for _, kind := range []string{"startup", "liveness", "readiness"} {
 		path := map[string]string{"startup": "startupz", "liveness": "livez", "readiness": "readyz"}[kind]
 		for _, n := range []int{1, 10, 100} {
-			h := server.NewHandler(gate(b, kind, n), path)
+			g := gate(b, kind, n)
+			h := newHandler(g)
+			one := "task0"
+			if kind != "startup" {
+				one = g.Report().Checks[0].Name
+			}
 			for _, v := range []struct {
-				name, method, query, accept string
+				name, method, query, accept, check string
 			}{
-				{"json", http.MethodGet, "", ""},
-				{"text-verbose", http.MethodGet, "?verbose", "text/plain"},
-				{"head", http.MethodHead, "", ""},
+				{"json", http.MethodGet, "", "", ""},
+				{"kubelet", http.MethodGet, "", "*/*", ""},
+				{"text-verbose", http.MethodGet, "?verbose", "text/plain", ""},
+				{"json-verbose", http.MethodGet, "?verbose", "", ""},
+				{"check", http.MethodGet, "", "*/*", one},
+				{"head", http.MethodHead, "", "", ""},
 			} {
 				req := httptest.NewRequest(v.method, "/"+path+v.query, nil)
 				if v.accept != "" {
 					req.Header.Set("Accept", v.accept)
+				}
+				if v.name == "kubelet" {
+					req.Header.Set("User-Agent", "kube-probe/1.34")
+				}
+				if v.check != "" {
+					req.SetPathValue("check", v.check)
 				}
 				rec := httptest.NewRecorder()
 				if h.ServeHTTP(rec, req); rec.Code != http.StatusOK {
@@ -165,7 +188,10 @@ func BenchmarkProbe(b *testing.B) {
 func BenchmarkProbeHungDependency(b *testing.B) {
 	for _, hung := range []bool{false, true} {
 		lc := probes.NewLifecycle()
-		r := readiness.New(lc)
+		r, err := readiness.New(lc)
+		if err != nil {
+			b.Fatal(err)
+		}
 		release := make(chan struct{})
 		dep := probes.CheckFunc(func(context.Context) error {
 			if hung {
@@ -176,7 +202,7 @@ func BenchmarkProbeHungDependency(b *testing.B) {
 		if err := r.Add("db", dep, probes.Every(time.Millisecond), probes.Timeout(time.Millisecond)); err != nil {
 			b.Fatal(err)
 		}
-		testutil.Background(b, r.Run)
+		testutil.Background(b, lc.Run)
 		b.Cleanup(func() { close(release) }) // before the runner stops
 		ranAll(b, r)
 		testutil.Ready(b, lc)
@@ -184,7 +210,7 @@ func BenchmarkProbeHungDependency(b *testing.B) {
 		if hung {
 			want = http.StatusServiceUnavailable
 		}
-		h := server.NewHandler(r, "readyz")
+		h := newHandler(r)
 		req := httptest.NewRequest(http.MethodGet, "/readyz", nil)
 		testutil.Eventually(b, "verdict settled", func() bool {
 			rec := httptest.NewRecorder()
@@ -199,8 +225,11 @@ func BenchmarkProbeHungDependency(b *testing.B) {
 // moment the next probe answer shows it, both ways.
 func BenchmarkPhaseChangeVisible(b *testing.B) {
 	lc := probes.NewLifecycle()
-	g := readiness.New(lc)
-	h := server.NewHandler(g, "readyz")
+	g, err := readiness.New(lc)
+	if err != nil {
+		b.Fatal(err)
+	}
+	h := newHandler(g)
 	req := httptest.NewRequest(http.MethodGet, "/readyz", nil)
 	if err := lc.Start(); err != nil {
 		b.Fatal(err)
@@ -243,13 +272,16 @@ func BenchmarkCheckResultVisible(b *testing.B) {
 		}
 		return nil
 	})
-	// A bare check gate: readiness itself offers no Trigger.
-	core := probes.NewCheckGate(lc, "readiness", func(probes.Phase) (probes.Status, string) { return probes.Pass, "" })
+	core, err := readiness.New(lc)
+	if err != nil {
+		b.Fatal(err)
+	}
 	if err := core.Add("db", dep, probes.Every(time.Hour)); err != nil {
 		b.Fatal(err)
 	}
-	testutil.Background(b, core.Run)
-	h := server.NewHandler(core, "readyz")
+	testutil.Background(b, lc.Run)
+	testutil.Ready(b, lc)
+	h := newHandler(core)
 	req := httptest.NewRequest(http.MethodGet, "/readyz", nil)
 	code := func() int {
 		rec := httptest.NewRecorder()

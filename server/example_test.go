@@ -20,11 +20,11 @@ import (
 
 func ExampleRegister() {
 	lc := probes.NewLifecycle()
-	warm, _ := startup.New(lc)
-	live, ready := liveness.New(lc), readiness.New(lc)
+	_, _ = liveness.New(lc)
+	_, _ = readiness.New(lc)
 
 	r := chi.NewRouter()
-	server.Register(r, warm, live, ready)
+	_, _ = server.Register(r, lc) // every gate built on lc
 
 	show := func(path string) {
 		rec := httptest.NewRecorder()
@@ -35,12 +35,10 @@ func ExampleRegister() {
 	show("/livez")
 	show("/readyz")
 	_ = lc.MarkReady() // warm-up done
-	show("/startupz")
 	show("/readyz")
 	// Output:
 	// /livez 200 {"status":"pass","notes":["phase: warming"]}
 	// /readyz 503 {"status":"fail","notes":["phase: warming; not ready until warm-up is done"]}
-	// /startupz 200 {"status":"pass","notes":["phase: ready"]}
 	// /readyz 200 {"status":"pass","notes":["phase: ready"]}
 }
 
@@ -67,9 +65,8 @@ func ExampleServer_Run() {
 		p.Set(1) // load the cache here, reporting progress
 		return nil
 	})
-	live, ready := liveness.New(lc), readiness.New(lc)
 	r := chi.NewRouter()
-	server.Register(r, warm, live, ready)
+	_, _ = server.Register(r, lc)
 
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
 	srv, _ := server.New(&http.Server{Handler: r}, lc, server.Listener(ln), server.DrainDelay(10*time.Millisecond))
@@ -81,7 +78,7 @@ func ExampleServer_Run() {
 			stop() // in a real service: SIGTERM
 		}
 	})
-	err := srv.Run(ctx, warm, live, ready)
+	err := srv.Run(ctx) // runs the warm-up, serves, drains
 	fmt.Println("Run:", err)
 	// Output:
 	// warming
@@ -101,17 +98,43 @@ func Example_quickStart() {
 		items     http.HandlerFunc
 		log       = zap.NewExample()
 	)
+	if err := quickStart(ctx, loadCache, pool, items, log); err != nil {
+		log.Fatal("exit", zap.Error(err))
+	}
+}
 
+func quickStart(ctx context.Context, loadCache startup.TaskFunc, pool readiness.Pinger, items http.HandlerFunc, log *zap.Logger) error {
 	lc := probes.NewLifecycle()
-	warm, _ := startup.New(lc, startup.Deadline(2*time.Minute))
-	_ = warm.Task("cache", loadCache) // func(ctx, *startup.Progress) error
-	live, ready := liveness.New(lc), readiness.New(lc)
-	_ = ready.Add("postgres", readiness.Ping(pool), probes.Timeout(time.Second))
+	warm, err := startup.New(lc, startup.Deadline(2*time.Minute))
+	if err != nil {
+		return err
+	}
+	if err := warm.Task("cache", loadCache); err != nil {
+		return err
+	}
+	if _, err := liveness.New(lc); err != nil {
+		return err
+	}
+	ready, err := readiness.New(lc)
+	if err != nil {
+		return err
+	}
+	db, err := readiness.Ping(pool) // or pgxcheck.New(pool), which also reports pool usage
+	if err != nil {
+		return err
+	}
+	if err := ready.Add("postgres", db, probes.Timeout(time.Second)); err != nil {
+		return err
+	}
 
 	r := chi.NewRouter()
-	server.Register(r, warm, live, ready) // /startupz /livez /readyz
+	if _, err := server.Register(r, lc); err != nil { // /startupz /livez /readyz
+		return err
+	}
 	r.With(server.WarmupGuard(lc, time.Second)).Get("/api/items/{id}", items)
-	srv, _ := server.New(&http.Server{Addr: ":8080", Handler: r}, lc, server.Logger(log))
-	err := srv.Run(ctx, warm, live, ready) // serves until SIGTERM, then drains
-	_ = err
+	srv, err := server.New(&http.Server{Addr: ":8080", Handler: r}, lc, server.Logger(log))
+	if err != nil {
+		return err
+	}
+	return srv.Run(ctx) // runs checks and warm-up, serves until SIGTERM, then drains
 }

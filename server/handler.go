@@ -1,34 +1,17 @@
 package server
 
 import (
+	"errors"
 	"net/http"
-	"net/url"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 
-	"github.com/go-chi/chi/v5"
-
 	"github.com/probekit/probes"
+	"github.com/probekit/probes/internal/opt"
 )
 
-// Gate is what the HTTP layer needs of a gate: its current report, and a
-// push on every change. *startup.Gate, *liveness.Gate and *readiness.Gate
-// implement it.
-type Gate interface {
-	Report() probes.Report
-	Subscribe(fn func()) (cancel func())
-}
-
 // HandlerOption configures the probe handlers.
-type HandlerOption interface {
-	applyHandler(*handlerConfig)
-}
-
-type handlerOptionFunc func(*handlerConfig)
-
-func (f handlerOptionFunc) applyHandler(c *handlerConfig) { f(c) }
+type HandlerOption func(*handlerConfig) error
 
 type handlerConfig struct {
 	authorize func(*http.Request) bool
@@ -39,78 +22,86 @@ type handlerConfig struct {
 // (health+json "output" fields and text-form reasons). Check names and statuses
 // are always public. The default (and a nil f) authorises no request.
 func Authorize(f func(*http.Request) bool) HandlerOption {
-	return handlerOptionFunc(func(c *handlerConfig) { c.authorize = f })
+	return func(c *handlerConfig) error { c.authorize = f; return nil }
 }
 
 // Service sets the service description every health+json body carries.
 // Default: none.
 func Service(info Info) HandlerOption {
-	return handlerOptionFunc(func(c *handlerConfig) { c.info = info })
+	return func(c *handlerConfig) error { c.info = info; return nil }
 }
 
-// Handler serves one gate over HTTP: its aggregate, and one check when the
-// route that reaches it sets the {check} path wildcard, as Register's
-// "/readyz/{check}" does.
+// Handler serves one gate over HTTP: its aggregate, and one check or task
+// when the route that reaches it sets the {check} path wildcard, as
+// Register's "/readyz/{check}" does.
 //
-// Responses are rendered when the gate changes, not per request, so a probe
-// request without query parameters is an atomic load and a write; ?verbose
-// JSON, ?exclude and single-check requests build a report per request. Methods other than GET and
-// HEAD get 405; pass and warn give 200, fail 503.
+// The aggregate answer, in both forms, is rendered when the gate's verdict
+// changes, not per request. A request compares the rendered version with the
+// gate's and re-renders first if a change has not been rendered yet, so a
+// move or a result is in the very next response, whatever the listeners are
+// doing. Answers that show the latest details (?verbose, ?exclude=, a
+// check's own path, error texts for authorised requests) are rendered per
+// request from the gate's report. Methods other than GET and HEAD get 405; pass and
+// warn give 200, fail 503; the request body is never read.
 type Handler struct {
-	gate Gate
-	path string // "readyz", for the text form's last line
-	cfg  handlerConfig
+	gate   probes.Gate
+	path   string // "readyz", for the text form's last line
+	cfg    handlerConfig
+	cancel func()
 
-	mu   sync.Mutex // serialises renders, so the newest report wins
+	mu   sync.Mutex // serialises renders
 	view atomic.Pointer[view]
 
-	fails  atomic.Uint64 // failing answers of the gate, for DrainUntilProbed
-	failed chan struct{} // nudged on each failing answer; capacity 1
+	// Failing answers while a probe-aware drain listens; see DrainUntilProbed.
+	armed  atomic.Bool
+	fails  atomic.Uint64
+	failed chan struct{} // nudged on each counted answer; capacity 1
 }
 
 var _ http.Handler = (*Handler)(nil)
 
-// view is the gate's state rendered ahead of requests.
-type view struct {
-	code                    int
-	json, text, verboseText []byte
-	jsonLen, textLen        []string
-	verboseTextLen          []string
-}
-
-// NewHandler returns the handler of g. path names the endpoint in the text
-// form's closing line, such as "readyz".
-func NewHandler(g Gate, path string, opts ...HandlerOption) *Handler {
-	h := &Handler{gate: g, path: path, failed: make(chan struct{}, 1)}
-	for _, o := range opts {
-		if o != nil {
-			o.applyHandler(&h.cfg)
-		}
+// NewHandler returns the handler of g. It fails when g is nil.
+func NewHandler(g probes.Gate, opts ...HandlerOption) (*Handler, error) {
+	if g == nil {
+		return nil, errors.New("server: NewHandler(nil): need a gate")
 	}
-	g.Subscribe(h.render)
+	h := &Handler{gate: g, path: Path(g.Kind())[1:], failed: make(chan struct{}, 1)}
+	if err := opt.Apply("server", &h.cfg, opts); err != nil {
+		return nil, err
+	}
+	h.cancel = g.Subscribe(func() { h.render() })
 	h.render()
-	return h
+	return h, nil
 }
 
-func (h *Handler) render() {
+// Close stops the handler from following its gate's changes, for handlers
+// built and thrown away while the gate lives on. A closed handler still
+// answers, rendering per request whenever the gate has changed.
+func (h *Handler) Close() { h.cancel() }
+
+// current returns the view of the gate's present state.
+func (h *Handler) current() *view {
+	v := h.view.Load()
+	if v.version == h.gate.Version() {
+		return v
+	}
+	return h.render()
+}
+
+// render renders the gate's state unless the stored view is current. The
+// version is read before the report, so a change during the render leaves
+// the view old and the next request renders again.
+func (h *Handler) render() *view {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	version := h.gate.Version()
+	if v := h.view.Load(); v != nil && v.version == version {
+		return v
+	}
 	rep := h.gate.Report()
-	v := &view{
-		code:        statusCode(rep.Status()),
-		json:        renderJSON(&h.cfg.info, &rep, renderOptions{}),
-		text:        renderText(&rep, h.path, renderOptions{}),
-		verboseText: renderText(&rep, h.path, renderOptions{verbose: true}),
-	}
-	v.jsonLen, v.textLen, v.verboseTextLen = contentLength(v.json), contentLength(v.text), contentLength(v.verboseText)
+	v := newView(version, &h.cfg.info, &rep, h.path)
 	h.view.Store(v)
-}
-
-func statusCode(s probes.Status) int {
-	if s.OK() {
-		return http.StatusOK
-	}
-	return http.StatusServiceUnavailable
+	return v
 }
 
 // Shared header values; never appended to in place (their capacity equals
@@ -128,59 +119,54 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		methodNotAllowed(w)
 		return
 	}
-	if check := checkName(r); check != "" {
-		h.serveCheck(w, r, check)
-		return
-	}
 	text := wantsText(r)
-	v := h.view.Load()
-	if v.code != http.StatusOK {
-		h.answeredFail()
-	}
-	switch q := r.URL.RawQuery; {
-	case q == "verbose" && text && !h.authorized(r):
-		write(w, r, v.code, hdrText, v.verboseText, v.verboseTextLen)
-		return
-	case q != "":
-		h.serveQuery(w, r, text)
+	if name := r.PathValue("check"); name != "" {
+		h.serveCheck(w, r, name, text)
 		return
 	}
-	if text {
-		write(w, r, v.code, hdrText, v.text, v.textLen)
-		return
+	v := h.current()
+	if v.code != http.StatusOK && h.armed.Load() {
+		h.countFail()
 	}
-	write(w, r, v.code, hdrJSON, v.json, v.jsonLen)
-}
-
-func write(w http.ResponseWriter, r *http.Request, code int, ctype []string, b []byte, clen []string) {
-	hdr := w.Header()
-	hdr["Content-Type"] = ctype
-	hdr["Cache-Control"] = hdrNoStore
-	if r.Method == http.MethodHead {
-		// net/http cannot know a HEAD response's length; tell it.
-		if clen == nil {
-			clen = contentLength(b)
+	if r.URL.RawQuery == "" {
+		a := v.plain.pick(text)
+		if v.code != http.StatusOK && h.authorized(r, v) {
+			a = h.fresh().pair(renderOptions{authz: true}).pick(text)
 		}
-		hdr["Content-Length"] = clen
-		w.WriteHeader(code)
+		a.write(w, r)
 		return
 	}
-	w.WriteHeader(code)
-	w.Write(b) //nolint:errcheck // the client went away; nothing to do
+	h.renderQuery(r, h.fresh(), parseQuery(r.URL.RawQuery), text).write(w, r)
 }
 
-func methodNotAllowed(w http.ResponseWriter) {
-	hdr := w.Header()
-	hdr["Allow"] = hdrAllow
-	hdr["Content-Type"] = hdrText
-	hdr["Cache-Control"] = hdrNoStore
-	w.WriteHeader(http.StatusMethodNotAllowed)
-	w.Write([]byte("method not allowed: use GET or HEAD\n")) //nolint:errcheck
+// fresh renders nothing: it returns a view of the gate's state now, with
+// only what per-request answers need (the latest results, error texts and
+// observed values, which change without a verdict change).
+func (h *Handler) fresh() *view {
+	rep := h.gate.Report()
+	return &view{rep: rep, path: h.path, info: &h.cfg.info, code: statusCode(rep.Status()), secrets: hasSecrets(&rep)}
 }
 
-// answeredFail counts a failing answer of the gate and nudges a waiting
-// probe-aware drain.
-func (h *Handler) answeredFail() {
+func (h *Handler) serveCheck(w http.ResponseWriter, r *http.Request, name string, text bool) {
+	v := h.fresh()
+	if _, ok := v.rep.Check(name); !ok {
+		if _, ok := v.rep.Task(name); !ok {
+			notFound.write(w, r)
+			return
+		}
+	}
+	v.checkPair(name, h.authorized(r, v)).pick(text).write(w, r)
+}
+
+// authorized asks the Authorize hook, and only when the view holds error
+// texts that the answer could show.
+func (h *Handler) authorized(r *http.Request, v *view) bool {
+	return v.secrets && h.cfg.authorize != nil && h.cfg.authorize(r)
+}
+
+// countFail counts a failing answer for an armed probe-aware drain and
+// nudges it.
+func (h *Handler) countFail() {
 	h.fails.Add(1)
 	select {
 	case h.failed <- struct{}{}:
@@ -188,116 +174,20 @@ func (h *Handler) answeredFail() {
 	}
 }
 
-// wantsText reports whether the client prefers the text form: text/plain
-// ranked above every JSON type by the Accept header's order and q-values.
-// Without a preference the answer is health+json.
-func wantsText(r *http.Request) bool {
-	text, json := -1.0, -1.0
-	for _, header := range r.Header["Accept"] {
-		for part := range strings.SplitSeq(header, ",") {
-			mediaType, params, _ := strings.Cut(part, ";")
-			q := quality(params)
-			switch mediaType = strings.TrimSpace(mediaType); {
-			case strings.EqualFold(mediaType, "text/plain"):
-				text = max(text, q)
-			case strings.Contains(mediaType, "json"):
-				json = max(json, q)
-			}
-		}
-	}
-	return text > 0 && text > json
+var (
+	notFound = newAnswer(http.StatusNotFound, hdrText, []byte("no such check\n"))
+	refused  = newAnswer(http.StatusMethodNotAllowed, hdrText, []byte("method not allowed: use GET or HEAD\n"))
+)
+
+func methodNotAllowed(w http.ResponseWriter) {
+	w.Header()["Allow"] = hdrAllow
+	refused.writeHeaders(w)
+	w.WriteHeader(refused.code)
+	w.Write(refused.body) //nolint:errcheck // the client went away; nothing to do
 }
 
-// quality returns the q parameter of a media range's parameters, 1 if absent.
-func quality(params string) float64 {
-	for p := range strings.SplitSeq(params, ";") {
-		k, v, ok := strings.Cut(strings.TrimSpace(p), "=")
-		if ok && strings.EqualFold(k, "q") {
-			if q, err := strconv.ParseFloat(strings.TrimSpace(v), 64); err == nil {
-				return q
-			}
-			return 0
-		}
-	}
-	return 1
-}
-
-// checkName returns the check a request names: the {check} path wildcard
-// that Register's patterns set (chi sets it too), or "" for the gate itself.
-func checkName(r *http.Request) string {
-	if name := r.PathValue("check"); name != "" {
-		return name
-	}
-	return chi.URLParam(r, "check")
-}
-
-func (h *Handler) authorized(r *http.Request) bool {
-	return h.cfg.authorize != nil && h.cfg.authorize(r)
-}
-
-// serveQuery answers ?verbose and ?exclude=, rendering per request.
-func (h *Handler) serveQuery(w http.ResponseWriter, r *http.Request, text bool) {
-	q, err := url.ParseQuery(r.URL.RawQuery)
-	if err != nil {
-		q = url.Values{} // a malformed query is answered as if absent
-	}
-	o := renderOptions{authz: h.authorized(r)}
-	_, o.verbose = q["verbose"]
-	rep := h.gate.Report()
-	if ex := q["exclude"]; len(ex) > 0 {
-		set := make(map[string]bool, len(ex))
-		for _, name := range ex {
-			set[name] = true
-			if _, ok := rep.Check(name); !ok {
-				o.unmatched = append(o.unmatched, name)
-			}
-		}
-		o.skip = func(name string) bool { return set[name] }
-	}
-	code := statusCode(o.status(&rep))
-	if text {
-		write(w, r, code, hdrText, renderText(&rep, h.path, o), nil)
-		return
-	}
-	write(w, r, code, hdrJSON, renderJSON(&h.cfg.info, &rep, o), nil)
-}
-
-// serveCheck answers for one check or warm-up task; 404 if there is none.
-func (h *Handler) serveCheck(w http.ResponseWriter, r *http.Request, name string) {
-	rep := h.gate.Report()
-	authz := h.authorized(r)
-	one := probes.Report{Gate: rep.Gate, Phase: rep.Phase}
-	var st probes.Status
-	var err error
-	if c, ok := rep.Check(name); ok {
-		st, err = c.Status, c.Err
-		one.Checks = []probes.Result{c}
-	} else if t, ok := findTask(&rep, name); ok {
-		st, err = taskStatus(&t), t.Err
-		one.Tasks = []probes.TaskState{t}
-	} else {
-		write(w, r, http.StatusNotFound, hdrText, []byte("no such check\n"), nil)
-		return
-	}
-	one.Base = st
-	if wantsText(r) {
-		var b strings.Builder
-		if st.OK() {
-			b.WriteString("ok\n")
-		} else {
-			b.WriteString(name + " failed: " + reason(err, authz) + "\n")
-		}
-		write(w, r, statusCode(st), hdrText, []byte(b.String()), nil)
-		return
-	}
-	write(w, r, statusCode(st), hdrJSON, renderJSON(&h.cfg.info, &one, renderOptions{verbose: true, authz: authz}), nil)
-}
-
-func findTask(rep *probes.Report, name string) (probes.TaskState, bool) {
-	for _, t := range rep.Tasks {
-		if t.Name == name {
-			return t, true
-		}
-	}
-	return probes.TaskState{}, false
-}
+// MethodNotAllowed answers any request with the probe contract's 405 (with
+// Allow and Cache-Control). chi answers methods it does not know (FOO) with
+// its own 405 before any route runs; give it this one with
+// r.MethodNotAllowed(server.MethodNotAllowed) so probe paths keep the contract.
+func MethodNotAllowed(w http.ResponseWriter, _ *http.Request) { methodNotAllowed(w) }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -16,6 +17,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/probekit/probes"
+	"github.com/probekit/probes/internal/broadcast"
 	"github.com/probekit/probes/server"
 )
 
@@ -25,14 +27,18 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 type stubGate struct {
 	mu      sync.Mutex
 	rep     probes.Report
-	changes probes.Broadcast
+	changes broadcast.B
 }
+
+func (g *stubGate) Kind() probes.Kind { return g.Report().Gate }
 
 func (g *stubGate) Report() probes.Report {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	return g.rep
 }
+
+func (g *stubGate) Version() uint64 { return g.changes.Version() }
 
 func (g *stubGate) Subscribe(fn func()) func() { return g.changes.Subscribe(fn) }
 
@@ -51,7 +57,7 @@ var when = time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
 // failing, one passing.
 func failingReadiness() probes.Report {
 	return probes.Report{
-		Gate: "readiness", Phase: probes.Ready, Base: probes.Pass, Notes: []string{"phase: ready"},
+		Gate: probes.Readiness, Phase: probes.Ready, Base: probes.Pass, Notes: []string{"phase: ready"},
 		Checks: []probes.Result{
 			{Name: "cache", ComponentType: "component", Status: probes.Fail, Err: errors.New("evicted"), Time: when, Duration: 2 * time.Millisecond},
 			{Name: "db", ComponentType: "datastore", Critical: true, Status: probes.Fail, Err: errors.New(secret), Time: when, Duration: 1500 * time.Microsecond},
@@ -61,10 +67,24 @@ func failingReadiness() probes.Report {
 	}
 }
 
-func newMux(g server.Gate, opts ...server.HandlerOption) http.Handler {
+// newMux mounts g's handler as Register would, on a ServeMux.
+func newMux(g probes.Gate, opts ...server.HandlerOption) http.Handler {
 	mux := http.NewServeMux()
-	server.Register(mux, nil, nil, g, opts...)
+	mount(mux, newHandler(g, opts...))
 	return mux
+}
+
+func mount(m server.Mux, h *server.Handler) {
+	m.Handle("/readyz", h)
+	m.Handle("/readyz/{check}", h)
+}
+
+func newHandler(g probes.Gate, opts ...server.HandlerOption) *server.Handler {
+	h, err := server.NewHandler(g, opts...)
+	if err != nil {
+		panic(err)
+	}
+	return h
 }
 
 func authorizeHeader(r *http.Request) bool { return r.Header.Get("X-Debug") == "yes" }
@@ -80,7 +100,9 @@ func TestHTTPContract(t *testing.T) {
 		has, lacks                   []string
 	}{
 		{name: "aggregate fails", target: "/readyz", code: 503, ctype: "application/health+json",
-			has: []string{`"status":"fail"`, `"version":"1"`, `"serviceId":"items"`, `"notes":["phase: ready"]`}, lacks: []string{"checks", secret}},
+			has: []string{`"status":"fail"`, `"version":"1"`, `"serviceId":"items"`, `"notes":["phase: ready","failing: db","warning: cache"]`}, lacks: []string{"checks", secret, "output"}},
+		{name: "authorised aggregate says why, once", target: "/readyz", debug: true, code: 503,
+			has: []string{`"output":"cache: evicted; db: ` + secret + `"`}, lacks: []string{"checks"}},
 		{name: "json when asked", target: "/readyz", accept: "application/json, text/plain", code: 503, ctype: "application/health+json"},
 		{name: "verbose lists checks without reasons", target: "/readyz?verbose", code: 503, ctype: "application/health+json",
 			has:   []string{`"db:responseTime":[{"componentType":"datastore","observedValue":1.5,"observedUnit":"ms","status":"fail","time":"2026-11-21T12:00:00Z"}]`, `"queue:responseTime"`},
@@ -99,7 +121,16 @@ func TestHTTPContract(t *testing.T) {
 		{name: "one check passing", target: "/readyz/queue", code: 200, has: []string{`"status":"pass"`, `"queue:responseTime"`}},
 		{name: "one check failing", target: "/readyz/db", code: 503, has: []string{`"status":"fail"`}, lacks: []string{secret}},
 		{name: "one check text", target: "/readyz/db", accept: "text/plain", code: 503, has: []string{"db failed: reason withheld"}},
-		{name: "non-critical check alone fails", target: "/readyz/cache", code: 503},
+		{name: "non-critical check alone warns, as in the aggregate", target: "/readyz/cache", code: 200, has: []string{`"status":"warn"`}},
+		{name: "one check authorised", target: "/readyz/db", debug: true, code: 503, has: []string{`"output":"` + secret + `"`}},
+		{name: "one check text authorised", target: "/readyz/db", accept: "text/plain", debug: true, code: 503, has: []string{"db failed: " + secret}},
+		{name: "text form authorised without verbose", target: "/readyz", accept: "text/plain", debug: true, code: 503,
+			has: []string{"[-]db failed: " + secret + "\n"}},
+		{name: "text/* asks for text", target: "/readyz", accept: "text/*", code: 503, ctype: "text/plain; charset=utf-8"},
+		{name: "media types are case-insensitive", target: "/readyz", accept: "Text/Plain", code: 503, ctype: "text/plain; charset=utf-8"},
+		{name: "specific range beats wildcard", target: "/readyz", accept: "text/*;q=0.1, text/plain;q=0.9, */*;q=0.5", code: 503, ctype: "text/plain; charset=utf-8"},
+		{name: "wildcard tie goes to json", target: "/readyz", accept: "*/*", code: 503, ctype: "application/health+json"},
+		{name: "malformed pair keeps the valid exclude", target: "/readyz?exclude=db&utm=%zz", code: 200, has: []string{`"status":"warn"`}},
 		{name: "unknown check", target: "/readyz/nope", code: 404},
 		{name: "too deep", target: "/readyz/db/x", code: 404},
 		{name: "a check named after the gate", target: "/readyz/readyz-db", code: 200},
@@ -126,7 +157,7 @@ func TestHTTPContract(t *testing.T) {
 			}
 			rec := httptest.NewRecorder()
 			if tt.direct {
-				server.NewHandler(g, "readyz").ServeHTTP(rec, req)
+				newHandler(g).ServeHTTP(rec, req)
 			} else {
 				h.ServeHTTP(rec, req)
 			}
@@ -210,9 +241,9 @@ func checkSchema(t *testing.T, body []byte) {
 }
 
 func TestPassingGate(t *testing.T) {
-	g := &stubGate{rep: probes.Report{Gate: "liveness", Phase: probes.Cold, Base: probes.Pass}}
+	g := &stubGate{rep: probes.Report{Gate: probes.Liveness, Phase: probes.Cold, Base: probes.Pass}}
 	mux := http.NewServeMux()
-	server.Register(mux, nil, g, nil)
+	mux.Handle("/livez", newHandler(g))
 	for _, tt := range []struct{ accept, body string }{
 		{"text/plain", "ok\n"},
 		{"*/*", `{"status":"pass"}` + "\n"},
@@ -228,7 +259,7 @@ func TestPassingGate(t *testing.T) {
 }
 
 func TestVerdictPushedToNextResponse(t *testing.T) {
-	g := &stubGate{rep: probes.Report{Gate: "readiness", Phase: probes.Ready, Base: probes.Pass}}
+	g := &stubGate{rep: probes.Report{Gate: probes.Readiness, Phase: probes.Ready, Base: probes.Pass}}
 	h := newMux(g)
 	get := func() int {
 		rec := httptest.NewRecorder()
@@ -238,7 +269,7 @@ func TestVerdictPushedToNextResponse(t *testing.T) {
 	if got := get(); got != 200 {
 		t.Fatalf("ready: got %d, want 200", got)
 	}
-	g.set(probes.Report{Gate: "readiness", Phase: probes.Draining, Base: probes.Fail})
+	g.set(probes.Report{Gate: probes.Readiness, Phase: probes.Draining, Base: probes.Fail})
 	if got := get(); got != 503 {
 		t.Errorf("the response right after the change: got %d, want 503", got)
 	}
@@ -247,13 +278,15 @@ func TestVerdictPushedToNextResponse(t *testing.T) {
 func TestMountUnderPrefix(t *testing.T) {
 	g := &stubGate{rep: failingReadiness()}
 	r := chi.NewRouter()
-	r.Route("/internal", func(r chi.Router) { server.Register(r, nil, nil, g) })
+	r.Route("/internal", func(r chi.Router) { mount(r, newHandler(g)) })
 	mux := http.NewServeMux()
 	mux.Handle("/ops/", http.StripPrefix("/ops", newMux(g)))
+	sub := chi.NewRouter()
+	mount(sub, newHandler(g))
 	mounted := chi.NewRouter()
-	mounted.Mount("/", server.Routes(nil, nil, g))
+	mounted.Mount("/", sub)
 	custom := http.NewServeMux()
-	own := server.NewHandler(g, "readyz")
+	own := newHandler(g)
 	custom.Handle("/health/ready", own)
 	custom.Handle("/health/ready/{check}", own)
 	tests := []struct {
@@ -296,6 +329,10 @@ func TestWarmupGuard(t *testing.T) {
 			func(lc *probes.Lifecycle) error { return lc.Rewarm("reload") }}, 503},
 		{"draining still serves", []func(*probes.Lifecycle) error{(*probes.Lifecycle).Start, (*probes.Lifecycle).MarkReady,
 			func(lc *probes.Lifecycle) error { return lc.Drain("bye") }}, 200},
+		{"draining during warm-up never serves", []func(*probes.Lifecycle) error{(*probes.Lifecycle).Start,
+			func(lc *probes.Lifecycle) error { return lc.Drain("bye") }}, 503},
+		{"stopped before warm", []func(*probes.Lifecycle) error{(*probes.Lifecycle).Start,
+			func(lc *probes.Lifecycle) error { return lc.Drain("bye") }, (*probes.Lifecycle).Stop}, 503},
 		{"broken", []func(*probes.Lifecycle) error{func(lc *probes.Lifecycle) error { return lc.MarkBroken(nil) }}, 503},
 	}
 	for _, tt := range tests {
@@ -345,4 +382,70 @@ func FuzzHandler(f *testing.F) {
 			t.Fatalf("%s %s?%s leaked the error text without authorisation", method, req.URL.Path, query)
 		}
 	})
+}
+
+// Observations that JSON cannot hold (NaN, ±Inf) are rendered as null, and
+// every answer stays whole: never a 500 or a dropped connection.
+func TestNonFiniteObservations(t *testing.T) {
+	rep := failingReadiness()
+	rep.Checks[2].Observations = []probes.Observation{
+		{Measurement: "lag", Value: math.NaN(), Unit: "s"},
+		{Measurement: "rate", Value: math.Inf(1), Unit: "1/s"},
+		{Measurement: "huge", Value: math.MaxFloat64, Unit: "B"},
+	}
+	h := newMux(&stubGate{rep: rep})
+	for _, target := range []string{"/readyz?verbose", "/readyz/queue", "/readyz?verbose&exclude=db"} {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, target, nil))
+		if rec.Code != 503 && rec.Code != 200 {
+			t.Fatalf("%s: got %d", target, rec.Code)
+		}
+		checkSchema(t, rec.Body.Bytes())
+		if !strings.Contains(rec.Body.String(), `"queue:lag":[{"componentType":"component","observedValue":null,"observedUnit":"s"`) {
+			t.Errorf("%s: NaN not rendered as null: %s", target, rec.Body)
+		}
+	}
+}
+
+// A heartbeat-like check reports what it observed, not a response time.
+func TestUntimedCheck(t *testing.T) {
+	rep := probes.Report{Gate: probes.Liveness, Phase: probes.Ready, Base: probes.Pass, Checks: []probes.Result{{
+		Name: "worker", ComponentType: "system", Critical: true, Untimed: true, Status: probes.Pass, Time: when,
+		Observations: []probes.Observation{{Measurement: "age", Value: 1.5, Unit: "s"}},
+	}}}
+	rec := httptest.NewRecorder()
+	newHandler(&stubGate{rep: rep}).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/livez?verbose", nil))
+	if body := rec.Body.String(); strings.Contains(body, "responseTime") || !strings.Contains(body, `"worker:age":[{"componentType":"system","observedValue":1.5,"observedUnit":"s"`) {
+		t.Errorf("verbose body: %s; want worker:age and no responseTime", body)
+	}
+}
+
+// ?exclude= echoes a bounded number of unknown names, each cut short.
+func TestExcludeEchoIsBounded(t *testing.T) {
+	h := newMux(&stubGate{rep: failingReadiness()})
+	q := make([]string, 10000)
+	for i := range q {
+		q[i] = "exclude=" + strings.Repeat("n", 200) + strconv.Itoa(i)
+	}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/readyz?"+strings.Join(q, "&"), nil))
+	if n := rec.Body.Len(); n > 4<<10 {
+		t.Errorf("body of %d bytes for 10,000 unknown excludes; want under 4 KiB", n)
+	}
+	if !strings.Contains(rec.Body.String(), "more excluded names match no check") {
+		t.Errorf("body does not say names were left out: %s", rec.Body)
+	}
+}
+
+// The zero Status fails closed.
+func TestZeroStatusFails(t *testing.T) {
+	var s probes.Status
+	if s.OK() || s != probes.Fail {
+		t.Errorf("zero Status: %s, OK %v; want fail", s, s.OK())
+	}
+	rec := httptest.NewRecorder()
+	newHandler(&stubGate{rep: probes.Report{Gate: probes.Readiness}}).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/readyz", nil))
+	if rec.Code != 503 {
+		t.Errorf("a report nobody filled in: got %d, want 503", rec.Code)
+	}
 }

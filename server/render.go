@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"math"
+	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/probekit/probes"
@@ -23,6 +26,138 @@ type Info struct {
 	Description string
 }
 
+// answer is one complete response, ready to write.
+type answer struct {
+	code  int
+	ctype []string
+	body  []byte
+	clen  []string // Content-Length, for HEAD
+}
+
+func newAnswer(code int, ctype []string, body []byte) *answer {
+	return &answer{code: code, ctype: ctype, body: body, clen: contentLength(body)}
+}
+
+func contentLength(b []byte) []string { return []string{strconv.Itoa(len(b))} }
+
+func (a *answer) writeHeaders(w http.ResponseWriter) {
+	hdr := w.Header()
+	hdr["Content-Type"] = a.ctype
+	hdr["Cache-Control"] = hdrNoStore
+}
+
+func (a *answer) write(w http.ResponseWriter, r *http.Request) {
+	a.writeHeaders(w)
+	if r.Method == http.MethodHead {
+		// net/http cannot know a HEAD response's length; tell it.
+		w.Header()["Content-Length"] = a.clen
+		w.WriteHeader(a.code)
+		return
+	}
+	w.WriteHeader(a.code)
+	w.Write(a.body) //nolint:errcheck // the client went away; nothing to do
+}
+
+// pair is an answer in both forms.
+type pair struct{ json, text *answer }
+
+func (p pair) pick(text bool) *answer {
+	if text {
+		return p.text
+	}
+	return p.json
+}
+
+// view is a gate's state, with its aggregate answer rendered ahead of
+// requests.
+type view struct {
+	version uint64
+	code    int
+	rep     probes.Report // what it was rendered from
+	path    string
+	info    *Info
+	plain   pair
+	secrets bool // some error text exists for authorised eyes
+}
+
+func newView(version uint64, info *Info, rep *probes.Report, path string) *view {
+	v := &view{version: version, code: statusCode(rep.Status()), rep: *rep, path: path, info: info, secrets: hasSecrets(rep)}
+	v.plain = v.pair(renderOptions{})
+	return v
+}
+
+func hasSecrets(rep *probes.Report) bool {
+	for i := range rep.Checks {
+		if rep.Checks[i].Err != nil {
+			return true
+		}
+	}
+	for i := range rep.Tasks {
+		if rep.Tasks[i].Err != nil {
+			return true
+		}
+	}
+	return false
+}
+
+func (v *view) pair(o renderOptions) pair {
+	code := statusCode(o.status(&v.rep))
+	return pair{
+		json: newAnswer(code, hdrJSON, renderJSON(v.info, &v.rep, o)),
+		text: newAnswer(code, hdrText, renderText(&v.rep, v.path, o)),
+	}
+}
+
+func (h *Handler) renderQuery(r *http.Request, v *view, q query, text bool) *answer {
+	o := renderOptions{verbose: q.verbose}
+	o.authz = h.authorized(r, v)
+	if len(q.exclude) > 0 {
+		set := make(map[string]bool, len(q.exclude))
+		for _, name := range q.exclude {
+			set[name] = true
+			_, isCheck := v.rep.Check(name)
+			_, isTask := v.rep.Task(name)
+			if !isCheck && !isTask {
+				o.unmatched = append(o.unmatched, name)
+			}
+		}
+		o.skip = func(name string) bool { return set[name] }
+	}
+	return v.pair(o).pick(text)
+}
+
+// checkPair renders the answer of one check's or task's own path: its
+// contribution to the gate, the same rule the aggregate applies.
+func (v *view) checkPair(name string, authz bool) pair {
+	one := probes.Report{Gate: v.rep.Gate, Phase: v.rep.Phase}
+	var st probes.Status
+	var err error
+	if c, ok := v.rep.Check(name); ok {
+		st, err = c.Contribution(), c.Err
+		one.Checks = []probes.Result{c}
+	} else if t, ok := v.rep.Task(name); ok {
+		st, err = t.Status(), t.Err
+		one.Tasks = []probes.TaskState{t}
+	}
+	one.Base = st
+	code := statusCode(st)
+	line := "ok\n"
+	if !st.OK() {
+		line = name + " failed: " + reason(err, authz) + "\n"
+	}
+	return pair{
+		json: newAnswer(code, hdrJSON, renderJSON(v.info, &one, renderOptions{verbose: true, authz: authz, single: true})),
+		text: newAnswer(code, hdrText, []byte(line)),
+	}
+}
+
+func statusCode(s probes.Status) int {
+	if s.OK() {
+		return http.StatusOK
+	}
+	return http.StatusServiceUnavailable
+}
+
 // body is the health+json document (draft-inadarei-api-health-check-06).
 type body struct {
 	Status      string             `json:"status"`
@@ -36,18 +171,31 @@ type body struct {
 }
 
 type entry struct {
-	ComponentType string  `json:"componentType,omitempty"`
-	ObservedValue float64 `json:"observedValue"`
-	ObservedUnit  string  `json:"observedUnit,omitempty"`
-	Status        string  `json:"status"`
-	Time          string  `json:"time,omitempty"`
-	Output        string  `json:"output,omitempty"`
+	ComponentType string `json:"componentType,omitempty"`
+	ObservedValue number `json:"observedValue"`
+	ObservedUnit  string `json:"observedUnit,omitempty"`
+	Status        string `json:"status"`
+	Time          string `json:"time,omitempty"`
+	Output        string `json:"output,omitempty"`
+}
+
+// number is an observed value; one JSON cannot hold (NaN, ±Inf) is null.
+type number float64
+
+// MarshalJSON writes n, or null when n is not finite.
+func (n number) MarshalJSON() ([]byte, error) {
+	f := float64(n)
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return []byte("null"), nil
+	}
+	return strconv.AppendFloat(nil, f, 'g', -1, 64), nil
 }
 
 // renderOptions say what one rendering includes.
 type renderOptions struct {
 	verbose   bool
 	authz     bool                   // error texts may be shown
+	single    bool                   // one check's own path
 	skip      func(name string) bool // ?exclude=
 	unmatched []string               // excluded names that match nothing
 }
@@ -58,24 +206,63 @@ func (o *renderOptions) status(rep *probes.Report) probes.Status {
 
 func (o *renderOptions) excluded(name string) bool { return o.skip != nil && o.skip(name) }
 
-func unmatchedNote(name string) string {
-	return fmt.Sprintf("warn: some health checks cannot be excluded: no matches for %q", name)
+// unmatchedNotes warns of excluded names that match nothing, echoing a
+// bounded number of them, each cut short.
+func unmatchedNotes(names []string) []string {
+	var notes []string
+	for i, name := range names {
+		if i == maxEchoed {
+			notes = append(notes, fmt.Sprintf("warn: %d more excluded names match no check", len(names)-i))
+			break
+		}
+		if len(name) > maxEchoedLength {
+			name = name[:maxEchoedLength] + "..."
+		}
+		notes = append(notes, fmt.Sprintf("warn: some health checks cannot be excluded: no matches for %q", name))
+	}
+	return notes
+}
+
+// verdictNotes name the checks that make the gate fail or warn: names and
+// statuses are public, so even the smallest body says why.
+func verdictNotes(rep *probes.Report, o *renderOptions) []string {
+	var failing, warning []string
+	for i := range rep.Checks {
+		c := &rep.Checks[i]
+		if o.excluded(c.Name) {
+			continue
+		}
+		switch c.Contribution() {
+		case probes.Fail:
+			failing = append(failing, c.Name)
+		case probes.Warn:
+			warning = append(warning, c.Name)
+		}
+	}
+	var notes []string
+	if len(failing) > 0 {
+		notes = append(notes, "failing: "+strings.Join(failing, ", "))
+	}
+	if len(warning) > 0 {
+		notes = append(notes, "warning: "+strings.Join(warning, ", "))
+	}
+	return notes
 }
 
 func renderJSON(info *Info, rep *probes.Report, o renderOptions) []byte {
+	st := o.status(rep)
 	b := body{
-		Status:      o.status(rep).String(),
+		Status:      st.String(),
 		Version:     info.Version,
 		ReleaseID:   info.ReleaseID,
 		ServiceID:   info.ServiceID,
 		Description: info.Description,
-		Notes:       rep.Notes,
 	}
-	if len(o.unmatched) > 0 {
-		b.Notes = b.Notes[:len(b.Notes):len(b.Notes)] // append to a copy
-		for _, name := range o.unmatched {
-			b.Notes = append(b.Notes, unmatchedNote(name))
-		}
+	if !o.single {
+		b.Notes = append(append(append([]string(nil), rep.Notes...), verdictNotes(rep, &o)...), unmatchedNotes(o.unmatched)...)
+	}
+	if o.authz && !o.verbose && st != probes.Pass {
+		b.Output = outputs(rep, &o)
 	}
 	if o.verbose {
 		b.Checks = make(map[string][]entry, len(rep.Checks)+len(rep.Tasks))
@@ -85,9 +272,11 @@ func renderJSON(info *Info, rep *probes.Report, o renderOptions) []byte {
 				continue
 			}
 			e := checkEntry(c, o.authz)
-			b.Checks[c.Name+":responseTime"] = []entry{e}
+			if !c.Untimed {
+				b.Checks[c.Name+":responseTime"] = []entry{e}
+			}
 			for _, ob := range c.Observations {
-				e.ObservedValue, e.ObservedUnit = ob.Value, ob.Unit
+				e.ObservedValue, e.ObservedUnit = number(ob.Value), ob.Unit
 				b.Checks[c.Name+":"+ob.Measurement] = []entry{e}
 			}
 		}
@@ -99,13 +288,32 @@ func renderJSON(info *Info, rep *probes.Report, o renderOptions) []byte {
 	return marshal(&b)
 }
 
-func marshal(v any) []byte {
+// outputs joins the error texts of the checks and tasks that are not
+// passing, for the top-level output of an authorised non-verbose body.
+func outputs(rep *probes.Report, o *renderOptions) string {
+	var parts []string
+	for i := range rep.Checks {
+		c := &rep.Checks[i]
+		if c.Err != nil && !o.excluded(c.Name) {
+			parts = append(parts, c.Name+": "+c.Err.Error())
+		}
+	}
+	for i := range rep.Tasks {
+		if t := &rep.Tasks[i]; t.Err != nil {
+			parts = append(parts, t.Name+": "+t.Err.Error())
+		}
+	}
+	return strings.Join(parts, "; ")
+}
+
+func marshal(b *body) []byte {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		// Only plain strings, numbers and maps go in; this cannot happen.
-		panic("server: encoding health+json: " + err.Error())
+	if err := enc.Encode(b); err != nil {
+		// Nothing that goes in can fail to encode (non-finite numbers are
+		// null); should it ever, answer the verdict rather than nothing.
+		return []byte(`{"status":"` + b.Status + `"}` + "\n")
 	}
 	return buf.Bytes()
 }
@@ -113,7 +321,7 @@ func marshal(v any) []byte {
 func checkEntry(c *probes.Result, authz bool) entry {
 	e := entry{
 		ComponentType: c.ComponentType,
-		ObservedValue: float64(c.Duration.Microseconds()) / 1000,
+		ObservedValue: number(float64(c.Duration.Microseconds()) / 1000),
 		ObservedUnit:  "ms",
 		Status:        c.Status.String(),
 	}
@@ -126,21 +334,12 @@ func checkEntry(c *probes.Result, authz bool) entry {
 	return e
 }
 
-// taskStatus is pass for a finished task and fail for one still loading, as
-// the text form's [+] and [-] say.
-func taskStatus(t *probes.TaskState) probes.Status {
-	if t.Done {
-		return probes.Pass
-	}
-	return probes.Fail
-}
-
 func taskEntry(t *probes.TaskState, authz bool) entry {
 	e := entry{
 		ComponentType: "component",
-		ObservedValue: float64(int(t.Fraction*1000)) / 10,
+		ObservedValue: number(float64(int(t.Fraction*1000)) / 10),
 		ObservedUnit:  "%",
-		Status:        taskStatus(t).String(),
+		Status:        t.Status().String(),
 	}
 	if authz && t.Err != nil {
 		e.Output = t.Err.Error()
@@ -156,8 +355,8 @@ func renderText(rep *probes.Report, path string, o renderOptions) []byte {
 		return []byte("ok\n")
 	}
 	var b bytes.Buffer
-	for _, name := range o.unmatched {
-		b.WriteString(unmatchedNote(name) + "\n")
+	for _, note := range unmatchedNotes(o.unmatched) {
+		b.WriteString(note + "\n")
 	}
 	if rep.Base.OK() {
 		fmt.Fprintf(&b, "[+]phase ok: %s\n", rep.Phase)
@@ -174,9 +373,12 @@ func renderText(rep *probes.Report, path string, o renderOptions) []byte {
 	}
 	for i := range rep.Tasks {
 		t := &rep.Tasks[i]
-		if t.Done {
+		switch {
+		case t.Done:
 			fmt.Fprintf(&b, "[+]%s done\n", t.Name)
-		} else {
+		case o.authz && t.Err != nil:
+			fmt.Fprintf(&b, "[-]%s %d%%: %s\n", t.Name, int(t.Fraction*100), t.Err)
+		default:
 			fmt.Fprintf(&b, "[-]%s %d%%\n", t.Name, int(t.Fraction*100))
 		}
 	}
@@ -208,5 +410,3 @@ func reason(err error, authz bool) string {
 	}
 	return err.Error()
 }
-
-func contentLength(b []byte) []string { return []string{strconv.Itoa(len(b))} }

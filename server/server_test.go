@@ -64,9 +64,17 @@ func startWith(t *testing.T, withHandlers func(server.Handlers) []server.Option,
 		lc: probes.NewLifecycle(), entered: make(chan struct{}, 10), release: make(chan struct{}),
 		done: make(chan error, 1), logs: logs,
 	}
-	live, ready := liveness.New(s.lc), readiness.New(s.lc)
+	if _, err := liveness.New(s.lc); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := readiness.New(s.lc); err != nil {
+		t.Fatal(err)
+	}
 	mux := http.NewServeMux()
-	s.handlers = server.Register(mux, nil, live, ready)
+	var err error
+	if s.handlers, err = server.Register(mux, s.lc); err != nil {
+		t.Fatal(err)
+	}
 	if withHandlers != nil {
 		opts = append(opts, withHandlers(s.handlers)...)
 	}
@@ -89,7 +97,7 @@ func startWith(t *testing.T, withHandlers func(server.Handlers) []server.Option,
 	testutil.Ready(t, s.lc)
 	ctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
-	go func() { s.done <- srv.Run(ctx, live, ready) }()
+	go func() { s.done <- srv.Run(ctx) }()
 	testutil.Eventually(t, "service ready", func() bool {
 		res, err := client.Get(s.base + "/readyz")
 		if err != nil {
@@ -222,6 +230,7 @@ func TestNewRejects(t *testing.T) {
 		{"probed without handler", server.DrainUntilProbed(nil, 2, time.Second), "DrainUntilProbed(nil, 2, 1s)"},
 		{"probed zero times", server.DrainUntilProbed(&server.Handler{}, 0, time.Second), "n must be at least 1"},
 		{"probed no max", server.DrainUntilProbed(&server.Handler{}, 1, 0), "max must be positive"},
+		{"first bad option named", server.DrainDelay(-time.Second), "server: DrainDelay(-1s)"},
 		{"hook without name", server.OnDrain("", time.Second, func(context.Context) error { return nil }), `OnDrain("", 1s, fn)`},
 		{"hook without timeout", server.AfterClose("flush", 0, func(context.Context) error { return nil }), `AfterClose("flush", 0s, fn)`},
 		{"hook without function", server.AfterClose("flush", time.Second, nil), `AfterClose("flush", 1s, nil)`},
@@ -242,7 +251,10 @@ func TestNewRejects(t *testing.T) {
 func TestLogsVerdictChanges(t *testing.T) {
 	core, logs := observer.New(zap.DebugLevel)
 	lc := probes.NewLifecycle()
-	ready := readiness.New(lc)
+	ready, err := readiness.New(lc)
+	if err != nil {
+		t.Fatal(err)
+	}
 	healthy := make(chan bool, 1)
 	healthy <- false
 	state := false
@@ -268,7 +280,7 @@ func TestLogsVerdictChanges(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- srv.Run(ctx, ready) }()
+	go func() { done <- srv.Run(ctx) }()
 	testutil.Eventually(t, "failure logged", func() bool { return logs.FilterMessage("check verdict changed").Len() >= 1 })
 	healthy <- true
 	testutil.Eventually(t, "recovery logged", func() bool { return logs.FilterMessage("check verdict changed").Len() >= 2 })

@@ -24,9 +24,15 @@ func ExampleGate_Task() {
 		return nil
 	})
 	fmt.Println(warm.Report().Status(), lc.Phase())
-	if err := warm.Run(context.Background()); err != nil {
-		panic(err)
+	// The lifecycle runs the warm-up (server.Server.Run calls lc.Run).
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- lc.Run(ctx) }()
+	for lc.Phase() != probes.Ready {
+		time.Sleep(time.Millisecond)
 	}
+	cancel()
+	<-done
 	r := warm.Report()
 	fmt.Println(r.Status(), lc.Phase(), r.Notes[1])
 	// Output:

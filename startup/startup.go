@@ -1,8 +1,10 @@
 // Package startup holds the startup gate: it passes once warm-up (cache
 // loading, migrations, ...) has finished, and then stays passed.
 //
-// Warm-up tasks run concurrently. Each reports its progress, which the startup
-// response and the logs show. A task that fails is retried with exponential
+// Warm-up runs as background work of the lifecycle: probes.Lifecycle.Run
+// (which server.Server.Run calls) moves Cold to Warming, runs the tasks, and
+// moves to Ready once all have succeeded. Tasks run concurrently. Each
+// reports its progress, which the startup response and the logs show. A task that fails is retried with exponential
 // backoff until the warm-up deadline; past the deadline the lifecycle goes
 // Broken, so that startup and liveness fail and the platform restarts the
 // process instead of waiting forever.
@@ -10,6 +12,10 @@
 // The gate latches: once warm-up has finished, it passes until the process is
 // Broken, even while a Rewarm runs. Kubernetes runs liveness and readiness
 // probes only after startup has passed once.
+//
+// When the drain begins during a warm-up, the tasks are cancelled: a service
+// that never finished warming never serves (server.WarmupGuard), and its
+// startup gate keeps failing, since it never started.
 //
 // Anything that can block takes a context.Context first. The package uses only
 // the standard library.
@@ -20,13 +26,18 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"sort"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/probekit/probes"
+	"github.com/probekit/probes/internal/broadcast"
+	"github.com/probekit/probes/internal/opt"
+	"github.com/probekit/probes/internal/safe"
+	"github.com/probekit/probes/internal/spec"
+	"github.com/probekit/probes/redact"
 )
 
 // Defaults of the options.
@@ -36,100 +47,99 @@ const (
 	DefaultBackoffMax = 10 * time.Second
 )
 
-// Option configures a Gate. Invalid values make New return an error that
+// Option configures a Gate. An invalid value makes New return an error that
 // names the option.
-type Option interface {
-	apply(*config)
-}
-
-type optionFunc func(*config)
-
-func (f optionFunc) apply(c *config) { f(c) }
+type Option func(*config) error
 
 type config struct {
 	deadline               time.Duration
 	backoffMin, backoffMax time.Duration
-	err                    error
 }
 
 // Deadline bounds a whole warm-up, every retry included. Past it the
 // lifecycle goes Broken. Default DefaultDeadline (5m).
 func Deadline(d time.Duration) Option {
-	return optionFunc(func(c *config) {
-		if d <= 0 && c.err == nil {
-			c.err = fmt.Errorf("startup: Deadline(%s): the deadline must be positive", d)
+	return func(c *config) error {
+		if d <= 0 {
+			return fmt.Errorf("Deadline(%s): the deadline must be positive", d)
 		}
 		c.deadline = d
-	})
+		return nil
+	}
 }
 
 // Backoff sets the wait before the first retry of a failed task and the most
 // it grows to, doubling after each failure. Defaults DefaultBackoffMin (100ms)
 // and DefaultBackoffMax (10s).
 func Backoff(initial, maximum time.Duration) Option {
-	return optionFunc(func(c *config) {
-		if (initial <= 0 || maximum < initial) && c.err == nil {
-			c.err = fmt.Errorf("startup: Backoff(%s, %s): need 0 < initial <= maximum", initial, maximum)
+	return func(c *config) error {
+		if initial <= 0 || maximum < initial {
+			return fmt.Errorf("Backoff(%s, %s): need 0 < initial <= maximum", initial, maximum)
 		}
 		c.backoffMin, c.backoffMax = initial, maximum
-	})
+		return nil
+	}
 }
 
 // TaskFunc is one warm-up task. It reports progress through p and returns nil
 // when done. A returned error (or a panic) is retried after a backoff; ctx is
-// cancelled at the warm-up deadline.
+// cancelled at the warm-up deadline and when the drain begins.
 type TaskFunc func(ctx context.Context, p *Progress) error
 
-// Gate is the startup gate. Create one with New, add tasks with Task, and
-// start warm-up with Run.
+// Gate is the startup gate. Create one with New and add tasks with Task;
+// the lifecycle's Run starts the warm-up.
 type Gate struct {
 	lc      *probes.Lifecycle
 	cfg     config
-	changes probes.Broadcast
+	changes broadcast.B
 
 	mu      sync.Mutex
 	tasks   []*task // sorted by name
 	running bool    // a warm-up is under way
 }
 
+var _ probes.Gate = (*Gate)(nil)
+
 type task struct {
 	name string
 	fn   TaskFunc
 
 	// Guarded by Gate.mu.
-	done     bool
-	attempts int
-	failures int
-	err      error // of the last attempt, while it is not done
+	state probes.TaskState
 
 	permille atomic.Int32 // progress in 1/1000, for cheap change detection
 }
 
-// New returns the startup gate of lc. It returns an error naming the option
-// when an option is invalid, and panics if lc is nil.
+// New returns the startup gate of lc and attaches it, so that lc.Run runs
+// the warm-up. It fails when lc is nil or already has a startup gate, or
+// with an error naming the option when an option is invalid.
 func New(lc *probes.Lifecycle, opts ...Option) (*Gate, error) {
 	if lc == nil {
-		panic("startup: New with a nil *probes.Lifecycle")
+		return nil, errors.New("startup: New(nil): need a *probes.Lifecycle")
 	}
 	cfg := config{deadline: DefaultDeadline, backoffMin: DefaultBackoffMin, backoffMax: DefaultBackoffMax}
-	for _, o := range opts {
-		if o != nil {
-			o.apply(&cfg)
-		}
-	}
-	if cfg.err != nil {
-		return nil, cfg.err
+	if err := opt.Apply("startup", &cfg, opts); err != nil {
+		return nil, err
 	}
 	g := &Gate{lc: lc, cfg: cfg}
+	if err := lc.Attach(g, g.run); err != nil {
+		return nil, fmt.Errorf("startup: %w", err)
+	}
 	lc.Subscribe(func(probes.Transition) { g.changes.Notify() })
 	return g, nil
 }
 
+// Kind returns probes.Startup.
+func (g *Gate) Kind() probes.Kind { return probes.Startup }
+
+// Version grows with every phase move and every change of a task.
+func (g *Gate) Version() uint64 { return g.lc.Version() + g.changes.Version() }
+
 // Task adds a warm-up task under name. It fails when name is not
 // probes.ValidName or is taken, when fn is nil, or while a warm-up runs.
 func (g *Gate) Task(name string, fn TaskFunc) error {
-	if !probes.ValidName(name) {
-		return fmt.Errorf("startup: task name %q: use 1 to 63 letters, digits, '-', '_' or '.'", name)
+	if err := spec.Name("startup: task", name, probes.ValidName); err != nil {
+		return err
 	}
 	if fn == nil {
 		return fmt.Errorf("startup: task %q: nil TaskFunc", name)
@@ -139,35 +149,46 @@ func (g *Gate) Task(name string, fn TaskFunc) error {
 	if g.running {
 		return fmt.Errorf("startup: task %q added while warm-up runs", name)
 	}
-	i := sort.Search(len(g.tasks), func(i int) bool { return g.tasks[i].name >= name })
-	if i < len(g.tasks) && g.tasks[i].name == name {
+	i, found := slices.BinarySearchFunc(g.tasks, name, func(t *task, name string) int { return strings.Compare(t.name, name) })
+	if found {
 		return fmt.Errorf("startup: task %q added twice", name)
 	}
-	g.tasks = append(g.tasks, nil)
-	copy(g.tasks[i+1:], g.tasks[i:])
-	g.tasks[i] = &task{name: name, fn: fn}
+	g.tasks = slices.Insert(g.tasks, i, &task{name: name, fn: fn, state: probes.TaskState{Name: name}})
+	g.changes.Notify()
 	return nil
 }
 
-// Run starts warm-up (Cold to Warming), runs every task concurrently, and
-// moves the lifecycle to Ready when all have succeeded. It returns nil then;
-// ctx.Err() if ctx ends first; and, at the deadline, an error after moving
-// the lifecycle to Broken, whether or not the tasks still running honour
-// their context.
-func (g *Gate) Run(ctx context.Context) error {
-	return g.warm(ctx, g.lc.Start)
+// run is the gate's background work: the first warm-up, from Cold. A
+// lifecycle moved on by hand before Run is left as it is.
+func (g *Gate) run(ctx context.Context) error {
+	if g.lc.Phase() != probes.Cold {
+		return nil
+	}
+	err := g.warm(ctx, g.lc.Start)
+	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
+		return nil // the lifecycle's Run ended: nothing failed
+	}
+	return err
 }
 
 // Rewarm moves a Ready lifecycle back to Warming (readiness fails, startup
 // stays passed), runs every task again, and moves it to Ready once they have
-// succeeded, with the same deadline as Run. It fails, changing nothing, while
-// another warm-up runs.
+// succeeded, with the same deadline as the first warm-up; past it the
+// lifecycle goes Broken. It fails, changing nothing, when the lifecycle is
+// not Ready or another warm-up runs.
+//
+// When ctx ends first, the lifecycle goes back to Ready and the tasks show
+// their state from before the Rewarm, and Rewarm returns ctx.Err(): a task
+// must load into a new place and swap it in only when done, so that the data
+// loaded before is still whole and served. A task that cannot promise that
+// should call MarkBroken on failure. When the drain begins during a Rewarm,
+// the tasks are cancelled and Rewarm returns nil.
 func (g *Gate) Rewarm(ctx context.Context, reason string) error {
 	return g.warm(ctx, func() error { return g.lc.Rewarm(reason) })
 }
 
-// warm claims the gate, makes the lifecycle move that starts a warm-up, and
-// runs it.
+// warm claims the gate, makes the lifecycle move that starts a warm-up, runs
+// the tasks, and waits for every task goroutine before it returns.
 func (g *Gate) warm(parent context.Context, start func() error) error {
 	g.mu.Lock()
 	if g.running {
@@ -175,51 +196,96 @@ func (g *Gate) warm(parent context.Context, start func() error) error {
 		return errors.New("startup: a warm-up is already running")
 	}
 	g.running = true
-	tasks := g.tasks
-	for _, t := range tasks {
-		t.done, t.attempts, t.failures, t.err = false, 0, 0, nil
-		t.permille.Store(0)
-	}
 	g.mu.Unlock()
 	defer func() {
 		g.mu.Lock()
 		g.running = false
 		g.mu.Unlock()
 	}()
+	// Cancel the tasks when the drain begins or the process breaks. The
+	// subscription comes before the move, so no such move can slip between.
+	ctx, cancel := context.WithTimeoutCause(parent, g.cfg.deadline, errDeadline)
+	defer cancel()
+	stopped := make(chan struct{})
+	var once sync.Once
+	defer g.lc.Subscribe(func(t probes.Transition) {
+		if t.To == probes.Draining || t.To == probes.Broken {
+			once.Do(func() { close(stopped); cancel() })
+		}
+	})()
 	if err := start(); err != nil {
 		return fmt.Errorf("startup: %w", err)
 	}
 
-	ctx, cancel := context.WithTimeout(parent, g.cfg.deadline)
-	defer cancel()
-	done := make(chan struct{}, len(tasks)) // buffered: a task that outlives the deadline exits on its own
-	for _, t := range tasks {
-		go func() {
-			g.runTask(ctx, t)
-			done <- struct{}{}
-		}()
+	g.mu.Lock()
+	tasks := g.tasks
+	before := make([]probes.TaskState, len(tasks))
+	for i, t := range tasks {
+		before[i] = t.state
+		t.state = probes.TaskState{Name: t.name}
+		t.permille.Store(0)
 	}
-	for pending := len(tasks); pending > 0; {
-		select {
-		case <-done:
-			pending--
-			continue
-		case <-ctx.Done():
+	g.mu.Unlock()
+	g.changes.Notify()
+
+	var wg sync.WaitGroup
+	for _, t := range tasks {
+		wg.Go(func() { g.runTask(ctx, t) })
+	}
+	allDone := make(chan struct{})
+	go func() { wg.Wait(); close(allDone) }()
+	defer func() { <-allDone }() // every task has returned before warm does
+
+	var missed error
+	select {
+	case <-allDone:
+	case <-ctx.Done():
+		if context.Cause(ctx) == errDeadline {
+			// Broken at the deadline, whether or not the tasks still
+			// running honour their context.
+			missed = fmt.Errorf("startup: warm-up deadline %s missed: %s", g.cfg.deadline, g.unfinished())
+			_ = g.lc.MarkBroken(missed)
 		}
-		if parent.Err() != nil {
-			return parent.Err()
+	}
+	<-allDone
+	select {
+	case <-stopped:
+		if missed != nil {
+			return missed
 		}
-		err := fmt.Errorf("startup: warm-up deadline %s missed: %s", g.cfg.deadline, g.unfinished())
-		_ = g.lc.MarkBroken(err)
-		return err
+		return nil // shut down (or broken from outside) while warming: nothing left to do
+	default:
+	}
+	if parent.Err() != nil {
+		if g.lc.Started() {
+			g.restore(tasks, before)
+			if err := g.lc.MarkReady(); err == nil {
+				return fmt.Errorf("startup: rewarm cancelled, serving the data loaded before: %w", parent.Err())
+			}
+		}
+		return parent.Err()
 	}
 	if err := g.lc.MarkReady(); err != nil {
-		if p := g.lc.Phase(); p == probes.Draining || p == probes.Stopped {
-			return nil // shut down while warming: nothing left to do
-		}
 		return fmt.Errorf("startup: %w", err)
 	}
 	return nil
+}
+
+var errDeadline = errors.New("warm-up deadline")
+
+// restore puts back the task states from before a cancelled Rewarm.
+func (g *Gate) restore(tasks []*task, before []probes.TaskState) {
+	g.mu.Lock()
+	for i, t := range tasks {
+		t.state = before[i]
+		pm := int32(0)
+		if t.state.Done {
+			pm = 1000
+		}
+		t.permille.Store(pm)
+	}
+	g.mu.Unlock()
+	g.changes.Notify()
 }
 
 // unfinished describes the tasks not yet done, with their last errors.
@@ -229,9 +295,9 @@ func (g *Gate) unfinished() string {
 	var parts []string
 	for _, t := range g.tasks {
 		switch {
-		case t.done:
-		case t.err != nil:
-			parts = append(parts, fmt.Sprintf("task %q after %d failed attempts: %v", t.name, t.failures, t.err))
+		case t.state.Done:
+		case t.state.Err != nil:
+			parts = append(parts, fmt.Sprintf("task %q after %d failed attempts: %v", t.name, t.state.Failures, t.state.Err))
 		default:
 			parts = append(parts, fmt.Sprintf("task %q still running", t.name))
 		}
@@ -239,20 +305,22 @@ func (g *Gate) unfinished() string {
 	return strings.Join(parts, "; ")
 }
 
-// runTask runs t until it succeeds or ctx ends, backing off between attempts.
+// runTask runs t until it succeeds or ctx ends, backing off between
+// attempts. A task that ignores ctx keeps its warm-up waiting; the deadline
+// still moves the lifecycle to Broken (see warm).
 func (g *Gate) runTask(ctx context.Context, t *task) {
 	wait := g.cfg.backoffMin
 	p := &Progress{g: g, t: t}
 	for {
 		g.mu.Lock()
-		t.attempts++
+		t.state.Attempts++
 		g.mu.Unlock()
-		err := probes.RedactError(safeRun(ctx, t.fn, p))
+		err := redact.Error(safe.Call(func() error { return t.fn(ctx, p) }))
 		g.mu.Lock()
-		t.done = err == nil
-		t.err = err
+		t.state.Done = err == nil
+		t.state.Err = err
 		if err != nil {
-			t.failures++
+			t.state.Failures++
 		}
 		g.mu.Unlock()
 		if err == nil {
@@ -270,15 +338,6 @@ func (g *Gate) runTask(ctx context.Context, t *task) {
 		}
 		wait = min(2*wait, g.cfg.backoffMax)
 	}
-}
-
-func safeRun(ctx context.Context, fn TaskFunc, p *Progress) (err error) {
-	defer func() {
-		if v := recover(); v != nil {
-			err = fmt.Errorf("panic: %v", v)
-		}
-	}()
-	return fn(ctx, p)
 }
 
 // Progress is how a task reports how far it has come. Its methods are cheap
@@ -308,23 +367,16 @@ func (p *Progress) Count(done, total int) {
 
 // Report returns the gate's current state, with each task's progress.
 func (g *Gate) Report() probes.Report {
-	phase := g.lc.Phase()
-	r := probes.Report{Gate: "startup", Phase: phase, Base: probes.Fail}
-	switch {
-	case phase == probes.Broken:
-	case phase == probes.Draining || phase == probes.Stopped || g.lc.Started():
-		r.Base = probes.Pass
-	}
+	phase, started := g.lc.Phase(), g.lc.Started()
+	base, note := probes.Startup.Verdict(phase, started)
+	r := probes.Report{Gate: probes.Startup, Phase: phase, Base: base, Notes: []string{note}}
 	g.mu.Lock()
 	r.Tasks = make([]probes.TaskState, len(g.tasks))
 	for i, t := range g.tasks {
-		r.Tasks[i] = probes.TaskState{
-			Name: t.name, Done: t.done, Attempts: t.attempts, Failures: t.failures, Err: t.err,
-			Fraction: float64(t.permille.Load()) / 1000,
-		}
+		r.Tasks[i] = t.state
+		r.Tasks[i].Fraction = float64(t.permille.Load()) / 1000
 	}
 	g.mu.Unlock()
-	r.Notes = []string{"phase: " + phase.String()}
 	if len(r.Tasks) > 0 {
 		r.Notes = append(r.Notes, progressNote(r.Tasks))
 	}

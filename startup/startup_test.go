@@ -28,12 +28,36 @@ func newGate(t *testing.T, opts ...startup.Option) (*probes.Lifecycle, *startup.
 	return lc, g
 }
 
-// runAsync runs g.Run and returns its result channel; the test waits for it.
-func runAsync(g *startup.Gate, ctx context.Context) <-chan error {
+// runAsync runs the lifecycle's work (the warm-up) until the warm-up has
+// settled (Ready, Broken or Draining) or ctx ends, and yields lc.Run's error,
+// nil for a Run that was merely stopped.
+func runAsync(lc *probes.Lifecycle, ctx context.Context) <-chan error {
 	done := make(chan error, 1)
-	go func() { done <- g.Run(ctx) }()
+	ctx, cancel := context.WithCancel(ctx)
+	run := make(chan error, 1)
+	go func() { run <- lc.Run(ctx) }()
+	go func() {
+		defer cancel()
+		for {
+			select {
+			case err := <-run:
+				if errors.Is(err, context.Canceled) {
+					err = nil
+				}
+				done <- err
+				return
+			case <-time.After(time.Millisecond):
+			}
+			if p := lc.Phase(); p == probes.Ready || p == probes.Broken || p == probes.Draining {
+				cancel()
+			}
+		}
+	}()
 	return done
 }
+
+// warmUp runs the warm-up to its end and returns lc.Run's error.
+func warmUp(lc *probes.Lifecycle) error { return <-runAsync(lc, context.Background()) }
 
 func TestWarmUpProgressAndLatch(t *testing.T) {
 	lc, g := newGate(t)
@@ -52,7 +76,7 @@ func TestWarmUpProgressAndLatch(t *testing.T) {
 	if s := g.Report().Status(); s != probes.Fail {
 		t.Fatalf("Cold: got %s, want fail", s)
 	}
-	done := runAsync(g, context.Background())
+	done := runAsync(lc, context.Background())
 
 	step <- 0.45
 	testutil.Eventually(t, "progress 45% shown", func() bool {
@@ -105,7 +129,7 @@ func rewarming(t *testing.T) (lc *probes.Lifecycle, g *startup.Gate, release fun
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if err := g.Run(context.Background()); err != nil {
+	if err := warmUp(lc); err != nil {
 		t.Fatal(err)
 	}
 	result := make(chan error, 1)
@@ -131,7 +155,7 @@ func TestLatchedDuringRewarm(t *testing.T) {
 }
 
 func TestRetryWithBackoff(t *testing.T) {
-	_, g := newGate(t, startup.Backoff(time.Millisecond, 4*time.Millisecond))
+	lc, g := newGate(t, startup.Backoff(time.Millisecond, 4*time.Millisecond))
 	var attempts atomic.Int64
 	if err := g.Task("migrate", func(context.Context, *startup.Progress) error {
 		switch attempts.Add(1) {
@@ -144,7 +168,7 @@ func TestRetryWithBackoff(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if err := g.Run(context.Background()); err != nil {
+	if err := warmUp(lc); err != nil {
 		t.Fatalf("Run: %v", err)
 	}
 	r := g.Report()
@@ -163,7 +187,7 @@ func TestDeadlineBreaks(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	err := g.Run(context.Background())
+	err := warmUp(lc)
 	if err == nil || !strings.Contains(err.Error(), "deadline 50ms missed") {
 		t.Fatalf("Run: got %v, want a missed-deadline error", err)
 	}
@@ -187,11 +211,11 @@ func TestCancelledWhileWarming(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	done := runAsync(g, ctx)
+	done := runAsync(lc, ctx)
 	testutil.Eventually(t, "warming", func() bool { return lc.Phase() == probes.Warming })
 	cancel()
-	if err := <-done; !errors.Is(err, context.Canceled) {
-		t.Errorf("Run: got %v, want context.Canceled", err)
+	if err := <-done; err != nil {
+		t.Errorf("Run: got %v, want a plain stop", err)
 	}
 	if lc.Phase() != probes.Warming {
 		t.Errorf("phase: got %s, want warming (not broken)", lc.Phase())
@@ -199,8 +223,8 @@ func TestCancelledWhileWarming(t *testing.T) {
 }
 
 func TestNoTasksIsReadyAtOnce(t *testing.T) {
-	lc, g := newGate(t)
-	if err := g.Run(context.Background()); err != nil {
+	lc, _ := newGate(t)
+	if err := warmUp(lc); err != nil {
 		t.Fatal(err)
 	}
 	if lc.Phase() != probes.Ready {
@@ -209,7 +233,7 @@ func TestNoTasksIsReadyAtOnce(t *testing.T) {
 }
 
 func TestProgressCount(t *testing.T) {
-	_, g := newGate(t)
+	lc, g := newGate(t)
 	var seen []float64
 	if err := g.Task("rows", func(ctx context.Context, p *startup.Progress) error {
 		for _, n := range []int{0, 1, 3, 4} {
@@ -221,7 +245,7 @@ func TestProgressCount(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if err := g.Run(context.Background()); err != nil {
+	if err := warmUp(lc); err != nil {
 		t.Fatal(err)
 	}
 	want := []float64{0, 0.25, 0.75, 1}
@@ -277,19 +301,23 @@ func TestRejectsBadInput(t *testing.T) {
 func TestDeadlineWithTaskIgnoringContext(t *testing.T) {
 	lc, g := newGate(t, startup.Deadline(50*time.Millisecond))
 	release := make(chan struct{})
-	defer close(release)
 	if err := g.Task("stubborn", func(context.Context, *startup.Progress) error {
 		<-release // ignores its context
 		return nil
 	}); err != nil {
 		t.Fatal(err)
 	}
-	err := g.Run(context.Background())
-	if err == nil || !strings.Contains(err.Error(), `task "stubborn" still running`) {
-		t.Fatalf("Run: got %v, want the deadline naming the stuck task", err)
+	done := runAsync(lc, context.Background())
+	// Broken at the deadline, though the task has not returned.
+	testutil.Eventually(t, "broken", func() bool { return lc.Phase() == probes.Broken })
+	select {
+	case err := <-done:
+		t.Fatalf("Run returned %v while a task still runs", err)
+	default:
 	}
-	if lc.Phase() != probes.Broken {
-		t.Errorf("phase: got %s, want broken", lc.Phase())
+	release <- struct{}{}
+	if err := <-done; err == nil || !strings.Contains(err.Error(), `task "stubborn" still running`) {
+		t.Fatalf("Run: got %v, want the deadline naming the stuck task", err)
 	}
 }
 
@@ -316,7 +344,7 @@ func TestRewarmWhileWarmingChangesNothing(t *testing.T) {
 }
 
 func TestRetryNote(t *testing.T) {
-	_, g := newGate(t, startup.Backoff(time.Millisecond, time.Millisecond))
+	lc, g := newGate(t, startup.Backoff(time.Millisecond, time.Millisecond))
 	second := make(chan struct{})
 	finish := make(chan struct{})
 	var attempts atomic.Int64
@@ -330,7 +358,7 @@ func TestRetryNote(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	done := runAsync(g, context.Background())
+	done := runAsync(lc, context.Background())
 	<-second
 	// While the second attempt runs, one attempt has failed.
 	if note := g.Report().Notes[1]; !strings.Contains(note, "retrying after 1 failed attempts") {
@@ -339,5 +367,94 @@ func TestRetryNote(t *testing.T) {
 	close(finish)
 	if err := <-done; err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A Rewarm whose context ends goes back to Ready with the tasks as they were,
+// rather than leaving the lifecycle in Warming for good.
+func TestRewarmCancelledGoesBackToReady(t *testing.T) {
+	lc, g := newGate(t)
+	var runs atomic.Int64
+	if err := g.Task("cache", func(ctx context.Context, p *startup.Progress) error {
+		if runs.Add(1) == 2 {
+			p.Set(0.3)
+			<-ctx.Done()
+			return ctx.Err()
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := warmUp(lc); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- g.Rewarm(ctx, "reload") }()
+	testutil.Eventually(t, "rewarm loading", func() bool { return runs.Load() == 2 && g.Report().Tasks[0].Fraction == 0.3 })
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), "serving the data loaded before") {
+		t.Errorf("Rewarm: got %v, want a cancellation that says it went back", err)
+	}
+	r := g.Report()
+	if lc.Phase() != probes.Ready || !r.Tasks[0].Done || r.Tasks[0].Fraction != 1 {
+		t.Errorf("after a cancelled Rewarm: phase %s, task %+v; want ready with the task done", lc.Phase(), r.Tasks[0])
+	}
+}
+
+// A refused Rewarm changes nothing: the tasks keep their state.
+func TestRefusedRewarmResetsNothing(t *testing.T) {
+	lc, g := newGate(t)
+	if err := g.Task("cache", func(context.Context, *startup.Progress) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if err := warmUp(lc); err != nil {
+		t.Fatal(err)
+	}
+	if err := lc.Drain("bye"); err != nil {
+		t.Fatal(err)
+	}
+	before := g.Report()
+	if err := g.Rewarm(context.Background(), "late"); !errors.Is(err, probes.ErrIllegalTransition) {
+		t.Fatalf("Rewarm while draining: got %v, want an illegal transition", err)
+	}
+	if after := g.Report(); !after.Tasks[0].Done || after.Tasks[0].Attempts != before.Tasks[0].Attempts {
+		t.Errorf("refused Rewarm changed the task: before %+v, after %+v", before.Tasks[0], after.Tasks[0])
+	}
+}
+
+// The drain cancels a warm-up under way, the warm-up ends without error,
+// and startup keeps failing: the service never started.
+func TestDrainCancelsWarmUp(t *testing.T) {
+	lc, g := newGate(t)
+	cancelled := make(chan struct{})
+	var returned atomic.Bool
+	if err := g.Task("cache", func(ctx context.Context, p *startup.Progress) error {
+		p.Set(0.5)
+		<-ctx.Done()
+		close(cancelled)
+		time.Sleep(20 * time.Millisecond) // a task that takes a moment to wind down
+		returned.Store(true)
+		return ctx.Err()
+	}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- lc.Run(ctx) }()
+	testutil.Eventually(t, "loading", func() bool { return g.Report().Tasks[0].Fraction == 0.5 })
+	if err := lc.Drain("SIGTERM"); err != nil {
+		t.Fatal(err)
+	}
+	<-cancelled
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Errorf("Run: got %v, want a plain stop", err)
+	}
+	if !returned.Load() {
+		t.Error("Run returned before the warm-up task did")
+	}
+	if s := g.Report().Status(); s != probes.Fail || lc.Phase() != probes.Draining {
+		t.Errorf("startup after a drain during warm-up: %s in %s, want fail in draining", s, lc.Phase())
 	}
 }

@@ -11,6 +11,7 @@ package systemd
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -20,23 +21,11 @@ import (
 	"time"
 
 	"github.com/probekit/probes"
+	"github.com/probekit/probes/internal/opt"
 )
 
-// Gate is what the notifier needs of a gate: its report, and a push on every
-// change. *startup.Gate and *liveness.Gate implement it.
-type Gate interface {
-	Report() probes.Report
-	Subscribe(fn func()) (cancel func())
-}
-
 // Option configures a Notifier.
-type Option interface {
-	apply(*Notifier)
-}
-
-type optionFunc func(*Notifier)
-
-func (f optionFunc) apply(n *Notifier) { f(n) }
+type Option func(*Notifier) error
 
 // DefaultStatusInterval is how often, at most, warm-up progress updates the
 // unit's status line.
@@ -45,25 +34,33 @@ const DefaultStatusInterval = time.Second
 // StatusInterval sets how often, at most, warm-up progress updates STATUS=;
 // phase changes are always sent at once. Default DefaultStatusInterval (1s).
 func StatusInterval(d time.Duration) Option {
-	return optionFunc(func(n *Notifier) { n.statusEvery = d })
+	return func(n *Notifier) error {
+		if d < 0 {
+			return fmt.Errorf("StatusInterval(%s): must not be negative", d)
+		}
+		n.statusEvery = d
+		return nil
+	}
 }
 
 // Environment makes the notifier read NOTIFY_SOCKET, WATCHDOG_USEC and
 // WATCHDOG_PID through getenv instead of os.Getenv, for tests.
 func Environment(getenv func(string) string) Option {
-	return optionFunc(func(n *Notifier) {
+	return func(n *Notifier) error {
 		if getenv != nil {
 			n.getenv = getenv
 		}
-	})
+		return nil
+	}
 }
 
-// Notifier sends a lifecycle's story to systemd. Create one with New and run
-// it alongside the server (server.Server.Run accepts it as background work).
+// Notifier sends a lifecycle's story to systemd. Create one with New; it
+// runs as background work of the lifecycle (probes.Lifecycle.Run, which
+// server.Server.Run calls).
 type Notifier struct {
 	lc          *probes.Lifecycle
-	startup     Gate
-	liveness    Gate
+	startup     probes.Gate
+	liveness    probes.Gate
 	statusEvery time.Duration
 	getenv      func(string) string
 
@@ -74,29 +71,33 @@ type Notifier struct {
 	lastStatus   string
 }
 
-// New returns a Notifier for lc. startup supplies the warm-up progress and
-// liveness gates the watchdog; either may be nil (no progress; a watchdog
-// that only needs the process to run).
-func New(lc *probes.Lifecycle, startup, liveness Gate, opts ...Option) *Notifier {
+// New returns a Notifier for lc and adds it to lc's background work. The
+// lifecycle's startup gate, if built before New, supplies the warm-up
+// progress, and its liveness gate gates the watchdog (without one, the
+// watchdog only needs the process to run). It fails when lc is nil or an
+// option is invalid.
+func New(lc *probes.Lifecycle, opts ...Option) (*Notifier, error) {
 	if lc == nil {
-		panic("systemd: New with a nil *probes.Lifecycle")
+		return nil, errors.New("systemd: New(nil): need a *probes.Lifecycle")
 	}
-	n := &Notifier{lc: lc, startup: startup, liveness: liveness, statusEvery: DefaultStatusInterval, getenv: os.Getenv}
-	for _, o := range opts {
-		if o != nil {
-			o.apply(n)
-		}
+	n := &Notifier{lc: lc, startup: lc.Gate(probes.Startup), liveness: lc.Gate(probes.Liveness),
+		statusEvery: DefaultStatusInterval, getenv: os.Getenv}
+	if err := opt.Apply("systemd", n, opts); err != nil {
+		return nil, err
 	}
-	return n
+	if err := lc.Go("systemd", n.run); err != nil {
+		return nil, fmt.Errorf("systemd: %w", err)
+	}
+	return n, nil
 }
 
-// Run notifies until ctx is done and returns ctx.Err(). Without NOTIFY_SOCKET
-// it only waits. An unusable NOTIFY_SOCKET is an error at once.
-func (n *Notifier) Run(ctx context.Context) error {
+// run notifies until ctx is done and returns ctx.Err(). Without NOTIFY_SOCKET
+// it only waits. An unusable NOTIFY_SOCKET is an error at once, which fails
+// the service: a unit of Type=notify would wait for READY=1 in vain.
+func (n *Notifier) run(ctx context.Context) error {
 	socket := n.getenv("NOTIFY_SOCKET")
 	if socket == "" {
-		<-ctx.Done()
-		return ctx.Err()
+		return nil // not under systemd: nothing to do
 	}
 	conn, err := net.DialUnix("unixgram", nil, &net.UnixAddr{Name: socket, Net: "unixgram"})
 	if err != nil {

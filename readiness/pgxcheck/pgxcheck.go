@@ -23,6 +23,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/probekit/probes"
+	"github.com/probekit/probes/internal/opt"
 )
 
 // Defaults of the options.
@@ -31,47 +32,36 @@ const (
 )
 
 // Option configures a Checker.
-type Option interface {
-	apply(*config)
-}
-
-type optionFunc func(*config)
-
-func (f optionFunc) apply(c *config) { f(c) }
+type Option func(*config) error
 
 type config struct {
 	query     string
 	warnAbove float64
 	exhausted probes.Status
-	err       error
-}
-
-func (c *config) fail(format string, args ...any) {
-	if c.err == nil {
-		c.err = fmt.Errorf("pgxcheck: "+format, args...)
-	}
 }
 
 // Query makes the check run sql (through Exec) instead of a ping, for
 // example a query that touches the tables the service needs. Default: ping.
 func Query(sql string) Option {
-	return optionFunc(func(c *config) {
+	return func(c *config) error {
 		if sql == "" {
-			c.fail("Query(%q): the query must not be empty", sql)
+			return fmt.Errorf("Query(%q): the query must not be empty", sql)
 		}
 		c.query = sql
-	})
+		return nil
+	}
 }
 
 // WarnAbove makes the check warn when more than ratio of the pool's
 // connections are in use. Default DefaultWarnAbove (0.9); 1 disables it.
 func WarnAbove(ratio float64) Option {
-	return optionFunc(func(c *config) {
+	return func(c *config) error {
 		if !(ratio > 0 && ratio <= 1) {
-			c.fail("WarnAbove(%v): the ratio must be in (0, 1]", ratio)
+			return fmt.Errorf("WarnAbove(%v): the ratio must be in (0, 1]", ratio)
 		}
 		c.warnAbove = ratio
-	})
+		return nil
+	}
 }
 
 // Exhausted sets what a pool with every connection in use reports while the
@@ -79,12 +69,13 @@ func WarnAbove(ratio float64) Option {
 // service is busy, and failing readiness would move its load onto its peers)
 // or probes.Fail. A database that does not answer fails either way.
 func Exhausted(s probes.Status) Option {
-	return optionFunc(func(c *config) {
+	return func(c *config) error {
 		if s != probes.Warn && s != probes.Fail {
-			c.fail("Exhausted(%s): use probes.Warn or probes.Fail", s)
+			return fmt.Errorf("Exhausted(%s): use probes.Warn or probes.Fail", s)
 		}
 		c.exhausted = s
-	})
+		return nil
+	}
 }
 
 // Checker checks PostgreSQL through a pool. Create one with New.
@@ -99,16 +90,11 @@ var _ probes.Checker = (*Checker)(nil)
 // when an option is invalid, or when pool is nil.
 func New(pool *pgxpool.Pool, opts ...Option) (*Checker, error) {
 	if pool == nil {
-		return nil, fmt.Errorf("pgxcheck: New with a nil *pgxpool.Pool")
+		return nil, fmt.Errorf("pgxcheck: New(nil): need a *pgxpool.Pool")
 	}
 	cfg := config{warnAbove: DefaultWarnAbove, exhausted: probes.Warn}
-	for _, o := range opts {
-		if o != nil {
-			o.apply(&cfg)
-		}
-	}
-	if cfg.err != nil {
-		return nil, cfg.err
+	if err := opt.Apply("pgxcheck", &cfg, opts); err != nil {
+		return nil, err
 	}
 	return &Checker{pool: pool, cfg: cfg}, nil
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/probekit/probes/liveness"
 	"github.com/probekit/probes/readiness"
 	"github.com/probekit/probes/readiness/pgxcheck"
+	"github.com/probekit/probes/redact"
 	"github.com/probekit/probes/server"
 )
 
@@ -57,22 +58,24 @@ func newPool(t *testing.T, url string, maxConns int32) *pgxpool.Pool {
 func newStack(t *testing.T, check probes.Checker) *stack {
 	t.Helper()
 	lc := probes.NewLifecycle()
-	live, ready := liveness.New(lc), readiness.New(lc)
+	if _, err := liveness.New(lc); err != nil {
+		t.Fatal(err)
+	}
+	ready, err := readiness.New(lc)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := ready.Add("postgres", check, probes.Every(interval), probes.Timeout(timeout), probes.ComponentType("datastore")); err != nil {
 		t.Fatal(err)
 	}
 	testutil.Ready(t, lc)
-	ts := httptest.NewServer(server.Routes(nil, live, ready, server.Authorize(func(*http.Request) bool { return true })))
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{}, 2)
-	go func() { _ = live.Run(ctx); done <- struct{}{} }()
-	go func() { _ = ready.Run(ctx); done <- struct{}{} }()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-		<-done
-		ts.Close()
-	})
+	mux := http.NewServeMux()
+	if _, err := server.Register(mux, lc, server.Authorize(func(*http.Request) bool { return true })); err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(mux)
+	t.Cleanup(ts.Close)
+	testutil.Background(t, lc.Run)
 	return &stack{url: ts.URL, ready: ready}
 }
 
@@ -317,14 +320,14 @@ func TestPasswordNeverShown(t *testing.T) {
 	if err == nil {
 		t.Fatal("malformed URL parsed")
 	}
-	if msg := probes.RedactError(err).Error(); strings.Contains(msg, password) {
+	if msg := redact.Error(err).Error(); strings.Contains(msg, password) {
 		t.Errorf("redacted parse error holds the password: %s", msg)
 	}
 	_, err = pgxpool.ParseConfig("host=db user=app password=" + password + " port=notaport")
 	if err == nil {
 		t.Fatal("malformed key/value string parsed")
 	}
-	if msg := probes.RedactError(err).Error(); strings.Contains(msg, password) {
+	if msg := redact.Error(err).Error(); strings.Contains(msg, password) {
 		t.Errorf("redacted parse error holds the password: %s", msg)
 	}
 }

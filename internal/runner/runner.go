@@ -1,17 +1,27 @@
-package probes
+// Package runner executes checks in the background, each on its own
+// schedule, and keeps their latest results: the machinery under the
+// liveness and readiness gates.
+package runner
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
+	"slices"
+	"strings"
 	"sync"
 	"time"
+
+	"github.com/probekit/probes"
+	"github.com/probekit/probes/internal/opt"
+	"github.com/probekit/probes/internal/safe"
+	"github.com/probekit/probes/internal/spec"
+	"github.com/probekit/probes/redact"
 )
 
 var (
 	errPending = errors.New("no result yet")
-	errStopped = errors.New("probes: runner stopped")
+	errStopped = errors.New("runner stopped")
 )
 
 // Runner executes checks in the background, each on its own schedule, and
@@ -24,10 +34,9 @@ var (
 // a check is recovered and reported as a failure. An idle Runner holds no
 // goroutines: schedules are timers.
 //
-// The gates in packages liveness and readiness are built on a Runner; use one
-// directly only to build a gate of your own.
+// The gates in packages liveness and readiness are built on a Runner.
 type Runner struct {
-	clock    Clock
+	clock    probes.Clock
 	onChange func()
 
 	mu       sync.Mutex
@@ -48,8 +57,8 @@ const (
 
 type check struct {
 	name    string
-	checker Checker
-	cfg     checkConfig
+	checker probes.Checker
+	cfg     spec.Check
 	timer   *time.Timer
 
 	// Guarded by Runner.mu.
@@ -63,50 +72,46 @@ type check struct {
 	fails       int
 	passes      int
 	hasVerdict  bool
-	res         Result
+	res         probes.Result
 }
 
-// NewRunner returns a Runner that timestamps results with clock (nil means the
-// system clock) and calls onChange, if not nil, after every change of a check's
-// verdict and after every Add. onChange runs on the goroutine that made the
-// change, outside the Runner's lock.
-func NewRunner(clock Clock, onChange func()) *Runner {
-	if clock == nil {
-		clock = systemClock{}
-	}
+// New returns a Runner that timestamps results with clock and calls
+// onChange, if not nil, after every change of a check's verdict and after
+// every Add. onChange runs on the goroutine that made the change, outside the
+// Runner's lock.
+func New(clock probes.Clock, onChange func()) *Runner {
 	return &Runner{clock: clock, onChange: onChange}
 }
 
 // Add registers a check under name. It fails, changing nothing, when name is
-// not ValidName, is taken, when c is nil, or when an option is invalid. A check
-// added while the Runner runs starts at once.
-func (r *Runner) Add(name string, c Checker, opts ...CheckOption) error {
-	if !ValidName(name) {
-		return fmt.Errorf("probes: check name %q: use 1 to 63 letters, digits, '-', '_' or '.'", name)
+// not probes.ValidName, is taken, when c is nil, or when an option is
+// invalid. A check added while the Runner runs starts at once.
+func (r *Runner) Add(name string, c probes.Checker, opts ...probes.CheckOption) error {
+	if err := spec.Name("check", name, probes.ValidName); err != nil {
+		return err
 	}
 	if c == nil {
-		return fmt.Errorf("probes: check %q: nil Checker", name)
+		return fmt.Errorf("check %q: nil Checker", name)
 	}
-	cfg, err := newCheckConfig(opts)
-	if err != nil {
-		return fmt.Errorf("check %q: %w", name, err)
+	cfg := spec.Default()
+	if err := opt.Apply(fmt.Sprintf("check %q", name), &cfg, opts); err != nil {
+		return err
 	}
 	ch := &check{name: name, checker: c, cfg: cfg}
-	ch.res = Result{Name: name, ComponentType: cfg.componentType, Critical: cfg.critical, Status: Fail, Err: errPending}
+	ch.res = probes.Result{Name: name, ComponentType: cfg.ComponentType, Critical: cfg.Critical, Untimed: cfg.Untimed,
+		Status: probes.Fail, Err: errPending}
 
 	r.mu.Lock()
 	if r.state == stopped {
 		r.mu.Unlock()
 		return fmt.Errorf("check %q: %w", name, errStopped)
 	}
-	i := sort.Search(len(r.checks), func(i int) bool { return r.checks[i].name >= name })
-	if i < len(r.checks) && r.checks[i].name == name {
+	i, found := slices.BinarySearchFunc(r.checks, name, byName)
+	if found {
 		r.mu.Unlock()
-		return fmt.Errorf("probes: check %q added twice", name)
+		return fmt.Errorf("check %q added twice", name)
 	}
-	r.checks = append(r.checks, nil)
-	copy(r.checks[i+1:], r.checks[i:])
-	r.checks[i] = ch
+	r.checks = slices.Insert(r.checks, i, ch)
 	if r.state == running {
 		r.start(ch)
 	}
@@ -124,7 +129,7 @@ func (r *Runner) Run(ctx context.Context) error {
 	r.mu.Lock()
 	if r.state != notStarted {
 		r.mu.Unlock()
-		return errors.New("probes: Runner.Run called more than once")
+		return errors.New("runner: Run called more than once")
 	}
 	r.state = running
 	r.start = func(c *check) {
@@ -145,7 +150,7 @@ func (r *Runner) Run(ctx context.Context) error {
 		if c.cancel != nil {
 			c.cancel()
 		}
-		grace = max(grace, c.cfg.timeout)
+		grace = max(grace, c.cfg.Timeout)
 	}
 	idle := make(chan struct{})
 	if r.inflight == 0 {
@@ -183,10 +188,10 @@ func (r *Runner) Trigger(name string) {
 }
 
 // Results returns the latest result of every check, sorted by name.
-func (r *Runner) Results() []Result {
+func (r *Runner) Results() []probes.Result {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	out := make([]Result, len(r.checks))
+	out := make([]probes.Result, len(r.checks))
 	for i, c := range r.checks {
 		out[i] = c.res
 	}
@@ -194,18 +199,19 @@ func (r *Runner) Results() []Result {
 }
 
 // Result returns the latest result of the named check.
-func (r *Runner) Result(name string) (Result, bool) {
+func (r *Runner) Result(name string) (probes.Result, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if c := r.find(name); c != nil {
 		return c.res, true
 	}
-	return Result{}, false
+	return probes.Result{}, false
 }
 
+func byName(c *check, name string) int { return strings.Compare(c.name, name) }
+
 func (r *Runner) find(name string) *check {
-	i := sort.Search(len(r.checks), func(i int) bool { return r.checks[i].name >= name })
-	if i < len(r.checks) && r.checks[i].name == name {
+	if i, found := slices.BinarySearchFunc(r.checks, name, byName); found {
 		return r.checks[i]
 	}
 	return nil
@@ -225,7 +231,7 @@ func (r *Runner) fire(base context.Context, c *check) {
 		r.mu.Unlock()
 		return
 	}
-	c.timer.Reset(c.cfg.interval)
+	c.timer.Reset(c.cfg.Interval)
 	if c.inFlight {
 		// The previous execution hangs past its timeout and ignores its
 		// context. Start no other; count one more failure per interval, so
@@ -234,10 +240,10 @@ func (r *Runner) fire(base context.Context, c *check) {
 		// Count it once per interval after its timeout was reported, so
 		// that a check merely slow to return after its context ended gets
 		// its own result first.
-		if hung := time.Since(c.began); c.recordedGen == c.gen && hung >= c.cfg.timeout &&
-			time.Since(c.applied) >= c.cfg.interval*9/10 {
+		if hung := time.Since(c.began); c.recordedGen == c.gen && hung >= c.cfg.Timeout &&
+			time.Since(c.applied) >= c.cfg.Interval*9/10 {
 			changed = r.apply(c, hung, nil, fmt.Errorf("still running after %s (timeout %s): %w",
-				hung.Round(time.Millisecond), c.cfg.timeout, context.DeadlineExceeded))
+				hung.Round(time.Millisecond), c.cfg.Timeout, context.DeadlineExceeded))
 		}
 		r.mu.Unlock()
 		if changed {
@@ -249,21 +255,21 @@ func (r *Runner) fire(base context.Context, c *check) {
 	c.gen++
 	gen := c.gen
 	c.res.Executions++
-	ctx, cancel := context.WithTimeout(base, c.cfg.timeout)
+	ctx, cancel := context.WithTimeout(base, c.cfg.Timeout)
 	c.cancel = cancel
 	began := time.Now()
 	c.began = began
 	r.inflight++
 	r.mu.Unlock()
 
-	timeout := fmt.Errorf("timed out after %s: %w", c.cfg.timeout, context.DeadlineExceeded)
-	rec := &recorder{}
+	timeout := fmt.Errorf("timed out after %s: %w", c.cfg.Timeout, context.DeadlineExceeded)
+	rec := &spec.Recorder[probes.Observation]{Key: func(o probes.Observation) string { return o.Measurement }}
 	stopWatch := context.AfterFunc(ctx, func() {
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 			r.record(c, gen, time.Since(began), rec, timeout)
 		}
 	})
-	err := safeCheck(context.WithValue(ctx, recorderKey{}, rec), c.checker)
+	err := safe.Call(func() error { return c.checker.Check(context.WithValue(ctx, spec.RecorderKey{}, rec)) })
 	elapsed := time.Since(began)
 	stopWatch()
 	if err != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
@@ -287,19 +293,10 @@ func (r *Runner) fire(base context.Context, c *check) {
 	r.mu.Unlock()
 }
 
-func safeCheck(ctx context.Context, c Checker) (err error) {
-	defer func() {
-		if v := recover(); v != nil {
-			err = fmt.Errorf("panic: %v", v)
-		}
-	}()
-	return c.Check(ctx)
-}
-
 // record stores the outcome of execution gen, unless one is stored already
 // (the timeout and the return race for it).
-func (r *Runner) record(c *check, gen uint64, elapsed time.Duration, rec *recorder, err error) {
-	obs := rec.snapshot()
+func (r *Runner) record(c *check, gen uint64, elapsed time.Duration, rec *spec.Recorder[probes.Observation], err error) {
+	obs := rec.Snapshot()
 	r.mu.Lock()
 	if r.state != running || c.recordedGen >= gen {
 		r.mu.Unlock()
@@ -315,10 +312,10 @@ func (r *Runner) record(c *check, gen uint64, elapsed time.Duration, rec *record
 
 // apply counts one outcome, applies the thresholds and reports whether the
 // verdict changed. r.mu must be held.
-func (r *Runner) apply(c *check, elapsed time.Duration, obs []Observation, err error) bool {
+func (r *Runner) apply(c *check, elapsed time.Duration, obs []probes.Observation, err error) bool {
 	c.applied = time.Now()
-	status := StatusOf(err)
-	if status == Fail {
+	status := probes.StatusOf(err)
+	if status == probes.Fail {
 		c.fails++
 		c.passes = 0
 	} else {
@@ -329,11 +326,11 @@ func (r *Runner) apply(c *check, elapsed time.Duration, obs []Observation, err e
 	switch {
 	case !c.hasVerdict:
 		verdict = status // the first result decides at once
-	case status == Fail:
-		if c.fails >= c.cfg.failThreshold {
-			verdict = Fail
+	case status == probes.Fail:
+		if c.fails >= c.cfg.FailThreshold {
+			verdict = probes.Fail
 		}
-	case verdict != Fail || c.passes >= c.cfg.passThreshold:
+	case verdict != probes.Fail || c.passes >= c.cfg.PassThreshold:
 		verdict = status
 	}
 	changed := verdict != c.res.Status || !c.hasVerdict
@@ -342,7 +339,7 @@ func (r *Runner) apply(c *check, elapsed time.Duration, obs []Observation, err e
 	c.res.Time = r.clock.Now()
 	c.res.Duration = elapsed
 	c.res.ConsecutiveFailures = c.fails
-	c.res.Err = RedactError(err)
+	c.res.Err = redact.Error(err)
 	c.res.Observations = obs
 	return changed
 }

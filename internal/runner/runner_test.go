@@ -1,4 +1,4 @@
-package probes_test
+package runner_test
 
 import (
 	"context"
@@ -12,10 +12,25 @@ import (
 	"time"
 
 	"github.com/probekit/probes"
+	"github.com/probekit/probes/internal/runner"
 	"github.com/probekit/probes/internal/testutil"
+	"go.uber.org/goleak"
 )
 
 var errDown = errors.New("down")
+
+var clock = probes.NewLifecycle().Clock()
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func result(t *testing.T, r *runner.Runner, name string) probes.Result {
+	t.Helper()
+	res, ok := r.Result(name)
+	if !ok {
+		t.Fatalf("no check %q", name)
+	}
+	return res
+}
 
 // flip is one change of a check's verdict: the execution that caused it and
 // the verdict after it.
@@ -47,9 +62,9 @@ func TestRunnerThresholds(t *testing.T) {
 			var (
 				mu    sync.Mutex
 				flips []flip
-				r     *probes.Runner
+				r     *runner.Runner
 			)
-			r = probes.NewRunner(nil, func() {
+			r = runner.New(clock, func() {
 				if res, ok := r.Result("dep"); ok && res.Executions > 0 {
 					mu.Lock()
 					flips = append(flips, flip{res.Executions, res.Status})
@@ -79,7 +94,7 @@ func TestRunnerThresholds(t *testing.T) {
 func TestRunnerHungCheck(t *testing.T) {
 	release := make(chan struct{})
 	var started atomic.Int64
-	r := probes.NewRunner(nil, nil)
+	r := runner.New(clock, nil)
 	hang := probes.CheckFunc(func(context.Context) error {
 		started.Add(1)
 		<-release // ignores its context on purpose
@@ -116,7 +131,7 @@ func TestRunnerHungCheck(t *testing.T) {
 }
 
 func TestRunnerTimeoutCancelsContext(t *testing.T) {
-	r := probes.NewRunner(nil, nil)
+	r := runner.New(clock, nil)
 	var calls atomic.Int64
 	slow := probes.CheckFunc(func(ctx context.Context) error {
 		calls.Add(1)
@@ -137,7 +152,7 @@ func TestRunnerTimeoutCancelsContext(t *testing.T) {
 }
 
 func TestRunnerPanic(t *testing.T) {
-	r := probes.NewRunner(nil, nil)
+	r := runner.New(clock, nil)
 	if err := r.Add("bad", probes.CheckFunc(func(context.Context) error { panic("kaboom") }), probes.Every(time.Millisecond)); err != nil {
 		t.Fatal(err)
 	}
@@ -149,7 +164,7 @@ func TestRunnerPanic(t *testing.T) {
 }
 
 func TestRunnerPendingFails(t *testing.T) {
-	r := probes.NewRunner(nil, nil)
+	r := runner.New(clock, nil)
 	if err := r.Add("later", probes.CheckFunc(func(context.Context) error { return nil })); err != nil {
 		t.Fatal(err)
 	}
@@ -181,7 +196,7 @@ func TestRunnerAddRejects(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := probes.NewRunner(nil, nil)
+			r := runner.New(clock, nil)
 			if err := r.Add("taken", ok); err != nil {
 				t.Fatal(err)
 			}
@@ -197,7 +212,7 @@ func TestRunnerAddRejects(t *testing.T) {
 }
 
 func TestRunnerRunTwice(t *testing.T) {
-	r := probes.NewRunner(nil, nil)
+	r := runner.New(clock, nil)
 	if err := r.Add("c", probes.CheckFunc(func(context.Context) error { return nil })); err != nil {
 		t.Fatal(err)
 	}
@@ -209,7 +224,7 @@ func TestRunnerRunTwice(t *testing.T) {
 }
 
 func TestRunnerAddWhileRunning(t *testing.T) {
-	r := probes.NewRunner(nil, nil)
+	r := runner.New(clock, nil)
 	testutil.Background(t, r.Run)
 	if err := r.Add("late", probes.CheckFunc(func(context.Context) error { return nil }), probes.Every(time.Hour)); err != nil {
 		t.Fatal(err)
@@ -218,7 +233,7 @@ func TestRunnerAddWhileRunning(t *testing.T) {
 }
 
 func TestRunnerTrigger(t *testing.T) {
-	r := probes.NewRunner(nil, nil)
+	r := runner.New(clock, nil)
 	var calls atomic.Int64
 	if err := r.Add("c", probes.CheckFunc(func(context.Context) error { calls.Add(1); return nil }), probes.Every(time.Hour)); err != nil {
 		t.Fatal(err)
@@ -233,7 +248,7 @@ func TestRunnerTrigger(t *testing.T) {
 // has run.
 func idleGoroutines(t *testing.T, n int) int {
 	t.Helper()
-	r := probes.NewRunner(nil, nil)
+	r := runner.New(clock, nil)
 	for i := range n {
 		if err := r.Add(fmt.Sprintf("c%d", i), probes.CheckFunc(func(context.Context) error { return nil }), probes.Every(time.Hour)); err != nil {
 			t.Fatal(err)
@@ -270,7 +285,7 @@ func TestRunnerIdleGoroutinesDoNotGrow(t *testing.T) {
 }
 
 func TestRunnerObservations(t *testing.T) {
-	r := probes.NewRunner(nil, nil)
+	r := runner.New(clock, nil)
 	check := probes.CheckFunc(func(ctx context.Context) error {
 		probes.Observe(ctx, probes.Observation{Measurement: "connections", Value: 3, Unit: "connections"})
 		probes.Observe(ctx, probes.Observation{Measurement: "connections", Value: 4, Unit: "connections"})
@@ -291,7 +306,7 @@ func TestRunnerObservations(t *testing.T) {
 func TestRunnerHungCheckReachesThreshold(t *testing.T) {
 	release := make(chan struct{})
 	var calls atomic.Int64
-	r := probes.NewRunner(nil, nil)
+	r := runner.New(clock, nil)
 	check := probes.CheckFunc(func(context.Context) error {
 		if calls.Add(1) > 1 {
 			<-release // hangs from the second execution on, ignoring its context
@@ -313,7 +328,7 @@ func TestRunnerHungCheckReachesThreshold(t *testing.T) {
 }
 
 func TestRunnerTriggerWhileInFlight(t *testing.T) {
-	r := probes.NewRunner(nil, nil)
+	r := runner.New(clock, nil)
 	entered := make(chan struct{}, 1)
 	release := make(chan struct{})
 	var calls atomic.Int64

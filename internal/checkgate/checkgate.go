@@ -1,0 +1,71 @@
+// Package checkgate is the gate over a set of background checks that the
+// liveness and readiness gates share.
+package checkgate
+
+import (
+	"fmt"
+
+	"github.com/probekit/probes"
+	"github.com/probekit/probes/internal/broadcast"
+	"github.com/probekit/probes/internal/runner"
+)
+
+// Gate is a probes.Gate whose verdict is the phase x gate table's, made
+// worse by its checks.
+type Gate struct {
+	kind    probes.Kind
+	lc      *probes.Lifecycle
+	runner  *runner.Runner
+	changes broadcast.B
+}
+
+// New builds the gate of kind k on lc and attaches it, so that lc.Run runs
+// its checks.
+func New(lc *probes.Lifecycle, k probes.Kind) (*Gate, error) {
+	if lc == nil {
+		return nil, fmt.Errorf("%s: New(nil): need a *probes.Lifecycle", k)
+	}
+	g := &Gate{kind: k, lc: lc}
+	g.runner = runner.New(lc.Clock(), g.changes.Notify)
+	if err := lc.Attach(g, g.runner.Run); err != nil {
+		return nil, fmt.Errorf("%s: %w", k, err)
+	}
+	lc.Subscribe(func(probes.Transition) { g.changes.Notify() })
+	return g, nil
+}
+
+// Kind says which gate this is.
+func (g *Gate) Kind() probes.Kind { return g.kind }
+
+// Add registers a check; see runner.Runner.Add.
+func (g *Gate) Add(name string, c probes.Checker, opts ...probes.CheckOption) error {
+	if err := g.runner.Add(name, c, opts...); err != nil {
+		return fmt.Errorf("%s: %w", g.kind, err)
+	}
+	return nil
+}
+
+// Trigger runs the named check as soon as possible.
+func (g *Gate) Trigger(name string) { g.runner.Trigger(name) }
+
+// Report returns the gate's current state.
+func (g *Gate) Report() probes.Report {
+	phase, started := g.lc.Phase(), g.lc.Started()
+	base, note := g.kind.Verdict(phase, started)
+	return probes.Report{
+		Gate:   g.kind,
+		Phase:  phase,
+		Base:   base,
+		Notes:  []string{note},
+		Checks: g.runner.Results(),
+	}
+}
+
+// Version grows with every phase move and every verdict change.
+func (g *Gate) Version() uint64 { return g.lc.Version() + g.changes.Version() }
+
+// Subscribe registers fn to be called after every change of a check's
+// verdict or of the lifecycle's phase.
+func (g *Gate) Subscribe(fn func()) (cancel func()) { return g.changes.Subscribe(fn) }
+
+var _ probes.Gate = (*Gate)(nil)

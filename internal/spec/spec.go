@@ -1,0 +1,94 @@
+// Package spec holds the settings of one check, as the check options in
+// package probes set them and the runner reads them.
+package spec
+
+import (
+	"fmt"
+	"sync"
+	"time"
+)
+
+// Defaults of a check's settings.
+const (
+	DefaultInterval         = 5 * time.Second
+	DefaultTimeout          = time.Second
+	DefaultFailureThreshold = 1
+	DefaultSuccessThreshold = 1
+)
+
+// Check is the settings of one check.
+type Check struct {
+	Interval      time.Duration
+	Timeout       time.Duration
+	FailThreshold int
+	PassThreshold int
+	Critical      bool
+	Shared        bool
+	Untimed       bool // its execution time means nothing (a heartbeat)
+	ComponentType string
+	MaxAge        time.Duration // 0: derived from Interval and Timeout
+}
+
+// Default returns the settings of a check given no options.
+func Default() Check {
+	return Check{
+		Interval:      DefaultInterval,
+		Timeout:       DefaultTimeout,
+		FailThreshold: DefaultFailureThreshold,
+		PassThreshold: DefaultSuccessThreshold,
+		Critical:      true,
+		ComponentType: "component",
+	}
+}
+
+// StaleAfter is the age past which a result no longer counts: three
+// intervals plus the timeout, unless set.
+func (c *Check) StaleAfter() time.Duration {
+	if c.MaxAge > 0 {
+		return c.MaxAge
+	}
+	return 3*c.Interval + c.Timeout
+}
+
+// Name returns an error naming the rule when name cannot name a check or
+// task (see probes.ValidName, which valid must be).
+func Name(what, name string, valid func(string) bool) error {
+	if valid(name) {
+		return nil
+	}
+	return fmt.Errorf("%s name %q: use 1 to 63 letters, digits, '-', '_' or '.'", what, name)
+}
+
+// RecorderKey is the context key under which a check execution's Recorder
+// travels to probes.Observe.
+type RecorderKey struct{}
+
+// Recorder collects what one execution observes; a later item with the same
+// key replaces an earlier one. The timeout and the check's own goroutine may
+// touch it at once.
+type Recorder[T any] struct {
+	Key func(T) string
+
+	mu    sync.Mutex
+	items []T
+}
+
+// Add records v.
+func (r *Recorder[T]) Add(v T) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for i := range r.items {
+		if r.Key(r.items[i]) == r.Key(v) {
+			r.items[i] = v
+			return
+		}
+	}
+	r.items = append(r.items, v)
+}
+
+// Snapshot returns a copy of what was recorded.
+func (r *Recorder[T]) Snapshot() []T {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]T(nil), r.items...)
+}

@@ -1,0 +1,76 @@
+package server
+
+import (
+	"sync"
+
+	"go.uber.org/zap"
+
+	"github.com/probekit/probes"
+	"github.com/probekit/probes/redact"
+)
+
+// The zap logging of transitions and verdict changes, which Server.Run sets
+// up when the Logger option is given.
+
+func logTransition(log *zap.Logger, t probes.Transition) {
+	fields := []zap.Field{
+		zap.Stringer("from", t.From), zap.Stringer("to", t.To),
+		zap.String("reason", redact.String(t.Reason)), zap.Time("at", t.At),
+	}
+	if t.To == probes.Broken {
+		log.Error("phase changed", append(fields, zap.Error(redact.Error(t.Err)))...)
+		return
+	}
+	log.Info("phase changed", fields...)
+}
+
+// watch logs every change of g's verdict, of a check's verdict, and of a
+// warm-up task's state, by comparing each report with the one before.
+func watch(log *zap.Logger, g probes.Gate) (cancel func()) {
+	var mu sync.Mutex
+	prev := g.Report()
+	return g.Subscribe(func() {
+		mu.Lock()
+		defer mu.Unlock()
+		cur := g.Report()
+		logDiff(log, &prev, &cur)
+		prev = cur
+	})
+}
+
+func logDiff(log *zap.Logger, prev, cur *probes.Report) {
+	gate := zap.Stringer("gate", cur.Gate)
+	if a, b := prev.Status(), cur.Status(); a != b {
+		log.Info("gate verdict changed", gate, zap.Stringer("from", a), zap.Stringer("to", b), zap.Strings("notes", cur.Notes))
+	}
+	for _, c := range cur.Checks {
+		old, ok := prev.Check(c.Name)
+		if c.Time.IsZero() || ok && old.Status == c.Status && !old.Time.IsZero() {
+			continue // no result yet, or no change
+		}
+		fields := []zap.Field{gate, zap.String("check", c.Name), zap.Stringer("to", c.Status),
+			zap.Duration("duration", c.Duration), zap.Int("consecutive_failures", c.ConsecutiveFailures)}
+		if ok {
+			fields = append(fields, zap.Stringer("from", old.Status))
+		}
+		if c.Err != nil {
+			fields = append(fields, zap.Error(c.Err))
+		}
+		if c.Status == probes.Pass {
+			log.Info("check verdict changed", fields...)
+		} else {
+			log.Warn("check verdict changed", fields...)
+		}
+	}
+	for _, t := range cur.Tasks {
+		old, _ := prev.Task(t.Name)
+		switch {
+		case t.Done && !old.Done:
+			log.Info("warm-up task done", gate, zap.String("task", t.Name), zap.Int("attempts", t.Attempts))
+		case t.Failures != old.Failures:
+			log.Warn("warm-up task attempt failed", gate, zap.String("task", t.Name), zap.Int("failures", t.Failures), zap.Error(t.Err))
+		case int(t.Fraction*10) != int(old.Fraction*10):
+			log.Info("warm-up progress", gate, zap.String("task", t.Name), zap.Int("percent", int(t.Fraction*100)))
+		}
+	}
+}
