@@ -7,12 +7,15 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -408,5 +411,112 @@ func TestNonCriticalWarn(t *testing.T) {
 	res.Body.Close()
 	if res.StatusCode != 200 || !strings.Contains(string(body), `"output":"index rebuilding"`) {
 		t.Errorf("authorised view: %d %s; want 200 with the reason", res.StatusCode, body)
+	}
+}
+
+// A move is visible in the very next answer when it returns, even while
+// another goroutine is still delivering an earlier move to a slow listener.
+func TestMoveVisibleDespiteSlowListener(t *testing.T) {
+	lc := probes.NewLifecycle()
+	_, _ = gates(t, lc)
+	ts := serve(t, lc)
+	testutil.Ready(t, lc)
+	if a := probe(t, ts.URL+"/readyz"); a.code != 200 {
+		t.Fatalf("ready: got %d", a.code)
+	}
+	entered, release := make(chan struct{}), make(chan struct{})
+	lc.Subscribe(func(tr probes.Transition) {
+		if tr.Reason == "slow" {
+			close(entered)
+			<-release
+		}
+	})
+	rewarmed := make(chan error, 1)
+	go func() { rewarmed <- lc.Rewarm("slow") }() // its delivery blocks
+	<-entered
+	// These return at once: their delivery waits behind the slow listener.
+	if err := lc.MarkReady(); err != nil {
+		t.Fatal(err)
+	}
+	if a := probe(t, ts.URL+"/readyz"); a.code != 200 {
+		t.Errorf("after MarkReady returned: got %d, want 200", a.code)
+	}
+	if err := lc.Drain("SIGTERM"); err != nil {
+		t.Fatal(err)
+	}
+	if a := probe(t, ts.URL+"/readyz"); a.code != 503 || !strings.Contains(a.body, "draining") {
+		t.Errorf("after Drain returned: got %d %s, want 503 draining", a.code, a.body)
+	}
+	close(release)
+	if err := <-rewarmed; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestInterleavings: goroutines make random legal and illegal moves while
+// others probe all three gates; every answer given while no move happened
+// agrees with the table for the phase that held before the request.
+func TestInterleavings(t *testing.T) {
+	for seed := range int64(4) {
+		t.Run(fmt.Sprint("seed=", seed), func(t *testing.T) {
+			lc := probes.NewLifecycle()
+			if _, err := startup.New(lc); err != nil {
+				t.Fatal(err)
+			}
+			_, _ = gates(t, lc)
+			mux := http.NewServeMux()
+			if _, err := server.Register(mux, lc); err != nil {
+				t.Fatal(err)
+			}
+			var wg sync.WaitGroup
+			stop := make(chan struct{})
+			moves := []string{"Start", "MarkReady", "Rewarm", "Drain", "Stop", "MarkBroken"}
+			for w := range 3 {
+				rng := rand.New(rand.NewPCG(uint64(seed), uint64(w)))
+				wg.Go(func() {
+					for i := 0; i < 300; i++ {
+						m := moves[rng.IntN(len(moves))]
+						if m == "MarkBroken" && rng.IntN(20) != 0 {
+							continue // rarely: it ends the game
+						}
+						_ = move(lc, m)
+						if lc.Phase() == probes.Broken {
+							// Start over on a fresh lifecycle would need new
+							// handlers; keep probing the terminal phase.
+							break
+						}
+					}
+				})
+			}
+			var checked, mismatches atomic.Int64
+			for range 3 {
+				wg.Go(func() {
+					for {
+						select {
+						case <-stop:
+							return
+						default:
+						}
+						for _, k := range probes.Kinds {
+							v0, p0, s0 := lc.Version(), lc.Phase(), lc.Started()
+							rec := httptest.NewRecorder()
+							mux.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, server.Path(k), nil))
+							if lc.Version() != v0 {
+								continue // a move raced the request: either answer is honest
+							}
+							want, _ := k.Verdict(p0, s0)
+							if got := rec.Code; got != map[bool]int{true: 200, false: 503}[want.OK()] {
+								mismatches.Add(1)
+								t.Errorf("%s in %s (started %v): got %d, want %s", k, p0, s0, got, want)
+							}
+							checked.Add(1)
+						}
+					}
+				})
+			}
+			testutil.Eventually(t, "enough answers checked", func() bool { return checked.Load() > 3000 || mismatches.Load() > 0 })
+			close(stop)
+			wg.Wait()
+		})
 	}
 }

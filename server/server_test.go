@@ -10,6 +10,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -433,5 +434,91 @@ func TestShutdownHooks(t *testing.T) {
 	}
 	if msg := failed[1].ContextMap()["error"].(string); strings.Contains(msg, "hunter2") {
 		t.Errorf("hook error logged with its password: %s", msg)
+	}
+}
+
+// AfterClose runs only once background work (here a warm-up task that
+// takes a moment to wind down) has returned, and Run returns after it.
+func TestAfterCloseAfterBackgroundWork(t *testing.T) {
+	lc := probes.NewLifecycle()
+	var taskDone, hookSawTaskDone atomic.Bool
+	if err := lc.Go("worker", func(ctx context.Context) error {
+		<-ctx.Done()
+		time.Sleep(30 * time.Millisecond) // winds down slowly, but honours ctx
+		taskDone.Store(true)
+		return ctx.Err()
+	}); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Ready(t, lc)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := server.New(&http.Server{}, lc, server.Listener(ln), server.DrainDelay(0), server.Signals(),
+		server.AfterClose("pool", time.Second, func(context.Context) error {
+			hookSawTaskDone.Store(taskDone.Load())
+			return nil
+		}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := srv.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if !hookSawTaskDone.Load() {
+		t.Error("AfterClose ran while background work was still running")
+	}
+}
+
+// Background work that fails is loud: the lifecycle breaks (every gate
+// fails), the server shuts down, and Run returns the error.
+func TestBackgroundFailureStopsTheServer(t *testing.T) {
+	lc := probes.NewLifecycle()
+	live, err := liveness.New(lc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fail := make(chan struct{})
+	if err := lc.Go("refresher", func(ctx context.Context) error {
+		select {
+		case <-fail:
+			return errors.New("refresher lost its queue: password=hunter2")
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Ready(t, lc)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := server.New(&http.Server{}, lc, server.Listener(ln), server.DrainDelay(0), server.Signals())
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(context.Background()) }()
+	close(fail)
+	err = <-done
+	if err == nil || !strings.Contains(err.Error(), "refresher") {
+		t.Fatalf("Run: got %v, want the background failure", err)
+	}
+	if lc.Phase() != probes.Broken || live.Report().Status() != probes.Fail {
+		t.Errorf("after the failure: phase %s, liveness %s; want broken and failing", lc.Phase(), live.Report().Status())
+	}
+}
+
+// The gates Register serves are the gates Run runs: a liveness heartbeat
+// mounted on the router is evaluated without any further call.
+func TestServedGatesRun(t *testing.T) {
+	s := start(t, server.DrainDelay(0), server.Signals())
+	defer func() { close(s.release); s.cancel(); <-s.done }()
+	if code, _ := get(t, s.base+"/livez"); code != 200 {
+		t.Errorf("liveness: got %d, want 200", code)
 	}
 }
