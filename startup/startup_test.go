@@ -307,7 +307,8 @@ func TestDeadlineWithTaskIgnoringContext(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	done := runAsync(lc, context.Background())
+	done := make(chan error, 1)
+	go func() { done <- lc.Run(context.Background()) }() // returns with the warm-up's failure
 	// Broken at the deadline, though the task has not returned.
 	testutil.Eventually(t, "broken", func() bool { return lc.Phase() == probes.Broken })
 	select {
