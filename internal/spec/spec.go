@@ -23,10 +23,8 @@ type Check struct {
 	FailThreshold int
 	PassThreshold int
 	Critical      bool
-	Shared        bool
 	Untimed       bool // its execution time means nothing (a heartbeat)
 	ComponentType string
-	MaxAge        time.Duration // 0: derived from Interval and Timeout
 }
 
 // Default returns the settings of a check given no options.
@@ -39,15 +37,6 @@ func Default() Check {
 		Critical:      true,
 		ComponentType: "component",
 	}
-}
-
-// StaleAfter is the age past which a result no longer counts: three
-// intervals plus the timeout, unless set.
-func (c *Check) StaleAfter() time.Duration {
-	if c.MaxAge > 0 {
-		return c.MaxAge
-	}
-	return 3*c.Interval + c.Timeout
 }
 
 // Name returns an error naming the rule when name cannot name a check or
