@@ -19,6 +19,10 @@ type Gate interface {
 	// Version grows with every change of the gate's state, phase moves
 	// included; a move or a result is counted before it is announced.
 	Version() uint64
+	// Revision grows with Version and with every other change of what
+	// Report returns (an observed value, an error text, a result's time),
+	// which is not announced. Renderers cache detailed answers by it.
+	Revision() uint64
 	// Subscribe registers fn to be called after every change, on the
 	// goroutine that made it, and returns a function that removes it.
 	Subscribe(fn func()) (cancel func())

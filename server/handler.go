@@ -39,18 +39,20 @@ func Service(info Info) HandlerOption {
 // changes, not per request. A request compares the rendered version with the
 // gate's and re-renders first if a change has not been rendered yet, so a
 // move or a result is in the very next response, whatever the listeners are
-// doing. Answers that show the latest details (?verbose, ?exclude=, a
-// check's own path, error texts for authorised requests) are rendered per
-// request from the gate's report. Methods other than GET and HEAD get 405; pass and
-// warn give 200, fail 503; the request body is never read.
+// doing. Answers that show the latest details (?verbose and each check's own
+// path) are rendered by the first request after any new result and read by
+// the ones after it. Only answers that differ per request are rendered for
+// it: ?exclude=, and error texts for authorised requests. Methods other than
+// GET and HEAD get 405; pass and warn give 200, fail 503.
 type Handler struct {
 	gate   probes.Gate
 	path   string // "readyz", for the text form's last line
 	cfg    handlerConfig
 	cancel func()
 
-	mu   sync.Mutex // serialises renders
-	view atomic.Pointer[view]
+	mu     sync.Mutex             // serialises renders
+	view   atomic.Pointer[view]   // aggregate answers, by Version
+	detail atomic.Pointer[detail] // detailed answers, by Revision
 
 	// Failing answers while a probe-aware drain listens; see DrainUntilProbed.
 	armed  atomic.Bool
@@ -129,39 +131,61 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.countFail()
 	}
 	if r.URL.RawQuery == "" {
-		a := v.plain.pick(text)
-		if v.code != http.StatusOK && h.authorized(r, v) {
-			a = h.fresh().pair(renderOptions{authz: true}).pick(text)
+		if v.code != http.StatusOK && v.secrets && h.authorized(r) {
+			h.details().view.pair(renderOptions{authz: true}).pick(text).write(w, r)
+			return
 		}
-		a.write(w, r)
+		v.plain.pick(text).write(w, r)
 		return
 	}
-	h.renderQuery(r, h.fresh(), parseQuery(r.URL.RawQuery), text).write(w, r)
+	d := h.details()
+	q := parseQuery(r.URL.RawQuery)
+	authz := d.view.secrets && h.authorized(r)
+	switch {
+	case len(q.exclude) > 0 || authz:
+		renderQuery(d.view, q, authz).pick(text).write(w, r)
+	case q.verbose:
+		d.verbose.pick(text).write(w, r)
+	default: // only parameters a probe ignores
+		d.view.plain.pick(text).write(w, r)
+	}
 }
 
-// fresh renders nothing: it returns a view of the gate's state now, with
-// only what per-request answers need (the latest results, error texts and
-// observed values, which change without a verdict change).
-func (h *Handler) fresh() *view {
+// details returns the detailed answers of the gate's present state,
+// rendering them first if anything in the report changed since the last
+// time. The revision is read before the report, as in render.
+func (h *Handler) details() *detail {
+	if d := h.detail.Load(); d != nil && d.revision == h.gate.Revision() {
+		return d
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	revision := h.gate.Revision()
+	if d := h.detail.Load(); d != nil && d.revision == revision {
+		return d
+	}
 	rep := h.gate.Report()
-	return &view{rep: rep, path: h.path, info: &h.cfg.info, code: statusCode(rep.Status()), secrets: hasSecrets(&rep)}
+	d := newDetail(revision, newView(0, &h.cfg.info, &rep, h.path))
+	h.detail.Store(d)
+	return d
 }
 
 func (h *Handler) serveCheck(w http.ResponseWriter, r *http.Request, name string, text bool) {
-	v := h.fresh()
-	if _, ok := v.rep.Check(name); !ok {
-		if _, ok := v.rep.Task(name); !ok {
-			notFound.write(w, r)
-			return
-		}
+	d := h.details()
+	p, ok := d.checks[name]
+	if !ok {
+		notFound.write(w, r)
+		return
 	}
-	v.checkPair(name, h.authorized(r, v)).pick(text).write(w, r)
+	if d.view.secrets && h.authorized(r) {
+		p = d.view.checkPair(name, true)
+	}
+	p.pick(text).write(w, r)
 }
 
-// authorized asks the Authorize hook, and only when the view holds error
-// texts that the answer could show.
-func (h *Handler) authorized(r *http.Request, v *view) bool {
-	return v.secrets && h.cfg.authorize != nil && h.cfg.authorize(r)
+// authorized asks the Authorize hook.
+func (h *Handler) authorized(r *http.Request) bool {
+	return h.cfg.authorize != nil && h.cfg.authorize(r)
 }
 
 // countFail counts a failing answer for an armed probe-aware drain and

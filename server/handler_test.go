@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -28,6 +29,7 @@ type stubGate struct {
 	mu      sync.Mutex
 	rep     probes.Report
 	changes broadcast.B
+	quiet   atomic.Uint64 // changes that are not announced
 }
 
 func (g *stubGate) Kind() probes.Kind { return g.Report().Gate }
@@ -40,6 +42,8 @@ func (g *stubGate) Report() probes.Report {
 
 func (g *stubGate) Version() uint64 { return g.changes.Version() }
 
+func (g *stubGate) Revision() uint64 { return g.changes.Version() + g.quiet.Load() }
+
 func (g *stubGate) Subscribe(fn func()) func() { return g.changes.Subscribe(fn) }
 
 func (g *stubGate) set(r probes.Report) {
@@ -47,6 +51,15 @@ func (g *stubGate) set(r probes.Report) {
 	g.rep = r
 	g.mu.Unlock()
 	g.changes.Notify()
+}
+
+// setQuietly changes the report as a result that changes no verdict does:
+// the revision grows, nobody is told.
+func (g *stubGate) setQuietly(r probes.Report) {
+	g.mu.Lock()
+	g.rep = r
+	g.quiet.Add(1)
+	g.mu.Unlock()
 }
 
 const secret = "connection refused by 10.0.0.7"
@@ -88,6 +101,44 @@ func newHandler(g probes.Gate, opts ...server.HandlerOption) *server.Handler {
 }
 
 func authorizeHeader(r *http.Request) bool { return r.Header.Get("X-Debug") == "yes" }
+
+// Detailed answers are rendered once per revision and read after that, yet
+// show a new result that changed no verdict at the very next request.
+func TestDetailsFollowEveryResult(t *testing.T) {
+	g := &stubGate{rep: failingReadiness()}
+	h := newMux(g, server.Authorize(authorizeHeader))
+	get := func(target string, debug bool) string {
+		req := httptest.NewRequest(http.MethodGet, target, nil)
+		if debug {
+			req.Header.Set("X-Debug", "yes")
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		return rec.Body.String()
+	}
+	targets := []string{"/readyz?verbose", "/readyz/db", "/readyz?verbose&exclude=queue"}
+	for _, target := range targets {
+		if first, again := get(target, false), get(target, false); first != again {
+			t.Fatalf("%s: two reads of one revision differ:\n%s\n%s", target, first, again)
+		}
+	}
+
+	rep := failingReadiness()
+	rep.Checks[1].Duration = 7 * time.Millisecond
+	rep.Checks[1].Err = errors.New("timeout from 10.0.0.8")
+	g.setQuietly(rep)
+	for _, target := range targets {
+		if body := get(target, false); !strings.Contains(body, `"observedValue":7,`) {
+			t.Errorf("%s after a quiet result: %s, want the new observed value", target, body)
+		}
+		if body := get(target, true); !strings.Contains(body, "timeout from 10.0.0.8") || strings.Contains(body, secret) {
+			t.Errorf("%s authorised after a quiet result: %s, want the new error only", target, body)
+		}
+	}
+	if body := get("/readyz", true); !strings.Contains(body, "timeout from 10.0.0.8") {
+		t.Errorf("/readyz authorised after a quiet result: %s, want the new error", body)
+	}
+}
 
 func TestHTTPContract(t *testing.T) {
 	g := &stubGate{rep: failingReadiness()}

@@ -88,6 +88,9 @@ type query struct {
 // parseQuery reads ?verbose and ?exclude=, keeping every well-formed pair
 // when others are malformed, as the apiserver does.
 func parseQuery(raw string) query {
+	if raw == "verbose" { // what people and dashboards send: no map
+		return query{verbose: true}
+	}
 	v, _ := url.ParseQuery(raw) // the pairs that parsed are kept on error
 	_, verbose := v["verbose"]
 	ex := v["exclude"]

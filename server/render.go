@@ -86,6 +86,32 @@ func newView(version uint64, info *Info, rep *probes.Report, path string) *view 
 	return v
 }
 
+// detail is a gate's state with the answers that show its latest results
+// rendered: ?verbose and each check's or task's own path, for requests that
+// may not see error texts.
+type detail struct {
+	revision uint64
+	view     *view
+	verbose  pair
+	checks   map[string]pair
+}
+
+func newDetail(revision uint64, v *view) *detail {
+	d := &detail{
+		revision: revision,
+		view:     v,
+		verbose:  v.pair(renderOptions{verbose: true}),
+		checks:   make(map[string]pair, len(v.rep.Checks)+len(v.rep.Tasks)),
+	}
+	for i := range v.rep.Checks {
+		d.checks[v.rep.Checks[i].Name] = v.checkPair(v.rep.Checks[i].Name, false)
+	}
+	for i := range v.rep.Tasks {
+		d.checks[v.rep.Tasks[i].Name] = v.checkPair(v.rep.Tasks[i].Name, false)
+	}
+	return d
+}
+
 func hasSecrets(rep *probes.Report) bool {
 	for i := range rep.Checks {
 		if rep.Checks[i].Err != nil {
@@ -108,9 +134,10 @@ func (v *view) pair(o renderOptions) pair {
 	}
 }
 
-func (h *Handler) renderQuery(r *http.Request, v *view, q query, text bool) *answer {
-	o := renderOptions{verbose: q.verbose}
-	o.authz = h.authorized(r, v)
+// renderQuery renders the answer to a query that excludes checks or may
+// show error texts.
+func renderQuery(v *view, q query, authz bool) pair {
+	o := renderOptions{verbose: q.verbose, authz: authz}
 	if len(q.exclude) > 0 {
 		set := make(map[string]bool, len(q.exclude))
 		for _, name := range q.exclude {
@@ -123,7 +150,7 @@ func (h *Handler) renderQuery(r *http.Request, v *view, q query, text bool) *ans
 		}
 		o.skip = func(name string) bool { return set[name] }
 	}
-	return v.pair(o).pick(text)
+	return v.pair(o)
 }
 
 // checkPair renders the answer of one check's or task's own path: its

@@ -135,6 +135,10 @@ func (g *Gate) Kind() probes.Kind { return probes.Startup }
 // Version grows with every phase move and every change of a task.
 func (g *Gate) Version() uint64 { return g.lc.Version() + g.changes.Version() }
 
+// Revision is Version: every change of a task, progress included, is
+// announced.
+func (g *Gate) Revision() uint64 { return g.Version() }
+
 // Task adds a warm-up task under name. It fails when name is not
 // probes.ValidName or is taken, when fn is nil, or while a warm-up runs.
 func (g *Gate) Task(name string, fn TaskFunc) error {

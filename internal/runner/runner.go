@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/probekit/probes"
@@ -38,6 +39,7 @@ var (
 type Runner struct {
 	clock    probes.Clock
 	onChange func()
+	results  atomic.Uint64 // outcomes applied, for Revision
 
 	mu       sync.Mutex
 	checks   []*check // sorted by name
@@ -198,6 +200,11 @@ func (r *Runner) Results() []probes.Result {
 	return out
 }
 
+// Revision counts the outcomes recorded so far, verdict changes or not: it
+// grows whenever anything Results returns may have changed (an observed
+// value, an error text, a time), and before the change is visible.
+func (r *Runner) Revision() uint64 { return r.results.Load() }
+
 // Result returns the latest result of the named check.
 func (r *Runner) Result(name string) (probes.Result, bool) {
 	r.mu.Lock()
@@ -313,6 +320,7 @@ func (r *Runner) record(c *check, gen uint64, elapsed time.Duration, rec *spec.R
 // apply counts one outcome, applies the thresholds and reports whether the
 // verdict changed. r.mu must be held.
 func (r *Runner) apply(c *check, elapsed time.Duration, obs []probes.Observation, err error) bool {
+	r.results.Add(1)
 	c.applied = time.Now()
 	status := probes.StatusOf(err)
 	if status == probes.Fail {

@@ -348,3 +348,37 @@ func TestRunnerTriggerWhileInFlight(t *testing.T) {
 	close(release)
 	testutil.Eventually(t, "the trigger runs the check once the first returns", func() bool { return calls.Load() == 2 })
 }
+
+// Revision grows with every result, also those that change no verdict, and
+// before the result can be read.
+func TestRunnerRevisionCountsEveryResult(t *testing.T) {
+	var changes atomic.Int64
+	r := runner.New(clock, func() { changes.Add(1) })
+	var n atomic.Int64
+	check := probes.CheckFunc(func(ctx context.Context) error {
+		probes.Observe(ctx, probes.Observation{Measurement: "n", Value: float64(n.Add(1))})
+		return nil
+	})
+	if err := r.Add("c", check, probes.Every(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Background(t, r.Run)
+	observed := func(want float64) func() bool {
+		return func() bool {
+			obs := result(t, r, "c").Observations
+			return len(obs) == 1 && obs[0].Value == want
+		}
+	}
+	testutil.Eventually(t, "first result", observed(1))
+	for want := 2.0; want <= 5; want++ {
+		before := r.Revision()
+		r.Trigger("c")
+		testutil.Eventually(t, "next result", observed(want))
+		if after := r.Revision(); after <= before {
+			t.Fatalf("result %v: revision %d, was %d; want it to grow", want, after, before)
+		}
+	}
+	if got := changes.Load(); got != 2 { // the Add and the first verdict
+		t.Errorf("announced changes: %d, want 2 (results that change no verdict are not announced)", got)
+	}
+}
