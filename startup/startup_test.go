@@ -187,7 +187,9 @@ func TestDeadlineBreaks(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	err := warmUp(lc)
+	// Run itself, not runAsync: that one stops Run when it sees Broken,
+	// which may come before the warm-up's failure reaches Run.
+	err := lc.Run(context.Background())
 	if err == nil || !strings.Contains(err.Error(), "deadline 50ms missed") {
 		t.Fatalf("Run: got %v, want a missed-deadline error", err)
 	}
