@@ -107,6 +107,44 @@ func Untimed() CheckOption {
 	return func(c *spec.Check) error { c.Untimed = true; return nil }
 }
 
+// Shared declares the check a dependency that the whole fleet shares, such
+// as the primary database or a shared upstream: when it fails, it fails for
+// every replica at once, and taking them all out of rotation would turn a
+// partial outage into a total one. A failing shared check makes readiness
+// warn (HTTP 200, the check named in the notes) instead of fail; route
+// guards (server.Needs) fail the routes that need it, and the deep view
+// (/healthz) still fails. Until the check has passed once on this
+// instance, its failures count as local, so a replica that never reached
+// the dependency (a wrong address in a new release) never becomes ready.
+//
+// Readiness checks are shared by default; liveness checks are local by
+// definition and refuse Shared.
+func Shared() CheckOption {
+	return func(c *spec.Check) error { c.Scope = spec.Shared; return nil }
+}
+
+// Local declares the check local to this instance, such as its own sidecar,
+// a local disk or its own connection pool being wedged: when it fails,
+// readiness fails and the balancer moves traffic to the other replicas,
+// which do not share the fault.
+func Local() CheckOption {
+	return func(c *spec.Check) error { c.Scope = spec.Local; return nil }
+}
+
+// StaleAfter sets how old the check's last result may grow before it counts
+// as failing, so that a stalled check can never leave an old pass standing.
+// It must be at least the interval plus the timeout. Default three
+// intervals plus the timeout.
+func StaleAfter(d time.Duration) CheckOption {
+	return func(c *spec.Check) error {
+		if d <= 0 {
+			return fmt.Errorf("StaleAfter(%s): the bound must be positive", d)
+		}
+		c.StaleAfter = d
+		return nil
+	}
+}
+
 // ValidName reports whether name can name a check or task: 1 to 63 characters
 // of lower- or upper-case letters, digits, '-', '_' and '.', so that it fits in
 // a URL path segment and a health+json key unchanged.

@@ -12,6 +12,15 @@ type Result struct {
 	Critical bool
 	// Untimed reports that the execution time means nothing (see Untimed).
 	Untimed bool
+	// Shared reports that the check watches a dependency the fleet shares
+	// (see Shared).
+	Shared bool
+	// EverPassed reports that the check has passed or warned at least once
+	// since it was added.
+	EverPassed bool
+	// Stale reports that the last result is older than the check's bound
+	// (see StaleAfter); Status is then Fail.
+	Stale bool
 	// Status is the verdict after the thresholds. A check that has not yet
 	// finished an execution fails.
 	Status Status
@@ -32,10 +41,11 @@ type Result struct {
 }
 
 // Contribution is what the check adds to its gate's verdict: its Status,
-// with Fail lowered to Warn for a non-critical check. The aggregate and the
-// check's own path (/readyz/{check}) both answer with it.
+// with Fail lowered to Warn for a non-critical check and for a shared one
+// that has passed before. The aggregate and the check's own path
+// (/readyz/{check}) both answer with it.
 func (c *Result) Contribution() Status {
-	if !c.Critical && c.Status == Fail {
+	if c.Status == Fail && (!c.Critical || c.Shared && c.EverPassed) {
 		return Warn
 	}
 	return c.Status

@@ -115,3 +115,14 @@ func TestHeartbeatOnInjectedClock(t *testing.T) {
 	hb.Tick()
 	testutil.Eventually(t, "tick recovers", func() bool { return g.Report().Status() == probes.Pass })
 }
+
+func TestLivenessChecksAreLocal(t *testing.T) {
+	g, err := liveness.New(probes.NewLifecycle())
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = g.Add("db", probes.CheckFunc(func(context.Context) error { return nil }), probes.Shared())
+	if err == nil || !strings.Contains(err.Error(), "liveness") || !strings.Contains(err.Error(), "Shared()") {
+		t.Errorf("Shared liveness check: got %v, want an error naming the gate and Shared()", err)
+	}
+}

@@ -100,3 +100,57 @@ func TestAddNamesTheGate(t *testing.T) {
 		t.Errorf("got %v, want a readiness error naming Timeout(0s)", err)
 	}
 }
+
+// flaky is a dependency whose answer the test sets.
+type flaky struct{ err atomic.Pointer[error] }
+
+func (f *flaky) Ping(context.Context) error {
+	if p := f.err.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+func (f *flaky) set(err error) { f.err.Store(&err) }
+
+// A failing shared dependency warns once it has been reached; a local one
+// fails; a shared one never reached fails too, so a replica that cannot
+// reach its database at all never becomes ready.
+func TestScopes(t *testing.T) {
+	down := errors.New("connection refused")
+	for _, tt := range []struct {
+		name       string
+		opts       []probes.CheckOption
+		reachFirst bool
+		want       probes.Status
+	}{
+		{"shared by default, reached, then down: warn", nil, true, probes.Warn},
+		{"shared, never reached: fail", []probes.CheckOption{probes.Shared()}, false, probes.Fail},
+		{"local, reached, then down: fail", []probes.CheckOption{probes.Local()}, true, probes.Fail},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			lc := probes.NewLifecycle()
+			g, err := readiness.New(lc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			dep := &flaky{}
+			if !tt.reachFirst {
+				dep.set(down)
+			}
+			if err := g.Add("db", mustPing(t, dep), append(tt.opts, probes.Every(time.Millisecond))...); err != nil {
+				t.Fatal(err)
+			}
+			testutil.Ready(t, lc)
+			testutil.Background(t, lc.Run)
+			if tt.reachFirst {
+				testutil.Eventually(t, "reached", func() bool { return g.Report().Status() == probes.Pass })
+				dep.set(down)
+			}
+			testutil.Eventually(t, "down", func() bool { c, _ := g.Report().Check("db"); return c.Status == probes.Fail })
+			if got := g.Report().Status(); got != tt.want {
+				t.Errorf("readiness: got %s, want %s", got, tt.want)
+			}
+		})
+	}
+}

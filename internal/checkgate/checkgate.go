@@ -8,6 +8,7 @@ import (
 	"github.com/probekit/probes"
 	"github.com/probekit/probes/internal/broadcast"
 	"github.com/probekit/probes/internal/runner"
+	"github.com/probekit/probes/internal/spec"
 )
 
 // Gate is a probes.Gate whose verdict is the phase x gate table's, made
@@ -27,6 +28,9 @@ func New(lc *probes.Lifecycle, k probes.Kind) (*Gate, error) {
 	}
 	g := &Gate{kind: k, lc: lc}
 	g.runner = runner.New(lc.Clock(), g.changes.Notify)
+	if k == probes.Readiness {
+		g.runner.Scopes(spec.Shared, true) // dependencies: see probes.Shared
+	}
 	if err := lc.Attach(g, g.runner.Run); err != nil {
 		return nil, fmt.Errorf("%s: %w", k, err)
 	}

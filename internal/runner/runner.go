@@ -41,6 +41,9 @@ type Runner struct {
 	onChange func()
 	results  atomic.Uint64 // outcomes applied, for Revision
 
+	scope         spec.Scope // of checks added without Shared or Local
+	sharedAllowed bool
+
 	mu       sync.Mutex
 	checks   []*check // sorted by name
 	state    runState
@@ -68,9 +71,10 @@ type check struct {
 	gen         uint64 // execution number
 	recordedGen uint64 // execution whose result is recorded
 	cancel      context.CancelFunc
-	began       time.Time // start of the execution in flight
-	rerun       bool      // Trigger came while an execution was in flight
-	applied     time.Time // when the last outcome was counted
+	began       time.Time   // start of the execution in flight
+	stale       *time.Timer // marks the result stale; see armStale
+	rerun       bool        // Trigger came while an execution was in flight
+	applied     time.Time   // when the last outcome was counted
 	fails       int
 	passes      int
 	hasVerdict  bool
@@ -81,8 +85,15 @@ type check struct {
 // onChange, if not nil, after every change of a check's verdict and after
 // every Add. onChange runs on the goroutine that made the change, outside the
 // Runner's lock.
+// Its checks are local; see Scopes.
 func New(clock probes.Clock, onChange func()) *Runner {
-	return &Runner{clock: clock, onChange: onChange}
+	return &Runner{clock: clock, onChange: onChange, scope: spec.Local}
+}
+
+// Scopes sets the scope of checks added without Shared or Local, and
+// whether Shared is allowed. Call it before the first Add.
+func (r *Runner) Scopes(def spec.Scope, sharedAllowed bool) {
+	r.scope, r.sharedAllowed = def, sharedAllowed
 }
 
 // Add registers a check under name. It fails, changing nothing, when name is
@@ -99,9 +110,19 @@ func (r *Runner) Add(name string, c probes.Checker, opts ...probes.CheckOption) 
 	if err := opt.Apply(fmt.Sprintf("check %q", name), &cfg, opts); err != nil {
 		return err
 	}
+	switch {
+	case cfg.Scope == spec.Shared && !r.sharedAllowed:
+		return fmt.Errorf("check %q: Shared(): these checks watch this process itself, so they are local", name)
+	case cfg.Scope == spec.Unset:
+		cfg.Scope = r.scope
+	}
+	if cfg.StaleAfter > 0 && cfg.StaleAfter < cfg.Interval+cfg.Timeout {
+		return fmt.Errorf("check %q: StaleAfter(%s) is shorter than the interval plus the timeout (%s): every result would go stale before the next",
+			name, cfg.StaleAfter, cfg.Interval+cfg.Timeout)
+	}
 	ch := &check{name: name, checker: c, cfg: cfg}
 	ch.res = probes.Result{Name: name, ComponentType: cfg.ComponentType, Critical: cfg.Critical, Untimed: cfg.Untimed,
-		Status: probes.Fail, Err: errPending}
+		Shared: cfg.Scope == spec.Shared, Status: probes.Fail, Err: errPending}
 
 	r.mu.Lock()
 	if r.state == stopped {
@@ -124,7 +145,8 @@ func (r *Runner) Add(name string, c probes.Checker, opts ...probes.CheckOption) 
 
 // Run executes the checks until ctx is done, then cancels executions in flight,
 // waits for them to return (at most the longest check timeout; a check that
-// ignores its context is left behind) and returns ctx.Err(). Run may be called
+// ignores its context is left behind) and returns ctx.Err(). While it runs,
+// a result older than its check's bound (StaleAfter) turns failing. Run may be called
 // once; checks added before it start at once.
 func (r *Runner) Run(ctx context.Context) error {
 	base := context.WithoutCancel(ctx)
@@ -149,6 +171,9 @@ func (r *Runner) Run(ctx context.Context) error {
 	var grace time.Duration
 	for _, c := range r.checks {
 		c.timer.Stop()
+		if c.stale != nil {
+			c.stale.Stop() // results stop aging with the runner
+		}
 		if c.cancel != nil {
 			c.cancel()
 		}
@@ -341,13 +366,51 @@ func (r *Runner) apply(c *check, elapsed time.Duration, obs []probes.Observation
 	case verdict != probes.Fail || c.passes >= c.cfg.PassThreshold:
 		verdict = status
 	}
-	changed := verdict != c.res.Status || !c.hasVerdict
+	changed := verdict != c.res.Status || !c.hasVerdict || c.res.Stale
 	c.hasVerdict = true
+	c.res.Stale = false
+	c.res.EverPassed = c.res.EverPassed || verdict != probes.Fail
 	c.res.Status = verdict
 	c.res.Time = r.clock.Now()
 	c.res.Duration = elapsed
 	c.res.ConsecutiveFailures = c.fails
 	c.res.Err = redact.Error(err)
 	c.res.Observations = obs
+	r.armStale(c)
 	return changed
+}
+
+// armStale (re)starts the timer that marks c's result stale when no other
+// comes within its bound. It is independent of c's schedule, so it fires
+// whatever stalls that. r.mu must be held.
+func (r *Runner) armStale(c *check) {
+	bound := c.cfg.Stale()
+	if c.stale != nil {
+		c.stale.Reset(bound)
+		return
+	}
+	c.stale = time.AfterFunc(bound, func() { r.expire(c, bound) })
+}
+
+// expire marks c's result stale unless a newer one came meanwhile.
+func (r *Runner) expire(c *check, bound time.Duration) {
+	r.mu.Lock()
+	if r.state != running || c.res.Stale || time.Since(c.applied) < bound {
+		r.mu.Unlock()
+		return
+	}
+	r.results.Add(1)
+	c.res.Stale = true
+	changed := c.res.Status != probes.Fail
+	c.res.Status = probes.Fail
+	last := "passed"
+	if c.res.Err != nil {
+		last = c.res.Err.Error()
+	}
+	c.res.Err = fmt.Errorf("stale: no result for %s (StaleAfter %s); the last one: %s",
+		time.Since(c.applied).Round(time.Millisecond), bound, last)
+	r.mu.Unlock()
+	if changed {
+		r.changed()
+	}
 }

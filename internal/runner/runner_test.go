@@ -13,6 +13,7 @@ import (
 
 	"github.com/probekit/probes"
 	"github.com/probekit/probes/internal/runner"
+	"github.com/probekit/probes/internal/spec"
 	"github.com/probekit/probes/internal/testutil"
 	"go.uber.org/goleak"
 )
@@ -380,5 +381,59 @@ func TestRunnerRevisionCountsEveryResult(t *testing.T) {
 	}
 	if got := changes.Load(); got != 2 { // the Add and the first verdict
 		t.Errorf("announced changes: %d, want 2 (results that change no verdict are not announced)", got)
+	}
+}
+
+// A result older than its bound fails, is announced, and clears with the
+// next result; a stalled schedule cannot leave an old pass standing.
+func TestRunnerStaleResultFails(t *testing.T) {
+	var changes atomic.Int64
+	r := runner.New(clock, func() { changes.Add(1) })
+	if err := r.Add("c", probes.CheckFunc(func(context.Context) error { return nil }),
+		probes.Every(20*time.Millisecond), probes.Timeout(20*time.Millisecond), probes.StaleAfter(100*time.Millisecond)); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Background(t, r.Run)
+	testutil.Eventually(t, "first pass", func() bool { return result(t, r, "c").Status == probes.Pass })
+	runner.StallSchedule(r, "c")
+	stalled := time.Now()
+	announced := changes.Load()
+	testutil.Eventually(t, "stale", func() bool { return result(t, r, "c").Stale })
+	if waited := time.Since(stalled); waited < 100*time.Millisecond-20*time.Millisecond {
+		t.Errorf("stale after %s; want no sooner than the bound less one interval", waited)
+	}
+	res := result(t, r, "c")
+	if res.Status != probes.Fail || res.Err == nil || !strings.Contains(res.Err.Error(), "StaleAfter 100ms") {
+		t.Errorf("stale result: %+v; want a failure naming the bound", res)
+	}
+	if changes.Load() == announced {
+		t.Error("going stale was not announced")
+	}
+	r.Trigger("c")
+	testutil.Eventually(t, "fresh again", func() bool { res := result(t, r, "c"); return !res.Stale && res.Status == probes.Pass })
+}
+
+func TestRunnerScopesAndBounds(t *testing.T) {
+	ok := probes.CheckFunc(func(context.Context) error { return nil })
+	local := runner.New(clock, nil)
+	if err := local.Add("c", ok, probes.Shared()); err == nil || !strings.Contains(err.Error(), "Shared()") {
+		t.Errorf("Shared on a local-only runner: got %v, want an error naming Shared()", err)
+	}
+	if err := local.Add("c", ok, probes.Every(time.Second), probes.StaleAfter(time.Second)); err == nil ||
+		!strings.Contains(err.Error(), "StaleAfter(1s)") {
+		t.Errorf("StaleAfter below interval plus timeout: got %v, want an error naming it", err)
+	}
+	if err := local.Add("c", ok, probes.StaleAfter(-time.Second)); err == nil || !strings.Contains(err.Error(), "StaleAfter(-1s)") {
+		t.Errorf("negative StaleAfter: got %v, want an error naming it", err)
+	}
+	shared := runner.New(clock, nil)
+	shared.Scopes(spec.Shared, true)
+	for name, opts := range map[string][]probes.CheckOption{"default": nil, "local": {probes.Local()}, "shared": {probes.Shared()}} {
+		if err := shared.Add(name, ok, opts...); err != nil {
+			t.Fatal(err)
+		}
+		if got, want := result(t, shared, name).Shared, name != "local"; got != want {
+			t.Errorf("%s: Shared %v, want %v", name, got, want)
+		}
 	}
 }

@@ -25,6 +25,30 @@ type Check struct {
 	Critical      bool
 	Untimed       bool // its execution time means nothing (a heartbeat)
 	ComponentType string
+	Scope         Scope
+	StaleAfter    time.Duration // 0: StaleFactor intervals plus the timeout
+}
+
+// Scope says whom a dependency's failure hits.
+type Scope uint8
+
+// Scopes of a check; Unset takes the gate's default.
+const (
+	Unset Scope = iota
+	Shared
+	Local
+)
+
+// StaleFactor is how many intervals, plus the timeout, a result stays valid
+// by default.
+const StaleFactor = 3
+
+// Stale returns how long a result of c stays valid.
+func (c *Check) Stale() time.Duration {
+	if c.StaleAfter > 0 {
+		return c.StaleAfter
+	}
+	return StaleFactor*c.Interval + c.Timeout
 }
 
 // Default returns the settings of a check given no options.

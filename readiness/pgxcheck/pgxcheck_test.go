@@ -55,7 +55,7 @@ func newPool(t *testing.T, url string, maxConns int32) *pgxpool.Pool {
 	return pool
 }
 
-func newStack(t *testing.T, check probes.Checker) *stack {
+func newStack(t *testing.T, check probes.Checker, opts ...probes.CheckOption) *stack {
 	t.Helper()
 	lc := probes.NewLifecycle()
 	if _, err := liveness.New(lc); err != nil {
@@ -65,7 +65,8 @@ func newStack(t *testing.T, check probes.Checker) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := ready.Add("postgres", check, probes.Every(interval), probes.Timeout(timeout), probes.ComponentType("datastore")); err != nil {
+	opts = append([]probes.CheckOption{probes.Every(interval), probes.Timeout(timeout), probes.ComponentType("datastore")}, opts...)
+	if err := ready.Add("postgres", check, opts...); err != nil {
 		t.Fatal(err)
 	}
 	testutil.Ready(t, lc)
@@ -118,55 +119,90 @@ func newChecker(t *testing.T, pool *pgxpool.Pool, opts ...pgxcheck.Option) *pgxc
 	return c
 }
 
+// A stopped database fails readiness when the check is local, and only
+// makes it warn, naming the check, when the database is shared by the fleet
+// (the default). Liveness never notices either.
 func TestDatabaseStopsAndReturns(t *testing.T) {
 	pg := pgtest.Start(t)
-	s := newStack(t, newChecker(t, newPool(t, pg.URL("pw"), 4)))
-	waitCode(t, s.url+"/readyz", 200, 10*time.Second)
+	for _, tt := range []struct {
+		scope  string
+		opts   []probes.CheckOption
+		code   int
+		marker string // in the outage's /readyz body
+	}{
+		{"local", []probes.CheckOption{probes.Local()}, 503, `"failing: postgres"`},
+		{"shared", nil, 200, `"warning: postgres"`},
+	} {
+		t.Run(tt.scope, func(t *testing.T) {
+			s := newStack(t, newChecker(t, newPool(t, pg.URL("pw"), 4)), tt.opts...)
+			waitCode(t, s.url+"/readyz", 200, 10*time.Second)
+			livez := sample(t, s.url+"/livez")
 
-	// Liveness is sampled throughout: a database outage must never touch it.
+			pg.Stop()
+			detect := waitBody(t, s.url+"/readyz", tt.code, tt.marker, interval+timeout+2*time.Second)
+			pg.StartAgain()
+			recover := waitBody(t, s.url+"/readyz", 200, `"status":"pass"`, interval+timeout+5*time.Second)
+			if bad := livez(); len(bad) > 0 {
+				t.Errorf("liveness failed during the outage: %v", bad)
+			}
+			t.Logf("%s: readiness answered %d %s after the database stopped and passed %s after it returned (interval %s, timeout %s)",
+				tt.scope, tt.code, detect.Round(time.Millisecond), recover.Round(time.Millisecond), interval, timeout)
+		})
+	}
+}
+
+// sample GETs url every 2 ms until the returned function is called, which
+// returns every answer other than 200 (-1 for a transport error).
+func sample(t *testing.T, url string) func() []int {
 	stopSampling := make(chan struct{})
-	livez := make(chan []int, 1)
-	stop := sync.OnceFunc(func() { close(stopSampling) })
-	t.Cleanup(func() { stop(); <-livez }) // also when the test fails early
+	out := make(chan []int, 1)
 	go func() {
 		var bad []int
 		for {
 			select {
 			case <-stopSampling:
-				livez <- bad
-				close(livez)
+				out <- bad
 				return
 			default:
 			}
-			res, err := client.Get(s.url + "/livez")
+			res, err := client.Get(url)
 			if err != nil {
 				bad = append(bad, -1)
-				time.Sleep(2 * time.Millisecond)
-				continue
-			}
-			res.Body.Close()
-			if res.StatusCode != 200 {
-				bad = append(bad, res.StatusCode)
+			} else {
+				res.Body.Close()
+				if res.StatusCode != 200 {
+					bad = append(bad, res.StatusCode)
+				}
 			}
 			time.Sleep(2 * time.Millisecond)
 		}
 	}()
+	var bad []int
+	stop := sync.OnceFunc(func() { close(stopSampling); bad = <-out })
+	t.Cleanup(stop) // also when the test fails early
+	return func() []int { stop(); return bad }
+}
 
-	pg.Stop()
-	detect := waitCode(t, s.url+"/readyz", 503, interval+timeout+2*time.Second)
-	pg.StartAgain()
-	recover := waitCode(t, s.url+"/readyz", 200, interval+timeout+5*time.Second)
-	stop()
-	if bad := <-livez; len(bad) > 0 {
-		t.Errorf("liveness failed during the outage: %v", bad)
+// waitBody polls url until it answers code with a body holding marker, and
+// returns how long that took.
+func waitBody(t *testing.T, url string, code int, marker string, within time.Duration) time.Duration {
+	t.Helper()
+	began := time.Now()
+	for {
+		c, body, _ := get(t, url)
+		if c == code && strings.Contains(body, marker) {
+			return time.Since(began)
+		}
+		if time.Since(began) > within {
+			t.Fatalf("%s did not answer %d with %s within %s; last: %d %s", url, code, marker, within, c, body)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
-	t.Logf("readiness failed %s after the database stopped and passed %s after it returned (interval %s, timeout %s)",
-		detect.Round(time.Millisecond), recover.Round(time.Millisecond), interval, timeout)
 }
 
 func TestDatabaseHangs(t *testing.T) {
 	pg := pgtest.Start(t)
-	s := newStack(t, newChecker(t, newPool(t, pg.URL("pw"), 4)))
+	s := newStack(t, newChecker(t, newPool(t, pg.URL("pw"), 4)), probes.Local())
 	waitCode(t, s.url+"/readyz", 200, 10*time.Second)
 
 	pg.Pause()
@@ -217,7 +253,8 @@ func TestPoolExhausted(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			pool := newPool(t, pg.URL("pw"), 2)
-			s := newStack(t, newChecker(t, pool, tt.opts...))
+			// Local: its own pool being exhausted is this instance's fault.
+			s := newStack(t, newChecker(t, pool, tt.opts...), probes.Local())
 			waitCode(t, s.url+"/readyz", 200, 10*time.Second)
 			var held []*pgxpool.Conn
 			for range 2 {
