@@ -37,11 +37,16 @@ type CheckOption func(*spec.Check) error
 // Every sets how often the check runs, counted from the start of one execution
 // to the start of the next. Default DefaultInterval (5s).
 func Every(d time.Duration) CheckOption {
+	return positive("Every", "interval", d, func(c *spec.Check) *time.Duration { return &c.Interval })
+}
+
+// positive is an option that sets a duration which must be positive.
+func positive(option, what string, d time.Duration, field func(*spec.Check) *time.Duration) CheckOption {
 	return func(c *spec.Check) error {
 		if d <= 0 {
-			return fmt.Errorf("Every(%s): the interval must be positive", d)
+			return fmt.Errorf("%s(%s): the %s must be positive", option, d, what)
 		}
-		c.Interval = d
+		*field(c) = d
 		return nil
 	}
 }
@@ -49,13 +54,7 @@ func Every(d time.Duration) CheckOption {
 // Timeout bounds one execution; past it the execution is reported failing and
 // its context is cancelled. Default DefaultTimeout (1s).
 func Timeout(d time.Duration) CheckOption {
-	return func(c *spec.Check) error {
-		if d <= 0 {
-			return fmt.Errorf("Timeout(%s): the timeout must be positive", d)
-		}
-		c.Timeout = d
-		return nil
-	}
+	return positive("Timeout", "timeout", d, func(c *spec.Check) *time.Duration { return &c.Timeout })
 }
 
 // FailureThreshold sets how many consecutive failures flip a passing check to
@@ -136,13 +135,7 @@ func Local() CheckOption {
 // It must be at least the interval plus the timeout. Default three
 // intervals plus the timeout.
 func StaleAfter(d time.Duration) CheckOption {
-	return func(c *spec.Check) error {
-		if d <= 0 {
-			return fmt.Errorf("StaleAfter(%s): the bound must be positive", d)
-		}
-		c.StaleAfter = d
-		return nil
-	}
+	return positive("StaleAfter", "bound", d, func(c *spec.Check) *time.Duration { return &c.StaleAfter })
 }
 
 // ValidName reports whether name can name a check or task: 1 to 63 characters
