@@ -520,3 +520,223 @@ func TestInterleavings(t *testing.T) {
 		})
 	}
 }
+
+// TestSharedDependency is fleet safety end to end: when a dependency the
+// fleet shares fails, readiness keeps the instance in rotation (warn,
+// naming it), the routes that need it fail fast with 503 and Retry-After,
+// the others serve, and the deep view and a named group tell monitors the
+// truth. When it returns, everything recovers without a restart.
+func TestSharedDependency(t *testing.T) {
+	lc := probes.NewLifecycle()
+	live, ready := gates(t, lc)
+	var down atomic.Bool
+	db := probes.CheckFunc(func(context.Context) error {
+		if down.Load() {
+			return errors.New("dial tcp 10.0.0.7:5432: connection refused")
+		}
+		return nil
+	})
+	if err := ready.Add("postgres", db, probes.Every(5*time.Millisecond), probes.ComponentType("datastore")); err != nil {
+		t.Fatal(err)
+	}
+	if err := ready.Add("sidecar", probes.CheckFunc(func(context.Context) error { return nil }), probes.Local(), probes.Every(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if err := live.Add("loop", probes.CheckFunc(func(context.Context) error { return nil }), probes.Every(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+
+	mux := http.NewServeMux()
+	if _, err := server.Register(mux, lc); err != nil {
+		t.Fatal(err)
+	}
+	group, err := probes.NewGroup(lc, "db", "postgres")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := server.Mount(mux, "/health/db", group); err != nil {
+		t.Fatal(err)
+	}
+	needsDB, err := server.Needs(ready, "postgres")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stockCalls atomic.Int64
+	mux.Handle("/api/stock/{id}", needsDB(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		stockCalls.Add(1)
+		fmt.Fprintln(w, "42")
+	})))
+	mux.HandleFunc("/api/items/{id}", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "item") })
+	ts := httptest.NewServer(mux)
+	t.Cleanup(ts.Close)
+	testutil.Ready(t, lc)
+	testutil.Background(t, lc.Run)
+
+	testutil.Eventually(t, "all pass", func() bool { return probe(t, ts.URL+"/healthz").status == "pass" })
+	if a := probe(t, ts.URL+"/api/stock/1"); a.code != 200 {
+		t.Fatalf("guarded route with the database up: %d %s", a.code, a.body)
+	}
+
+	down.Store(true)
+	testutil.Eventually(t, "the outage is seen", func() bool { return probe(t, ts.URL+"/healthz").code == 503 })
+	calls := stockCalls.Load()
+	for _, tt := range []struct {
+		path   string
+		code   int
+		has    []string
+		lacks  []string
+		header map[string]string
+	}{
+		{path: "/readyz", code: 200, has: []string{`"status":"warn"`, `"warning: postgres"`}},
+		{path: "/readyz/postgres", code: 200, has: []string{`"status":"warn"`}},
+		{path: "/livez", code: 200},
+		{path: "/healthz", code: 503, has: []string{`"status":"fail"`, `"failing: postgres"`}, lacks: []string{"10.0.0.7"}},
+		{path: "/healthz?verbose", code: 503, has: []string{`"postgres:responseTime"`, `"sidecar:responseTime"`, `"loop:responseTime"`}},
+		{path: "/healthz/postgres", code: 503},
+		{path: "/healthz/loop", code: 200},
+		{path: "/health/db", code: 503, has: []string{`"failing: postgres"`}},
+		{path: "/health/db?verbose", code: 503, lacks: []string{"sidecar", "loop"}},
+		{path: "/health/db/sidecar", code: 404},
+		{path: "/api/items/1", code: 200, has: []string{"item"}},
+		{path: "/api/stock/1", code: 503, has: []string{"needs postgres"}, lacks: []string{"10.0.0.7"},
+			header: map[string]string{"Retry-After": "1", "Cache-Control": "no-store"}},
+	} {
+		a := probe(t, ts.URL+tt.path)
+		if a.code != tt.code {
+			t.Errorf("%s during the outage: %d %s, want %d", tt.path, a.code, a.body, tt.code)
+		}
+		for _, s := range tt.has {
+			if !strings.Contains(a.body, s) {
+				t.Errorf("%s during the outage: %s, want %s", tt.path, a.body, s)
+			}
+		}
+		for _, s := range tt.lacks {
+			if strings.Contains(a.body, s) {
+				t.Errorf("%s during the outage: %s holds %s", tt.path, a.body, s)
+			}
+		}
+		for k, v := range tt.header {
+			if got := a.header.Get(k); got != v {
+				t.Errorf("%s during the outage: %s: %q, want %q", tt.path, k, got, v)
+			}
+		}
+	}
+	if got := stockCalls.Load(); got != calls {
+		t.Errorf("the guarded handler ran %d times during the outage; want 0", got-calls)
+	}
+
+	down.Store(false)
+	testutil.Eventually(t, "recovered", func() bool {
+		return probe(t, ts.URL+"/healthz").status == "pass" && probe(t, ts.URL+"/api/stock/1").code == 200
+	})
+	if a := probe(t, ts.URL+"/readyz"); a.status != "pass" {
+		t.Errorf("/readyz after the outage: %s", a.body)
+	}
+}
+
+// The guard's answer follows the check through random flips while
+// requests race it: whenever the gate did not change during a request, the
+// answer is the verdict of that moment.
+func TestNeedsUnderFlips(t *testing.T) {
+	lc := probes.NewLifecycle()
+	_, ready := gates(t, lc)
+	var down atomic.Bool
+	if err := ready.Add("db", probes.CheckFunc(func(context.Context) error {
+		if down.Load() {
+			return errors.New("down")
+		}
+		return nil
+	}), probes.Every(time.Millisecond)); err != nil {
+		t.Fatal(err)
+	}
+	needs, err := server.Needs(ready, "db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := needs(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	testutil.Ready(t, lc)
+	testutil.Background(t, lc.Run)
+
+	stop := make(chan struct{})
+	flipped := make(chan struct{})
+	go func() {
+		defer close(flipped)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				down.Store(rand.IntN(2) == 0)
+				time.Sleep(time.Duration(rand.IntN(3)) * time.Millisecond)
+			}
+		}
+	}()
+	var wrong, checked atomic.Int64
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Go(func() {
+			for range 3000 {
+				before := ready.Version()
+				c, _ := ready.Report().Check("db")
+				rec := httptest.NewRecorder()
+				h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/api", nil))
+				if ready.Version() != before {
+					continue // changed meanwhile: either answer is honest
+				}
+				checked.Add(1)
+				if (rec.Code == http.StatusServiceUnavailable) != (c.Status == probes.Fail) {
+					wrong.Add(1)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(stop)
+	<-flipped
+	if n := wrong.Load(); n > 0 {
+		t.Errorf("%d of %d answers disagreed with the verdict that held throughout their request", n, checked.Load())
+	}
+	if checked.Load() == 0 {
+		t.Error("no request ran without a change: the test checked nothing")
+	}
+}
+
+func TestGroupAndGuardRefuseBadInput(t *testing.T) {
+	lc := probes.NewLifecycle()
+	live, ready := gates(t, lc)
+	ok := probes.CheckFunc(func(context.Context) error { return nil })
+	for _, add := range []func() error{
+		func() error { return ready.Add("postgres", ok) },
+		func() error { return ready.Add("cache", ok) },
+		func() error { return live.Add("cache", ok) }, // same name in two gates
+	} {
+		if err := add(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tt := range []struct {
+		name string
+		err  error
+		want string
+	}{
+		{"nil lifecycle", second(probes.NewGroup(nil, "db")), "NewGroup(nil)"},
+		{"bad name", second(probes.NewGroup(lc, "a/b", "postgres")), `NewGroup("a/b")`},
+		{"unknown check", second(probes.NewGroup(lc, "db", "postgress")), `no check or task "postgress"`},
+		{"ambiguous check", second(probes.NewGroup(lc, "c", "cache")), `"cache" is a check of both`},
+		{"deep view with a clash", second(probes.NewGroup(lc, "healthz")), `"cache" is a check of both`},
+		{"register with a clash", second(server.Register(http.NewServeMux(), lc)), "the deep view"},
+		{"guard: nil gate", second(server.Needs(nil, "x")), "Needs(nil)"},
+		{"guard: no check", second(server.Needs(ready)), "at least one check"},
+		{"guard: unknown check", second(server.Needs(ready, "postgress")), `no check "postgress"`},
+		{"mount: bad path", second(server.Mount(http.NewServeMux(), "health/db/", ready)), `Mount("health/db/")`},
+	} {
+		if tt.err == nil || !strings.Contains(tt.err.Error(), tt.want) {
+			t.Errorf("%s: got %v, want an error with %q", tt.name, tt.err, tt.want)
+		}
+	}
+	if _, err := probes.NewGroup(lc, "db", "postgres"); err != nil {
+		t.Errorf("a group over a check the gates do not share: %v", err)
+	}
+}
+
+func second[T any](_ T, err error) error { return err }

@@ -12,6 +12,8 @@ type Result struct {
 	Critical bool
 	// Untimed reports that the execution time means nothing (see Untimed).
 	Untimed bool
+	// Interval is how often the check runs (see Every).
+	Interval time.Duration
 	// Shared reports that the check watches a dependency the fleet shares
 	// (see Shared).
 	Shared bool

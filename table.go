@@ -12,6 +12,9 @@ const (
 	Liveness
 	// Readiness asks whether the service should get traffic now.
 	Readiness
+	// Health is no gate of its own: it is the deep view and the named
+	// groups (see Group), which report checks of every gate to monitors.
+	Health
 )
 
 // Kinds lists the gates in the order the platform asks them.
@@ -26,6 +29,8 @@ func (k Kind) String() string {
 		return "liveness"
 	case Readiness:
 		return "readiness"
+	case Health:
+		return "health"
 	}
 	return fmt.Sprintf("Kind(%d)", uint8(k))
 }
@@ -43,6 +48,10 @@ func (k Kind) String() string {
 //	Draining  pass if started     pass      fail
 //	Stopped   pass if started     pass      fail
 //	Broken    fail                fail      fail
+//
+// Health, the deep view for monitors, passes in Ready, warns in every other
+// phase but Broken (a warm-up or a drain is no outage), and fails in
+// Broken; its checks decide the rest.
 //
 // Startup in Draining or Stopped passes only if warm-up had finished: a
 // service stopped halfway through its warm-up never started, and saying
@@ -78,6 +87,13 @@ func (k Kind) Verdict(p Phase, started bool) (Status, string) {
 			return Fail, "phase: draining; shutting down, send no new traffic"
 		case Stopped:
 			return Fail, "phase: stopped"
+		}
+	case Health:
+		if p == Ready {
+			return Pass, "phase: ready"
+		}
+		if p < Broken {
+			return Warn, "phase: " + p.String()
 		}
 	}
 	return Fail, "phase: " + p.String()

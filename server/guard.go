@@ -1,9 +1,15 @@
 package server
 
 import (
+	"errors"
+	"fmt"
 	"math"
 	"net/http"
+	"slices"
 	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/probekit/probes"
@@ -32,4 +38,113 @@ func WarmupGuard(lc *probes.Lifecycle, retryAfter time.Duration) func(http.Handl
 			next.ServeHTTP(w, r)
 		})
 	}
+}
+
+// Needs returns middleware for the application routes that need the named
+// checks of g, such as a readiness gate's "postgres": while any of them
+// fails, a request gets 503 at once, with a Retry-After header (the longest
+// interval of the failing checks, in whole seconds, at least 1: when the
+// next result may change the answer) and a body that names them, and the
+// handler is not called. Clients fail fast instead of waiting on a timeout,
+// and routes that do not need the dependency keep serving: with a shared
+// dependency (probes.Shared), readiness keeps the instance in rotation and
+// the guard fails only what cannot work. The body never carries the
+// check's error text.
+//
+// It reads the check's own verdict (after its thresholds), whatever its
+// scope or criticality, from a cached answer re-read only when g's version
+// changes. Put WarmupGuard outside it: warm-up answers first, and a route
+// is guarded by its dependencies only once the service serves.
+//
+// Needs fails when g is nil, when no check is named, or when a name is not
+// one of g's checks.
+func Needs(g probes.Gate, checks ...string) (func(http.Handler) http.Handler, error) {
+	if g == nil {
+		return nil, errors.New("server: Needs(nil): need a gate")
+	}
+	if len(checks) == 0 {
+		return nil, errors.New("server: Needs: name at least one check")
+	}
+	rep := g.Report()
+	for _, name := range checks {
+		if _, ok := rep.Check(name); !ok {
+			return nil, fmt.Errorf("server: Needs: %s has no check %q", g.Kind(), name)
+		}
+	}
+	n := &needs{gate: g, checks: slices.Clone(checks)}
+	n.state.Store(&needState{version: ^uint64(0)})
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if refuse := n.current().refuse; refuse != nil {
+				refuse.write(w)
+				return
+			}
+			next.ServeHTTP(w, r)
+		})
+	}, nil
+}
+
+type needs struct {
+	gate   probes.Gate
+	checks []string
+
+	mu    sync.Mutex // serialises updates
+	state atomic.Pointer[needState]
+}
+
+// needState is the guard's answer for one version of its gate.
+type needState struct {
+	version uint64
+	refuse  *refusal // nil: every needed check passes or warns
+}
+
+func isAre(n int) string {
+	if n == 1 {
+		return ", which is "
+	}
+	return ", which are "
+}
+
+type refusal struct {
+	retry []string
+	body  []byte
+}
+
+func (f *refusal) write(w http.ResponseWriter) {
+	hdr := w.Header()
+	hdr["Retry-After"] = f.retry
+	hdr["Content-Type"] = hdrText
+	hdr["Cache-Control"] = hdrNoStore
+	w.WriteHeader(http.StatusServiceUnavailable)
+	w.Write(f.body) //nolint:errcheck // the client went away; nothing to do
+}
+
+func (n *needs) current() *needState {
+	if s := n.state.Load(); s.version == n.gate.Version() {
+		return s
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	version := n.gate.Version() // before the report: a later change re-reads
+	if s := n.state.Load(); s.version == version {
+		return s
+	}
+	rep := n.gate.Report()
+	var failing []string
+	var longest time.Duration
+	for _, name := range n.checks {
+		if c, ok := rep.Check(name); ok && c.Status == probes.Fail {
+			failing = append(failing, name)
+			longest = max(longest, c.Interval)
+		}
+	}
+	s := &needState{version: version}
+	if len(failing) > 0 {
+		s.refuse = &refusal{
+			retry: []string{strconv.Itoa(max(1, int(math.Ceil(longest.Seconds()))))},
+			body:  []byte("service unavailable: this route needs " + strings.Join(failing, ", ") + isAre(len(failing)) + "failing\n"),
+		}
+	}
+	n.state.Store(s)
+	return s
 }

@@ -68,6 +68,9 @@ func NewHandler(g probes.Gate, opts ...HandlerOption) (*Handler, error) {
 		return nil, errors.New("server: NewHandler(nil): need a gate")
 	}
 	h := &Handler{gate: g, path: Path(g.Kind())[1:], failed: make(chan struct{}, 1)}
+	if named, ok := g.(interface{ Name() string }); ok {
+		h.path = named.Name() // a group
+	}
 	if err := opt.Apply("server", &h.cfg, opts); err != nil {
 		return nil, err
 	}

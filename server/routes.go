@@ -2,7 +2,9 @@ package server
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
+	"strings"
 
 	"github.com/probekit/probes"
 )
@@ -16,16 +18,17 @@ type Mux interface {
 }
 
 // Handlers are the handlers Register mounted; nil for a gate the lifecycle
-// does not have.
+// does not have. Health is the deep view.
 type Handlers struct {
-	Startup, Liveness, Readiness *Handler
+	Startup, Liveness, Readiness, Health *Handler
 }
 
-// Paths of the gates, as Register mounts them.
+// Paths of the gates and of the deep view, as Register mounts them.
 const (
 	StartupPath   = "/startupz"
 	LivenessPath  = "/livez"
 	ReadinessPath = "/readyz"
+	HealthPath    = "/healthz"
 )
 
 // Path returns the path Register mounts gate k at, such as "/readyz".
@@ -35,13 +38,41 @@ func Path(k probes.Kind) string {
 		return StartupPath
 	case probes.Liveness:
 		return LivenessPath
+	case probes.Health:
+		return HealthPath
 	}
 	return ReadinessPath
 }
 
+// Mount mounts the handler of g at path and each of g's checks and tasks
+// below it (path + "/{check}"), and returns the handler. Register uses it
+// for the gates; use it for a named group:
+//
+//	db, err := probes.NewGroup(lc, "db", "postgres", "replica")
+//	...
+//	_, err = server.Mount(r, "/health/db", db)
+func Mount(m Mux, path string, g probes.Gate, opts ...HandlerOption) (*Handler, error) {
+	if m == nil {
+		return nil, errors.New("server: Mount needs a Mux")
+	}
+	if !strings.HasPrefix(path, "/") || strings.HasSuffix(path, "/") || strings.ContainsAny(path, "{}") {
+		return nil, fmt.Errorf("server: Mount(%q): the path must start with '/', not end with one, and hold no wildcard", path)
+	}
+	h, err := NewHandler(g, opts...)
+	if err != nil {
+		return nil, err
+	}
+	m.Handle(path, h)
+	m.Handle(path+"/{check}", h)
+	return h, nil
+}
+
 // Register mounts every gate built on lc on m: startup at /startupz,
-// liveness at /livez, readiness at /readyz, and each check or warm-up task
-// below its gate (/readyz/postgres). What it mounts is what lc.Run (and so
+// liveness at /livez, readiness at /readyz, the deep view over every check
+// of every gate at /healthz (see probes.Group), and each check or warm-up
+// task below its gate (/readyz/postgres, /healthz/postgres). Build the
+// gates and add their checks first: the deep view reads the gates lc has
+// when Register runs. What it mounts is what lc.Run (and so
 // Server.Run) runs: a gate cannot be served without its checks running.
 // Patterns use the "{name}" wildcard syntax that both *http.ServeMux (Go 1.22
 // and later) and chi understand; a chi.Router is a Mux as it is. The handlers it returns serve
@@ -51,14 +82,15 @@ func Register(m Mux, lc *probes.Lifecycle, opts ...HandlerOption) (Handlers, err
 	if m == nil || lc == nil {
 		return hs, errNilRegister
 	}
-	for _, g := range lc.Gates() {
-		h, err := NewHandler(g, opts...)
+	deep, err := probes.NewGroup(lc, HealthPath[1:])
+	if err != nil {
+		return hs, fmt.Errorf("server: the deep view: %w", err)
+	}
+	for _, g := range append(lc.Gates(), deep) {
+		h, err := Mount(m, Path(g.Kind()), g, opts...)
 		if err != nil {
 			return Handlers{}, err
 		}
-		path := Path(g.Kind())
-		m.Handle(path, h)
-		m.Handle(path+"/{check}", h)
 		switch g.Kind() {
 		case probes.Startup:
 			hs.Startup = h
@@ -66,6 +98,8 @@ func Register(m Mux, lc *probes.Lifecycle, opts ...HandlerOption) (Handlers, err
 			hs.Liveness = h
 		case probes.Readiness:
 			hs.Readiness = h
+		case probes.Health:
+			hs.Health = h
 		}
 	}
 	return hs, nil

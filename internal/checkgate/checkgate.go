@@ -65,12 +65,13 @@ func (g *Gate) Report() probes.Report {
 	}
 }
 
-// Version grows with every phase move and every verdict change.
-func (g *Gate) Version() uint64 { return g.lc.Version() + g.changes.Version() }
+// Version grows with every phase move and every verdict change, as the
+// change becomes visible in Report.
+func (g *Gate) Version() uint64 { return g.lc.Version() + g.runner.Version() }
 
-// Revision grows with Version and with every check result, whether or not
-// it changed a verdict.
-func (g *Gate) Revision() uint64 { return g.Version() + g.runner.Revision() }
+// Revision grows with every phase move and every check result, whether or
+// not it changed a verdict.
+func (g *Gate) Revision() uint64 { return g.lc.Version() + g.runner.Revision() }
 
 // Subscribe registers fn to be called after every change of a check's
 // verdict or of the lifecycle's phase.

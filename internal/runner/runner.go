@@ -39,7 +39,8 @@ var (
 type Runner struct {
 	clock    probes.Clock
 	onChange func()
-	results  atomic.Uint64 // outcomes applied, for Revision
+	results  atomic.Uint64 // outcomes applied and checks added: Revision
+	verdicts atomic.Uint64 // verdict changes and checks added: Version
 
 	scope         spec.Scope // of checks added without Shared or Local
 	sharedAllowed bool
@@ -122,7 +123,7 @@ func (r *Runner) Add(name string, c probes.Checker, opts ...probes.CheckOption) 
 	}
 	ch := &check{name: name, checker: c, cfg: cfg}
 	ch.res = probes.Result{Name: name, ComponentType: cfg.ComponentType, Critical: cfg.Critical, Untimed: cfg.Untimed,
-		Shared: cfg.Scope == spec.Shared, Status: probes.Fail, Err: errPending}
+		Interval: cfg.Interval, Shared: cfg.Scope == spec.Shared, Status: probes.Fail, Err: errPending}
 
 	r.mu.Lock()
 	if r.state == stopped {
@@ -135,6 +136,8 @@ func (r *Runner) Add(name string, c probes.Checker, opts ...probes.CheckOption) 
 		return fmt.Errorf("check %q added twice", name)
 	}
 	r.checks = slices.Insert(r.checks, i, ch)
+	r.verdicts.Add(1)
+	r.results.Add(1)
 	if r.state == running {
 		r.start(ch)
 	}
@@ -225,9 +228,14 @@ func (r *Runner) Results() []probes.Result {
 	return out
 }
 
-// Revision counts the outcomes recorded so far, verdict changes or not: it
-// grows whenever anything Results returns may have changed (an observed
-// value, an error text, a time), and before the change is visible.
+// Version counts the verdict changes so far (Adds included). It grows under
+// the same lock as the change, so a reader that sees a result has seen its
+// count too: read Version first, then Results, and cache by the version.
+func (r *Runner) Version() uint64 { return r.verdicts.Load() }
+
+// Revision counts the outcomes recorded so far (Adds included), verdict
+// changes or not: it grows whenever anything Results returns may have
+// changed (an observed value, an error text, a time), as Version does.
 func (r *Runner) Revision() uint64 { return r.results.Load() }
 
 // Result returns the latest result of the named check.
@@ -377,6 +385,9 @@ func (r *Runner) apply(c *check, elapsed time.Duration, obs []probes.Observation
 	c.res.Err = redact.Error(err)
 	c.res.Observations = obs
 	r.armStale(c)
+	if changed {
+		r.verdicts.Add(1)
+	}
 	return changed
 }
 
@@ -402,6 +413,9 @@ func (r *Runner) expire(c *check, bound time.Duration) {
 	r.results.Add(1)
 	c.res.Stale = true
 	changed := c.res.Status != probes.Fail
+	if changed {
+		r.verdicts.Add(1)
+	}
 	c.res.Status = probes.Fail
 	last := "passed"
 	if c.res.Err != nil {
