@@ -5,10 +5,14 @@
 //
 //	go run ./example                      # defaults: 127.0.0.1:8080, 3s warm-up
 //	go run ./example -addr :9090 -warmup 10s -drain 2s
-//	DATABASE_URL=postgres://... go run ./example   # adds a PostgreSQL readiness check
+//	DATABASE_URL=postgres://... go run ./example   # adds PostgreSQL and /api/stock/{id}
 //
-// Every flag can also be set from the environment: ADDR, WARMUP,
-// WARMUP_DEADLINE, DRAIN, DRAIN_PROBES and SHUTDOWN_TIMEOUT. example/deploy
+// With DATABASE_URL set, warm-up also creates and fills a small stock
+// table, readiness checks PostgreSQL (a dependency the fleet shares unless
+// -db-scope local), and GET /api/stock/{id} reads it, guarded so that it
+// fails fast while the database is down. Every flag can also be set from
+// the environment: ADDR, WARMUP, WARMUP_DEADLINE, DRAIN, DRAIN_PROBES,
+// SHUTDOWN_TIMEOUT and DB_SCOPE. example/deploy
 // holds a systemd unit, a Kubernetes Deployment and a Dockerfile for it.
 package main
 
@@ -31,7 +35,6 @@ import (
 	"github.com/probekit/probes"
 	"github.com/probekit/probes/liveness"
 	"github.com/probekit/probes/readiness"
-	"github.com/probekit/probes/readiness/pgxcheck"
 	"github.com/probekit/probes/redact"
 	"github.com/probekit/probes/server"
 	"github.com/probekit/probes/startup"
@@ -46,6 +49,7 @@ type config struct {
 	drainProbes     int
 	shutdownTimeout time.Duration
 	databaseURL     string
+	dbScope         string
 }
 
 func main() {
@@ -100,8 +104,13 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	}
 	fs.IntVar(&cfg.drainProbes, "drain-probes", probesDefault,
 		"end the drain once /readyz has answered fail this many times, with -drain as the maximum; 0 for a fixed -drain (env DRAIN_PROBES)")
+	fs.StringVar(&cfg.dbScope, "db-scope", env("DB_SCOPE", "shared"),
+		"scope of the PostgreSQL check: shared (the fleet shares the database: readiness warns while it is down) or local (readiness fails) (env DB_SCOPE)")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
+	}
+	if cfg.dbScope != "shared" && cfg.dbScope != "local" {
+		return cfg, fmt.Errorf("-db-scope %q: use shared or local", cfg.dbScope)
 	}
 	if cfg.drainProbes < 0 {
 		return cfg, fmt.Errorf("-drain-probes %d: must not be negative", cfg.drainProbes)
@@ -177,7 +186,10 @@ func run(ctx context.Context, cfg config, log *zap.Logger) error {
 		return err
 	}
 
-	var closePool []server.Option
+	var (
+		closePool []server.Option
+		st        *stock
+	)
 	if cfg.databaseURL != "" {
 		pool, err := pgxpool.New(ctx, cfg.databaseURL)
 		if err != nil {
@@ -188,13 +200,7 @@ func run(ctx context.Context, cfg config, log *zap.Logger) error {
 			pool.Close()
 			return nil
 		}))
-		check, err := pgxcheck.New(pool)
-		if err != nil {
-			pool.Close()
-			return err
-		}
-		if err := ready.Add("postgres", check,
-			probes.Every(5*time.Second), probes.Timeout(time.Second), probes.ComponentType("datastore")); err != nil {
+		if st, err = addDatabase(pool, warm, ready, cfg.dbScope); err != nil {
 			pool.Close()
 			return err
 		}
@@ -214,7 +220,17 @@ func run(ctx context.Context, cfg config, log *zap.Logger) error {
 	if err != nil {
 		return err
 	}
-	r.With(server.WarmupGuard(lc, time.Second)).Get("/api/items/{id}", c.serveItem)
+	warmGuard := server.WarmupGuard(lc, time.Second)
+	r.With(warmGuard).Get("/api/items/{id}", c.serveItem)
+	if st != nil {
+		// Warm-up answers first; then the route fails fast, naming the
+		// database, while the postgres check fails.
+		needsDB, err := server.Needs(ready, "postgres")
+		if err != nil {
+			return err
+		}
+		r.With(warmGuard, needsDB).Get("/api/stock/{id}", st.serve)
+	}
 
 	drain := server.DrainDelay(cfg.drain)
 	if cfg.drainProbes > 0 {
@@ -228,8 +244,9 @@ func run(ctx context.Context, cfg config, log *zap.Logger) error {
 	base := "http://" + ln.Addr().String()
 	log.Info("listening",
 		zap.String("startup", base+"/startupz"), zap.String("liveness", base+"/livez"),
-		zap.String("readiness", base+"/readyz"), zap.String("api", base+"/api/items/{id}"),
-		zap.Duration("warmup", cfg.warmup), zap.Bool("postgres", cfg.databaseURL != ""))
+		zap.String("readiness", base+"/readyz"), zap.String("health", base+"/healthz"),
+		zap.String("api", base+"/api/items/{id}"), zap.Duration("warmup", cfg.warmup),
+		zap.Bool("postgres", cfg.databaseURL != ""), zap.String("dbScope", cfg.dbScope))
 	return srv.Run(ctx)
 }
 

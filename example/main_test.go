@@ -27,11 +27,12 @@ func TestParseConfig(t *testing.T) {
 		want config
 		err  string
 	}{
-		{name: "defaults", want: config{addr: "127.0.0.1:8080", warmup: 3 * time.Second, deadline: 2 * time.Minute, drain: 5 * time.Second, shutdownTimeout: 10 * time.Second}},
-		{name: "environment", env: map[string]string{"ADDR": ":9000", "WARMUP": "1s", "DRAIN": "0s", "DATABASE_URL": "postgres://x"},
-			want: config{addr: ":9000", warmup: time.Second, deadline: 2 * time.Minute, shutdownTimeout: 10 * time.Second, databaseURL: "postgres://x"}},
+		{name: "defaults", want: config{addr: "127.0.0.1:8080", warmup: 3 * time.Second, deadline: 2 * time.Minute, drain: 5 * time.Second, shutdownTimeout: 10 * time.Second, dbScope: "shared"}},
+		{name: "environment", env: map[string]string{"ADDR": ":9000", "WARMUP": "1s", "DRAIN": "0s", "DATABASE_URL": "postgres://x", "DB_SCOPE": "local"},
+			want: config{addr: ":9000", warmup: time.Second, deadline: 2 * time.Minute, shutdownTimeout: 10 * time.Second, databaseURL: "postgres://x", dbScope: "local"}},
 		{name: "flags beat environment", args: []string{"-warmup", "2s", "-addr", ":1"}, env: map[string]string{"WARMUP": "9s"},
-			want: config{addr: ":1", warmup: 2 * time.Second, deadline: 2 * time.Minute, drain: 5 * time.Second, shutdownTimeout: 10 * time.Second}},
+			want: config{addr: ":1", warmup: 2 * time.Second, deadline: 2 * time.Minute, drain: 5 * time.Second, shutdownTimeout: 10 * time.Second, dbScope: "shared"}},
+		{name: "unknown scope", args: []string{"-db-scope", "global"}, err: `-db-scope "global"`},
 		{name: "bad environment names the variable", env: map[string]string{"DRAIN": "soon"}, err: "DRAIN"},
 		{name: "negative warm-up", args: []string{"-warmup", "-1s"}, err: "-warmup"},
 		{name: "deadline before warm-up", args: []string{"-warmup", "3m"}, err: "-warmup-deadline 2m0s: must exceed"},
@@ -132,11 +133,35 @@ func TestRun(t *testing.T) {
 
 func TestRunWithPostgres(t *testing.T) {
 	pg := pgtest.Start(t)
-	s := startRun(t, config{deadline: time.Minute, shutdownTimeout: time.Second, databaseURL: pg.URL("pw")})
-	testutil.Eventually(t, "postgres check passing", func() bool {
-		code, _ := s.get("/readyz/postgres")
-		return code == 200
+	s := startRun(t, config{deadline: time.Minute, shutdownTimeout: time.Second, databaseURL: pg.URL("pw"), dbScope: "shared"})
+	testutil.Eventually(t, "ready", func() bool {
+		code, body := s.get("/readyz")
+		return code == 200 && strings.Contains(body, `"status":"pass"`)
 	})
+	if code, body := s.get("/api/stock/5"); code != 200 || body != `{"id":5,"quantity":5}`+"\n" {
+		t.Errorf("stock when the database is up: %d %s", code, body)
+	}
+	if code, _ := s.get("/api/stock/5000"); code != 404 {
+		t.Errorf("unknown stock item: got %d, want 404", code)
+	}
+	pg.Stop()
+	// The first request to fail asks the check at once; the guard then
+	// answers without touching the pool.
+	testutil.Eventually(t, "the guard answers", func() bool {
+		code, body := s.get("/api/stock/5")
+		return code == 503 && strings.Contains(body, "needs postgres")
+	})
+	if code, body := s.get("/readyz"); code != 200 || !strings.Contains(body, "warning: postgres") {
+		t.Errorf("readiness with the shared database down: %d %s; want 200 naming postgres", code, body)
+	}
+	if code, _ := s.get("/healthz"); code != 503 {
+		t.Errorf("deep view with the database down: got %d, want 503", code)
+	}
+	if code, _ := s.get("/api/items/7"); code != 200 {
+		t.Errorf("the cache route with the database down: got %d, want 200", code)
+	}
+	pg.StartAgain()
+	testutil.Eventually(t, "stock again", func() bool { code, _ := s.get("/api/stock/5"); return code == 200 })
 	if err := s.stop(); err != nil {
 		t.Errorf("run: %v", err)
 	}

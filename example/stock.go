@@ -1,0 +1,81 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/probekit/probes"
+	"github.com/probekit/probes/readiness"
+	"github.com/probekit/probes/readiness/pgxcheck"
+	"github.com/probekit/probes/startup"
+)
+
+// stock serves GET /api/stock/{id} from PostgreSQL.
+type stock struct {
+	pool  *pgxpool.Pool
+	ready *readiness.Gate
+}
+
+const stockRows = 1000
+
+// addDatabase adds what the database brings: a warm-up task that creates
+// and fills the stock table, and the postgres readiness check in scope.
+func addDatabase(pool *pgxpool.Pool, warm *startup.Gate, ready *readiness.Gate, scope string) (*stock, error) {
+	if err := warm.Task("stock", func(ctx context.Context, p *startup.Progress) error {
+		if _, err := pool.Exec(ctx, `CREATE TABLE IF NOT EXISTS stock (id int PRIMARY KEY, quantity int NOT NULL)`); err != nil {
+			return err
+		}
+		p.Set(0.5)
+		_, err := pool.Exec(ctx, `INSERT INTO stock SELECT i, i % 97 FROM generate_series(1, $1) AS i ON CONFLICT (id) DO NOTHING`, stockRows)
+		return err
+	}); err != nil {
+		return nil, err
+	}
+	check, err := pgxcheck.New(pool)
+	if err != nil {
+		return nil, err
+	}
+	inScope := probes.Shared()
+	if scope == "local" {
+		inScope = probes.Local()
+	}
+	if err := ready.Add("postgres", check, inScope,
+		probes.Every(5*time.Second), probes.Timeout(time.Second), probes.ComponentType("datastore")); err != nil {
+		return nil, err
+	}
+	return &stock{pool: pool, ready: ready}, nil
+}
+
+func (s *stock) serve(w http.ResponseWriter, r *http.Request) {
+	id, err := strconv.Atoi(chi.URLParam(r, "id"))
+	if err != nil || id < 1 || id > stockRows {
+		http.Error(w, "no such item", http.StatusNotFound)
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), time.Second)
+	defer cancel()
+	var quantity int
+	err = s.pool.QueryRow(ctx, `SELECT quantity FROM stock WHERE id = $1`, id).Scan(&quantity)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		http.Error(w, "no such item", http.StatusNotFound)
+		return
+	case err != nil:
+		// The database failed before the check noticed: ask the check now,
+		// so the route guard fails the next requests fast.
+		s.ready.Trigger("postgres")
+		w.Header().Set("Retry-After", "1")
+		http.Error(w, "service unavailable: the database did not answer", http.StatusServiceUnavailable)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(map[string]int{"id": id, "quantity": quantity}) //nolint:errcheck // the client went away
+}
