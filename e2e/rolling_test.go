@@ -94,10 +94,11 @@ type instance struct {
 	drainOver  time.Time // when its log said the drain was over (the listener closes right after)
 }
 
-func startInstance(t *testing.T, bin, name, addr string, args []string) *instance {
+func startInstance(t *testing.T, bin, name, addr string, args []string, env ...string) *instance {
 	t.Helper()
 	in := &instance{name: name, addr: addr, exited: make(chan struct{})}
 	in.cmd = exec.Command(bin, append([]string{"-addr", addr}, args...)...)
+	in.cmd.Env = append(os.Environ(), env...)
 	out, err := in.cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
