@@ -8,6 +8,10 @@
 // in-process check added with Add. The checks run as background work of the
 // lifecycle (probes.Lifecycle.Run, which server.Server.Run calls).
 //
+// Its checks are local by definition (they watch this process), so Add
+// refuses probes.Shared. A result older than its bound (probes.StaleAfter)
+// counts as failing, so a stalled heartbeat check cannot keep passing.
+//
 // The package uses only the standard library.
 package liveness
 

@@ -14,5 +14,6 @@ go test -race "$@" ./...
 (cd example/deploy && go test "$@" ./...)
 
 # End to end: the example behind a real HAProxy under wrk's load, through
-# rolling restarts with and without a drain.
+# rolling restarts with and without a drain, and a PostgreSQL outage with
+# the check shared and local.
 go test -tags e2e -count=1 "$@" ./e2e
