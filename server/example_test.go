@@ -2,10 +2,12 @@ package server_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -137,4 +139,85 @@ func quickStart(ctx context.Context, loadCache startup.TaskFunc, pool readiness.
 		return err
 	}
 	return srv.Run(ctx) // runs checks and warm-up, serves until SIGTERM, then drains
+}
+
+// A route that needs the database fails fast while the postgres check
+// fails; the cache route keeps serving, readiness warns (the database is
+// shared by the fleet) and the deep view fails for monitors.
+func ExampleNeeds() {
+	lc := probes.NewLifecycle()
+	ready, _ := readiness.New(lc)
+	var down atomic.Bool
+	_ = ready.Add("postgres", probes.CheckFunc(func(context.Context) error {
+		if down.Load() {
+			return errors.New("connection refused")
+		}
+		return nil
+	}), probes.Every(time.Minute))
+
+	r := chi.NewRouter()
+	_, _ = server.Register(r, lc)
+	needsDB, _ := server.Needs(ready, "postgres")
+	r.With(needsDB).Get("/api/stock/{id}", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "5 in stock") })
+	r.Get("/api/items/{id}", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "item") })
+
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- lc.Run(ctx) }()
+	_ = lc.Start()
+	_ = lc.MarkReady()
+	wait := func(want probes.Status) { // until the check has said so
+		for c, _ := ready.Report().Check("postgres"); c.Status != want || c.Time.IsZero(); c, _ = ready.Report().Check("postgres") {
+			time.Sleep(time.Millisecond)
+		}
+	}
+	wait(probes.Pass)
+	down.Store(true)
+	ready.Trigger("postgres")
+	wait(probes.Fail)
+
+	for _, path := range []string{"/api/stock/1", "/api/items/1", "/readyz", "/healthz"} {
+		rec := httptest.NewRecorder()
+		r.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+		fmt.Print(path, " ", rec.Code, " ", rec.Body.String())
+		if path == "/api/stock/1" {
+			fmt.Println("Retry-After:", rec.Header().Get("Retry-After"))
+		}
+	}
+	stop()
+	<-done
+	// Output:
+	// /api/stock/1 503 service unavailable: this route needs postgres, which is failing
+	// Retry-After: 60
+	// /api/items/1 200 item
+	// /readyz 200 {"status":"warn","notes":["phase: ready","warning: postgres"]}
+	// /healthz 503 {"status":"fail","notes":["phase: ready","failing: postgres"]}
+}
+
+// A named group reports a subset of the checks for a monitor, with the
+// same answers as the gates.
+func ExampleMount() {
+	lc := probes.NewLifecycle()
+	ready, _ := readiness.New(lc)
+	_ = ready.Add("postgres", probes.CheckFunc(func(context.Context) error { return nil }))
+	_ = ready.Add("search", probes.CheckFunc(func(context.Context) error { return nil }), probes.NonCritical())
+
+	db, err := probes.NewGroup(lc, "db", "postgres")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	mux := http.NewServeMux()
+	_, _ = server.Mount(mux, "/health/db", db)
+	for _, path := range []string{"/health/db", "/health/db/search"} {
+		rec := httptest.NewRecorder()
+		mux.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+		fmt.Print(path, " ", rec.Code, " ", rec.Body.String())
+	}
+	_, err = probes.NewGroup(lc, "db", "postgress")
+	fmt.Println(err)
+	// Output:
+	// /health/db 503 {"status":"fail","notes":["phase: cold","failing: postgres"]}
+	// /health/db/search 404 no such check
+	// probes: group "db": no check or task "postgress" in any gate (have: postgres, search)
 }
