@@ -132,8 +132,10 @@ func Local() CheckOption {
 
 // StaleAfter sets how old the check's last result may grow before it counts
 // as failing, so that a stalled check can never leave an old pass standing.
-// It must be at least the interval plus the timeout. Default three
-// intervals plus the timeout.
+// It must be at least twice the interval plus the timeout (results of a
+// healthy check can be that far apart). Default three intervals plus the
+// timeout. A stale shared check fails readiness like a local one: a
+// stalled schedule is this instance's own fault.
 func StaleAfter(d time.Duration) CheckOption {
 	return positive("StaleAfter", "bound", d, func(c *spec.Check) *time.Duration { return &c.StaleAfter })
 }

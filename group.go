@@ -32,7 +32,8 @@ var _ Gate = (*Group)(nil)
 // answers, such as "healthz") over the named checks and tasks of lc's
 // gates, or over all of them, present and future, when checks is empty.
 // Each named check must exist, in one gate only. Build it after the gates
-// and their checks.
+// and their checks. In a group over all checks, a name that two gates use
+// is shown qualified by its gate ("startup.stock", "readiness.stock").
 func NewGroup(lc *Lifecycle, name string, checks ...string) (*Group, error) {
 	if lc == nil {
 		return nil, errors.New("probes: NewGroup(nil): need a *Lifecycle")
@@ -45,7 +46,7 @@ func NewGroup(lc *Lifecycle, name string, checks ...string) (*Group, error) {
 	for _, gate := range g.gates {
 		rep := gate.Report()
 		for _, n := range names(&rep) {
-			if other, dup := seen[n]; dup && (len(checks) == 0 || slices.Contains(checks, n)) {
+			if other, dup := seen[n]; dup && slices.Contains(checks, n) {
 				return nil, fmt.Errorf("probes: group %q: %q is a check of both %s and %s; rename one", name, n, other, gate.Kind())
 			}
 			seen[n] = gate.Kind().String()
@@ -87,16 +88,31 @@ func (g *Group) Report() Report {
 	phase, started := g.lc.Phase(), g.lc.Started()
 	base, note := Health.Verdict(phase, started)
 	rep := Report{Gate: Health, Phase: phase, Base: base, Notes: []string{note}}
-	for _, gate := range g.gates {
-		r := gate.Report()
+	reports := make([]Report, len(g.gates))
+	uses := make(map[string]int)
+	for i, gate := range g.gates {
+		reports[i] = gate.Report()
+		for _, n := range names(&reports[i]) {
+			uses[n]++
+		}
+	}
+	name := func(k Kind, n string) string {
+		if uses[n] > 1 {
+			return k.String() + "." + n
+		}
+		return n
+	}
+	for i, r := range reports {
 		for _, c := range r.Checks {
 			if g.only == nil || g.only[c.Name] {
 				c.Shared = false
+				c.Name = name(g.gates[i].Kind(), c.Name)
 				rep.Checks = append(rep.Checks, c)
 			}
 		}
 		for _, t := range r.Tasks {
 			if g.only == nil || g.only[t.Name] {
+				t.Name = name(g.gates[i].Kind(), t.Name)
 				rep.Tasks = append(rep.Tasks, t)
 			}
 		}

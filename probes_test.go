@@ -723,8 +723,6 @@ func TestGroupAndGuardRefuseBadInput(t *testing.T) {
 		{"bad name", second(probes.NewGroup(lc, "a/b", "postgres")), `NewGroup("a/b")`},
 		{"unknown check", second(probes.NewGroup(lc, "db", "postgress")), `no check or task "postgress"`},
 		{"ambiguous check", second(probes.NewGroup(lc, "c", "cache")), `"cache" is a check of both`},
-		{"deep view with a clash", second(probes.NewGroup(lc, "healthz")), `"cache" is a check of both`},
-		{"register with a clash", second(server.Register(http.NewServeMux(), lc)), "the deep view"},
 		{"guard: nil gate", second(server.Needs(nil, "x")), "Needs(nil)"},
 		{"guard: no check", second(server.Needs(ready)), "at least one check"},
 		{"guard: unknown check", second(server.Needs(ready, "postgress")), `no check "postgress"`},
@@ -736,6 +734,48 @@ func TestGroupAndGuardRefuseBadInput(t *testing.T) {
 	}
 	if _, err := probes.NewGroup(lc, "db", "postgres"); err != nil {
 		t.Errorf("a group over a check the gates do not share: %v", err)
+	}
+
+	// The deep view qualifies a name two gates use, rather than refuse.
+	deep, err := probes.NewGroup(lc, "healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, c := range deep.Report().Checks {
+		got = append(got, c.Name)
+	}
+	if want := "[liveness.cache postgres readiness.cache]"; fmt.Sprint(got) != want {
+		t.Errorf("deep view names: %v, want %s", got, want)
+	}
+	mux := http.NewServeMux()
+	if _, err := server.Register(mux, lc); err != nil {
+		t.Fatalf("Register with a name in two gates: %v", err)
+	}
+	rec := httptest.NewRecorder()
+	mux.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/healthz/readiness.cache", nil))
+	if rec.Code == http.StatusNotFound {
+		t.Errorf("/healthz/readiness.cache: 404")
+	}
+
+	// A service with a /healthz of its own moves the deep view or leaves it out.
+	for _, path := range []string{"", "/health/deep"} {
+		mux := http.NewServeMux()
+		mux.HandleFunc("/healthz", func(http.ResponseWriter, *http.Request) {})
+		hs, err := server.Register(mux, lc, server.DeepView(path))
+		if err != nil {
+			t.Fatalf("DeepView(%q): %v", path, err)
+		}
+		if (hs.Health != nil) != (path != "") {
+			t.Errorf("DeepView(%q): deep view handler %v", path, hs.Health)
+		}
+		if path != "" {
+			rec := httptest.NewRecorder()
+			mux.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+			if !strings.Contains(rec.Body.String(), `"status"`) {
+				t.Errorf("DeepView(%q): %d %s", path, rec.Code, rec.Body)
+			}
+		}
 	}
 }
 

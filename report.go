@@ -44,10 +44,11 @@ type Result struct {
 
 // Contribution is what the check adds to its gate's verdict: its Status,
 // with Fail lowered to Warn for a non-critical check and for a shared one
-// that has passed before. The aggregate and the check's own path
+// that has passed before (unless its result is stale: a stalled schedule is
+// this instance's own fault). The aggregate and the check's own path
 // (/readyz/{check}) both answer with it.
 func (c *Result) Contribution() Status {
-	if c.Status == Fail && (!c.Critical || c.Shared && c.EverPassed) {
+	if c.Status == Fail && (!c.Critical || c.Shared && c.EverPassed && !c.Stale) {
 		return Warn
 	}
 	return c.Status

@@ -10,19 +10,21 @@ func TestContribution(t *testing.T) {
 	tests := []struct {
 		name                         string
 		critical, shared, everPassed bool
+		stale                        bool
 		status, want                 probes.Status
 	}{
-		{"passing", true, false, true, probes.Pass, probes.Pass},
-		{"warning", true, true, true, probes.Warn, probes.Warn},
-		{"critical local fails", true, false, true, probes.Fail, probes.Fail},
-		{"non-critical warns", false, false, true, probes.Fail, probes.Warn},
-		{"shared warns once it has passed", true, true, true, probes.Fail, probes.Warn},
-		{"shared never reached fails as local", true, true, false, probes.Fail, probes.Fail},
-		{"non-critical shared never reached warns", false, true, false, probes.Fail, probes.Warn},
+		{"passing", true, false, true, false, probes.Pass, probes.Pass},
+		{"warning", true, true, true, false, probes.Warn, probes.Warn},
+		{"critical local fails", true, false, true, false, probes.Fail, probes.Fail},
+		{"non-critical warns", false, false, true, false, probes.Fail, probes.Warn},
+		{"shared warns once it has passed", true, true, true, false, probes.Fail, probes.Warn},
+		{"shared never reached fails as local", true, true, false, false, probes.Fail, probes.Fail},
+		{"shared but stale fails: a stalled schedule is local", true, true, true, true, probes.Fail, probes.Fail},
+		{"non-critical shared never reached warns", false, true, false, false, probes.Fail, probes.Warn},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := probes.Result{Critical: tt.critical, Shared: tt.shared, EverPassed: tt.everPassed, Status: tt.status}
+			r := probes.Result{Critical: tt.critical, Shared: tt.shared, EverPassed: tt.everPassed, Stale: tt.stale, Status: tt.status}
 			if got := r.Contribution(); got != tt.want {
 				t.Errorf("got %s, want %s", got, tt.want)
 			}

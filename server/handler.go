@@ -16,6 +16,14 @@ type HandlerOption func(*handlerConfig) error
 type handlerConfig struct {
 	authorize func(*http.Request) bool
 	info      Info
+	deepPath  *string // Register only; nil: HealthPath
+}
+
+// DeepView moves the deep view Register mounts from /healthz to path, or
+// leaves it out when path is "" (for a service that serves /healthz itself).
+// Handlers other than Register's ignore it.
+func DeepView(path string) HandlerOption {
+	return func(c *handlerConfig) error { c.deepPath = &path; return nil }
 }
 
 // Authorize sets the hook that decides whether a request may see error texts
@@ -134,9 +142,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.countFail()
 	}
 	if r.URL.RawQuery == "" {
-		if v.code != http.StatusOK && v.secrets && h.authorized(r) {
-			h.details().view.pair(renderOptions{authz: true}).pick(text).write(w, r)
-			return
+		if v.code != http.StatusOK && h.authorized(r) {
+			if d := h.details(); d.view.secrets {
+				d.view.pair(renderOptions{authz: true}).pick(text).write(w, r)
+				return
+			}
 		}
 		v.plain.pick(text).write(w, r)
 		return

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/probekit/probes"
+	"github.com/probekit/probes/internal/opt"
 )
 
 var errNilRegister = errors.New("server: Register needs a Mux and a *probes.Lifecycle")
@@ -72,7 +73,7 @@ func Mount(m Mux, path string, g probes.Gate, opts ...HandlerOption) (*Handler, 
 // of every gate at /healthz (see probes.Group), and each check or warm-up
 // task below its gate (/readyz/postgres, /healthz/postgres). Build the
 // gates and add their checks first: the deep view reads the gates lc has
-// when Register runs. What it mounts is what lc.Run (and so
+// when Register runs. DeepView moves the deep view or leaves it out. What it mounts is what lc.Run (and so
 // Server.Run) runs: a gate cannot be served without its checks running.
 // Patterns use the "{name}" wildcard syntax that both *http.ServeMux (Go 1.22
 // and later) and chi understand; a chi.Router is a Mux as it is. The handlers it returns serve
@@ -82,12 +83,28 @@ func Register(m Mux, lc *probes.Lifecycle, opts ...HandlerOption) (Handlers, err
 	if m == nil || lc == nil {
 		return hs, errNilRegister
 	}
-	deep, err := probes.NewGroup(lc, HealthPath[1:])
-	if err != nil {
-		return hs, fmt.Errorf("server: the deep view: %w", err)
+	var cfg handlerConfig
+	if err := opt.Apply("server", &cfg, opts); err != nil {
+		return hs, err
 	}
-	for _, g := range append(lc.Gates(), deep) {
-		h, err := Mount(m, Path(g.Kind()), g, opts...)
+	deepPath := HealthPath
+	if cfg.deepPath != nil {
+		deepPath = *cfg.deepPath
+	}
+	gates := lc.Gates()
+	if deepPath != "" {
+		deep, err := probes.NewGroup(lc, HealthPath[1:])
+		if err != nil {
+			return hs, fmt.Errorf("server: the deep view: %w", err)
+		}
+		gates = append(gates, deep)
+	}
+	for _, g := range gates {
+		path := Path(g.Kind())
+		if g.Kind() == probes.Health {
+			path = deepPath
+		}
+		h, err := Mount(m, path, g, opts...)
 		if err != nil {
 			return Handlers{}, err
 		}

@@ -117,9 +117,9 @@ func (r *Runner) Add(name string, c probes.Checker, opts ...probes.CheckOption) 
 	case cfg.Scope == spec.Unset:
 		cfg.Scope = r.scope
 	}
-	if cfg.StaleAfter > 0 && cfg.StaleAfter < cfg.Interval+cfg.Timeout {
-		return fmt.Errorf("check %q: StaleAfter(%s) is shorter than the interval plus the timeout (%s): every result would go stale before the next",
-			name, cfg.StaleAfter, cfg.Interval+cfg.Timeout)
+	if least := 2*cfg.Interval + cfg.Timeout; cfg.StaleAfter > 0 && cfg.StaleAfter < least {
+		return fmt.Errorf("check %q: StaleAfter(%s) is shorter than twice the interval plus the timeout (%s): healthy results could go stale between two executions",
+			name, cfg.StaleAfter, least)
 	}
 	ch := &check{name: name, checker: c, cfg: cfg}
 	ch.res = probes.Result{Name: name, ComponentType: cfg.ComponentType, Critical: cfg.Critical, Untimed: cfg.Untimed,
