@@ -276,7 +276,7 @@ func BenchmarkCheckResultVisible(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	if err := core.Add("db", dep, probes.Every(time.Hour)); err != nil {
+	if err := core.Add("db", dep, probes.Every(time.Hour), probes.Local()); err != nil { // local: its failure fails readiness
 		b.Fatal(err)
 	}
 	testutil.Background(b, lc.Run)
