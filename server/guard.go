@@ -8,8 +8,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/probekit/probes"
@@ -20,19 +18,14 @@ import (
 // while the service is Cold, Warming (a Rewarm included) or Broken, and
 // during a drain that began before warm-up had finished, so traffic that
 // slips past a balancer never sees half-loaded data. During a drain after
-// warm-up, late requests are served as usual. retryAfter is rounded up to
-// whole seconds, at least 1.
-func WarmupGuard(lc *probes.Lifecycle, retryAfter time.Duration) func(http.Handler) http.Handler {
-	retry := []string{strconv.Itoa(max(1, int(math.Ceil(retryAfter.Seconds()))))}
+// warm-up, late requests are served as usual. wait is sent as Retry-After,
+// rounded up to whole seconds, at least 1.
+func WarmupGuard(lc *probes.Lifecycle, wait time.Duration) func(http.Handler) http.Handler {
+	retry := retryAfter(wait)
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if p := lc.Phase(); !probes.Serves(p, lc.Started()) {
-				hdr := w.Header()
-				hdr["Retry-After"] = retry
-				hdr["Content-Type"] = hdrText
-				hdr["Cache-Control"] = hdrNoStore
-				w.WriteHeader(http.StatusServiceUnavailable)
-				w.Write([]byte("service unavailable: " + p.String() + "\n")) //nolint:errcheck
+				unavailable(w, retry, []byte("service unavailable: "+p.String()+"\n"))
 				return
 			}
 			next.ServeHTTP(w, r)
@@ -72,11 +65,10 @@ func Needs(g probes.Gate, checks ...string) (func(http.Handler) http.Handler, er
 		}
 	}
 	n := &needs{gate: g, checks: slices.Clone(checks)}
-	n.state.Store(&needState{version: ^uint64(0)})
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if refuse := n.current().refuse; refuse != nil {
-				refuse.write(w)
+			if refuse := n.current(); refuse != nil {
+				unavailable(w, refuse.retry, refuse.body)
 				return
 			}
 			next.ServeHTTP(w, r)
@@ -87,48 +79,24 @@ func Needs(g probes.Gate, checks ...string) (func(http.Handler) http.Handler, er
 type needs struct {
 	gate   probes.Gate
 	checks []string
-
-	mu    sync.Mutex // serialises updates
-	state atomic.Pointer[needState]
+	state  cache[*refusal] // nil: every needed check passes or warns
 }
 
-// needState is the guard's answer for one version of its gate.
-type needState struct {
-	version uint64
-	refuse  *refusal // nil: every needed check passes or warns
-}
-
-func isAre(n int) string {
-	if n == 1 {
-		return ", which is "
-	}
-	return ", which are "
-}
-
+// refusal is the guard's answer while a needed check fails.
 type refusal struct {
 	retry []string
 	body  []byte
 }
 
-func (f *refusal) write(w http.ResponseWriter) {
-	hdr := w.Header()
-	hdr["Retry-After"] = f.retry
-	hdr["Content-Type"] = hdrText
-	hdr["Cache-Control"] = hdrNoStore
-	w.WriteHeader(http.StatusServiceUnavailable)
-	w.Write(f.body) //nolint:errcheck // the client went away; nothing to do
+// current returns the refusal for the gate's present state, nil for none.
+func (n *needs) current() *refusal {
+	if f, ok := n.state.load(n.gate.Version()); ok {
+		return f
+	}
+	return n.state.update(n.gate.Version, n.refusal)
 }
 
-func (n *needs) current() *needState {
-	if s := n.state.Load(); s.version == n.gate.Version() {
-		return s
-	}
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	version := n.gate.Version() // before the report: a later change re-reads
-	if s := n.state.Load(); s.version == version {
-		return s
-	}
+func (n *needs) refusal() *refusal {
 	rep := n.gate.Report()
 	var failing []string
 	var longest time.Duration
@@ -138,13 +106,31 @@ func (n *needs) current() *needState {
 			longest = max(longest, c.Interval)
 		}
 	}
-	s := &needState{version: version}
-	if len(failing) > 0 {
-		s.refuse = &refusal{
-			retry: []string{strconv.Itoa(max(1, int(math.Ceil(longest.Seconds()))))},
-			body:  []byte("service unavailable: this route needs " + strings.Join(failing, ", ") + isAre(len(failing)) + "failing\n"),
-		}
+	if len(failing) == 0 {
+		return nil
 	}
-	n.state.Store(s)
-	return s
+	verb := ", which is "
+	if len(failing) > 1 {
+		verb = ", which are "
+	}
+	return &refusal{
+		retry: retryAfter(longest),
+		body:  []byte("service unavailable: this route needs " + strings.Join(failing, ", ") + verb + "failing\n"),
+	}
+}
+
+// retryAfter is a Retry-After value: d in whole seconds, rounded up, at
+// least 1.
+func retryAfter(d time.Duration) []string {
+	return []string{strconv.Itoa(max(1, int(math.Ceil(d.Seconds()))))}
+}
+
+// unavailable answers 503 with Retry-After and a plain-text body.
+func unavailable(w http.ResponseWriter, retry []string, body []byte) {
+	hdr := w.Header()
+	hdr["Retry-After"] = retry
+	hdr["Content-Type"] = hdrText
+	hdr["Cache-Control"] = hdrNoStore
+	w.WriteHeader(http.StatusServiceUnavailable)
+	w.Write(body) //nolint:errcheck // the client went away; nothing to do
 }

@@ -3,7 +3,6 @@ package server
 import (
 	"errors"
 	"net/http"
-	"sync"
 	"sync/atomic"
 
 	"github.com/probekit/probes"
@@ -58,9 +57,8 @@ type Handler struct {
 	cfg    handlerConfig
 	cancel func()
 
-	mu     sync.Mutex             // serialises renders
-	view   atomic.Pointer[view]   // aggregate answers, by Version
-	detail atomic.Pointer[detail] // detailed answers, by Revision
+	views  cache[*view]   // aggregate answers, by Version
+	detail cache[*detail] // detailed answers, by Revision
 
 	// Failing answers while a probe-aware drain listens; see DrainUntilProbed.
 	armed  atomic.Bool
@@ -94,27 +92,18 @@ func (h *Handler) Close() { h.cancel() }
 
 // current returns the view of the gate's present state.
 func (h *Handler) current() *view {
-	v := h.view.Load()
-	if v.version == h.gate.Version() {
+	if v, ok := h.views.load(h.gate.Version()); ok {
 		return v
 	}
 	return h.render()
 }
 
-// render renders the gate's state unless the stored view is current. The
-// version is read before the report, so a change during the render leaves
-// the view old and the next request renders again.
+// render renders the gate's state unless the stored view is current.
 func (h *Handler) render() *view {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	version := h.gate.Version()
-	if v := h.view.Load(); v != nil && v.version == version {
-		return v
-	}
-	rep := h.gate.Report()
-	v := newView(version, &h.cfg.info, &rep, h.path)
-	h.view.Store(v)
-	return v
+	return h.views.update(h.gate.Version, func() *view {
+		rep := h.gate.Report()
+		return newView(&h.cfg.info, &rep, h.path)
+	})
 }
 
 // Shared header values; never appended to in place (their capacity equals
@@ -166,21 +155,15 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // details returns the detailed answers of the gate's present state,
 // rendering them first if anything in the report changed since the last
-// time. The revision is read before the report, as in render.
+// time.
 func (h *Handler) details() *detail {
-	if d := h.detail.Load(); d != nil && d.revision == h.gate.Revision() {
+	if d, ok := h.detail.load(h.gate.Revision()); ok {
 		return d
 	}
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	revision := h.gate.Revision()
-	if d := h.detail.Load(); d != nil && d.revision == revision {
-		return d
-	}
-	rep := h.gate.Report()
-	d := newDetail(revision, newView(0, &h.cfg.info, &rep, h.path))
-	h.detail.Store(d)
-	return d
+	return h.detail.update(h.gate.Revision, func() *detail {
+		rep := h.gate.Report()
+		return newDetail(newView(&h.cfg.info, &rep, h.path))
+	})
 }
 
 func (h *Handler) serveCheck(w http.ResponseWriter, r *http.Request, name string, text bool) {

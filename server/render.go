@@ -71,7 +71,6 @@ func (p pair) pick(text bool) *answer {
 // view is a gate's state, with its aggregate answer rendered ahead of
 // requests.
 type view struct {
-	version uint64
 	code    int
 	rep     probes.Report // what it was rendered from
 	path    string
@@ -80,8 +79,8 @@ type view struct {
 	secrets bool // some error text exists for authorised eyes
 }
 
-func newView(version uint64, info *Info, rep *probes.Report, path string) *view {
-	v := &view{version: version, code: statusCode(rep.Status()), rep: *rep, path: path, info: info, secrets: hasSecrets(rep)}
+func newView(info *Info, rep *probes.Report, path string) *view {
+	v := &view{code: statusCode(rep.Status()), rep: *rep, path: path, info: info, secrets: hasSecrets(rep)}
 	v.plain = v.pair(renderOptions{})
 	return v
 }
@@ -90,18 +89,16 @@ func newView(version uint64, info *Info, rep *probes.Report, path string) *view 
 // rendered: ?verbose and each check's or task's own path, for requests that
 // may not see error texts.
 type detail struct {
-	revision uint64
-	view     *view
-	verbose  pair
-	checks   map[string]pair
+	view    *view
+	verbose pair
+	checks  map[string]pair
 }
 
-func newDetail(revision uint64, v *view) *detail {
+func newDetail(v *view) *detail {
 	d := &detail{
-		revision: revision,
-		view:     v,
-		verbose:  v.pair(renderOptions{verbose: true}),
-		checks:   make(map[string]pair, len(v.rep.Checks)+len(v.rep.Tasks)),
+		view:    v,
+		verbose: v.pair(renderOptions{verbose: true}),
+		checks:  make(map[string]pair, len(v.rep.Checks)+len(v.rep.Tasks)),
 	}
 	for i := range v.rep.Checks {
 		d.checks[v.rep.Checks[i].Name] = v.checkPair(v.rep.Checks[i].Name, false)
