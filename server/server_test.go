@@ -110,6 +110,21 @@ func startWith(t *testing.T, withHandlers func(server.Handlers) []server.Option,
 	return s
 }
 
+// bare returns a server for lc on a loopback listener, with no drain and no
+// signals: for tests about the shutdown's order, not the drain.
+func bare(t *testing.T, lc *probes.Lifecycle, opts ...server.Option) *server.Server {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := server.New(&http.Server{}, lc, append([]server.Option{server.Listener(ln), server.DrainDelay(0), server.Signals()}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return srv
+}
+
 func TestGracefulShutdown(t *testing.T) {
 	s := start(t, server.DrainDelay(time.Hour), server.Signals(syscall.SIGUSR2))
 
@@ -271,14 +286,7 @@ func TestLogsVerdictChanges(t *testing.T) {
 	}), probes.Every(time.Millisecond)); err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := server.New(&http.Server{}, lc, server.Listener(ln), server.Logger(zap.New(core)), server.Signals(), server.DrainDelay(0))
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv := bare(t, lc, server.Logger(zap.New(core)))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- srv.Run(ctx) }()
@@ -451,18 +459,10 @@ func TestAfterCloseAfterBackgroundWork(t *testing.T) {
 		t.Fatal(err)
 	}
 	testutil.Ready(t, lc)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := server.New(&http.Server{}, lc, server.Listener(ln), server.DrainDelay(0), server.Signals(),
-		server.AfterClose("pool", time.Second, func(context.Context) error {
-			hookSawTaskDone.Store(taskDone.Load())
-			return nil
-		}))
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv := bare(t, lc, server.AfterClose("pool", time.Second, func(context.Context) error {
+		hookSawTaskDone.Store(taskDone.Load())
+		return nil
+	}))
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	if err := srv.Run(ctx); err != nil {
@@ -493,14 +493,7 @@ func TestBackgroundFailureStopsTheServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	testutil.Ready(t, lc)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := server.New(&http.Server{}, lc, server.Listener(ln), server.DrainDelay(0), server.Signals())
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv := bare(t, lc)
 	done := make(chan error, 1)
 	go func() { done <- srv.Run(context.Background()) }()
 	close(fail)
