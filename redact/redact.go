@@ -18,6 +18,11 @@ var patterns = []struct {
 	// last '@' before white space, since a malformed one may hold '@' (or a
 	// quote) unescaped. The user part stops at ':', '/', '@' and white space.
 	{regexp.MustCompile(`((?:^|[\s"'=(<,;\x60])(?:[a-zA-Z][a-zA-Z0-9+.-]*://)?[^\s:/@"'\x60]*):[^\s]*@`), "${1}:" + Mask + "@"},
+	// What is left of a password with an unescaped '@' once a parser split
+	// it at the first one: "lookup ss@db: no such host" for
+	// app:p@ss@db. Everything before the last '@' of a token with no ':' or
+	// '/' before it goes (user@host forms lose their user too).
+	{regexp.MustCompile(`((?:^|[\s"'=(<,;\x60]))[^\s:/"'\x60@]+(?:@[^\s:/"'\x60@]+)*@`), "${1}" + Mask + "@"},
 	// password=secret (libpq and URL queries: the value runs to white space,
 	// as libpq reads it), password='se cret', "password": "x", token: x
 	{regexp.MustCompile(`(?i)((?:pass(?:word)?|passwd|pwd|secret|token|api[_-]?key|access[_-]?key)["']?\s*[=:]\s*)` +

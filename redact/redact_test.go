@@ -19,6 +19,8 @@ func TestString(t *testing.T) {
 		{"url with odd chars", `postgresql://app:p%40ss!word@db/x`, "p%40ss!word"},
 		{"url with a quote", `postgres://app:it's-s3cret@db`, "s3cret"},
 		{"url with at sign", `postgres://u:p@ss@host/db`, "ss@host"},
+		{"tail of a password split at its first at sign", "failed to connect to `user=app database=x`:\n\thostname resolving error: lookup ss@127.0.0.1: no such host", "ss"},
+		{"tail with two at signs", "lookup ss@word@db: no such host", "word"},
 		{"malformed url", `cannot parse "postgres://app:leak@[bad": invalid`, "leak"},
 		{"key value", `host=db user=app password=hunter2 dbname=x`, "hunter2"},
 		{"key value with comma", `host=db password=ab,s3cret user=app`, "s3cret"},

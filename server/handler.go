@@ -117,6 +117,13 @@ var (
 
 // ServeHTTP answers a probe.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	markProbe(r)
+	if r.ContentLength != 0 {
+		// Answer now: net/http would otherwise read what is left of the
+		// body before writing the answer, waiting on a client that may
+		// never send it.
+		w.Header()["Connection"] = hdrClose
+	}
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		methodNotAllowed(w)
 		return
@@ -127,10 +134,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	v := h.current()
-	if v.code != http.StatusOK && h.armed.Load() {
-		h.countFail()
-	}
 	if r.URL.RawQuery == "" {
+		if v.code != http.StatusOK && h.armed.Load() && r.ContentLength == 0 {
+			h.countFail() // what probers send; see DrainUntilProbed
+		}
 		if v.code != http.StatusOK && h.authorized(r) {
 			if d := h.details(); d.view.secrets {
 				d.view.pair(renderOptions{authz: true}).pick(text).write(w, r)
@@ -184,8 +191,8 @@ func (h *Handler) authorized(r *http.Request) bool {
 	return h.cfg.authorize != nil && h.cfg.authorize(r)
 }
 
-// countFail counts a failing answer for an armed probe-aware drain and
-// nudges it.
+// countFail counts a failing answer to a prober for an armed probe-aware
+// drain and nudges it.
 func (h *Handler) countFail() {
 	h.fails.Add(1)
 	select {

@@ -86,16 +86,37 @@ type query struct {
 }
 
 // parseQuery reads ?verbose and ?exclude=, keeping every well-formed pair
-// when others are malformed, as the apiserver does.
+// when others are malformed, as the apiserver does. It stops looking at
+// ?exclude= after maxExcludes names, so a long query costs little.
 func parseQuery(raw string) query {
-	if raw == "verbose" { // what people and dashboards send: no map
+	if raw == "verbose" { // what people and dashboards send
 		return query{verbose: true}
 	}
-	v, _ := url.ParseQuery(raw) // the pairs that parsed are kept on error
-	_, verbose := v["verbose"]
-	ex := v["exclude"]
-	if len(ex) > maxExcludes {
-		ex = ex[:maxExcludes]
+	var q query
+	for raw != "" {
+		var pair string
+		pair, raw, _ = strings.Cut(raw, "&")
+		if strings.Contains(pair, ";") {
+			continue // as url.ParseQuery: not a separator, not a pair
+		}
+		key, val, _ := strings.Cut(pair, "=")
+		if strings.ContainsAny(key, "%+") {
+			var err error
+			if key, err = url.QueryUnescape(key); err != nil {
+				continue
+			}
+		}
+		if key != "verbose" && (key != "exclude" || len(q.exclude) == maxExcludes) {
+			continue
+		}
+		v, err := url.QueryUnescape(val)
+		switch {
+		case err != nil: // the pair is malformed
+		case key == "verbose":
+			q.verbose = true
+		default:
+			q.exclude = append(q.exclude, v)
+		}
 	}
-	return query{verbose: verbose, exclude: ex}
+	return q
 }

@@ -24,6 +24,7 @@ import (
 const (
 	DefaultDrainDelay      = 5 * time.Second
 	DefaultShutdownTimeout = 15 * time.Second
+	DefaultDrainQuiet      = time.Second
 )
 
 // Option configures a Server. An invalid value makes New return an error
@@ -39,8 +40,12 @@ type config struct {
 	probed          *Handler // probe-aware drain when not nil
 	probedN         int
 	probedMax       time.Duration
+	drainQuiet      time.Duration
 	onDrain         []hook
 	afterClose      []hook
+	maxConns        int
+	probeLn         net.Listener
+	probeHandler    http.Handler
 }
 
 // Logger sets the logger for phase transitions, verdict changes and the
@@ -95,13 +100,18 @@ func Listener(ln net.Listener) Option {
 
 // DrainUntilProbed makes the drain probe-aware: it ends once h, the
 // readiness handler the balancers poll, has answered fail n times since the
-// drain began, and after max at the latest. It takes the place of
-// DrainDelay, whatever the order of the options.
+// drain began and no application request has arrived for a quiet period
+// (DrainQuiet, DefaultDrainQuiet by default), and after max at the latest.
+// It takes the place of DrainDelay, whatever the order of the options.
 //
-// The count is of all failing answers, whoever asked: with one balancer, n
-// one above its fall threshold means it has marked the instance down. Other
-// probers of the same endpoint (the kubelet, a second balancer, a monitor)
-// add to the count; raise n by what they send during a fall period.
+// Only answers to what a prober sends are counted: GET or HEAD of the
+// aggregate path, with no query string and no body; /readyz?verbose, a
+// check's own path and anything else a person or a script may send are
+// not. With one balancer, n one above its fall threshold means it has
+// marked the instance down. Other probers of the same endpoint (the
+// kubelet, a second balancer) add to the count; raise n by what they send
+// during a fall period. Nobody can end the drain early by asking: while
+// application requests keep arriving, it runs on, to max if need be.
 func DrainUntilProbed(h *Handler, n int, max time.Duration) Option {
 	return func(c *config) error {
 		switch {
@@ -113,6 +123,21 @@ func DrainUntilProbed(h *Handler, n int, max time.Duration) Option {
 			return fmt.Errorf("DrainUntilProbed(h, %d, %s): max must be positive", n, max)
 		}
 		c.probed, c.probedN, c.probedMax = h, n, max
+		return nil
+	}
+}
+
+// DrainQuiet sets how long a probe-aware drain (DrainUntilProbed) waits,
+// once the probers have seen readiness fail, for no new application request
+// to arrive before it ends; an application request still in flight that
+// arrived during the drain holds it too. Default DefaultDrainQuiet (1s); 0
+// ends the drain on the probers' count alone.
+func DrainQuiet(d time.Duration) Option {
+	return func(c *config) error {
+		if d < 0 {
+			return fmt.Errorf("DrainQuiet(%s): must not be negative", d)
+		}
+		c.drainQuiet = d
 		return nil
 	}
 }
@@ -173,10 +198,22 @@ type Server struct {
 	lc     *probes.Lifecycle
 	cfg    config
 	active atomic.Int64 // requests in flight
+	conns  conns        // of hs; bounded by MaxConns
+	probe  *http.Server // on the probe listener; nil without one
+	pconns conns
+	late   lateRequests
+	stats  shutdownStats
 }
 
 // New returns a Server for hs and lc. It fails when either is nil, or with
 // an error naming the option when an option is invalid.
+//
+// New sets the connection settings of hs that are zero to safe defaults:
+// ReadHeaderTimeout (DefaultReadHeaderTimeout), ReadTimeout
+// (DefaultReadTimeout), IdleTimeout (DefaultIdleTimeout) and MaxHeaderBytes
+// (DefaultMaxHeaderBytes). Set a field to keep your own value; a negative
+// timeout means none. WriteTimeout is left alone, since it would cut
+// streaming responses.
 func New(hs *http.Server, lc *probes.Lifecycle, opts ...Option) (*Server, error) {
 	if hs == nil || lc == nil {
 		return nil, errors.New("server: New needs an *http.Server and a *probes.Lifecycle")
@@ -184,35 +221,99 @@ func New(hs *http.Server, lc *probes.Lifecycle, opts ...Option) (*Server, error)
 	cfg := config{
 		log:             zap.NewNop(),
 		drainDelay:      DefaultDrainDelay,
+		drainQuiet:      DefaultDrainQuiet,
 		shutdownTimeout: DefaultShutdownTimeout,
 		signals:         []os.Signal{syscall.SIGTERM, os.Interrupt},
+		maxConns:        defaultMaxConns(fdLimit()),
 	}
 	if err := opt.Apply("server", &cfg, opts); err != nil {
 		return nil, err
 	}
-	return &Server{hs: hs, lc: lc, cfg: cfg}, nil
+	secure(hs)
+	s := &Server{hs: hs, lc: lc, cfg: cfg}
+	s.conns.max = int64(cfg.maxConns)
+	if cfg.probeLn != nil {
+		s.probe = &http.Server{
+			Handler:           cfg.probeHandler,
+			ReadHeaderTimeout: probeReadTimeout,
+			ReadTimeout:       probeReadTimeout,
+			IdleTimeout:       probeIdleTimeout,
+			MaxHeaderBytes:    probeMaxHeaderBytes,
+		}
+		s.pconns.max = DefaultProbeMaxConns
+	}
+	return s, nil
+}
+
+// Stats is what a Server has seen of its connections and its shutdown.
+type Stats struct {
+	// RefusedConns counts connections closed at once because the
+	// application listener held MaxConns.
+	RefusedConns uint64
+	// DrainBegan is when readiness began failing for the shutdown; zero
+	// before.
+	DrainBegan time.Time
+	// Drain is how long the drain lasted; zero until it is over.
+	Drain time.Duration
+	// LateRequests counts application requests that arrived after the
+	// drain began: the balancers had not noticed yet. Many of them, or
+	// any AfterProbed, say the drain is too short for the balancers.
+	LateRequests uint64
+	// AfterProbed counts the late requests that arrived after a
+	// probe-aware drain had seen readiness fail as often as it wanted: a
+	// client that does not follow the probes (or a prober that does not
+	// matter was counted).
+	AfterProbed uint64
+	// CutRequests counts requests the shutdown timeout cut off.
+	CutRequests int64
+}
+
+// Stats returns what the Server has seen so far. It may be called at any
+// time, from any goroutine.
+func (s *Server) Stats() Stats {
+	st := Stats{
+		RefusedConns: s.conns.refused.Load(),
+		LateRequests: s.late.n.Load(),
+		AfterProbed:  s.late.afterProbed.Load(),
+		CutRequests:  s.stats.cut.Load(),
+		Drain:        time.Duration(s.stats.drain.Load()),
+	}
+	if ns := s.late.began.Load(); ns != 0 {
+		st.DrainBegan = time.Unix(0, ns)
+	}
+	return st
+}
+
+type shutdownStats struct {
+	drain atomic.Int64 // nanoseconds
+	cut   atomic.Int64
 }
 
 // Run serves and runs the lifecycle's background work (probes.Lifecycle.Run:
 // every gate's checks and warm-up, and work added with Lifecycle.Go) until
 // ctx is done, a signal arrives, or the lifecycle goes Broken (a missed
-// warm-up deadline, background work that failed, MarkBroken). Then it shuts
-// down gracefully, in this order:
+// warm-up deadline, background work that failed, MarkBroken). With
+// ProbeListener it serves the probe listener too, from the start. Then it
+// shuts down gracefully, in this order:
 //
 //  1. the lifecycle goes Draining (unless Broken): readiness fails at once,
 //     warm-up tasks still running are cancelled, and responses carry
 //     Connection: close (Run wraps hs.Handler for that);
 //  2. OnDrain hooks run, and the server keeps serving for the drain delay,
 //     or with DrainUntilProbed until the balancers have seen readiness fail
-//     (a second signal cuts it short);
+//     and application requests have stopped (a second signal cuts it
+//     short);
 //  3. http.Server.Shutdown, bounded by the shutdown timeout;
 //  4. background work is cancelled and awaited, at most the shutdown
 //     timeout;
-//  5. AfterClose hooks run, then the lifecycle goes Stopped.
+//  5. AfterClose hooks run, then the lifecycle goes Stopped;
+//  6. the probe listener, if any, closes.
 //
 // Run returns nil after a clean shutdown; otherwise an error that says why:
 // serving failed, background work failed or the lifecycle broke, or the
-// shutdown timeout cut requests off (saying how many).
+// shutdown timeout cut requests off (saying how many). Connections that
+// never completed a request (a body that never arrived, headers half sent)
+// are closed at the timeout without failing Run.
 func (s *Server) Run(ctx context.Context) error {
 	log := s.cfg.log
 	defer s.lc.Subscribe(func(t probes.Transition) { logTransition(log, t) })()
@@ -239,18 +340,30 @@ func (s *Server) Run(ctx context.Context) error {
 	s.hs.Handler = s.track(s.hs.Handler)
 	served := make(chan error, 1)
 	go func() {
-		if s.cfg.listener != nil {
-			served <- s.hs.Serve(s.cfg.listener)
-		} else {
-			served <- s.hs.ListenAndServe()
+		ln := s.cfg.listener
+		if ln == nil {
+			var err error
+			if ln, err = listen(s.hs.Addr); err != nil {
+				served <- err
+				return
+			}
 		}
+		served <- s.hs.Serve(s.conns.limit(s.hs, ln))
 	}()
+	probeServed := make(chan error, 1)
+	if s.probe != nil {
+		go func() { probeServed <- s.probe.Serve(s.pconns.limit(s.probe, s.cfg.probeLn)) }()
+	}
 
 	var reason string
 	var failure error
 	select {
 	case err := <-served:
-		return errors.Join(fmt.Errorf("server: %w", err), bg.stop(s))
+		return errors.Join(fmt.Errorf("server: %w", err), s.closeProbes(probeServed), bg.stop(s))
+	case err := <-probeServed:
+		probeServed <- http.ErrServerClosed // reported here, not again by closeProbes
+		failure = fmt.Errorf("server: probe listener: %w", err)
+		reason = "probe listener failed"
 	case <-ctx.Done():
 		reason = "context done"
 	case sig := <-sigs:
@@ -262,7 +375,33 @@ func (s *Server) Run(ctx context.Context) error {
 		failure = fmt.Errorf("server: lifecycle broken: %w", err)
 		reason = "lifecycle broken"
 	}
-	return s.shutdown(reason, failure, sigs, served, bg)
+	err := s.shutdown(reason, failure, sigs, served, bg)
+	return errors.Join(err, s.closeProbes(probeServed))
+}
+
+// listen listens on addr as http.Server.ListenAndServe does.
+func listen(addr string) (net.Listener, error) {
+	if addr == "" {
+		addr = ":http"
+	}
+	return net.Listen("tcp", addr)
+}
+
+// closeProbes closes the probe listener's server, last of all, giving
+// probes in flight a moment.
+func (s *Server) closeProbes(served <-chan error) error {
+	if s.probe == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	if err := s.probe.Shutdown(ctx); err != nil {
+		s.probe.Close() //nolint:errcheck // probes only; nothing to cut
+	}
+	if err := <-served; !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("server: probe listener: %w", err)
+	}
+	return nil
 }
 
 // background is the lifecycle's Run, owned by Server.Run.
@@ -306,6 +445,7 @@ func (bg *background) stop(s *Server) error {
 func (s *Server) shutdown(reason string, failure error, sigs <-chan os.Signal, served <-chan error, bg *background) error {
 	log := s.cfg.log
 	began := time.Now()
+	s.late.began.Store(began.UnixNano())
 	if h := s.cfg.probed; h != nil {
 		h.fails.Store(0)
 		h.armed.Store(true)
@@ -318,6 +458,7 @@ func (s *Server) shutdown(reason string, failure error, sigs <-chan os.Signal, s
 	}
 	runHooks(log, s.cfg.onDrain)
 	s.drain(began, sigs)
+	s.stats.drain.Store(int64(max(time.Since(began), 1)))
 
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.shutdownTimeout)
 	defer cancel()
@@ -325,8 +466,14 @@ func (s *Server) shutdown(reason string, failure error, sigs <-chan os.Signal, s
 	if err := s.hs.Shutdown(ctx); err != nil {
 		n := s.active.Load()
 		s.hs.Close() //nolint:errcheck // the timeout is the error worth reporting
-		cut = fmt.Errorf("server: shutdown timeout %s: %d requests cut: %w", s.cfg.shutdownTimeout, n, err)
-		s.awaitHandlers(log)
+		if n > 0 {
+			s.stats.cut.Store(n)
+			cut = fmt.Errorf("server: shutdown timeout %s: %d requests cut: %w", s.cfg.shutdownTimeout, n, err)
+			s.awaitHandlers(log)
+		} else {
+			log.Warn("closed connections that never completed a request at the shutdown timeout",
+				zap.Duration("timeout", s.cfg.shutdownTimeout))
+		}
 	}
 	if err := <-served; !errors.Is(err, http.ErrServerClosed) {
 		cut = errors.Join(cut, fmt.Errorf("server: %w", err))
@@ -341,7 +488,10 @@ func (s *Server) shutdown(reason string, failure error, sigs <-chan os.Signal, s
 		}
 	}
 	err := errors.Join(failure, cut)
-	log.Info("server closed", zap.String("reason", reason), zap.Duration("shutdown", time.Since(began)), zap.Error(redact.Error(err)))
+	st := s.Stats()
+	log.Info("server closed", zap.String("reason", reason), zap.Duration("shutdown", time.Since(began)),
+		zap.Uint64("late_requests", st.LateRequests), zap.Uint64("after_probed", st.AfterProbed),
+		zap.Error(redact.Error(err)))
 	return err
 }
 
@@ -360,8 +510,9 @@ func (s *Server) awaitHandlers(log *zap.Logger) {
 }
 
 // drain keeps serving until the drain is over: the fixed delay, or with
-// DrainUntilProbed enough failing readiness answers (bounded by its max),
-// whichever strategy is set; a second signal cuts it short.
+// DrainUntilProbed enough failing readiness answers and then a quiet period
+// without application requests (bounded by its max), whichever strategy is
+// set; a second signal cuts it short.
 func (s *Server) drain(began time.Time, sigs <-chan os.Signal) {
 	log := s.cfg.log
 	h := s.cfg.probed
@@ -372,7 +523,8 @@ func (s *Server) drain(began time.Time, sigs <-chan os.Signal) {
 	if wait <= 0 {
 		return
 	}
-	t := time.NewTimer(wait - time.Since(began))
+	deadline := began.Add(wait)
+	t := time.NewTimer(time.Until(deadline))
 	defer t.Stop()
 	var answered <-chan struct{}
 	if h != nil {
@@ -380,26 +532,60 @@ func (s *Server) drain(began time.Time, sigs <-chan os.Signal) {
 	}
 	for {
 		if h != nil {
-			if n := h.fails.Load(); n >= uint64(s.cfg.probedN) {
-				log.Info("drain over: readiness answered fail", zap.Uint64("times", n), zap.Duration("after", time.Since(began)))
+			if next, over := s.probedOver(h, began, deadline); over {
 				return
+			} else if !next.IsZero() {
+				t.Reset(time.Until(next))
 			}
 		}
 		select {
 		case <-answered:
 		case <-t.C:
+			if time.Now().Before(deadline) {
+				continue // a quiet period to look at again
+			}
 			if h != nil {
 				log.Warn("drain over: probe-aware drain reached its maximum", zap.Duration("after", time.Since(began)),
-					zap.Uint64("fail_answers", h.fails.Load()), zap.Int("wanted", s.cfg.probedN))
+					zap.Uint64("fail_answers", h.fails.Load()), zap.Int("wanted", s.cfg.probedN),
+					zap.Uint64("late_requests", s.late.n.Load()))
 				return
 			}
-			log.Info("drain over: delay passed", zap.Duration("after", time.Since(began)))
+			log.Info("drain over: delay passed", zap.Duration("after", time.Since(began)),
+				zap.Uint64("late_requests", s.late.n.Load()))
 			return
 		case sig := <-sigs:
 			log.Warn("drain cut short", zap.Stringer("signal", sig), zap.Duration("after", time.Since(began)))
 			return
 		}
 	}
+}
+
+// probedOver says whether a probe-aware drain is over: the probers have
+// seen readiness fail often enough, and since then (or since the last
+// application request, if later) a quiet period has passed with no
+// application request in flight that arrived during the drain. Otherwise it
+// returns when to look again, if a timer should wake the drain before the
+// next failing answer or its deadline.
+func (s *Server) probedOver(h *Handler, began, deadline time.Time) (next time.Time, over bool) {
+	n := h.fails.Load()
+	if n < uint64(s.cfg.probedN) {
+		return time.Time{}, false
+	}
+	now := time.Now()
+	if s.late.probedAt.CompareAndSwap(0, now.UnixNano()) {
+		s.cfg.log.Info("readiness seen failing", zap.Uint64("times", n), zap.Duration("after", now.Sub(began)))
+	}
+	since := time.Unix(0, max(s.late.last.Load(), s.late.probedAt.Load()))
+	if s.late.pending.Load() > 0 {
+		return earlier(now.Add(max(s.cfg.drainQuiet/10, time.Millisecond)), deadline), false
+	}
+	if quietEnd := since.Add(s.cfg.drainQuiet); now.Before(quietEnd) {
+		return earlier(quietEnd, deadline), false
+	}
+	s.cfg.log.Info("drain over: readiness seen failing and application requests stopped",
+		zap.Uint64("times", n), zap.Duration("after", now.Sub(began)),
+		zap.Uint64("late_requests", s.late.n.Load()), zap.Uint64("after_probed", s.late.afterProbed.Load()))
+	return time.Time{}, true
 }
 
 // runHooks runs hooks in order, each bounded by its timeout. A hook that
@@ -428,12 +614,37 @@ func runHooks(log *zap.Logger, hooks []hook) {
 
 var hdrClose = []string{"close"}
 
+// lateRequests follows the requests that arrive during the drain.
+type lateRequests struct {
+	began       atomic.Int64  // when the drain began, Unix ns; 0 before
+	probedAt    atomic.Int64  // when the probers had seen readiness fail often enough
+	last        atomic.Int64  // arrival of the last late application request
+	pending     atomic.Int64  // late requests in flight, probes or not
+	n           atomic.Uint64 // late application requests
+	afterProbed atomic.Uint64 // of them, those after probedAt
+}
+
+// probeMark is how a probe handler tells track that a request was a probe:
+// track puts one in the context of each request during the drain.
+type probeMark struct{ probe bool }
+
+type probeMarkKey struct{}
+
+// markProbe tells track, during a drain, that r is a probe, not an
+// application request.
+func markProbe(r *http.Request) {
+	if m, ok := r.Context().Value(probeMarkKey{}).(*probeMark); ok {
+		m.probe = true
+	}
+}
+
 // track counts requests in flight (to report how many a shutdown timeout
 // cuts) and asks clients to close their connection after each response once
 // the service no longer serves as ready (Draining, Stopped, Broken), so that
 // kept-alive clients and balancers reconnect elsewhere. Idle connections are
 // left alone until Shutdown: closing them at once would race a balancer
-// reusing them.
+// reusing them. During the drain it counts the application requests that
+// still arrive, telling them from probes by a mark the probe handlers set.
 func (s *Server) track(next http.Handler) http.Handler {
 	if next == nil {
 		next = http.DefaultServeMux
@@ -443,7 +654,46 @@ func (s *Server) track(next http.Handler) http.Handler {
 		defer s.active.Add(-1)
 		if s.lc.Phase() >= probes.Draining {
 			w.Header()["Connection"] = hdrClose
+			if s.late.began.Load() != 0 {
+				s.serveLate(w, r, next)
+				return
+			}
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// serveLate serves a request that arrived during the drain and counts it
+// unless it was a probe.
+func (s *Server) serveLate(w http.ResponseWriter, r *http.Request, next http.Handler) {
+	arrived := time.Now().UnixNano()
+	m := new(probeMark)
+	s.late.pending.Add(1)
+	defer func() {
+		if !m.probe {
+			s.late.n.Add(1)
+			if p := s.late.probedAt.Load(); p != 0 && arrived >= p {
+				s.late.afterProbed.Add(1)
+			}
+			storeMax(&s.late.last, arrived)
+		}
+		s.late.pending.Add(-1)
+	}()
+	next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), probeMarkKey{}, m)))
+}
+
+// storeMax stores v in a unless a holds more.
+func storeMax(a *atomic.Int64, v int64) {
+	for old := a.Load(); old < v; old = a.Load() {
+		if a.CompareAndSwap(old, v) {
+			return
+		}
+	}
+}
+
+func earlier(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
 }

@@ -48,6 +48,7 @@ type service struct {
 	cancel   context.CancelFunc
 	logs     *observer.ObservedLogs
 	handlers server.Handlers
+	srv      *server.Server
 }
 
 // start runs a ready service on loopback with a /slow route that blocks
@@ -95,6 +96,7 @@ func startWith(t *testing.T, withHandlers func(server.Handlers) []server.Option,
 	if err != nil {
 		t.Fatal(err)
 	}
+	s.srv = srv
 	testutil.Ready(t, s.lc)
 	ctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
@@ -348,7 +350,7 @@ func TestDrainKeepsIdleConnections(t *testing.T) {
 func TestDrainUntilProbed(t *testing.T) {
 	s := startWith(t, func(h server.Handlers) []server.Option {
 		// A DrainDelay given after it does not switch the probe-aware drain off.
-		return []server.Option{server.DrainUntilProbed(h.Readiness, 3, time.Hour), server.DrainDelay(0), server.Signals()}
+		return []server.Option{server.DrainUntilProbed(h.Readiness, 3, time.Hour), server.DrainDelay(0), server.DrainQuiet(50 * time.Millisecond), server.Signals()}
 	})
 	s.cancel()
 	testutil.Eventually(t, "draining", func() bool { return s.lc.Phase() == probes.Draining })
@@ -371,7 +373,7 @@ func TestDrainUntilProbed(t *testing.T) {
 	if err := <-s.done; err != nil {
 		t.Fatal(err)
 	}
-	if n := s.logs.FilterMessage("drain over: readiness answered fail").Len(); n != 1 {
+	if n := s.logs.FilterMessage("drain over: readiness seen failing and application requests stopped").Len(); n != 1 {
 		t.Errorf("logged the probe-aware end %d times, want 1", n)
 	}
 }

@@ -1,0 +1,158 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"sync/atomic"
+	"time"
+)
+
+// Connection defaults New gives the application's *http.Server for every
+// field the caller left at zero. The zero values of net/http leave a server
+// open to clients that never finish a request or never leave: a body that
+// never arrives holds its connection for ever, idle keep-alive connections
+// pile up to the file-descriptor limit, and a megabyte of headers per
+// connection adds up.
+const (
+	// DefaultReadHeaderTimeout bounds reading a request's headers.
+	DefaultReadHeaderTimeout = 5 * time.Second
+	// DefaultReadTimeout bounds reading a whole request, body included.
+	// Services that accept slow uploads set their own.
+	DefaultReadTimeout = 30 * time.Second
+	// DefaultIdleTimeout closes keep-alive connections idle this long:
+	// longer than the 60 s idle timeout common load balancers use, so that
+	// the balancer, not the server, closes a connection it may be reusing.
+	DefaultIdleTimeout = 75 * time.Second
+	// DefaultMaxHeaderBytes bounds a request's headers (net/http's own
+	// default is 1 MiB per connection).
+	DefaultMaxHeaderBytes = 32 << 10
+)
+
+// Settings of the probe listener's server (ProbeListener). Probers send
+// small requests and wait a second or so for the answer.
+const (
+	probeReadTimeout    = 5 * time.Second
+	probeIdleTimeout    = 30 * time.Second
+	probeMaxHeaderBytes = 8 << 10
+	// DefaultProbeMaxConns bounds concurrent connections to the probe
+	// listener.
+	DefaultProbeMaxConns = 256
+)
+
+// MaxConns bounds concurrent connections to the application listener:
+// beyond n, a new connection is accepted and closed at once, so that the
+// process keeps file descriptors for its probe listener, its database pool
+// and its files, and a client learns at once to go elsewhere. Default: the
+// process's file-descriptor limit less an eighth of it (at least 128 kept
+// back), on Unix; no bound elsewhere. 0 removes the bound.
+func MaxConns(n int) Option {
+	return func(c *config) error {
+		if n < 0 {
+			return fmt.Errorf("MaxConns(%d): must not be negative", n)
+		}
+		c.maxConns = n
+		return nil
+	}
+}
+
+// ProbeListener serves h, a handler with the probe endpoints (a mux that
+// Register mounted), on its own listener ln, apart from application
+// traffic: the recommended production layout. Application load cannot
+// queue probes behind it, a flood of application connections cannot take
+// the probe listener's, and load shedding (Shedder) never sees a probe.
+//
+// Run serves it with settings for probers (read timeout 5 s, idle timeout
+// 30 s, 8 KiB of headers, at most DefaultProbeMaxConns connections) from
+// the start to the end: probes answer throughout the drain and are the
+// last thing to close.
+func ProbeListener(ln net.Listener, h http.Handler) Option {
+	return func(c *config) error {
+		switch {
+		case ln == nil:
+			return errors.New("ProbeListener(nil, h): need a listener")
+		case h == nil:
+			return errors.New("ProbeListener(ln, nil): need a handler")
+		}
+		c.probeLn, c.probeHandler = ln, h
+		return nil
+	}
+}
+
+// secure fills the connection settings hs left at zero with the defaults.
+func secure(hs *http.Server) {
+	if hs.ReadHeaderTimeout == 0 {
+		hs.ReadHeaderTimeout = DefaultReadHeaderTimeout
+	}
+	if hs.ReadTimeout == 0 {
+		hs.ReadTimeout = DefaultReadTimeout
+	}
+	if hs.IdleTimeout == 0 {
+		hs.IdleTimeout = DefaultIdleTimeout
+	}
+	if hs.MaxHeaderBytes == 0 {
+		hs.MaxHeaderBytes = DefaultMaxHeaderBytes
+	}
+}
+
+// defaultMaxConns is the default of MaxConns for a file-descriptor limit.
+func defaultMaxConns(limit uint64) int {
+	if limit == 0 || limit > 1<<24 {
+		return 0 // unknown or unlimited
+	}
+	keep := max(limit/8, 128)
+	if limit <= keep {
+		return int(limit / 2)
+	}
+	return int(limit - keep)
+}
+
+// conns bounds the connections an *http.Server holds: its listener closes
+// connections beyond max as it accepts them, and the server's ConnState hook
+// counts them.
+type conns struct {
+	max     int64
+	open    atomic.Int64
+	refused atomic.Uint64
+}
+
+// limit makes hs count its connections in c, chaining its own ConnState
+// hook, and returns ln bounded by c. A zero max leaves ln as it is.
+func (c *conns) limit(hs *http.Server, ln net.Listener) net.Listener {
+	if c.max <= 0 {
+		return ln
+	}
+	user := hs.ConnState
+	hs.ConnState = func(conn net.Conn, st http.ConnState) {
+		switch st {
+		case http.StateNew:
+			c.open.Add(1)
+		case http.StateClosed, http.StateHijacked:
+			c.open.Add(-1)
+		}
+		if user != nil {
+			user(conn, st)
+		}
+	}
+	return &limitListener{Listener: ln, c: c}
+}
+
+// limitListener closes what it accepts while its server holds the maximum
+// of connections. The server calls its ConnState hook (StateNew) before it
+// accepts the next one, so the count is never behind.
+type limitListener struct {
+	net.Listener
+	c *conns
+}
+
+func (l *limitListener) Accept() (net.Conn, error) {
+	for {
+		conn, err := l.Listener.Accept()
+		if err != nil || l.c.open.Load() < l.c.max {
+			return conn, err
+		}
+		l.c.refused.Add(1)
+		conn.Close() //nolint:errcheck // refused; nothing to report
+	}
+}
