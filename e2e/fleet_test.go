@@ -92,7 +92,7 @@ func fleetOutage(t *testing.T, bin, scope string, outage time.Duration) fleetRun
 	}
 	wg.Go(func() {
 		for ctx.Err() == nil {
-			h := get("http://"+instances[0].addr+"/healthz", "healthz")
+			h := get("http://"+instances[0].probeAddr+"/healthz", "healthz")
 			mu.Lock()
 			run.healthz = append(run.healthz, h)
 			mu.Unlock()

@@ -59,7 +59,7 @@ backend app
     http-check expect status 200
     default-server inter {{.Inter}} fastinter {{.Inter}} downinter {{.Inter}} fall {{.Fall}} rise {{.Rise}}
 {{- range .Servers}}
-    server {{.Name}} {{.Addr}} check
+    server {{.Name}} {{.Addr}} check port {{.ProbePort}}
 {{- end}}
 `))
 
@@ -88,6 +88,7 @@ func freeAddr(t testing.TB) string {
 // instance is one running example service.
 type instance struct {
 	name, addr string
+	probeAddr  string // where its probes answer (-probe-addr)
 	cmd        *exec.Cmd
 	exited     chan struct{}
 	mu         sync.Mutex
@@ -96,8 +97,15 @@ type instance struct {
 
 func startInstance(t *testing.T, bin, name, addr string, args []string, env ...string) *instance {
 	t.Helper()
-	in := &instance{name: name, addr: addr, exited: make(chan struct{})}
-	in.cmd = exec.Command(bin, append([]string{"-addr", addr}, args...)...)
+	return startInstanceAt(t, bin, name, addr, freeAddr(t), args, env...)
+}
+
+// startInstanceAt is startInstance with the probes on probeAddr: for a
+// restart, where the balancer knows the old one.
+func startInstanceAt(t *testing.T, bin, name, addr, probeAddr string, args []string, env ...string) *instance {
+	t.Helper()
+	in := &instance{name: name, addr: addr, probeAddr: probeAddr, exited: make(chan struct{})}
+	in.cmd = exec.Command(bin, append([]string{"-addr", addr, "-probe-addr", in.probeAddr}, args...)...)
 	in.cmd.Env = append(os.Environ(), env...)
 	out, err := in.cmd.StderrPipe()
 	if err != nil {
@@ -136,10 +144,11 @@ type haproxy struct {
 func startHAProxy(t *testing.T, dir, front string, servers []*instance) *haproxy {
 	t.Helper()
 	h := &haproxy{socket: filepath.Join(dir, "haproxy.sock"), down: map[string]time.Time{}}
-	type srv struct{ Name, Addr string }
+	type srv struct{ Name, Addr, ProbePort string }
 	var list []srv
 	for _, s := range servers {
-		list = append(list, srv{s.name, s.addr})
+		_, port, _ := net.SplitHostPort(s.probeAddr)
+		list = append(list, srv{s.name, s.addr, port})
 	}
 	cfgPath := filepath.Join(dir, "haproxy.cfg")
 	f, err := os.Create(cfgPath)
@@ -355,7 +364,7 @@ func rollingRestart(t *testing.T, bin string, args []string) outcome {
 			t.Logf("%s: HAProxy marked it down %s into the run; its drain ended at %s",
 				in.name, down.Sub(began).Round(time.Millisecond), closed.Sub(began).Round(time.Millisecond))
 		}
-		instances[i] = startInstance(t, bin, in.name, in.addr, args)
+		instances[i] = startInstanceAt(t, bin, in.name, in.addr, in.probeAddr, args)
 		lb.waitStatus(t, in.name, "UP", 30*time.Second)
 	}
 	if left := load - time.Since(began); left < time.Second {

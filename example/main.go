@@ -43,6 +43,9 @@ import (
 
 type config struct {
 	addr            string
+	probeAddr       string
+	maxInFlight     int
+	reportCost      time.Duration
 	warmup          time.Duration
 	deadline        time.Duration
 	drain           time.Duration
@@ -80,7 +83,9 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 		return def
 	}
 	var cfg config
-	fs.StringVar(&cfg.addr, "addr", env("ADDR", "127.0.0.1:8080"), "listen address (env ADDR)")
+	fs.StringVar(&cfg.addr, "addr", env("ADDR", "127.0.0.1:8080"), "listen address of the API (env ADDR)")
+	fs.StringVar(&cfg.probeAddr, "probe-addr", env("PROBE_ADDR", "127.0.0.1:8081"),
+		"listen address of the probes, apart from the API so that load on it cannot starve them; empty serves them on -addr (env PROBE_ADDR)")
 	durations := []struct {
 		p          *time.Duration
 		flag, env  string
@@ -90,6 +95,7 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 		{&cfg.deadline, "warmup-deadline", "WARMUP_DEADLINE", "2m", "give up (go Broken) if warm-up has not finished by then (env WARMUP_DEADLINE)"},
 		{&cfg.drain, "drain", "DRAIN", "5s", "how long to keep serving after readiness fails on shutdown (env DRAIN)"},
 		{&cfg.shutdownTimeout, "shutdown-timeout", "SHUTDOWN_TIMEOUT", "10s", "how long in-flight requests may take after the drain (env SHUTDOWN_TIMEOUT)"},
+		{&cfg.reportCost, "report-cost", "REPORT_COST", "20ms", "CPU time one GET /api/report burns (env REPORT_COST)"},
 	}
 	for _, d := range durations {
 		def, err := time.ParseDuration(env(d.env, d.def))
@@ -104,6 +110,12 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	}
 	fs.IntVar(&cfg.drainProbes, "drain-probes", probesDefault,
 		"end the drain once /readyz has answered fail this many times, with -drain as the maximum; 0 for a fixed -drain (env DRAIN_PROBES)")
+	inFlightDefault, err := strconv.Atoi(env("MAX_INFLIGHT", "64"))
+	if err != nil {
+		return cfg, fmt.Errorf("MAX_INFLIGHT: %w", err)
+	}
+	fs.IntVar(&cfg.maxInFlight, "max-inflight", inFlightDefault,
+		"API requests in flight at once; beyond it, 503 with Retry-After (load shedding); 0 for no bound (env MAX_INFLIGHT)")
 	fs.StringVar(&cfg.dbScope, "db-scope", env("DB_SCOPE", "shared"),
 		"scope of the PostgreSQL check: shared (the fleet shares the database: readiness warns while it is down) or local (readiness fails) (env DB_SCOPE)")
 	if err := fs.Parse(args); err != nil {
@@ -111,6 +123,12 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	}
 	if cfg.dbScope != "shared" && cfg.dbScope != "local" {
 		return cfg, fmt.Errorf("-db-scope %q: use shared or local", cfg.dbScope)
+	}
+	if cfg.maxInFlight < 0 {
+		return cfg, fmt.Errorf("-max-inflight %d: must not be negative", cfg.maxInFlight)
+	}
+	if cfg.reportCost < 0 {
+		return cfg, fmt.Errorf("-report-cost %s: must not be negative", cfg.reportCost)
 	}
 	if cfg.drainProbes < 0 {
 		return cfg, fmt.Errorf("-drain-probes %d: must not be negative", cfg.drainProbes)
@@ -132,6 +150,13 @@ func run(ctx context.Context, cfg config, log *zap.Logger) error {
 		return err
 	}
 	defer ln.Close() // Run closes it too; this covers the set-up failing
+	var probeLn net.Listener
+	if cfg.probeAddr != "" {
+		if probeLn, err = net.Listen("tcp", cfg.probeAddr); err != nil {
+			return fmt.Errorf("-probe-addr: %w", err)
+		}
+		defer probeLn.Close()
+	}
 
 	lc := probes.NewLifecycle()
 	warm, err := startup.New(lc, startup.Deadline(cfg.deadline))
@@ -186,6 +211,20 @@ func run(ctx context.Context, cfg config, log *zap.Logger) error {
 		return err
 	}
 
+	// Load shedding: beyond the bound, API requests get 503 at once, so a
+	// busy process spends its CPU on what it has taken and answers its
+	// probes. Readiness warns while it sheds (never fails: failing would
+	// push the load onto the other instances, which would shed in turn).
+	var shed *server.Shedder
+	if cfg.maxInFlight > 0 {
+		if shed, err = server.NewShedder(cfg.maxInFlight); err != nil {
+			return err
+		}
+		if err := ready.Add("load", shed, probes.Every(time.Second), probes.Local()); err != nil {
+			return err
+		}
+	}
+
 	var (
 		closePool []server.Option
 		st        *stock
@@ -212,40 +251,65 @@ func run(ctx context.Context, cfg config, log *zap.Logger) error {
 		return err
 	}
 
+	// The probes: on their own listener (the production layout), or on the
+	// API's router with -probe-addr "".
 	r := chi.NewRouter()
-	r.MethodNotAllowed(server.MethodNotAllowed)
-	handlers, err := server.Register(r, lc, server.Service(server.Info{
+	var probeMux server.Mux = r
+	if probeLn != nil {
+		probeMux = http.NewServeMux()
+	} else {
+		r.MethodNotAllowed(server.MethodNotAllowed)
+	}
+	handlers, err := server.Register(probeMux, lc, server.Service(server.Info{
 		Version: "1", ServiceID: "probes-example", Description: "items API with a slow-loading cache",
 	}))
 	if err != nil {
 		return err
 	}
+
 	warmGuard := server.WarmupGuard(lc, time.Second)
-	r.With(warmGuard).Get("/api/items/{id}", c.serveItem)
+	var needsDB func(http.Handler) http.Handler
 	if st != nil {
 		// Warm-up answers first; then the route fails fast, naming the
 		// database, while the postgres check fails.
-		needsDB, err := server.Needs(ready, "postgres")
-		if err != nil {
+		if needsDB, err = server.Needs(ready, "postgres"); err != nil {
 			return err
 		}
-		r.With(warmGuard, needsDB).Get("/api/stock/{id}", st.serve)
 	}
+	r.Route("/api", func(r chi.Router) {
+		if shed != nil {
+			r.Use(shed.Middleware)
+		}
+		r.Use(warmGuard)
+		r.Get("/items/{id}", c.serveItem)
+		r.Get("/report", newReport(c, cfg.reportCost).serve)
+		if st != nil {
+			r.With(needsDB).Get("/stock/{id}", st.serve)
+		}
+	})
 
 	drain := server.DrainDelay(cfg.drain)
 	if cfg.drainProbes > 0 {
 		drain = server.DrainUntilProbed(handlers.Readiness, cfg.drainProbes, cfg.drain)
 	}
 	opts := append([]server.Option{server.Listener(ln), server.Logger(log), drain, server.ShutdownTimeout(cfg.shutdownTimeout)}, closePool...)
-	srv, err := server.New(&http.Server{Handler: r, ReadHeaderTimeout: 5 * time.Second}, lc, opts...)
+	probeBase := "http://" + ln.Addr().String()
+	if probeLn != nil {
+		opts = append(opts, server.ProbeListener(probeLn, probeMux.(http.Handler)))
+		probeBase = "http://" + probeLn.Addr().String()
+	}
+	// New sets safe connection defaults (timeouts, header bytes, a bound
+	// on connections) for what is left unset here.
+	srv, err := server.New(&http.Server{Handler: r}, lc, opts...)
 	if err != nil {
 		return err
 	}
 	base := "http://" + ln.Addr().String()
 	log.Info("listening",
-		zap.String("startup", base+"/startupz"), zap.String("liveness", base+"/livez"),
-		zap.String("readiness", base+"/readyz"), zap.String("health", base+"/healthz"),
+		zap.String("startup", probeBase+"/startupz"), zap.String("liveness", probeBase+"/livez"),
+		zap.String("readiness", probeBase+"/readyz"), zap.String("health", probeBase+"/healthz"),
 		zap.String("api", base+"/api/items/{id}"), zap.Duration("warmup", cfg.warmup),
+		zap.Int("maxInFlight", cfg.maxInFlight),
 		zap.Bool("postgres", cfg.databaseURL != ""), zap.String("dbScope", cfg.dbScope))
 	return srv.Run(ctx)
 }

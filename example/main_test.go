@@ -27,15 +27,19 @@ func TestParseConfig(t *testing.T) {
 		want config
 		err  string
 	}{
-		{name: "defaults", want: config{addr: "127.0.0.1:8080", warmup: 3 * time.Second, deadline: 2 * time.Minute, drain: 5 * time.Second, shutdownTimeout: 10 * time.Second, dbScope: "shared"}},
-		{name: "environment", env: map[string]string{"ADDR": ":9000", "WARMUP": "1s", "DRAIN": "0s", "DATABASE_URL": "postgres://x", "DB_SCOPE": "local"},
-			want: config{addr: ":9000", warmup: time.Second, deadline: 2 * time.Minute, shutdownTimeout: 10 * time.Second, databaseURL: "postgres://x", dbScope: "local"}},
-		{name: "flags beat environment", args: []string{"-warmup", "2s", "-addr", ":1"}, env: map[string]string{"WARMUP": "9s"},
-			want: config{addr: ":1", warmup: 2 * time.Second, deadline: 2 * time.Minute, drain: 5 * time.Second, shutdownTimeout: 10 * time.Second, dbScope: "shared"}},
+		{name: "defaults", want: config{addr: "127.0.0.1:8080", probeAddr: "127.0.0.1:8081", maxInFlight: 64, reportCost: 20 * time.Millisecond, warmup: 3 * time.Second, deadline: 2 * time.Minute, drain: 5 * time.Second, shutdownTimeout: 10 * time.Second, dbScope: "shared"}},
+		{name: "environment", env: map[string]string{"ADDR": ":9000", "PROBE_ADDR": ":9001", "MAX_INFLIGHT": "3", "REPORT_COST": "1ms",
+			"WARMUP": "1s", "DRAIN": "0s", "DATABASE_URL": "postgres://x", "DB_SCOPE": "local"},
+			want: config{addr: ":9000", probeAddr: ":9001", maxInFlight: 3, reportCost: time.Millisecond, warmup: time.Second, deadline: 2 * time.Minute, shutdownTimeout: 10 * time.Second, databaseURL: "postgres://x", dbScope: "local"}},
+		{name: "flags beat environment", args: []string{"-warmup", "2s", "-addr", ":1", "-probe-addr="}, env: map[string]string{"WARMUP": "9s", "PROBE_ADDR": ":2"},
+			want: config{addr: ":1", maxInFlight: 64, reportCost: 20 * time.Millisecond, warmup: 2 * time.Second, deadline: 2 * time.Minute, drain: 5 * time.Second, shutdownTimeout: 10 * time.Second, dbScope: "shared"}},
 		{name: "unknown scope", args: []string{"-db-scope", "global"}, err: `-db-scope "global"`},
 		{name: "bad environment names the variable", env: map[string]string{"DRAIN": "soon"}, err: "DRAIN"},
 		{name: "negative warm-up", args: []string{"-warmup", "-1s"}, err: "-warmup"},
 		{name: "deadline before warm-up", args: []string{"-warmup", "3m"}, err: "-warmup-deadline 2m0s: must exceed"},
+		{name: "negative in-flight bound", args: []string{"-max-inflight", "-1"}, err: "-max-inflight"},
+		{name: "bad in-flight bound in the environment", env: map[string]string{"MAX_INFLIGHT": "many"}, err: "MAX_INFLIGHT"},
+		{name: "negative report cost", args: []string{"-report-cost", "-1ms"}, err: "-report-cost"},
 		{name: "negative drain probes", env: map[string]string{"DRAIN_PROBES": "-2"}, err: "-drain-probes"},
 	}
 	for _, tt := range tests {
@@ -162,6 +166,78 @@ func TestRunWithPostgres(t *testing.T) {
 	}
 	pg.StartAgain()
 	testutil.Eventually(t, "stock again", func() bool { code, _ := s.get("/api/stock/5"); return code == 200 })
+	if err := s.stop(); err != nil {
+		t.Errorf("run: %v", err)
+	}
+}
+
+// freeAddr returns a loopback address nobody listens on now.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// The production layout: probes on their own listener, API requests beyond
+// the in-flight bound refused at once, readiness warning (not failing) while
+// the service sheds.
+func TestProductionLayout(t *testing.T) {
+	probeAddr := freeAddr(t)
+	s := startRun(t, config{deadline: time.Minute, shutdownTimeout: time.Second, probeAddr: probeAddr,
+		maxInFlight: 1, reportCost: 300 * time.Millisecond})
+	probe := started{addr: probeAddr}
+	testutil.Eventually(t, "ready", func() bool { code, _ := probe.get("/readyz"); return code == 200 })
+	if code, _ := s.get("/readyz"); code != 404 {
+		t.Errorf("/readyz on the API listener: %d, want 404 (the probes have their own)", code)
+	}
+	if code, _ := probe.get("/api/items/7"); code != 404 {
+		t.Errorf("the API on the probe listener: %d, want 404", code)
+	}
+	if code, body := s.get("/api/report"); code != 200 || !strings.Contains(body, `"items":1000`) {
+		t.Fatalf("report: %d %s", code, body)
+	}
+	type answer struct {
+		code  int
+		retry string
+	}
+	answers := make(chan answer, 4)
+	for range cap(answers) {
+		go func() {
+			res, err := client.Get("http://" + s.addr + "/api/report")
+			if err != nil {
+				answers <- answer{}
+				return
+			}
+			io.Copy(io.Discard, res.Body) //nolint:errcheck
+			res.Body.Close()
+			answers <- answer{res.StatusCode, res.Header.Get("Retry-After")}
+		}()
+	}
+	var ok, shed int
+	for range cap(answers) {
+		switch a := <-answers; {
+		case a.code == 200:
+			ok++
+		case a.code == 503 && a.retry == "1":
+			shed++
+		default:
+			t.Errorf("report under load: %+v", a)
+		}
+	}
+	if ok < 1 || shed < 1 {
+		t.Errorf("4 reports at once with a bound of 1: %d served, %d refused; want both", ok, shed)
+	}
+	testutil.Eventually(t, "readiness warns of the load", func() bool {
+		code, body := probe.get("/readyz?verbose")
+		return code == 200 && strings.HasPrefix(body, `{"status":"warn"`) && strings.Contains(body, `"load:responseTime"`)
+	})
+	if code, _ := probe.get("/livez"); code != 200 {
+		t.Errorf("liveness: %d", code)
+	}
 	if err := s.stop(); err != nil {
 		t.Errorf("run: %v", err)
 	}
