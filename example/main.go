@@ -24,6 +24,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -45,6 +46,7 @@ type config struct {
 	addr            string
 	probeAddr       string
 	maxInFlight     int
+	reportInFlight  int
 	reportCost      time.Duration
 	warmup          time.Duration
 	deadline        time.Duration
@@ -110,12 +112,23 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	}
 	fs.IntVar(&cfg.drainProbes, "drain-probes", probesDefault,
 		"end the drain once /readyz has answered fail this many times, with -drain as the maximum; 0 for a fixed -drain (env DRAIN_PROBES)")
-	inFlightDefault, err := strconv.Atoi(env("MAX_INFLIGHT", "64"))
-	if err != nil {
-		return cfg, fmt.Errorf("MAX_INFLIGHT: %w", err)
+	bounds := []struct {
+		p              *int
+		flag, env, def string
+		usage          string
+	}{
+		{&cfg.maxInFlight, "max-inflight", "MAX_INFLIGHT", "64",
+			"API requests in flight at once; beyond it, 503 with Retry-After (load shedding); 0 for no bound (env MAX_INFLIGHT)"},
+		{&cfg.reportInFlight, "report-inflight", "REPORT_INFLIGHT", strconv.Itoa(2 * runtime.GOMAXPROCS(0)),
+			"GET /api/report requests in flight at once, a CPU-heavy route bounded near the core count; 0 for no bound (env REPORT_INFLIGHT; default 2 per core)"},
 	}
-	fs.IntVar(&cfg.maxInFlight, "max-inflight", inFlightDefault,
-		"API requests in flight at once; beyond it, 503 with Retry-After (load shedding); 0 for no bound (env MAX_INFLIGHT)")
+	for _, b := range bounds {
+		def, err := strconv.Atoi(env(b.env, b.def))
+		if err != nil {
+			return cfg, fmt.Errorf("%s: %w", b.env, err)
+		}
+		fs.IntVar(b.p, b.flag, def, b.usage)
+	}
 	fs.StringVar(&cfg.dbScope, "db-scope", env("DB_SCOPE", "shared"),
 		"scope of the PostgreSQL check: shared (the fleet shares the database: readiness warns while it is down) or local (readiness fails) (env DB_SCOPE)")
 	if err := fs.Parse(args); err != nil {
@@ -126,6 +139,9 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	}
 	if cfg.maxInFlight < 0 {
 		return cfg, fmt.Errorf("-max-inflight %d: must not be negative", cfg.maxInFlight)
+	}
+	if cfg.reportInFlight < 0 {
+		return cfg, fmt.Errorf("-report-inflight %d: must not be negative", cfg.reportInFlight)
 	}
 	if cfg.reportCost < 0 {
 		return cfg, fmt.Errorf("-report-cost %s: must not be negative", cfg.reportCost)
@@ -211,18 +227,19 @@ func run(ctx context.Context, cfg config, log *zap.Logger) error {
 		return err
 	}
 
-	// Load shedding: beyond the bound, API requests get 503 at once, so a
-	// busy process spends its CPU on what it has taken and answers its
-	// probes. Readiness warns while it sheds (never fails: failing would
-	// push the load onto the other instances, which would shed in turn).
-	var shed *server.Shedder
-	if cfg.maxInFlight > 0 {
-		if shed, err = server.NewShedder(cfg.maxInFlight); err != nil {
-			return err
-		}
-		if err := ready.Add("load", shed, probes.Every(time.Second), probes.Local()); err != nil {
-			return err
-		}
+	// Load shedding: beyond its bound, a request gets 503 at once, so a
+	// busy process spends its CPU on what it has taken and its probes are
+	// not queued behind a backlog. All of /api has a broad bound; the
+	// CPU-heavy report a tight one, near the core count. Readiness warns
+	// while either sheds (never fails: failing would push the load onto
+	// the other instances, which would shed in turn).
+	shed, err := shedder(ready, "load", cfg.maxInFlight)
+	if err != nil {
+		return err
+	}
+	reportShed, err := shedder(ready, "report-load", cfg.reportInFlight)
+	if err != nil {
+		return err
 	}
 
 	var (
@@ -282,7 +299,11 @@ func run(ctx context.Context, cfg config, log *zap.Logger) error {
 		}
 		r.Use(warmGuard)
 		r.Get("/items/{id}", c.serveItem)
-		r.Get("/report", newReport(c, cfg.reportCost).serve)
+		report := http.Handler(http.HandlerFunc(newReport(c, cfg.reportCost).serve))
+		if reportShed != nil {
+			report = reportShed.Middleware(report)
+		}
+		r.Method(http.MethodGet, "/report", report)
 		if st != nil {
 			r.With(needsDB).Get("/stock/{id}", st.serve)
 		}
@@ -309,9 +330,22 @@ func run(ctx context.Context, cfg config, log *zap.Logger) error {
 		zap.String("startup", probeBase+"/startupz"), zap.String("liveness", probeBase+"/livez"),
 		zap.String("readiness", probeBase+"/readyz"), zap.String("health", probeBase+"/healthz"),
 		zap.String("api", base+"/api/items/{id}"), zap.Duration("warmup", cfg.warmup),
-		zap.Int("maxInFlight", cfg.maxInFlight),
+		zap.Int("maxInFlight", cfg.maxInFlight), zap.Int("reportInFlight", cfg.reportInFlight),
 		zap.Bool("postgres", cfg.databaseURL != ""), zap.String("dbScope", cfg.dbScope))
 	return srv.Run(ctx)
+}
+
+// shedder returns a Shedder with the bound, its warning added to
+// readiness as name, or nil for a zero bound.
+func shedder(ready *readiness.Gate, name string, bound int) (*server.Shedder, error) {
+	if bound == 0 {
+		return nil, nil
+	}
+	shed, err := server.NewShedder(bound)
+	if err != nil {
+		return nil, err
+	}
+	return shed, ready.Add(name, shed, probes.Every(time.Second), probes.Local())
 }
 
 // item is what the API serves.

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -27,18 +28,19 @@ func TestParseConfig(t *testing.T) {
 		want config
 		err  string
 	}{
-		{name: "defaults", want: config{addr: "127.0.0.1:8080", probeAddr: "127.0.0.1:8081", maxInFlight: 64, reportCost: 20 * time.Millisecond, warmup: 3 * time.Second, deadline: 2 * time.Minute, drain: 5 * time.Second, shutdownTimeout: 10 * time.Second, dbScope: "shared"}},
-		{name: "environment", env: map[string]string{"ADDR": ":9000", "PROBE_ADDR": ":9001", "MAX_INFLIGHT": "3", "REPORT_COST": "1ms",
+		{name: "defaults", want: config{addr: "127.0.0.1:8080", probeAddr: "127.0.0.1:8081", maxInFlight: 64, reportInFlight: 2 * runtime.GOMAXPROCS(0), reportCost: 20 * time.Millisecond, warmup: 3 * time.Second, deadline: 2 * time.Minute, drain: 5 * time.Second, shutdownTimeout: 10 * time.Second, dbScope: "shared"}},
+		{name: "environment", env: map[string]string{"ADDR": ":9000", "PROBE_ADDR": ":9001", "MAX_INFLIGHT": "3", "REPORT_INFLIGHT": "2", "REPORT_COST": "1ms",
 			"WARMUP": "1s", "DRAIN": "0s", "DATABASE_URL": "postgres://x", "DB_SCOPE": "local"},
-			want: config{addr: ":9000", probeAddr: ":9001", maxInFlight: 3, reportCost: time.Millisecond, warmup: time.Second, deadline: 2 * time.Minute, shutdownTimeout: 10 * time.Second, databaseURL: "postgres://x", dbScope: "local"}},
+			want: config{addr: ":9000", probeAddr: ":9001", maxInFlight: 3, reportInFlight: 2, reportCost: time.Millisecond, warmup: time.Second, deadline: 2 * time.Minute, shutdownTimeout: 10 * time.Second, databaseURL: "postgres://x", dbScope: "local"}},
 		{name: "flags beat environment", args: []string{"-warmup", "2s", "-addr", ":1", "-probe-addr="}, env: map[string]string{"WARMUP": "9s", "PROBE_ADDR": ":2"},
-			want: config{addr: ":1", maxInFlight: 64, reportCost: 20 * time.Millisecond, warmup: 2 * time.Second, deadline: 2 * time.Minute, drain: 5 * time.Second, shutdownTimeout: 10 * time.Second, dbScope: "shared"}},
+			want: config{addr: ":1", maxInFlight: 64, reportInFlight: 2 * runtime.GOMAXPROCS(0), reportCost: 20 * time.Millisecond, warmup: 2 * time.Second, deadline: 2 * time.Minute, drain: 5 * time.Second, shutdownTimeout: 10 * time.Second, dbScope: "shared"}},
 		{name: "unknown scope", args: []string{"-db-scope", "global"}, err: `-db-scope "global"`},
 		{name: "bad environment names the variable", env: map[string]string{"DRAIN": "soon"}, err: "DRAIN"},
 		{name: "negative warm-up", args: []string{"-warmup", "-1s"}, err: "-warmup"},
 		{name: "deadline before warm-up", args: []string{"-warmup", "3m"}, err: "-warmup-deadline 2m0s: must exceed"},
 		{name: "negative in-flight bound", args: []string{"-max-inflight", "-1"}, err: "-max-inflight"},
 		{name: "bad in-flight bound in the environment", env: map[string]string{"MAX_INFLIGHT": "many"}, err: "MAX_INFLIGHT"},
+		{name: "negative report bound", args: []string{"-report-inflight", "-1"}, err: "-report-inflight"},
 		{name: "negative report cost", args: []string{"-report-cost", "-1ms"}, err: "-report-cost"},
 		{name: "negative drain probes", env: map[string]string{"DRAIN_PROBES": "-2"}, err: "-drain-probes"},
 	}
@@ -188,7 +190,7 @@ func freeAddr(t *testing.T) string {
 func TestProductionLayout(t *testing.T) {
 	probeAddr := freeAddr(t)
 	s := startRun(t, config{deadline: time.Minute, shutdownTimeout: time.Second, probeAddr: probeAddr,
-		maxInFlight: 1, reportCost: 300 * time.Millisecond})
+		maxInFlight: 64, reportInFlight: 1, reportCost: 300 * time.Millisecond})
 	probe := started{addr: probeAddr}
 	testutil.Eventually(t, "ready", func() bool { code, _ := probe.get("/readyz"); return code == 200 })
 	if code, _ := s.get("/readyz"); code != 404 {
@@ -233,7 +235,7 @@ func TestProductionLayout(t *testing.T) {
 	}
 	testutil.Eventually(t, "readiness warns of the load", func() bool {
 		code, body := probe.get("/readyz?verbose")
-		return code == 200 && strings.HasPrefix(body, `{"status":"warn"`) && strings.Contains(body, `"load:responseTime"`)
+		return code == 200 && strings.HasPrefix(body, `{"status":"warn"`) && strings.Contains(body, `"report-load:responseTime"`)
 	})
 	if code, _ := probe.get("/livez"); code != 200 {
 		t.Errorf("liveness: %d", code)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"sync/atomic"
+	"time"
 
 	"github.com/probekit/probes"
 	"github.com/probekit/probes/internal/opt"
@@ -119,10 +120,11 @@ var (
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	markProbe(r)
 	if r.ContentLength != 0 {
-		// Answer now: net/http would otherwise read what is left of the
-		// body before writing the answer, waiting on a client that may
-		// never send it.
+		// Answer now and close: net/http would otherwise read what is left
+		// of the body before answering, and again before closing, waiting
+		// on a client that may never send it.
 		w.Header()["Connection"] = hdrClose
+		http.NewResponseController(w).SetReadDeadline(time.Now()) //nolint:errcheck // a writer without a connection has no body to wait for
 	}
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		methodNotAllowed(w)

@@ -146,9 +146,15 @@ func TestHalfSentBody(t *testing.T) {
 		if err != nil {
 			t.Fatalf("POST %s with a body half sent: %v (want an answer at once)", path, err)
 		}
+		io.Copy(io.Discard, res.Body) //nolint:errcheck
 		res.Body.Close()
 		if res.StatusCode != 405 || !res.Close {
 			t.Errorf("POST %s: %d, close %v; want 405 and the connection closed", path, res.StatusCode, res.Close)
+		}
+		// The server closes its end at once, not after a read timeout.
+		conn.SetReadDeadline(time.Now().Add(time.Second))
+		if _, err := br.ReadByte(); err != io.EOF {
+			t.Errorf("POST %s: after the answer, read %v; want EOF (the server closed)", path, err)
 		}
 	}
 	conn, br := rawRequest(t, s.base, "GET /readyz HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab")
