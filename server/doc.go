@@ -16,4 +16,10 @@
 // context, drains: readiness fails first, the server keeps serving for the
 // drain delay so that balancers notice, then it shuts down. WarmupGuard keeps
 // application routes from answering before warm-up is done.
+//
+// For production, serve the probes on their own listener (ProbeListener),
+// bound the application's requests in flight (Shedder) and its connections
+// (MaxConns), and let New fill in safe connection timeouts: a busy or
+// flooded process still answers its probes, and is not restarted for being
+// busy.
 package server

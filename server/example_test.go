@@ -221,3 +221,64 @@ func ExampleMount() {
 	// /health/db/search 404 no such check
 	// probes: group "db": no check or task "postgress" in any gate (have: postgres, search)
 }
+
+// A request beyond the bound is refused at once, and the Shedder, as a
+// readiness check, warns.
+func ExampleShedder() {
+	shed, err := server.NewShedder(1)
+	if err != nil {
+		panic(err)
+	}
+	entered, release, done := make(chan struct{}), make(chan struct{}), make(chan struct{})
+	report := shed.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		close(entered)
+		<-release
+	}))
+	go func() {
+		defer close(done)
+		report.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/api/report", nil))
+	}()
+	<-entered // the one slot is taken
+
+	rec := httptest.NewRecorder()
+	report.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/api/report", nil))
+	fmt.Print(rec.Code, " Retry-After: ", rec.Header().Get("Retry-After"), " ", rec.Body.String())
+	fmt.Println("readiness warns:", errors.Is(shed.Check(context.Background()), probes.ErrWarn))
+	close(release)
+	<-done
+	// Output:
+	// 503 Retry-After: 1 service unavailable: too busy, try again
+	// readiness warns: true
+}
+
+// The production layout: the API on one listener, behind a Shedder; the
+// probes on another, which API load cannot starve.
+func ExampleProbeListener() {
+	lc := probes.NewLifecycle()
+	_, _ = liveness.New(lc)
+	ready, _ := readiness.New(lc)
+
+	probeMux := http.NewServeMux()
+	h, _ := server.Register(probeMux, lc)
+
+	shed, _ := server.NewShedder(64)
+	_ = ready.Add("load", shed, probes.Local())
+	r := chi.NewRouter()
+	r.Route("/api", func(r chi.Router) {
+		r.Use(shed.Middleware, server.WarmupGuard(lc, time.Second))
+		r.Get("/items/{id}", func(w http.ResponseWriter, r *http.Request) {})
+	})
+
+	apiLn, _ := net.Listen("tcp", "127.0.0.1:0")
+	probeLn, _ := net.Listen("tcp", "127.0.0.1:0")
+	srv, err := server.New(&http.Server{Handler: r}, lc,
+		server.Listener(apiLn),
+		server.ProbeListener(probeLn, probeMux),
+		server.DrainUntilProbed(h.Readiness, 3, 30*time.Second))
+	if err != nil {
+		panic(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	fmt.Println(srv.Run(ctx)) // serves both until ctx ends, then drains (at most 30s)
+}

@@ -24,7 +24,7 @@ import (
 
 // settings are the example's flags that the budgets depend on.
 type settings struct {
-	addr                              string
+	addr, probeAddr                   string
 	warmup, deadline, drain, shutdown time.Duration
 }
 
@@ -46,6 +46,8 @@ func parseFlags(t *testing.T, args []string) settings {
 		switch name {
 		case "addr":
 			s.addr = value
+		case "probe-addr":
+			s.probeAddr = value
 		case "warmup":
 			s.warmup = dur()
 		case "warmup-deadline":
@@ -58,8 +60,8 @@ func parseFlags(t *testing.T, args []string) settings {
 			t.Fatalf("flag %q: the example has no such flag", a)
 		}
 	}
-	if s.addr == "" || s.deadline == 0 || s.drain == 0 || s.shutdown == 0 {
-		t.Fatalf("args %q: want -addr, -warmup-deadline, -drain and -shutdown-timeout set explicitly", args)
+	if s.addr == "" || s.probeAddr == "" || s.deadline == 0 || s.drain == 0 || s.shutdown == 0 {
+		t.Fatalf("args %q: want -addr, -probe-addr, -warmup-deadline, -drain and -shutdown-timeout set explicitly", args)
 	}
 	return s
 }
@@ -90,7 +92,8 @@ func TestDeployment(t *testing.T) {
 	c := d.Spec.Template.Spec.Containers[0]
 	s := parseFlags(t, c.Args)
 
-	_, portText, _ := strings.Cut(s.addr, ":")
+	// The probes target the probe listener, apart from the API.
+	_, portText, _ := strings.Cut(s.probeAddr, ":")
 	port, _ := strconv.Atoi(portText)
 	ports := map[string]int32{}
 	for _, p := range c.Ports {
@@ -119,7 +122,7 @@ func TestDeployment(t *testing.T) {
 			got = ports[target.StrVal]
 		}
 		if int(got) != port {
-			t.Errorf("%s port: %s resolves to %d, but the example listens on %d", p.name, target.String(), got, port)
+			t.Errorf("%s port: %s resolves to %d, but the example's probes listen on %d", p.name, target.String(), got, port)
 		}
 	}
 
@@ -232,7 +235,7 @@ func TestDockerfile(t *testing.T) {
 	text := string(raw)
 	for _, want := range []string{
 		"CGO_ENABLED=0 go build", "./cmd/probe", "FROM gcr.io/distroless/static",
-		`CMD ["/usr/local/bin/probe", "-timeout", "1s", "http://127.0.0.1:8080/readyz"]`,
+		`CMD ["/usr/local/bin/probe", "-timeout", "1s", "http://127.0.0.1:8081/readyz"]`,
 	} {
 		if !strings.Contains(text, want) {
 			t.Errorf("Dockerfile lacks %q", want)
@@ -246,8 +249,8 @@ func TestDockerfile(t *testing.T) {
 		t.Fatalf("ENTRYPOINT: %v", err)
 	}
 	s := parseFlags(t, entry[1:])
-	if !strings.HasSuffix(s.addr, ":8080") {
-		t.Errorf("entrypoint listens on %s, the health check probes :8080", s.addr)
+	if !strings.HasSuffix(s.probeAddr, ":8081") {
+		t.Errorf("entrypoint serves its probes on %s, the health check probes :8081", s.probeAddr)
 	}
 	_, period, _ := strings.Cut(text, "--start-period=")
 	period, _, _ = strings.Cut(period, " ")
