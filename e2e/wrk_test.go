@@ -68,8 +68,8 @@ func BenchmarkWrk(b *testing.B) {
 		b.Skip("wrk not found")
 	}
 	bin := buildExample(b)
-	exampleAddr, bareAddr := freeAddr(b), freeAddr(b)
-	example := exec.Command(bin, "-addr", exampleAddr, "-warmup", "1ms")
+	exampleAddr, bareAddr := freeAddr(b), freeAddr(b) // exampleAddr: the example's probes
+	example := exec.Command(bin, "-addr", freeAddr(b), "-probe-addr", exampleAddr, "-warmup", "1ms")
 	bare := exec.Command(os.Args[0])
 	bare.Env = append(os.Environ(), bareAddrEnv+"="+bareAddr)
 	for _, c := range []*exec.Cmd{example, bare} {
