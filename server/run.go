@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -46,6 +47,44 @@ type config struct {
 	maxConns        int
 	probeLn         net.Listener
 	probeHandler    http.Handler
+	also            []also
+}
+
+type also struct {
+	name string
+	svc  Peer
+}
+
+// Peer is another server that Run serves beside the HTTP server, through
+// the same lifecycle and the same drain: a gRPC server, say (package
+// grpchealth adapts one).
+type Peer interface {
+	// Serve serves until Shutdown or Close, then returns nil (or the
+	// error that stopped it).
+	Serve() error
+	// Shutdown stops taking new work and waits for the work in flight to
+	// finish, until ctx is done; then it returns ctx's error.
+	Shutdown(ctx context.Context) error
+	// Close stops at once, cutting the work in flight.
+	Close() error
+}
+
+// Also makes Run serve svc beside the HTTP server, from the start: through
+// the drain it serves as before (its health reads the lifecycle, so it
+// reports the drain at once), then Run shuts it down with the HTTP server,
+// bounded by the same shutdown timeout, and closes it past the timeout.
+// With Also, New accepts a nil *http.Server, for a service with no HTTP.
+func Also(name string, svc Peer) Option {
+	return func(c *config) error {
+		switch {
+		case name == "":
+			return errors.New("Also(\"\", svc): need a name")
+		case svc == nil:
+			return fmt.Errorf("Also(%q, nil): need a service", name)
+		}
+		c.also = append(c.also, also{name, svc})
+		return nil
+	}
 }
 
 // Logger sets the logger for phase transitions, verdict changes and the
@@ -205,8 +244,9 @@ type Server struct {
 	stats  shutdownStats
 }
 
-// New returns a Server for hs and lc. It fails when either is nil, or with
-// an error naming the option when an option is invalid.
+// New returns a Server for hs and lc. It fails when lc is nil, when hs is
+// nil and no Also service is given, or with an error naming the option when
+// an option is invalid.
 //
 // New sets the connection settings of hs that are zero to safe defaults:
 // ReadHeaderTimeout (DefaultReadHeaderTimeout), ReadTimeout
@@ -215,8 +255,8 @@ type Server struct {
 // timeout means none. WriteTimeout is left alone, since it would cut
 // streaming responses.
 func New(hs *http.Server, lc *probes.Lifecycle, opts ...Option) (*Server, error) {
-	if hs == nil || lc == nil {
-		return nil, errors.New("server: New needs an *http.Server and a *probes.Lifecycle")
+	if lc == nil {
+		return nil, errors.New("server: New needs a *probes.Lifecycle")
 	}
 	cfg := config{
 		log:             zap.NewNop(),
@@ -229,7 +269,12 @@ func New(hs *http.Server, lc *probes.Lifecycle, opts ...Option) (*Server, error)
 	if err := opt.Apply("server", &cfg, opts); err != nil {
 		return nil, err
 	}
-	secure(hs)
+	if hs == nil && len(cfg.also) == 0 {
+		return nil, errors.New("server: New needs an *http.Server, or a service given with Also")
+	}
+	if hs != nil {
+		secure(hs)
+	}
 	s := &Server{hs: hs, lc: lc, cfg: cfg}
 	s.conns.max = int64(cfg.maxConns)
 	if cfg.probeLn != nil {
@@ -337,29 +382,50 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 
 	bg := s.startBackground(ctx)
-	s.hs.Handler = s.track(s.hs.Handler)
 	served := make(chan error, 1)
-	go func() {
-		ln := s.cfg.listener
-		if ln == nil {
-			var err error
-			if ln, err = listen(s.hs.Addr); err != nil {
-				served <- err
-				return
+	if s.hs != nil {
+		s.hs.Handler = s.track(s.hs.Handler)
+		go func() {
+			ln := s.cfg.listener
+			if ln == nil {
+				var err error
+				if ln, err = listen(s.hs.Addr); err != nil {
+					served <- err
+					return
+				}
 			}
-		}
-		served <- s.hs.Serve(s.conns.limit(s.hs, ln))
-	}()
+			served <- s.hs.Serve(s.conns.limit(s.hs, ln))
+		}()
+	}
 	probeServed := make(chan error, 1)
 	if s.probe != nil {
 		go func() { probeServed <- s.probe.Serve(s.pconns.limit(s.probe, s.cfg.probeLn)) }()
+	}
+	others := make([]chan error, len(s.cfg.also))
+	othersFailed := make(chan int, len(s.cfg.also))
+	for i, a := range s.cfg.also {
+		others[i] = make(chan error, 1)
+		go func() {
+			err := a.svc.Serve()
+			others[i] <- err
+			othersFailed <- i
+		}()
 	}
 
 	var reason string
 	var failure error
 	select {
 	case err := <-served:
-		return errors.Join(fmt.Errorf("server: %w", err), s.closeProbes(probeServed), bg.stop(s))
+		return errors.Join(fmt.Errorf("server: %w", err), s.closeOthers(others), s.closeProbes(probeServed), bg.stop(s))
+	case i := <-othersFailed:
+		a := s.cfg.also[i]
+		err := <-others[i]
+		if err == nil {
+			err = errors.New("its Serve returned")
+		}
+		failure = fmt.Errorf("server: %s stopped serving: %w", a.name, err)
+		others[i] <- nil // reported here, not again by the shutdown
+		reason = a.name + " failed"
 	case err := <-probeServed:
 		probeServed <- http.ErrServerClosed // reported here, not again by closeProbes
 		failure = fmt.Errorf("server: probe listener: %w", err)
@@ -375,8 +441,21 @@ func (s *Server) Run(ctx context.Context) error {
 		failure = fmt.Errorf("server: lifecycle broken: %w", err)
 		reason = "lifecycle broken"
 	}
-	err := s.shutdown(reason, failure, sigs, served, bg)
+	err := s.shutdown(reason, failure, sigs, served, others, bg)
 	return errors.Join(err, s.closeProbes(probeServed))
+}
+
+// closeOthers closes the Also services at once, after the HTTP server
+// failed, and waits for their Serve to return.
+func (s *Server) closeOthers(others []chan error) error {
+	var errs []error
+	for i, a := range s.cfg.also {
+		a.svc.Close() //nolint:errcheck // the failure that brought us here is the one to report
+		if err := <-others[i]; err != nil {
+			errs = append(errs, fmt.Errorf("server: %s: %w", a.name, err))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // listen listens on addr as http.Server.ListenAndServe does.
@@ -442,7 +521,7 @@ func (bg *background) stop(s *Server) error {
 	}
 }
 
-func (s *Server) shutdown(reason string, failure error, sigs <-chan os.Signal, served <-chan error, bg *background) error {
+func (s *Server) shutdown(reason string, failure error, sigs <-chan os.Signal, served <-chan error, others []chan error, bg *background) error {
 	log := s.cfg.log
 	began := time.Now()
 	s.late.began.Store(began.UnixNano())
@@ -462,22 +541,12 @@ func (s *Server) shutdown(reason string, failure error, sigs <-chan os.Signal, s
 
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.shutdownTimeout)
 	defer cancel()
+	otherCuts := s.shutdownOthers(ctx, others)
 	var cut error
-	if err := s.hs.Shutdown(ctx); err != nil {
-		n := s.active.Load()
-		s.hs.Close() //nolint:errcheck // the timeout is the error worth reporting
-		if n > 0 {
-			s.stats.cut.Store(n)
-			cut = fmt.Errorf("server: shutdown timeout %s: %d requests cut: %w", s.cfg.shutdownTimeout, n, err)
-			s.awaitHandlers(log)
-		} else {
-			log.Warn("closed connections that never completed a request at the shutdown timeout",
-				zap.Duration("timeout", s.cfg.shutdownTimeout))
-		}
+	if s.hs != nil {
+		cut = s.shutdownHTTP(ctx, served)
 	}
-	if err := <-served; !errors.Is(err, http.ErrServerClosed) {
-		cut = errors.Join(cut, fmt.Errorf("server: %w", err))
-	}
+	cut = errors.Join(cut, <-otherCuts)
 	if err := bg.stop(s); err != nil && failure == nil {
 		failure = err
 	}
@@ -493,6 +562,55 @@ func (s *Server) shutdown(reason string, failure error, sigs <-chan os.Signal, s
 		zap.Uint64("late_requests", st.LateRequests), zap.Uint64("after_probed", st.AfterProbed),
 		zap.Error(redact.Error(err)))
 	return err
+}
+
+// shutdownHTTP shuts the HTTP server down, bounded by ctx, and returns
+// the error of requests it had to cut.
+func (s *Server) shutdownHTTP(ctx context.Context, served <-chan error) error {
+	var cut error
+	if err := s.hs.Shutdown(ctx); err != nil {
+		n := s.active.Load()
+		s.hs.Close() //nolint:errcheck // the timeout is the error worth reporting
+		if n > 0 {
+			s.stats.cut.Store(n)
+			cut = fmt.Errorf("server: shutdown timeout %s: %d requests cut: %w", s.cfg.shutdownTimeout, n, err)
+			s.awaitHandlers(s.cfg.log)
+		} else {
+			s.cfg.log.Warn("closed connections that never completed a request at the shutdown timeout",
+				zap.Duration("timeout", s.cfg.shutdownTimeout))
+		}
+	}
+	if err := <-served; !errors.Is(err, http.ErrServerClosed) {
+		cut = errors.Join(cut, fmt.Errorf("server: %w", err))
+	}
+	return cut
+}
+
+// shutdownOthers shuts the Also services down beside the HTTP server,
+// bounded by ctx, closing any still busy at the end; the channel gets what
+// went wrong once all have returned.
+func (s *Server) shutdownOthers(ctx context.Context, others []chan error) <-chan error {
+	done := make(chan error, 1)
+	go func() {
+		errs := make([]error, len(s.cfg.also))
+		var wg sync.WaitGroup
+		for i, a := range s.cfg.also {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if err := a.svc.Shutdown(ctx); err != nil {
+					a.svc.Close() //nolint:errcheck // the timeout is the error worth reporting
+					errs[i] = fmt.Errorf("server: %s: shutdown timeout %s: work in flight cut: %w", a.name, s.cfg.shutdownTimeout, err)
+				}
+				if err := <-others[i]; err != nil {
+					errs[i] = errors.Join(errs[i], fmt.Errorf("server: %s: %w", a.name, err))
+				}
+			}()
+		}
+		wg.Wait()
+		done <- errors.Join(errs...)
+	}()
+	return done
 }
 
 // awaitHandlers gives the handlers of requests a shutdown timeout cut, whose

@@ -1,0 +1,269 @@
+// Package grpchealth serves a lifecycle's gates as the gRPC health service,
+// grpc.health.v1.Health: what the kubelet's gRPC probes call (Check), what
+// grpc-go's client-side health checking and Envoy follow (Watch), and List.
+// It reads the same gates and is pushed by the same change notifications as
+// the HTTP handlers, so nothing has to be kept in step: when the service
+// drains, every Watch stream hears NOT_SERVING at once.
+//
+// Service names: "" (the whole server, as the protocol defines it) and
+// "readiness" answer the readiness gate, "liveness" and "startup" theirs,
+// and names given with Services (your own gRPC services) answer readiness
+// too. Pass and warn are SERVING, fail is NOT_SERVING.
+//
+// This is the only package of the module that imports google.golang.org/grpc:
+// a service that does not import it never compiles grpc.
+package grpchealth
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/status"
+
+	"github.com/probekit/probes"
+	"github.com/probekit/probes/internal/opt"
+)
+
+// Option configures a Health.
+type Option func(*config) error
+
+type config struct {
+	services []string
+}
+
+// Services makes each name (a gRPC service of yours, such as
+// "items.v1.Items") answer with the readiness gate, as "" does. A name must
+// not be empty or one of the gates' names, and must not repeat.
+func Services(names ...string) Option {
+	return func(c *config) error {
+		for _, n := range names {
+			switch {
+			case n == "":
+				return errors.New(`Services(""): "" already answers readiness`)
+			case n == "readiness" || n == "liveness" || n == "startup":
+				return fmt.Errorf("Services(%q): the name of a gate", n)
+			case slices.Contains(c.services, n):
+				return fmt.Errorf("Services(%q): given twice", n)
+			}
+			c.services = append(c.services, n)
+		}
+		return nil
+	}
+}
+
+// Health implements grpc_health_v1.HealthServer over a lifecycle's gates.
+// Create it with New, register it with Register, and end it with Shutdown
+// (Serving does both for Server.Run).
+type Health struct {
+	healthpb.UnimplementedHealthServer
+	services map[string]*view
+	names    []string // sorted
+	cancels  []func()
+	closing  chan struct{} // closed by Shutdown
+	shut     sync.Once
+}
+
+var _ healthpb.HealthServer = (*Health)(nil)
+
+// New returns the health service of lc's gates. lc must have a readiness
+// gate; liveness and startup are served when lc has them. It fails with an
+// error naming the option when an option is invalid.
+func New(lc *probes.Lifecycle, opts ...Option) (*Health, error) {
+	if lc == nil {
+		return nil, errors.New("grpchealth: New(nil): need a lifecycle")
+	}
+	var cfg config
+	if err := opt.Apply("grpchealth", &cfg, opts); err != nil {
+		return nil, err
+	}
+	ready := lc.Gate(probes.Readiness)
+	if ready == nil {
+		return nil, errors.New("grpchealth: New: the lifecycle has no readiness gate; build one with readiness.New first")
+	}
+	h := &Health{services: map[string]*view{}, closing: make(chan struct{})}
+	add := func(g probes.Gate, names ...string) {
+		v := newView(g)
+		h.cancels = append(h.cancels, g.Subscribe(v.changed))
+		for _, n := range names {
+			h.services[n] = v
+			h.names = append(h.names, n)
+		}
+	}
+	add(ready, append([]string{"", "readiness"}, cfg.services...)...)
+	for _, k := range []probes.Kind{probes.Liveness, probes.Startup} {
+		if g := lc.Gate(k); g != nil {
+			add(g, k.String())
+		}
+	}
+	slices.Sort(h.names)
+	return h, nil
+}
+
+// Register registers h on gs as grpc.health.v1.Health.
+func (h *Health) Register(gs *grpc.Server) { healthpb.RegisterHealthServer(gs, h) }
+
+// Check answers with the service's present status, from a verdict rendered
+// when the gate last changed: no check runs, and no lock is held across a
+// dependency. An unknown service is NotFound.
+func (h *Health) Check(_ context.Context, req *healthpb.HealthCheckRequest) (*healthpb.HealthCheckResponse, error) {
+	v, ok := h.services[req.GetService()]
+	if !ok {
+		return nil, status.Errorf(codes.NotFound, "unknown service %q", req.GetService())
+	}
+	return response(v.serving()), nil
+}
+
+// List answers with every service's present status.
+func (h *Health) List(context.Context, *healthpb.HealthListRequest) (*healthpb.HealthListResponse, error) {
+	res := &healthpb.HealthListResponse{Statuses: make(map[string]*healthpb.HealthCheckResponse, len(h.names))}
+	for _, n := range h.names {
+		res.Statuses[n] = response(h.services[n].serving())
+	}
+	return res, nil
+}
+
+// Watch sends the service's status at once and again on every change, as
+// the gate's change notifications push it. A slow client holds only its own
+// stream: it gets the latest status when it reads again, skipping the ones
+// in between. An unknown service gets SERVICE_UNKNOWN and the stream stays
+// open, as the protocol asks. Shutdown ends every stream, NOT_SERVING last.
+func (h *Health) Watch(req *healthpb.HealthCheckRequest, stream grpc.ServerStreamingServer[healthpb.HealthCheckResponse]) error {
+	ctx := stream.Context()
+	v, ok := h.services[req.GetService()]
+	if !ok {
+		if err := stream.Send(response(healthpb.HealthCheckResponse_SERVICE_UNKNOWN)); err != nil {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return status.FromContextError(ctx.Err()).Err()
+		case <-h.closing:
+			return status.Error(codes.Unavailable, "the server is shutting down")
+		}
+	}
+	nudge := make(chan struct{}, 1)
+	defer v.watch(nudge)()
+	last := healthpb.HealthCheckResponse_UNKNOWN
+	for {
+		if st := v.serving(); st != last {
+			if err := stream.Send(response(st)); err != nil {
+				return err
+			}
+			last = st
+		}
+		select {
+		case <-nudge:
+		case <-ctx.Done():
+			return status.FromContextError(ctx.Err()).Err()
+		case <-h.closing:
+			if last != healthpb.HealthCheckResponse_NOT_SERVING {
+				if err := stream.Send(response(healthpb.HealthCheckResponse_NOT_SERVING)); err != nil {
+					return err
+				}
+			}
+			return status.Error(codes.Unavailable, "the server is shutting down")
+		}
+	}
+}
+
+// Shutdown ends every Watch stream, after a last NOT_SERVING, so that a
+// graceful stop of the gRPC server does not wait on streams that never end.
+// Check and List go on answering. Call it once the drain is over.
+func (h *Health) Shutdown() { h.shut.Do(func() { close(h.closing) }) }
+
+// Close stops following the gates (and ends the Watch streams), for a
+// Health thrown away while the lifecycle lives on.
+func (h *Health) Close() {
+	h.Shutdown()
+	for _, c := range h.cancels {
+		c()
+	}
+}
+
+var responses = map[healthpb.HealthCheckResponse_ServingStatus]*healthpb.HealthCheckResponse{}
+
+func init() {
+	for st := range healthpb.HealthCheckResponse_ServingStatus_name {
+		s := healthpb.HealthCheckResponse_ServingStatus(st)
+		responses[s] = &healthpb.HealthCheckResponse{Status: s}
+	}
+}
+
+// response returns the shared, never modified response for st.
+func response(st healthpb.HealthCheckResponse_ServingStatus) *healthpb.HealthCheckResponse {
+	return responses[st]
+}
+
+// view is one gate's serving status, rendered when the gate changes, and
+// the Watch streams that follow it.
+type view struct {
+	gate     probes.Gate
+	rendered atomic.Pointer[rendered]
+	mu       sync.Mutex
+	watchers map[chan struct{}]struct{}
+}
+
+type rendered struct {
+	version uint64
+	status  healthpb.HealthCheckResponse_ServingStatus
+}
+
+func newView(g probes.Gate) *view {
+	v := &view{gate: g, watchers: map[chan struct{}]struct{}{}}
+	v.render()
+	return v
+}
+
+// serving returns the gate's present status, rendering it first if the gate
+// has changed since (a change whose notification is still on its way).
+func (v *view) serving() healthpb.HealthCheckResponse_ServingStatus {
+	if r := v.rendered.Load(); r.version == v.gate.Version() {
+		return r.status
+	}
+	return v.render()
+}
+
+func (v *view) render() healthpb.HealthCheckResponse_ServingStatus {
+	version := v.gate.Version() // before the report: a later change renders again
+	rep := v.gate.Report()
+	st := healthpb.HealthCheckResponse_NOT_SERVING
+	if rep.Status() != probes.Fail {
+		st = healthpb.HealthCheckResponse_SERVING
+	}
+	v.rendered.Store(&rendered{version: version, status: st})
+	return st
+}
+
+// changed renders the gate's new state and nudges every watcher, never
+// blocking: a watcher that has not taken its last nudge yet reads the latest
+// status when it does.
+func (v *view) changed() {
+	v.render()
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	for w := range v.watchers {
+		select {
+		case w <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// watch adds a watcher and returns the function that removes it.
+func (v *view) watch(nudge chan struct{}) func() {
+	v.mu.Lock()
+	v.watchers[nudge] = struct{}{}
+	v.mu.Unlock()
+	return func() {
+		v.mu.Lock()
+		delete(v.watchers, nudge)
+		v.mu.Unlock()
+	}
+}
