@@ -45,6 +45,7 @@ import (
 type config struct {
 	addr            string
 	probeAddr       string
+	grpcAddr        string
 	maxInFlight     int
 	reportInFlight  int
 	reportCost      time.Duration
@@ -88,6 +89,8 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	fs.StringVar(&cfg.addr, "addr", env("ADDR", "127.0.0.1:8080"), "listen address of the API (env ADDR)")
 	fs.StringVar(&cfg.probeAddr, "probe-addr", env("PROBE_ADDR", "127.0.0.1:8081"),
 		"listen address of the probes, apart from the API so that load on it cannot starve them; empty serves them on -addr (env PROBE_ADDR)")
+	fs.StringVar(&cfg.grpcAddr, "grpc-addr", env("GRPC_ADDR", "127.0.0.1:9090"),
+		"listen address of the gRPC server (grpc.health.v1 and items.v1.Items); empty for none (env GRPC_ADDR)")
 	durations := []struct {
 		p          *time.Duration
 		flag, env  string
@@ -172,6 +175,13 @@ func run(ctx context.Context, cfg config, log *zap.Logger) error {
 			return fmt.Errorf("-probe-addr: %w", err)
 		}
 		defer probeLn.Close()
+	}
+	var grpcLn net.Listener
+	if cfg.grpcAddr != "" {
+		if grpcLn, err = net.Listen("tcp", cfg.grpcAddr); err != nil {
+			return fmt.Errorf("-grpc-addr: %w", err)
+		}
+		defer grpcLn.Close()
 	}
 
 	lc := probes.NewLifecycle()
@@ -319,6 +329,13 @@ func run(ctx context.Context, cfg config, log *zap.Logger) error {
 		opts = append(opts, server.ProbeListener(probeLn, probeMux.(http.Handler)))
 		probeBase = "http://" + probeLn.Addr().String()
 	}
+	if grpcLn != nil {
+		peer, err := grpcPeer(lc, c, grpcLn)
+		if err != nil {
+			return err
+		}
+		opts = append(opts, server.Also("grpc", peer))
+	}
 	// New sets safe connection defaults (timeouts, header bytes, a bound
 	// on connections) for what is left unset here.
 	srv, err := server.New(&http.Server{Handler: r}, lc, opts...)
@@ -330,7 +347,7 @@ func run(ctx context.Context, cfg config, log *zap.Logger) error {
 		zap.String("startup", probeBase+"/startupz"), zap.String("liveness", probeBase+"/livez"),
 		zap.String("readiness", probeBase+"/readyz"), zap.String("health", probeBase+"/healthz"),
 		zap.String("api", base+"/api/items/{id}"), zap.Duration("warmup", cfg.warmup),
-		zap.Int("maxInFlight", cfg.maxInFlight), zap.Int("reportInFlight", cfg.reportInFlight),
+		zap.String("grpc", cfg.grpcAddr), zap.Int("maxInFlight", cfg.maxInFlight), zap.Int("reportInFlight", cfg.reportInFlight),
 		zap.Bool("postgres", cfg.databaseURL != ""), zap.String("dbScope", cfg.dbScope))
 	return srv.Run(ctx)
 }

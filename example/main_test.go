@@ -13,6 +13,12 @@ import (
 
 	"go.uber.org/goleak"
 	"go.uber.org/zap"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/probekit/probes/internal/pgtest"
 	"github.com/probekit/probes/internal/testutil"
@@ -28,12 +34,12 @@ func TestParseConfig(t *testing.T) {
 		want config
 		err  string
 	}{
-		{name: "defaults", want: config{addr: "127.0.0.1:8080", probeAddr: "127.0.0.1:8081", maxInFlight: 64, reportInFlight: 2 * runtime.GOMAXPROCS(0), reportCost: 20 * time.Millisecond, warmup: 3 * time.Second, deadline: 2 * time.Minute, drain: 5 * time.Second, shutdownTimeout: 10 * time.Second, dbScope: "shared"}},
-		{name: "environment", env: map[string]string{"ADDR": ":9000", "PROBE_ADDR": ":9001", "MAX_INFLIGHT": "3", "REPORT_INFLIGHT": "2", "REPORT_COST": "1ms",
+		{name: "defaults", want: config{addr: "127.0.0.1:8080", probeAddr: "127.0.0.1:8081", grpcAddr: "127.0.0.1:9090", maxInFlight: 64, reportInFlight: 2 * runtime.GOMAXPROCS(0), reportCost: 20 * time.Millisecond, warmup: 3 * time.Second, deadline: 2 * time.Minute, drain: 5 * time.Second, shutdownTimeout: 10 * time.Second, dbScope: "shared"}},
+		{name: "environment", env: map[string]string{"ADDR": ":9000", "PROBE_ADDR": ":9001", "GRPC_ADDR": ":9002", "MAX_INFLIGHT": "3", "REPORT_INFLIGHT": "2", "REPORT_COST": "1ms",
 			"WARMUP": "1s", "DRAIN": "0s", "DATABASE_URL": "postgres://x", "DB_SCOPE": "local"},
-			want: config{addr: ":9000", probeAddr: ":9001", maxInFlight: 3, reportInFlight: 2, reportCost: time.Millisecond, warmup: time.Second, deadline: 2 * time.Minute, shutdownTimeout: 10 * time.Second, databaseURL: "postgres://x", dbScope: "local"}},
-		{name: "flags beat environment", args: []string{"-warmup", "2s", "-addr", ":1", "-probe-addr="}, env: map[string]string{"WARMUP": "9s", "PROBE_ADDR": ":2"},
-			want: config{addr: ":1", maxInFlight: 64, reportInFlight: 2 * runtime.GOMAXPROCS(0), reportCost: 20 * time.Millisecond, warmup: 2 * time.Second, deadline: 2 * time.Minute, drain: 5 * time.Second, shutdownTimeout: 10 * time.Second, dbScope: "shared"}},
+			want: config{addr: ":9000", probeAddr: ":9001", grpcAddr: ":9002", maxInFlight: 3, reportInFlight: 2, reportCost: time.Millisecond, warmup: time.Second, deadline: 2 * time.Minute, shutdownTimeout: 10 * time.Second, databaseURL: "postgres://x", dbScope: "local"}},
+		{name: "flags beat environment", args: []string{"-warmup", "2s", "-addr", ":1", "-probe-addr=", "-grpc-addr", ":3"}, env: map[string]string{"WARMUP": "9s", "PROBE_ADDR": ":2"},
+			want: config{addr: ":1", grpcAddr: ":3", maxInFlight: 64, reportInFlight: 2 * runtime.GOMAXPROCS(0), reportCost: 20 * time.Millisecond, warmup: 2 * time.Second, deadline: 2 * time.Minute, drain: 5 * time.Second, shutdownTimeout: 10 * time.Second, dbScope: "shared"}},
 		{name: "unknown scope", args: []string{"-db-scope", "global"}, err: `-db-scope "global"`},
 		{name: "bad environment names the variable", env: map[string]string{"DRAIN": "soon"}, err: "DRAIN"},
 		{name: "negative warm-up", args: []string{"-warmup", "-1s"}, err: "-warmup"},
@@ -242,5 +248,66 @@ func TestProductionLayout(t *testing.T) {
 	}
 	if err := s.stop(); err != nil {
 		t.Errorf("run: %v", err)
+	}
+}
+
+// gRPC beside HTTP: the health service follows the lifecycle, items.v1.Items
+// is refused while warming and served once warm, and the drain reaches a
+// Watch stream.
+func TestGRPC(t *testing.T) {
+	grpcAddr := freeAddr(t)
+	s := startRun(t, config{warmup: 500 * time.Millisecond, deadline: time.Minute, shutdownTimeout: time.Second, drain: 200 * time.Millisecond, grpcAddr: grpcAddr})
+	conn, err := grpc.NewClient(grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	health := healthpb.NewHealthClient(conn)
+	check := func(name string) healthpb.HealthCheckResponse_ServingStatus {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		res, err := health.Check(ctx, &healthpb.HealthCheckRequest{Service: name})
+		if err != nil {
+			return healthpb.HealthCheckResponse_UNKNOWN
+		}
+		return res.GetStatus()
+	}
+	get := func(id int64) (string, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		var name wrapperspb.StringValue
+		err := conn.Invoke(ctx, "/items.v1.Items/Get", wrapperspb.Int64(id), &name)
+		return name.GetValue(), err
+	}
+	testutil.Eventually(t, "gRPC answering", func() bool { return check("liveness") == healthpb.HealthCheckResponse_SERVING })
+	if st := check(""); st == healthpb.HealthCheckResponse_NOT_SERVING {
+		if _, err := get(7); status.Code(err) != codes.Unavailable && check("") == healthpb.HealthCheckResponse_NOT_SERVING {
+			t.Errorf("items.v1.Items/Get while warming: %v, want Unavailable", err)
+		}
+	}
+	testutil.Eventually(t, "serving", func() bool { return check("items.v1.Items") == healthpb.HealthCheckResponse_SERVING })
+	if name, err := get(7); err != nil || name != "item 7" {
+		t.Errorf("Get(7) when warm: %q, %v", name, err)
+	}
+	if _, err := get(100000); status.Code(err) != codes.NotFound {
+		t.Errorf("Get of an unknown item: %v, want NotFound", err)
+	}
+	stream, err := health.Watch(context.Background(), &healthpb.HealthCheckRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res, err := stream.Recv(); err != nil || res.GetStatus() != healthpb.HealthCheckResponse_SERVING {
+		t.Fatalf("Watch first heard %v, %v", res, err)
+	}
+	stopped := make(chan error, 1)
+	go func() { stopped <- s.stop() }()
+	if res, err := stream.Recv(); err != nil || res.GetStatus() != healthpb.HealthCheckResponse_NOT_SERVING {
+		t.Errorf("Watch on drain heard %v, %v; want NOT_SERVING", res, err)
+	}
+	if err := <-stopped; err != nil {
+		t.Errorf("run: %v", err)
+	}
+	if _, err := stream.Recv(); err == nil {
+		t.Error("the Watch stream outlived the server")
 	}
 }
