@@ -1,7 +1,12 @@
-// Command probe is an HTTP probe for containers without curl: a Docker
-// HEALTHCHECK or a Kubernetes exec probe.
+// Command probe is an HTTP or gRPC probe for containers without curl: a
+// Docker HEALTHCHECK or a Kubernetes exec probe.
 //
-//	probe [-timeout 1s] http://127.0.0.1:8080/readyz
+//	probe [-timeout 1s] http://127.0.0.1:8081/readyz
+//	probe -grpc [-service NAME] [-timeout 1s] 127.0.0.1:9090
+//
+// With -grpc it calls grpc.health.v1.Health/Check as the kubelet's gRPC
+// probe does: plaintext, user agent kube-probe, the timeout bounding the
+// whole call, healthy only on SERVING.
 //
 // It exits 0 when the answer is 2xx or 3xx and 1 otherwise (Docker reserves
 // exit code 2), printing one line that says why. It behaves like the
@@ -36,8 +41,10 @@ func run(args []string, out io.Writer) int {
 	fs := flag.NewFlagSet("probe", flag.ContinueOnError)
 	fs.SetOutput(out)
 	timeout := fs.Duration("timeout", time.Second, "how long the whole probe may take")
+	useGRPC := fs.Bool("grpc", false, "probe grpc.health.v1 at host:port instead of an HTTP URL")
+	service := fs.String("service", "", "with -grpc: the service name to check (\"\" is the whole server)")
 	fs.Usage = func() {
-		fmt.Fprintln(out, "usage: probe [-timeout 1s] http://host:port/path")
+		fmt.Fprintln(out, "usage: probe [-timeout 1s] http://host:port/path\n       probe -grpc [-service NAME] [-timeout 1s] host:port")
 	}
 	if err := fs.Parse(args); err != nil {
 		return 1
@@ -45,6 +52,9 @@ func run(args []string, out io.Writer) int {
 	if fs.NArg() != 1 || *timeout <= 0 {
 		fs.Usage()
 		return 1
+	}
+	if *useGRPC {
+		return probeGRPC(fs.Arg(0), *service, *timeout, out)
 	}
 	target, err := url.Parse(fs.Arg(0))
 	if err != nil || (target.Scheme != "http" && target.Scheme != "https") || target.Host == "" {

@@ -24,7 +24,7 @@ import (
 
 // settings are the example's flags that the budgets depend on.
 type settings struct {
-	addr, probeAddr                   string
+	addr, probeAddr, grpcAddr         string
 	warmup, deadline, drain, shutdown time.Duration
 }
 
@@ -48,6 +48,8 @@ func parseFlags(t *testing.T, args []string) settings {
 			s.addr = value
 		case "probe-addr":
 			s.probeAddr = value
+		case "grpc-addr":
+			s.grpcAddr = value
 		case "warmup":
 			s.warmup = dur()
 		case "warmup-deadline":
@@ -69,7 +71,15 @@ func parseFlags(t *testing.T, args []string) settings {
 func seconds(n int32) time.Duration { return time.Duration(n) * time.Second }
 
 func TestDeployment(t *testing.T) {
-	raw, err := os.ReadFile("deployment.yaml")
+	t.Run("http", func(t *testing.T) { testDeployment(t, "deployment.yaml", false) })
+	t.Run("grpc", func(t *testing.T) { testDeployment(t, "deployment-grpc.yaml", true) })
+}
+
+// testDeployment decodes file strictly and checks that its probes target
+// what the example serves and that its timings hang together. With grpc,
+// the three probes are gRPC probes of the gates' service names.
+func testDeployment(t *testing.T, file string, grpc bool) {
+	raw, err := os.ReadFile(file)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,7 +91,7 @@ func TestDeployment(t *testing.T) {
 	dec := json.NewDecoder(bytes.NewReader(js))
 	dec.DisallowUnknownFields() // a misspelt field fails, as kubectl --validate=strict would
 	if err := dec.Decode(&d); err != nil {
-		t.Fatalf("deployment.yaml does not decode strictly as apps/v1 Deployment: %v", err)
+		t.Fatalf("%s does not decode strictly as apps/v1 Deployment: %v", file, err)
 	}
 	if d.APIVersion != "apps/v1" || d.Kind != "Deployment" {
 		t.Fatalf("got %s %s, want apps/v1 Deployment", d.APIVersion, d.Kind)
@@ -92,8 +102,13 @@ func TestDeployment(t *testing.T) {
 	c := d.Spec.Template.Spec.Containers[0]
 	s := parseFlags(t, c.Args)
 
-	// The probes target the probe listener, apart from the API.
-	_, portText, _ := strings.Cut(s.probeAddr, ":")
+	// The probes target the probe listener, apart from the API, or the
+	// gRPC server.
+	listen := s.probeAddr
+	if grpc {
+		listen = s.grpcAddr
+	}
+	_, portText, _ := strings.Cut(listen, ":")
 	port, _ := strconv.Atoi(portText)
 	ports := map[string]int32{}
 	for _, p := range c.Ports {
@@ -102,27 +117,40 @@ func TestDeployment(t *testing.T) {
 	probes := []struct {
 		name  string
 		probe *corev1.Probe
-		path  string
+		path  string // HTTP path, or gRPC service name
 	}{
 		{"startupProbe", c.StartupProbe, "/startupz"},
 		{"livenessProbe", c.LivenessProbe, "/livez"},
 		{"readinessProbe", c.ReadinessProbe, "/readyz"},
 	}
 	for _, p := range probes {
-		if p.probe == nil || p.probe.HTTPGet == nil {
-			t.Errorf("%s: want an httpGet probe", p.name)
+		if p.probe == nil {
+			t.Errorf("%s: missing", p.name)
 			continue
 		}
-		if p.probe.HTTPGet.Path != p.path {
-			t.Errorf("%s path: got %s, want %s", p.name, p.probe.HTTPGet.Path, p.path)
-		}
-		target := p.probe.HTTPGet.Port
-		got := target.IntVal
-		if target.Type == intstr.String {
-			got = ports[target.StrVal]
+		var got int32
+		switch {
+		case grpc && p.probe.GRPC != nil:
+			want := map[string]string{"/startupz": "startup", "/livez": "liveness", "/readyz": "readiness"}[p.path]
+			if svc := p.probe.GRPC.Service; svc == nil || *svc != want {
+				t.Errorf("%s service: got %v, want %q", p.name, svc, want)
+			}
+			got = p.probe.GRPC.Port
+		case !grpc && p.probe.HTTPGet != nil:
+			if p.probe.HTTPGet.Path != p.path {
+				t.Errorf("%s path: got %s, want %s", p.name, p.probe.HTTPGet.Path, p.path)
+			}
+			target := p.probe.HTTPGet.Port
+			got = target.IntVal
+			if target.Type == intstr.String {
+				got = ports[target.StrVal]
+			}
+		default:
+			t.Errorf("%s: want a %s probe", p.name, map[bool]string{true: "grpc", false: "httpGet"}[grpc])
+			continue
 		}
 		if int(got) != port {
-			t.Errorf("%s port: %s resolves to %d, but the example's probes listen on %d", p.name, target.String(), got, port)
+			t.Errorf("%s port: resolves to %d, but the example's probes listen on %d", p.name, got, port)
 		}
 	}
 
