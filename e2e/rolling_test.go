@@ -141,6 +141,19 @@ type haproxy struct {
 	down   map[string]time.Time // first time each server was seen DOWN since reset
 }
 
+// terminate sends SIGTERM and waits for the instance to exit.
+func (in *instance) terminate(t *testing.T) {
+	t.Helper()
+	if err := in.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-in.exited:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("instance %s did not exit within 30s of SIGTERM", in.name)
+	}
+}
+
 func startHAProxy(t *testing.T, dir, front string, servers []*instance) *haproxy {
 	t.Helper()
 	h := &haproxy{socket: filepath.Join(dir, "haproxy.sock"), down: map[string]time.Time{}}
@@ -347,14 +360,7 @@ func rollingRestart(t *testing.T, bin string, args []string) outcome {
 	o := outcome{downFirst: map[string]bool{}}
 	for i, in := range instances {
 		lb.resetDown()
-		if err := in.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-			t.Fatal(err)
-		}
-		select {
-		case <-in.exited:
-		case <-time.After(30 * time.Second):
-			t.Fatalf("instance %s did not exit within 30s of SIGTERM", in.name)
-		}
+		in.terminate(t)
 		down, seen := lb.downAt(in.name)
 		in.mu.Lock()
 		closed := in.drainOver

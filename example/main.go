@@ -10,9 +10,12 @@
 // With DATABASE_URL set, warm-up also creates and fills a small stock
 // table, readiness checks PostgreSQL (a dependency the fleet shares unless
 // -db-scope local), and GET /api/stock/{id} reads it, guarded so that it
-// fails fast while the database is down. Every flag can also be set from
-// the environment: ADDR, WARMUP, WARMUP_DEADLINE, DRAIN, DRAIN_PROBES,
-// SHUTDOWN_TIMEOUT and DB_SCOPE. example/deploy
+// fails fast while the database is down. The probes have their own port
+// (-probe-addr), gRPC health and items.v1.Items are on -grpc-addr, and
+// GET /api/report burns CPU to show load shedding. Every flag can also be
+// set from the environment: ADDR, PROBE_ADDR, GRPC_ADDR, WARMUP,
+// WARMUP_DEADLINE, DRAIN, DRAIN_PROBES, SHUTDOWN_TIMEOUT, DB_SCOPE,
+// MAX_INFLIGHT, REPORT_INFLIGHT and REPORT_COST. example/deploy
 // holds a systemd unit, a Kubernetes Deployment and a Dockerfile for it.
 package main
 
