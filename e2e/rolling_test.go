@@ -105,7 +105,9 @@ func startInstance(t *testing.T, bin, name, addr string, args []string, env ...s
 func startInstanceAt(t *testing.T, bin, name, addr, probeAddr string, args []string, env ...string) *instance {
 	t.Helper()
 	in := &instance{name: name, addr: addr, probeAddr: probeAddr, exited: make(chan struct{})}
-	in.cmd = exec.Command(bin, append([]string{"-addr", addr, "-probe-addr", in.probeAddr}, args...)...)
+	// No gRPC unless args ask for it: two instances would both want its
+	// default port.
+	in.cmd = exec.Command(bin, append([]string{"-addr", addr, "-probe-addr", in.probeAddr, "-grpc-addr="}, args...)...)
 	in.cmd.Env = append(os.Environ(), env...)
 	out, err := in.cmd.StderrPipe()
 	if err != nil {

@@ -69,7 +69,7 @@ func BenchmarkWrk(b *testing.B) {
 	}
 	bin := buildExample(b)
 	exampleAddr, bareAddr := freeAddr(b), freeAddr(b) // exampleAddr: the example's probes
-	example := exec.Command(bin, "-addr", freeAddr(b), "-probe-addr", exampleAddr, "-warmup", "1ms")
+	example := exec.Command(bin, "-addr", freeAddr(b), "-probe-addr", exampleAddr, "-grpc-addr=", "-warmup", "1ms")
 	bare := exec.Command(os.Args[0])
 	bare.Env = append(os.Environ(), bareAddrEnv+"="+bareAddr)
 	for _, c := range []*exec.Cmd{example, bare} {
