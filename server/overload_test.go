@@ -215,13 +215,19 @@ func TestMaxConns(t *testing.T) {
 	s := start(t, server.MaxConns(3), server.DrainDelay(0), server.Signals())
 	var held []net.Conn
 	for range 3 {
-		conn, br := rawRequest(t, s.base, "GET /fast HTTP/1.1\r\nHost: x\r\n\r\n")
-		res, err := http.ReadResponse(br, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		res.Body.Close()
-		held = append(held, conn) // idle, kept alive
+		// Retried: the connections of start's readiness polls count until
+		// the server has seen them close.
+		testutil.Eventually(t, "a kept-alive connection", func() bool {
+			conn, br := rawRequest(t, s.base, "GET /fast HTTP/1.1\r\nHost: x\r\n\r\n")
+			res, err := http.ReadResponse(br, nil)
+			if err != nil {
+				conn.Close()
+				return false
+			}
+			res.Body.Close()
+			held = append(held, conn) // idle, kept alive
+			return true
+		})
 	}
 	conn, _ := rawRequest(t, s.base, "GET /fast HTTP/1.1\r\nHost: x\r\n\r\n")
 	conn.SetReadDeadline(time.Now().Add(5 * time.Second))
