@@ -118,7 +118,10 @@ var (
 
 // ServeHTTP answers a probe.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	markProbe(r)
+	v := h.current()
+	if v.rep.Phase >= probes.Draining {
+		markProbe(r) // only a drain tells probes from late requests; see Server.track
+	}
 	if r.ContentLength != 0 {
 		// Answer now and close: net/http would otherwise read what is left
 		// of the body before answering, and again before closing, waiting
@@ -135,7 +138,6 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.serveCheck(w, r, name, text)
 		return
 	}
-	v := h.current()
 	if r.URL.RawQuery == "" {
 		if v.code != http.StatusOK && h.armed.Load() && r.ContentLength == 0 {
 			h.countFail() // what probers send; see DrainUntilProbed
