@@ -20,7 +20,6 @@ import (
 	"fmt"
 	"slices"
 	"sync"
-	"sync/atomic"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -29,6 +28,7 @@ import (
 
 	"github.com/probekit/probes"
 	"github.com/probekit/probes/internal/opt"
+	"github.com/probekit/probes/internal/versioned"
 )
 
 // Option configures a Health.
@@ -89,8 +89,9 @@ func New(lc *probes.Lifecycle, opts ...Option) (*Health, error) {
 	}
 	h := &Health{services: map[string]*view{}, closing: make(chan struct{})}
 	add := func(g probes.Gate, names ...string) {
-		v := newView(g)
-		h.cancels = append(h.cancels, g.Subscribe(v.changed))
+		v := &view{gate: g}
+		v.serving()
+		h.cancels = append(h.cancels, g.Subscribe(func() { v.serving() }))
 		for _, n := range names {
 			h.services[n] = v
 			h.names = append(h.names, n)
@@ -148,8 +149,15 @@ func (h *Health) Watch(req *healthpb.HealthCheckRequest, stream grpc.ServerStrea
 			return status.Error(codes.Unavailable, "the server is shutting down")
 		}
 	}
+	// Nudged by the gate's own notifications, never blocking them: a
+	// nudge not yet taken already says "read the latest".
 	nudge := make(chan struct{}, 1)
-	defer v.watch(nudge)()
+	defer v.gate.Subscribe(func() {
+		select {
+		case nudge <- struct{}{}:
+		default:
+		}
+	})()
 	last := healthpb.HealthCheckResponse_UNKNOWN
 	for {
 		if st := v.serving(); st != last {
@@ -201,69 +209,23 @@ func response(st healthpb.HealthCheckResponse_ServingStatus) *healthpb.HealthChe
 	return responses[st]
 }
 
-// view is one gate's serving status, rendered when the gate changes, and
-// the Watch streams that follow it.
+// view is one gate's serving status, rendered when the gate changes (New
+// subscribes serving to it) and read with one atomic load.
 type view struct {
-	gate     probes.Gate
-	rendered atomic.Pointer[rendered]
-	mu       sync.Mutex
-	watchers map[chan struct{}]struct{}
-}
-
-type rendered struct {
-	version uint64
-	status  healthpb.HealthCheckResponse_ServingStatus
-}
-
-func newView(g probes.Gate) *view {
-	v := &view{gate: g, watchers: map[chan struct{}]struct{}{}}
-	v.render()
-	return v
+	gate   probes.Gate
+	status versioned.Cache[healthpb.HealthCheckResponse_ServingStatus]
 }
 
 // serving returns the gate's present status, rendering it first if the gate
 // has changed since (a change whose notification is still on its way).
 func (v *view) serving() healthpb.HealthCheckResponse_ServingStatus {
-	if r := v.rendered.Load(); r.version == v.gate.Version() {
-		return r.status
+	if st, ok := v.status.Load(v.gate.Version()); ok {
+		return st
 	}
-	return v.render()
-}
-
-func (v *view) render() healthpb.HealthCheckResponse_ServingStatus {
-	version := v.gate.Version() // before the report: a later change renders again
-	rep := v.gate.Report()
-	st := healthpb.HealthCheckResponse_NOT_SERVING
-	if rep.Status() != probes.Fail {
-		st = healthpb.HealthCheckResponse_SERVING
-	}
-	v.rendered.Store(&rendered{version: version, status: st})
-	return st
-}
-
-// changed renders the gate's new state and nudges every watcher, never
-// blocking: a watcher that has not taken its last nudge yet reads the latest
-// status when it does.
-func (v *view) changed() {
-	v.render()
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	for w := range v.watchers {
-		select {
-		case w <- struct{}{}:
-		default:
+	return v.status.Update(v.gate.Version, func() healthpb.HealthCheckResponse_ServingStatus {
+		if rep := v.gate.Report(); rep.Status() == probes.Fail {
+			return healthpb.HealthCheckResponse_NOT_SERVING
 		}
-	}
-}
-
-// watch adds a watcher and returns the function that removes it.
-func (v *view) watch(nudge chan struct{}) func() {
-	v.mu.Lock()
-	v.watchers[nudge] = struct{}{}
-	v.mu.Unlock()
-	return func() {
-		v.mu.Lock()
-		delete(v.watchers, nudge)
-		v.mu.Unlock()
-	}
+		return healthpb.HealthCheckResponse_SERVING
+	})
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/probekit/probes"
+	"github.com/probekit/probes/internal/versioned"
 )
 
 // WarmupGuard returns middleware for application routes that answers 503
@@ -79,7 +80,7 @@ func Needs(g probes.Gate, checks ...string) (func(http.Handler) http.Handler, er
 type needs struct {
 	gate   probes.Gate
 	checks []string
-	state  cache[*refusal] // nil: every needed check passes or warns
+	state  versioned.Cache[*refusal] // nil: every needed check passes or warns
 }
 
 // refusal is the guard's answer while a needed check fails.
@@ -90,10 +91,10 @@ type refusal struct {
 
 // current returns the refusal for the gate's present state, nil for none.
 func (n *needs) current() *refusal {
-	if f, ok := n.state.load(n.gate.Version()); ok {
+	if f, ok := n.state.Load(n.gate.Version()); ok {
 		return f
 	}
-	return n.state.update(n.gate.Version, n.refusal)
+	return n.state.Update(n.gate.Version, n.refusal)
 }
 
 func (n *needs) refusal() *refusal {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/probekit/probes"
 	"github.com/probekit/probes/internal/opt"
+	"github.com/probekit/probes/internal/versioned"
 )
 
 // HandlerOption configures the probe handlers.
@@ -58,8 +59,8 @@ type Handler struct {
 	cfg    handlerConfig
 	cancel func()
 
-	views  cache[*view]   // aggregate answers, by Version
-	detail cache[*detail] // detailed answers, by Revision
+	views  versioned.Cache[*view]   // aggregate answers, by Version
+	detail versioned.Cache[*detail] // detailed answers, by Revision
 
 	// Failing answers while a probe-aware drain listens; see DrainUntilProbed.
 	armed  atomic.Bool
@@ -93,7 +94,7 @@ func (h *Handler) Close() { h.cancel() }
 
 // current returns the view of the gate's present state.
 func (h *Handler) current() *view {
-	if v, ok := h.views.load(h.gate.Version()); ok {
+	if v, ok := h.views.Load(h.gate.Version()); ok {
 		return v
 	}
 	return h.render()
@@ -101,7 +102,7 @@ func (h *Handler) current() *view {
 
 // render renders the gate's state unless the stored view is current.
 func (h *Handler) render() *view {
-	return h.views.update(h.gate.Version, func() *view {
+	return h.views.Update(h.gate.Version, func() *view {
 		rep := h.gate.Report()
 		return newView(&h.cfg.info, &rep, h.path)
 	})
@@ -168,10 +169,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // rendering them first if anything in the report changed since the last
 // time.
 func (h *Handler) details() *detail {
-	if d, ok := h.detail.load(h.gate.Revision()); ok {
+	if d, ok := h.detail.Load(h.gate.Revision()); ok {
 		return d
 	}
-	return h.detail.update(h.gate.Revision, func() *detail {
+	return h.detail.Update(h.gate.Revision, func() *detail {
 		rep := h.gate.Report()
 		return newDetail(newView(&h.cfg.info, &rep, h.path))
 	})
