@@ -201,11 +201,18 @@ func (g *Gate) warm(parent context.Context, start func() error) error {
 	}
 	g.running = true
 	g.mu.Unlock()
-	defer func() {
+	// Released before the move to Ready, not after: once the phase says
+	// Ready, a Rewarm must be accepted.
+	release := func() {
 		g.mu.Lock()
 		g.running = false
 		g.mu.Unlock()
-	}()
+	}
+	defer release()
+	markReady := func() error {
+		release()
+		return g.lc.MarkReady()
+	}
 	// Cancel the tasks when the drain begins or the process breaks. The
 	// subscription comes before the move, so no such move can slip between.
 	ctx, cancel := context.WithTimeoutCause(parent, g.cfg.deadline, errDeadline)
@@ -263,13 +270,13 @@ func (g *Gate) warm(parent context.Context, start func() error) error {
 	if parent.Err() != nil {
 		if g.lc.Started() {
 			g.restore(tasks, before)
-			if err := g.lc.MarkReady(); err == nil {
+			if err := markReady(); err == nil {
 				return fmt.Errorf("startup: rewarm cancelled, serving the data loaded before: %w", parent.Err())
 			}
 		}
 		return parent.Err()
 	}
-	if err := g.lc.MarkReady(); err != nil {
+	if err := markReady(); err != nil {
 		return fmt.Errorf("startup: %w", err)
 	}
 	return nil

@@ -461,3 +461,30 @@ func TestDrainCancelsWarmUp(t *testing.T) {
 		t.Errorf("startup after a drain during warm-up: %s in %s, want fail in draining", s, lc.Phase())
 	}
 }
+
+// Once the phase says Ready, a Rewarm is accepted: asked from a listener of
+// the very move to Ready, before the first warm-up has returned.
+func TestRewarmRightAfterReady(t *testing.T) {
+	lc, g := newGate(t)
+	var runs atomic.Int64
+	if err := g.Task("cache", func(context.Context, *startup.Progress) error { runs.Add(1); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	rewarmed := make(chan error, 1)
+	var once sync.Once
+	cancel := lc.Subscribe(func(tr probes.Transition) {
+		if tr.To == probes.Ready {
+			once.Do(func() { rewarmed <- g.Rewarm(context.Background(), "at once") })
+		}
+	})
+	defer cancel()
+	if err := warmUp(lc); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-rewarmed; err != nil {
+		t.Errorf("Rewarm as the phase turned Ready: %v", err)
+	}
+	if n := runs.Load(); n != 2 || lc.Phase() != probes.Ready {
+		t.Errorf("task ran %d times, phase %s; want 2 and ready", n, lc.Phase())
+	}
+}
