@@ -6,6 +6,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/probekit/probes/internal/broadcast"
 )
 
 // Phase is where the service is in its life. See Lifecycle for the transitions.
@@ -122,18 +124,13 @@ type Lifecycle struct {
 	state atomic.Uint64 // see seqShift
 	clock Clock
 
+	listeners broadcast.List[func(Transition)]
+
 	mu         sync.Mutex
-	listeners  []listener // copied on write, so delivery can range without the lock
-	nextID     int
 	queue      []Transition
 	delivering bool
 
 	work workGroup
-}
-
-type listener struct {
-	id int
-	fn func(Transition)
 }
 
 // NewLifecycle returns a Lifecycle in phase Cold.
@@ -198,22 +195,7 @@ func (l *Lifecycle) MarkBroken(err error) error {
 // the first move's listeners. Readers never depend on delivery: a move is
 // visible through Phase and Version as soon as it returns.
 func (l *Lifecycle) Subscribe(fn func(Transition)) (cancel func()) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.nextID++
-	id := l.nextID
-	l.listeners = append(l.listeners[:len(l.listeners):len(l.listeners)], listener{id, fn})
-	return func() {
-		l.mu.Lock()
-		defer l.mu.Unlock()
-		kept := make([]listener, 0, len(l.listeners))
-		for _, ln := range l.listeners {
-			if ln.id != id {
-				kept = append(kept, ln)
-			}
-		}
-		l.listeners = kept
-	}
+	return l.listeners.Add(fn)
 }
 
 func (l *Lifecycle) move(allowed uint8, to Phase, reason string, cause error) error {
@@ -251,12 +233,12 @@ func (l *Lifecycle) deliver() {
 	for len(l.queue) > 0 {
 		t := l.queue[0]
 		l.queue = l.queue[1:]
-		ls := l.listeners
+		ls := l.listeners.Snapshot()
 		l.mu.Unlock()
 		func() {
 			defer l.mu.Lock()
-			for _, ln := range ls {
-				ln.fn(t)
+			for _, fn := range ls {
+				fn(t)
 			}
 		}()
 	}
