@@ -1,6 +1,7 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -8,7 +9,6 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -48,43 +48,6 @@ type config struct {
 	probeLn         net.Listener
 	probeHandler    http.Handler
 	also            []also
-}
-
-type also struct {
-	name string
-	svc  Peer
-}
-
-// Peer is another server that Run serves beside the HTTP server, through
-// the same lifecycle and the same drain: a gRPC server, say (package
-// grpchealth adapts one).
-type Peer interface {
-	// Serve serves until Shutdown or Close, then returns nil (or the
-	// error that stopped it).
-	Serve() error
-	// Shutdown stops taking new work and waits for the work in flight to
-	// finish, until ctx is done; then it returns ctx's error.
-	Shutdown(ctx context.Context) error
-	// Close stops at once, cutting the work in flight.
-	Close() error
-}
-
-// Also makes Run serve svc beside the HTTP server, from the start: through
-// the drain it serves as before (its health reads the lifecycle, so it
-// reports the drain at once), then Run shuts it down with the HTTP server,
-// bounded by the same shutdown timeout, and closes it past the timeout.
-// With Also, New accepts a nil *http.Server, for a service with no HTTP.
-func Also(name string, svc Peer) Option {
-	return func(c *config) error {
-		switch {
-		case name == "":
-			return errors.New("Also(\"\", svc): need a name")
-		case svc == nil:
-			return fmt.Errorf("Also(%q, nil): need a service", name)
-		}
-		c.also = append(c.also, also{name, svc})
-		return nil
-	}
 }
 
 // Logger sets the logger for phase transitions, verdict changes and the
@@ -233,15 +196,14 @@ func Signals(sig ...os.Signal) Option {
 // a graceful, probe-aware shutdown. Create one with New and start it with
 // Run.
 type Server struct {
-	hs     *http.Server
-	lc     *probes.Lifecycle
-	cfg    config
-	active atomic.Int64 // requests in flight
-	conns  conns        // of hs; bounded by MaxConns
-	probe  *http.Server // on the probe listener; nil without one
-	pconns conns
-	late   lateRequests
-	stats  shutdownStats
+	hs      *http.Server
+	lc      *probes.Lifecycle
+	cfg     config
+	active  atomic.Int64 // requests in flight
+	conns   conns        // of hs; bounded by MaxConns
+	probe   *http.Server // on the probe listener; nil without one
+	pconns  conns
+	drained drainState
 }
 
 // New returns a Server for hs and lc. It fails when lc is nil, when hs is
@@ -318,20 +280,15 @@ type Stats struct {
 func (s *Server) Stats() Stats {
 	st := Stats{
 		RefusedConns: s.conns.refused.Load(),
-		LateRequests: s.late.n.Load(),
-		AfterProbed:  s.late.afterProbed.Load(),
-		CutRequests:  s.stats.cut.Load(),
-		Drain:        time.Duration(s.stats.drain.Load()),
+		LateRequests: s.drained.n.Load(),
+		AfterProbed:  s.drained.afterProbed.Load(),
+		CutRequests:  s.drained.cut.Load(),
+		Drain:        time.Duration(s.drained.took.Load()),
 	}
-	if ns := s.late.began.Load(); ns != 0 {
+	if ns := s.drained.began.Load(); ns != 0 {
 		st.DrainBegan = time.Unix(0, ns)
 	}
 	return st
-}
-
-type shutdownStats struct {
-	drain atomic.Int64 // nanoseconds
-	cut   atomic.Int64
 }
 
 // Run serves and runs the lifecycle's background work (probes.Lifecycle.Run:
@@ -401,31 +358,17 @@ func (s *Server) Run(ctx context.Context) error {
 	if s.probe != nil {
 		go func() { probeServed <- s.probe.Serve(s.pconns.limit(s.probe, s.cfg.probeLn)) }()
 	}
-	others := make([]chan error, len(s.cfg.also))
-	othersFailed := make(chan int, len(s.cfg.also))
-	for i, a := range s.cfg.also {
-		others[i] = make(chan error, 1)
-		go func() {
-			err := a.svc.Serve()
-			others[i] <- err
-			othersFailed <- i
-		}()
-	}
+	peers := s.startPeers()
 
 	var reason string
 	var failure error
 	select {
 	case err := <-served:
-		return errors.Join(fmt.Errorf("server: %w", err), s.closeOthers(others), s.closeProbes(probeServed), bg.stop(s))
-	case i := <-othersFailed:
-		a := s.cfg.also[i]
-		err := <-others[i]
-		if err == nil {
-			err = errors.New("its Serve returned")
-		}
-		failure = fmt.Errorf("server: %s stopped serving: %w", a.name, err)
-		others[i] <- nil // reported here, not again by the shutdown
-		reason = a.name + " failed"
+		return errors.Join(fmt.Errorf("server: %w", err), peers.close(), s.closeProbes(probeServed), bg.stop(s))
+	case r := <-peers.done:
+		peers.pending--
+		failure = fmt.Errorf("server: %s stopped serving: %w", r.name, cmp.Or(r.err, errors.New("its Serve returned")))
+		reason = r.name + " failed"
 	case err := <-probeServed:
 		probeServed <- http.ErrServerClosed // reported here, not again by closeProbes
 		failure = fmt.Errorf("server: probe listener: %w", err)
@@ -441,21 +384,8 @@ func (s *Server) Run(ctx context.Context) error {
 		failure = fmt.Errorf("server: lifecycle broken: %w", err)
 		reason = "lifecycle broken"
 	}
-	err := s.shutdown(reason, failure, sigs, served, others, bg)
+	err := s.shutdown(reason, failure, sigs, served, peers, bg)
 	return errors.Join(err, s.closeProbes(probeServed))
-}
-
-// closeOthers closes the Also services at once, after the HTTP server
-// failed, and waits for their Serve to return.
-func (s *Server) closeOthers(others []chan error) error {
-	var errs []error
-	for i, a := range s.cfg.also {
-		a.svc.Close() //nolint:errcheck // the failure that brought us here is the one to report
-		if err := <-others[i]; err != nil {
-			errs = append(errs, fmt.Errorf("server: %s: %w", a.name, err))
-		}
-	}
-	return errors.Join(errs...)
 }
 
 // listen listens on addr as http.Server.ListenAndServe does.
@@ -521,10 +451,10 @@ func (bg *background) stop(s *Server) error {
 	}
 }
 
-func (s *Server) shutdown(reason string, failure error, sigs <-chan os.Signal, served <-chan error, others []chan error, bg *background) error {
+func (s *Server) shutdown(reason string, failure error, sigs <-chan os.Signal, served <-chan error, peers *peers, bg *background) error {
 	log := s.cfg.log
 	began := time.Now()
-	s.late.began.Store(began.UnixNano())
+	s.drained.began.Store(began.UnixNano())
 	if h := s.cfg.probed; h != nil {
 		h.fails.Store(0)
 		h.armed.Store(true)
@@ -537,16 +467,16 @@ func (s *Server) shutdown(reason string, failure error, sigs <-chan os.Signal, s
 	}
 	runHooks(log, s.cfg.onDrain)
 	s.drain(began, sigs)
-	s.stats.drain.Store(int64(max(time.Since(began), 1)))
+	s.drained.took.Store(int64(max(time.Since(began), 1)))
 
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.shutdownTimeout)
 	defer cancel()
-	otherCuts := s.shutdownOthers(ctx, others)
+	peerCuts := peers.shutdown(ctx, s.cfg.shutdownTimeout)
 	var cut error
 	if s.hs != nil {
 		cut = s.shutdownHTTP(ctx, served)
 	}
-	cut = errors.Join(cut, <-otherCuts)
+	cut = errors.Join(cut, <-peerCuts)
 	if err := bg.stop(s); err != nil && failure == nil {
 		failure = err
 	}
@@ -572,7 +502,7 @@ func (s *Server) shutdownHTTP(ctx context.Context, served <-chan error) error {
 		n := s.active.Load()
 		s.hs.Close() //nolint:errcheck // the timeout is the error worth reporting
 		if n > 0 {
-			s.stats.cut.Store(n)
+			s.drained.cut.Store(n)
 			cut = fmt.Errorf("server: shutdown timeout %s: %d requests cut: %w", s.cfg.shutdownTimeout, n, err)
 			s.awaitHandlers(s.cfg.log)
 		} else {
@@ -584,33 +514,6 @@ func (s *Server) shutdownHTTP(ctx context.Context, served <-chan error) error {
 		cut = errors.Join(cut, fmt.Errorf("server: %w", err))
 	}
 	return cut
-}
-
-// shutdownOthers shuts the Also services down beside the HTTP server,
-// bounded by ctx, closing any still busy at the end; the channel gets what
-// went wrong once all have returned.
-func (s *Server) shutdownOthers(ctx context.Context, others []chan error) <-chan error {
-	done := make(chan error, 1)
-	go func() {
-		errs := make([]error, len(s.cfg.also))
-		var wg sync.WaitGroup
-		for i, a := range s.cfg.also {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				if err := a.svc.Shutdown(ctx); err != nil {
-					a.svc.Close() //nolint:errcheck // the timeout is the error worth reporting
-					errs[i] = fmt.Errorf("server: %s: shutdown timeout %s: work in flight cut: %w", a.name, s.cfg.shutdownTimeout, err)
-				}
-				if err := <-others[i]; err != nil {
-					errs[i] = errors.Join(errs[i], fmt.Errorf("server: %s: %w", a.name, err))
-				}
-			}()
-		}
-		wg.Wait()
-		done <- errors.Join(errs...)
-	}()
-	return done
 }
 
 // awaitHandlers gives the handlers of requests a shutdown timeout cut, whose
@@ -665,11 +568,11 @@ func (s *Server) drain(began time.Time, sigs <-chan os.Signal) {
 			if h != nil {
 				log.Warn("drain over: probe-aware drain reached its maximum", zap.Duration("after", time.Since(began)),
 					zap.Uint64("fail_answers", h.fails.Load()), zap.Int("wanted", s.cfg.probedN),
-					zap.Uint64("late_requests", s.late.n.Load()))
+					zap.Uint64("late_requests", s.drained.n.Load()))
 				return
 			}
 			log.Info("drain over: delay passed", zap.Duration("after", time.Since(began)),
-				zap.Uint64("late_requests", s.late.n.Load()))
+				zap.Uint64("late_requests", s.drained.n.Load()))
 			return
 		case sig := <-sigs:
 			log.Warn("drain cut short", zap.Stringer("signal", sig), zap.Duration("after", time.Since(began)))
@@ -690,11 +593,11 @@ func (s *Server) probedOver(h *Handler, began, deadline time.Time) (next time.Ti
 		return time.Time{}, false
 	}
 	now := time.Now()
-	if s.late.probedAt.CompareAndSwap(0, now.UnixNano()) {
+	if s.drained.probedAt.CompareAndSwap(0, now.UnixNano()) {
 		s.cfg.log.Info("readiness seen failing", zap.Uint64("times", n), zap.Duration("after", now.Sub(began)))
 	}
-	since := time.Unix(0, max(s.late.last.Load(), s.late.probedAt.Load()))
-	if s.late.pending.Load() > 0 {
+	since := time.Unix(0, max(s.drained.last.Load(), s.drained.probedAt.Load()))
+	if s.drained.pending.Load() > 0 {
 		return earlier(now.Add(max(s.cfg.drainQuiet/10, time.Millisecond)), deadline), false
 	}
 	if quietEnd := since.Add(s.cfg.drainQuiet); now.Before(quietEnd) {
@@ -702,7 +605,7 @@ func (s *Server) probedOver(h *Handler, began, deadline time.Time) (next time.Ti
 	}
 	s.cfg.log.Info("drain over: readiness seen failing and application requests stopped",
 		zap.Uint64("times", n), zap.Duration("after", now.Sub(began)),
-		zap.Uint64("late_requests", s.late.n.Load()), zap.Uint64("after_probed", s.late.afterProbed.Load()))
+		zap.Uint64("late_requests", s.drained.n.Load()), zap.Uint64("after_probed", s.drained.afterProbed.Load()))
 	return time.Time{}, true
 }
 
@@ -732,14 +635,17 @@ func runHooks(log *zap.Logger, hooks []hook) {
 
 var hdrClose = []string{"close"}
 
-// lateRequests follows the requests that arrive during the drain.
-type lateRequests struct {
+// drainState is what Stats reports of the shutdown: the drain, the requests
+// that arrived during it, and those the shutdown cut.
+type drainState struct {
 	began       atomic.Int64  // when the drain began, Unix ns; 0 before
 	probedAt    atomic.Int64  // when the probers had seen readiness fail often enough
 	last        atomic.Int64  // arrival of the last late application request
 	pending     atomic.Int64  // late requests in flight, probes or not
 	n           atomic.Uint64 // late application requests
 	afterProbed atomic.Uint64 // of them, those after probedAt
+	took        atomic.Int64  // the drain's length, ns; 0 until it is over
+	cut         atomic.Int64  // requests the shutdown timeout cut
 }
 
 // probeMark is how a probe handler tells track that a request was a probe:
@@ -772,7 +678,7 @@ func (s *Server) track(next http.Handler) http.Handler {
 		defer s.active.Add(-1)
 		if s.lc.Phase() >= probes.Draining {
 			w.Header()["Connection"] = hdrClose
-			if s.late.began.Load() != 0 {
+			if s.drained.began.Load() != 0 {
 				s.serveLate(w, r, next)
 				return
 			}
@@ -786,16 +692,16 @@ func (s *Server) track(next http.Handler) http.Handler {
 func (s *Server) serveLate(w http.ResponseWriter, r *http.Request, next http.Handler) {
 	arrived := time.Now().UnixNano()
 	m := new(probeMark)
-	s.late.pending.Add(1)
+	s.drained.pending.Add(1)
 	defer func() {
 		if !m.probe {
-			s.late.n.Add(1)
-			if p := s.late.probedAt.Load(); p != 0 && arrived >= p {
-				s.late.afterProbed.Add(1)
+			s.drained.n.Add(1)
+			if p := s.drained.probedAt.Load(); p != 0 && arrived >= p {
+				s.drained.afterProbed.Add(1)
 			}
-			storeMax(&s.late.last, arrived)
+			storeMax(&s.drained.last, arrived)
 		}
-		s.late.pending.Add(-1)
+		s.drained.pending.Add(-1)
 	}()
 	next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), probeMarkKey{}, m)))
 }
