@@ -370,7 +370,7 @@ func (s *Server) Run(ctx context.Context) error {
 		failure = fmt.Errorf("server: %s stopped serving: %w", r.name, cmp.Or(r.err, errors.New("its Serve returned")))
 		reason = r.name + " failed"
 	case err := <-probeServed:
-		probeServed <- http.ErrServerClosed // reported here, not again by closeProbes
+		probeServed = nil // its Serve has returned: reported here, nothing for closeProbes to wait for
 		failure = fmt.Errorf("server: probe listener: %w", err)
 		reason = "probe listener failed"
 	case <-ctx.Done():
@@ -397,7 +397,8 @@ func listen(addr string) (net.Listener, error) {
 }
 
 // closeProbes closes the probe listener's server, last of all, giving
-// probes in flight a moment.
+// probes in flight a moment, and waits for its Serve unless served is nil
+// (it has returned already).
 func (s *Server) closeProbes(served <-chan error) error {
 	if s.probe == nil {
 		return nil
@@ -406,6 +407,9 @@ func (s *Server) closeProbes(served <-chan error) error {
 	defer cancel()
 	if err := s.probe.Shutdown(ctx); err != nil {
 		s.probe.Close() //nolint:errcheck // probes only; nothing to cut
+	}
+	if served == nil {
+		return nil
 	}
 	if err := <-served; !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("server: probe listener: %w", err)
