@@ -33,7 +33,6 @@ type Shedder struct {
 	inFlight atomic.Int64
 	shed     atomic.Uint64
 	lastShed atomic.Int64 // Unix ns of the last refusal; 0 for never
-	now      func() time.Time
 }
 
 // NewShedder returns a Shedder that lets max application requests be in
@@ -44,7 +43,7 @@ func NewShedder(max int) (*Shedder, error) {
 	if max < 1 {
 		return nil, fmt.Errorf("server: NewShedder(%d): max must be at least 1", max)
 	}
-	return &Shedder{max: int64(max), window: DefaultShedWindow, now: time.Now}, nil
+	return &Shedder{max: int64(max), window: DefaultShedWindow}, nil
 }
 
 var (
@@ -61,7 +60,7 @@ func (s *Shedder) Middleware(next http.Handler) http.Handler {
 		if s.inFlight.Add(1) > s.max {
 			s.inFlight.Add(-1)
 			s.shed.Add(1)
-			s.lastShed.Store(s.now().UnixNano())
+			s.lastShed.Store(time.Now().UnixNano())
 			unavailable(w, hdrRetry1, shedBody)
 			return
 		}
@@ -77,7 +76,7 @@ func (s *Shedder) Check(context.Context) error {
 	if last == 0 {
 		return nil
 	}
-	if ago := s.now().Sub(time.Unix(0, last)); ago < s.window {
+	if ago := time.Now().Sub(time.Unix(0, last)); ago < s.window {
 		return fmt.Errorf("%w: shedding load: %d requests refused so far, the last %s ago (bound %d in flight)",
 			probes.ErrWarn, s.shed.Load(), ago.Round(time.Millisecond), s.max)
 	}
