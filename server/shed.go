@@ -29,7 +29,6 @@ const DefaultShedWindow = 10 * time.Second
 // busy hour. Never add it to liveness.
 type Shedder struct {
 	max      int64
-	window   time.Duration
 	inFlight atomic.Int64
 	shed     atomic.Uint64
 	lastShed atomic.Int64 // Unix ns of the last refusal; 0 for never
@@ -43,7 +42,7 @@ func NewShedder(max int) (*Shedder, error) {
 	if max < 1 {
 		return nil, fmt.Errorf("server: NewShedder(%d): max must be at least 1", max)
 	}
-	return &Shedder{max: int64(max), window: DefaultShedWindow}, nil
+	return &Shedder{max: int64(max)}, nil
 }
 
 var (
@@ -76,7 +75,7 @@ func (s *Shedder) Check(context.Context) error {
 	if last == 0 {
 		return nil
 	}
-	if ago := time.Now().Sub(time.Unix(0, last)); ago < s.window {
+	if ago := time.Now().Sub(time.Unix(0, last)); ago < DefaultShedWindow {
 		return fmt.Errorf("%w: shedding load: %d requests refused so far, the last %s ago (bound %d in flight)",
 			probes.ErrWarn, s.shed.Load(), ago.Round(time.Millisecond), s.max)
 	}
