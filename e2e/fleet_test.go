@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/probekit/probes/internal/pgtest"
+	"github.com/probekit/probes/internal/testutil"
 )
 
 // hit is one request of the fleet test's load.
@@ -43,10 +44,10 @@ func fleetOutage(t *testing.T, bin, scope string, outage time.Duration) fleetRun
 	env := []string{"DATABASE_URL=" + pg.URL("pw"), "DB_SCOPE=" + scope}
 	args := []string{"-warmup", "200ms", "-drain", "0", "-shutdown-timeout", "2s"}
 	instances := []*instance{
-		startInstance(t, bin, "a", freeAddr(t), args, env...),
-		startInstance(t, bin, "b", freeAddr(t), args, env...),
+		startInstance(t, bin, "a", testutil.FreeAddr(t), args, env...),
+		startInstance(t, bin, "b", testutil.FreeAddr(t), args, env...),
 	}
-	front := freeAddr(t)
+	front := testutil.FreeAddr(t)
 	lb := startHAProxy(t, t.TempDir(), front, instances)
 	for _, in := range instances {
 		lb.waitStatus(t, in.name, "UP", 30*time.Second)

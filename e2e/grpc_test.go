@@ -18,6 +18,8 @@ import (
 	"google.golang.org/grpc/resolver/manual"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/wrapperspb"
+
+	"github.com/probekit/probes/internal/testutil"
 )
 
 // grpcOutcome is what the gRPC clients saw through a rolling restart.
@@ -31,13 +33,13 @@ type grpcOutcome struct {
 // and follows each backend's health with Watch (healthCheckConfig), and
 // restarts both instances in turn with SIGTERM.
 func grpcRollingRestart(t *testing.T, bin string, drain string) grpcOutcome {
-	grpcAddrs := []string{freeAddr(t), freeAddr(t)}
+	grpcAddrs := []string{testutil.FreeAddr(t), testutil.FreeAddr(t)}
 	argsOf := func(i int) []string {
 		return []string{"-warmup", "200ms", "-drain", drain, "-shutdown-timeout", "5s", "-grpc-addr", grpcAddrs[i]}
 	}
 	instances := []*instance{
-		startInstance(t, bin, "a", freeAddr(t), argsOf(0)),
-		startInstance(t, bin, "b", freeAddr(t), argsOf(1)),
+		startInstance(t, bin, "a", testutil.FreeAddr(t), argsOf(0)),
+		startInstance(t, bin, "b", testutil.FreeAddr(t), argsOf(1)),
 	}
 	for _, a := range grpcAddrs {
 		waitServing(t, a)

@@ -18,6 +18,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/probekit/probes/internal/testutil"
 )
 
 // probeResult is one probe of a kubeletProber.
@@ -121,7 +123,7 @@ func wrkLoad(t *testing.T, url string, conns int, d time.Duration) wrkTotals {
 // connections on GET /api/report (20 ms of CPU each) while a kubelet-like
 // prober asks /livez on the probe listener, and returns what both saw.
 func cpuOverload(t *testing.T, bin string, bounds []string, d time.Duration) (probeSummary, wrkTotals) {
-	in := startInstance(t, bin, "a", freeAddr(t), append([]string{"-warmup", "0", "-drain", "0"}, bounds...))
+	in := startInstance(t, bin, "a", testutil.FreeAddr(t), append([]string{"-warmup", "0", "-drain", "0"}, bounds...))
 	waitOK(t, "http://"+in.probeAddr+"/readyz", 30*time.Second)
 	ctx, cancel := context.WithCancel(context.Background())
 	probed := make(chan []probeResult, 1)
@@ -204,7 +206,7 @@ func TestLivenessAtTheFileLimit(t *testing.T) {
 	if err := os.WriteFile(limited, []byte(script), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	in := startInstance(t, limited, "a", freeAddr(t), []string{"-warmup", "0", "-drain", "0"})
+	in := startInstance(t, limited, "a", testutil.FreeAddr(t), []string{"-warmup", "0", "-drain", "0"})
 	waitOK(t, "http://"+in.probeAddr+"/readyz", 30*time.Second)
 
 	ctx, cancel := context.WithCancel(context.Background())
@@ -287,7 +289,7 @@ func keepAlive(addr string) (net.Conn, error) {
 // at once, and the service exits 0 within drain plus shutdown timeout.
 func TestHalfSentBodyThenSIGTERM(t *testing.T) {
 	bin := buildExample(t)
-	in := startInstance(t, bin, "a", freeAddr(t), []string{"-warmup", "0", "-drain", "500ms", "-shutdown-timeout", "2s"})
+	in := startInstance(t, bin, "a", testutil.FreeAddr(t), []string{"-warmup", "0", "-drain", "500ms", "-shutdown-timeout", "2s"})
 	waitOK(t, "http://"+in.probeAddr+"/readyz", 30*time.Second)
 	for _, addr := range []string{in.probeAddr + " /livez", in.addr + " /api/items/1"} {
 		host, path, _ := strings.Cut(addr, " ")
@@ -328,7 +330,7 @@ func TestHalfSentBodyThenSIGTERM(t *testing.T) {
 func TestReadyzFloodDuringProbeAwareDrain(t *testing.T) {
 	bin := buildExample(t)
 	const max = 3 * time.Second
-	in := startInstance(t, bin, "a", freeAddr(t), []string{"-warmup", "0", "-drain", max.String(), "-drain-probes", "3", "-shutdown-timeout", "2s"})
+	in := startInstance(t, bin, "a", testutil.FreeAddr(t), []string{"-warmup", "0", "-drain", max.String(), "-drain-probes", "3", "-shutdown-timeout", "2s"})
 	waitOK(t, "http://"+in.probeAddr+"/readyz", 30*time.Second)
 	began := time.Now()
 	if err := in.cmd.Process.Signal(syscall.SIGTERM); err != nil {

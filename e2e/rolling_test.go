@@ -23,6 +23,8 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/probekit/probes/internal/testutil"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -75,16 +77,6 @@ func need(t *testing.T, tools ...string) {
 	}
 }
 
-func freeAddr(t testing.TB) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 // instance is one running example service.
 type instance struct {
 	name, addr string
@@ -97,7 +89,7 @@ type instance struct {
 
 func startInstance(t *testing.T, bin, name, addr string, args []string, env ...string) *instance {
 	t.Helper()
-	return startInstanceAt(t, bin, name, addr, freeAddr(t), args, env...)
+	return startInstanceAt(t, bin, name, addr, testutil.FreeAddr(t), args, env...)
 }
 
 // startInstanceAt is startInstance with the probes on probeAddr: for a
@@ -322,10 +314,10 @@ type outcome struct {
 // and restarts the instances one after the other.
 func rollingRestart(t *testing.T, bin string, args []string) outcome {
 	dir := t.TempDir()
-	front := freeAddr(t)
+	front := testutil.FreeAddr(t)
 	instances := []*instance{
-		startInstance(t, bin, "a", freeAddr(t), args),
-		startInstance(t, bin, "b", freeAddr(t), args),
+		startInstance(t, bin, "a", testutil.FreeAddr(t), args),
+		startInstance(t, bin, "b", testutil.FreeAddr(t), args),
 	}
 	lb := startHAProxy(t, dir, front, instances)
 	for _, in := range instances {

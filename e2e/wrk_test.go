@@ -68,8 +68,8 @@ func BenchmarkWrk(b *testing.B) {
 		b.Skip("wrk not found")
 	}
 	bin := buildExample(b)
-	exampleAddr, bareAddr := freeAddr(b), freeAddr(b) // exampleAddr: the example's probes
-	example := exec.Command(bin, "-addr", freeAddr(b), "-probe-addr", exampleAddr, "-grpc-addr=", "-warmup", "1ms")
+	exampleAddr, bareAddr := testutil.FreeAddr(b), testutil.FreeAddr(b) // exampleAddr: the example's probes
+	example := exec.Command(bin, "-addr", testutil.FreeAddr(b), "-probe-addr", exampleAddr, "-grpc-addr=", "-warmup", "1ms")
 	bare := exec.Command(os.Args[0])
 	bare.Env = append(os.Environ(), bareAddrEnv+"="+bareAddr)
 	for _, c := range []*exec.Cmd{example, bare} {

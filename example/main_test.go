@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"io"
-	"net"
 	"net/http"
 	"runtime"
 	"strings"
@@ -76,13 +75,7 @@ type started struct {
 // of the test.
 func startRun(t *testing.T, cfg config) started {
 	t.Helper()
-	// Find a free port, then let run listen on it.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.addr = ln.Addr().String()
-	ln.Close()
+	cfg.addr = testutil.FreeAddr(t) // run listens on it itself
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, cfg, zap.NewNop()) }()
@@ -179,22 +172,11 @@ func TestRunWithPostgres(t *testing.T) {
 	}
 }
 
-// freeAddr returns a loopback address nobody listens on now.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 // The production layout: probes on their own listener, API requests beyond
 // the in-flight bound refused at once, readiness warning (not failing) while
 // the service sheds.
 func TestProductionLayout(t *testing.T) {
-	probeAddr := freeAddr(t)
+	probeAddr := testutil.FreeAddr(t)
 	s := startRun(t, config{deadline: time.Minute, shutdownTimeout: time.Second, probeAddr: probeAddr,
 		maxInFlight: 64, reportInFlight: 1, reportCost: 300 * time.Millisecond})
 	probe := started{addr: probeAddr}
@@ -255,7 +237,7 @@ func TestProductionLayout(t *testing.T) {
 // is refused while warming and served once warm, and the drain reaches a
 // Watch stream.
 func TestGRPC(t *testing.T) {
-	grpcAddr := freeAddr(t)
+	grpcAddr := testutil.FreeAddr(t)
 	s := startRun(t, config{warmup: 500 * time.Millisecond, deadline: time.Minute, shutdownTimeout: time.Second, drain: 200 * time.Millisecond, grpcAddr: grpcAddr})
 	conn, err := grpc.NewClient(grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {

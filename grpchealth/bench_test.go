@@ -2,7 +2,6 @@ package grpchealth_test
 
 import (
 	"context"
-	"net"
 	"testing"
 
 	"google.golang.org/grpc"
@@ -21,10 +20,7 @@ import (
 func serveHealth(b *testing.B, register func(*grpc.Server)) healthpb.HealthClient {
 	gs := grpc.NewServer()
 	register(gs)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
+	ln := testutil.Listen(b)
 	go gs.Serve(ln) //nolint:errcheck // stopped at cleanup
 	b.Cleanup(gs.Stop)
 	conn, err := grpc.NewClient(ln.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))

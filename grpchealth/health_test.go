@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"strings"
 	"sync"
 	"testing"
@@ -75,10 +74,7 @@ func start(t *testing.T) *service {
 	}
 	gs := grpc.NewServer()
 	h.Register(gs)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	ln := testutil.Listen(t)
 	srv, err := server.New(nil, s.lc, server.Also("grpc", grpchealth.Serving(gs, ln, h)),
 		server.DrainDelay(300*time.Millisecond), server.ShutdownTimeout(2*time.Second), server.Signals())
 	if err != nil {

@@ -3,7 +3,6 @@ package server_test
 import (
 	"context"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -36,7 +35,7 @@ func BenchmarkAppRequest(b *testing.B) {
 			r.Get("/api/items/{id}", route)
 			hs := newServer()
 			hs.Handler = r
-			ln := benchListener(b)
+			ln := testutil.Listen(b)
 			go hs.Serve(ln) //nolint:errcheck // closed below
 			defer hs.Close()
 			hammer(b, "http://"+ln.Addr().String()+"/api/items/7")
@@ -51,7 +50,7 @@ func BenchmarkAppRequest(b *testing.B) {
 	b.Run("chi-no-timeouts", bare(func() *http.Server { return &http.Server{} }))
 	b.Run("framework", func(b *testing.B) {
 		lc, _, r := guardedRoute(b, route)
-		ln := benchListener(b)
+		ln := testutil.Listen(b)
 		srv, err := server.New(&http.Server{Handler: r}, lc, server.Listener(ln), server.DrainDelay(0), server.Signals())
 		if err != nil {
 			b.Fatal(err)
@@ -68,14 +67,6 @@ func BenchmarkAppRequest(b *testing.B) {
 		}()
 		hammer(b, "http://"+ln.Addr().String()+"/api/items/7")
 	})
-}
-
-func benchListener(b *testing.B) net.Listener {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	return ln
 }
 
 // hammer GETs url from parallel keep-alive clients, b.N times in all.

@@ -198,12 +198,7 @@ func TestConnectionDefaults(t *testing.T) {
 			t.Error("New accepted an invalid option")
 		}
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	_, err = server.New(&http.Server{}, lc, server.ProbeListener(ln, nil))
+	_, err := server.New(&http.Server{}, lc, server.ProbeListener(testutil.Listen(t), nil))
 	if err == nil || !strings.Contains(err.Error(), "ProbeListener") {
 		t.Errorf("ProbeListener(ln, nil): %v, want an error naming the option", err)
 	}
@@ -272,7 +267,7 @@ func TestProbeListener(t *testing.T) {
 		close(entered)
 		<-release
 	})
-	appLn, probeLn := listen(t), listen(t)
+	appLn, probeLn := testutil.Listen(t), testutil.Listen(t)
 	appURL, probeURL := "http://"+appLn.Addr().String(), "http://"+probeLn.Addr().String()
 	srv, err := server.New(&http.Server{Handler: app}, lc, server.Listener(appLn),
 		server.ProbeListener(probeLn, probeMux), server.DrainDelay(0), server.ShutdownTimeout(5*time.Second), server.Signals())
@@ -306,16 +301,6 @@ func TestProbeListener(t *testing.T) {
 	if _, err := net.DialTimeout("tcp", probeLn.Addr().String(), time.Second); err == nil {
 		t.Error("the probe listener is still open after Run")
 	}
-}
-
-func listen(t *testing.T) net.Listener {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	return ln
 }
 
 // status returns the status code of a GET, or -1 when it fails.

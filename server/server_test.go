@@ -86,10 +86,7 @@ func startWith(t *testing.T, withHandlers func(server.Handlers) []server.Option,
 		io.WriteString(w, "done")
 	})
 	mux.HandleFunc("/fast", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "fast") })
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	ln := testutil.Listen(t)
 	s.base = "http://" + ln.Addr().String()
 	opts = append([]server.Option{server.Listener(ln), server.Logger(zap.New(core))}, opts...)
 	srv, err := server.New(&http.Server{Handler: mux}, s.lc, opts...)
@@ -116,10 +113,7 @@ func startWith(t *testing.T, withHandlers func(server.Handlers) []server.Option,
 // signals: for tests about the shutdown's order, not the drain.
 func bare(t *testing.T, lc *probes.Lifecycle, opts ...server.Option) *server.Server {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	ln := testutil.Listen(t)
 	srv, err := server.New(&http.Server{}, lc, append([]server.Option{server.Listener(ln), server.DrainDelay(0), server.Signals()}, opts...)...)
 	if err != nil {
 		t.Fatal(err)

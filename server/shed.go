@@ -75,7 +75,7 @@ func (s *Shedder) Check(context.Context) error {
 	if last == 0 {
 		return nil
 	}
-	if ago := time.Now().Sub(time.Unix(0, last)); ago < DefaultShedWindow {
+	if ago := time.Since(time.Unix(0, last)); ago < DefaultShedWindow {
 		return fmt.Errorf("%w: shedding load: %d requests refused so far, the last %s ago (bound %d in flight)",
 			probes.ErrWarn, s.shed.Load(), ago.Round(time.Millisecond), s.max)
 	}

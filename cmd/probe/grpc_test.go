@@ -38,10 +38,7 @@ func TestGRPC(t *testing.T) {
 		return next(ctx, req)
 	}))
 	h.Register(gs)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	ln := testutil.Listen(t)
 	go gs.Serve(ln) //nolint:errcheck // stopped below
 	defer gs.Stop()
 	addr := ln.Addr().String()

@@ -5,6 +5,7 @@ package testutil
 
 import (
 	"context"
+	"net"
 	"sync"
 	"testing"
 	"time"
@@ -78,4 +79,28 @@ func Ready(t testing.TB, lc *probes.Lifecycle) {
 	if err := lc.MarkReady(); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// Listen listens on a free loopback port and closes the listener when the
+// test ends (closing it twice is harmless).
+func Listen(t testing.TB) net.Listener {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	return ln
+}
+
+// FreeAddr returns a loopback address nobody listens on now, for a process
+// or a function that listens itself.
+func FreeAddr(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
 }
