@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	_ "google.golang.org/grpc/health" // client-side health checking
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/resolver"
 	"google.golang.org/grpc/resolver/manual"
 	"google.golang.org/grpc/status"
@@ -59,6 +60,7 @@ func grpcRollingRestart(t *testing.T, bin string, drain string) grpcOutcome {
 		ok, failed atomic.Int64
 		mu         sync.Mutex
 		byCode     = map[codes.Code]int64{}
+		servedAt   sync.Map // backend address: when it last answered
 		wg         sync.WaitGroup
 	)
 	ctx, stop := context.WithCancel(context.Background())
@@ -69,11 +71,13 @@ func grpcRollingRestart(t *testing.T, bin string, drain string) grpcOutcome {
 			for ctx.Err() == nil {
 				callCtx, cancel := context.WithTimeout(ctx, 2*time.Second)
 				var name wrapperspb.StringValue
-				err := conn.Invoke(callCtx, "/items.v1.Items/Get", wrapperspb.Int64(7), &name)
+				var backend peer.Peer
+				err := conn.Invoke(callCtx, "/items.v1.Items/Get", wrapperspb.Int64(7), &name, grpc.Peer(&backend))
 				cancel()
 				switch {
 				case err == nil:
 					ok.Add(1)
+					servedAt.Store(backend.Addr.String(), time.Now())
 				case ctx.Err() != nil: // the test ended the load
 				default:
 					failed.Add(1)
@@ -87,9 +91,14 @@ func grpcRollingRestart(t *testing.T, bin string, drain string) grpcOutcome {
 	time.Sleep(time.Second) // load before the first restart
 	for i, in := range instances {
 		in.terminate(t)
+		restarted := time.Now()
 		instances[i] = startInstanceAt(t, bin, in.name, in.addr, in.probeAddr, argsOf(i))
-		waitServing(t, grpcAddrs[i])
-		time.Sleep(500 * time.Millisecond) // the client's health stream sees it serving
+		// The client sends to the new instance again before the next one
+		// goes: its health stream has seen it serving.
+		testutil.Eventually(t, "the client's RPCs reach "+in.name+" again", func() bool {
+			at, ok := servedAt.Load(grpcAddrs[i])
+			return ok && at.(time.Time).After(restarted)
+		})
 	}
 	stop()
 	wg.Wait()
@@ -105,19 +114,12 @@ func waitServing(t *testing.T, addr string) {
 	}
 	defer conn.Close()
 	client := healthpb.NewHealthClient(conn)
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	testutil.Eventually(t, "gRPC at "+addr+" SERVING", func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
 		res, err := client.Check(ctx, &healthpb.HealthCheckRequest{})
-		cancel()
-		if err == nil && res.GetStatus() == healthpb.HealthCheckResponse_SERVING {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("gRPC at %s not SERVING within 30s: %v %v", addr, res, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return err == nil && res.GetStatus() == healthpb.HealthCheckResponse_SERVING
+	})
 }
 
 // A rolling restart of two gRPC instances under load from a client with

@@ -124,7 +124,7 @@ func wrkLoad(t *testing.T, url string, conns int, d time.Duration) wrkTotals {
 // prober asks /livez on the probe listener, and returns what both saw.
 func cpuOverload(t *testing.T, bin string, bounds []string, d time.Duration) (probeSummary, wrkTotals) {
 	in := startInstance(t, bin, "a", testutil.FreeAddr(t), append([]string{"-warmup", "0", "-drain", "0"}, bounds...))
-	waitOK(t, "http://"+in.probeAddr+"/readyz", 30*time.Second)
+	waitOK(t, "http://"+in.probeAddr+"/readyz")
 	ctx, cancel := context.WithCancel(context.Background())
 	probed := make(chan []probeResult, 1)
 	go func() {
@@ -135,22 +135,16 @@ func cpuOverload(t *testing.T, bin string, bounds []string, d time.Duration) (pr
 	return summarise(<-probed), w
 }
 
-func waitOK(t *testing.T, url string, within time.Duration) {
+func waitOK(t *testing.T, url string) {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	for {
+	testutil.Eventually(t, url+" answering 200", func() bool {
 		res, err := http.Get(url)
-		if err == nil {
-			res.Body.Close()
-			if res.StatusCode == 200 {
-				return
-			}
+		if err != nil {
+			return false
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s not 200 within %s: %v", url, within, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		res.Body.Close()
+		return res.StatusCode == 200
+	})
 }
 
 // Under 1,000 connections burning CPU, a kubelet-like liveness prober on
@@ -207,7 +201,7 @@ func TestLivenessAtTheFileLimit(t *testing.T) {
 		t.Fatal(err)
 	}
 	in := startInstance(t, limited, "a", testutil.FreeAddr(t), []string{"-warmup", "0", "-drain", "0"})
-	waitOK(t, "http://"+in.probeAddr+"/readyz", 30*time.Second)
+	waitOK(t, "http://"+in.probeAddr+"/readyz")
 
 	ctx, cancel := context.WithCancel(context.Background())
 	probed := make(chan []probeResult, 1)
@@ -290,7 +284,7 @@ func keepAlive(addr string) (net.Conn, error) {
 func TestHalfSentBodyThenSIGTERM(t *testing.T) {
 	bin := buildExample(t)
 	in := startInstance(t, bin, "a", testutil.FreeAddr(t), []string{"-warmup", "0", "-drain", "500ms", "-shutdown-timeout", "2s"})
-	waitOK(t, "http://"+in.probeAddr+"/readyz", 30*time.Second)
+	waitOK(t, "http://"+in.probeAddr+"/readyz")
 	for _, addr := range []string{in.probeAddr + " /livez", in.addr + " /api/items/1"} {
 		host, path, _ := strings.Cut(addr, " ")
 		conn, err := net.Dial("tcp", host)
@@ -331,7 +325,7 @@ func TestReadyzFloodDuringProbeAwareDrain(t *testing.T) {
 	bin := buildExample(t)
 	const max = 3 * time.Second
 	in := startInstance(t, bin, "a", testutil.FreeAddr(t), []string{"-warmup", "0", "-drain", max.String(), "-drain-probes", "3", "-shutdown-timeout", "2s"})
-	waitOK(t, "http://"+in.probeAddr+"/readyz", 30*time.Second)
+	waitOK(t, "http://"+in.probeAddr+"/readyz")
 	began := time.Now()
 	if err := in.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)

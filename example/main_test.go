@@ -238,7 +238,7 @@ func TestProductionLayout(t *testing.T) {
 // Watch stream.
 func TestGRPC(t *testing.T) {
 	grpcAddr := testutil.FreeAddr(t)
-	s := startRun(t, config{warmup: 500 * time.Millisecond, deadline: time.Minute, shutdownTimeout: time.Second, drain: 200 * time.Millisecond, grpcAddr: grpcAddr})
+	s := startRun(t, config{warmup: time.Second, deadline: time.Minute, shutdownTimeout: time.Second, drain: 200 * time.Millisecond, grpcAddr: grpcAddr})
 	conn, err := grpc.NewClient(grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		t.Fatal(err)
@@ -261,13 +261,26 @@ func TestGRPC(t *testing.T) {
 		err := conn.Invoke(ctx, "/items.v1.Items/Get", wrapperspb.Int64(id), &name)
 		return name.GetValue(), err
 	}
-	testutil.Eventually(t, "gRPC answering", func() bool { return check("liveness") == healthpb.HealthCheckResponse_SERVING })
-	if st := check(""); st == healthpb.HealthCheckResponse_NOT_SERVING {
-		if _, err := get(7); status.Code(err) != codes.Unavailable && check("") == healthpb.HealthCheckResponse_NOT_SERVING {
-			t.Errorf("items.v1.Items/Get while warming: %v, want Unavailable", err)
+	sawWarming, refused := false, false
+	testutil.Eventually(t, "serving", func() bool {
+		if check("liveness") != healthpb.HealthCheckResponse_SERVING {
+			return false // not answering yet
 		}
+		if check("items.v1.Items") == healthpb.HealthCheckResponse_SERVING {
+			return true
+		}
+		sawWarming = true
+		switch _, err := get(7); {
+		case status.Code(err) == codes.Unavailable:
+			refused = true
+		case err == nil && check("") != healthpb.HealthCheckResponse_SERVING:
+			t.Error("items.v1.Items/Get answered while readiness says NOT_SERVING")
+		}
+		return false
+	})
+	if !sawWarming || !refused {
+		t.Errorf("while the cache loaded: saw NOT_SERVING %v, saw Get refused %v; want both", sawWarming, refused)
 	}
-	testutil.Eventually(t, "serving", func() bool { return check("items.v1.Items") == healthpb.HealthCheckResponse_SERVING })
 	if name, err := get(7); err != nil || name != "item 7" {
 		t.Errorf("Get(7) when warm: %q, %v", name, err)
 	}

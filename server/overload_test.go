@@ -65,7 +65,9 @@ func post(t *testing.T, url, body string) {
 // Once the probers have seen readiness fail, the drain still waits until
 // application requests stop for the quiet period, and counts them.
 func TestDrainWaitsForQuiet(t *testing.T) {
-	const quiet = 150 * time.Millisecond
+	// Long enough that a loopback request under the race detector always
+	// comes within it of the one before.
+	const quiet = time.Second
 	s := startWith(t, func(h server.Handlers) []server.Option {
 		return []server.Option{server.DrainUntilProbed(h.Readiness, 1, time.Hour), server.DrainQuiet(quiet), server.Signals()}
 	})
@@ -81,18 +83,15 @@ func TestDrainWaitsForQuiet(t *testing.T) {
 	// of the one before: the drain goes on.
 	const after = 8
 	for range after {
-		began := time.Now()
 		if code, _ := get(t, s.base+"/fast"); code != 200 {
 			t.Fatalf("application request while draining: got %d, want 200", code)
 		}
-		if d := time.Since(began); d > quiet/2 {
-			t.Skipf("a request took %s, too slow a machine to keep within the quiet period", d)
-		}
 	}
 	// A request in flight holds the drain, however long it takes.
-	go status(s.base + "/slow")
+	slow := make(chan int, 1)
+	go func() { slow <- status(s.base + "/slow") }()
 	<-s.entered
-	waitQuiet := time.NewTimer(3 * quiet)
+	waitQuiet := time.NewTimer(2 * quiet)
 	defer waitQuiet.Stop()
 	select {
 	case err := <-s.done:
@@ -108,11 +107,14 @@ func TestDrainWaitsForQuiet(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("the drain did not end once requests stopped")
 	}
+	if code := <-slow; code != 200 {
+		t.Errorf("the request held through the drain: %d, want 200", code)
+	}
 	st := s.srv.Stats()
 	if want := uint64(1 + after + 1); st.LateRequests != want || st.AfterProbed != after+1 {
 		t.Errorf("late requests %d (after probed %d), want %d (%d): probes must not count", st.LateRequests, st.AfterProbed, want, after+1)
 	}
-	if st.DrainBegan.IsZero() || st.Drain < 3*quiet {
+	if st.DrainBegan.IsZero() || st.Drain < 2*quiet {
 		t.Errorf("drain stats: %+v", st)
 	}
 	if n := s.logs.FilterMessage("readiness seen failing").Len(); n != 1 {
@@ -327,7 +329,13 @@ func TestShedderInterleavings(t *testing.T) {
 		t.Fatalf("check before any refusal: %v", err)
 	}
 	var in, peak atomic.Int64
+	entered, release := make(chan struct{}), make(chan struct{})
 	h := shed.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/hold" {
+			entered <- struct{}{}
+			<-release
+			return
+		}
 		n := in.Add(1)
 		defer in.Add(-1)
 		for p := peak.Load(); n > p && !peak.CompareAndSwap(p, n); p = peak.Load() {
@@ -361,8 +369,19 @@ func TestShedderInterleavings(t *testing.T) {
 	if shed.InFlight() != 0 || ok.Load()+refused.Load() != 16*200 || uint64(refused.Load()) != shed.Shed() {
 		t.Errorf("in flight %d, ok %d, refused %d, Shed %d", shed.InFlight(), ok.Load(), refused.Load(), shed.Shed())
 	}
-	if refused.Load() == 0 {
-		t.Skip("nothing was refused on this machine; nothing more to check")
+	// Whatever the interleavings refused: with every slot held, the next
+	// request is refused, and the check warns with the count.
+	var held sync.WaitGroup
+	for range max {
+		held.Go(func() { h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/hold", nil)) })
+		<-entered
+	}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/api", nil))
+	close(release)
+	held.Wait()
+	if rec.Code != 503 {
+		t.Errorf("a request with every slot held: %d, want 503", rec.Code)
 	}
 	err = shed.Check(context.Background())
 	if !errors.Is(err, probes.ErrWarn) || !strings.Contains(err.Error(), fmt.Sprint(shed.Shed())) {
