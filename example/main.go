@@ -284,13 +284,13 @@ func run(ctx context.Context, cfg config, log *zap.Logger) error {
 	// The probes: on their own listener (the production layout), or on the
 	// API's router with -probe-addr "".
 	r := chi.NewRouter()
-	var probeMux server.Mux = r
-	if probeLn != nil {
-		probeMux = http.NewServeMux()
-	} else {
+	probeMux := http.NewServeMux()
+	var mountProbes server.Mux = probeMux
+	if probeLn == nil {
+		mountProbes = r
 		r.MethodNotAllowed(server.MethodNotAllowed)
 	}
-	handlers, err := server.Register(probeMux, lc, server.Service(server.Info{
+	handlers, err := server.Register(mountProbes, lc, server.Service(server.Info{
 		Version: "1", ServiceID: "probes-example", Description: "items API with a slow-loading cache",
 	}))
 	if err != nil {
@@ -329,7 +329,7 @@ func run(ctx context.Context, cfg config, log *zap.Logger) error {
 	opts := append([]server.Option{server.Listener(ln), server.Logger(log), drain, server.ShutdownTimeout(cfg.shutdownTimeout)}, closePool...)
 	probeBase := "http://" + ln.Addr().String()
 	if probeLn != nil {
-		opts = append(opts, server.ProbeListener(probeLn, probeMux.(http.Handler)))
+		opts = append(opts, server.ProbeListener(probeLn, probeMux))
 		probeBase = "http://" + probeLn.Addr().String()
 	}
 	if grpcLn != nil {
