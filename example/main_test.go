@@ -13,6 +13,7 @@ import (
 	"go.uber.org/goleak"
 	"go.uber.org/zap"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
@@ -238,8 +239,16 @@ func TestProductionLayout(t *testing.T) {
 // Watch stream.
 func TestGRPC(t *testing.T) {
 	grpcAddr := testutil.FreeAddr(t)
-	s := startRun(t, config{warmup: time.Second, deadline: time.Minute, shutdownTimeout: time.Second, drain: 200 * time.Millisecond, grpcAddr: grpcAddr})
-	conn, err := grpc.NewClient(grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	s := startRun(t, config{warmup: 2 * time.Second, deadline: time.Minute, shutdownTimeout: time.Second, drain: 200 * time.Millisecond, grpcAddr: grpcAddr})
+	// The client may dial before run has bound the port. grpc-go then waits
+	// about a second before it dials again, which could be the whole warm-up;
+	// a short backoff keeps the warm-up in sight.
+	conn, err := grpc.NewClient(grpcAddr,
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithConnectParams(grpc.ConnectParams{
+			Backoff:           backoff.Config{BaseDelay: 10 * time.Millisecond, Multiplier: 1.6, MaxDelay: 100 * time.Millisecond},
+			MinConnectTimeout: time.Second,
+		}))
 	if err != nil {
 		t.Fatal(err)
 	}
