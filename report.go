@@ -131,3 +131,19 @@ func (r Report) Task(name string) (TaskState, bool) {
 	}
 	return TaskState{}, false
 }
+
+// Execution is one finished execution of a check, as the functions given to
+// a gate's OnExecution (liveness.Gate, readiness.Gate) receive it: what
+// happened, before the thresholds decide what it means for the check.
+type Execution struct {
+	// Gate is the gate the check belongs to.
+	Gate Kind
+	// Check is the check's name.
+	Check string
+	// Status is this execution's own outcome: StatusOf its error, and Fail
+	// for one that timed out or panicked.
+	Status Status
+	// Duration is how long the execution took, or its timeout when it
+	// outlived it.
+	Duration time.Duration
+}

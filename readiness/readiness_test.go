@@ -3,6 +3,7 @@ package readiness_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -152,5 +153,65 @@ func TestScopes(t *testing.T) {
 				t.Errorf("readiness: got %s, want %s", got, tt.want)
 			}
 		})
+	}
+}
+
+// OnExecution hears every execution with its own outcome (before the
+// thresholds), a timed-out or panicking one as a failure with its duration,
+// and a listener that panics neither stops the others nor the schedule.
+func TestOnExecution(t *testing.T) {
+	const timeout = 20 * time.Millisecond
+	outcomes := []func(ctx context.Context) error{
+		func(context.Context) error { return nil },
+		func(context.Context) error { return fmt.Errorf("lag: %w", probes.ErrWarn) },
+		func(context.Context) error { return errors.New("refused") },
+		func(ctx context.Context) error { <-ctx.Done(); return ctx.Err() },
+		func(context.Context) error { panic("check bug") },
+	}
+	want := []probes.Status{probes.Pass, probes.Warn, probes.Fail, probes.Fail, probes.Fail}
+	var n atomic.Int64
+	lc := probes.NewLifecycle()
+	g, err := readiness.New(lc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = g.Add("db", probes.CheckFunc(func(ctx context.Context) error {
+		return outcomes[int(n.Add(1)-1)%len(outcomes)](ctx)
+	}), probes.Every(time.Millisecond), probes.Timeout(timeout), probes.FailureThreshold(3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.OnExecution(func(probes.Execution) { panic("listener bug") })
+	heard := make(chan probes.Execution, 100)
+	stop := g.OnExecution(func(e probes.Execution) {
+		select {
+		case heard <- e:
+		default:
+		}
+	})
+	testutil.Ready(t, lc)
+	testutil.Background(t, lc.Run)
+	for i, w := range want {
+		var e probes.Execution
+		select {
+		case e = <-heard:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("execution %d never heard", i)
+		}
+		if e.Gate != probes.Readiness || e.Check != "db" || e.Status != w {
+			t.Errorf("execution %d: %+v, want readiness db %s", i, e, w)
+		}
+		if i == 3 && e.Duration < timeout {
+			t.Errorf("the hung execution took %s, want at least its timeout %s", e.Duration, timeout)
+		}
+	}
+	stop()
+	for len(heard) > 0 {
+		<-heard
+	}
+	before := n.Load()
+	testutil.Eventually(t, "the schedule goes on", func() bool { return n.Load() > before+3 })
+	if len(heard) > 1 { // one delivery may have begun before stop
+		t.Errorf("%d executions heard after the listener was removed", len(heard))
 	}
 }

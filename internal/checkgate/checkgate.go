@@ -4,6 +4,7 @@ package checkgate
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/probekit/probes"
 	"github.com/probekit/probes/internal/broadcast"
@@ -18,6 +19,7 @@ type Gate struct {
 	lc      *probes.Lifecycle
 	runner  *runner.Runner
 	changes broadcast.B
+	execs   broadcast.List[func(probes.Execution)]
 }
 
 // New builds the gate of kind k on lc and attaches it, so that lc.Run runs
@@ -28,6 +30,7 @@ func New(lc *probes.Lifecycle, k probes.Kind) (*Gate, error) {
 	}
 	g := &Gate{kind: k, lc: lc}
 	g.runner = runner.New(lc.Clock(), g.changes.Notify)
+	g.runner.OnExecuted(g.executed)
 	if k == probes.Readiness {
 		g.runner.Scopes(spec.Shared, true) // dependencies: see probes.Shared
 	}
@@ -76,5 +79,30 @@ func (g *Gate) Revision() uint64 { return g.lc.Version() + g.runner.Revision() }
 // Subscribe registers fn to be called after every change of a check's
 // verdict or of the lifecycle's phase.
 func (g *Gate) Subscribe(fn func()) (cancel func()) { return g.changes.Subscribe(fn) }
+
+// OnExecution registers fn to be called after every execution of the gate's
+// checks, present and future, in the order they ran, with its outcome and
+// duration, and returns a function that removes it. fn runs on the goroutine
+// that ran the check, after the result is recorded; it must be quick and
+// must not block, or it delays the check's next execution. A panic in fn is
+// recovered and dropped: it never takes the check's schedule or the process
+// down. It is how package metrics counts executions as they happen.
+func (g *Gate) OnExecution(fn func(probes.Execution)) (cancel func()) { return g.execs.Add(fn) }
+
+func (g *Gate) executed(name string, s probes.Status, d time.Duration) {
+	fns := g.execs.Snapshot()
+	if len(fns) == 0 {
+		return
+	}
+	e := probes.Execution{Gate: g.kind, Check: name, Status: s, Duration: d}
+	for _, fn := range fns {
+		deliver(fn, e)
+	}
+}
+
+func deliver(fn func(probes.Execution), e probes.Execution) {
+	defer func() { _ = recover() }()
+	fn(e)
+}
 
 var _ probes.Gate = (*Gate)(nil)

@@ -39,6 +39,7 @@ var (
 type Runner struct {
 	clock    probes.Clock
 	onChange func()
+	executed func(name string, s probes.Status, d time.Duration)
 	results  atomic.Uint64 // outcomes applied and checks added: Revision
 	verdicts atomic.Uint64 // verdict changes and checks added: Version
 
@@ -89,6 +90,13 @@ type check struct {
 // Its checks are local; see Scopes.
 func New(clock probes.Clock, onChange func()) *Runner {
 	return &Runner{clock: clock, onChange: onChange, scope: spec.Local}
+}
+
+// OnExecuted makes the Runner call fn after each execution whose outcome it
+// records, on the goroutine that ran it, outside the Runner's lock. Call it
+// before Run.
+func (r *Runner) OnExecuted(fn func(name string, s probes.Status, d time.Duration)) {
+	r.executed = fn
 }
 
 // Scopes sets the scope of checks added without Shared or Local, and
@@ -304,14 +312,20 @@ func (r *Runner) fire(base context.Context, c *check) {
 
 	timeout := fmt.Errorf("timed out after %s: %w", c.cfg.Timeout, context.DeadlineExceeded)
 	rec := &spec.Recorder[probes.Observation]{Key: func(o probes.Observation) string { return o.Measurement }}
+	watched := make(chan struct{})
 	stopWatch := context.AfterFunc(ctx, func() {
+		defer close(watched)
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 			r.record(c, gen, time.Since(began), rec, timeout)
 		}
 	})
 	err := safe.Call(func() error { return c.checker.Check(context.WithValue(ctx, spec.RecorderKey{}, rec)) })
 	elapsed := time.Since(began)
-	stopWatch()
+	if !stopWatch() {
+		// The timeout's outcome is being recorded: let it finish, so that
+		// outcomes and their listeners follow the order of executions.
+		<-watched
+	}
 	if err != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
 		err = timeout
 	}
@@ -347,6 +361,9 @@ func (r *Runner) record(c *check, gen uint64, elapsed time.Duration, rec *spec.R
 	r.mu.Unlock()
 	if changed {
 		r.changed()
+	}
+	if r.executed != nil {
+		r.executed(c.name, probes.StatusOf(err), elapsed)
 	}
 }
 
