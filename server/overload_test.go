@@ -52,6 +52,42 @@ func TestDrainNotEndedByQueries(t *testing.T) {
 	}
 }
 
+// A scrape of a Monitoring endpoint, however frequent, neither counts as a
+// late request nor keeps the drain from seeing its quiet period.
+func TestMonitoringIsNotTraffic(t *testing.T) {
+	s := startWith(t, func(h server.Handlers) []server.Option {
+		return []server.Option{server.DrainUntilProbed(h.Readiness, 1, time.Hour), server.DrainQuiet(200 * time.Millisecond), server.Signals()}
+	})
+	s.cancel()
+	testutil.Eventually(t, "draining", func() bool { return s.lc.Phase() == probes.Draining })
+	if code := status(s.base + "/readyz"); code != 503 {
+		t.Fatalf("readiness while draining: %d", code)
+	}
+	scrapes := 0
+	deadline := time.After(10 * time.Second)
+	for {
+		select {
+		case <-deadline:
+			t.Fatalf("%d scrapes kept the drain going", scrapes)
+		case err := <-s.done:
+			if err != nil {
+				t.Fatal(err)
+			}
+			if scrapes < 2 {
+				t.Fatalf("only %d scrapes during the drain; the test proves nothing", scrapes)
+			}
+			if st := s.srv.Stats(); st.LateRequests != 0 {
+				t.Errorf("%d scrapes counted as %d late requests", scrapes, st.LateRequests)
+			}
+			return
+		default:
+		}
+		if code := status(s.base + "/metrics"); code == 200 {
+			scrapes++
+		}
+	}
+}
+
 func post(t *testing.T, url, body string) {
 	t.Helper()
 	res, err := client.Post(url, "text/plain", strings.NewReader(body))

@@ -666,6 +666,22 @@ func markProbe(r *http.Request) {
 	}
 }
 
+// Monitoring marks requests to h as monitoring, not application traffic, as
+// probe requests are: a drain neither counts them as late requests nor waits
+// for them to stop. Wrap the handler of a /metrics path (or any endpoint
+// only monitors call) served on the application listener with it, or a
+// Prometheus scraping through the drain keeps DrainUntilProbed from seeing
+// the quiet it waits for. It panics when h is nil.
+func Monitoring(h http.Handler) http.Handler {
+	if h == nil {
+		panic("server: Monitoring(nil): need an http.Handler")
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		markProbe(r)
+		h.ServeHTTP(w, r)
+	})
+}
+
 // track counts requests in flight (to report how many a shutdown timeout
 // cuts) and asks clients to close their connection after each response once
 // the service no longer serves as ready (Draining, Stopped, Broken), so that

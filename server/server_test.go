@@ -86,6 +86,9 @@ func startWith(t *testing.T, withHandlers func(server.Handlers) []server.Option,
 		io.WriteString(w, "done")
 	})
 	mux.HandleFunc("/fast", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "fast") })
+	mux.Handle("/metrics", server.Monitoring(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "up 1\n")
+	})))
 	ln := testutil.Listen(t)
 	s.base = "http://" + ln.Addr().String()
 	opts = append([]server.Option{server.Listener(ln), server.Logger(zap.New(core))}, opts...)
