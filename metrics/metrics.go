@@ -1,0 +1,398 @@
+// Package metrics exports a lifecycle's phase, its gates, their checks and
+// the warm-up as Prometheus metrics, read from the same state the probes
+// answer from: nothing is kept in step by hand.
+//
+// State (the phase, each gate's and check's status, the warm-up's progress,
+// the age of each check's last result) is read when Prometheus scrapes.
+// What happens (check executions and their durations, phase transitions) is
+// counted as it happens. A service that does not import this package never
+// compiles client_golang.
+//
+// Every series is labelled only by names the service chose when it built its
+// gates (gates, checks, warm-up tasks) and by the fixed names of phases and
+// statuses, so the number of series is bounded by the service's own checks;
+// nothing a client sends becomes a label.
+//
+// The metrics:
+//
+//	probes_phase{phase}                                      gauge: 1 for the current phase, 0 for the others
+//	probes_gate_status{gate,status}                          gauge: 1 for the gate's current status
+//	probes_check_status{gate,check,status}                   gauge: 1 for the check's current status
+//	probes_check_duration_seconds{gate,check}                histogram of execution times
+//	probes_check_executions_total{gate,check,status}         counter of executions by their own outcome
+//	probes_check_last_result_timestamp_seconds{gate,check}   gauge: when the last result came, 0 before
+//	probes_check_stale{gate,check}                           gauge: 1 while the last result is stale
+//	probes_check_consecutive_failures{gate,check}            gauge
+//	probes_transitions_total{from,to}                        counter of phase transitions
+//	probes_warmup_progress_ratio                             gauge: 0 to 1 over the whole warm-up
+//	probes_warmup_task_progress_ratio{task}                  gauge: 0 to 1 per warm-up task
+//
+// With the Server option, also what the server saw of its connections and
+// its shutdown (server.Stats):
+//
+//	probes_refused_connections_total                         counter: connections refused at MaxConns
+//	probes_drain_duration_seconds                            gauge: the drain so far, then its length
+//	probes_drain_late_requests_total                         counter: application requests during the drain
+//	probes_drain_late_requests_after_probed_total            counter: of them, after the probers had noticed
+//	probes_shutdown_cut_requests_total                       counter: requests the shutdown timeout cut
+//
+// A check's status is its own verdict after its thresholds (what its
+// /readyz/{check} path would answer before scope and criticality are
+// applied): a failing shared database shows as fail here while readiness,
+// which only warns for it, shows warn in probes_gate_status.
+package metrics
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"math"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/probekit/probes"
+	"github.com/probekit/probes/server"
+)
+
+// Option configures the metrics. An invalid value makes Register fail with
+// an error that names the option.
+type Option func(*config) error
+
+type config struct {
+	buckets []float64
+	srv     *server.Server
+}
+
+// Buckets sets the upper bounds, in seconds, of the buckets of
+// probes_check_duration_seconds: at least one, each finite and positive, in
+// increasing order. The default runs from 100 µs to 10 s (100 µs, 250 µs,
+// 500 µs, 1 ms, 2.5 ms, ... 5 s, 10 s): a healthy local dependency answers
+// in well under a millisecond, and a check's timeout is 1 s by default.
+func Buckets(upper ...float64) Option {
+	return func(c *config) error {
+		if len(upper) == 0 {
+			return errors.New("metrics: Buckets(): need at least one bucket")
+		}
+		for i, b := range upper {
+			if math.IsNaN(b) || math.IsInf(b, 0) || b <= 0 {
+				return fmt.Errorf("metrics: Buckets(%v): bound %v is not a positive finite number of seconds", upper, b)
+			}
+			if i > 0 && b <= upper[i-1] {
+				return fmt.Errorf("metrics: Buckets(%v): bounds must increase, %v follows %v", upper, b, upper[i-1])
+			}
+		}
+		c.buckets = slices.Clone(upper)
+		return nil
+	}
+}
+
+// Server adds what s has seen of its connections and its shutdown
+// (server.Stats): refused connections, the drain's length, the requests
+// that arrived late during it, and those the shutdown timeout cut. A scrape
+// sees them while the listener that serves the metrics is open: the drain
+// as it goes on, on the application listener (which serves until the drain
+// ends); the cut requests only on a listener that outlives the shutdown,
+// such as the probe listener, and in the server's log.
+func Server(s *server.Server) Option {
+	return func(c *config) error {
+		if s == nil {
+			return errors.New("metrics: Server(nil): need a *server.Server")
+		}
+		c.srv = s
+		return nil
+	}
+}
+
+var defaultBuckets = []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}
+
+// Metrics is the collector of one lifecycle's metrics. Register creates and
+// registers it; it is a prometheus.Collector, so Unregister removes it.
+type Metrics struct {
+	lc    *probes.Lifecycle
+	gates []probes.Gate
+	srv   *server.Server
+
+	duration    *prometheus.HistogramVec
+	executions  *prometheus.CounterVec
+	transitions *prometheus.CounterVec
+
+	mu      sync.Mutex                          // serialises additions to byCheck
+	byCheck atomic.Pointer[map[checkKey]*check] // copied on write
+	cancels []func()
+}
+
+type checkKey struct {
+	gate probes.Kind
+	name string
+}
+
+// check holds the series of one check that execution listeners update, so
+// that counting an execution looks nothing up in a vector.
+type check struct {
+	duration   prometheus.Observer
+	executions [probes.Pass + 1]prometheus.Counter // by Status
+}
+
+// The series read at scrape time.
+var (
+	descPhase = prometheus.NewDesc("probes_phase",
+		"1 for the lifecycle's current phase, 0 for the others.", []string{"phase"}, nil)
+	descGate = prometheus.NewDesc("probes_gate_status",
+		"1 for the gate's current status (pass, warn, fail), 0 for the others.", []string{"gate", "status"}, nil)
+	descCheck = prometheus.NewDesc("probes_check_status",
+		"1 for the check's current status after its thresholds, 0 for the others.", []string{"gate", "check", "status"}, nil)
+	descLast = prometheus.NewDesc("probes_check_last_result_timestamp_seconds",
+		"When the check's last result came, in seconds since the epoch; 0 before the first.", []string{"gate", "check"}, nil)
+	descStale = prometheus.NewDesc("probes_check_stale",
+		"1 while the check's last result is older than its StaleAfter bound: its schedule has stalled.", []string{"gate", "check"}, nil)
+	descFails = prometheus.NewDesc("probes_check_consecutive_failures",
+		"Failures of the check since its last pass or warning.", []string{"gate", "check"}, nil)
+	descWarmup = prometheus.NewDesc("probes_warmup_progress_ratio",
+		"Progress of the warm-up, from 0 to 1: the mean of its tasks' progress.", nil, nil)
+	descTask = prometheus.NewDesc("probes_warmup_task_progress_ratio",
+		"Progress of one warm-up task, from 0 to 1.", []string{"task"}, nil)
+
+	descRefused = prometheus.NewDesc("probes_refused_connections_total",
+		"Connections the application listener closed at once because it held MaxConns.", nil, nil)
+	descDrain = prometheus.NewDesc("probes_drain_duration_seconds",
+		"How long the shutdown's drain has lasted so far, then its length once over; 0 before it began.", nil, nil)
+	descLate = prometheus.NewDesc("probes_drain_late_requests_total",
+		"Application requests that arrived after the drain began: the balancers had not noticed yet.", nil, nil)
+	descAfterProbed = prometheus.NewDesc("probes_drain_late_requests_after_probed_total",
+		"Late requests that arrived after the probers had seen readiness fail: clients that do not follow the probes.", nil, nil)
+	descCut = prometheus.NewDesc("probes_shutdown_cut_requests_total",
+		"Requests the shutdown timeout cut off.", nil, nil)
+)
+
+// transitionPairs are the moves a Lifecycle can make (see probes.Lifecycle);
+// their counters exist from the start at 0, so that increase() sees the
+// first of each.
+var transitionPairs = [...][2]probes.Phase{
+	{probes.Cold, probes.Warming},
+	{probes.Warming, probes.Ready},
+	{probes.Ready, probes.Warming},
+	{probes.Cold, probes.Draining},
+	{probes.Warming, probes.Draining},
+	{probes.Ready, probes.Draining},
+	{probes.Draining, probes.Stopped},
+	{probes.Cold, probes.Broken},
+	{probes.Warming, probes.Broken},
+	{probes.Ready, probes.Broken},
+	{probes.Draining, probes.Broken},
+	{probes.Stopped, probes.Broken},
+}
+
+// Register creates the metrics of lc and registers them on reg; pass
+// prometheus.DefaultRegisterer to use the default registry. Build the gates
+// first: Register counts the executions of the gates lc has then (their
+// checks added later included) and reads the state of those gates at each
+// scrape. Register before the lifecycle starts, so that every transition is
+// counted.
+func Register(reg prometheus.Registerer, lc *probes.Lifecycle, opts ...Option) (*Metrics, error) {
+	if reg == nil {
+		return nil, errors.New("metrics: Register(nil, ...): need a prometheus.Registerer (prometheus.DefaultRegisterer for the default registry)")
+	}
+	if lc == nil {
+		return nil, errors.New("metrics: Register(reg, nil): need a *probes.Lifecycle")
+	}
+	cfg := config{buckets: defaultBuckets}
+	for _, o := range opts {
+		if o == nil {
+			return nil, errors.New("metrics: Register: nil Option")
+		}
+		if err := o(&cfg); err != nil {
+			return nil, err
+		}
+	}
+	m := &Metrics{
+		lc:    lc,
+		gates: lc.Gates(),
+		srv:   cfg.srv,
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "probes_check_duration_seconds",
+			Help:    "How long executions of the check took; one that timed out counts its timeout.",
+			Buckets: cfg.buckets,
+		}, []string{"gate", "check"}),
+		executions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "probes_check_executions_total",
+			Help: "Executions of the check by their own outcome (pass, warn, fail), before its thresholds.",
+		}, []string{"gate", "check", "status"}),
+		transitions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "probes_transitions_total",
+			Help: "Moves of the lifecycle from one phase to another.",
+		}, []string{"from", "to"}),
+	}
+	m.byCheck.Store(&map[checkKey]*check{})
+	var moved [lastPhase + 1][lastPhase + 1]prometheus.Counter
+	for _, p := range transitionPairs {
+		moved[p[0]][p[1]] = m.transitions.WithLabelValues(p[0].String(), p[1].String())
+	}
+	m.cancels = append(m.cancels, lc.Subscribe(func(t probes.Transition) {
+		if t.From <= lastPhase && t.To <= lastPhase && moved[t.From][t.To] != nil {
+			moved[t.From][t.To].Inc()
+			return
+		}
+		m.transitions.WithLabelValues(t.From.String(), t.To.String()).Inc()
+	}))
+	for _, g := range m.gates {
+		for _, r := range g.Report().Checks {
+			m.check(g.Kind(), r.Name)
+		}
+		if src, ok := g.(executionSource); ok {
+			m.cancels = append(m.cancels, src.OnExecution(m.observe))
+		}
+	}
+	if err := reg.Register(m); err != nil {
+		m.Close()
+		return nil, fmt.Errorf("metrics: %w", err)
+	}
+	return m, nil
+}
+
+// lastPhase is the last phase; the transition table is indexed up to it.
+const lastPhase = probes.Broken
+
+// executionSource is what a gate offers when its checks run in the
+// background: liveness.Gate and readiness.Gate.
+type executionSource interface {
+	OnExecution(fn func(probes.Execution)) (cancel func())
+}
+
+// Close stops counting executions and transitions. The metrics stay
+// registered, at their last values; unregister them to remove them.
+func (m *Metrics) Close() {
+	for _, c := range m.cancels {
+		c()
+	}
+}
+
+// observe counts one execution. It runs on the check's goroutine after
+// every execution: a map read, an observation and an increment.
+func (m *Metrics) observe(e probes.Execution) {
+	c := m.check(e.Gate, e.Check)
+	c.duration.Observe(e.Duration.Seconds())
+	if e.Status <= probes.Pass {
+		c.executions[e.Status].Inc()
+	}
+}
+
+// check returns the series of the named check, creating them on first use.
+func (m *Metrics) check(gate probes.Kind, name string) *check {
+	key := checkKey{gate, name}
+	if c, ok := (*m.byCheck.Load())[key]; ok {
+		return c
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	old := *m.byCheck.Load()
+	if c, ok := old[key]; ok {
+		return c
+	}
+	g := gate.String()
+	c := &check{duration: m.duration.WithLabelValues(g, name)}
+	for s := probes.Fail; s <= probes.Pass; s++ {
+		c.executions[s] = m.executions.WithLabelValues(g, name, s.String())
+	}
+	next := maps.Clone(old)
+	next[key] = c
+	m.byCheck.Store(&next)
+	return c
+}
+
+// Describe sends the descriptions of every metric; it is part of
+// prometheus.Collector.
+func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descPhase, descGate, descCheck, descLast, descStale, descFails, descWarmup, descTask} {
+		ch <- d
+	}
+	if m.srv != nil {
+		for _, d := range []*prometheus.Desc{descRefused, descDrain, descLate, descAfterProbed, descCut} {
+			ch <- d
+		}
+	}
+	m.duration.Describe(ch)
+	m.executions.Describe(ch)
+	m.transitions.Describe(ch)
+}
+
+// Collect reads the state now and sends every metric; it is part of
+// prometheus.Collector.
+func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
+	phase := m.lc.Phase()
+	for p := probes.Cold; p <= lastPhase; p++ {
+		ch <- prometheus.MustNewConstMetric(descPhase, prometheus.GaugeValue, flag(p == phase), p.String())
+	}
+	warmup, tasks := 0.0, 0
+	for _, g := range m.gates {
+		r := g.Report()
+		kind := r.Gate.String()
+		status := r.Status()
+		for s := probes.Fail; s <= probes.Pass; s++ {
+			ch <- prometheus.MustNewConstMetric(descGate, prometheus.GaugeValue, flag(s == status), kind, s.String())
+		}
+		for i := range r.Checks {
+			m.collectCheck(ch, r.Gate, &r.Checks[i])
+		}
+		for _, t := range r.Tasks {
+			f := t.Fraction
+			if t.Done {
+				f = 1
+			}
+			f = min(max(f, 0), 1)
+			ch <- prometheus.MustNewConstMetric(descTask, prometheus.GaugeValue, f, t.Name)
+			warmup += f
+			tasks++
+		}
+	}
+	if tasks > 0 {
+		warmup /= float64(tasks)
+	} else {
+		warmup = flag(m.lc.Started())
+	}
+	ch <- prometheus.MustNewConstMetric(descWarmup, prometheus.GaugeValue, warmup)
+	if m.srv != nil {
+		m.collectServer(ch)
+	}
+	m.duration.Collect(ch)
+	m.executions.Collect(ch)
+	m.transitions.Collect(ch)
+}
+
+func (m *Metrics) collectCheck(ch chan<- prometheus.Metric, gate probes.Kind, c *probes.Result) {
+	m.check(gate, c.Name) // its execution series exist from its first scrape
+	g := gate.String()
+	for s := probes.Fail; s <= probes.Pass; s++ {
+		ch <- prometheus.MustNewConstMetric(descCheck, prometheus.GaugeValue, flag(s == c.Status), g, c.Name, s.String())
+	}
+	var last float64
+	if !c.Time.IsZero() {
+		last = float64(c.Time.UnixNano()) / 1e9
+	}
+	ch <- prometheus.MustNewConstMetric(descLast, prometheus.GaugeValue, last, g, c.Name)
+	ch <- prometheus.MustNewConstMetric(descStale, prometheus.GaugeValue, flag(c.Stale), g, c.Name)
+	ch <- prometheus.MustNewConstMetric(descFails, prometheus.GaugeValue, float64(c.ConsecutiveFailures), g, c.Name)
+}
+
+func (m *Metrics) collectServer(ch chan<- prometheus.Metric) {
+	st := m.srv.Stats()
+	drain := st.Drain
+	if drain == 0 && !st.DrainBegan.IsZero() {
+		drain = time.Since(st.DrainBegan)
+	}
+	ch <- prometheus.MustNewConstMetric(descRefused, prometheus.CounterValue, float64(st.RefusedConns))
+	ch <- prometheus.MustNewConstMetric(descDrain, prometheus.GaugeValue, drain.Seconds())
+	ch <- prometheus.MustNewConstMetric(descLate, prometheus.CounterValue, float64(st.LateRequests))
+	ch <- prometheus.MustNewConstMetric(descAfterProbed, prometheus.CounterValue, float64(st.AfterProbed))
+	ch <- prometheus.MustNewConstMetric(descCut, prometheus.CounterValue, float64(st.CutRequests))
+}
+
+func flag(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
