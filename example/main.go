@@ -15,7 +15,8 @@
 // GET /api/report burns CPU to show load shedding. Every flag can also be
 // set from the environment: ADDR, PROBE_ADDR, GRPC_ADDR, WARMUP,
 // WARMUP_DEADLINE, DRAIN, DRAIN_PROBES, SHUTDOWN_TIMEOUT, DB_SCOPE,
-// MAX_INFLIGHT, REPORT_INFLIGHT and REPORT_COST. example/deploy
+// MAX_INFLIGHT, REPORT_INFLIGHT, REPORT_COST and METRICS. GET /metrics
+// serves Prometheus metrics (-metrics=false turns it off). example/deploy
 // holds a systemd unit, a Kubernetes Deployment and a Dockerfile for it.
 package main
 
@@ -34,10 +35,14 @@ import (
 
 	"github.com/go-chi/chi/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.uber.org/zap"
 
 	"github.com/probekit/probes"
 	"github.com/probekit/probes/liveness"
+	"github.com/probekit/probes/metrics"
 	"github.com/probekit/probes/readiness"
 	"github.com/probekit/probes/redact"
 	"github.com/probekit/probes/server"
@@ -59,6 +64,7 @@ type config struct {
 	shutdownTimeout time.Duration
 	databaseURL     string
 	dbScope         string
+	metrics         bool
 }
 
 func main() {
@@ -135,6 +141,12 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 		}
 		fs.IntVar(b.p, b.flag, def, b.usage)
 	}
+	metricsDefault, err := strconv.ParseBool(env("METRICS", "true"))
+	if err != nil {
+		return cfg, fmt.Errorf("METRICS: %w", err)
+	}
+	fs.BoolVar(&cfg.metrics, "metrics", metricsDefault,
+		"serve Prometheus metrics at /metrics on -addr; -metrics=false for none (env METRICS)")
 	fs.StringVar(&cfg.dbScope, "db-scope", env("DB_SCOPE", "shared"),
 		"scope of the PostgreSQL check: shared (the fleet shares the database: readiness warns while it is down) or local (readiness fails) (env DB_SCOPE)")
 	if err := fs.Parse(args); err != nil {
@@ -345,14 +357,34 @@ func run(ctx context.Context, cfg config, log *zap.Logger) error {
 	if err != nil {
 		return err
 	}
+	if cfg.metrics {
+		if err := serveMetrics(r, lc, srv); err != nil {
+			return err
+		}
+	}
 	base := "http://" + ln.Addr().String()
 	log.Info("listening",
 		zap.String("startup", probeBase+"/startupz"), zap.String("liveness", probeBase+"/livez"),
 		zap.String("readiness", probeBase+"/readyz"), zap.String("health", probeBase+"/healthz"),
 		zap.String("api", base+"/api/items/{id}"), zap.Duration("warmup", cfg.warmup),
 		zap.String("grpc", cfg.grpcAddr), zap.Int("maxInFlight", cfg.maxInFlight), zap.Int("reportInFlight", cfg.reportInFlight),
-		zap.Bool("postgres", cfg.databaseURL != ""), zap.String("dbScope", cfg.dbScope))
+		zap.Bool("postgres", cfg.databaseURL != ""), zap.String("dbScope", cfg.dbScope), zap.Bool("metrics", cfg.metrics))
 	return srv.Run(ctx)
+}
+
+// serveMetrics serves the lifecycle's metrics, the server's drain figures
+// and the Go and process collectors at GET /metrics on r. Scrapes are
+// monitoring, not traffic, for the drain; at most 4 are served at once, so
+// that a flood of them cannot take the CPU from the API.
+func serveMetrics(r chi.Router, lc *probes.Lifecycle, srv *server.Server) error {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if _, err := metrics.Register(reg, lc, metrics.Server(srv)); err != nil {
+		return err
+	}
+	h := promhttp.HandlerFor(reg, promhttp.HandlerOpts{MaxRequestsInFlight: 4, Timeout: 5 * time.Second})
+	r.Method(http.MethodGet, "/metrics", server.Monitoring(h))
+	return nil
 }
 
 // shedder returns a Shedder with the bound, its warning added to

@@ -34,12 +34,14 @@ func TestParseConfig(t *testing.T) {
 		want config
 		err  string
 	}{
-		{name: "defaults", want: config{addr: "127.0.0.1:8080", probeAddr: "127.0.0.1:8081", grpcAddr: "127.0.0.1:9090", maxInFlight: 64, reportInFlight: 2 * runtime.GOMAXPROCS(0), reportCost: 20 * time.Millisecond, warmup: 3 * time.Second, deadline: 2 * time.Minute, drain: 5 * time.Second, shutdownTimeout: 10 * time.Second, dbScope: "shared"}},
+		{name: "defaults", want: config{addr: "127.0.0.1:8080", probeAddr: "127.0.0.1:8081", grpcAddr: "127.0.0.1:9090", maxInFlight: 64, reportInFlight: 2 * runtime.GOMAXPROCS(0), reportCost: 20 * time.Millisecond, warmup: 3 * time.Second, deadline: 2 * time.Minute, drain: 5 * time.Second, shutdownTimeout: 10 * time.Second, dbScope: "shared", metrics: true}},
 		{name: "environment", env: map[string]string{"ADDR": ":9000", "PROBE_ADDR": ":9001", "GRPC_ADDR": ":9002", "MAX_INFLIGHT": "3", "REPORT_INFLIGHT": "2", "REPORT_COST": "1ms",
-			"WARMUP": "1s", "DRAIN": "0s", "DATABASE_URL": "postgres://x", "DB_SCOPE": "local"},
+			"WARMUP": "1s", "DRAIN": "0s", "DATABASE_URL": "postgres://x", "DB_SCOPE": "local", "METRICS": "false"},
 			want: config{addr: ":9000", probeAddr: ":9001", grpcAddr: ":9002", maxInFlight: 3, reportInFlight: 2, reportCost: time.Millisecond, warmup: time.Second, deadline: 2 * time.Minute, shutdownTimeout: 10 * time.Second, databaseURL: "postgres://x", dbScope: "local"}},
+		{name: "metrics off by flag", args: []string{"-metrics=false"}, env: map[string]string{"METRICS": "true"},
+			want: config{addr: "127.0.0.1:8080", probeAddr: "127.0.0.1:8081", grpcAddr: "127.0.0.1:9090", maxInFlight: 64, reportInFlight: 2 * runtime.GOMAXPROCS(0), reportCost: 20 * time.Millisecond, warmup: 3 * time.Second, deadline: 2 * time.Minute, drain: 5 * time.Second, shutdownTimeout: 10 * time.Second, dbScope: "shared"}},
 		{name: "flags beat environment", args: []string{"-warmup", "2s", "-addr", ":1", "-probe-addr=", "-grpc-addr", ":3"}, env: map[string]string{"WARMUP": "9s", "PROBE_ADDR": ":2"},
-			want: config{addr: ":1", grpcAddr: ":3", maxInFlight: 64, reportInFlight: 2 * runtime.GOMAXPROCS(0), reportCost: 20 * time.Millisecond, warmup: 2 * time.Second, deadline: 2 * time.Minute, drain: 5 * time.Second, shutdownTimeout: 10 * time.Second, dbScope: "shared"}},
+			want: config{addr: ":1", grpcAddr: ":3", maxInFlight: 64, reportInFlight: 2 * runtime.GOMAXPROCS(0), reportCost: 20 * time.Millisecond, warmup: 2 * time.Second, deadline: 2 * time.Minute, drain: 5 * time.Second, shutdownTimeout: 10 * time.Second, dbScope: "shared", metrics: true}},
 		{name: "unknown scope", args: []string{"-db-scope", "global"}, err: `-db-scope "global"`},
 		{name: "bad environment names the variable", env: map[string]string{"DRAIN": "soon"}, err: "DRAIN"},
 		{name: "negative warm-up", args: []string{"-warmup", "-1s"}, err: "-warmup"},
@@ -48,6 +50,7 @@ func TestParseConfig(t *testing.T) {
 		{name: "bad in-flight bound in the environment", env: map[string]string{"MAX_INFLIGHT": "many"}, err: "MAX_INFLIGHT"},
 		{name: "negative report bound", args: []string{"-report-inflight", "-1"}, err: "-report-inflight"},
 		{name: "negative report cost", args: []string{"-report-cost", "-1ms"}, err: "-report-cost"},
+		{name: "bad metrics switch in the environment", env: map[string]string{"METRICS": "perhaps"}, err: "METRICS"},
 		{name: "negative drain probes", env: map[string]string{"DRAIN_PROBES": "-2"}, err: "-drain-probes"},
 	}
 	for _, tt := range tests {
@@ -313,5 +316,36 @@ func TestGRPC(t *testing.T) {
 	}
 	if _, err := stream.Recv(); err == nil {
 		t.Error("the Watch stream outlived the server")
+	}
+}
+
+// /metrics answers from the first moment, with the lifecycle's metrics and
+// the Go and process collectors; -metrics=false leaves it out.
+func TestMetrics(t *testing.T) {
+	s := startRun(t, config{warmup: 2 * time.Second, deadline: time.Minute, shutdownTimeout: time.Second, metrics: true})
+	testutil.Eventually(t, "metrics while warming", func() bool {
+		code, body := s.get("/metrics")
+		return code == 200 && strings.Contains(body, "probes_phase{phase=\"warming\"} 1\n")
+	})
+	testutil.Eventually(t, "metrics when ready", func() bool {
+		_, body := s.get("/metrics")
+		return strings.Contains(body, "probes_phase{phase=\"ready\"} 1\n") &&
+			strings.Contains(body, "probes_transitions_total{from=\"warming\",to=\"ready\"} 1\n")
+	})
+	_, body := s.get("/metrics")
+	for _, want := range []string{"go_goroutines ", "process_resident_memory_bytes ", "probes_drain_duration_seconds 0\n",
+		`probes_check_status{check="refresher",gate="liveness",status="pass"} 1`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+	if err := s.stop(); err != nil {
+		t.Errorf("run: %v", err)
+	}
+
+	off := startRun(t, config{warmup: 0, deadline: time.Minute, shutdownTimeout: time.Second})
+	testutil.Eventually(t, "serving", func() bool { code, _ := off.get("/api/items/1"); return code == 200 })
+	if code, _ := off.get("/metrics"); code != 404 {
+		t.Errorf("/metrics with -metrics=false: %d, want 404", code)
 	}
 }

@@ -154,6 +154,12 @@ func testDeployment(t *testing.T, file string, grpc bool) {
 		}
 	}
 
+	// The scrape annotations point at /metrics on the API's port.
+	ann := d.Spec.Template.Annotations
+	if _, apiPort, _ := strings.Cut(s.addr, ":"); ann["prometheus.io/port"] != apiPort || ann["prometheus.io/path"] != "/metrics" || ann["prometheus.io/scrape"] != "true" {
+		t.Errorf("scrape annotations %v; want /metrics on -addr's port %s", ann, apiPort)
+	}
+
 	// The startup budget covers the warm-up deadline: the kubelet must not
 	// restart a pod that is still allowed to warm up. The first probe comes
 	// at initialDelaySeconds, so the last failure allowed lands
