@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the tests talk to when it is missing, from Debian's packages:
-# PostgreSQL server binaries, HAProxy and wrk.
+# PostgreSQL server binaries, HAProxy, wrk, and Prometheus (its server and
+# promtool).
 set -euo pipefail
 
 missing=()
@@ -10,6 +11,9 @@ fi
 for tool in haproxy wrk; do
   command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
 done
+if ! command -v prometheus >/dev/null 2>&1 || ! command -v promtool >/dev/null 2>&1; then
+  missing+=(prometheus)
+fi
 
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing: ${missing[*]}"

@@ -15,5 +15,6 @@ go test -race "$@" ./...
 
 # End to end: the example behind a real HAProxy under wrk's load, through
 # rolling restarts with and without a drain, and a PostgreSQL outage with
-# the check shared and local.
+# the check shared and local; gRPC rolling restarts; overload; and a real
+# Prometheus scraping the example through its whole life.
 go test -tags e2e -count=1 "$@" ./e2e
