@@ -32,14 +32,20 @@ func startPrometheus(t *testing.T, target string) *prometheusServer {
 	t.Helper()
 	need(t, "prometheus")
 	dir := t.TempDir()
+	rules, err := filepath.Abs("../example/deploy/prometheus-rules.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
 	config := fmt.Sprintf(`global:
   scrape_interval: 100ms
   scrape_timeout: 100ms
+  evaluation_interval: 200ms
+rule_files: [%q]
 scrape_configs:
   - job_name: example
     static_configs:
       - targets: [%q]
-`, target)
+`, rules, target)
 	if err := os.WriteFile(filepath.Join(dir, "prometheus.yml"), []byte(config), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -178,6 +184,11 @@ func TestPrometheusSeesTheWholeLife(t *testing.T) {
 
 	prom.eventually(t, `probes_phase{phase="ready"}`, 1)
 	prom.eventually(t, `probes_warmup_progress_ratio`, 1)
+	if v, ok := prom.query(t, `probes_warmup_duration_seconds`, 0); !ok || v < 3 || v > 10 {
+		t.Errorf("warm-up length %v s (present %v), want about the -warmup of 3s", v, ok)
+	} else {
+		t.Logf("warm-up length seen: %.3f s", v)
+	}
 	prom.eventually(t, `probes_gate_status{gate="readiness",status="pass"}`, 1)
 	if v := prom.increase(t, `probes_transitions_total{from="warming",to="ready"}`); v != 1 {
 		t.Errorf(`increase(probes_transitions_total{from="warming",to="ready"}[1m]) = %v, want 1`, v)
@@ -226,5 +237,42 @@ func TestPrometheusSeesTheWholeLife(t *testing.T) {
 	}
 	if v, ok := prom.query(t, `max_over_time(probes_shutdown_cut_requests_total[1m])`, 0); !ok || v != 0 {
 		t.Errorf("cut requests seen: %v (present %v)", v, ok)
+	}
+	prom.rulesHealthy(t, 5)
+}
+
+// rulesHealthy checks that Prometheus loaded n rules and evaluated every one
+// without error.
+func (p *prometheusServer) rulesHealthy(t *testing.T, n int) {
+	t.Helper()
+	res, err := http.Get(p.api + "/api/v1/rules")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var body struct {
+		Data struct {
+			Groups []struct {
+				Rules []struct {
+					Name, Health, LastError string
+					LastEvaluation          time.Time
+				}
+			}
+		}
+	}
+	if err := json.NewDecoder(res.Body).Decode(&body); err != nil {
+		t.Fatal(err)
+	}
+	seen := 0
+	for _, g := range body.Data.Groups {
+		for _, r := range g.Rules {
+			seen++
+			if r.Health != "ok" || r.LastError != "" || r.LastEvaluation.IsZero() {
+				t.Errorf("rule %s: health %q, last error %q, last evaluated %v", r.Name, r.Health, r.LastError, r.LastEvaluation)
+			}
+		}
+	}
+	if seen != n {
+		t.Errorf("prometheus loaded %d rules, want %d", seen, n)
 	}
 }

@@ -25,6 +25,7 @@
 //	probes_check_consecutive_failures{gate,check}            gauge
 //	probes_transitions_total{from,to}                        counter of phase transitions
 //	probes_warmup_progress_ratio                             gauge: 0 to 1 over the whole warm-up
+//	probes_warmup_duration_seconds                           gauge: the warm-up so far, then its length
 //	probes_warmup_task_progress_ratio{task}                  gauge: 0 to 1 per warm-up task
 //
 // With the Server option, also what the server saw of its connections and
@@ -123,6 +124,10 @@ type Metrics struct {
 	mu      sync.Mutex                          // serialises additions to byCheck
 	byCheck atomic.Pointer[map[checkKey]*check] // copied on write
 	cancels []func()
+
+	// The last warm-up, by the lifecycle's clock, in Unix ns: when it
+	// began (0 before any) and ended (0 while it runs).
+	warmBegan, warmEnded atomic.Int64
 }
 
 type checkKey struct {
@@ -153,6 +158,8 @@ var (
 		"Failures of the check since its last pass or warning.", []string{"gate", "check"}, nil)
 	descWarmup = prometheus.NewDesc("probes_warmup_progress_ratio",
 		"Progress of the warm-up, from 0 to 1: the mean of its tasks' progress.", nil, nil)
+	descWarmTime = prometheus.NewDesc("probes_warmup_duration_seconds",
+		"How long the last warm-up has lasted so far, then its length once it ended; 0 before it began.", nil, nil)
 	descTask = prometheus.NewDesc("probes_warmup_task_progress_ratio",
 		"Progress of one warm-up task, from 0 to 1.", []string{"task"}, nil)
 
@@ -232,6 +239,13 @@ func Register(reg prometheus.Registerer, lc *probes.Lifecycle, opts ...Option) (
 		moved[p[0]][p[1]] = m.transitions.WithLabelValues(p[0].String(), p[1].String())
 	}
 	m.cancels = append(m.cancels, lc.Subscribe(func(t probes.Transition) {
+		switch {
+		case t.To == probes.Warming:
+			m.warmBegan.Store(t.At.UnixNano())
+			m.warmEnded.Store(0)
+		case t.From == probes.Warming:
+			m.warmEnded.Store(t.At.UnixNano())
+		}
 		if t.From <= lastPhase && t.To <= lastPhase && moved[t.From][t.To] != nil {
 			moved[t.From][t.To].Inc()
 			return
@@ -306,7 +320,7 @@ func (m *Metrics) check(gate probes.Kind, name string) *check {
 // Describe sends the descriptions of every metric; it is part of
 // prometheus.Collector.
 func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descPhase, descGate, descCheck, descLast, descStale, descFails, descWarmup, descTask} {
+	for _, d := range []*prometheus.Desc{descPhase, descGate, descCheck, descLast, descStale, descFails, descWarmup, descWarmTime, descTask} {
 		ch <- d
 	}
 	if m.srv != nil {
@@ -354,12 +368,28 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 		warmup = flag(m.lc.Started())
 	}
 	ch <- prometheus.MustNewConstMetric(descWarmup, prometheus.GaugeValue, warmup)
+	ch <- prometheus.MustNewConstMetric(descWarmTime, prometheus.GaugeValue, m.warmupSeconds())
 	if m.srv != nil {
 		m.collectServer(ch)
 	}
 	m.duration.Collect(ch)
 	m.executions.Collect(ch)
 	m.transitions.Collect(ch)
+}
+
+// warmupSeconds is the last warm-up's length, from entering Warming to
+// leaving it (for Ready, or for a drain or Broken that cut it short), or
+// how long the one under way has lasted.
+func (m *Metrics) warmupSeconds() float64 {
+	began := m.warmBegan.Load()
+	if began == 0 {
+		return 0
+	}
+	end := m.warmEnded.Load()
+	if end == 0 {
+		end = m.lc.Clock().Now().UnixNano()
+	}
+	return max(float64(end-began)/1e9, 0)
 }
 
 func (m *Metrics) collectCheck(ch chan<- prometheus.Metric, gate probes.Kind, c *probes.Result) {

@@ -498,3 +498,35 @@ func TestEveryTransitionCounted(t *testing.T) {
 func drain(lc *probes.Lifecycle) error  { return lc.Drain("SIGTERM") }
 func rewarm(lc *probes.Lifecycle) error { return lc.Rewarm("reload") }
 func broken(lc *probes.Lifecycle) error { return lc.MarkBroken(errors.New("wedged")) }
+
+// The warm-up's length grows while it runs, stays once it has ended, and
+// starts again with a Rewarm; read on the lifecycle's clock.
+func TestWarmupDuration(t *testing.T) {
+	clock := testutil.NewClock(time.Unix(1_700_000_000, 0))
+	lc := probes.NewLifecycle(probes.WithClock(clock))
+	reg := prometheus.NewRegistry()
+	if _, err := metrics.Register(reg, lc); err != nil {
+		t.Fatal(err)
+	}
+	steps := []struct {
+		move    func(*probes.Lifecycle) error
+		advance time.Duration
+		want    float64
+	}{
+		{nil, time.Second, 0}, // Cold: no warm-up yet
+		{(*probes.Lifecycle).Start, 5 * time.Second, 5},
+		{nil, 2 * time.Second, 7},
+		{(*probes.Lifecycle).MarkReady, time.Minute, 7},
+		{rewarm, 3 * time.Second, 3},
+		{drain, time.Minute, 3}, // cut short by the drain: counted until then
+	}
+	for i, st := range steps {
+		if st.move != nil {
+			must(t, st.move(lc))
+		}
+		clock.Add(st.advance)
+		if v, _ := value(t, reg, "probes_warmup_duration_seconds"); v != st.want {
+			t.Errorf("step %d (%s): %v s, want %v", i, lc.Phase(), v, st.want)
+		}
+	}
+}

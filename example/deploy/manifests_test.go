@@ -1,7 +1,7 @@
 // Package deploy checks the example's deployment files: the Kubernetes
 // manifest decodes strictly with the official API types, the systemd unit
-// passes systemd-analyze, and the numbers in all of them agree with each
-// other and with the example's routes.
+// passes systemd-analyze, the alerting rules pass promtool, and the numbers
+// in all of them agree with each other and with the example's routes.
 package deploy
 
 import (
@@ -290,5 +290,20 @@ func TestDockerfile(t *testing.T) {
 	period, _, _ = strings.Cut(period, " ")
 	if d, err := time.ParseDuration(period); err != nil || d < s.deadline {
 		t.Errorf("HEALTHCHECK start period %q is below the warm-up deadline %s", period, s.deadline)
+	}
+}
+
+// The alerting rules parse and type-check with Prometheus's own promtool.
+func TestPrometheusRules(t *testing.T) {
+	promtool, err := exec.LookPath("promtool")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("promtool is missing (Debian package prometheus); CI must install it")
+		}
+		t.Skip("promtool not installed (Debian package prometheus)")
+	}
+	out, err := exec.Command(promtool, "check", "rules", "prometheus-rules.yaml").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "SUCCESS: 5 rules found") {
+		t.Errorf("promtool check rules: %v\n%s", err, out)
 	}
 }
