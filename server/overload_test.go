@@ -432,3 +432,40 @@ func TestNewShedderRejectsBadBounds(t *testing.T) {
 		}
 	}
 }
+
+// Everything that can hang at once, hangs: an OnDrain hook, a request, work
+// that ignores its context, an AfterClose hook. Run still returns within
+// Timings().Stop(), the bound the platform's kill timeout is computed from.
+func TestWorstCaseStopIsBounded(t *testing.T) {
+	block := make(chan struct{})
+	defer close(block)
+	hook := func(context.Context) error { <-block; return nil }
+	s := startWith(t, nil,
+		server.DrainDelay(200*time.Millisecond), server.ShutdownTimeout(300*time.Millisecond),
+		server.OnDrain("stuck", 100*time.Millisecond, hook), server.AfterClose("stuck", 100*time.Millisecond, hook))
+	bound := s.srv.Timings().Stop()
+	if want := 100*time.Millisecond + 200*time.Millisecond + 300*time.Millisecond + 100*time.Millisecond + 3*time.Second; bound != want {
+		t.Fatalf("Timings().Stop() = %s, want %s", bound, want)
+	}
+	if err := s.lc.Go("deaf", func(context.Context) error { <-block; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	slow := make(chan int, 1)
+	go func() { slow <- status(s.base + "/slow") }()
+	<-s.entered
+	began := time.Now()
+	s.cancel()
+	select {
+	case err := <-s.done:
+		if took := time.Since(began); took > bound {
+			t.Errorf("Run returned after %s, beyond Timings().Stop() = %s", took, bound)
+		}
+		if err == nil || !strings.Contains(err.Error(), "1 requests cut") {
+			t.Errorf("Run: %v, want the cut request reported", err)
+		}
+	case <-time.After(bound + 5*time.Second):
+		t.Fatalf("Run did not return within %s", bound+5*time.Second)
+	}
+	close(s.release)
+	<-slow
+}

@@ -252,6 +252,60 @@ func New(hs *http.Server, lc *probes.Lifecycle, opts ...Option) (*Server, error)
 	return s, nil
 }
 
+// backgroundGrace is the least time background work gets to return once
+// cancelled, even when the HTTP shutdown used up the shutdown timeout;
+// cutHandlersGrace bounds the wait for handlers of cut requests, and
+// probeCloseGrace the close of the probe listener.
+const (
+	backgroundGrace  = time.Second
+	cutHandlersGrace = time.Second
+	probeCloseGrace  = time.Second
+)
+
+// Timings is what a Server's configuration says about how long it takes to
+// stop: what the platform's kill timeout (terminationGracePeriodSeconds,
+// systemd's TimeoutStopSec) and readiness probe must fit. Package deployspec
+// turns it into probe specs.
+type Timings struct {
+	// Drain is the fixed drain (DrainDelay), or DrainUntilProbed's maximum.
+	Drain time.Duration
+	// DrainProbes is DrainUntilProbed's count of failing readiness
+	// answers; 0 for a fixed drain.
+	DrainProbes int
+	// DrainQuiet is how long a probe-aware drain waits without application
+	// requests once the probers have seen readiness fail.
+	DrainQuiet time.Duration
+	// ShutdownTimeout bounds the HTTP (and peer) shutdown and the wait for
+	// background work together.
+	ShutdownTimeout time.Duration
+	// OnDrain and AfterClose are the sums of the hooks' timeouts.
+	OnDrain, AfterClose time.Duration
+}
+
+// Stop is the longest a shutdown can take, from the signal to Run's
+// return: the OnDrain hooks, the drain, the shutdown timeout, the
+// AfterClose hooks, and the three one-second bounds (the handlers of cut
+// requests, background work that ignores its context, the probe listener).
+func (t Timings) Stop() time.Duration {
+	return t.OnDrain + t.Drain + t.ShutdownTimeout + t.AfterClose + cutHandlersGrace + backgroundGrace + probeCloseGrace
+}
+
+// Timings returns what the Server's options say about how long it takes to
+// stop.
+func (s *Server) Timings() Timings {
+	t := Timings{Drain: s.cfg.drainDelay, ShutdownTimeout: s.cfg.shutdownTimeout}
+	if s.cfg.probed != nil {
+		t.Drain, t.DrainProbes, t.DrainQuiet = s.cfg.probedMax, s.cfg.probedN, s.cfg.drainQuiet
+	}
+	for _, h := range s.cfg.onDrain {
+		t.OnDrain += h.timeout
+	}
+	for _, h := range s.cfg.afterClose {
+		t.AfterClose += h.timeout
+	}
+	return t
+}
+
 // Stats is what a Server has seen of its connections and its shutdown.
 type Stats struct {
 	// RefusedConns counts connections closed at once because the
@@ -306,8 +360,9 @@ func (s *Server) Stats() Stats {
 //     and application requests have stopped (a second signal cuts it
 //     short);
 //  3. http.Server.Shutdown, bounded by the shutdown timeout;
-//  4. background work is cancelled and awaited, at most the shutdown
-//     timeout;
+//  4. background work is cancelled and awaited until the same shutdown
+//     timeout ends (at least 1 s), so the timeout bounds steps 3 and 4
+//     together;
 //  5. AfterClose hooks run, then the lifecycle goes Stopped;
 //  6. the probe listener, if any, closes.
 //
@@ -364,7 +419,7 @@ func (s *Server) Run(ctx context.Context) error {
 	var failure error
 	select {
 	case err := <-served:
-		return errors.Join(fmt.Errorf("server: %w", err), peers.close(), s.closeProbes(probeServed), bg.stop(s))
+		return errors.Join(fmt.Errorf("server: %w", err), peers.close(), s.closeProbes(probeServed), bg.stop(s, time.Now().Add(s.cfg.shutdownTimeout)))
 	case r := <-peers.done:
 		peers.pending--
 		failure = fmt.Errorf("server: %s stopped serving: %w", r.name, cmp.Or(r.err, errors.New("its Serve returned")))
@@ -403,7 +458,7 @@ func (s *Server) closeProbes(served <-chan error) error {
 	if s.probe == nil {
 		return nil
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), probeCloseGrace)
 	defer cancel()
 	if err := s.probe.Shutdown(ctx); err != nil {
 		s.probe.Close() //nolint:errcheck // probes only; nothing to cut
@@ -431,15 +486,15 @@ func (s *Server) startBackground(ctx context.Context) *background {
 	return bg
 }
 
-// stop cancels the background work and waits for it, at most the shutdown
-// timeout: work that ignores its context must not keep the process from
-// exiting. It returns the work's failure, if any.
-func (bg *background) stop(s *Server) error {
+// stop cancels the background work and waits for it until deadline, or at
+// least backgroundGrace: work that ignores its context must not keep the
+// process from exiting. It returns the work's failure, if any.
+func (bg *background) stop(s *Server, deadline time.Time) error {
 	bg.cancel()
 	if bg.finished {
 		return nil
 	}
-	t := time.NewTimer(s.cfg.shutdownTimeout)
+	t := time.NewTimer(max(time.Until(deadline), backgroundGrace))
 	defer t.Stop()
 	select {
 	case err := <-bg.done:
@@ -449,7 +504,7 @@ func (bg *background) stop(s *Server) error {
 		}
 		return fmt.Errorf("server: background work: %w", err)
 	case <-t.C:
-		s.cfg.log.Error("background work still running after the shutdown timeout; leaving it behind",
+		s.cfg.log.Error("background work still running at the end of the shutdown timeout; leaving it behind",
 			zap.Duration("timeout", s.cfg.shutdownTimeout))
 		return nil
 	}
@@ -473,7 +528,8 @@ func (s *Server) shutdown(reason string, failure error, sigs <-chan os.Signal, s
 	s.drain(began, sigs)
 	s.drained.took.Store(int64(max(time.Since(began), 1)))
 
-	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.shutdownTimeout)
+	deadline := time.Now().Add(s.cfg.shutdownTimeout)
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
 	peerCuts := peers.shutdown(ctx, s.cfg.shutdownTimeout)
 	var cut error
@@ -481,7 +537,7 @@ func (s *Server) shutdown(reason string, failure error, sigs <-chan os.Signal, s
 		cut = s.shutdownHTTP(ctx, served)
 	}
 	cut = errors.Join(cut, <-peerCuts)
-	if err := bg.stop(s); err != nil && failure == nil {
+	if err := bg.stop(s, deadline); err != nil && failure == nil {
 		failure = err
 	}
 	runHooks(log, s.cfg.afterClose)
@@ -524,7 +580,7 @@ func (s *Server) shutdownHTTP(ctx context.Context, served <-chan error) error {
 // contexts Close has cancelled, a moment to return before the AfterClose
 // hooks run (closing a pool under a running handler would block).
 func (s *Server) awaitHandlers(log *zap.Logger) {
-	deadline := time.Now().Add(time.Second)
+	deadline := time.Now().Add(cutHandlersGrace)
 	for s.active.Load() > 0 {
 		if time.Now().After(deadline) {
 			log.Warn("handlers of cut requests still running", zap.Int64("requests", s.active.Load()))
