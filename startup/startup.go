@@ -132,6 +132,10 @@ func New(lc *probes.Lifecycle, opts ...Option) (*Gate, error) {
 // Kind returns probes.Startup.
 func (g *Gate) Kind() probes.Kind { return probes.Startup }
 
+// Deadline returns the warm-up deadline (see Deadline): past it the
+// lifecycle goes Broken. A startup probe's budget must cover it.
+func (g *Gate) Deadline() time.Duration { return g.cfg.deadline }
+
 // Version grows with every phase move and every change of a task.
 func (g *Gate) Version() uint64 { return g.lc.Version() + g.changes.Version() }
 
