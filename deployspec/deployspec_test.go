@@ -174,7 +174,9 @@ func TestLintRules(t *testing.T) {
 		{"liveness over TCP", nil, func(c *deployspec.Container) { c.Liveness.HTTPPath, c.Liveness.TCPPort = "", 8081 }, "probe-target", "only opens a connection"},
 		{"a path nobody serves", nil, func(c *deployspec.Container) { c.Readiness.HTTPPath = "/ready" }, "probe-path", "does not serve"},
 		{"the API's port", nil, func(c *deployspec.Container) { c.Liveness.HTTPPort = 8080 }, "probe-port", "targets port 8080, but the probes answer on 8081"},
-		{"an undeclared port name", nil, func(c *deployspec.Container) { c.Liveness.HTTPPort, c.Liveness.PortProblem = 0, `port name "probe" is not a containerPort` }, "probe-port", `"probe"`},
+		{"an undeclared port name", nil, func(c *deployspec.Container) {
+			c.Liveness.HTTPPort, c.Liveness.PortProblem = 0, `port name "probe" is not a containerPort`
+		}, "probe-port", `"probe"`},
 		{"a negative timeout", nil, func(c *deployspec.Container) { c.Liveness.TimeoutSeconds = i(-1) }, "probe-timeout", "timeoutSeconds is -1"},
 		{"an exec'd probe under a second", nil, func(c *deployspec.Container) {
 			c.Liveness.HTTPPath, c.Liveness.Exec = "", []string{"/probe", "-timeout=500ms", "http://127.0.0.1:8081/livez"}
