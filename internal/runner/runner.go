@@ -291,7 +291,7 @@ func (r *Runner) fire(base context.Context, c *check) {
 		if hung := time.Since(c.began); c.recordedGen == c.gen && hung >= c.cfg.Timeout &&
 			time.Since(c.applied) >= c.cfg.Interval*9/10 {
 			changed = r.apply(c, hung, nil, fmt.Errorf("still running after %s (timeout %s): %w",
-				hung.Round(time.Millisecond), c.cfg.Timeout, context.DeadlineExceeded))
+				hung.Round(time.Millisecond), c.cfg.Timeout, context.DeadlineExceeded), false)
 		}
 		r.mu.Unlock()
 		if changed {
@@ -357,7 +357,7 @@ func (r *Runner) record(c *check, gen uint64, elapsed time.Duration, rec *spec.R
 		return
 	}
 	c.recordedGen = gen
-	changed := r.apply(c, elapsed, obs, err)
+	changed := r.apply(c, elapsed, obs, err, true)
 	r.mu.Unlock()
 	if changed {
 		r.changed()
@@ -368,8 +368,11 @@ func (r *Runner) record(c *check, gen uint64, elapsed time.Duration, rec *spec.R
 }
 
 // apply counts one outcome, applies the thresholds and reports whether the
-// verdict changed. r.mu must be held.
-func (r *Runner) apply(c *check, elapsed time.Duration, obs []probes.Observation, err error) bool {
+// verdict changed. An outcome that is not an execution's end (ended false:
+// one more failure of an execution that hangs) leaves the result's Time
+// alone, so its age shows how long no execution has ended. r.mu must be
+// held.
+func (r *Runner) apply(c *check, elapsed time.Duration, obs []probes.Observation, err error, ended bool) bool {
 	r.results.Add(1)
 	c.applied = time.Now()
 	status := probes.StatusOf(err)
@@ -396,7 +399,9 @@ func (r *Runner) apply(c *check, elapsed time.Duration, obs []probes.Observation
 	c.res.Stale = false
 	c.res.EverPassed = c.res.EverPassed || verdict != probes.Fail
 	c.res.Status = verdict
-	c.res.Time = r.clock.Now()
+	if ended {
+		c.res.Time = r.clock.Now()
+	}
 	c.res.Duration = elapsed
 	c.res.ConsecutiveFailures = c.fails
 	c.res.Err = redact.Error(err)

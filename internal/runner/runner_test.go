@@ -314,15 +314,26 @@ func TestRunnerHungCheckReachesThreshold(t *testing.T) {
 		}
 		return nil
 	})
-	if err := r.Add("hang", check, probes.Every(5*time.Millisecond), probes.Timeout(10*time.Millisecond), probes.FailureThreshold(3)); err != nil {
+	if err := r.Add("hang", check, probes.Every(20*time.Millisecond), probes.Timeout(10*time.Millisecond), probes.FailureThreshold(3)); err != nil {
 		t.Fatal(err)
 	}
 	testutil.Background(t, r.Run)
 	t.Cleanup(func() { close(release) })
+	var timedOut time.Time // when the hung execution's timeout was recorded
+	testutil.Eventually(t, "the hung execution times out", func() bool {
+		res := result(t, r, "hang")
+		timedOut = res.Time
+		return res.ConsecutiveFailures == 1 && strings.Contains(res.Err.Error(), "timed out after")
+	})
 	testutil.Eventually(t, "a hung check reaches its failure threshold", func() bool {
 		res := result(t, r, "hang")
 		return res.Status == probes.Fail && res.ConsecutiveFailures >= 3 && strings.Contains(res.Err.Error(), "still running after")
 	})
+	// The failures counted while it hangs are no execution's end: the
+	// result's time stays, so its age shows that nothing has ended since.
+	if got := result(t, r, "hang").Time; !got.Equal(timedOut) {
+		t.Errorf("result time moved from %v to %v while the execution hung", timedOut, got)
+	}
 	if got := calls.Load(); got != 2 {
 		t.Errorf("executions: got %d, want 2 (none started while one hangs)", got)
 	}
