@@ -238,7 +238,7 @@ func TestPrometheusSeesTheWholeLife(t *testing.T) {
 	if v, ok := prom.query(t, `max_over_time(probes_shutdown_cut_requests_total[1m])`, 0); !ok || v != 0 {
 		t.Errorf("cut requests seen: %v (present %v)", v, ok)
 	}
-	prom.rulesHealthy(t, 5)
+	prom.rulesHealthy(t, 4)
 }
 
 // rulesHealthy checks that Prometheus loaded n rules and evaluated every one

@@ -125,10 +125,12 @@ type Metrics struct {
 	byCheck atomic.Pointer[map[checkKey]*check] // copied on write
 	cancels []func()
 
-	// The last warm-up, by the lifecycle's clock, in Unix ns: when it
-	// began (0 before any) and ended (0 while it runs).
-	warmBegan, warmEnded atomic.Int64
+	warm atomic.Pointer[span] // the last warm-up; nil before any
 }
+
+// span is a stretch of time on the lifecycle's clock, in Unix ns; ended is
+// 0 while it lasts. Swapped whole, so a scrape never mixes two.
+type span struct{ began, ended int64 }
 
 type checkKey struct {
 	gate probes.Kind
@@ -197,8 +199,15 @@ var transitionPairs = [...][2]probes.Phase{
 // prometheus.DefaultRegisterer to use the default registry. Build the gates
 // first: Register counts the executions of the gates lc has then (their
 // checks added later included) and reads the state of those gates at each
-// scrape. Register before the lifecycle starts, so that every transition is
-// counted.
+// scrape; a gate built later is left out. Register before the lifecycle
+// starts: transitions before it are not counted, and a warm-up begun before
+// it has no length. For two lifecycles in one registry, wrap reg with
+// prometheus.WrapRegistererWith and a label that tells them apart.
+//
+// One scrape reads the phase and each gate one after the other, and a
+// transition is counted right after it becomes visible: a scrape in the
+// middle of a move may see the new phase with the move not yet counted, or
+// a gate's status from just before it.
 func Register(reg prometheus.Registerer, lc *probes.Lifecycle, opts ...Option) (*Metrics, error) {
 	if reg == nil {
 		return nil, errors.New("metrics: Register(nil, ...): need a prometheus.Registerer (prometheus.DefaultRegisterer for the default registry)")
@@ -241,10 +250,11 @@ func Register(reg prometheus.Registerer, lc *probes.Lifecycle, opts ...Option) (
 	m.cancels = append(m.cancels, lc.Subscribe(func(t probes.Transition) {
 		switch {
 		case t.To == probes.Warming:
-			m.warmBegan.Store(t.At.UnixNano())
-			m.warmEnded.Store(0)
+			m.warm.Store(&span{began: t.At.UnixNano()})
 		case t.From == probes.Warming:
-			m.warmEnded.Store(t.At.UnixNano())
+			if w := m.warm.Load(); w != nil {
+				m.warm.Store(&span{began: w.began, ended: t.At.UnixNano()})
+			}
 		}
 		if t.From <= lastPhase && t.To <= lastPhase && moved[t.From][t.To] != nil {
 			moved[t.From][t.To].Inc()
@@ -276,8 +286,10 @@ type executionSource interface {
 	OnExecution(fn func(probes.Execution)) (cancel func())
 }
 
-// Close stops counting executions and transitions. The metrics stay
-// registered, at their last values; unregister them to remove them.
+// Close stops counting executions and transitions: their counters and the
+// duration histogram keep their last values, while the state read at scrape
+// time (phase, statuses, warm-up) stays live. Unregister the Metrics to
+// remove them all.
 func (m *Metrics) Close() {
 	for _, c := range m.cancels {
 		c()
@@ -343,6 +355,7 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 	warmup, tasks := 0.0, 0
 	for _, g := range m.gates {
 		r := g.Report()
+		r.Gate = g.Kind() // the gate's own word, as Register subscribed it
 		kind := r.Gate.String()
 		status := r.Status()
 		for s := probes.Fail; s <= probes.Pass; s++ {
@@ -381,15 +394,15 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 // leaving it (for Ready, or for a drain or Broken that cut it short), or
 // how long the one under way has lasted.
 func (m *Metrics) warmupSeconds() float64 {
-	began := m.warmBegan.Load()
-	if began == 0 {
+	w := m.warm.Load()
+	if w == nil {
 		return 0
 	}
-	end := m.warmEnded.Load()
+	end := w.ended
 	if end == 0 {
 		end = m.lc.Clock().Now().UnixNano()
 	}
-	return max(float64(end-began)/1e9, 0)
+	return max(float64(end-w.began)/1e9, 0)
 }
 
 func (m *Metrics) collectCheck(ch chan<- prometheus.Metric, gate probes.Kind, c *probes.Result) {
@@ -411,7 +424,7 @@ func (m *Metrics) collectServer(ch chan<- prometheus.Metric) {
 	st := m.srv.Stats()
 	drain := st.Drain
 	if drain == 0 && !st.DrainBegan.IsZero() {
-		drain = time.Since(st.DrainBegan)
+		drain = max(time.Since(st.DrainBegan), 0)
 	}
 	ch <- prometheus.MustNewConstMetric(descRefused, prometheus.CounterValue, float64(st.RefusedConns))
 	ch <- prometheus.MustNewConstMetric(descDrain, prometheus.GaugeValue, drain.Seconds())

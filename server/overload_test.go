@@ -88,6 +88,34 @@ func TestMonitoringIsNotTraffic(t *testing.T) {
 	}
 }
 
+// A scrape still in flight does not hold a probe-aware drain either.
+func TestSlowScrapeDoesNotHoldTheDrain(t *testing.T) {
+	s := startWith(t, func(h server.Handlers) []server.Option {
+		return []server.Option{server.DrainUntilProbed(h.Readiness, 1, time.Hour), server.DrainQuiet(100 * time.Millisecond), server.Signals()}
+	})
+	s.cancel()
+	testutil.Eventually(t, "draining", func() bool { return s.lc.Phase() == probes.Draining })
+	scrape := make(chan int, 1)
+	go func() { scrape <- status(s.base + "/metrics/slow") }()
+	<-s.entered
+	if code := status(s.base + "/readyz"); code != 503 {
+		t.Fatalf("readiness while draining: %d", code)
+	}
+	testutil.Eventually(t, "the drain over with the scrape in flight", func() bool {
+		return s.logs.FilterMessageSnippet("drain over").Len() == 1
+	})
+	close(s.release)
+	if code := <-scrape; code != 200 {
+		t.Errorf("the scrape: %d", code)
+	}
+	if err := <-s.done; err != nil {
+		t.Fatal(err)
+	}
+	if st := s.srv.Stats(); st.LateRequests != 0 {
+		t.Errorf("the scrape counted as a late request: %+v", st)
+	}
+}
+
 func post(t *testing.T, url, body string) {
 	t.Helper()
 	res, err := client.Post(url, "text/plain", strings.NewReader(body))

@@ -701,7 +701,7 @@ type drainState struct {
 	began       atomic.Int64  // when the drain began, Unix ns; 0 before
 	probedAt    atomic.Int64  // when the probers had seen readiness fail often enough
 	last        atomic.Int64  // arrival of the last late application request
-	pending     atomic.Int64  // late requests in flight, probes or not
+	pending     atomic.Int64  // late application requests in flight
 	n           atomic.Uint64 // late application requests
 	afterProbed atomic.Uint64 // of them, those after probedAt
 	took        atomic.Int64  // the drain's length, ns; 0 until it is over
@@ -710,21 +710,27 @@ type drainState struct {
 
 // probeMark is how a probe handler tells track that a request was a probe:
 // track puts one in the context of each request during the drain.
-type probeMark struct{ probe bool }
+type probeMark struct {
+	probe   bool
+	pending *atomic.Int64 // drainState.pending, which a probe leaves at once
+}
 
 type probeMarkKey struct{}
 
 // markProbe tells track, during a drain, that r is a probe, not an
 // application request.
 func markProbe(r *http.Request) {
-	if m, ok := r.Context().Value(probeMarkKey{}).(*probeMark); ok {
+	if m, ok := r.Context().Value(probeMarkKey{}).(*probeMark); ok && !m.probe {
 		m.probe = true
+		m.pending.Add(-1) // a probe or a scrape in flight never holds the drain
 	}
 }
 
 // Monitoring marks requests to h as monitoring, not application traffic, as
 // probe requests are: a drain neither counts them as late requests nor waits
-// for them to stop. Wrap the handler of a /metrics path (or any endpoint
+// for them to stop or end (a slow scrape does not hold it). They are still
+// served through the shutdown like any request, and one still in flight at
+// the shutdown timeout is cut. Wrap the handler of a /metrics path (or any endpoint
 // only monitors call) served on the application listener with it, or a
 // Prometheus scraping through the drain keeps DrainUntilProbed from seeing
 // the quiet it waits for. It panics when h is nil.
@@ -767,7 +773,7 @@ func (s *Server) track(next http.Handler) http.Handler {
 // unless it was a probe.
 func (s *Server) serveLate(w http.ResponseWriter, r *http.Request, next http.Handler) {
 	arrived := time.Now().UnixNano()
-	m := new(probeMark)
+	m := &probeMark{pending: &s.drained.pending}
 	s.drained.pending.Add(1)
 	defer func() {
 		if !m.probe {
@@ -776,8 +782,8 @@ func (s *Server) serveLate(w http.ResponseWriter, r *http.Request, next http.Han
 				s.drained.afterProbed.Add(1)
 			}
 			storeMax(&s.drained.last, arrived)
+			s.drained.pending.Add(-1)
 		}
-		s.drained.pending.Add(-1)
 	}()
 	next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), probeMarkKey{}, m)))
 }

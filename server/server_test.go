@@ -89,6 +89,11 @@ func startWith(t *testing.T, withHandlers func(server.Handlers) []server.Option,
 	mux.Handle("/metrics", server.Monitoring(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, "up 1\n")
 	})))
+	mux.Handle("/metrics/slow", server.Monitoring(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.entered <- struct{}{}
+		<-s.release
+		io.WriteString(w, "up 1\n")
+	})))
 	ln := testutil.Listen(t)
 	s.base = "http://" + ln.Addr().String()
 	opts = append([]server.Option{server.Listener(ln), server.Logger(zap.New(core))}, opts...)
