@@ -65,6 +65,7 @@ type config struct {
 	databaseURL     string
 	dbScope         string
 	metrics         bool
+	printDeploy     string // a form of deployment file to print, instead of running
 }
 
 func main() {
@@ -78,6 +79,13 @@ func main() {
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "example:", err)
 		os.Exit(2)
+	}
+	if cfg.printDeploy != "" {
+		if err := printDeploy(os.Stdout, cfg, cfg.printDeploy); err != nil {
+			fmt.Fprintln(os.Stderr, "example:", err)
+			os.Exit(2)
+		}
+		return
 	}
 	if err := run(context.Background(), cfg, log); err != nil {
 		log.Error("exit", zap.Error(err))
@@ -147,6 +155,8 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	}
 	fs.BoolVar(&cfg.metrics, "metrics", metricsDefault,
 		"serve Prometheus metrics at /metrics on -addr; -metrics=false for none (env METRICS)")
+	fs.Var(printFlag{&cfg.printDeploy}, "print-deploy",
+		"print a deployment file whose probe and stop timings follow from these flags, and exit: alone a Kubernetes Deployment; =kubernetes-grpc for gRPC probes, =systemd for a unit")
 	fs.StringVar(&cfg.dbScope, "db-scope", env("DB_SCOPE", "shared"),
 		"scope of the PostgreSQL check: shared (the fleet shares the database: readiness warns while it is down) or local (readiness fails) (env DB_SCOPE)")
 	if err := fs.Parse(args); err != nil {
@@ -277,10 +287,7 @@ func run(ctx context.Context, cfg config, log *zap.Logger) error {
 			return fmt.Errorf("DATABASE_URL: %w", redact.Error(err))
 		}
 		// Closed after the server and the checks have stopped, bounded.
-		closePool = append(closePool, server.AfterClose("postgres pool", 5*time.Second, func(context.Context) error {
-			pool.Close()
-			return nil
-		}))
+		closePool = append(closePool, closePoolHook(pool.Close))
 		if st, err = addDatabase(pool, warm, ready, cfg.dbScope); err != nil {
 			pool.Close()
 			return err
@@ -334,11 +341,8 @@ func run(ctx context.Context, cfg config, log *zap.Logger) error {
 		}
 	})
 
-	drain := server.DrainDelay(cfg.drain)
-	if cfg.drainProbes > 0 {
-		drain = server.DrainUntilProbed(handlers.Readiness, cfg.drainProbes, cfg.drain)
-	}
-	opts := append([]server.Option{server.Listener(ln), server.Logger(log), drain, server.ShutdownTimeout(cfg.shutdownTimeout)}, closePool...)
+	opts := append([]server.Option{server.Listener(ln), server.Logger(log)}, shutdownOptions(cfg, handlers.Readiness)...)
+	opts = append(opts, closePool...)
 	probeBase := "http://" + ln.Addr().String()
 	if probeLn != nil {
 		opts = append(opts, server.ProbeListener(probeLn, probeMux))
@@ -370,6 +374,26 @@ func run(ctx context.Context, cfg config, log *zap.Logger) error {
 		zap.String("grpc", cfg.grpcAddr), zap.Int("maxInFlight", cfg.maxInFlight), zap.Int("reportInFlight", cfg.reportInFlight),
 		zap.Bool("postgres", cfg.databaseURL != ""), zap.String("dbScope", cfg.dbScope), zap.Bool("metrics", cfg.metrics))
 	return srv.Run(ctx)
+}
+
+// shutdownOptions are the server's drain and shutdown timeout, from cfg.
+// -print-deploy builds a server with them too, so that the timings it prints
+// are the ones run gets.
+func shutdownOptions(cfg config, readyz *server.Handler) []server.Option {
+	drain := server.DrainDelay(cfg.drain)
+	if cfg.drainProbes > 0 {
+		drain = server.DrainUntilProbed(readyz, cfg.drainProbes, cfg.drain)
+	}
+	return []server.Option{drain, server.ShutdownTimeout(cfg.shutdownTimeout)}
+}
+
+// closePoolHook closes the pgx pool after the server and the checks have
+// stopped, bounded.
+func closePoolHook(closePool func()) server.Option {
+	return server.AfterClose("postgres pool", 5*time.Second, func(context.Context) error {
+		closePool()
+		return nil
+	})
 }
 
 // serveMetrics serves the lifecycle's metrics, the server's drain figures
