@@ -13,6 +13,9 @@ go test -race "$@" ./...
 # The deployment files: strict Kubernetes decoding, systemd-analyze, budgets.
 (cd example/deploy && go test "$@" ./...)
 
+# The probe timing linter (its own module: Kubernetes API types and YAML).
+(cd cmd/probelint && go test "$@" ./...)
+
 # End to end: the example behind a real HAProxy under wrk's load, through
 # rolling restarts with and without a drain, and a PostgreSQL outage with
 # the check shared and local; gRPC rolling restarts; overload; and a real

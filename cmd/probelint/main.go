@@ -1,0 +1,374 @@
+// Command probelint checks the probe and stop timings of Kubernetes
+// manifests against a service's own configuration: the warm-up deadline,
+// the drain and the shutdown timeout, and where its probes answer, given as
+// the example service's flags are named. It reads Deployments,
+// StatefulSets, DaemonSets, ReplicaSets, Jobs, CronJobs and Pods, in
+// multi-document YAML, and reports every unsafe timing with the rule, the
+// numbers and the fix (the rules are package deployspec's).
+//
+//	go run -C cmd/probelint . -warmup-deadline=2m -drain=5s -shutdown-timeout=15s ../../example/deploy/deployment.yaml
+//
+// Exit status: 0 when every manifest is safe, 1 when anything is unsafe, 2
+// when a file cannot be read, is not YAML, or holds a kind it does not know
+// (the message names the file and line).
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	sigsyaml "sigs.k8s.io/yaml"
+
+	"github.com/probekit/probes/deployspec"
+	"github.com/probekit/probes/server"
+)
+
+func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
+
+// Exit statuses.
+const (
+	clean      = 0
+	unsafe     = 1
+	unreadable = 2
+)
+
+func run(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("probelint", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: probelint [the service's flags] FILE...")
+		fs.PrintDefaults()
+	}
+	var (
+		s        deployspec.Service
+		t        server.Timings
+		addr     string
+		services string
+	)
+	fs.DurationVar(&s.WarmupDeadline, "warmup-deadline", 2*time.Minute, "the service's warm-up deadline")
+	fs.Duration("warmup", 0, "the expected warm-up (accepted so the service's flags can be copied; the deadline is what counts)")
+	fs.DurationVar(&t.Drain, "drain", 5*time.Second, "the drain, or a probe-aware drain's maximum")
+	fs.IntVar(&t.DrainProbes, "drain-probes", 0, "a probe-aware drain's count of failing readiness answers; 0 for a fixed drain")
+	fs.DurationVar(&t.ShutdownTimeout, "shutdown-timeout", 10*time.Second, "the shutdown timeout")
+	fs.DurationVar(&t.AfterClose, "hooks", 0, "the sum of the OnDrain and AfterClose hooks' timeouts")
+	fs.StringVar(&addr, "addr", ":8080", "the application's listen address")
+	fs.StringVar(&s.ProbeAddr, "probe-addr", ":8081", "the probe listener's address; empty when the probes are on -addr")
+	fs.StringVar(&s.GRPCAddr, "grpc-addr", "", "the gRPC server's address (grpc.health.v1); empty for none")
+	fs.StringVar(&services, "grpc-services", "", "comma-separated gRPC service names that also answer readiness")
+	container := fs.String("container", "", "the container the service runs in; default every container with a probe (or the first)")
+	if err := fs.Parse(args); err != nil {
+		return unreadable
+	}
+	if fs.NArg() == 0 {
+		fs.Usage()
+		return unreadable
+	}
+	s.Stop = t
+	if s.ProbeAddr == "" {
+		s.ProbeAddr = addr
+	}
+	if services != "" {
+		s.GRPCServices = strings.Split(services, ",")
+	}
+	status := clean
+	for _, file := range fs.Args() {
+		findings, err := lintFile(file, s, *container)
+		if err != nil {
+			fmt.Fprintln(stderr, err)
+			return unreadable
+		}
+		for _, f := range findings {
+			fmt.Fprintln(stdout, f)
+			status = unsafe
+		}
+	}
+	return status
+}
+
+// finding is a deployspec.Finding where it is.
+type finding struct {
+	file      string
+	line      int
+	container string
+	deployspec.Finding
+}
+
+func (f finding) String() string {
+	return fmt.Sprintf("%s:%d: container %q: %s: %s\n\tfix: %s", f.file, f.line, f.container, f.Rule, f.Problem, f.Fix)
+}
+
+// lintFile lints every pod template in file.
+func lintFile(file string, s deployspec.Service, only string) ([]finding, error) {
+	raw, err := os.ReadFile(file)
+	if err != nil {
+		return nil, err
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(raw))
+	var out []finding
+	for {
+		var doc yaml.Node
+		if err := dec.Decode(&doc); errors.Is(err, io.EOF) {
+			return out, nil
+		} else if err != nil {
+			return nil, fmt.Errorf("%s:%d: not YAML: %s", file, yamlLine(err), strings.TrimPrefix(err.Error(), "yaml: "))
+		}
+		if len(doc.Content) == 0 {
+			continue // an empty document
+		}
+		root := doc.Content[0]
+		found, err := lintDoc(file, root, s, only)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, found...)
+	}
+}
+
+var lineRE = regexp.MustCompile(`line (\d+)`)
+
+func yamlLine(err error) int {
+	if m := lineRE.FindStringSubmatch(err.Error()); m != nil {
+		n, _ := strconv.Atoi(m[1])
+		return n
+	}
+	return 1
+}
+
+// Kinds that hold no pod template: skipped.
+var otherKinds = []string{"Service", "ConfigMap", "Secret", "Ingress", "ServiceAccount", "HorizontalPodAutoscaler",
+	"PodDisruptionBudget", "NetworkPolicy", "Namespace", "Role", "RoleBinding", "ClusterRole", "ClusterRoleBinding",
+	"PersistentVolumeClaim", "ServiceMonitor", "PodMonitor", "PrometheusRule"}
+
+// lintDoc decodes one document strictly as its kind and lints its pod spec.
+func lintDoc(file string, root *yaml.Node, s deployspec.Service, only string) ([]finding, error) {
+	kindNode := lookup(root, "kind")
+	if kindNode == nil || kindNode.Kind != yaml.ScalarNode {
+		return nil, fmt.Errorf("%s:%d: no kind: not a Kubernetes object", file, root.Line)
+	}
+	kind := kindNode.Value
+	var obj any
+	var pod func() (*corev1.PodSpec, []string)
+	switch kind {
+	case "Deployment":
+		o := &appsv1.Deployment{}
+		obj, pod = o, func() (*corev1.PodSpec, []string) { return &o.Spec.Template.Spec, []string{"spec", "template", "spec"} }
+	case "StatefulSet":
+		o := &appsv1.StatefulSet{}
+		obj, pod = o, func() (*corev1.PodSpec, []string) { return &o.Spec.Template.Spec, []string{"spec", "template", "spec"} }
+	case "DaemonSet":
+		o := &appsv1.DaemonSet{}
+		obj, pod = o, func() (*corev1.PodSpec, []string) { return &o.Spec.Template.Spec, []string{"spec", "template", "spec"} }
+	case "ReplicaSet":
+		o := &appsv1.ReplicaSet{}
+		obj, pod = o, func() (*corev1.PodSpec, []string) { return &o.Spec.Template.Spec, []string{"spec", "template", "spec"} }
+	case "Job":
+		o := &batchv1.Job{}
+		obj, pod = o, func() (*corev1.PodSpec, []string) { return &o.Spec.Template.Spec, []string{"spec", "template", "spec"} }
+	case "CronJob":
+		o := &batchv1.CronJob{}
+		obj, pod = o, func() (*corev1.PodSpec, []string) {
+			return &o.Spec.JobTemplate.Spec.Template.Spec, []string{"spec", "jobTemplate", "spec", "template", "spec"}
+		}
+	case "Pod":
+		o := &corev1.Pod{}
+		obj, pod = o, func() (*corev1.PodSpec, []string) { return &o.Spec, []string{"spec"} }
+	default:
+		if slices.Contains(otherKinds, kind) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("%s:%d: unknown kind %q: want a Deployment, StatefulSet, DaemonSet, ReplicaSet, Job, CronJob or Pod", file, kindNode.Line, kind)
+	}
+	if err := decodeStrict(root, obj); err != nil {
+		return nil, fmt.Errorf("%s:%d: %s does not decode as Kubernetes has it: %v", file, errLine(root, err), kind, err)
+	}
+	spec, at := pod()
+	var out []finding
+	picked := pick(spec.Containers, only)
+	if only != "" && len(picked) == 0 {
+		return nil, fmt.Errorf("%s:%d: %s has no container %q", file, root.Line, kind, only)
+	}
+	for _, i := range picked {
+		c := spec.Containers[i]
+		cpath := append(slices.Clone(at), "containers", strconv.Itoa(i))
+		for _, f := range deployspec.Lint(s, container(spec, c)) {
+			path := append(slices.Clone(cpath), strings.Split(f.Field, ".")...)
+			if rest, ok := strings.CutPrefix(f.Field, "pod."); ok {
+				path = append(slices.Clone(at), strings.Split(rest, ".")...)
+			}
+			out = append(out, finding{file: file, line: lineOf(root, path), container: c.Name, Finding: f})
+		}
+	}
+	return out, nil
+}
+
+// pick returns the indexes of the containers to lint.
+func pick(cs []corev1.Container, only string) []int {
+	var out []int
+	for i, c := range cs {
+		switch {
+		case only != "":
+			if c.Name == only {
+				out = append(out, i)
+			}
+		case c.StartupProbe != nil || c.LivenessProbe != nil || c.ReadinessProbe != nil:
+			out = append(out, i)
+		}
+	}
+	if only == "" && len(out) == 0 && len(cs) > 0 {
+		out = []int{0}
+	}
+	return out
+}
+
+// decodeStrict decodes the document into obj, failing on any field the
+// Kubernetes type does not have, as kubectl --validate=strict does.
+func decodeStrict(root *yaml.Node, obj any) error {
+	raw, err := yaml.Marshal(root)
+	if err != nil {
+		return err
+	}
+	js, err := sigsyaml.YAMLToJSON(raw)
+	if err != nil {
+		return err
+	}
+	dec := json.NewDecoder(bytes.NewReader(js))
+	dec.DisallowUnknownFields()
+	return dec.Decode(obj)
+}
+
+var unknownRE = regexp.MustCompile(`unknown field "([^"]+)"`)
+
+// errLine finds the line of the field a decoding error names, or the
+// document's first line.
+func errLine(root *yaml.Node, err error) int {
+	if m := unknownRE.FindStringSubmatch(err.Error()); m != nil {
+		if n := findKey(root, m[1]); n != nil {
+			return n.Line
+		}
+	}
+	return root.Line
+}
+
+func findKey(n *yaml.Node, key string) *yaml.Node {
+	if n.Kind == yaml.MappingNode {
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if n.Content[i].Value == key {
+				return n.Content[i]
+			}
+		}
+	}
+	for _, c := range n.Content {
+		if found := findKey(c, key); found != nil {
+			return found
+		}
+	}
+	return nil
+}
+
+// lookup returns the value of key in mapping n.
+func lookup(n *yaml.Node, key string) *yaml.Node {
+	if n.Kind != yaml.MappingNode {
+		return nil
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == key {
+			return n.Content[i+1]
+		}
+	}
+	return nil
+}
+
+// lineOf returns the line of the field at path, or of the deepest part of
+// it that exists: a missing field is reported at its parent.
+func lineOf(root *yaml.Node, path []string) int {
+	n, line := root, root.Line
+	for _, p := range path {
+		var next *yaml.Node
+		if idx, err := strconv.Atoi(p); err == nil && n.Kind == yaml.SequenceNode {
+			if idx < len(n.Content) {
+				next = n.Content[idx]
+				line = next.Line
+			}
+		} else if n.Kind == yaml.MappingNode {
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				if n.Content[i].Value == p {
+					line, next = n.Content[i].Line, n.Content[i+1]
+				}
+			}
+		}
+		if next == nil {
+			return line
+		}
+		n = next
+	}
+	return line
+}
+
+// container turns a container and its pod into what Lint reads.
+func container(pod *corev1.PodSpec, c corev1.Container) deployspec.Container {
+	out := deployspec.Container{Name: c.Name, GracePeriodSeconds: pod.TerminationGracePeriodSeconds}
+	if c.Lifecycle != nil && c.Lifecycle.PreStop != nil && c.Lifecycle.PreStop.Sleep != nil {
+		out.PreStopSleep = time.Duration(c.Lifecycle.PreStop.Sleep.Seconds) * time.Second
+	}
+	out.Startup = probe(c, c.StartupProbe)
+	out.Liveness = probe(c, c.LivenessProbe)
+	out.Readiness = probe(c, c.ReadinessProbe)
+	return out
+}
+
+func probe(c corev1.Container, p *corev1.Probe) *deployspec.ProbeSpec {
+	if p == nil {
+		return nil
+	}
+	out := &deployspec.ProbeSpec{
+		InitialDelaySeconds: p.InitialDelaySeconds, PeriodSeconds: p.PeriodSeconds,
+		TimeoutSeconds: p.TimeoutSeconds, FailureThreshold: p.FailureThreshold,
+	}
+	switch h := p.ProbeHandler; {
+	case h.HTTPGet != nil:
+		out.HTTPPath = h.HTTPGet.Path
+		if out.HTTPPath == "" {
+			out.HTTPPath = "/"
+		}
+		out.HTTPPort, out.PortProblem = resolve(c, h.HTTPGet.Port)
+	case h.GRPC != nil:
+		out.GRPC, out.GRPCPort = true, int(h.GRPC.Port)
+		if h.GRPC.Service != nil {
+			out.GRPCService = *h.GRPC.Service
+		}
+	case h.TCPSocket != nil:
+		out.TCPPort, _ = resolve(c, h.TCPSocket.Port)
+		out.TCPPort = max(out.TCPPort, 1)
+	case h.Exec != nil:
+		out.Exec = h.Exec.Command
+	}
+	return out
+}
+
+// resolve returns a probe port's number, naming the container's ports.
+func resolve(c corev1.Container, p intstr.IntOrString) (int, string) {
+	if p.Type == intstr.Int {
+		return int(p.IntVal), ""
+	}
+	for _, cp := range c.Ports {
+		if cp.Name == p.StrVal {
+			return int(cp.ContainerPort), ""
+		}
+	}
+	return 0, fmt.Sprintf("port name %q is not one of the container's ports", p.StrVal)
+}

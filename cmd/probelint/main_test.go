@@ -1,0 +1,173 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// The example's timing flags, as its deployment files pass them.
+var flags = []string{"-warmup-deadline=2m", "-drain=5s", "-shutdown-timeout=15s", "-probe-addr=0.0.0.0:8081"}
+
+func lint(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errOut strings.Builder
+	code := run(args, &out, &errOut)
+	return code, out.String(), errOut.String()
+}
+
+func write(t *testing.T, name, text string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// The files -print-deploy generated for the example lint clean.
+func TestGeneratedFilesAreClean(t *testing.T) {
+	for _, tt := range []struct {
+		file  string
+		extra []string
+	}{
+		{"deployment.yaml", nil},
+		{"deployment-grpc.yaml", []string{"-grpc-addr=0.0.0.0:9090", "-grpc-services=items.v1.Items"}},
+	} {
+		code, out, errOut := lint(t, append(append(flags, tt.extra...), "../../example/deploy/"+tt.file)...)
+		if code != clean || out != "" || errOut != "" {
+			t.Errorf("%s: exit %d\n%s%s", tt.file, code, out, errOut)
+		}
+	}
+}
+
+func base(t *testing.T) string {
+	t.Helper()
+	raw, err := os.ReadFile("../../example/deploy/deployment.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(raw)
+}
+
+// Each manifest is the right one but for one fault: exit 1, and the
+// report names the rule, the file and the line of the field at fault.
+func TestEachRule(t *testing.T) {
+	good := base(t)
+	tests := []struct {
+		name, old, new string
+		args           []string
+		rule, line     string // line: the text of the line reported
+	}{
+		{"startup budget", "failureThreshold: 26", "failureThreshold: 10", nil, "startup-budget", "failureThreshold: 10"},
+		{"grace period", "terminationGracePeriodSeconds: 28", "terminationGracePeriodSeconds: 20", nil, "grace-period", "terminationGracePeriodSeconds: 20"},
+		{"grace period by default", "      terminationGracePeriodSeconds: 28\n", "", []string{"-shutdown-timeout=30s"}, "grace-period", "spec:"},
+		{"readiness misses the drain", "            periodSeconds: 1\n", "            periodSeconds: 5\n", nil, "readiness-drain", "periodSeconds: 5"},
+		{"liveness on one failure", "failureThreshold: 3", "failureThreshold: 1", nil, "liveness-threshold", "failureThreshold: 1"},
+		{"liveness on readiness", "path: /livez", "path: /readyz", nil, "liveness-target", "path: /readyz"},
+		{"liveness on a dependency", "path: /livez", "path: /readyz/postgres", nil, "liveness-target", "path: /readyz/postgres"},
+		{"a path nobody serves", "path: /startupz", "path: /started", nil, "probe-path", "path: /started"},
+		{"the API's port", "              path: /livez\n              port: probes", "              path: /livez\n              port: 8080", nil, "probe-port", "port: 8080"},
+		{"a port name not declared", "              path: /readyz\n              port: probes", "              path: /readyz\n              port: probe", nil, "probe-port", "port: probe"},
+		{"no readiness", "          readinessProbe:\n            httpGet:\n              path: /readyz\n              port: probes\n", "          readinessProbe:\n            tcpSocket:\n              port: probes\n", nil, "probe-target", "tcpSocket:"},
+		{"probes on loopback", "", "", []string{"-probe-addr=127.0.0.1:8081"}, "probe-listen", "args:"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			text := strings.Replace(good, tt.old, tt.new, 1)
+			if tt.old != "" && text == good {
+				t.Fatalf("the edit %q did not apply", tt.old)
+			}
+			file := write(t, "deployment.yaml", text)
+			args := append(append(append([]string{}, flags...), tt.args...), file)
+			code, out, errOut := lint(t, args...)
+			if code != unsafe || errOut != "" {
+				t.Fatalf("exit %d, stderr %q; want 1\n%s", code, errOut, out)
+			}
+			if strings.Count(out, "\tfix: ") != 1 || !strings.Contains(out, ": "+tt.rule+": ") {
+				t.Fatalf("want exactly one %s finding, got:\n%s", tt.rule, out)
+			}
+			loc, _, _ := strings.Cut(out, ": container")
+			lineNo := loc[strings.LastIndex(loc, ":")+1:]
+			var n int
+			for _, r := range lineNo {
+				n = n*10 + int(r-'0')
+			}
+			lines := strings.Split(text, "\n")
+			if n < 1 || n > len(lines) || !strings.Contains(lines[n-1], tt.line) {
+				t.Errorf("reported at %s, line %q; want the line with %q", loc, lines[max(n-1, 0)], tt.line)
+			}
+		})
+	}
+}
+
+// Other pod templates, several documents in one file, and kinds without a
+// pod template.
+func TestKindsAndDocuments(t *testing.T) {
+	good := base(t)
+	statefulSet := strings.Replace(strings.Replace(good, "kind: Deployment", "kind: StatefulSet", 1), "  strategy:\n    type: RollingUpdate\n    rollingUpdate:\n      maxUnavailable: 0\n      maxSurge: 1\n", "  serviceName: probes-example\n", 1)
+	daemonSet := strings.Replace(strings.Replace(good, "kind: Deployment", "kind: DaemonSet", 1), "  replicas: 2\n", "", 1)
+	daemonSet = strings.Replace(daemonSet, "  strategy:\n    type: RollingUpdate\n    rollingUpdate:\n      maxUnavailable: 0\n      maxSurge: 1\n", "", 1)
+	pod := `apiVersion: v1
+kind: Pod
+metadata:
+  name: p
+spec:
+  terminationGracePeriodSeconds: 10
+  containers:
+    - name: app
+      image: x
+      readinessProbe:
+        httpGet: {path: /readyz, port: 8081}
+        periodSeconds: 1
+`
+	service := "apiVersion: v1\nkind: Service\nmetadata:\n  name: s\nspec:\n  ports: [{port: 80}]\n"
+	for _, tt := range []struct {
+		name, text string
+		code       int
+		want       string
+	}{
+		{"statefulset", statefulSet, clean, ""},
+		{"daemonset", daemonSet, clean, ""},
+		{"pod with a short grace", pod, unsafe, ":6: container \"app\": grace-period"},
+		{"several documents", service + "---\n" + good + "---\n" + pod, unsafe, "grace-period"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			code, out, errOut := lint(t, append(append([]string{}, flags...), write(t, "m.yaml", tt.text))...)
+			if code != tt.code || !strings.Contains(out, tt.want) || errOut != "" {
+				t.Errorf("exit %d, want %d; out %q, want %q; stderr %q", code, tt.code, out, tt.want, errOut)
+			}
+		})
+	}
+}
+
+// Input the linter cannot read: exit 2, naming the file and the line.
+func TestUnreadable(t *testing.T) {
+	good := base(t)
+	for _, tt := range []struct {
+		name, text, want string
+	}{
+		{"bad YAML", "apiVersion: v1\nkind: Pod\n  metadata: {}\n", ":3: not YAML"},
+		{"unknown kind", "apiVersion: example.com/v1\nkind: Widget\nmetadata: {name: w}\n", `:2: unknown kind "Widget"`},
+		{"misspelt field", strings.Replace(good, "periodSeconds: 1\n", "periodSecond: 1\n", 1), `unknown field "periodSecond"`},
+		{"no kind", "a: 1\n", ":1: no kind"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			file := write(t, "bad.yaml", tt.text)
+			code, out, errOut := lint(t, append(append([]string{}, flags...), file)...)
+			if code != unreadable || !strings.HasPrefix(errOut, file+":") || !strings.Contains(errOut, tt.want) || out != "" {
+				t.Errorf("exit %d, stderr %q; want 2 and %q after the file name", code, errOut, tt.want)
+			}
+		})
+	}
+	if code, _, errOut := lint(t, "/no/such/file.yaml"); code != unreadable || !strings.Contains(errOut, "/no/such/file.yaml") {
+		t.Errorf("missing file: exit %d, %q", code, errOut)
+	}
+	if code, _, _ := lint(t); code != unreadable {
+		t.Errorf("no files: exit %d, want 2", code)
+	}
+	if code, _, _ := lint(t, "-drain=soon", "x.yaml"); code != unreadable {
+		t.Errorf("a bad flag: exit %d, want 2", code)
+	}
+}
