@@ -2,6 +2,7 @@ package main
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -169,5 +170,28 @@ func TestUnreadable(t *testing.T) {
 	}
 	if code, _, _ := lint(t, "-drain=soon", "x.yaml"); code != unreadable {
 		t.Errorf("a bad flag: exit %d, want 2", code)
+	}
+}
+
+// What `go run ./example -print-deploy` prints with the example's defaults
+// lints clean with the linter's defaults, which are the example's.
+func TestExampleDefaultsRoundTrip(t *testing.T) {
+	for _, tt := range []struct {
+		form  string
+		extra []string
+	}{
+		{"-print-deploy", nil},
+		{"-print-deploy=kubernetes-grpc", []string{"-grpc-addr=:9090"}},
+	} {
+		cmd := exec.Command("go", "run", ".", tt.form)
+		cmd.Dir = "../../example"
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("go run ./example %s: %v", tt.form, err)
+		}
+		code, report, errOut := lint(t, append(tt.extra, write(t, "generated.yaml", string(out)))...)
+		if code != clean {
+			t.Errorf("%s: exit %d\n%s%s", tt.form, code, report, errOut)
+		}
 	}
 }
