@@ -61,32 +61,14 @@ scrape_configs:
 		"--web.listen-address="+strings.TrimPrefix(p.api, "http://"),
 		"--log.level=warn")
 	cmd.Stdout, cmd.Stderr = logFile, logFile
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(exited) }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(10 * time.Second):
-			_ = cmd.Process.Kill()
-			<-exited
-		}
+	t.Cleanup(func() { // runs after the stop below: cleanups run last first
 		if t.Failed() {
 			out, _ := os.ReadFile(p.log)
 			t.Logf("prometheus log:\n%s", out)
 		}
 	})
-	testutil.Eventually(t, "prometheus ready", func() bool {
-		res, err := http.Get(p.api + "/-/ready")
-		if err != nil {
-			return false
-		}
-		res.Body.Close()
-		return res.StatusCode == 200
-	})
+	startOwned(t, cmd)
+	waitOK(t, p.api+"/-/ready")
 	// Prometheus hands new targets to its scrapers only every 5 s: wait for
 	// the first scrape (up is 0 while nothing listens), so that the test's
 	// clock starts when Prometheus's does.

@@ -175,6 +175,14 @@ func startHAProxy(t *testing.T, dir, front string, servers []*instance) *haproxy
 	}
 	cmd := exec.Command("haproxy", "-db", "-f", cfgPath)
 	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
+	startOwned(t, cmd)
+	return h
+}
+
+// startOwned starts cmd, a server the test owns: at cleanup it gets SIGTERM,
+// then SIGKILL after 10 s, and the test waits for it to exit.
+func startOwned(t *testing.T, cmd *exec.Cmd) {
+	t.Helper()
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -189,7 +197,6 @@ func startHAProxy(t *testing.T, dir, front string, servers []*instance) *haproxy
 			<-exited
 		}
 	})
-	return h
 }
 
 // status returns each server's status from the stats socket ("UP", "DOWN",
