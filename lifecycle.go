@@ -59,6 +59,24 @@ var (
 	fromBroken    = from(Cold, Warming, Ready, Draining, Stopped)
 )
 
+// moves pairs every move's sources with its target.
+var moves = [...]struct {
+	from uint8
+	to   Phase
+}{{fromStart, Warming}, {fromMarkReady, Ready}, {fromRewarm, Warming}, {fromDrain, Draining}, {fromStop, Stopped}, {fromBroken, Broken}}
+
+// CanMove reports whether a Lifecycle in phase from can move to phase to:
+// the edges of the state machine drawn at Lifecycle. Surfaces that count
+// transitions (package metrics) list them with it.
+func CanMove(from, to Phase) bool {
+	for _, m := range moves {
+		if m.to == to && m.from&(1<<from) != 0 {
+			return true
+		}
+	}
+	return false
+}
+
 // ErrIllegalTransition is wrapped by the error a Lifecycle returns for a
 // transition its current phase does not allow.
 var ErrIllegalTransition = errors.New("illegal transition")

@@ -63,6 +63,18 @@ func TestLifecycleTransitions(t *testing.T) {
 		probes.Broken:   {},
 	}
 	moves := []string{"Start", "MarkReady", "Rewarm", "Drain", "Stop", "MarkBroken"}
+	// CanMove draws the same edges.
+	for from := probes.Cold; from <= probes.Broken; from++ {
+		for to := probes.Cold; to <= probes.Broken; to++ {
+			edge := false
+			for _, target := range want[from] {
+				edge = edge || target == to
+			}
+			if got := probes.CanMove(from, to); got != edge {
+				t.Errorf("CanMove(%s, %s) = %v, want %v", from, to, got, edge)
+			}
+		}
+	}
 	for from, legal := range want {
 		for _, m := range moves {
 			t.Run(from.String()+"/"+m, func(t *testing.T) {

@@ -177,24 +177,6 @@ var (
 		"Requests the shutdown timeout cut off.", nil, nil)
 )
 
-// transitionPairs are the moves a Lifecycle can make (see probes.Lifecycle);
-// their counters exist from the start at 0, so that increase() sees the
-// first of each.
-var transitionPairs = [...][2]probes.Phase{
-	{probes.Cold, probes.Warming},
-	{probes.Warming, probes.Ready},
-	{probes.Ready, probes.Warming},
-	{probes.Cold, probes.Draining},
-	{probes.Warming, probes.Draining},
-	{probes.Ready, probes.Draining},
-	{probes.Draining, probes.Stopped},
-	{probes.Cold, probes.Broken},
-	{probes.Warming, probes.Broken},
-	{probes.Ready, probes.Broken},
-	{probes.Draining, probes.Broken},
-	{probes.Stopped, probes.Broken},
-}
-
 // Register creates the metrics of lc and registers them on reg; pass
 // prometheus.DefaultRegisterer to use the default registry. Build the gates
 // first: Register counts the executions of the gates lc has then (their
@@ -243,9 +225,15 @@ func Register(reg prometheus.Registerer, lc *probes.Lifecycle, opts ...Option) (
 		}, []string{"from", "to"}),
 	}
 	m.byCheck.Store(&map[checkKey]*check{})
+	// Every move's counter exists from the start at 0, so that increase()
+	// sees the first of each.
 	var moved [lastPhase + 1][lastPhase + 1]prometheus.Counter
-	for _, p := range transitionPairs {
-		moved[p[0]][p[1]] = m.transitions.WithLabelValues(p[0].String(), p[1].String())
+	for from := probes.Cold; from <= lastPhase; from++ {
+		for to := probes.Cold; to <= lastPhase; to++ {
+			if probes.CanMove(from, to) {
+				moved[from][to] = m.transitions.WithLabelValues(from.String(), to.String())
+			}
+		}
 	}
 	m.cancels = append(m.cancels, lc.Subscribe(func(t probes.Transition) {
 		switch {
@@ -256,11 +244,7 @@ func Register(reg prometheus.Registerer, lc *probes.Lifecycle, opts ...Option) (
 				m.warm.Store(&span{began: w.began, ended: t.At.UnixNano()})
 			}
 		}
-		if t.From <= lastPhase && t.To <= lastPhase && moved[t.From][t.To] != nil {
-			moved[t.From][t.To].Inc()
-			return
-		}
-		m.transitions.WithLabelValues(t.From.String(), t.To.String()).Inc()
+		moved[t.From][t.To].Inc() // a Lifecycle makes no other moves than CanMove's
 	}))
 	for _, g := range m.gates {
 		for _, r := range g.Report().Checks {
