@@ -1,6 +1,7 @@
 package deployspec
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"net"
@@ -62,32 +63,20 @@ type Finding struct {
 
 func (f Finding) String() string { return f.Rule + ": " + f.Problem + "; fix: " + f.Fix }
 
-// Rules lists the rules Lint applies, in the order it applies them.
-var Rules = []string{
-	"probe-listen", "probe-port", "probe-path", "probe-target", "liveness-target",
-	"probe-timeout", "startup-budget", "liveness-threshold", "readiness-missing",
-	"readiness-drain", "grace-period",
-}
-
 type numbers struct{ delay, period, timeout, failure int }
 
 func (p *ProbeSpec) numbers() numbers {
-	n := numbers{int(p.InitialDelaySeconds), int(p.PeriodSeconds), int(p.TimeoutSeconds), int(p.FailureThreshold)}
-	if n.period == 0 {
-		n.period = defaultPeriod
+	return numbers{
+		delay:   int(p.InitialDelaySeconds),
+		period:  cmp.Or(int(p.PeriodSeconds), defaultPeriod),
+		timeout: cmp.Or(int(p.TimeoutSeconds), defaultTimeout),
+		failure: cmp.Or(int(p.FailureThreshold), defaultFailure),
 	}
-	if n.timeout == 0 {
-		n.timeout = defaultTimeout
-	}
-	if n.failure == 0 {
-		n.failure = defaultFailure
-	}
-	return n
 }
 
 // Lint reports every probe timing and target of c that does not fit s,
-// one Finding per fault, in the order of Rules. No findings means the
-// container is safe to roll out with s's configuration.
+// one Finding per fault. No findings means the container is safe to roll
+// out with s's configuration.
 func Lint(s Service, c Container) []Finding {
 	var out []Finding
 	add := func(rule, field, fix, problem string, args ...any) {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
 	"io"
 	"net"
@@ -48,21 +49,21 @@ func (f printFlag) Set(v string) error {
 
 func (printFlag) IsBoolFlag() bool { return true }
 
-// spec builds the service as run would (warm-up deadline, drain, shutdown
-// timeout, hooks) and returns what its timings follow from, with the hosts
-// of the addresses replaced by host.
-func spec(cfg config, host string) (deployspec.Service, error) {
+// plan builds the service as run would (warm-up deadline, drain, shutdown
+// timeout, hooks) and computes its timings, with gRPC probes when grpc is
+// true.
+func plan(cfg config, grpc bool) (deployspec.Plan, error) {
 	lc := probes.NewLifecycle()
 	warm, err := startup.New(lc, startup.Deadline(cfg.deadline))
 	if err != nil {
-		return deployspec.Service{}, err
+		return deployspec.Plan{}, err
 	}
 	if _, err := readiness.New(lc); err != nil {
-		return deployspec.Service{}, err
+		return deployspec.Plan{}, err
 	}
 	handlers, err := server.Register(http.NewServeMux(), lc)
 	if err != nil {
-		return deployspec.Service{}, err
+		return deployspec.Plan{}, err
 	}
 	opts := shutdownOptions(cfg, handlers.Readiness)
 	if cfg.databaseURL != "" {
@@ -70,32 +71,20 @@ func spec(cfg config, host string) (deployspec.Service, error) {
 	}
 	srv, err := server.New(&http.Server{}, lc, opts...)
 	if err != nil {
-		return deployspec.Service{}, err
+		return deployspec.Plan{}, err
 	}
 	s := deployspec.Service{
 		WarmupDeadline: warm.Deadline(),
 		Stop:           srv.Timings(),
-		ProbeAddr:      rehost(cmpOr(cfg.probeAddr, cfg.addr), host),
+		ProbeAddr:      cmp.Or(cfg.probeAddr, cfg.addr),
+		GRPCAddr:       cfg.grpcAddr,
 		GRPCServices:   []string{itemsService},
 	}
-	if cfg.grpcAddr != "" {
-		s.GRPCAddr = rehost(cfg.grpcAddr, host)
-	}
-	return s, nil
+	return deployspec.Compute(s, grpc)
 }
 
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
-}
-
-// rehost replaces addr's host with host, unless host is empty.
+// rehost replaces addr's host with host.
 func rehost(addr, host string) string {
-	if host == "" {
-		return addr
-	}
 	if _, port, err := net.SplitHostPort(addr); err == nil {
 		return net.JoinHostPort(host, port)
 	}
@@ -124,11 +113,7 @@ func printDeploy(w io.Writer, cfg config, form string) error {
 		cfg.probeAddr = rehost(cfg.probeAddr, "0.0.0.0")
 	}
 	cfg.grpcAddr = rehost(cfg.grpcAddr, "0.0.0.0")
-	s, err := spec(cfg, "")
-	if err != nil {
-		return err
-	}
-	plan, err := deployspec.Compute(s, grpc)
+	p, err := plan(cfg, grpc)
 	if err != nil {
 		return err
 	}
@@ -179,7 +164,7 @@ spec:
         - name: app
           image: probes-example:latest
           args:
-`, about, strings.Join(deployArgs(cfg, grpc, printed(form)), " "), name, port(cfg.addr), plan.Grace(6))
+`, about, strings.Join(deployArgs(cfg, grpc, printed(form)), " "), name, port(cfg.addr), p.Grace(6))
 	for _, a := range deployArgs(cfg, grpc, "") {
 		fmt.Fprintf(&b, "            - %s\n", a)
 	}
@@ -191,7 +176,7 @@ spec:
 	if grpc {
 		fmt.Fprintf(&b, "            - name: grpc\n              containerPort: %s\n", port(cfg.grpcAddr))
 	}
-	b.WriteString(plan.Kubernetes(10, portName))
+	b.WriteString(p.Kubernetes(10, portName))
 	b.WriteString(`          resources:
             requests:
               cpu: 50m
@@ -241,11 +226,7 @@ func human(d time.Duration) string {
 }
 
 func printSystemd(w io.Writer, cfg config) error {
-	s, err := spec(cfg, "")
-	if err != nil {
-		return err
-	}
-	plan, err := deployspec.Compute(s, false)
+	p, err := plan(cfg, false)
 	if err != nil {
 		return err
 	}
@@ -275,6 +256,6 @@ PrivateTmp=yes
 
 [Install]
 WantedBy=multi-user.target
-`, strings.Join(append(args, printed(deploySystemd)), " "), strings.Join(args, " "), plan.Systemd())
+`, strings.Join(append(args, printed(deploySystemd)), " "), strings.Join(args, " "), p.Systemd())
 	return err
 }

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"net"
@@ -82,18 +83,10 @@ func ProbeListener(ln net.Listener, h http.Handler) Option {
 
 // secure fills the connection settings hs left at zero with the defaults.
 func secure(hs *http.Server) {
-	if hs.ReadHeaderTimeout == 0 {
-		hs.ReadHeaderTimeout = DefaultReadHeaderTimeout
-	}
-	if hs.ReadTimeout == 0 {
-		hs.ReadTimeout = DefaultReadTimeout
-	}
-	if hs.IdleTimeout == 0 {
-		hs.IdleTimeout = DefaultIdleTimeout
-	}
-	if hs.MaxHeaderBytes == 0 {
-		hs.MaxHeaderBytes = DefaultMaxHeaderBytes
-	}
+	hs.ReadHeaderTimeout = cmp.Or(hs.ReadHeaderTimeout, DefaultReadHeaderTimeout)
+	hs.ReadTimeout = cmp.Or(hs.ReadTimeout, DefaultReadTimeout)
+	hs.IdleTimeout = cmp.Or(hs.IdleTimeout, DefaultIdleTimeout)
+	hs.MaxHeaderBytes = cmp.Or(hs.MaxHeaderBytes, DefaultMaxHeaderBytes)
 }
 
 // defaultMaxConns is the default of MaxConns for a file-descriptor limit.
