@@ -49,7 +49,6 @@ const (
 	defaultPeriod    = 10
 	defaultTimeout   = 1
 	defaultFailure   = 3
-	defaultSuccess   = 1
 	defaultGrace     = 30
 	minLiveFailures  = 3
 	livenessPeriod   = 10
@@ -78,7 +77,7 @@ type Probe struct {
 	// Port is the port the probe targets.
 	Port int
 
-	PeriodSeconds, TimeoutSeconds, FailureThreshold, SuccessThreshold Number
+	PeriodSeconds, TimeoutSeconds, FailureThreshold Number
 }
 
 // Plan is every timing Compute derived, for one transport (HTTP or gRPC).
@@ -112,7 +111,7 @@ func Compute(s Service, grpc bool) (Plan, error) {
 	}
 	p := Plan{}
 	target := func(k probes.Kind) Probe {
-		pr := Probe{Gate: k, GRPC: grpc, Port: port, SuccessThreshold: Number{1, "one answer decides"}}
+		pr := Probe{Gate: k, GRPC: grpc, Port: port}
 		if grpc {
 			pr.Service = k.String()
 		} else {
@@ -169,15 +168,14 @@ func Compute(s Service, grpc bool) (Plan, error) {
 }
 
 func stopReason(t server.Timings) string {
-	parts := []string{}
-	if t.OnDrain > 0 {
-		parts = append(parts, "OnDrain hooks "+human(t.OnDrain))
-	}
 	drain := "drain " + human(t.Drain)
 	if t.DrainProbes > 0 {
 		drain = "probe-aware drain at most " + human(t.Drain)
 	}
-	parts = append(parts, drain, "shutdown timeout "+human(t.ShutdownTimeout))
+	if t.OnDrain > t.Drain {
+		drain = "OnDrain hooks " + human(t.OnDrain) // they run inside the drain
+	}
+	parts := []string{drain, "shutdown timeout " + human(t.ShutdownTimeout)}
 	if t.AfterClose > 0 {
 		parts = append(parts, "AfterClose hooks "+human(t.AfterClose))
 	}

@@ -283,11 +283,12 @@ type Timings struct {
 }
 
 // Stop is the longest a shutdown can take, from the signal to Run's
-// return: the OnDrain hooks, the drain, the shutdown timeout, the
-// AfterClose hooks, and the three one-second bounds (the handlers of cut
-// requests, background work that ignores its context, the probe listener).
+// return: the drain (the OnDrain hooks run inside it, so the longer of the
+// two), the shutdown timeout, the AfterClose hooks, and the three
+// one-second bounds (the handlers of cut requests, background work that
+// ignores its context, the probe listener).
 func (t Timings) Stop() time.Duration {
-	return t.OnDrain + t.Drain + t.ShutdownTimeout + t.AfterClose + cutHandlersGrace + backgroundGrace + probeCloseGrace
+	return max(t.OnDrain, t.Drain) + t.ShutdownTimeout + t.AfterClose + cutHandlersGrace + backgroundGrace + probeCloseGrace
 }
 
 // Timings returns what the Server's options say about how long it takes to
