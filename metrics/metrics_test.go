@@ -219,10 +219,14 @@ func TestCountsUnderRaces(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- s.lc.Run(ctx) }()
+	stopRun := sync.OnceFunc(func() { cancel(); <-done })
+	t.Cleanup(stopRun) // owned even when the test stops early
 	testutil.Eventually(t, "ready", func() bool { return s.lc.Phase() == probes.Ready })
 
 	var scrapers sync.WaitGroup
 	stop := make(chan struct{})
+	stopScrapers := sync.OnceFunc(func() { close(stop); scrapers.Wait() })
+	t.Cleanup(stopScrapers)
 	for range 3 {
 		scrapers.Go(func() {
 			for {
@@ -250,10 +254,8 @@ func TestCountsUnderRaces(t *testing.T) {
 		}
 		time.Sleep(time.Duration(rand.IntN(500)) * time.Microsecond) // let executions interleave
 	}
-	close(stop)
-	scrapers.Wait()
-	cancel()
-	<-done
+	stopScrapers()
+	stopRun()
 
 	var execs float64
 	for _, st := range []string{"pass", "warn", "fail"} {
@@ -428,7 +430,9 @@ func TestServerStats(t *testing.T) {
 	testutil.Ready(t, lc)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- srv.Run(ctx) }()
+	exited := make(chan struct{})
+	go func() { done <- srv.Run(ctx); close(exited) }()
+	t.Cleanup(func() { cancel(); <-exited }) // owned even when the test stops early
 	base := "http://" + ln.Addr().String()
 	testutil.Eventually(t, "serving", func() bool { return status(base+"/readyz") == 200 })
 	cancel()

@@ -104,7 +104,7 @@ func TestSlowScrapeDoesNotHoldTheDrain(t *testing.T) {
 	testutil.Eventually(t, "the drain over with the scrape in flight", func() bool {
 		return s.logs.FilterMessageSnippet("drain over").Len() == 1
 	})
-	close(s.release)
+	s.free()
 	if code := <-scrape; code != 200 {
 		t.Errorf("the scrape: %d", code)
 	}
@@ -162,7 +162,7 @@ func TestDrainWaitsForQuiet(t *testing.T) {
 		t.Fatalf("the drain ended with a request in flight: %v", err)
 	case <-waitQuiet.C:
 	}
-	close(s.release)
+	s.free()
 	select {
 	case err := <-s.done:
 		if err != nil {
@@ -234,7 +234,7 @@ func TestHalfSentBody(t *testing.T) {
 	// the connection at its timeout, and Run does not fail for it.
 	rawRequest(t, s.base, "POST /slow HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\nabc")
 	<-s.entered
-	close(s.release)
+	s.free()
 	began := time.Now()
 	s.cancel()
 	if err := <-s.done; err != nil {
@@ -495,6 +495,6 @@ func TestWorstCaseStopIsBounded(t *testing.T) {
 	case <-time.After(bound + 5*time.Second):
 		t.Fatalf("Run did not return within %s", bound+5*time.Second)
 	}
-	close(s.release)
+	s.free()
 	<-slow
 }

@@ -43,7 +43,8 @@ type service struct {
 	lc       *probes.Lifecycle
 	base     string
 	entered  chan struct{} // a /slow request has arrived
-	release  chan struct{} // lets /slow requests finish
+	release  chan struct{} // lets /slow requests finish: close it with free
+	free     func()        // closes release, once
 	done     chan error    // Run's result
 	cancel   context.CancelFunc
 	logs     *observer.ObservedLogs
@@ -66,6 +67,7 @@ func startWith(t *testing.T, withHandlers func(server.Handlers) []server.Option,
 		lc: probes.NewLifecycle(), entered: make(chan struct{}, 10), release: make(chan struct{}),
 		done: make(chan error, 1), logs: logs,
 	}
+	s.free = sync.OnceFunc(func() { close(s.release) })
 	if _, err := liveness.New(s.lc); err != nil {
 		t.Fatal(err)
 	}
@@ -105,7 +107,18 @@ func startWith(t *testing.T, withHandlers func(server.Handlers) []server.Option,
 	testutil.Ready(t, s.lc)
 	ctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
-	go func() { s.done <- srv.Run(ctx) }()
+	exited := make(chan struct{})
+	go func() { s.done <- srv.Run(ctx); close(exited) }()
+	t.Cleanup(func() {
+		// Owned even when the test stops early: end Run and its requests.
+		cancel()
+		s.free()
+		select {
+		case <-exited:
+		case <-time.After(testutil.Deadline):
+			t.Error("Run still running at the end of the test")
+		}
+	})
 	testutil.Eventually(t, "service ready", func() bool {
 		res, err := client.Get(s.base + "/readyz")
 		if err != nil {
@@ -185,7 +198,7 @@ func TestGracefulShutdown(t *testing.T) {
 		t.Fatal(err)
 	}
 	testutil.Eventually(t, "drain cut short", func() bool { return s.logs.FilterMessage("drain cut short").Len() == 1 })
-	close(s.release)
+	s.free()
 	if got := <-slow; got != "200 OK done" {
 		t.Errorf("in-flight request: got %q, want 200 done", got)
 	}
@@ -207,7 +220,7 @@ func TestGracefulShutdown(t *testing.T) {
 
 func TestShutdownTimeout(t *testing.T) {
 	s := start(t, server.DrainDelay(0), server.ShutdownTimeout(50*time.Millisecond), server.Signals())
-	defer close(s.release)
+	defer s.free()
 	go func() {
 		if res, err := client.Get(s.base + "/slow"); err == nil {
 			res.Body.Close()
@@ -340,7 +353,7 @@ func TestDrainKeepsIdleConnections(t *testing.T) {
 		t.Errorf("request on the idle connection while draining: reused %v, %d, close %v; want reused, 200, close",
 			reused, res.StatusCode, res.Close)
 	}
-	close(s.release)
+	s.free()
 	if err := syscall.Kill(os.Getpid(), syscall.SIGUSR2); err != nil {
 		t.Fatal(err)
 	}
@@ -514,7 +527,7 @@ func TestBackgroundFailureStopsTheServer(t *testing.T) {
 // mounted on the router is evaluated without any further call.
 func TestServedGatesRun(t *testing.T) {
 	s := start(t, server.DrainDelay(0), server.Signals())
-	defer func() { close(s.release); s.cancel(); <-s.done }()
+	defer func() { s.free(); s.cancel(); <-s.done }()
 	if code, _ := get(t, s.base+"/livez"); code != 200 {
 		t.Errorf("liveness: got %d, want 200", code)
 	}
