@@ -4,6 +4,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -90,11 +91,7 @@ func TestEachRule(t *testing.T) {
 				t.Fatalf("want exactly one %s finding, got:\n%s", tt.rule, out)
 			}
 			loc, _, _ := strings.Cut(out, ": container")
-			lineNo := loc[strings.LastIndex(loc, ":")+1:]
-			var n int
-			for _, r := range lineNo {
-				n = n*10 + int(r-'0')
-			}
+			n, _ := strconv.Atoi(loc[strings.LastIndex(loc, ":")+1:])
 			lines := strings.Split(text, "\n")
 			if n < 1 || n > len(lines) || !strings.Contains(lines[n-1], tt.line) {
 				t.Errorf("reported at %s, line %q; want the line with %q", loc, lines[max(n-1, 0)], tt.line)
