@@ -247,9 +247,6 @@ func Register(reg prometheus.Registerer, lc *probes.Lifecycle, opts ...Option) (
 		moved[t.From][t.To].Inc() // a Lifecycle makes no other moves than CanMove's
 	}))
 	for _, g := range m.gates {
-		for _, r := range g.Report().Checks {
-			m.check(g.Kind(), r.Name)
-		}
 		if src, ok := g.(executionSource); ok {
 			m.cancels = append(m.cancels, src.OnExecution(m.observe))
 		}
