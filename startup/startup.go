@@ -152,6 +152,14 @@ func (g *Gate) Task(name string, fn TaskFunc) error {
 	if fn == nil {
 		return fmt.Errorf("startup: task %q: nil TaskFunc", name)
 	}
+	if err := g.insert(name, fn); err != nil {
+		return err
+	}
+	g.changes.Notify() // outside the lock: subscribers read Report
+	return nil
+}
+
+func (g *Gate) insert(name string, fn TaskFunc) error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.running {
@@ -162,7 +170,6 @@ func (g *Gate) Task(name string, fn TaskFunc) error {
 		return fmt.Errorf("startup: task %q added twice", name)
 	}
 	g.tasks = slices.Insert(g.tasks, i, &task{name: name, fn: fn, state: probes.TaskState{Name: name}})
-	g.changes.Notify()
 	return nil
 }
 
@@ -206,8 +213,14 @@ func (g *Gate) warm(parent context.Context, start func() error) error {
 	g.running = true
 	g.mu.Unlock()
 	// Released before the move to Ready, not after: once the phase says
-	// Ready, a Rewarm must be accepted.
+	// Ready, a Rewarm must be accepted. Released once only: the claim may
+	// be a new warm-up's by the time this one returns.
+	var released bool
 	release := func() {
+		if released {
+			return
+		}
+		released = true
 		g.mu.Lock()
 		g.running = false
 		g.mu.Unlock()

@@ -488,3 +488,71 @@ func TestRewarmRightAfterReady(t *testing.T) {
 		t.Errorf("task ran %d times, phase %s; want 2 and ready", n, lc.Phase())
 	}
 }
+
+// A subscriber that reads the gate's report, as every surface does, must be
+// able to run while tasks are added: the gate never calls out under its lock.
+func TestTaskWithSubscriberReadingReport(t *testing.T) {
+	_, g := newGate(t)
+	var reads atomic.Int64
+	defer g.Subscribe(func() { _ = g.Report(); reads.Add(1) })()
+	done := make(chan error, 1)
+	go func() {
+		done <- g.Task("cache", func(context.Context, *startup.Progress) error { return nil })
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Task did not return within 5s: the gate notified its subscribers under its lock")
+	}
+	if reads.Load() == 0 {
+		t.Error("the subscriber was not told of the new task")
+	}
+}
+
+// A Rewarm that claims the gate from a listener of the move to Ready keeps
+// its claim when the first warm-up returns: no task is accepted while it runs.
+func TestRewarmClaimSurvivesFirstWarmUp(t *testing.T) {
+	lc, g := newGate(t)
+	var runs atomic.Int64
+	rewarming, release := make(chan struct{}), make(chan struct{})
+	err := g.Task("cache", func(context.Context, *startup.Progress) error {
+		if runs.Add(1) == 2 {
+			close(rewarming)
+			<-release
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rewarmed := make(chan error, 1)
+	var once sync.Once
+	defer lc.Subscribe(func(tr probes.Transition) {
+		if tr.To == probes.Ready {
+			// Hold the move to Ready until the Rewarm has claimed the
+			// gate and runs its task: the first warm-up returns after.
+			once.Do(func() {
+				go func() { rewarmed <- g.Rewarm(context.Background(), "reload") }()
+				<-rewarming
+			})
+		}
+	})()
+	ctx, cancel := context.WithCancel(context.Background())
+	ran := make(chan error, 1)
+	go func() { ran <- lc.Run(ctx) }()
+	<-rewarming
+	cancel() // the Rewarm has its own context; the first warm-up returns
+	if err := <-ran; !errors.Is(err, context.Canceled) {
+		t.Fatalf("lc.Run: got %v, want context.Canceled", err)
+	}
+	if err := g.Task("late", func(context.Context, *startup.Progress) error { return nil }); err == nil {
+		t.Error("Task accepted while a Rewarm runs: the first warm-up released the Rewarm's claim")
+	}
+	close(release)
+	if err := <-rewarmed; err != nil {
+		t.Errorf("Rewarm: %v", err)
+	}
+}
