@@ -7,6 +7,7 @@ import (
 	"sync"
 
 	"github.com/probekit/probes/internal/safe"
+	"github.com/probekit/probes/redact"
 )
 
 // Gate is what every surface (HTTP, gRPC, systemd, metrics, logs) reads of a
@@ -132,7 +133,7 @@ func (w *workGroup) start(nw namedWork) {
 			return
 		}
 		select {
-		case w.failed <- fmt.Errorf("%s: %w", nw.name, err):
+		case w.failed <- redact.Error(fmt.Errorf("%s: %w", nw.name, err)): // masked where it enters
 		default:
 		}
 	})

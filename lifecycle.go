@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/probekit/probes/internal/broadcast"
+	"github.com/probekit/probes/redact"
 )
 
 // Phase is where the service is in its life. See Lifecycle for the transitions.
@@ -200,6 +201,7 @@ func (l *Lifecycle) Stop() error { return l.move(fromStop, Stopped, "server clos
 func (l *Lifecycle) MarkBroken(err error) error {
 	reason := "broken"
 	if err != nil {
+		err = redact.Error(err) // listeners and logs see the masked text
 		reason = err.Error()
 	}
 	return l.move(fromBroken, Broken, reason, err)

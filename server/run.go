@@ -394,22 +394,19 @@ func (s *Server) Run(ctx context.Context) error {
 		defer signal.Stop(sigs)
 	}
 
-	bg := s.startBackground(ctx)
 	served := make(chan error, 1)
 	if s.hs != nil {
-		s.hs.Handler = s.track(s.hs.Handler)
-		go func() {
-			ln := s.cfg.listener
-			if ln == nil {
-				var err error
-				if ln, err = listen(s.hs.Addr); err != nil {
-					served <- err
-					return
-				}
+		ln := s.cfg.listener
+		if ln == nil {
+			var err error
+			if ln, err = listen(s.hs.Addr); err != nil {
+				return redact.Error(fmt.Errorf("server: %w", err)) // nothing has started yet
 			}
-			served <- s.hs.Serve(s.conns.limit(s.hs, ln))
-		}()
+		}
+		s.hs.Handler = s.track(s.hs.Handler)
+		go func() { served <- s.hs.Serve(s.conns.limit(s.hs, ln)) }()
 	}
+	bg := s.startBackground(ctx)
 	probeServed := make(chan error, 1)
 	if s.probe != nil {
 		go func() { probeServed <- s.probe.Serve(s.pconns.limit(s.probe, s.cfg.probeLn)) }()
@@ -420,7 +417,9 @@ func (s *Server) Run(ctx context.Context) error {
 	var failure error
 	select {
 	case err := <-served:
-		return errors.Join(fmt.Errorf("server: %w", err), peers.close(), s.closeProbes(probeServed), bg.stop(s, time.Now().Add(s.cfg.shutdownTimeout)))
+		served = nil // its Serve has returned: reported here, nothing for the shutdown to wait for
+		failure = fmt.Errorf("server: %w", err)
+		reason = "serving failed"
 	case r := <-peers.done:
 		peers.pending--
 		failure = fmt.Errorf("server: %s stopped serving: %w", r.name, cmp.Or(r.err, errors.New("its Serve returned")))
@@ -441,7 +440,8 @@ func (s *Server) Run(ctx context.Context) error {
 		reason = "lifecycle broken"
 	}
 	err := s.shutdown(reason, failure, sigs, served, peers, bg)
-	return errors.Join(err, s.closeProbes(probeServed))
+	// Masked here too, not only in the log: callers log what Run returns.
+	return redact.Error(errors.Join(err, s.closeProbes(probeServed)))
 }
 
 // listen listens on addr as http.Server.ListenAndServe does.
@@ -570,6 +570,9 @@ func (s *Server) shutdownHTTP(ctx context.Context, served <-chan error) error {
 			s.cfg.log.Warn("closed connections that never completed a request at the shutdown timeout",
 				zap.Duration("timeout", s.cfg.shutdownTimeout))
 		}
+	}
+	if served == nil {
+		return cut
 	}
 	if err := <-served; !errors.Is(err, http.ErrServerClosed) {
 		cut = errors.Join(cut, fmt.Errorf("server: %w", err))

@@ -518,6 +518,9 @@ func TestBackgroundFailureStopsTheServer(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "refresher") {
 		t.Fatalf("Run: got %v, want the background failure", err)
 	}
+	if strings.Contains(err.Error(), "hunter2") {
+		t.Errorf("Run's error holds the password: %v", err)
+	}
 	if lc.Phase() != probes.Broken || live.Report().Status() != probes.Fail {
 		t.Errorf("after the failure: phase %s, liveness %s; want broken and failing", lc.Phase(), live.Report().Status())
 	}
@@ -530,5 +533,77 @@ func TestServedGatesRun(t *testing.T) {
 	defer func() { s.free(); s.cancel(); <-s.done }()
 	if code, _ := get(t, s.base+"/livez"); code != 200 {
 		t.Errorf("liveness: got %d, want 200", code)
+	}
+}
+
+// failingListener accepts until fail is closed, then returns err from Accept
+// as a listener whose socket broke would.
+type failingListener struct {
+	net.Listener
+	fail chan struct{}
+	err  error
+}
+
+func (l *failingListener) Accept() (net.Conn, error) {
+	select {
+	case <-l.fail:
+		return nil, l.err
+	default:
+	}
+	type result struct {
+		c   net.Conn
+		err error
+	}
+	got := make(chan result, 1)
+	go func() { c, err := l.Listener.Accept(); got <- result{c, err} }()
+	select {
+	case r := <-got:
+		return r.c, r.err
+	case <-l.fail:
+		l.Listener.Close() // ends the Accept above
+		if r := <-got; r.c != nil {
+			r.c.Close()
+		}
+		return nil, l.err
+	}
+}
+
+// A listener that fails under the server still gets the whole shutdown:
+// the drain, the hooks, the move to Stopped; and the error Run returns has
+// its secrets masked, as every log line has.
+func TestServeFailureShutsDown(t *testing.T) {
+	lc := probes.NewLifecycle()
+	if _, err := readiness.New(lc); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Ready(t, lc)
+	ln := &failingListener{Listener: testutil.Listen(t), fail: make(chan struct{}),
+		err: errors.New("accept: lost postgres://app:s3cret@db/items")}
+	var drained, closed atomic.Bool
+	srv, err := server.New(&http.Server{}, lc, server.Listener(ln), server.DrainDelay(0), server.Signals(),
+		server.OnDrain("deregister", time.Second, func(context.Context) error { drained.Store(true); return nil }),
+		server.AfterClose("pool", time.Second, func(context.Context) error { closed.Store(true); return nil }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(context.Background()) }()
+	close(ln.fail)
+	select {
+	case err = <-done:
+	case <-time.After(testutil.Deadline):
+		t.Fatal("Run did not return after its listener failed")
+	}
+	if err == nil || !strings.Contains(err.Error(), "accept: lost") {
+		t.Errorf("Run: got %v, want the listener's failure", err)
+	}
+	if strings.Contains(err.Error(), "s3cret") {
+		t.Errorf("Run's error holds the password: %v", err)
+	}
+	if !drained.Load() || !closed.Load() {
+		t.Errorf("hooks after a serve failure: OnDrain ran %v, AfterClose ran %v; want both", drained.Load(), closed.Load())
+	}
+	if lc.Phase() != probes.Stopped {
+		t.Errorf("phase after a serve failure: got %s, want stopped", lc.Phase())
 	}
 }
