@@ -38,7 +38,8 @@ const (
 	probeIdleTimeout    = 30 * time.Second
 	probeMaxHeaderBytes = 8 << 10
 	// DefaultProbeMaxConns bounds concurrent connections to the probe
-	// listener.
+	// listener. At the bound a new connection is still served: the one
+	// unchanged longest is closed to make room for it.
 	DefaultProbeMaxConns = 256
 )
 
@@ -65,9 +66,14 @@ func MaxConns(n int) Option {
 // the probe listener's, and load shedding (Shedder) never sees a probe.
 //
 // Run serves it with settings for probers (read timeout 5 s, idle timeout
-// 30 s, 8 KiB of headers, at most DefaultProbeMaxConns connections) from
-// the start to the end: probes answer throughout the drain and are the
-// last thing to close.
+// 30 s, 8 KiB of headers) from the start to the end: probes answer
+// throughout the drain and are the last thing to close. It never refuses a
+// connection: the kubelet opens one per probe, so a refused probe
+// connection is a failed probe, and enough of them restart the pod. Beyond
+// DefaultProbeMaxConns connections, each new one closes the connection
+// that has gone longest without a request or an answer (idle keep-alive
+// connections, headers or bodies sent byte by byte), so that whatever a
+// client holds open, the next probe is answered.
 func ProbeListener(ln net.Listener, h http.Handler) Option {
 	return func(c *config) error {
 		switch {

@@ -202,7 +202,7 @@ type Server struct {
 	active  atomic.Int64 // requests in flight
 	conns   conns        // of hs; bounded by MaxConns
 	probe   *http.Server // on the probe listener; nil without one
-	pconns  conns
+	pconns  evicting
 	drained drainState
 }
 
