@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"path"
+	"strings"
 	"sync/atomic"
 	"time"
 )
@@ -154,4 +156,18 @@ func (l *limitListener) Accept() (net.Conn, error) {
 		l.c.refused.Add(1)
 		conn.Close() //nolint:errcheck // refused; nothing to report
 	}
+}
+
+// canonical answers 404 for a path that is not in its clean form
+// ("//readyz", "/./readyz"), which http.ServeMux would redirect: a prober
+// such as the kubelet takes a 3xx for a pass, so the probe contract never
+// answers one.
+func canonical(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if p := r.URL.Path; p != "" && path.Clean(p) != strings.TrimSuffix(p, "/") && p != "/" {
+			notFound.write(w, r)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
 }

@@ -241,7 +241,7 @@ func New(hs *http.Server, lc *probes.Lifecycle, opts ...Option) (*Server, error)
 	s.conns.max = int64(cfg.maxConns)
 	if cfg.probeLn != nil {
 		s.probe = &http.Server{
-			Handler:           cfg.probeHandler,
+			Handler:           canonical(cfg.probeHandler),
 			ReadHeaderTimeout: probeReadTimeout,
 			ReadTimeout:       probeReadTimeout,
 			IdleTimeout:       probeIdleTimeout,
@@ -313,7 +313,8 @@ type Stats struct {
 	// application listener held MaxConns.
 	RefusedConns uint64
 	// DrainBegan is when readiness began failing for the shutdown; zero
-	// before.
+	// before, and for a shutdown of a service that was never ready, which
+	// skips the drain.
 	DrainBegan time.Time
 	// Drain is how long the drain lasted; zero until it is over.
 	Drain time.Duration
@@ -359,7 +360,8 @@ func (s *Server) Stats() Stats {
 //  2. OnDrain hooks run, and the server keeps serving for the drain delay,
 //     or with DrainUntilProbed until the balancers have seen readiness fail
 //     and application requests have stopped (a second signal cuts it
-//     short);
+//     short); a service that was never ready skips the drain, since no
+//     balancer sends it traffic;
 //  3. http.Server.Shutdown, bounded by the shutdown timeout;
 //  4. background work is cancelled and awaited until the same shutdown
 //     timeout ends (at least 1 s), so the timeout bounds steps 3 and 4
@@ -514,11 +516,17 @@ func (bg *background) stop(s *Server, deadline time.Time) error {
 func (s *Server) shutdown(reason string, failure error, sigs <-chan os.Signal, served <-chan error, peers *peers, bg *background) error {
 	log := s.cfg.log
 	began := time.Now()
-	s.drained.began.Store(began.UnixNano())
-	if h := s.cfg.probed; h != nil {
-		h.fails.Store(0)
-		h.armed.Store(true)
-		defer h.armed.Store(false)
+	// A service that was never ready was never in rotation: no balancer
+	// has to notice it leave, so it skips the drain, and the requests the
+	// warm-up refuses meanwhile are not late ones.
+	inRotation := s.lc.Started()
+	if inRotation {
+		s.drained.began.Store(began.UnixNano())
+		if h := s.cfg.probed; h != nil {
+			h.fails.Store(0)
+			h.armed.Store(true)
+			defer h.armed.Store(false)
+		}
 	}
 	if s.lc.Phase() != probes.Broken {
 		if err := s.lc.Drain(reason); err != nil {
@@ -526,8 +534,12 @@ func (s *Server) shutdown(reason string, failure error, sigs <-chan os.Signal, s
 		}
 	}
 	runHooks(log, s.cfg.onDrain)
-	s.drain(began, sigs)
-	s.drained.took.Store(int64(max(time.Since(began), 1)))
+	if inRotation {
+		s.drain(began, sigs)
+		s.drained.took.Store(int64(max(time.Since(began), 1)))
+	} else {
+		log.Info("drain skipped: the service was never ready, so no balancer sends it traffic")
+	}
 
 	deadline := time.Now().Add(s.cfg.shutdownTimeout)
 	ctx, cancel := context.WithDeadline(context.Background(), deadline)

@@ -23,6 +23,7 @@ import (
 	"github.com/probekit/probes/liveness"
 	"github.com/probekit/probes/readiness"
 	"github.com/probekit/probes/server"
+	"github.com/probekit/probes/startup"
 )
 
 // client makes a fresh connection per request, as the kubelet does.
@@ -605,5 +606,54 @@ func TestServeFailureShutsDown(t *testing.T) {
 	}
 	if lc.Phase() != probes.Stopped {
 		t.Errorf("phase after a serve failure: got %s, want stopped", lc.Phase())
+	}
+}
+
+// A SIGTERM during the first warm-up skips the drain: the service was never
+// in rotation, so there is nothing for a balancer to notice, and what the
+// warm-up refused meanwhile are not late requests.
+func TestShutdownDuringWarmUpSkipsTheDrain(t *testing.T) {
+	lc := probes.NewLifecycle()
+	warm, err := startup.New(lc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	loading := make(chan struct{})
+	if err := warm.Task("cache", func(ctx context.Context, _ *startup.Progress) error {
+		close(loading)
+		<-ctx.Done()
+		return ctx.Err()
+	}); err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	if _, err := server.Register(mux, lc); err != nil {
+		t.Fatal(err)
+	}
+	mux.Handle("/api", server.WarmupGuard(lc, time.Second)(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})))
+	ln := testutil.Listen(t)
+	base := "http://" + ln.Addr().String()
+	srv, err := server.New(&http.Server{Handler: mux}, lc, server.Listener(ln), server.DrainDelay(time.Hour), server.Signals())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(ctx) }()
+	<-loading
+	if code, _ := get(t, base+"/api"); code != 503 {
+		t.Errorf("application route during warm-up: got %d, want 503", code)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	case <-time.After(testutil.Deadline):
+		t.Fatal("Run still draining a service that was never ready")
+	}
+	if st := srv.Stats(); !st.DrainBegan.IsZero() || st.LateRequests != 0 {
+		t.Errorf("stats: drain began %v with %d late requests; want no drain", st.DrainBegan, st.LateRequests)
 	}
 }

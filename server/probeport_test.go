@@ -108,3 +108,29 @@ func TestProbeListenerKeepsAnswering(t *testing.T) {
 		})
 	}
 }
+
+// Paths that http.ServeMux would redirect to their clean form get 404 on
+// the probe listener: the kubelet takes a 3xx for a pass.
+func TestProbeListenerNeverRedirects(t *testing.T) {
+	addr := probeServer(t)
+	for _, path := range []string{"//readyz", "/./readyz", "/x/../readyz", "/readyz/.", "//livez/", "/readyz//x"} {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Written by hand: the client would clean the path itself.
+		fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", path)
+		c.SetReadDeadline(time.Now().Add(2 * time.Second))
+		res, err := http.ReadResponse(bufio.NewReader(c), nil)
+		c.Close()
+		if err != nil {
+			t.Fatalf("GET %s: %v", path, err)
+		}
+		if res.StatusCode != 404 {
+			t.Errorf("GET %s: got %d, want 404", path, res.StatusCode)
+		}
+	}
+	if code := status("http://" + addr + "/readyz"); code != 200 {
+		t.Errorf("GET /readyz: got %d, want 200", code)
+	}
+}
