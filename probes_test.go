@@ -780,3 +780,62 @@ func TestGroupAndGuardRefuseBadInput(t *testing.T) {
 }
 
 func second[T any](_ T, err error) error { return err }
+
+// TestScriptedStart watches a start from outside, as a kubelet would: from
+// the moment the probe listener is bound, liveness never fails, though its
+// self-checks have not run yet and the cache is still loading.
+func TestScriptedStart(t *testing.T) {
+	for run := range 10 {
+		lc := probes.NewLifecycle()
+		warm, err := startup.New(lc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := warm.Task("cache", func(ctx context.Context, _ *startup.Progress) error {
+			<-ctx.Done()
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		live, _ := gates(t, lc)
+		if _, err := live.Heartbeat("worker", time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		if err := live.Add("self", probes.CheckFunc(func(context.Context) error { return nil }), probes.Every(time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+		probeMux := http.NewServeMux()
+		if _, err := server.Register(probeMux, lc); err != nil {
+			t.Fatal(err)
+		}
+		probeLn := testutil.Listen(t)
+		srv, err := server.New(&http.Server{Handler: http.NewServeMux()}, lc, server.Listener(testutil.Listen(t)),
+			server.ProbeListener(probeLn, probeMux), server.Signals())
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- srv.Run(ctx) }()
+		url := "http://" + probeLn.Addr().String() + "/livez"
+		var answers, fails int
+		for end := time.Now().Add(100 * time.Millisecond); time.Now().Before(end); {
+			res, err := noKeepAlive.Get(url)
+			if err != nil {
+				continue // the listener is bound, but Run may not serve yet: a queued connection
+			}
+			res.Body.Close()
+			answers++
+			if res.StatusCode != 200 {
+				fails++
+			}
+		}
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		if answers == 0 || fails > 0 {
+			t.Fatalf("start %d: %d of %d liveness answers in the first 100 ms failed; want some answers and no failure", run, fails, answers)
+		}
+	}
+}

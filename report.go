@@ -23,8 +23,9 @@ type Result struct {
 	// Stale reports that the last result is older than the check's bound
 	// (see StaleAfter); Status is then Fail.
 	Stale bool
-	// Status is the verdict after the thresholds. A check that has not yet
-	// finished an execution fails.
+	// Status is the verdict after the thresholds. A readiness check that
+	// has not yet finished an execution fails; a liveness check passes (a
+	// self-check that has not run has not failed).
 	Status Status
 	// Time is when the last execution ended; zero before the first.
 	Time time.Time

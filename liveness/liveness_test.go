@@ -126,3 +126,29 @@ func TestLivenessChecksAreLocal(t *testing.T) {
 		t.Errorf("Shared liveness check: got %v, want an error naming the gate and Shared()", err)
 	}
 }
+
+// Before its first execution a self-check has not failed, so liveness
+// passes: the probe listener answers before the first result, and a 503
+// then would count towards a restart of a healthy process.
+func TestPassesBeforeFirstResult(t *testing.T) {
+	lc := probes.NewLifecycle()
+	g, err := liveness.New(lc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := g.Heartbeat("worker", time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.Add("self", probes.CheckFunc(func(context.Context) error { return nil })); err != nil {
+		t.Fatal(err)
+	}
+	r := g.Report()
+	if s := r.Status(); s != probes.Pass {
+		t.Errorf("liveness before any check ran: got %s, want pass", s)
+	}
+	for _, c := range r.Checks {
+		if c.Status != probes.Pass || c.Err != nil || !c.Time.IsZero() {
+			t.Errorf("check %s before its first execution: got %s (err %v, time %v), want pass, no error, no time", c.Name, c.Status, c.Err, c.Time)
+		}
+	}
+}

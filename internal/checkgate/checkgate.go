@@ -33,6 +33,8 @@ func New(lc *probes.Lifecycle, k probes.Kind) (*Gate, error) {
 	g.runner.OnExecuted(g.executed)
 	if k == probes.Readiness {
 		g.runner.Scopes(spec.Shared, true) // dependencies: see probes.Shared
+	} else {
+		g.runner.PendingPasses() // self-checks: alive until one fails
 	}
 	if err := lc.Attach(g, g.runner.Run); err != nil {
 		return nil, fmt.Errorf("%s: %w", k, err)

@@ -45,6 +45,7 @@ type Runner struct {
 
 	scope         spec.Scope // of checks added without Shared or Local
 	sharedAllowed bool
+	pendingPasses bool // a check with no result yet passes
 
 	mu       sync.Mutex
 	checks   []*check // sorted by name
@@ -105,6 +106,12 @@ func (r *Runner) Scopes(def spec.Scope, sharedAllowed bool) {
 	r.scope, r.sharedAllowed = def, sharedAllowed
 }
 
+// PendingPasses makes a check that has no result yet pass instead of fail:
+// right for self-checks, which have not failed before they first run, and
+// wrong for dependencies, which must prove themselves. Call it before the
+// first Add.
+func (r *Runner) PendingPasses() { r.pendingPasses = true }
+
 // Add registers a check under name. It fails, changing nothing, when name is
 // not probes.ValidName, is taken, when c is nil, or when an option is
 // invalid. A check added while the Runner runs starts at once.
@@ -132,6 +139,9 @@ func (r *Runner) Add(name string, c probes.Checker, opts ...probes.CheckOption) 
 	ch := &check{name: name, checker: c, cfg: cfg}
 	ch.res = probes.Result{Name: name, ComponentType: cfg.ComponentType, Critical: cfg.Critical, Untimed: cfg.Untimed,
 		Interval: cfg.Interval, Shared: cfg.Scope == spec.Shared, Status: probes.Fail, Err: errPending}
+	if r.pendingPasses {
+		ch.res.Status, ch.res.Err = probes.Pass, nil
+	}
 
 	r.mu.Lock()
 	if r.state == stopped {
