@@ -140,6 +140,28 @@ func StaleAfter(d time.Duration) CheckOption {
 	return positive("StaleAfter", "bound", d, func(c *spec.Check) *time.Duration { return &c.StaleAfter })
 }
 
+// Recheck sets how soon a failing check runs again: after d rather than
+// its interval, doubling after each further failure up to the interval,
+// and back to d after a pass that has not yet flipped it back (see
+// SuccessThreshold). A dependency that returns is seen within about d, so
+// a 0.2 s database restart is not five seconds of failing readiness and
+// 503s, while one that stays down costs at most a few executions more per
+// outage (log2 of interval/d) before the check settles at its interval.
+// Only a failing verdict speeds the check up; failures below the
+// FailureThreshold keep the interval, so thresholds mean what they say.
+// d also bounds Trigger: a check runs no sooner than d after its last
+// execution began. Default a tenth of the interval, at most 1s; 0 turns
+// the speed-up off (Trigger still waits the default).
+func Recheck(d time.Duration) CheckOption {
+	return func(c *spec.Check) error {
+		if d < 0 {
+			return fmt.Errorf("Recheck(%s): must not be negative", d)
+		}
+		c.Recheck, c.RecheckSet = d, true
+		return nil
+	}
+}
+
 // ValidName reports whether name can name a check or task: 1 to 63 characters
 // of lower- or upper-case letters, digits, '-', '_' and '.', so that it fits in
 // a URL path segment and a health+json key unchanged.

@@ -70,8 +70,12 @@ func (s *stock) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	case err != nil:
 		// The database failed before the check noticed: ask the check now,
-		// so the route guard fails the next requests fast.
-		s.ready.Trigger("postgres")
+		// so the route guard fails the next requests fast. Not when the
+		// client hung up: that says nothing of the database. Trigger
+		// itself runs the check at most once per Recheck wait.
+		if r.Context().Err() == nil {
+			s.ready.Trigger("postgres")
+		}
 		w.Header().Set("Retry-After", "1")
 		http.Error(w, "service unavailable: the database did not answer", http.StatusServiceUnavailable)
 		return

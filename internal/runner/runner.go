@@ -74,10 +74,11 @@ type check struct {
 	gen         uint64 // execution number
 	recordedGen uint64 // execution whose result is recorded
 	cancel      context.CancelFunc
-	began       time.Time   // start of the execution in flight
-	stale       *time.Timer // marks the result stale; see armStale
-	rerun       bool        // Trigger came while an execution was in flight
-	applied     time.Time   // when the last outcome was counted
+	began       time.Time     // start of the execution in flight
+	stale       *time.Timer   // marks the result stale; see armStale
+	rerun       bool          // Trigger came while an execution was in flight
+	backoff     time.Duration // the wait before the next recheck; 0 while passing
+	applied     time.Time     // when the last outcome was counted
 	fails       int
 	passes      int
 	hasVerdict  bool
@@ -218,8 +219,10 @@ func (r *Runner) Run(ctx context.Context) error {
 }
 
 // Trigger runs the named check as soon as possible: at once, or right after
-// the execution in flight returns. Its schedule restarts from then. It does
-// nothing before Run.
+// the execution in flight returns, but no sooner than the check's trigger
+// gap (spec.Check.TriggerGap) after the last execution began, so that a
+// flood of triggers costs one execution per gap. Its schedule restarts
+// from then. It does nothing before Run.
 func (r *Runner) Trigger(name string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -231,7 +234,43 @@ func (r *Runner) Trigger(name string) {
 			c.rerun = true // run again once the execution in flight returns
 			return
 		}
-		c.timer.Reset(0)
+		c.timer.Reset(c.gapLeft())
+	}
+}
+
+// gapLeft is how long a Trigger must still wait; r.mu must be held.
+func (c *check) gapLeft() time.Duration {
+	if c.began.IsZero() {
+		return 0
+	}
+	return max(c.cfg.TriggerGap()-time.Since(c.began), 0)
+}
+
+// reschedule sets when c runs next, once an execution that began at began
+// has been recorded: a pending Trigger, else a recheck of a failing
+// verdict (see probes.Recheck), else the interval set as it began. r.mu
+// must be held.
+func (r *Runner) reschedule(c *check, began time.Time) {
+	if r.state != running {
+		return
+	}
+	if c.rerun {
+		c.rerun = false
+		c.timer.Reset(c.gapLeft())
+		return
+	}
+	first := c.cfg.Rechecks()
+	if first <= 0 || c.res.Status != probes.Fail {
+		c.backoff = 0
+		return
+	}
+	if c.fails > 0 && c.backoff > 0 {
+		c.backoff = min(2*c.backoff, c.cfg.Interval)
+	} else {
+		c.backoff = first // the first failure, or a pass not yet enough to flip back
+	}
+	if left := c.cfg.Interval - time.Since(began); c.backoff < left {
+		c.timer.Reset(c.backoff)
 	}
 }
 
@@ -345,10 +384,7 @@ func (r *Runner) fire(base context.Context, c *check) {
 	r.mu.Lock()
 	c.inFlight = false
 	c.cancel = nil
-	if c.rerun && r.state == running {
-		c.rerun = false
-		c.timer.Reset(0)
-	}
+	r.reschedule(c, began)
 	r.inflight--
 	if r.inflight == 0 && r.idle != nil {
 		close(r.idle)

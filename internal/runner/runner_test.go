@@ -448,3 +448,109 @@ func TestRunnerScopesAndBounds(t *testing.T) {
 		}
 	}
 }
+
+// A failing check runs again sooner than its interval, so a dependency
+// back after a blip is seen at once, not an interval later.
+func TestRunnerRecheckSeesRecoverySoon(t *testing.T) {
+	r := runner.New(clock, nil)
+	var calls atomic.Int64
+	check := probes.CheckFunc(func(context.Context) error {
+		if calls.Add(1) <= 2 {
+			return errDown // a blip: two failed executions
+		}
+		return nil
+	})
+	if err := r.Add("db", check, probes.Every(time.Hour), probes.Recheck(time.Millisecond)); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Background(t, r.Run)
+	testutil.Eventually(t, "passing again long before the hourly interval", func() bool {
+		return result(t, r, "db").Status == probes.Pass
+	})
+	if n := calls.Load(); n != 3 {
+		t.Errorf("executions: got %d, want 3 (fail, recheck fail, recheck pass)", n)
+	}
+}
+
+// Rechecks of a dependency that stays down back off: each wait at least
+// doubles until it reaches the interval, and never beats it after that.
+func TestRunnerRecheckBacksOff(t *testing.T) {
+	r := runner.New(clock, nil)
+	starts := make(chan time.Time, 64)
+	check := probes.CheckFunc(func(context.Context) error {
+		select {
+		case starts <- time.Now():
+		default:
+		}
+		return errDown
+	})
+	const interval, first = 64 * time.Millisecond, 2 * time.Millisecond
+	if err := r.Add("db", check, probes.Every(interval), probes.Recheck(first)); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Background(t, r.Run)
+	prev := <-starts
+	wait := first
+	for i := range 9 {
+		at := <-starts
+		if gap := at.Sub(prev); gap < wait {
+			t.Errorf("recheck %d came %s after the one before; want at least %s", i+1, gap, wait)
+		}
+		prev, wait = at, min(2*wait, interval)
+	}
+}
+
+// Failures below the failure threshold keep the interval: rechecks only
+// confirm the recovery of a verdict that has flipped.
+func TestRunnerRecheckOnlyWhenFailing(t *testing.T) {
+	r := runner.New(clock, nil)
+	var calls atomic.Int64
+	check := probes.CheckFunc(func(context.Context) error {
+		if calls.Add(1) == 2 {
+			return errDown
+		}
+		return nil
+	})
+	if err := r.Add("db", check, probes.Every(time.Hour), probes.FailureThreshold(2), probes.Recheck(time.Millisecond)); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Background(t, r.Run)
+	testutil.Eventually(t, "first pass", func() bool { return calls.Load() == 1 })
+	r.Trigger("db") // the second execution fails, below the threshold
+	testutil.Eventually(t, "second execution", func() bool { return result(t, r, "db").Executions == 2 && calls.Load() == 2 })
+	deadline := time.Now().Add(50 * time.Millisecond)
+	for time.Now().Before(deadline) {
+		if n := calls.Load(); n != 2 {
+			t.Fatalf("executions: got %d, want 2: a failure below the threshold was rechecked", n)
+		}
+		runtime.Gosched()
+	}
+}
+
+// A flood of triggers costs one execution per trigger gap, not one each.
+func TestRunnerTriggerFloodIsBounded(t *testing.T) {
+	r := runner.New(clock, nil)
+	var calls atomic.Int64
+	if err := r.Add("db", probes.CheckFunc(func(context.Context) error { calls.Add(1); return nil }),
+		probes.Every(time.Hour), probes.Recheck(20*time.Millisecond)); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Background(t, r.Run)
+	testutil.Eventually(t, "first run", func() bool { return calls.Load() == 1 })
+	began := time.Now()
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for range 2000 {
+				r.Trigger("db")
+				runtime.Gosched()
+			}
+		})
+	}
+	wg.Wait()
+	elapsed := time.Since(began)
+	// One execution at the start, at most one per gap since, one pending.
+	if n, most := calls.Load(), 2+int64(elapsed/(20*time.Millisecond))+1; n > most {
+		t.Errorf("16000 triggers over %s ran the check %d times; want at most %d", elapsed, n, most)
+	}
+}

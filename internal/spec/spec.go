@@ -27,6 +27,32 @@ type Check struct {
 	ComponentType string
 	Scope         Scope
 	StaleAfter    time.Duration // 0: StaleFactor intervals plus the timeout
+	Recheck       time.Duration // see Rechecks
+	RecheckSet    bool          // Recheck was given; otherwise DefaultRecheck
+}
+
+// DefaultRecheck returns the default first wait before a failing check of
+// the given interval runs again: a tenth of the interval, at most a second.
+func DefaultRecheck(interval time.Duration) time.Duration {
+	return min(interval/10, time.Second)
+}
+
+// Rechecks returns the first wait before a failing check runs again, 0 when
+// it keeps its interval.
+func (c *Check) Rechecks() time.Duration {
+	if c.RecheckSet {
+		return min(c.Recheck, c.Interval)
+	}
+	return DefaultRecheck(c.Interval)
+}
+
+// TriggerGap returns how long after an execution began a Trigger may start
+// the next one: the recheck wait, or its default when rechecks are off.
+func (c *Check) TriggerGap() time.Duration {
+	if w := c.Rechecks(); w > 0 {
+		return w
+	}
+	return DefaultRecheck(c.Interval)
 }
 
 // Scope says whom a dependency's failure hits.
