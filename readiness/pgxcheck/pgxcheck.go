@@ -17,9 +17,12 @@ package pgxcheck
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/probekit/probes"
@@ -133,7 +136,11 @@ func (c *Checker) Check(ctx context.Context) error {
 // outage (a hung database is one way to exhaust a pool). So it asks the
 // database itself over a connection of its own, opened only while the pool
 // is exhausted and closed at once: the database answering means the
-// service is busy (the Exhausted status), not answering means it is down.
+// service is busy (the Exhausted status), and so does a database that
+// refuses the connection for want of resources (SQLSTATE class 53, such as
+// a role's CONNECTION LIMIT or max_connections equal to the pools' total);
+// refusing it otherwise (a wrong password, say) or not answering means
+// something is wrong with the database, and fails.
 func (c *Checker) exhaustedPool(ctx context.Context, acquired, maxConns int32) error {
 	exhausted := fmt.Errorf("pool exhausted: %d of %d connections in use", acquired, maxConns)
 	conn, err := pgx.ConnectConfig(ctx, c.pool.Config().ConnConfig.Copy())
@@ -141,7 +148,16 @@ func (c *Checker) exhaustedPool(ctx context.Context, acquired, maxConns int32) e
 		err = conn.Ping(ctx)
 		conn.Close(context.WithoutCancel(ctx)) //nolint:errcheck // best effort on a one-off connection
 	}
-	if err != nil {
+	var pgErr *pgconn.PgError
+	switch {
+	case errors.As(err, &pgErr) && strings.HasPrefix(pgErr.Code, "53"):
+		// Insufficient resources, such as 53300 (too many connections for
+		// the role, or max_connections reached): the database answered,
+		// and it is as busy as the pool.
+		exhausted = fmt.Errorf("%w, and the database refuses more: %w", exhausted, err)
+	case errors.As(err, &pgErr):
+		return fmt.Errorf("%w, and the database refused a connection: %w", exhausted, err)
+	case err != nil:
 		return fmt.Errorf("%w, and the database does not answer: %w", exhausted, err)
 	}
 	if c.cfg.exhausted == probes.Warn {

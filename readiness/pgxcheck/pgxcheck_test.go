@@ -396,3 +396,50 @@ func TestNewRejects(t *testing.T) {
 		t.Error("New(nil): got nil error")
 	}
 }
+
+// A server that refuses one more connection (a role's CONNECTION LIMIT, or
+// max_connections equal to the pools' total) has answered: with the pool
+// exhausted, that is a busy service, not a dead database.
+func TestPoolExhaustedAtTheServersLimit(t *testing.T) {
+	pg := pgtest.Start(t)
+	admin := newPool(t, pg.URL("pw"), 1)
+	if _, err := admin.Exec(context.Background(), `CREATE ROLE limited LOGIN CONNECTION LIMIT 2`); err != nil {
+		t.Fatal(err)
+	}
+	url := strings.Replace(pg.URL("pw"), "postgres:pw@", "limited:pw@", 1)
+	tests := []struct {
+		name   string
+		opts   []pgxcheck.Option
+		status probes.Status
+	}{
+		{"warns by default", nil, probes.Warn},
+		{"fails when asked", []pgxcheck.Option{pgxcheck.Exhausted(probes.Fail)}, probes.Fail},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			pool := newPool(t, url, 2)
+			var held []*pgxpool.Conn
+			for range 2 {
+				c, err := pool.Acquire(context.Background())
+				if err != nil {
+					t.Fatal(err)
+				}
+				held = append(held, c)
+			}
+			defer func() {
+				for _, c := range held {
+					c.Release()
+				}
+			}()
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			err := newChecker(t, pool, tt.opts...).Check(ctx)
+			if got := probes.StatusOf(err); got != tt.status {
+				t.Errorf("status: got %s (%v), want %s", got, err, tt.status)
+			}
+			if err == nil || strings.Contains(err.Error(), "does not answer") || !strings.Contains(err.Error(), "53300") {
+				t.Errorf("error: got %v, want the exhaustion with the server's refusal (SQLSTATE 53300), not an outage", err)
+			}
+		})
+	}
+}
