@@ -86,8 +86,8 @@ func grpcPeer(lc *probes.Lifecycle, c *cache, ln net.Listener) (server.Peer, err
 	if err != nil {
 		return nil, err
 	}
-	gs := grpc.NewServer(grpc.UnaryInterceptor(warmupInterceptor(lc)))
+	gs := grpc.NewServer(append(grpchealth.ServerOptions(), grpc.UnaryInterceptor(warmupInterceptor(lc)))...)
 	health.Register(gs)
 	gs.RegisterService(&itemsDesc, grpcItems{c})
-	return grpchealth.Serving(gs, ln, health), nil
+	return grpchealth.Serving(gs, ln, health)
 }

@@ -20,6 +20,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -35,7 +36,26 @@ import (
 type Option func(*config) error
 
 type config struct {
-	services []string
+	services    []string
+	maxWatchers int
+}
+
+// DefaultMaxWatchers is the default of MaxWatchers.
+const DefaultMaxWatchers = 1024
+
+// MaxWatchers bounds the Watch streams open at once, over every connection:
+// each holds a goroutine and a subscription, so that without a bound a
+// client could open streams until the process runs out of memory. A Watch
+// beyond it fails at once with RESOURCE_EXHAUSTED, and the client's
+// health checking retries it. Default DefaultMaxWatchers (1024).
+func MaxWatchers(n int) Option {
+	return func(c *config) error {
+		if n < 1 {
+			return fmt.Errorf("MaxWatchers(%d): must be at least 1", n)
+		}
+		c.maxWatchers = n
+		return nil
+	}
 }
 
 // Services makes each name (a gRPC service of yours, such as
@@ -68,6 +88,9 @@ type Health struct {
 	cancels  []func()
 	closing  chan struct{} // closed by Shutdown
 	shut     sync.Once
+
+	maxWatchers int64
+	watchers    atomic.Int64
 }
 
 var _ healthpb.HealthServer = (*Health)(nil)
@@ -79,7 +102,7 @@ func New(lc *probes.Lifecycle, opts ...Option) (*Health, error) {
 	if lc == nil {
 		return nil, errors.New("grpchealth: New(nil): need a lifecycle")
 	}
-	var cfg config
+	cfg := config{maxWatchers: DefaultMaxWatchers}
 	if err := opt.Apply("grpchealth", &cfg, opts); err != nil {
 		return nil, err
 	}
@@ -87,7 +110,7 @@ func New(lc *probes.Lifecycle, opts ...Option) (*Health, error) {
 	if ready == nil {
 		return nil, errors.New("grpchealth: New: the lifecycle has no readiness gate; build one with readiness.New first")
 	}
-	h := &Health{services: map[string]*view{}, closing: make(chan struct{})}
+	h := &Health{services: map[string]*view{}, closing: make(chan struct{}), maxWatchers: int64(cfg.maxWatchers)}
 	add := func(g probes.Gate, names ...string) {
 		v := &view{gate: g}
 		v.serving()
@@ -135,7 +158,13 @@ func (h *Health) List(context.Context, *healthpb.HealthListRequest) (*healthpb.H
 // stream: it gets the latest status when it reads again, skipping the ones
 // in between. An unknown service gets SERVICE_UNKNOWN and the stream stays
 // open, as the protocol asks. Shutdown ends every stream, NOT_SERVING last.
+// Beyond MaxWatchers streams, Watch fails with RESOURCE_EXHAUSTED.
 func (h *Health) Watch(req *healthpb.HealthCheckRequest, stream grpc.ServerStreamingServer[healthpb.HealthCheckResponse]) error {
+	if h.watchers.Add(1) > h.maxWatchers {
+		h.watchers.Add(-1)
+		return status.Errorf(codes.ResourceExhausted, "%d Watch streams open already", h.maxWatchers)
+	}
+	defer h.watchers.Add(-1)
 	ctx := stream.Context()
 	v, ok := h.services[req.GetService()]
 	if !ok {

@@ -75,7 +75,11 @@ func start(t *testing.T) *service {
 	gs := grpc.NewServer()
 	h.Register(gs)
 	ln := testutil.Listen(t)
-	srv, err := server.New(nil, s.lc, server.Also("grpc", grpchealth.Serving(gs, ln, h)),
+	peer, err := grpchealth.Serving(gs, ln, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := server.New(nil, s.lc, server.Also("grpc", peer),
 		server.DrainDelay(300*time.Millisecond), server.ShutdownTimeout(2*time.Second), server.Signals())
 	if err != nil {
 		t.Fatal(err)

@@ -16,6 +16,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/probekit/probes"
+	"github.com/probekit/probes/internal/fds"
 	"github.com/probekit/probes/internal/opt"
 	"github.com/probekit/probes/internal/safe"
 	"github.com/probekit/probes/redact"
@@ -226,7 +227,7 @@ func New(hs *http.Server, lc *probes.Lifecycle, opts ...Option) (*Server, error)
 		drainQuiet:      DefaultDrainQuiet,
 		shutdownTimeout: DefaultShutdownTimeout,
 		signals:         []os.Signal{syscall.SIGTERM, os.Interrupt},
-		maxConns:        defaultMaxConns(fdLimit()),
+		maxConns:        defaultMaxConns(fds.Limit()),
 	}
 	if err := opt.Apply("server", &cfg, opts); err != nil {
 		return nil, err
