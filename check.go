@@ -30,9 +30,26 @@ const (
 	DefaultSuccessThreshold = spec.DefaultSuccessThreshold
 )
 
-// CheckOption configures one check. An invalid value makes the gate's Add
-// return an error that names the option.
-type CheckOption func(*spec.Check) error
+// CheckOption configures one check: Every, Timeout, FailureThreshold,
+// SuccessThreshold, NonCritical, ComponentType, Untimed, Shared, Local,
+// StaleAfter and Recheck make one, and the set is closed. An invalid value
+// makes the gate's Add return an error that names the option; a nil
+// CheckOption does nothing.
+type CheckOption interface {
+	checkOption()
+}
+
+// checkOpt is every CheckOption; the gates apply it through spec.Applier.
+type checkOpt func(*spec.Check) error
+
+func (checkOpt) checkOption() {}
+
+// ApplyCheck sets what the option sets in c.
+func (o checkOpt) ApplyCheck(c *spec.Check) error { return o(c) }
+
+var _ spec.Applier = checkOpt(nil)
+
+func checkOption(f func(*spec.Check) error) CheckOption { return checkOpt(f) }
 
 // Every sets how often the check runs, counted from the start of one execution
 // to the start of the next. Default DefaultInterval (5s).
@@ -42,13 +59,13 @@ func Every(d time.Duration) CheckOption {
 
 // positive is an option that sets a duration which must be positive.
 func positive(option, what string, d time.Duration, field func(*spec.Check) *time.Duration) CheckOption {
-	return func(c *spec.Check) error {
+	return checkOption(func(c *spec.Check) error {
 		if d <= 0 {
 			return fmt.Errorf("%s(%s): the %s must be positive", option, d, what)
 		}
 		*field(c) = d
 		return nil
-	}
+	})
 }
 
 // Timeout bounds one execution; past it the execution is reported failing and
@@ -60,50 +77,50 @@ func Timeout(d time.Duration) CheckOption {
 // FailureThreshold sets how many consecutive failures flip a passing check to
 // fail. Default 1. The first result always decides at once.
 func FailureThreshold(n int) CheckOption {
-	return func(c *spec.Check) error {
+	return checkOption(func(c *spec.Check) error {
 		if n < 1 {
 			return fmt.Errorf("FailureThreshold(%d): the threshold must be at least 1", n)
 		}
 		c.FailThreshold = n
 		return nil
-	}
+	})
 }
 
 // SuccessThreshold sets how many consecutive passes flip a failing check back.
 // Default 1.
 func SuccessThreshold(n int) CheckOption {
-	return func(c *spec.Check) error {
+	return checkOption(func(c *spec.Check) error {
 		if n < 1 {
 			return fmt.Errorf("SuccessThreshold(%d): the threshold must be at least 1", n)
 		}
 		c.PassThreshold = n
 		return nil
-	}
+	})
 }
 
 // NonCritical makes a failure of the check a warning for its gate: the gate
 // answers warn (HTTP 200) instead of fail. Checks are critical by default.
 func NonCritical() CheckOption {
-	return func(c *spec.Check) error { c.Critical = false; return nil }
+	return checkOption(func(c *spec.Check) error { c.Critical = false; return nil })
 }
 
 // ComponentType sets the health+json componentType of the check, such as
 // "datastore" or "system". Default "component".
 func ComponentType(t string) CheckOption {
-	return func(c *spec.Check) error {
+	return checkOption(func(c *spec.Check) error {
 		if t == "" {
 			return fmt.Errorf("ComponentType(%q): need a type", t)
 		}
 		c.ComponentType = t
 		return nil
-	}
+	})
 }
 
 // Untimed leaves the check's execution time out of verbose bodies, for a
 // check whose execution time means nothing, such as a heartbeat, which
 // observes what matters (the age of its last tick) with Observe instead.
 func Untimed() CheckOption {
-	return func(c *spec.Check) error { c.Untimed = true; return nil }
+	return checkOption(func(c *spec.Check) error { c.Untimed = true; return nil })
 }
 
 // Shared declares the check a dependency that the whole fleet shares, such
@@ -119,7 +136,7 @@ func Untimed() CheckOption {
 // Readiness checks are shared by default; liveness checks are local by
 // definition and refuse Shared.
 func Shared() CheckOption {
-	return func(c *spec.Check) error { c.Scope = spec.Shared; return nil }
+	return checkOption(func(c *spec.Check) error { c.Scope = spec.Shared; return nil })
 }
 
 // Local declares the check local to this instance, such as its own sidecar,
@@ -127,7 +144,7 @@ func Shared() CheckOption {
 // readiness fails and the balancer moves traffic to the other replicas,
 // which do not share the fault.
 func Local() CheckOption {
-	return func(c *spec.Check) error { c.Scope = spec.Local; return nil }
+	return checkOption(func(c *spec.Check) error { c.Scope = spec.Local; return nil })
 }
 
 // StaleAfter sets how old the check's last result may grow before it counts
@@ -153,13 +170,13 @@ func StaleAfter(d time.Duration) CheckOption {
 // execution began. Default a tenth of the interval, at most 1s; 0 turns
 // the speed-up off (Trigger still waits the default).
 func Recheck(d time.Duration) CheckOption {
-	return func(c *spec.Check) error {
+	return checkOption(func(c *spec.Check) error {
 		if d < 0 {
 			return fmt.Errorf("Recheck(%s): must not be negative", d)
 		}
 		c.Recheck, c.RecheckSet = d, true
 		return nil
-	}
+	})
 }
 
 // ValidName reports whether name can name a check or task: 1 to 63 characters

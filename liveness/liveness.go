@@ -25,13 +25,10 @@ import (
 	"github.com/probekit/probes/internal/checkgate"
 )
 
-// Gate is the liveness gate. Create one with New. Its Add registers a
-// self-check, which must not look at other services: a liveness failure
-// restarts the process, which cures nothing elsewhere. An invalid name or
-// option is an error that names it; see probes.CheckOption for the options
-// and their defaults.
+// Gate is the liveness gate. Create one with New and add self-checks with
+// Heartbeat or Add; the lifecycle's Run runs them.
 type Gate struct {
-	*checkgate.Gate
+	g  *checkgate.Gate
 	lc *probes.Lifecycle
 }
 
@@ -44,21 +41,64 @@ func New(lc *probes.Lifecycle) (*Gate, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Gate{Gate: g, lc: lc}, nil
+	return &Gate{g: g, lc: lc}, nil
 }
+
+// Add registers a self-check under name. It must not look at other
+// services: a liveness failure restarts the process, which cures nothing
+// elsewhere, so Add refuses probes.Shared. Options set its schedule,
+// timeout and thresholds (see probes.CheckOption). It fails, changing
+// nothing, when name is not probes.ValidName or is taken, when c is nil, or
+// with an error naming the option when an option is invalid. Until its
+// first execution ends, a self-check passes: it has not failed.
+func (g *Gate) Add(name string, c probes.Checker, opts ...probes.CheckOption) error {
+	return g.g.Add(name, c, opts...)
+}
+
+// Trigger runs the named check as soon as it may: at once, or after the
+// execution in flight, and no sooner than its Recheck wait after the last
+// execution began. It does nothing for an unknown name or before the
+// lifecycle runs.
+func (g *Gate) Trigger(name string) { g.g.Trigger(name) }
+
+// OnExecution registers fn to be called after every execution of the
+// gate's checks, in the order they ran, with its own outcome and duration,
+// and returns a function that removes it; see readiness.Gate.OnExecution.
+func (g *Gate) OnExecution(fn func(probes.Execution)) (cancel func()) { return g.g.OnExecution(fn) }
+
+// Kind returns probes.Liveness.
+func (g *Gate) Kind() probes.Kind { return g.g.Kind() }
+
+// Report returns the gate's state now: the phase's verdict and every
+// self-check's latest result.
+func (g *Gate) Report() probes.Report { return g.g.Report() }
+
+// Version grows with every phase move and every change of a check's
+// verdict (see probes.Gate).
+func (g *Gate) Version() uint64 { return g.g.Version() }
+
+// Revision grows with Version and with every other check result (see
+// probes.Gate).
+func (g *Gate) Revision() uint64 { return g.g.Revision() }
+
+// Subscribe registers fn to be called after every change of a check's
+// verdict or of the lifecycle's phase, on the goroutine that made it, and
+// returns a function that removes it.
+func (g *Gate) Subscribe(fn func()) (cancel func()) { return g.g.Subscribe(fn) }
 
 // Heartbeat registers a self-check that fails when the returned Heartbeat has
 // not ticked for longer than limit. The goroutine it watches calls Tick in its
 // loop. The limit starts counting now, so create the heartbeat when its
 // goroutine starts, not before a long warm-up. The check is evaluated every
-// limit/4, and at once on a Tick that follows a failure. Ages are measured on
+// limit/4, and again soon after a Tick that follows a failure (within a
+// tenth of that). Ages are measured on
 // the monotonic clock: a wall-clock step does not fail it. Verbose bodies
 // show the age of the last tick ("<name>:age", in seconds).
 func (g *Gate) Heartbeat(name string, limit time.Duration) (*Heartbeat, error) {
 	if limit <= 0 {
 		return nil, fmt.Errorf("liveness: Heartbeat(%q, %s): the limit must be positive", name, limit)
 	}
-	h := &Heartbeat{clock: g.lc.Clock(), gate: g.Gate, name: name, limit: limit}
+	h := &Heartbeat{clock: g.lc.Clock(), gate: g, name: name, limit: limit}
 	h.base = h.clock.Now()
 	err := g.Add(name, probes.CheckFunc(h.check),
 		probes.Every(max(limit/4, time.Millisecond)), probes.ComponentType("system"), probes.Untimed())
@@ -72,7 +112,7 @@ func (g *Gate) Heartbeat(name string, limit time.Duration) (*Heartbeat, error) {
 // and safe for concurrent use.
 type Heartbeat struct {
 	clock   probes.Clock
-	gate    *checkgate.Gate
+	gate    *Gate
 	name    string
 	limit   time.Duration
 	base    time.Time    // creation; its monotonic reading makes ages immune to clock steps

@@ -31,12 +31,10 @@ import (
 	"github.com/probekit/probes/internal/checkgate"
 )
 
-// Gate is the readiness gate. Create one with New. Its Add registers a
-// dependency check: options set its schedule, timeout, thresholds and
-// criticality (see probes.CheckOption for the defaults), and an invalid name
-// or option is an error that names it.
+// Gate is the readiness gate. Create one with New and add dependency
+// checks with Add; the lifecycle's Run runs them.
 type Gate struct {
-	*checkgate.Gate
+	g *checkgate.Gate
 }
 
 var _ probes.Gate = (*Gate)(nil)
@@ -48,5 +46,52 @@ func New(lc *probes.Lifecycle) (*Gate, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Gate{Gate: g}, nil
+	return &Gate{g: g}, nil
 }
+
+// Add registers a dependency check under name. Options set its schedule,
+// timeout, thresholds, criticality and scope (see probes.CheckOption; shared
+// by default). It fails, changing nothing, when name is not
+// probes.ValidName or is taken, when c is nil, or with an error naming the
+// option when an option is invalid. A check added while the lifecycle runs
+// starts at once.
+func (g *Gate) Add(name string, c probes.Checker, opts ...probes.CheckOption) error {
+	return g.g.Add(name, c, opts...)
+}
+
+// Trigger runs the named check as soon as it may: at once, or after the
+// execution in flight, and no sooner than its Recheck wait after the last
+// execution began, so that calling it on every failed request costs one
+// execution per wait. Call it when the service sees a dependency fail
+// before its check has (a query that failed), so that route guards
+// (server.Needs) fail the next requests fast. It does nothing for an
+// unknown name or before the lifecycle runs.
+func (g *Gate) Trigger(name string) { g.g.Trigger(name) }
+
+// OnExecution registers fn to be called after every execution of the
+// gate's checks, present and future, in the order they ran, with its own
+// outcome (before thresholds) and duration, and returns a function that
+// removes it. fn runs on the goroutine that ran the check; it must be quick
+// and must not block, or it delays the check's next execution. A panic in
+// fn is recovered and dropped. Package metrics counts executions with it.
+func (g *Gate) OnExecution(fn func(probes.Execution)) (cancel func()) { return g.g.OnExecution(fn) }
+
+// Kind returns probes.Readiness.
+func (g *Gate) Kind() probes.Kind { return g.g.Kind() }
+
+// Report returns the gate's state now: the phase's verdict and every
+// check's latest result.
+func (g *Gate) Report() probes.Report { return g.g.Report() }
+
+// Version grows with every phase move and every change of a check's
+// verdict (see probes.Gate).
+func (g *Gate) Version() uint64 { return g.g.Version() }
+
+// Revision grows with Version and with every other check result (see
+// probes.Gate).
+func (g *Gate) Revision() uint64 { return g.g.Revision() }
+
+// Subscribe registers fn to be called after every change of a check's
+// verdict or of the lifecycle's phase, on the goroutine that made it, and
+// returns a function that removes it.
+func (g *Gate) Subscribe(fn func()) (cancel func()) { return g.g.Subscribe(fn) }

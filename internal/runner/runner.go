@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/probekit/probes"
-	"github.com/probekit/probes/internal/opt"
 	"github.com/probekit/probes/internal/safe"
 	"github.com/probekit/probes/internal/spec"
 	"github.com/probekit/probes/redact"
@@ -124,7 +123,7 @@ func (r *Runner) Add(name string, c probes.Checker, opts ...probes.CheckOption) 
 		return fmt.Errorf("check %q: nil Checker", name)
 	}
 	cfg := spec.Default()
-	if err := opt.Apply(fmt.Sprintf("check %q", name), &cfg, opts); err != nil {
+	if err := spec.Apply(fmt.Sprintf("check %q", name), &cfg, opts); err != nil {
 		return err
 	}
 	switch {

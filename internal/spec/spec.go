@@ -77,6 +77,29 @@ func (c *Check) Stale() time.Duration {
 	return StaleFactor*c.Interval + c.Timeout
 }
 
+// Applier is what every probes.CheckOption is: the option's effect on a
+// check's settings, hidden from the public API.
+type Applier interface {
+	ApplyCheck(*Check) error
+}
+
+// Apply applies opts to c in order and returns the first error, prefixed
+// with what; later options still run. A nil option or one that is not an
+// Applier does nothing.
+func Apply[O any](what string, c *Check, opts []O) error {
+	var first error
+	for _, o := range opts {
+		a, ok := any(o).(Applier)
+		if !ok {
+			continue
+		}
+		if err := a.ApplyCheck(c); err != nil && first == nil {
+			first = fmt.Errorf("%s: %w", what, err)
+		}
+	}
+	return first
+}
+
 // Default returns the settings of a check given no options.
 func Default() Check {
 	return Check{
