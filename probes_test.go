@@ -41,6 +41,23 @@ type answer struct {
 	header http.Header
 }
 
+// textProbe GETs url in the Kubernetes text form and returns the body.
+func textProbe(t *testing.T, url string) string {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Accept", "text/plain")
+	res, err := noKeepAlive.Do(req)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return string(b)
+}
+
 func probe(t *testing.T, url string) answer {
 	t.Helper()
 	res, err := noKeepAlive.Get(url)
@@ -121,6 +138,10 @@ func TestSlowCache(t *testing.T) {
 	}
 	if ra := probe(t, base+"/api/items/1").header.Get("Retry-After"); ra == "" {
 		t.Error("API while loading: no Retry-After")
+	}
+	// A task still loading is in progress, not failed.
+	if a := probe(t, base+"/startupz?verbose"); !strings.Contains(a.body, `"cache:progress":[{"componentType":"component","observedValue":50,"observedUnit":"%","status":"warn"`) {
+		t.Errorf("verbose startup while loading: %s, want the cache in progress (warn)", a.body)
 	}
 
 	// After it has loaded.
@@ -588,7 +609,8 @@ func TestSharedDependency(t *testing.T) {
 		header map[string]string
 	}{
 		{path: "/readyz", code: 200, has: []string{`"status":"warn"`, `"warning: postgres"`}},
-		{path: "/readyz/postgres", code: 200, has: []string{`"status":"warn"`}},
+		// The check's own path answers its own verdict: PostgreSQL is down.
+		{path: "/readyz/postgres", code: 503, has: []string{`"status":"fail"`}},
 		{path: "/livez", code: 200},
 		{path: "/healthz", code: 503, has: []string{`"status":"fail"`, `"failing: postgres"`}, lacks: []string{"10.0.0.7"}},
 		{path: "/healthz?verbose", code: 503, has: []string{`"postgres:responseTime"`, `"sidecar:responseTime"`, `"loop:responseTime"`}},
@@ -604,6 +626,12 @@ func TestSharedDependency(t *testing.T) {
 		a := probe(t, ts.URL+tt.path)
 		if a.code != tt.code {
 			t.Errorf("%s during the outage: %d %s, want %d", tt.path, a.code, a.body, tt.code)
+		}
+		if tt.path == "/readyz" {
+			text := textProbe(t, ts.URL+"/readyz?verbose")
+			if !strings.Contains(text, "[+]postgres warn: failing, shared by the fleet") || !strings.HasSuffix(text, "readyz check passed\n") {
+				t.Errorf("text form during the outage:\n%s\nwant the shared failure as a warning and a pass", text)
+			}
 		}
 		for _, s := range tt.has {
 			if !strings.Contains(a.body, s) {

@@ -46,8 +46,8 @@ type Result struct {
 // Contribution is what the check adds to its gate's verdict: its Status,
 // with Fail lowered to Warn for a non-critical check and for a shared one
 // that has passed before (unless its result is stale: a stalled schedule is
-// this instance's own fault). The aggregate and the check's own path
-// (/readyz/{check}) both answer with it.
+// this instance's own fault). The aggregate answers with it; the check's
+// own path (/readyz/{check}) answers with Status, the check's own verdict.
 func (c *Result) Contribution() Status {
 	if c.Status == Fail && (!c.Critical || c.Shared && c.EverPassed && !c.Stale) {
 		return Warn

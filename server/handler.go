@@ -2,7 +2,9 @@ package server
 
 import (
 	"errors"
+	"net"
 	"net/http"
+	"net/netip"
 	"sync/atomic"
 	"time"
 
@@ -32,6 +34,22 @@ func DeepView(path string) HandlerOption {
 // are always public. The default (and a nil f) authorises no request.
 func Authorize(f func(*http.Request) bool) HandlerOption {
 	return func(c *handlerConfig) error { c.authorize = f; return nil }
+}
+
+// FromLoopback is an authorizer for Authorize that lets requests from a
+// loopback address (127.0.0.0/8, ::1) see error texts: an operator who
+// reaches the probe port through `kubectl port-forward` or an SSH tunnel
+// arrives from loopback, while the kubelet and the balancers do not. It is
+// off unless given. Do not use it when a proxy in the same pod or host
+// (a service-mesh sidecar, a local reverse proxy) forwards outside
+// requests to the probe port: they would all come from loopback too.
+func FromLoopback(r *http.Request) bool {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return false
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.Unmap().IsLoopback()
 }
 
 // Service sets the service description every health+json body carries.

@@ -166,13 +166,13 @@ func TestHTTPContract(t *testing.T) {
 		{name: "text form", target: "/readyz", accept: "text/plain", code: 503, ctype: "text/plain; charset=utf-8",
 			has: []string{"[+]phase ok: ready\n", "[-]db failed: reason withheld\n", "[+]queue ok\n", "readyz check failed\n"}, lacks: []string{secret}},
 		{name: "text verbose exclude", target: "/readyz?verbose&exclude=db", accept: "text/plain", code: 200,
-			has: []string{"[+]db excluded: ok\n", "[-]cache failed: reason withheld\n", "readyz check passed\n"}},
+			has: []string{"[+]db excluded: ok\n", "[+]cache warn: failing, not critical: reason withheld\n", "readyz check passed\n"}, lacks: []string{"[-]cache"}},
 		{name: "text authorised", target: "/readyz?verbose", accept: "text/plain", debug: true, code: 503,
 			has: []string{"[-]db failed: " + secret + "\n"}},
 		{name: "one check passing", target: "/readyz/queue", code: 200, has: []string{`"status":"pass"`, `"queue:responseTime"`}},
 		{name: "one check failing", target: "/readyz/db", code: 503, has: []string{`"status":"fail"`}, lacks: []string{secret}},
 		{name: "one check text", target: "/readyz/db", accept: "text/plain", code: 503, has: []string{"db failed: reason withheld"}},
-		{name: "non-critical check alone warns, as in the aggregate", target: "/readyz/cache", code: 200, has: []string{`"status":"warn"`}},
+		{name: "non-critical check alone answers its own verdict", target: "/readyz/cache", code: 503, has: []string{`"status":"fail"`}},
 		{name: "one check authorised", target: "/readyz/db", debug: true, code: 503, has: []string{`"output":"` + secret + `"`}},
 		{name: "one check text authorised", target: "/readyz/db", accept: "text/plain", debug: true, code: 503, has: []string{"db failed: " + secret}},
 		{name: "text form authorised without verbose", target: "/readyz", accept: "text/plain", debug: true, code: 503,
@@ -498,5 +498,27 @@ func TestZeroStatusFails(t *testing.T) {
 	newHandler(&stubGate{rep: probes.Report{Gate: probes.Readiness}}).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/readyz", nil))
 	if rec.Code != 503 {
 		t.Errorf("a report nobody filled in: got %d, want 503", rec.Code)
+	}
+}
+
+func TestFromLoopback(t *testing.T) {
+	for _, tt := range []struct {
+		remote string
+		want   bool
+	}{
+		{"127.0.0.1:5555", true},
+		{"127.8.9.10:1", true},
+		{"[::1]:80", true},
+		{"[::ffff:127.0.0.1]:80", true},
+		{"10.0.0.7:5555", false},
+		{"[2001:db8::1]:80", false},
+		{"127.0.0.1", false}, // no port: not what net/http sets
+		{"", false},
+	} {
+		r := httptest.NewRequest(http.MethodGet, "/readyz", nil)
+		r.RemoteAddr = tt.remote
+		if got := server.FromLoopback(r); got != tt.want {
+			t.Errorf("FromLoopback(%q): got %v, want %v", tt.remote, got, tt.want)
+		}
 	}
 }

@@ -41,7 +41,9 @@ func watch(log *zap.Logger, g probes.Gate) (cancel func()) {
 func logDiff(log *zap.Logger, prev, cur *probes.Report) {
 	gate := zap.Stringer("gate", cur.Gate)
 	if a, b := prev.Status(), cur.Status(); a != b {
-		log.Info("gate verdict changed", gate, zap.Stringer("from", a), zap.Stringer("to", b), zap.Strings("notes", cur.Notes))
+		failing, warning := behind(cur)
+		log.Info("gate verdict changed", gate, zap.Stringer("from", a), zap.Stringer("to", b),
+			zap.Strings("failing", failing), zap.Strings("warning", warning), zap.Strings("notes", cur.Notes))
 	}
 	for _, c := range cur.Checks {
 		old, ok := prev.Check(c.Name)
@@ -73,4 +75,17 @@ func logDiff(log *zap.Logger, prev, cur *probes.Report) {
 			log.Info("warm-up progress", gate, zap.String("task", t.Name), zap.Int("percent", int(t.Fraction*100)))
 		}
 	}
+}
+
+// behind names the checks that make a report fail or warn.
+func behind(r *probes.Report) (failing, warning []string) {
+	for i := range r.Checks {
+		switch c := &r.Checks[i]; c.Contribution() {
+		case probes.Fail:
+			failing = append(failing, c.Name)
+		case probes.Warn:
+			warning = append(warning, c.Name)
+		}
+	}
+	return failing, warning
 }

@@ -150,14 +150,16 @@ func renderQuery(v *view, q query, authz bool) pair {
 	return v.pair(o)
 }
 
-// checkPair renders the answer of one check's or task's own path: its
-// contribution to the gate, the same rule the aggregate applies.
+// checkPair renders the answer of one check's or task's own path: the
+// check's own verdict, not what it contributes to the gate, so that
+// /readyz/postgres fails while PostgreSQL is down even when readiness
+// only warns for it (a shared or non-critical check).
 func (v *view) checkPair(name string, authz bool) pair {
 	one := probes.Report{Gate: v.rep.Gate, Phase: v.rep.Phase}
 	var st probes.Status
 	var err error
 	if c, ok := v.rep.Check(name); ok {
-		st, err = c.Contribution(), c.Err
+		st, err = c.Status, c.Err
 		one.Checks = []probes.Result{c}
 	} else if t, ok := v.rep.Task(name); ok {
 		st, err = t.Status(), t.Err
@@ -358,12 +360,19 @@ func checkEntry(c *probes.Result, authz bool) entry {
 	return e
 }
 
+// taskEntry renders a warm-up task: pass once done, fail while its last
+// attempt failed (it is being retried), and warn while it is in progress
+// without having failed: loading is not failing.
 func taskEntry(t *probes.TaskState, authz bool) entry {
+	st := t.Status()
+	if !t.Done && t.Failures == 0 {
+		st = probes.Warn
+	}
 	e := entry{
 		ComponentType: "component",
 		ObservedValue: number(float64(int(t.Fraction*1000)) / 10),
 		ObservedUnit:  "%",
-		Status:        t.Status().String(),
+		Status:        st.String(),
 	}
 	if authz && t.Err != nil {
 		e.Output = t.Err.Error()
@@ -393,17 +402,17 @@ func renderText(rep *probes.Report, path string, o renderOptions) []byte {
 			fmt.Fprintf(&b, "[+]%s excluded: ok\n", c.Name)
 			continue
 		}
-		textLine(&b, c.Name, c.Status, c.Err, o.authz)
+		checkLine(&b, c, o.authz)
 	}
 	for i := range rep.Tasks {
 		t := &rep.Tasks[i]
 		switch {
 		case t.Done:
 			fmt.Fprintf(&b, "[+]%s done\n", t.Name)
-		case o.authz && t.Err != nil:
-			fmt.Fprintf(&b, "[-]%s %d%%: %s\n", t.Name, int(t.Fraction*100), t.Err)
+		case t.Failures > 0:
+			fmt.Fprintf(&b, "[-]%s %d%%, retrying after %d failed attempts: %s\n", t.Name, int(t.Fraction*100), t.Failures, reason(t.Err, o.authz))
 		default:
-			fmt.Fprintf(&b, "[-]%s %d%%\n", t.Name, int(t.Fraction*100))
+			fmt.Fprintf(&b, "[-]%s in progress: %d%%\n", t.Name, int(t.Fraction*100))
 		}
 	}
 	if st.OK() {
@@ -414,14 +423,21 @@ func renderText(rep *probes.Report, path string, o renderOptions) []byte {
 	return b.Bytes()
 }
 
-func textLine(b *bytes.Buffer, name string, s probes.Status, err error, authz bool) {
-	switch s {
-	case probes.Pass:
-		fmt.Fprintf(b, "[+]%s ok\n", name)
-	case probes.Warn:
-		fmt.Fprintf(b, "[+]%s warn: %s\n", name, reason(err, authz))
+// checkLine writes a check's line of the text form. A failing check that
+// only makes the gate warn (shared, or non-critical) says so, so that its
+// line and the gate's closing "check passed" do not contradict each other.
+func checkLine(b *bytes.Buffer, c *probes.Result, authz bool) {
+	switch {
+	case c.Status == probes.Pass:
+		fmt.Fprintf(b, "[+]%s ok\n", c.Name)
+	case c.Status == probes.Warn:
+		fmt.Fprintf(b, "[+]%s warn: %s\n", c.Name, reason(c.Err, authz))
+	case c.Contribution() == probes.Warn && !c.Critical:
+		fmt.Fprintf(b, "[+]%s warn: failing, not critical: %s\n", c.Name, reason(c.Err, authz))
+	case c.Contribution() == probes.Warn:
+		fmt.Fprintf(b, "[+]%s warn: failing, shared by the fleet, so this instance stays in rotation: %s\n", c.Name, reason(c.Err, authz))
 	default:
-		fmt.Fprintf(b, "[-]%s failed: %s\n", name, reason(err, authz))
+		fmt.Fprintf(b, "[-]%s failed: %s\n", c.Name, reason(c.Err, authz))
 	}
 }
 

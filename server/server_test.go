@@ -3,6 +3,7 @@ package server_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -656,4 +657,37 @@ func TestShutdownDuringWarmUpSkipsTheDrain(t *testing.T) {
 	if st := srv.Stats(); !st.DrainBegan.IsZero() || st.LateRequests != 0 {
 		t.Errorf("stats: drain began %v with %d late requests; want no drain", st.DrainBegan, st.LateRequests)
 	}
+}
+
+// A gate's verdict change names the checks behind it: readiness going warn
+// for a shared dependency says which one.
+func TestGateLogNamesTheChecks(t *testing.T) {
+	core, logs := observer.New(zap.DebugLevel)
+	lc := probes.NewLifecycle()
+	ready, err := readiness.New(lc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var down atomic.Bool
+	if err := ready.Add("db", probes.CheckFunc(func(context.Context) error {
+		if down.Load() {
+			return errors.New("refused")
+		}
+		return nil
+	}), probes.Every(time.Millisecond)); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Ready(t, lc)
+	srv := bare(t, lc, server.Logger(zap.New(core)))
+	testutil.Background(t, srv.Run)
+	testutil.Eventually(t, "db passing", func() bool { c, _ := ready.Report().Check("db"); return c.Status == probes.Pass })
+	down.Store(true)
+	testutil.Eventually(t, "readiness warning logged", func() bool {
+		for _, e := range logs.FilterMessage("gate verdict changed").All() {
+			if m := e.ContextMap(); m["to"] == "warn" {
+				return fmt.Sprint(m["warning"]) == "[db]"
+			}
+		}
+		return false
+	})
 }
