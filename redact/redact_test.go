@@ -81,6 +81,8 @@ func TestString(t *testing.T) {
 		{"apiKey json", `{"apiKey": "k-a1b2c3d4"}`, "k-a1b2c3d4"},
 		{"quoted json", `bad body "{\"password\":\"s3cret\"}"`, "s3cret"},
 		{"quoted json with a space", `bad body "{\"password\":\"two words\"}"`, "words"},
+		{"key with a long s", "pa\u017f\u017fword=s3cret", "s3cret"},
+		{"key with a kelvin sign", "api_\u212aey=s3cret", "s3cret"},
 		{"jwt alone", `rejected eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0In0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U`, "dozjgNry"},
 	}
 	for _, tt := range tests {
