@@ -50,7 +50,7 @@ const (
 	value = `'(?:[^'\\]|\\.)*'?\S*|"(?:[^"\\]|\\.)*"?\S*|` +
 		`\\"(?:[^\\]|\\[^"\\]|\\\\(?:[^\\]|\\.))*(?:\\")?\S*|\S+`
 	// wholeKeys are the headers whose whole value is a secret.
-	wholeKeys = `(?:(?:proxy-)?authorization|(?:set-)?cookie)\\?["']?[ \t]*[=:][ \t]*`
+	wholeKeys = `(?:(?:proxy-)?authorization|(?:set-)?cookie)(?:[-_.]?\d+)?\\?["']?[ \t]*[=:][ \t]*`
 	// scheme is an Authorization scheme shown in front of the mask.
 	scheme = `(?:(?:basic|bearer|digest|token|negotiate|ntlm|aws4-hmac-sha256|hoba|mutual|oauth|dpop|apikey)[ \t]+)?`
 )
