@@ -68,15 +68,6 @@ var patterns = []struct {
 }{
 	// A PEM private key, up to its END line or the end of the text.
 	{[]string{"private key-----"}, regexp.MustCompile(`(-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----)[\s\S]*?(?:-----END [A-Z0-9 ]*PRIVATE KEY-----|$)`), "${1}" + Mask},
-	// user:password@host, with or without a scheme: the password runs to the
-	// last '@' before white space, since a malformed one may hold '@' (or a
-	// quote) unescaped. The user part stops at ':', '/', '@' and white space.
-	{[]string{"@"}, regexp.MustCompile(`((?:^|[\s"'=(<,;\x60])(?:[a-zA-Z][a-zA-Z0-9+.-]*://)?[^\s:/@"'\x60]*):[^\s]*@`), "${1}:" + Mask + "@"},
-	// What is left of a password with an unescaped '@' once a parser split
-	// it at the first one: "lookup ss@db: no such host" for
-	// app:p@ss@db. Everything before the last '@' of a token with no ':' or
-	// '/' before it goes (user@host forms lose their user too).
-	{[]string{"@"}, regexp.MustCompile(`((?:^|[\s"'=(<,;\x60]))[^\s:/"'\x60@]+(?:@[^\s:/"'\x60@]+)*@`), "${1}" + Mask + "@"},
 	// Authorization: Digest a="b", c="d" and Cookie: a=b; c=d hold spaces:
 	// the value runs to its closing quote ("Authorization": "x y"), its
 	// closing bracket (map[Authorization:[x y]]) or the end of the line.
@@ -89,6 +80,18 @@ var patterns = []struct {
 	// as libpq reads it), password='se cret', "password": "x", token: x
 	{keyWords, regexp.MustCompile(`(?i)(` + secretKeys + `\\?["']?\s*[=:]\s*)(?:` + value + `)`), "${1}" + Mask},
 	{[]string{"auth", "session", "credential"}, regexp.MustCompile(`(?i)(` + quotedKeys + `(?:\\?["']\s*:|\s*=)\s*)(?:` + value + `)`), "${1}" + Mask},
+	// The '@' patterns run after the names', which would lose the name of
+	// a value holding '@' (password=p@ss@word) and leave its tail.
+	//
+	// user:password@host, with or without a scheme: the password runs to the
+	// last '@' before white space, since a malformed one may hold '@' (or a
+	// quote) unescaped. The user part stops at ':', '/', '@' and white space.
+	{[]string{"@"}, regexp.MustCompile(`((?:^|[\s"'=(<,;\x60])(?:[a-zA-Z][a-zA-Z0-9+.-]*://)?[^\s:/@"'\x60]*):[^\s]*@`), "${1}:" + Mask + "@"},
+	// What is left of a password with an unescaped '@' once a parser split
+	// it at the first one: "lookup ss@db: no such host" for
+	// app:p@ss@db. Everything before the last '@' of a token with no ':' or
+	// '/' before it goes (user@host forms lose their user too).
+	{[]string{"@"}, regexp.MustCompile(`((?:^|[\s"'=(<,;\x60]))[^\s:/"'\x60@]+(?:@[^\s:/"'\x60@]+)*@`), "${1}" + Mask + "@"},
 	// Bearer x, Basic x anywhere; the credential ends where a b64token ends,
 	// so "bearer expires_in=3600" is not one.
 	{[]string{"bearer", "basic"}, regexp.MustCompile(`(?i)(\b(?:bearer|basic)\s+)[A-Za-z0-9._~+/-]+=*($|[\s"',;\])}>])`), "${1}" + Mask + "${2}"},

@@ -83,6 +83,8 @@ func TestString(t *testing.T) {
 		{"quoted json with a space", `bad body "{\"password\":\"two words\"}"`, "words"},
 		{"key with a long s", "pa\u017f\u017fword=s3cret", "s3cret"},
 		{"key with a kelvin sign", "api_\u212aey=s3cret", "s3cret"},
+		{"key value with at signs", `host=db password=p@ss@s3cr3t user=app`, "s3cr3t"},
+		{"key value starting with an at sign", `signing_key=@s3cr3t`, "s3cr3t"},
 		{"jwt alone", `rejected eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0In0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U`, "dozjgNry"},
 	}
 	for _, tt := range tests {
