@@ -1,42 +1,135 @@
-// Package redact masks secrets in text that is about to be logged or shown:
-// passwords in connection strings of every common form (URLs, libpq
-// key=value lists, scheme-less user:password@host DSNs), key=value and JSON
-// secrets, and Authorization credentials. Every error text the framework
-// keeps or logs goes through it.
+// Package redact masks secrets in text that is about to be logged or shown.
+// Every error text the framework keeps or logs goes through it. It masks:
+//
+//   - passwords in connection strings of every common form: URLs,
+//     scheme-less user:password@host DSNs, libpq key=value lists;
+//   - the value after a secret's name and '=' or ':', in key=value lists,
+//     URL queries and fragments, headers, JSON (also JSON quoted again by
+//     %q) and YAML. A name counts when it ends in one of pass, password,
+//     passwd, pwd, passphrase, secret, token, sig, signature, sessid,
+//     sessionid (session_id), or api, access, account, private, secret,
+//     session, signing, encryption or master followed by key (api_key),
+//     optionally followed by a number (X-Hub-Signature-256). Case and the
+//     separators '-', '_' and '.' do not matter: client_secret, clientSecret,
+//     CLIENT_SECRET, X-Amz-Signature, x-auth-token and PGPASSWORD all count.
+//     The value runs to white space, to its closing quote when quoted, and
+//     to the end of the line when the name starts a line and ':' follows it
+//     (a header or YAML line);
+//   - the value after auth, session, credential and credentials only with
+//     '=' (auth=x, X-Amz-Credential=x) or as a quoted key ("session": "x"),
+//     since these words start ordinary error texts ("credentials: cannot
+//     check peer");
+//   - the whole value of Authorization, Proxy-Authorization, Cookie and
+//     Set-Cookie, whatever the scheme, to the end of the line or its closing
+//     quote or bracket; a known scheme's name stays (Bearer xxxxx);
+//   - Bearer and Basic credentials anywhere, PEM private key blocks,
+//     GitHub tokens (ghp_…, github_pat_…) and JSON Web Tokens.
+//
+// A name without '=' or ':' after it is an ordinary word: "token bucket
+// empty" stays as it is.
 package redact
 
-import "regexp"
+import (
+	"regexp"
+	"slices"
+	"strings"
+)
 
 // Mask is what a secret is replaced with.
 const Mask = "xxxxx"
 
+const (
+	// secretKeys end the names whose value is a secret after '=' or ':'.
+	secretKeys = `(?:pass(?:[-_.]?(?:word|phrase))?|passwd|pwd|secret|token|sig|signature|sess(?:ion)?[-_.]?id|` +
+		`(?:api|access|account|private|secret|session|signing|encryption|master)[-_.]?key)(?:[-_.]?\d+)?`
+	// quotedKeys end the names whose value is a secret after '=', or after
+	// ':' when quoted as a JSON key is.
+	quotedKeys = `(?:auth|session|credentials?)(?:[-_.]?\d+)?`
+	// value is what follows a secret's name: a quoted string, a string
+	// quoted twice ("{\"password\":\"x y\"}"), or a run of non-space.
+	value = `'(?:[^'\\]|\\.)*'?\S*|"(?:[^"\\]|\\.)*"?\S*|` +
+		`\\"(?:[^\\]|\\[^"\\]|\\\\(?:[^\\]|\\.))*(?:\\")?\S*|\S+`
+	// wholeKeys are the headers whose whole value is a secret.
+	wholeKeys = `(?:(?:proxy-)?authorization|(?:set-)?cookie)(?:[-_.]?\d+)?\\?["']?[ \t]*[=:][ \t]*`
+	// scheme is an Authorization scheme shown in front of the mask.
+	scheme = `(?:(?:basic|bearer|digest|token|negotiate|ntlm|aws4-hmac-sha256|hoba|mutual|oauth|dpop|apikey)[ \t]+)?`
+)
+
+// keyWords are the words every secretKeys name holds.
+var keyWords = []string{"pass", "pwd", "secret", "token", "sig", "sess", "key"}
+
+// patterns run in order. A pattern runs only when the text, folded as
+// fold does, holds one of its needs: without that it cannot match, and
+// most texts skip most patterns.
 var patterns = []struct {
-	re   *regexp.Regexp
-	repl string
+	needs []string
+	re    *regexp.Regexp
+	repl  string
 }{
+	// A PEM private key, up to its END line or the end of the text.
+	{[]string{"private key-----"}, regexp.MustCompile(`(-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----)[\s\S]*?(?:-----END [A-Z0-9 ]*PRIVATE KEY-----|$)`), "${1}" + Mask},
+	// Authorization: Digest a="b", c="d" and Cookie: a=b; c=d hold spaces:
+	// the value runs to its closing quote ("Authorization": "x y"), its
+	// closing bracket (map[Authorization:[x y]]) or the end of the line.
+	{wholeWords, regexp.MustCompile(`(?i)(` + wholeKeys + `"` + scheme + `)(?:[^"\\]|\\.)*`), "${1}" + Mask},
+	{wholeWords, regexp.MustCompile(`(?i)(` + wholeKeys + `\[` + scheme + `)[^\]]*`), "${1}" + Mask},
+	{wholeWords, regexp.MustCompile(`(?i)(` + wholeKeys + scheme + `)[^"\[\s][^\r\n]*`), "${1}" + Mask},
+	// A header or YAML line: X-Api-Key: two words.
+	{keyWords, regexp.MustCompile(`(?im)^([ \t]*[\w.-]*` + secretKeys + `[ \t]*:[ \t]*)[^\s][^\r\n]*`), "${1}" + Mask},
+	// password=secret (libpq and URL queries: the value runs to white space,
+	// as libpq reads it), password='se cret', "password": "x", token: x
+	{keyWords, regexp.MustCompile(`(?i)(` + secretKeys + `\\?["']?\s*[=:]\s*)(?:` + value + `)`), "${1}" + Mask},
+	{[]string{"auth", "session", "credential"}, regexp.MustCompile(`(?i)(` + quotedKeys + `(?:\\?["']\s*:|\s*=)\s*)(?:` + value + `)`), "${1}" + Mask},
+	// The '@' patterns run after the names', which would lose the name of
+	// a value holding '@' (password=p@ss@word) and leave its tail.
+	//
 	// user:password@host, with or without a scheme: the password runs to the
 	// last '@' before white space, since a malformed one may hold '@' (or a
 	// quote) unescaped. The user part stops at ':', '/', '@' and white space.
-	{regexp.MustCompile(`((?:^|[\s"'=(<,;\x60])(?:[a-zA-Z][a-zA-Z0-9+.-]*://)?[^\s:/@"'\x60]*):[^\s]*@`), "${1}:" + Mask + "@"},
+	{[]string{"@"}, regexp.MustCompile(`((?:^|[\s"'=(<,;\x60])(?:[a-zA-Z][a-zA-Z0-9+.-]*://)?[^\s:/@"'\x60]*):[^\s]*@`), "${1}:" + Mask + "@"},
 	// What is left of a password with an unescaped '@' once a parser split
 	// it at the first one: "lookup ss@db: no such host" for
 	// app:p@ss@db. Everything before the last '@' of a token with no ':' or
 	// '/' before it goes (user@host forms lose their user too).
-	{regexp.MustCompile(`((?:^|[\s"'=(<,;\x60]))[^\s:/"'\x60@]+(?:@[^\s:/"'\x60@]+)*@`), "${1}" + Mask + "@"},
-	// password=secret (libpq and URL queries: the value runs to white space,
-	// as libpq reads it), password='se cret', "password": "x", token: x
-	{regexp.MustCompile(`(?i)((?:pass(?:word)?|passwd|pwd|secret|token|api[_-]?key|access[_-]?key)["']?\s*[=:]\s*)` +
-		`('(?:[^'\\]|\\.)*'?\S*|"(?:[^"\\]|\\.)*"?\S*|\S+)`), "${1}" + Mask},
-	// Authorization: Bearer x, Basic x
-	{regexp.MustCompile(`(?i)((?:authorization["']?\s*[=:]\s*["']?)?\b(?:bearer|basic)\s+)[A-Za-z0-9._~+/=-]+`), "${1}" + Mask},
+	{[]string{"@"}, regexp.MustCompile(`((?:^|[\s"'=(<,;\x60]))[^\s:/"'\x60@]+(?:@[^\s:/"'\x60@]+)*@`), "${1}" + Mask + "@"},
+	// Bearer x, Basic x anywhere; the credential ends where a b64token ends,
+	// so "bearer expires_in=3600" is not one.
+	{[]string{"bearer", "basic"}, regexp.MustCompile(`(?i)(\b(?:bearer|basic)\s+)[A-Za-z0-9._~+/-]+=*($|[\s"',;\])}>])`), "${1}" + Mask + "${2}"},
+	// Tokens known by their shape: GitHub's, and JSON Web Tokens.
+	{[]string{"gh", "eyj"}, regexp.MustCompile(`\b(?:gh[pousr]_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,}|eyJ[A-Za-z0-9_-]+\.eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*)`), Mask},
 }
+
+// wholeWords are the words every wholeKeys name holds.
+var wholeWords = []string{"authorization", "cookie"}
 
 // String returns s with every secret it recognises masked.
 func String(s string) string {
+	// A mask only ever replaces text, so a need missing from s is missing
+	// from what the patterns before made of it.
+	folded := fold(s)
 	for _, p := range patterns {
-		s = p.re.ReplaceAllString(s, p.repl)
+		if slices.ContainsFunc(p.needs, func(w string) bool { return strings.Contains(folded, w) }) {
+			s = p.re.ReplaceAllString(s, p.repl)
+		}
 	}
 	return s
+}
+
+// fold lowers ASCII letters and maps the two other runes that (?i) matches
+// with an ASCII letter, U+017F (ſ, s) and U+212A (Kelvin sign, k), so that
+// a need is found wherever a case-insensitive pattern could match.
+func fold(s string) string {
+	return strings.Map(func(r rune) rune {
+		switch {
+		case 'A' <= r && r <= 'Z':
+			return r + 'a' - 'A'
+		case r == '\u017f':
+			return 's'
+		case r == '\u212a':
+			return 'k'
+		}
+		return r
+	}, s)
 }
 
 // redacted keeps the cause for errors.Is and errors.As, and shows only the

@@ -34,6 +34,58 @@ func TestString(t *testing.T) {
 		{"scheme-less dsn at start", `app:s3cret@tcp(db:3306)/items`, "s3cret"},
 		{"bearer", `Authorization: Bearer eyJhbGciOi.abc`, "eyJhbGciOi"},
 		{"api key", `api_key=k3y&x=1`, "k3y"},
+		{"github token scheme", `Authorization: token ghp_16C7e42F292c6912E7710c838347Ae178B4a`, "16C7e42F"},
+		{"github token alone", `push rejected for ghp_16C7e42F292c6912E7710c838347Ae178B4a`, "16C7e42F"},
+		{"digest", `Authorization: Digest username="app", realm="api", nonce="dcd98b71", uri="/", response="6629fae49393a053"`, "6629fae4"},
+		{"aws4 authorization", `Authorization: AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/iam/aws4_request, ` +
+			`SignedHeaders=host;x-amz-date, Signature=5d672d79c15b13162d9279b0855cfba6789a8edb4c82c400e06b5924a6f2b5d7`, "5d672d79"},
+		{"unknown scheme", `Authorization: SSWS 00QCjAl4MlV-WPXM`, "00QCjAl4"},
+		{"bare authorization", `Authorization: 9f8e7d6c5b4a`, "9f8e7d6c"},
+		{"proxy authorization", `Proxy-Authorization: Basic YWxhZGRpbjpvcGVuc2VzYW1l`, "YWxhZGRp"},
+		{"authorization in a header map", `request map[Accept:[*/*] Authorization:[token ghp_abcd1234efgh5678]]`, "abcd1234"},
+		{"authorization in json", `{"authorization":"ApiKey k-12345678","x":1}`, "k-12345678"},
+		{"authorization in a dump", "GET / HTTP/1.1\r\nAuthorization: Digest a=\"b\", response=\"6629fae4\"\r\nAccept: */*\r\n", "6629fae4"},
+		{"passphrase", `ssh: passphrase=correct-horse`, "correct-horse"},
+		{"aws presigned url", `GET https://b.s3.amazonaws.com/o?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIDEXAMPLE%2F20130524%2Fus-east-1%2Fs3%2Faws4_request` +
+			`&X-Amz-Date=20130524T000000Z&X-Amz-Signature=aeeed9bbccd4d02e: 403 Forbidden`, "aeeed9bb"},
+		{"aws signature first", `https://b.s3.amazonaws.com/o?X-Amz-Signature=aeeed9bbccd4d02e&X-Amz-Date=20130524T000000Z`, "aeeed9bb"},
+		{"aws security token", `X-Amz-Security-Token: FQoGZXIvYXdzE`, "FQoGZXIv"},
+		{"cookie", `Cookie: session=0123abcd; theme=dark`, "0123abcd"},
+		{"cookie, secret last", `Cookie: theme=dark; uid=u-77aa91`, "u-77aa91"},
+		{"set-cookie", `Set-Cookie: sid=31d4d96e407aad42; Path=/; Secure; HttpOnly`, "31d4d96e"},
+		{"credentials", `credentials=AKID:wJalrXUtnFEMI`, "wJalrXUtnFEMI"},
+		{"x-api-key header", `X-Api-Key: 5f4dcc3b5aa765d6`, "5f4dcc3b"},
+		{"header line with spaces", "GET / HTTP/1.1\r\nX-Api-Key: two words\r\nAccept: */*\r\n", "words"},
+		{"yaml with spaces", "db:\n  password: two words\n  user: app\n", "words"},
+		{"client_secret query", `POST /oauth/token client_id=app&client_secret=cs-9q8w7e6r&grant_type=client_credentials`, "cs-9q8w7e6r"},
+		{"clientSecret json", `{"clientId":"app","clientSecret":"cs-9q8w7e6r"}`, "cs-9q8w7e6r"},
+		{"CLIENT_SECRET env", `CLIENT_SECRET=cs-9q8w7e6r`, "cs-9q8w7e6r"},
+		{"aws secret access key", `AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI`, "wJalrXUtnFEMI"},
+		{"private_key", `private_key=MIIEvQIBADANBg`, "MIIEvQIB"},
+		{"privateKey json", `{"privateKey": "MIIEvQIBADANBg"}`, "MIIEvQIB"},
+		{"pem private key", "key: -----BEGIN RSA PRIVATE KEY-----\nMIIEpAIBAAKCAQEA\nq8w7e6r5t4y3\n-----END RSA PRIVATE KEY-----", "q8w7e6r5"},
+		{"azure account key", `DefaultEndpointsProtocol=https;AccountName=a;AccountKey=Eby8vdM02xNO==;EndpointSuffix=core`, "Eby8vdM0"},
+		{"sig in a query", `https://cdn.example/x?exp=1700000000&sig=a1b2c3d4`, "a1b2c3d4"},
+		{"signature in a query", `https://cdn.example/x?signature=a1b2c3d4&t=1`, "a1b2c3d4"},
+		{"webhook signature header", `X-Hub-Signature-256: sha256=757107ea0eb2509f`, "757107ea"},
+		{"auth in a query", `wss://h.example/ws?auth=a1b2c3d4`, "a1b2c3d4"},
+		{"session in a query", `https://h.example/?session=a1b2c3d4`, "a1b2c3d4"},
+		{"session in json", `{"session": "a1b2c3d4"}`, "a1b2c3d4"},
+		{"sessionid", `sessionid=a1b2c3d4`, "a1b2c3d4"},
+		{"jsessionid path parameter", `GET /app;jsessionid=a1b2c3d4?x=1`, "a1b2c3d4"},
+		{"session id header", `X-Session-Id: a1b2c3d4`, "a1b2c3d4"},
+		{"refresh_token", `grant_type=refresh_token&refresh_token=rt-a1b2c3d4`, "rt-a1b2c3d4"},
+		{"access_token fragment", `https://app.example/cb#access_token=at-a1b2c3d4&token_type=bearer`, "at-a1b2c3d4"},
+		{"id_token json", `{"id_token":"it-a1b2c3d4"}`, "it-a1b2c3d4"},
+		{"x-auth-token header", `x-auth-token: xt-a1b2c3d4`, "xt-a1b2c3d4"},
+		{"apiKey json", `{"apiKey": "k-a1b2c3d4"}`, "k-a1b2c3d4"},
+		{"quoted json", `bad body "{\"password\":\"s3cret\"}"`, "s3cret"},
+		{"quoted json with a space", `bad body "{\"password\":\"two words\"}"`, "words"},
+		{"key with a long s", "pa\u017f\u017fword=s3cret", "s3cret"},
+		{"key with a kelvin sign", "api_\u212aey=s3cret", "s3cret"},
+		{"key value with at signs", `host=db password=p@ss@s3cr3t user=app`, "s3cr3t"},
+		{"key value starting with an at sign", `signing_key=@s3cr3t`, "s3cr3t"},
+		{"jwt alone", `rejected eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0In0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U`, "dozjgNry"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -42,10 +94,12 @@ func TestString(t *testing.T) {
 			}
 		})
 	}
-	for _, clean := range []string{"host=db user=app", "dial tcp 127.0.0.1:5432: connect: connection refused", "no heartbeat for 3s (limit 1s)"} {
-		if got := redact.String(clean); got != clean {
-			t.Errorf("text without secrets changed: got %q, want %q", got, clean)
-		}
+	for _, clean := range clean {
+		t.Run("clean "+clean, func(t *testing.T) {
+			if got := redact.String(clean); got != clean {
+				t.Errorf("text without secrets changed: got %q, want %q", got, clean)
+			}
+		})
 	}
 	cause := errors.New("password=abc")
 	if err := redact.Error(cause); !errors.Is(err, cause) || strings.Contains(err.Error(), "abc") {
@@ -54,6 +108,36 @@ func TestString(t *testing.T) {
 	if redact.Error(nil) != nil {
 		t.Error("Error(nil) is not nil")
 	}
+}
+
+// clean are texts without a secret, many of them with a key's name as an
+// ordinary word: a name counts only when '=' or ':' follows it.
+var clean = []string{
+	"host=db user=app",
+	"dial tcp 127.0.0.1:5432: connect: connection refused",
+	"no heartbeat for 3s (limit 1s)",
+	"connection refused",
+	"token bucket empty",
+	"passed 3 checks",
+	"session expired",
+	"auth failed for user app",
+	"authorization required",
+	"401 Unauthorized: Authorization header missing",
+	"cookie jar is empty",
+	"http: named cookie not present",
+	"the api key is missing",
+	"secrets are read from /run/secrets",
+	"signed with key 3",
+	"x509: certificate signed by unknown authority",
+	"transport: authentication handshake failed: credentials: cannot check peer: missing auth info",
+	"session: closed by peer",
+	"auth: no such user",
+	"grant_type=client_credentials",
+	"token_type=bearer expires_in=3600",
+	"session_timeout=30s max_sessions=10",
+	"tokens left: 3",
+	`{"status":"pass","checks":{"db":{"status":"pass"}}}`,
+	"context deadline exceeded (Client.Timeout exceeded while awaiting headers)",
 }
 
 // dsnForms put a password into every connection-string form the package

@@ -27,14 +27,15 @@ func probeGRPC(addr, service string, timeout time.Duration, out io.Writer) int {
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithUserAgent("kube-probe/probes-probe"))
 	if err != nil {
-		fmt.Fprintf(out, "probe: %v\n", err)
+		fmt.Fprintf(out, "probe: %s\n", shown(err.Error()))
 		return 1
 	}
 	defer conn.Close()
 	res, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{Service: service}, grpc.WaitForReady(true))
 	if err != nil {
 		st := status.Convert(err)
-		fmt.Fprintf(out, "probe: grpc %s service %q: %s: %s\n", addr, service, st.Code(), st.Message())
+		// The message comes from the server.
+		fmt.Fprintf(out, "probe: grpc %s service %q: %s: %s\n", addr, service, st.Code(), shown(st.Message()))
 		return 1
 	}
 	fmt.Fprintf(out, "probe: grpc %s service %q: %s\n", addr, service, res.GetStatus())

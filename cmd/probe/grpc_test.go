@@ -8,7 +8,10 @@ import (
 	"testing"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
 
 	"github.com/probekit/probes"
 	"github.com/probekit/probes/grpchealth"
@@ -78,4 +81,29 @@ func TestGRPC(t *testing.T) {
 	if code := run([]string{"-grpc", addr}, &out); code != 1 || !strings.Contains(out.String(), "NOT_SERVING") {
 		t.Errorf("while draining: %d %q, want 1 and NOT_SERVING", code, out.String())
 	}
+}
+
+// hostileHealth answers every check with an error whose message holds a
+// secret and terminal escapes.
+type hostileHealth struct {
+	healthpb.UnimplementedHealthServer
+}
+
+func (hostileHealth) Check(context.Context, *healthpb.HealthCheckRequest) (*healthpb.HealthCheckResponse, error) {
+	return nil, status.Error(codes.Unavailable, "postgres://app:s3cret@db \x1b[31mdown\x1b[0m "+strings.Repeat("y", 5000))
+}
+
+func TestGRPCServerTextShown(t *testing.T) {
+	gs := grpc.NewServer()
+	healthpb.RegisterHealthServer(gs, hostileHealth{})
+	ln := testutil.Listen(t)
+	go gs.Serve(ln) //nolint:errcheck // stopped below
+	defer gs.Stop()
+
+	var out strings.Builder
+	code := run([]string{"-grpc", ln.Addr().String()}, &out)
+	if want := `Unavailable: postgres://app:xxxxx@db \x1b[31mdown\x1b[0m yyy`; code != 1 || !strings.Contains(out.String(), want) {
+		t.Errorf("got %d %q, want 1 and %q", code, out.String(), want)
+	}
+	checkShown(t, out.String())
 }

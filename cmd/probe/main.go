@@ -14,6 +14,11 @@
 // verification, at most 10 KiB of the body read, and redirects followed only
 // to the same host (a redirect elsewhere counts as success, unfollowed).
 //
+// The line lands in logs and Kubernetes events, so what it holds of the
+// server's answer (status, URL, body, Location, gRPC message, error text)
+// has its secrets masked by redact.String and its unprintable characters
+// escaped (\x1b), each piece cut to 200 bytes.
+//
 // Build it static: CGO_ENABLED=0 go build ./cmd/probe
 package main
 
@@ -28,6 +33,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/probekit/probes/redact"
 )
 
 // maxBody is what the kubelet reads of a probe's body.
@@ -58,7 +65,7 @@ func run(args []string, out io.Writer) int {
 	}
 	target, err := url.Parse(fs.Arg(0))
 	if err != nil || (target.Scheme != "http" && target.Scheme != "https") || target.Host == "" {
-		fmt.Fprintf(out, "probe: %q is not an http or https URL\n", fs.Arg(0))
+		fmt.Fprintf(out, "probe: %q is not an http or https URL\n", redact.String(fs.Arg(0)))
 		return 1
 	}
 
@@ -82,45 +89,45 @@ func run(args []string, out io.Writer) int {
 	}
 	req, err := http.NewRequest(http.MethodGet, target.String(), nil)
 	if err != nil {
-		fmt.Fprintf(out, "probe: %v\n", err)
+		fmt.Fprintf(out, "probe: %s\n", shown(err.Error()))
 		return 1
 	}
 	req.Header.Set("User-Agent", "probes-probe/1")
 	req.Header.Set("Accept", "*/*")
 	res, err := client.Do(req)
 	if err != nil {
-		fmt.Fprintf(out, "probe: %v\n", err)
+		fmt.Fprintf(out, "probe: %s\n", shown(err.Error()))
 		return 1
 	}
 	defer res.Body.Close()
+	// The status text, the URL after redirects, the body and the Location
+	// all come from the server.
+	from := shown(res.Status) + " from " + shown(res.Request.URL.Redacted())
 	body, err := io.ReadAll(io.LimitReader(res.Body, maxBody))
 	if err != nil {
 		// A body that stalls past the timeout fails, as with the kubelet.
-		fmt.Fprintf(out, "probe: %s from %s: reading the body: %v\n", res.Status, res.Request.URL.Redacted(), err)
+		fmt.Fprintf(out, "probe: %s: reading the body: %s\n", from, shown(err.Error()))
 		return 1
 	}
 	summary := firstLine(body)
 	switch {
 	case res.StatusCode >= 300 && res.StatusCode < 400:
-		fmt.Fprintf(out, "probe: %s from %s: redirect to %s not followed (another host): healthy\n",
-			res.Status, res.Request.URL.Redacted(), res.Header.Get("Location"))
+		fmt.Fprintf(out, "probe: %s: redirect to %s not followed (another host): healthy\n",
+			from, shown(res.Header.Get("Location")))
 		return 0
 	case res.StatusCode >= 200 && res.StatusCode < 300:
-		fmt.Fprintf(out, "probe: %s from %s: %s\n", res.Status, res.Request.URL.Redacted(), summary)
+		fmt.Fprintf(out, "probe: %s: %s\n", from, summary)
 		return 0
 	}
-	fmt.Fprintf(out, "probe: %s from %s: %s\n", res.Status, res.Request.URL.Redacted(), summary)
+	fmt.Fprintf(out, "probe: %s: %s\n", from, summary)
 	return 1
 }
 
-// firstLine returns the body's first line, cut to 200 bytes.
+// firstLine returns the body's first line as shown prints it.
 func firstLine(b []byte) string {
 	s, _, _ := strings.Cut(string(b), "\n")
-	if len(s) > 200 {
-		s = s[:200] + "..."
-	}
-	if s == "" {
+	if s = strings.TrimSuffix(s, "\r"); s == "" {
 		return "(no body)"
 	}
-	return s
+	return shown(s)
 }
