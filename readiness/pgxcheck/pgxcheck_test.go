@@ -3,6 +3,7 @@ package pgxcheck_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -403,10 +404,6 @@ func TestNewRejects(t *testing.T) {
 func TestPoolExhaustedAtTheServersLimit(t *testing.T) {
 	pg := pgtest.Start(t)
 	admin := newPool(t, pg.URL("pw"), 1)
-	if _, err := admin.Exec(context.Background(), `CREATE ROLE limited LOGIN CONNECTION LIMIT 2`); err != nil {
-		t.Fatal(err)
-	}
-	url := strings.Replace(pg.URL("pw"), "postgres:pw@", "limited:pw@", 1)
 	tests := []struct {
 		name   string
 		opts   []pgxcheck.Option
@@ -415,9 +412,15 @@ func TestPoolExhaustedAtTheServersLimit(t *testing.T) {
 		{"warns by default", nil, probes.Warn},
 		{"fails when asked", []pgxcheck.Option{pgxcheck.Exhausted(probes.Fail)}, probes.Fail},
 	}
-	for _, tt := range tests {
+	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			pool := newPool(t, url, 2)
+			// A role per case: the last case's backends may not have
+			// exited yet, and they count against the limit.
+			role := fmt.Sprintf("limited%d", i)
+			if _, err := admin.Exec(context.Background(), `CREATE ROLE `+role+` LOGIN CONNECTION LIMIT 2`); err != nil {
+				t.Fatal(err)
+			}
+			pool := newPool(t, strings.Replace(pg.URL("pw"), "postgres:pw@", role+":pw@", 1), 2)
 			var held []*pgxpool.Conn
 			for range 2 {
 				c, err := pool.Acquire(context.Background())
