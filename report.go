@@ -1,6 +1,10 @@
 package probes
 
-import "time"
+import (
+	"fmt"
+	"strings"
+	"time"
+)
 
 // Result is the latest state of one check.
 type Result struct {
@@ -111,6 +115,49 @@ func (r Report) StatusExcluding(skip func(name string) bool) Status {
 		s = Worst(s, c.Contribution())
 	}
 	return s
+}
+
+// Progress is how far the warm-up has come, from 0 to 1: the mean of the
+// tasks' fractions, a finished task counting 1. It is 1 for a report with
+// no tasks.
+func (r Report) Progress() float64 {
+	if len(r.Tasks) == 0 {
+		return 1
+	}
+	sum := 0.0
+	for _, t := range r.Tasks {
+		if t.Done {
+			sum++
+		} else {
+			sum += t.Fraction
+		}
+	}
+	return sum / float64(len(r.Tasks))
+}
+
+// ProgressNote describes the warm-up in a line, such as "warm-up 45%: cache
+// 30%, schema done", or "" for a report with no tasks. The startup gate's
+// notes and systemd's STATUS= carry it.
+func (r Report) ProgressNote() string {
+	if len(r.Tasks) == 0 {
+		return ""
+	}
+	var b strings.Builder
+	for i, t := range r.Tasks {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(t.Name)
+		switch {
+		case t.Done:
+			b.WriteString(" done")
+		case t.Failures > 0:
+			fmt.Fprintf(&b, " %d%% (retrying after %d failed attempts)", int(t.Fraction*100), t.Failures)
+		default:
+			fmt.Fprintf(&b, " %d%%", int(t.Fraction*100))
+		}
+	}
+	return fmt.Sprintf("warm-up %d%%: %s", int(r.Progress()*100), b.String())
 }
 
 // Check returns the result of the named check.

@@ -31,3 +31,23 @@ func TestContribution(t *testing.T) {
 		})
 	}
 }
+
+func TestProgress(t *testing.T) {
+	r := probes.Report{Tasks: []probes.TaskState{
+		{Name: "cache", Fraction: 0.3},
+		{Name: "schema", Done: true, Fraction: 1},
+		{Name: "index", Fraction: 0.2, Failures: 2},
+	}}
+	if got, want := r.Progress(), 0.5; got != want {
+		t.Errorf("Progress: got %v, want %v", got, want)
+	}
+	if got, want := r.ProgressNote(), "warm-up 50%: cache 30%, schema done, index 20% (retrying after 2 failed attempts)"; got != want {
+		t.Errorf("ProgressNote: got %q, want %q", got, want)
+	}
+	if got := (probes.Report{}).Progress(); got != 1 {
+		t.Errorf("Progress with no tasks: got %v, want 1", got)
+	}
+	if got := (probes.Report{}).ProgressNote(); got != "" {
+		t.Errorf("ProgressNote with no tasks: got %q, want none", got)
+	}
+}

@@ -406,33 +406,9 @@ func (g *Gate) Report() probes.Report {
 	}
 	g.mu.Unlock()
 	if len(r.Tasks) > 0 {
-		r.Notes = append(r.Notes, progressNote(r.Tasks))
+		r.Notes = append(r.Notes, r.ProgressNote())
 	}
 	return r
-}
-
-// progressNote reads like "warm-up 45%: cache 30%, schema done".
-func progressNote(tasks []probes.TaskState) string {
-	var b strings.Builder
-	sum := 0.0
-	for i, t := range tasks {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		b.WriteString(t.Name)
-		switch {
-		case t.Done:
-			sum++
-			b.WriteString(" done")
-		case t.Failures > 0:
-			sum += t.Fraction
-			fmt.Fprintf(&b, " %d%% (retrying after %d failed attempts)", int(t.Fraction*100), t.Failures)
-		default:
-			sum += t.Fraction
-			fmt.Fprintf(&b, " %d%%", int(t.Fraction*100))
-		}
-	}
-	return fmt.Sprintf("warm-up %d%%: %s", int(sum/float64(len(tasks))*100), b.String())
 }
 
 // Subscribe registers fn to be called after every change of the lifecycle's

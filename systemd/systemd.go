@@ -205,10 +205,8 @@ func (n *Notifier) progress() {
 func (n *Notifier) status(phase probes.Phase) string {
 	s := phase.String()
 	if phase == probes.Warming && n.startup != nil {
-		for _, note := range n.startup.Report().Notes {
-			if strings.HasPrefix(note, "warm-up ") {
-				s += ": " + note
-			}
+		if note := n.startup.Report().ProgressNote(); note != "" {
+			s += ": " + note
 		}
 	}
 	return s
