@@ -5,7 +5,6 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
-	"sync/atomic"
 	"time"
 
 	"github.com/probekit/probes"
@@ -80,10 +79,7 @@ type Handler struct {
 	views  versioned.Cache[*view]   // aggregate answers, by Version
 	detail versioned.Cache[*detail] // detailed answers, by Revision
 
-	// Failing answers while a probe-aware drain listens; see DrainUntilProbed.
-	armed  atomic.Bool
-	fails  atomic.Uint64
-	failed chan struct{} // nudged on each counted answer; capacity 1
+	probed probeFails // see DrainUntilProbed
 }
 
 var _ http.Handler = (*Handler)(nil)
@@ -93,7 +89,7 @@ func NewHandler(g probes.Gate, opts ...HandlerOption) (*Handler, error) {
 	if g == nil {
 		return nil, errors.New("server: NewHandler(nil): need a gate")
 	}
-	h := &Handler{gate: g, path: Path(g.Kind())[1:], failed: make(chan struct{}, 1)}
+	h := &Handler{gate: g, path: Path(g.Kind())[1:], probed: newProbeFails()}
 	if named, ok := g.(interface{ Name() string }); ok {
 		h.path = named.Name() // a group
 	}
@@ -158,8 +154,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if r.URL.RawQuery == "" {
-		if v.code != http.StatusOK && h.armed.Load() && r.ContentLength == 0 {
-			h.countFail() // what probers send; see DrainUntilProbed
+		if v.code != http.StatusOK {
+			h.probed.answered(r)
 		}
 		if v.code != http.StatusOK && h.authorized(r) {
 			if d := h.details(); d.view.secrets {
@@ -212,16 +208,6 @@ func (h *Handler) serveCheck(w http.ResponseWriter, r *http.Request, name string
 // authorized asks the Authorize hook.
 func (h *Handler) authorized(r *http.Request) bool {
 	return h.cfg.authorize != nil && h.cfg.authorize(r)
-}
-
-// countFail counts a failing answer to a prober for an armed probe-aware
-// drain and nudges it.
-func (h *Handler) countFail() {
-	h.fails.Add(1)
-	select {
-	case h.failed <- struct{}{}:
-	default:
-	}
 }
 
 var (

@@ -1,0 +1,186 @@
+package server
+
+// The options of a Server.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// Defaults of the Server options.
+const (
+	DefaultDrainDelay      = 5 * time.Second
+	DefaultShutdownTimeout = 15 * time.Second
+	DefaultDrainQuiet      = time.Second
+)
+
+// Option configures a Server. An invalid value makes New return an error
+// that names the option.
+type Option func(*config) error
+
+type config struct {
+	log             *zap.Logger
+	drainDelay      time.Duration
+	shutdownTimeout time.Duration
+	listener        net.Listener
+	signals         []os.Signal
+	probed          *Handler // probe-aware drain when not nil
+	probedN         int
+	probedMax       time.Duration
+	drainQuiet      time.Duration
+	onDrain         []hook
+	afterClose      []hook
+	maxConns        int
+	probeLn         net.Listener
+	probeHandler    http.Handler
+	also            []also
+}
+
+// Logger sets the logger for phase transitions, verdict changes and the
+// shutdown sequence. Default (and nil): no logs.
+func Logger(l *zap.Logger) Option {
+	return func(c *config) error {
+		if l != nil {
+			c.log = l
+		}
+		return nil
+	}
+}
+
+// DrainDelay sets how long the server keeps serving after readiness has
+// started failing, so that load balancers and endpoint controllers notice
+// before the listener closes. Default DefaultDrainDelay (5s); 0 disables it.
+func DrainDelay(d time.Duration) Option {
+	return func(c *config) error {
+		if d < 0 {
+			return fmt.Errorf("DrainDelay(%s): the delay must not be negative", d)
+		}
+		c.drainDelay = d
+		return nil
+	}
+}
+
+// ShutdownTimeout bounds http.Server.Shutdown after the drain: in-flight
+// requests get this long to finish before their connections are closed. It
+// bounds the wait for background work to return, too. Default
+// DefaultShutdownTimeout (15s).
+func ShutdownTimeout(d time.Duration) Option {
+	return func(c *config) error {
+		if d <= 0 {
+			return fmt.Errorf("ShutdownTimeout(%s): the timeout must be positive", d)
+		}
+		c.shutdownTimeout = d
+		return nil
+	}
+}
+
+// Listener makes Run serve on ln instead of listening on the http.Server's
+// Addr. Binding early lets probes answer from the first moment.
+func Listener(ln net.Listener) Option {
+	return func(c *config) error {
+		if ln == nil {
+			return errors.New("Listener(nil): need a listener")
+		}
+		c.listener = ln
+		return nil
+	}
+}
+
+// DrainUntilProbed makes the drain probe-aware: it ends once h, the
+// readiness handler the balancers poll, has answered fail n times since the
+// drain began and no application request has arrived for a quiet period
+// (DrainQuiet, DefaultDrainQuiet by default), and after max at the latest.
+// It takes the place of DrainDelay, whatever the order of the options.
+//
+// Only answers to what a prober sends are counted: GET or HEAD of the
+// aggregate path, with no query string and no body; /readyz?verbose, a
+// check's own path and anything else a person or a script may send are
+// not. With one balancer, n one above its fall threshold means it has
+// marked the instance down. Other probers of the same endpoint (the
+// kubelet, a second balancer) add to the count; raise n by what they send
+// during a fall period. Nobody can end the drain early by asking: while
+// application requests keep arriving, it runs on, to max if need be.
+func DrainUntilProbed(h *Handler, n int, max time.Duration) Option {
+	return func(c *config) error {
+		switch {
+		case h == nil:
+			return fmt.Errorf("DrainUntilProbed(nil, %d, %s): need the readiness handler", n, max)
+		case n < 1:
+			return fmt.Errorf("DrainUntilProbed(h, %d, %s): n must be at least 1", n, max)
+		case max <= 0:
+			return fmt.Errorf("DrainUntilProbed(h, %d, %s): max must be positive", n, max)
+		}
+		c.probed, c.probedN, c.probedMax = h, n, max
+		return nil
+	}
+}
+
+// DrainQuiet sets how long a probe-aware drain (DrainUntilProbed) waits,
+// once the probers have seen readiness fail, for no new application request
+// to arrive before it ends; an application request still in flight that
+// arrived during the drain holds it too. Default DefaultDrainQuiet (1s); 0
+// ends the drain on the probers' count alone.
+func DrainQuiet(d time.Duration) Option {
+	return func(c *config) error {
+		if d < 0 {
+			return fmt.Errorf("DrainQuiet(%s): must not be negative", d)
+		}
+		c.drainQuiet = d
+		return nil
+	}
+}
+
+// OnDrain adds a hook that runs as the drain begins, once readiness is
+// already failing: deregistering from service discovery, say. Hooks run in
+// the order given, each bounded by its timeout; an error, a panic or a
+// timeout is logged and the shutdown goes on. The drain lasts at least as
+// long as the hooks.
+func OnDrain(name string, timeout time.Duration, fn func(ctx context.Context) error) Option {
+	return hookOption("OnDrain", name, timeout, fn, func(c *config, h hook) { c.onDrain = append(c.onDrain, h) })
+}
+
+// AfterClose adds a hook that runs once the server has closed, in-flight
+// requests have finished and background work (checks, warm-up, work added
+// with Lifecycle.Go) has returned, before the lifecycle goes Stopped:
+// flushing buffers or closing a database pool, say. Bounded and logged as
+// OnDrain. When the shutdown timeout cut requests off, the hooks run after
+// their handlers have returned, or one second after the cut, whichever is
+// first.
+func AfterClose(name string, timeout time.Duration, fn func(ctx context.Context) error) Option {
+	return hookOption("AfterClose", name, timeout, fn, func(c *config, h hook) { c.afterClose = append(c.afterClose, h) })
+}
+
+type hook struct {
+	stage, name string
+	timeout     time.Duration
+	fn          func(context.Context) error
+}
+
+func hookOption(stage, name string, timeout time.Duration, fn func(context.Context) error, add func(*config, hook)) Option {
+	return func(c *config) error {
+		switch {
+		case name == "":
+			return fmt.Errorf("%s(%q, %s, fn): need a name", stage, name, timeout)
+		case timeout <= 0:
+			return fmt.Errorf("%s(%q, %s, fn): the timeout must be positive", stage, name, timeout)
+		case fn == nil:
+			return fmt.Errorf("%s(%q, %s, nil): need a function", stage, name, timeout)
+		}
+		add(c, hook{stage, name, timeout, fn})
+		return nil
+	}
+}
+
+// Signals sets the signals that start a graceful shutdown; a second one cuts
+// the drain short. Default SIGTERM and SIGINT; no arguments means none (stop
+// through the context only).
+func Signals(sig ...os.Signal) Option {
+	return func(c *config) error { c.signals = sig; return nil }
+}

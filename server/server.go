@@ -1,0 +1,260 @@
+package server
+
+// The Server: what it holds, how it starts, what it serves.
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/probekit/probes"
+	"github.com/probekit/probes/internal/fds"
+	"github.com/probekit/probes/internal/opt"
+	"github.com/probekit/probes/redact"
+)
+
+// Server runs an *http.Server and the background work of a lifecycle, with
+// a graceful, probe-aware shutdown. Create one with New and start it with
+// Run.
+type Server struct {
+	hs      *http.Server
+	lc      *probes.Lifecycle
+	cfg     config
+	active  atomic.Int64 // requests in flight
+	conns   conns        // of hs; bounded by MaxConns
+	probe   *http.Server // on the probe listener; nil without one
+	pconns  evicting
+	drained drainState
+}
+
+// New returns a Server for hs and lc. It fails when lc is nil, when hs is
+// nil and no Also service is given, or with an error naming the option when
+// an option is invalid.
+//
+// New sets the connection settings of hs that are zero to safe defaults:
+// ReadHeaderTimeout (DefaultReadHeaderTimeout), ReadTimeout
+// (DefaultReadTimeout), IdleTimeout (DefaultIdleTimeout) and MaxHeaderBytes
+// (DefaultMaxHeaderBytes). Set a field to keep your own value; a negative
+// timeout means none. WriteTimeout is left alone, since it would cut
+// streaming responses.
+func New(hs *http.Server, lc *probes.Lifecycle, opts ...Option) (*Server, error) {
+	if lc == nil {
+		return nil, errors.New("server: New needs a *probes.Lifecycle")
+	}
+	cfg := config{
+		log:             zap.NewNop(),
+		drainDelay:      DefaultDrainDelay,
+		drainQuiet:      DefaultDrainQuiet,
+		shutdownTimeout: DefaultShutdownTimeout,
+		signals:         []os.Signal{syscall.SIGTERM, os.Interrupt},
+		maxConns:        defaultMaxConns(fds.Limit()),
+	}
+	if err := opt.Apply("server", &cfg, opts); err != nil {
+		return nil, err
+	}
+	if hs == nil && len(cfg.also) == 0 {
+		return nil, errors.New("server: New needs an *http.Server, or a service given with Also")
+	}
+	if hs != nil {
+		secure(hs)
+	}
+	s := &Server{hs: hs, lc: lc, cfg: cfg}
+	s.conns.max = int64(cfg.maxConns)
+	if cfg.probeLn != nil {
+		s.probe = &http.Server{
+			Handler:           canonical(cfg.probeHandler),
+			ReadHeaderTimeout: probeReadTimeout,
+			ReadTimeout:       probeReadTimeout,
+			IdleTimeout:       probeIdleTimeout,
+			MaxHeaderBytes:    probeMaxHeaderBytes,
+		}
+		s.pconns.max = DefaultProbeMaxConns
+	}
+	return s, nil
+}
+
+// backgroundGrace is the least time background work gets to return once
+// cancelled, even when the HTTP shutdown used up the shutdown timeout;
+// cutHandlersGrace bounds the wait for handlers of cut requests, and
+// probeCloseGrace the close of the probe listener.
+const (
+	backgroundGrace  = time.Second
+	cutHandlersGrace = time.Second
+	probeCloseGrace  = time.Second
+)
+
+// Run serves and runs the lifecycle's background work (probes.Lifecycle.Run:
+// every gate's checks and warm-up, and work added with Lifecycle.Go) until
+// ctx is done, a signal arrives, or the lifecycle goes Broken (a missed
+// warm-up deadline, background work that failed, MarkBroken). With
+// ProbeListener it serves the probe listener too, from the start. Then it
+// shuts down gracefully, in this order:
+//
+//  1. the lifecycle goes Draining (unless Broken): readiness fails at once,
+//     warm-up tasks still running are cancelled, and responses carry
+//     Connection: close (Run wraps hs.Handler for that);
+//  2. OnDrain hooks run, and the server keeps serving for the drain delay,
+//     or with DrainUntilProbed until the balancers have seen readiness fail
+//     and application requests have stopped (a second signal cuts it
+//     short); a service that was never ready skips the drain, since no
+//     balancer sends it traffic;
+//  3. http.Server.Shutdown, bounded by the shutdown timeout;
+//  4. background work is cancelled and awaited until the same shutdown
+//     timeout ends (at least 1 s), so the timeout bounds steps 3 and 4
+//     together;
+//  5. AfterClose hooks run, then the lifecycle goes Stopped;
+//  6. the probe listener, if any, closes.
+//
+// Run returns nil after a clean shutdown; otherwise an error that says why:
+// serving failed, background work failed or the lifecycle broke, or the
+// shutdown timeout cut requests off (saying how many). Connections that
+// never completed a request (a body that never arrived, headers half sent)
+// are closed at the timeout without failing Run.
+func (s *Server) Run(ctx context.Context) error {
+	log := s.cfg.log
+	defer s.lc.Subscribe(func(t probes.Transition) { logTransition(log, t) })()
+	for _, g := range s.lc.Gates() {
+		defer watch(log, g)()
+	}
+	broke := make(chan error, 1)
+	defer s.lc.Subscribe(func(t probes.Transition) {
+		if t.To == probes.Broken {
+			broke <- t.Err
+		}
+	})()
+	if s.lc.Phase() == probes.Broken {
+		broke <- errors.New("broken before Run")
+	}
+
+	sigs := make(chan os.Signal, 2)
+	if len(s.cfg.signals) > 0 {
+		signal.Notify(sigs, s.cfg.signals...)
+		defer signal.Stop(sigs)
+	}
+
+	served := make(chan error, 1)
+	if s.hs != nil {
+		ln := s.cfg.listener
+		if ln == nil {
+			var err error
+			if ln, err = listen(s.hs.Addr); err != nil {
+				return redact.Error(fmt.Errorf("server: %w", err)) // nothing has started yet
+			}
+		}
+		s.hs.Handler = s.track(s.hs.Handler)
+		go func() { served <- s.hs.Serve(s.conns.limit(s.hs, ln)) }()
+	}
+	bg := s.startBackground(ctx)
+	probeServed := make(chan error, 1)
+	if s.probe != nil {
+		go func() { probeServed <- s.probe.Serve(s.pconns.limit(s.probe, s.cfg.probeLn)) }()
+	}
+	peers := s.startPeers()
+
+	var reason string
+	var failure error
+	select {
+	case err := <-served:
+		served = nil // its Serve has returned: reported here, nothing for the shutdown to wait for
+		failure = fmt.Errorf("server: %w", err)
+		reason = "serving failed"
+	case r := <-peers.done:
+		peers.pending--
+		failure = fmt.Errorf("server: %s stopped serving: %w", r.name, cmp.Or(r.err, errors.New("its Serve returned")))
+		reason = r.name + " failed"
+	case err := <-probeServed:
+		probeServed = nil // its Serve has returned: reported here, nothing for closeProbes to wait for
+		failure = fmt.Errorf("server: probe listener: %w", err)
+		reason = "probe listener failed"
+	case <-ctx.Done():
+		reason = "context done"
+	case sig := <-sigs:
+		reason = "signal " + sig.String()
+	case err := <-bg.done:
+		bg.finished, failure = true, fmt.Errorf("server: background work: %w", err)
+		reason = "background work failed"
+	case err := <-broke:
+		failure = fmt.Errorf("server: lifecycle broken: %w", err)
+		reason = "lifecycle broken"
+	}
+	err := s.shutdown(reason, failure, sigs, served, peers, bg)
+	// Masked here too, not only in the log: callers log what Run returns.
+	return redact.Error(errors.Join(err, s.closeProbes(probeServed)))
+}
+
+// listen listens on addr as http.Server.ListenAndServe does.
+func listen(addr string) (net.Listener, error) {
+	if addr == "" {
+		addr = ":http"
+	}
+	return net.Listen("tcp", addr)
+}
+
+// closeProbes closes the probe listener's server, last of all, giving
+// probes in flight a moment, and waits for its Serve unless served is nil
+// (it has returned already).
+func (s *Server) closeProbes(served <-chan error) error {
+	if s.probe == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), probeCloseGrace)
+	defer cancel()
+	if err := s.probe.Shutdown(ctx); err != nil {
+		s.probe.Close() //nolint:errcheck // probes only; nothing to cut
+	}
+	if served == nil {
+		return nil
+	}
+	if err := <-served; !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("server: probe listener: %w", err)
+	}
+	return nil
+}
+
+// background is the lifecycle's Run, owned by Server.Run.
+type background struct {
+	cancel   context.CancelFunc
+	done     chan error
+	finished bool
+}
+
+func (s *Server) startBackground(ctx context.Context) *background {
+	bgCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	bg := &background{cancel: cancel, done: make(chan error, 1)}
+	go func() { bg.done <- s.lc.Run(bgCtx) }()
+	return bg
+}
+
+// stop cancels the background work and waits for it until deadline, or at
+// least backgroundGrace: work that ignores its context must not keep the
+// process from exiting. It returns the work's failure, if any.
+func (bg *background) stop(s *Server, deadline time.Time) error {
+	bg.cancel()
+	if bg.finished {
+		return nil
+	}
+	t := time.NewTimer(max(time.Until(deadline), backgroundGrace))
+	defer t.Stop()
+	select {
+	case err := <-bg.done:
+		bg.finished = true
+		if errors.Is(err, context.Canceled) {
+			return nil
+		}
+		return fmt.Errorf("server: background work: %w", err)
+	case <-t.C:
+		s.cfg.log.Error("background work still running at the end of the shutdown timeout; leaving it behind",
+			zap.Duration("timeout", s.cfg.shutdownTimeout))
+		return nil
+	}
+}
