@@ -17,9 +17,6 @@ const (
 	Health
 )
 
-// Kinds lists the gates in the order the platform asks them.
-var Kinds = [...]Kind{Startup, Liveness, Readiness}
-
 // String returns "startup", "liveness" or "readiness".
 func (k Kind) String() string {
 	switch k {
