@@ -2,6 +2,7 @@ package server
 
 import (
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"net/netip"
@@ -23,7 +24,7 @@ type handlerConfig struct {
 
 // DeepView moves the deep view Register mounts from /healthz to path, or
 // leaves it out when path is "" (for a service that serves /healthz itself).
-// Handlers other than Register's ignore it.
+// It is Register's alone: NewHandler and Mount refuse it.
 func DeepView(path string) HandlerOption {
 	return func(c *handlerConfig) error { c.deepPath = &path; return nil }
 }
@@ -86,15 +87,33 @@ var _ http.Handler = (*Handler)(nil)
 
 // NewHandler returns the handler of g. It fails when g is nil.
 func NewHandler(g probes.Gate, opts ...HandlerOption) (*Handler, error) {
+	cfg, err := handlerOptions(opts)
+	if err != nil {
+		return nil, err
+	}
+	return newHandler(g, cfg)
+}
+
+// handlerOptions applies opts for a single handler, refusing DeepView,
+// which only Register reads.
+func handlerOptions(opts []HandlerOption) (handlerConfig, error) {
+	var cfg handlerConfig
+	if err := opt.Apply("server", &cfg, opts); err != nil {
+		return cfg, err
+	}
+	if cfg.deepPath != nil {
+		return cfg, fmt.Errorf("server: DeepView(%q): only Register mounts a deep view", *cfg.deepPath)
+	}
+	return cfg, nil
+}
+
+func newHandler(g probes.Gate, cfg handlerConfig) (*Handler, error) {
 	if g == nil {
 		return nil, errors.New("server: NewHandler(nil): need a gate")
 	}
-	h := &Handler{gate: g, path: Path(g.Kind())[1:], probed: newProbeFails()}
+	h := &Handler{gate: g, path: Path(g.Kind())[1:], cfg: cfg, probed: newProbeFails()}
 	if named, ok := g.(interface{ Name() string }); ok {
 		h.path = named.Name() // a group
-	}
-	if err := opt.Apply("server", &h.cfg, opts); err != nil {
-		return nil, err
 	}
 	h.cancel = g.Subscribe(func() { h.render() })
 	h.render()

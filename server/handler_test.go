@@ -522,3 +522,14 @@ func TestFromLoopback(t *testing.T) {
 		}
 	}
 }
+
+// An option that only Register reads is refused where it would be ignored.
+func TestDeepViewOnlyForRegister(t *testing.T) {
+	g := &stubGate{rep: failingReadiness()}
+	if _, err := server.NewHandler(g, server.DeepView("/deep")); err == nil || !strings.Contains(err.Error(), "DeepView") {
+		t.Errorf("NewHandler with DeepView: got %v, want an error naming DeepView", err)
+	}
+	if _, err := server.Mount(http.NewServeMux(), "/x", g, server.DeepView("")); err == nil || !strings.Contains(err.Error(), "DeepView") {
+		t.Errorf("Mount with DeepView: got %v, want an error naming DeepView", err)
+	}
+}

@@ -53,13 +53,21 @@ func Path(k probes.Kind) string {
 //	...
 //	_, err = server.Mount(r, "/health/db", db)
 func Mount(m Mux, path string, g probes.Gate, opts ...HandlerOption) (*Handler, error) {
+	cfg, err := handlerOptions(opts)
+	if err != nil {
+		return nil, err
+	}
+	return mount(m, path, g, cfg)
+}
+
+func mount(m Mux, path string, g probes.Gate, cfg handlerConfig) (*Handler, error) {
 	if m == nil {
 		return nil, errors.New("server: Mount needs a Mux")
 	}
 	if !strings.HasPrefix(path, "/") || strings.HasSuffix(path, "/") || strings.ContainsAny(path, "{}") {
 		return nil, fmt.Errorf("server: Mount(%q): the path must start with '/', not end with one, and hold no wildcard", path)
 	}
-	h, err := NewHandler(g, opts...)
+	h, err := newHandler(g, cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -104,7 +112,9 @@ func Register(m Mux, lc *probes.Lifecycle, opts ...HandlerOption) (Handlers, err
 		if g.Kind() == probes.Health {
 			path = deepPath
 		}
-		h, err := Mount(m, path, g, opts...)
+		one := cfg
+		one.deepPath = nil
+		h, err := mount(m, path, g, one)
 		if err != nil {
 			return Handlers{}, err
 		}
