@@ -9,8 +9,10 @@
 //	go run -C cmd/probelint . -warmup-deadline=2m -drain=5s -shutdown-timeout=15s ../../example/deploy/deployment.yaml
 //
 // Exit status: 0 when every manifest is safe, 1 when anything is unsafe, 2
-// when a file cannot be read, is not YAML, or holds a kind it does not know
-// (the message names the file and line).
+// when a file cannot be read, is not YAML, sets a key twice in a mapping
+// (the API server refuses it, and the linter must not judge another value
+// than the one the API server would keep), or holds a kind it does not
+// know (the message names the file and line).
 package main
 
 import (
@@ -131,6 +133,9 @@ func lintFile(file string, s deployspec.Service, only string) ([]finding, error)
 			continue // an empty document
 		}
 		root := doc.Content[0]
+		if d := duplicates(root); d != nil {
+			return nil, fmt.Errorf("%s:%w", file, d)
+		}
 		found, err := lintDoc(file, root, s, only)
 		if err != nil {
 			return nil, err

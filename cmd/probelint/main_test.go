@@ -192,3 +192,40 @@ func TestExampleDefaultsRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+// A key set twice in one mapping is an error naming the key and both lines:
+// the linter would read one value and the API server keep another.
+func TestDuplicateKeys(t *testing.T) {
+	good := base(t)
+	service := "apiVersion: v1\nkind: Service\nmetadata:\n  name: s\nspec:\n  ports:\n    - port: 80\n      port: 81\n"
+	for _, tt := range []struct {
+		name, old, new string
+		text           string // instead of the edit, when set
+		want           string
+	}{
+		{name: "kind", old: "kind: Deployment\n", new: "kind: Service\nkind: Deployment\n",
+			want: `:10: duplicate key "kind" (first at line 9)`},
+		{name: "kind quoted once", old: "kind: Deployment\n", new: "\"kind\": Service\nkind: Deployment\n",
+			want: `:10: duplicate key "kind" (first at line 9)`},
+		{name: "a probe's period", old: "            periodSeconds: 1\n", new: "            periodSeconds: 1\n            periodSeconds: 30\n",
+			want: `:78: duplicate key "periodSeconds" (first at line 77)`},
+		{name: "a number and a string", old: "        app: probes-example\n      annotations:", new: "        app: probes-example\n        1: a\n        \"1\": b\n      annotations:",
+			want: `:29: duplicate key "1" (first at line 28)`},
+		{name: "in a kind that is skipped", text: service, want: `:8: duplicate key "port" (first at line 7)`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			text := tt.text
+			if text == "" {
+				text = strings.Replace(good, tt.old, tt.new, 1)
+				if text == good {
+					t.Fatalf("the edit %q did not apply", tt.old)
+				}
+			}
+			file := write(t, "dup.yaml", text)
+			code, out, errOut := lint(t, append(append([]string{}, flags...), file)...)
+			if code != unreadable || !strings.HasPrefix(errOut, file+":") || !strings.Contains(errOut, tt.want) || out != "" {
+				t.Errorf("got exit %d, stderr %q, stdout %q; want exit 2 and %q after the file name", code, errOut, out, tt.want)
+			}
+		})
+	}
+}
