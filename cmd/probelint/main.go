@@ -3,16 +3,17 @@
 // the drain and the shutdown timeout, and where its probes answer, given as
 // the example service's flags are named. It reads Deployments,
 // StatefulSets, DaemonSets, ReplicaSets, Jobs, CronJobs and Pods, in
-// multi-document YAML, and reports every unsafe timing with the rule, the
-// numbers and the fix (the rules are package deployspec's).
+// multi-document YAML read as kubectl reads it (empty documents skipped,
+// aliases and merge keys resolved), and reports every unsafe timing with
+// the rule, the numbers and the fix (the rules are package deployspec's).
 //
 //	go run -C cmd/probelint . -warmup-deadline=2m -drain=5s -shutdown-timeout=15s ../../example/deploy/deployment.yaml
 //
 // Exit status: 0 when every manifest is safe, 1 when anything is unsafe, 2
 // when a file cannot be read, is not YAML, sets a key twice in a mapping
-// (the API server refuses it, and the linter must not judge another value
-// than the one the API server would keep), or holds a kind it does not
-// know (the message names the file and line).
+// or merges a key over one written before the merge (the linter must not
+// judge another value than the one the API server would keep), or holds a
+// kind it does not know (the message names the file and line).
 package main
 
 import (
@@ -129,12 +130,12 @@ func lintFile(file string, s deployspec.Service, only string) ([]finding, error)
 		} else if err != nil {
 			return nil, fmt.Errorf("%s:%d: not YAML: %s", file, yamlLine(err), strings.TrimPrefix(err.Error(), "yaml: "))
 		}
-		if len(doc.Content) == 0 {
-			continue // an empty document
+		if len(doc.Content) == 0 || doc.Content[0].Kind == yaml.ScalarNode && doc.Content[0].ShortTag() == "!!null" {
+			continue // an empty document (or a trailing ---), which kubectl skips
 		}
-		root := doc.Content[0]
-		if d := duplicates(root); d != nil {
-			return nil, fmt.Errorf("%s:%w", file, d)
+		root, err := resolveDoc(doc.Content[0])
+		if err != nil {
+			return nil, fmt.Errorf("%s:%w", file, err)
 		}
 		found, err := lintDoc(file, root, s, only)
 		if err != nil {

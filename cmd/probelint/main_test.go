@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -225,6 +226,90 @@ func TestDuplicateKeys(t *testing.T) {
 			code, out, errOut := lint(t, append(append([]string{}, flags...), file)...)
 			if code != unreadable || !strings.HasPrefix(errOut, file+":") || !strings.Contains(errOut, tt.want) || out != "" {
 				t.Errorf("got exit %d, stderr %q, stdout %q; want exit 2 and %q after the file name", code, errOut, out, tt.want)
+			}
+		})
+	}
+}
+
+// anchored is a safe Pod whose liveness probe merges the startup probe's
+// settings and overrides some.
+const anchored = `apiVersion: v1
+kind: Pod
+metadata:
+  name: p
+  labels:
+    kind: &kind Pod
+spec:
+  terminationGracePeriodSeconds: 28
+  containers:
+    - name: app
+      image: x
+      startupProbe: &probe
+        httpGet: {path: /startupz, port: 8081}
+        periodSeconds: 5
+        failureThreshold: 26
+      readinessProbe: &ready
+        httpGet: {path: /readyz, port: 8081}
+        periodSeconds: 1
+        failureThreshold: 1
+      livenessProbe:
+        <<: *probe
+        httpGet: {path: /livez, port: 8081}
+        periodSeconds: 10
+        failureThreshold: 3
+`
+
+// Documents are read as kubectl and the API server read them: empty
+// documents and a trailing separator are skipped, aliases and merge keys
+// resolved.
+func TestDocumentsAsTheAPIServerReadsThem(t *testing.T) {
+	laughs := "apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\n  annotations:\n    a: &a [x, x, x, x, x, x, x, x, x, x]\n"
+	for i, prev := 'b', 'a'; i <= 'h'; i, prev = i+1, i {
+		laughs += fmt.Sprintf("    %c: &%c [*%c, *%c, *%c, *%c, *%c, *%c, *%c, *%c, *%c, *%c]\n", i, i, prev, prev, prev, prev, prev, prev, prev, prev, prev, prev)
+	}
+	for _, tt := range []struct {
+		name, old, new string
+		text           string // instead of the edit, when set
+		code           int
+		want           string // in stdout for 1, in stderr for 2
+	}{
+		{name: "merge keys and anchors", code: clean},
+		{name: "a trailing separator", text: anchored + "---\n", code: clean},
+		{name: "empty documents", text: "---\n---\n# nothing here\n---\n" + anchored + "---\n\n---\n", code: clean},
+		{name: "a null document", text: anchored + "--- null\n", code: clean},
+		{name: "kind by an alias", old: "kind: Pod\n", new: "", text: "", code: unsafe, want: "grace-period"},
+		{name: "a whole probe by an alias", old: "      readinessProbe: &ready\n        httpGet: {path: /readyz, port: 8081}\n        periodSeconds: 1\n        failureThreshold: 1\n",
+			new: "      readinessProbe: *probe\n", code: unsafe, want: "the startup gate, not readiness"},
+		{name: "the merged values count", old: "        <<: *probe\n", new: "        <<: [*ready, *probe]\n", code: clean},
+		{name: "the first of the merged maps wins", old: "        <<: *probe\n        httpGet: {path: /livez, port: 8081}\n        periodSeconds: 10\n        failureThreshold: 3\n",
+			new: "        <<: [*ready, *probe]\n        httpGet: {path: /livez, port: 8081}\n", code: unsafe, want: "liveness-threshold"},
+		{name: "a merge after the key it overrides", old: "        <<: *probe\n        httpGet: {path: /livez, port: 8081}\n        periodSeconds: 10\n        failureThreshold: 3\n",
+			new: "        httpGet: {path: /livez, port: 8081}\n        failureThreshold: 3\n        <<: *ready\n", code: unreadable, want: `:23: the merge key (<<) sets "httpGet" again after line 21`},
+		{name: "two merge keys", old: "        <<: *probe\n", new: "        <<: *probe\n        <<: *ready\n", code: unreadable, want: `:22: duplicate key "<<" (first at line 21)`},
+		{name: "a merge of a scalar", old: "        <<: *probe\n", new: "        <<: *kind\n", code: unreadable, want: ":21: the merge key (<<) needs a mapping or a list of mappings"},
+		{name: "an alias that contains itself", text: "apiVersion: v1\nkind: Pod\nmetadata: &m\n  name: *m\n", code: unreadable, want: ":4: alias *m contains itself"},
+		{name: "excessive aliasing", text: laughs, code: unreadable, want: "aliases expand the document"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			text := tt.text
+			if text == "" {
+				text = strings.Replace(anchored, tt.old, tt.new, 1)
+				if tt.old != "" && text == anchored {
+					t.Fatalf("the edit %q did not apply", tt.old)
+				}
+				if tt.name == "kind by an alias" {
+					text += "kind: *kind\n"
+					text = strings.Replace(text, "terminationGracePeriodSeconds: 28", "terminationGracePeriodSeconds: 10", 1)
+				}
+			}
+			file := write(t, "m.yaml", text)
+			code, out, errOut := lint(t, append(append([]string{}, flags...), file)...)
+			got := out
+			if tt.code == unreadable {
+				got = errOut
+			}
+			if code != tt.code || !strings.Contains(got, tt.want) || (tt.code != unreadable && errOut != "") {
+				t.Errorf("got exit %d, stdout %q, stderr %q; want exit %d and %q", code, out, errOut, tt.code, tt.want)
 			}
 		})
 	}

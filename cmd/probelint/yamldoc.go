@@ -12,6 +12,179 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
+// maxAliased is how many nodes aliases may add to a document: enough for
+// any manifest, too few for a document built to exhaust memory.
+const maxAliased = 100_000
+
+// resolveDoc returns the document n as the API server's YAML-to-JSON
+// conversion reads it (sigs.k8s.io/yaml, built on YAML 1.1's go-yaml v2):
+// aliases replaced by what they name, merge keys (<<) by the keys they
+// merge. The result has no alias and no merge key, and shares the nodes
+// that aliases repeat. It fails, naming the line, on a key set twice in a
+// mapping, on a merge key that would override a key written before it (the
+// conversion lets the merge win, the YAML specification the key: the
+// reader and the API server would disagree), on a merge of anything but
+// mappings, on an alias that contains itself, and on aliases that expand
+// the document by more than maxAliased nodes.
+func resolveDoc(n *yaml.Node) (*yaml.Node, error) {
+	r := resolver{done: map[*yaml.Node]*yaml.Node{}, active: map[*yaml.Node]bool{}}
+	out, err := r.node(n)
+	if err != nil {
+		return nil, err
+	}
+	if size(out, map[*yaml.Node]int{})-size(n, map[*yaml.Node]int{}) > maxAliased {
+		return nil, fmt.Errorf("%d: aliases expand the document by more than %d nodes", n.Line, maxAliased)
+	}
+	return out, nil
+}
+
+type resolver struct {
+	done   map[*yaml.Node]*yaml.Node // resolved nodes, by their original
+	active map[*yaml.Node]bool       // nodes being resolved: an alias to one is a cycle
+}
+
+// size counts the nodes of the tree at n, shared ones as often as they
+// appear (as the conversion writes them out), saturating.
+func size(n *yaml.Node, memo map[*yaml.Node]int) int {
+	if s, ok := memo[n]; ok {
+		return s
+	}
+	s := 1
+	for _, c := range n.Content {
+		s = min(s+size(c, memo), math.MaxInt/2)
+	}
+	memo[n] = s
+	return s
+}
+
+func (r *resolver) node(n *yaml.Node) (*yaml.Node, error) {
+	if out, ok := r.done[n]; ok {
+		return out, nil
+	}
+	if n.Kind == yaml.AliasNode {
+		if n.Alias == nil {
+			return nil, fmt.Errorf("%d: unknown anchor %q", n.Line, n.Value)
+		}
+		if r.active[n.Alias] {
+			return nil, fmt.Errorf("%d: alias *%s contains itself", n.Line, n.Value)
+		}
+		return r.node(n.Alias)
+	}
+	r.active[n] = true
+	defer delete(r.active, n)
+	var out *yaml.Node
+	var err error
+	if n.Kind == yaml.MappingNode {
+		out, err = r.mapping(n)
+	} else {
+		out = new(yaml.Node)
+		*out = *n
+		out.Anchor = "" // written once for every repetition, it would be redefined
+		out.Content = make([]*yaml.Node, len(n.Content))
+		for i, c := range n.Content {
+			if out.Content[i], err = r.node(c); err != nil {
+				break
+			}
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	r.done[n] = out
+	return out, nil
+}
+
+// mapping resolves a mapping's keys in order, as the conversion does: a
+// merge key sets the keys of the mappings it merges (the first of a list
+// wins), and a key written after it overrides them.
+func (r *resolver) mapping(n *yaml.Node) (*yaml.Node, error) {
+	out := new(yaml.Node)
+	*out = *n
+	out.Anchor, out.Content = "", nil
+	type set struct {
+		at     int // index of the key in out.Content
+		line   int
+		merged bool
+	}
+	keys := map[string]set{}
+	mergeLine := 0
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, err := r.node(n.Content[i])
+		if err != nil {
+			return nil, err
+		}
+		line := n.Content[i].Line
+		if k.Kind == yaml.ScalarNode && k.ShortTag() == "!!merge" {
+			if mergeLine != 0 {
+				return nil, &duplicate{key: "<<", first: mergeLine, line: line}
+			}
+			mergeLine = line
+			maps, err := r.merged(n.Content[i+1], line)
+			if err != nil {
+				return nil, err
+			}
+			for _, m := range maps {
+				for j := 0; j+1 < len(m.Content); j += 2 {
+					if m.Content[j].Kind != yaml.ScalarNode {
+						out.Content = append(out.Content, m.Content[j], m.Content[j+1])
+						continue
+					}
+					key := jsonKey(m.Content[j])
+					switch was, ok := keys[key]; {
+					case ok && !was.merged:
+						return nil, fmt.Errorf("%d: the merge key (<<) sets %q again after line %d: the API server would take the merged value, a reader the one written; put the merge key first", line, key, was.line)
+					case ok:
+						continue // an earlier mapping of the list wins
+					}
+					keys[key] = set{at: len(out.Content), line: line, merged: true}
+					out.Content = append(out.Content, m.Content[j], m.Content[j+1])
+				}
+			}
+			continue
+		}
+		v, err := r.node(n.Content[i+1])
+		if err != nil {
+			return nil, err
+		}
+		if k.Kind != yaml.ScalarNode {
+			out.Content = append(out.Content, k, v) // not a JSON key: the conversion refuses it
+			continue
+		}
+		key := jsonKey(k)
+		if was, ok := keys[key]; ok && !was.merged {
+			return nil, &duplicate{key: key, first: was.line, line: line}
+		} else if ok {
+			out.Content[was.at], out.Content[was.at+1] = k, v
+			keys[key] = set{at: was.at, line: line}
+			continue
+		}
+		keys[key] = set{at: len(out.Content), line: line}
+		out.Content = append(out.Content, k, v)
+	}
+	return out, nil
+}
+
+// merged returns the resolved mappings a merge key's value v names: a
+// mapping, an alias of one, or a list of either.
+func (r *resolver) merged(v *yaml.Node, line int) ([]*yaml.Node, error) {
+	items := []*yaml.Node{v}
+	if v.Kind == yaml.SequenceNode {
+		items = v.Content
+	}
+	var out []*yaml.Node
+	for _, it := range items {
+		m, err := r.node(it)
+		if err != nil {
+			return nil, err
+		}
+		if m.Kind != yaml.MappingNode {
+			return nil, fmt.Errorf("%d: the merge key (<<) needs a mapping or a list of mappings", line)
+		}
+		out = append(out, m)
+	}
+	return out, nil
+}
+
 // duplicate is a key set twice in one mapping.
 type duplicate struct {
 	key         string
@@ -20,31 +193,6 @@ type duplicate struct {
 
 func (d *duplicate) Error() string {
 	return fmt.Sprintf("%d: duplicate key %q (first at line %d): the API server refuses a key set twice; keep one", d.line, d.key, d.first)
-}
-
-// duplicates returns the first key n sets twice in a mapping, comparing
-// keys as they read in JSON ("1" and 1 are the same key).
-func duplicates(n *yaml.Node) *duplicate {
-	if n.Kind == yaml.MappingNode {
-		seen := map[string]int{}
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			k := n.Content[i]
-			if k.Kind != yaml.ScalarNode {
-				continue // not a JSON key: the conversion refuses it
-			}
-			key := jsonKey(k)
-			if first, ok := seen[key]; ok {
-				return &duplicate{key: key, first: first, line: k.Line}
-			}
-			seen[key] = k.Line
-		}
-	}
-	for _, c := range n.Content {
-		if d := duplicates(c); d != nil {
-			return d
-		}
-	}
-	return nil
 }
 
 // jsonKey returns the JSON object key the API server's YAML-to-JSON
