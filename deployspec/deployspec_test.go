@@ -1,7 +1,9 @@
 package deployspec_test
 
 import (
+	"math"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -241,3 +243,45 @@ func TestLintRules(t *testing.T) {
 }
 
 func clone(p *deployspec.ProbeSpec) *deployspec.ProbeSpec { q := *p; return &q }
+
+// Numbers a manifest may hold (int32 probe fields, an int64 grace period)
+// whose durations do not fit a time.Duration: each rule judges them as the
+// huge numbers they are, not as the wrapped ones.
+func TestLintHugeNumbers(t *testing.T) {
+	i := func(n int32) int32 { return n }
+	tests := []struct {
+		name string
+		edit func(*deployspec.Container)
+		want []string // the rules reported, in order
+	}{
+		{"readiness period x failures past a Duration", func(c *deployspec.Container) {
+			c.Readiness.PeriodSeconds, c.Readiness.FailureThreshold = i(1_000_000_000), i(10)
+		}, []string{"readiness-drain"}},
+		{"readiness at max int32", func(c *deployspec.Container) {
+			c.Readiness.PeriodSeconds, c.Readiness.FailureThreshold, c.Readiness.TimeoutSeconds = i(math.MaxInt32), i(math.MaxInt32), i(math.MaxInt32)
+		}, []string{"readiness-drain"}},
+		{"startup budget past a Duration", func(c *deployspec.Container) {
+			c.Startup.PeriodSeconds, c.Startup.FailureThreshold = i(1_000_000_000), i(11)
+		}, nil},
+		{"startup at max int32", func(c *deployspec.Container) {
+			c.Startup.InitialDelaySeconds, c.Startup.PeriodSeconds, c.Startup.FailureThreshold = i(math.MaxInt32), i(math.MaxInt32), i(math.MaxInt32)
+		}, nil},
+		{"grace period past a Duration", func(c *deployspec.Container) { g := int64(math.MaxInt64); c.GracePeriodSeconds = &g }, nil},
+		{"grace period that wraps to a short one", func(c *deployspec.Container) { g := int64(18446744074); c.GracePeriodSeconds = &g }, nil},
+		{"a negative grace period", func(c *deployspec.Container) { g := int64(math.MinInt64); c.GracePeriodSeconds = &g }, []string{"grace-period"}},
+		{"a preStop sleep past a Duration", func(c *deployspec.Container) { c.PreStopSleep = math.MaxInt64 }, []string{"grace-period"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := containerOf(mustCompute(t, example, false))
+			tt.edit(&c)
+			var got []string
+			for _, f := range deployspec.Lint(example, c) {
+				got = append(got, f.Rule)
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("got rules %q, want %q: %v", got, tt.want, deployspec.Lint(example, c))
+			}
+		})
+	}
+}
