@@ -23,6 +23,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"regexp"
 	"slices"
@@ -329,12 +330,19 @@ func lineOf(root *yaml.Node, path []string) int {
 func container(pod *corev1.PodSpec, c corev1.Container) deployspec.Container {
 	out := deployspec.Container{Name: c.Name, GracePeriodSeconds: pod.TerminationGracePeriodSeconds}
 	if c.Lifecycle != nil && c.Lifecycle.PreStop != nil && c.Lifecycle.PreStop.Sleep != nil {
-		out.PreStopSleep = time.Duration(c.Lifecycle.PreStop.Sleep.Seconds) * time.Second
+		out.PreStopSleep = seconds(c.Lifecycle.PreStop.Sleep.Seconds)
 	}
 	out.Startup = probe(c, c.StartupProbe)
 	out.Liveness = probe(c, c.LivenessProbe)
 	out.Readiness = probe(c, c.ReadinessProbe)
 	return out
+}
+
+// seconds returns n seconds, saturating: a sleep longer than a Duration
+// holds is longer than any grace period.
+func seconds(n int64) time.Duration {
+	const most = math.MaxInt64 / int64(time.Second)
+	return time.Duration(min(max(n, -most), most)) * time.Second
 }
 
 func probe(c corev1.Container, p *corev1.Probe) *deployspec.ProbeSpec {

@@ -75,6 +75,7 @@ func TestEachRule(t *testing.T) {
 		{"a port name not declared", "              path: /readyz\n              port: probes", "              path: /readyz\n              port: probe", nil, "probe-port", "port: probe"},
 		{"no readiness", "          readinessProbe:\n            httpGet:\n              path: /readyz\n              port: probes\n", "          readinessProbe:\n            tcpSocket:\n              port: probes\n", nil, "probe-target", "tcpSocket:"},
 		{"probes on loopback", "", "", []string{"-probe-addr=127.0.0.1:8081"}, "probe-listen", "args:"},
+		{"a preStop sleep past a Duration", "          ports:\n", "          lifecycle:\n            preStop:\n              sleep:\n                seconds: 18446744074\n          ports:\n", nil, "grace-period", "terminationGracePeriodSeconds: 28"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
