@@ -175,6 +175,23 @@ func TestLintRules(t *testing.T) {
 		{"readiness on one check", nil, func(c *deployspec.Container) { c.Readiness.HTTPPath = "/readyz/postgres" }, "probe-target", "one check's answer"},
 		{"liveness over TCP", nil, func(c *deployspec.Container) { c.Liveness.HTTPPath, c.Liveness.TCPPort = "", 8081 }, "probe-target", "only opens a connection"},
 		{"a path nobody serves", nil, func(c *deployspec.Container) { c.Readiness.HTTPPath = "/ready" }, "probe-path", "does not serve"},
+		{"a trailing slash", nil, func(c *deployspec.Container) { c.Readiness.HTTPPath = "/readyz/" }, "probe-path", "/readyz/, which the service does not serve"},
+		{"a double slash", nil, func(c *deployspec.Container) { c.Readiness.HTTPPath = "//readyz" }, "probe-path", "//readyz, which the service does not serve"},
+		{"a dot segment", nil, func(c *deployspec.Container) { c.Readiness.HTTPPath = "/./readyz" }, "probe-path", "/./readyz, which the service does not serve"},
+		{"a dot check", nil, func(c *deployspec.Container) { c.Readiness.HTTPPath = "/readyz/." }, "probe-path", "/readyz/., which the service does not serve"},
+		{"a dot-dot check", nil, func(c *deployspec.Container) { c.Readiness.HTTPPath = "/readyz/.." }, "probe-path", "/readyz/.., which the service does not serve"},
+		{"a check with a trailing slash", nil, func(c *deployspec.Container) { c.Readiness.HTTPPath = "/readyz/postgres/" }, "probe-path", "/readyz/postgres/, which the service does not serve"},
+		{"a check name with a space", nil, func(c *deployspec.Container) { c.Readiness.HTTPPath = "/readyz/a b" }, "probe-path", "/readyz/a b, which the service does not serve"},
+		{"an escaped letter", nil, func(c *deployspec.Container) { c.Readiness.HTTPPath = "/%72eadyz" }, "probe-path", "/%72eadyz, which the service does not serve"},
+		{"a check below a check", nil, func(c *deployspec.Container) { c.Readiness.HTTPPath = "/readyz/postgres/x" }, "probe-path", "/readyz/postgres/x, which the service does not serve"},
+		{"the deep view with a trailing slash", nil, func(c *deployspec.Container) { c.Readiness.HTTPPath = "/healthz/" }, "probe-path", "/healthz/, which the service does not serve"},
+		{"a liveness path with a trailing slash", nil, func(c *deployspec.Container) { c.Liveness.HTTPPath = "/livez/" }, "probe-path", "/livez/, which the service does not serve"},
+		{"an exec'd probe of a path with a trailing slash", nil, func(c *deployspec.Container) {
+			c.Liveness.HTTPPath, c.Liveness.Exec = "", []string{"/probe", "http://127.0.0.1:8081/livez/"}
+		}, "probe-path", "/livez/, which the service does not serve"},
+		{"an exec'd probe of an escaped path", nil, func(c *deployspec.Container) {
+			c.Liveness.HTTPPath, c.Liveness.Exec = "", []string{"/probe", "http://127.0.0.1:8081/%6civez"}
+		}, "probe-path", "/%6civez, which the service does not serve"},
 		{"the API's port", nil, func(c *deployspec.Container) { c.Liveness.HTTPPort = 8080 }, "probe-port", "targets port 8080, but the probes answer on 8081"},
 		{"an undeclared port name", nil, func(c *deployspec.Container) {
 			c.Liveness.HTTPPort, c.Liveness.PortProblem = 0, `port name "probe" is not a containerPort`

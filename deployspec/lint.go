@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/probekit/probes"
+	"github.com/probekit/probes/server"
 )
 
 // Container is what Lint reads of one container and its pod.
@@ -333,7 +334,7 @@ func target(p *ProbeSpec, field string) (own, where, at string) {
 				return "grpc:" + svc, fmt.Sprintf("gRPC service %q", svc), field + ".exec.command"
 			}
 			if u, err := url.Parse(a); err == nil && u.Scheme != "" && i > 0 {
-				return pathOnly(u.Path), u.Path, field + ".exec.command"
+				return u.EscapedPath(), u.EscapedPath(), field + ".exec.command" // as sent
 			}
 		}
 	}
@@ -345,7 +346,35 @@ func pathOnly(p string) string {
 	return p
 }
 
-var gatePaths = map[string]probes.Kind{"/startupz": probes.Startup, "/livez": probes.Liveness, "/readyz": probes.Readiness, "/healthz": probes.Health}
+// mounted returns the gate an HTTP path asks and the check it names, when
+// the path is exactly one server.Register mounts: a gate's path
+// (server.Path), or one and "/" and a check's name. Anything else (a
+// trailing slash, "//readyz", "/./readyz", an escaped letter) is answered
+// 404 or redirected by http.ServeMux and chi, which is a failing probe.
+func mounted(p string) (gate probes.Kind, check string, ok bool) {
+	if k, ok := gateAt(p); ok {
+		return k, "", true
+	}
+	i := strings.LastIndexByte(p, '/')
+	if i <= 0 {
+		return 0, "", false
+	}
+	k, ok := gateAt(p[:i])
+	check = p[i+1:]
+	if !ok || !probes.ValidName(check) || check == "." || check == ".." { // dot segments are cleaned away
+		return 0, "", false
+	}
+	return k, check, true
+}
+
+func gateAt(p string) (probes.Kind, bool) {
+	for _, k := range []probes.Kind{probes.Startup, probes.Liveness, probes.Readiness, probes.Health} {
+		if server.Path(k) == p {
+			return k, true
+		}
+	}
+	return 0, false
+}
 
 // served reports whether the service answers own: a gate's path or one of
 // its checks' paths, or a gRPC service name it knows.
@@ -354,9 +383,8 @@ func served(own string, grpc bool, services []string) bool {
 		name := strings.TrimPrefix(own, "grpc:")
 		return slices.Contains([]string{"", "startup", "liveness", "readiness"}, name) || slices.Contains(services, name)
 	}
-	base, rest, _ := strings.Cut(strings.TrimPrefix(own, "/"), "/")
-	_, ok := gatePaths["/"+base]
-	return ok && !strings.Contains(rest, "/")
+	_, _, ok := mounted(own)
+	return ok
 }
 
 // gateOf returns the gate a served target asks; per-check paths count as
@@ -372,18 +400,18 @@ func gateOf(own string, grpc bool) probes.Kind {
 			return probes.Readiness
 		}
 	}
-	base, rest, _ := strings.Cut(strings.TrimPrefix(own, "/"), "/")
-	if rest != "" && base != "livez" {
+	gate, check, _ := mounted(own)
+	if check != "" && gate != probes.Liveness {
 		return probes.Health // one dependency's answer, not the gate's
 	}
-	return gatePaths["/"+base]
+	return gate
 }
 
 func fixTarget(k probes.Kind, grpc bool) string {
 	if grpc {
 		return "service: " + k.String()
 	}
-	return "path: " + map[probes.Kind]string{probes.Startup: "/startupz", probes.Liveness: "/livez", probes.Readiness: "/readyz"}[k]
+	return "path: " + server.Path(k)
 }
 
 // execTimeout returns the -timeout flag of an exec'd probe command.

@@ -71,6 +71,7 @@ func TestEachRule(t *testing.T) {
 		{"liveness on readiness", "path: /livez", "path: /readyz", nil, "liveness-target", "path: /readyz"},
 		{"liveness on a dependency", "path: /livez", "path: /readyz/postgres", nil, "liveness-target", "path: /readyz/postgres"},
 		{"a path nobody serves", "path: /startupz", "path: /started", nil, "probe-path", "path: /started"},
+		{"a trailing slash", "path: /readyz\n", "path: /readyz/\n", nil, "probe-path", "path: /readyz/"},
 		{"the API's port", "              path: /livez\n              port: probes", "              path: /livez\n              port: 8080", nil, "probe-port", "port: 8080"},
 		{"a port name not declared", "              path: /readyz\n              port: probes", "              path: /readyz\n              port: probe", nil, "probe-port", "port: probe"},
 		{"no readiness", "          readinessProbe:\n            httpGet:\n              path: /readyz\n              port: probes\n", "          readinessProbe:\n            tcpSocket:\n              port: probes\n", nil, "probe-target", "tcpSocket:"},
