@@ -21,7 +21,7 @@ var example = deployspec.Service{
 	GRPCAddr:       "0.0.0.0:9090",
 }
 
-func mustCompute(t *testing.T, s deployspec.Service, grpc bool) deployspec.Plan {
+func mustCompute(t testing.TB, s deployspec.Service, grpc bool) deployspec.Plan {
 	t.Helper()
 	p, err := deployspec.Compute(s, grpc)
 	if err != nil {
