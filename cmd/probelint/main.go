@@ -122,6 +122,11 @@ func lintFile(file string, s deployspec.Service, only string) ([]finding, error)
 	if err != nil {
 		return nil, err
 	}
+	return lintYAML(file, raw, s, only)
+}
+
+// lintYAML lints every pod template in raw, the text of file.
+func lintYAML(file string, raw []byte, s deployspec.Service, only string) ([]finding, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(raw))
 	var out []finding
 	for {
@@ -245,17 +250,22 @@ func pick(cs []corev1.Container, only string) []int {
 // decodeStrict decodes the document into obj, failing on any field the
 // Kubernetes type does not have, as kubectl --validate=strict does.
 func decodeStrict(root *yaml.Node, obj any) error {
-	raw, err := yaml.Marshal(root)
-	if err != nil {
-		return err
-	}
-	js, err := sigsyaml.YAMLToJSON(raw)
+	js, err := toJSON(root)
 	if err != nil {
 		return err
 	}
 	dec := json.NewDecoder(bytes.NewReader(js))
 	dec.DisallowUnknownFields()
 	return dec.Decode(obj)
+}
+
+// toJSON converts a resolved document (see resolveDoc) as kubectl does.
+func toJSON(root *yaml.Node) ([]byte, error) {
+	raw, err := yaml.Marshal(root)
+	if err != nil {
+		return nil, err
+	}
+	return sigsyaml.YAMLToJSON(raw)
 }
 
 var unknownRE = regexp.MustCompile(`unknown field "([^"]+)"`)
