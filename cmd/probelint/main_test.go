@@ -276,6 +276,7 @@ func TestDocumentsAsTheAPIServerReadsThem(t *testing.T) {
 		want           string // in stdout for 1, in stderr for 2
 	}{
 		{name: "merge keys and anchors", code: clean},
+		{name: "an empty value in a flow mapping", old: "      image: x\n", new: "      image: x\n      securityContext: {runAsUser: }\n", code: clean},
 		{name: "a trailing separator", text: anchored + "---\n", code: clean},
 		{name: "empty documents", text: "---\n---\n# nothing here\n---\n" + anchored + "---\n\n---\n", code: clean},
 		{name: "a null document", text: anchored + "--- null\n", code: clean},

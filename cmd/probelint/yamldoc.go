@@ -80,6 +80,9 @@ func (r *resolver) node(n *yaml.Node) (*yaml.Node, error) {
 		out = new(yaml.Node)
 		*out = *n
 		out.Anchor = "" // written once for every repetition, it would be redefined
+		if n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null" && n.Value == "" {
+			out.Value = "null" // an empty value, which written out again would read as ""
+		}
 		out.Content = make([]*yaml.Node, len(n.Content))
 		for i, c := range n.Content {
 			if out.Content[i], err = r.node(c); err != nil {
