@@ -18,7 +18,6 @@ package main
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -36,6 +35,7 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
+	kjson "sigs.k8s.io/json"
 	sigsyaml "sigs.k8s.io/yaml"
 
 	"github.com/probekit/probes/deployspec"
@@ -248,15 +248,19 @@ func pick(cs []corev1.Container, only string) []int {
 }
 
 // decodeStrict decodes the document into obj, failing on any field the
-// Kubernetes type does not have, as kubectl --validate=strict does.
+// Kubernetes type does not have, as kubectl --validate=strict does. Field
+// names match exactly, as the API server's decoder has them: encoding/json
+// would take periodseconds for periodSeconds, a value the API server drops.
 func decodeStrict(root *yaml.Node, obj any) error {
 	js, err := toJSON(root)
 	if err != nil {
 		return err
 	}
-	dec := json.NewDecoder(bytes.NewReader(js))
-	dec.DisallowUnknownFields()
-	return dec.Decode(obj)
+	strict, err := kjson.UnmarshalStrict(js, obj, kjson.DisallowUnknownFields, kjson.DisallowDuplicateFields)
+	if err != nil {
+		return err
+	}
+	return errors.Join(strict...)
 }
 
 // toJSON converts a resolved document (see resolveDoc) as kubectl does.
@@ -274,27 +278,10 @@ var unknownRE = regexp.MustCompile(`unknown field "([^"]+)"`)
 // document's first line.
 func errLine(root *yaml.Node, err error) int {
 	if m := unknownRE.FindStringSubmatch(err.Error()); m != nil {
-		if n := findKey(root, m[1]); n != nil {
-			return n.Line
-		}
+		// The field's path, as "spec.containers[0].readinessProbe.periodseconds".
+		return lineOf(root, strings.Split(strings.NewReplacer("[", ".", "]", "").Replace(m[1]), "."))
 	}
 	return root.Line
-}
-
-func findKey(n *yaml.Node, key string) *yaml.Node {
-	if n.Kind == yaml.MappingNode {
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			if n.Content[i].Value == key {
-				return n.Content[i]
-			}
-		}
-	}
-	for _, c := range n.Content {
-		if found := findKey(c, key); found != nil {
-			return found
-		}
-	}
-	return nil
 }
 
 // lookup returns the value of key in mapping n.

@@ -151,7 +151,8 @@ func TestUnreadable(t *testing.T) {
 	}{
 		{"bad YAML", "apiVersion: v1\nkind: Pod\n  metadata: {}\n", ":3: not YAML"},
 		{"unknown kind", "apiVersion: example.com/v1\nkind: Widget\nmetadata: {name: w}\n", `:2: unknown kind "Widget"`},
-		{"misspelt field", strings.Replace(good, "periodSeconds: 1\n", "periodSecond: 1\n", 1), `unknown field "periodSecond"`},
+		{"misspelt field", strings.Replace(good, "periodSeconds: 1\n", "periodSecond: 1\n", 1), `:77: Deployment does not decode as Kubernetes has it: unknown field "spec.template.spec.containers[0].readinessProbe.periodSecond"`},
+		{"a field in another case", strings.Replace(good, "            periodSeconds: 1\n", "            periodSeconds: 30\n            periodseconds: 1\n", 1), `:78: Deployment does not decode as Kubernetes has it: unknown field "spec.template.spec.containers[0].readinessProbe.periodseconds"`},
 		{"no kind", "a: 1\n", ":1: no kind"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
