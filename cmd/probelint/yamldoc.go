@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"strings"
 
 	yamlv2 "go.yaml.in/yaml/v2"
 	"go.yaml.in/yaml/v3"
@@ -195,7 +196,7 @@ type duplicate struct {
 }
 
 func (d *duplicate) Error() string {
-	return fmt.Sprintf("%d: duplicate key %q (first at line %d): the API server refuses a key set twice; keep one", d.line, d.key, d.first)
+	return fmt.Sprintf("%d: duplicate key %q (first at line %d): the API server refuses a key set twice; keep one", d.line, strings.TrimPrefix(d.key, "\x00"), d.first)
 }
 
 // jsonKey returns the JSON object key the API server's YAML-to-JSON
