@@ -270,6 +270,14 @@ func TestDocumentsAsTheAPIServerReadsThem(t *testing.T) {
 	for i, prev := 'b', 'a'; i <= 'h'; i, prev = i+1, i {
 		laughs += fmt.Sprintf("    %c: &%c [*%c, *%c, *%c, *%c, *%c, *%c, *%c, *%c, *%c, *%c]\n", i, i, prev, prev, prev, prev, prev, prev, prev, prev, prev, prev)
 	}
+	chain := "apiVersion: v1\nkind: Service\nmetadata:\n  name: s\n  annotations:\n    m0: &m0 {"
+	for i := range 300 {
+		chain += fmt.Sprintf("k%d: v, ", i)
+	}
+	chain += "k: v}\n"
+	for i := 1; i < 400; i++ {
+		chain += fmt.Sprintf("    m%d: &m%d {<<: *m%d, x%d: v}\n", i, i, i-1, i)
+	}
 	for _, tt := range []struct {
 		name, old, new string
 		text           string // instead of the edit, when set
@@ -293,6 +301,7 @@ func TestDocumentsAsTheAPIServerReadsThem(t *testing.T) {
 		{name: "a merge of a scalar", old: "        <<: *probe\n", new: "        <<: *kind\n", code: unreadable, want: ":21: the merge key (<<) needs a mapping or a list of mappings"},
 		{name: "an alias that contains itself", text: "apiVersion: v1\nkind: Pod\nmetadata: &m\n  name: *m\n", code: unreadable, want: ":4: alias *m contains itself"},
 		{name: "excessive aliasing", text: laughs, code: unreadable, want: "aliases expand the document"},
+		{name: "a chain of merges", text: chain, code: unreadable, want: "merge keys expand the document by more than 100000 nodes"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			text := tt.text

@@ -42,6 +42,7 @@ func resolveDoc(n *yaml.Node) (*yaml.Node, error) {
 type resolver struct {
 	done   map[*yaml.Node]*yaml.Node // resolved nodes, by their original
 	active map[*yaml.Node]bool       // nodes being resolved: an alias to one is a cycle
+	merged int                       // nodes merge keys copied, bounded as aliases are
 }
 
 // size counts the nodes of the tree at n, shared ones as often as they
@@ -123,7 +124,7 @@ func (r *resolver) mapping(n *yaml.Node) (*yaml.Node, error) {
 				return nil, &duplicate{key: "<<", first: mergeLine, line: line}
 			}
 			mergeLine = line
-			maps, err := r.merged(n.Content[i+1], line)
+			maps, err := r.mergedMaps(n.Content[i+1], line)
 			if err != nil {
 				return nil, err
 			}
@@ -139,6 +140,9 @@ func (r *resolver) mapping(n *yaml.Node) (*yaml.Node, error) {
 						return nil, fmt.Errorf("%d: the merge key (<<) sets %q again after line %d: the API server would take the merged value, a reader the one written; put the merge key first", line, key, was.line)
 					case ok:
 						continue // an earlier mapping of the list wins
+					}
+					if r.merged += 2; r.merged > maxAliased {
+						return nil, fmt.Errorf("%d: merge keys expand the document by more than %d nodes", line, maxAliased)
 					}
 					keys[key] = set{at: len(out.Content), line: line, merged: true}
 					out.Content = append(out.Content, m.Content[j], m.Content[j+1])
@@ -168,9 +172,9 @@ func (r *resolver) mapping(n *yaml.Node) (*yaml.Node, error) {
 	return out, nil
 }
 
-// merged returns the resolved mappings a merge key's value v names: a
+// mergedMaps returns the resolved mappings a merge key's value v names: a
 // mapping, an alias of one, or a list of either.
-func (r *resolver) merged(v *yaml.Node, line int) ([]*yaml.Node, error) {
+func (r *resolver) mergedMaps(v *yaml.Node, line int) ([]*yaml.Node, error) {
 	items := []*yaml.Node{v}
 	if v.Kind == yaml.SequenceNode {
 		items = v.Content
