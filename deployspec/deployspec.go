@@ -115,7 +115,7 @@ func Compute(s Service, grpc bool) (Plan, error) {
 		if grpc {
 			pr.Service = k.String()
 		} else {
-			pr.Path = map[probes.Kind]string{probes.Startup: "/startupz", probes.Liveness: "/livez", probes.Readiness: "/readyz"}[k]
+			pr.Path = server.Path(k)
 		}
 		pr.TimeoutSeconds = Number{probeTimeout, "the probe answers from a cached verdict, in well under a millisecond"}
 		return pr

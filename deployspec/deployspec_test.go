@@ -1,7 +1,9 @@
 package deployspec_test
 
 import (
+	"math"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -19,7 +21,7 @@ var example = deployspec.Service{
 	GRPCAddr:       "0.0.0.0:9090",
 }
 
-func mustCompute(t *testing.T, s deployspec.Service, grpc bool) deployspec.Plan {
+func mustCompute(t testing.TB, s deployspec.Service, grpc bool) deployspec.Plan {
 	t.Helper()
 	p, err := deployspec.Compute(s, grpc)
 	if err != nil {
@@ -173,6 +175,23 @@ func TestLintRules(t *testing.T) {
 		{"readiness on one check", nil, func(c *deployspec.Container) { c.Readiness.HTTPPath = "/readyz/postgres" }, "probe-target", "one check's answer"},
 		{"liveness over TCP", nil, func(c *deployspec.Container) { c.Liveness.HTTPPath, c.Liveness.TCPPort = "", 8081 }, "probe-target", "only opens a connection"},
 		{"a path nobody serves", nil, func(c *deployspec.Container) { c.Readiness.HTTPPath = "/ready" }, "probe-path", "does not serve"},
+		{"a trailing slash", nil, func(c *deployspec.Container) { c.Readiness.HTTPPath = "/readyz/" }, "probe-path", "/readyz/, which the service does not serve"},
+		{"a double slash", nil, func(c *deployspec.Container) { c.Readiness.HTTPPath = "//readyz" }, "probe-path", "//readyz, which the service does not serve"},
+		{"a dot segment", nil, func(c *deployspec.Container) { c.Readiness.HTTPPath = "/./readyz" }, "probe-path", "/./readyz, which the service does not serve"},
+		{"a dot check", nil, func(c *deployspec.Container) { c.Readiness.HTTPPath = "/readyz/." }, "probe-path", "/readyz/., which the service does not serve"},
+		{"a dot-dot check", nil, func(c *deployspec.Container) { c.Readiness.HTTPPath = "/readyz/.." }, "probe-path", "/readyz/.., which the service does not serve"},
+		{"a check with a trailing slash", nil, func(c *deployspec.Container) { c.Readiness.HTTPPath = "/readyz/postgres/" }, "probe-path", "/readyz/postgres/, which the service does not serve"},
+		{"a check name with a space", nil, func(c *deployspec.Container) { c.Readiness.HTTPPath = "/readyz/a b" }, "probe-path", "/readyz/a b, which the service does not serve"},
+		{"an escaped letter", nil, func(c *deployspec.Container) { c.Readiness.HTTPPath = "/%72eadyz" }, "probe-path", "/%72eadyz, which the service does not serve"},
+		{"a check below a check", nil, func(c *deployspec.Container) { c.Readiness.HTTPPath = "/readyz/postgres/x" }, "probe-path", "/readyz/postgres/x, which the service does not serve"},
+		{"the deep view with a trailing slash", nil, func(c *deployspec.Container) { c.Readiness.HTTPPath = "/healthz/" }, "probe-path", "/healthz/, which the service does not serve"},
+		{"a liveness path with a trailing slash", nil, func(c *deployspec.Container) { c.Liveness.HTTPPath = "/livez/" }, "probe-path", "/livez/, which the service does not serve"},
+		{"an exec'd probe of a path with a trailing slash", nil, func(c *deployspec.Container) {
+			c.Liveness.HTTPPath, c.Liveness.Exec = "", []string{"/probe", "http://127.0.0.1:8081/livez/"}
+		}, "probe-path", "/livez/, which the service does not serve"},
+		{"an exec'd probe of an escaped path", nil, func(c *deployspec.Container) {
+			c.Liveness.HTTPPath, c.Liveness.Exec = "", []string{"/probe", "http://127.0.0.1:8081/%6civez"}
+		}, "probe-path", "/%6civez, which the service does not serve"},
 		{"the API's port", nil, func(c *deployspec.Container) { c.Liveness.HTTPPort = 8080 }, "probe-port", "targets port 8080, but the probes answer on 8081"},
 		{"an undeclared port name", nil, func(c *deployspec.Container) {
 			c.Liveness.HTTPPort, c.Liveness.PortProblem = 0, `port name "probe" is not a containerPort`
@@ -241,3 +260,45 @@ func TestLintRules(t *testing.T) {
 }
 
 func clone(p *deployspec.ProbeSpec) *deployspec.ProbeSpec { q := *p; return &q }
+
+// Numbers a manifest may hold (int32 probe fields, an int64 grace period)
+// whose durations do not fit a time.Duration: each rule judges them as the
+// huge numbers they are, not as the wrapped ones.
+func TestLintHugeNumbers(t *testing.T) {
+	i := func(n int32) int32 { return n }
+	tests := []struct {
+		name string
+		edit func(*deployspec.Container)
+		want []string // the rules reported, in order
+	}{
+		{"readiness period x failures past a Duration", func(c *deployspec.Container) {
+			c.Readiness.PeriodSeconds, c.Readiness.FailureThreshold = i(1_000_000_000), i(10)
+		}, []string{"readiness-drain"}},
+		{"readiness at max int32", func(c *deployspec.Container) {
+			c.Readiness.PeriodSeconds, c.Readiness.FailureThreshold, c.Readiness.TimeoutSeconds = i(math.MaxInt32), i(math.MaxInt32), i(math.MaxInt32)
+		}, []string{"readiness-drain"}},
+		{"startup budget past a Duration", func(c *deployspec.Container) {
+			c.Startup.PeriodSeconds, c.Startup.FailureThreshold = i(1_000_000_000), i(11)
+		}, nil},
+		{"startup at max int32", func(c *deployspec.Container) {
+			c.Startup.InitialDelaySeconds, c.Startup.PeriodSeconds, c.Startup.FailureThreshold = i(math.MaxInt32), i(math.MaxInt32), i(math.MaxInt32)
+		}, nil},
+		{"grace period past a Duration", func(c *deployspec.Container) { g := int64(math.MaxInt64); c.GracePeriodSeconds = &g }, nil},
+		{"grace period that wraps to a short one", func(c *deployspec.Container) { g := int64(18446744074); c.GracePeriodSeconds = &g }, nil},
+		{"a negative grace period", func(c *deployspec.Container) { g := int64(math.MinInt64); c.GracePeriodSeconds = &g }, []string{"grace-period"}},
+		{"a preStop sleep past a Duration", func(c *deployspec.Container) { c.PreStopSleep = math.MaxInt64 }, []string{"grace-period"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := containerOf(mustCompute(t, example, false))
+			tt.edit(&c)
+			var got []string
+			for _, f := range deployspec.Lint(example, c) {
+				got = append(got, f.Rule)
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("got rules %q, want %q: %v", got, tt.want, deployspec.Lint(example, c))
+			}
+		})
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/probekit/probes"
+	"github.com/probekit/probes/server"
 )
 
 // Container is what Lint reads of one container and its pod.
@@ -63,165 +64,239 @@ type Finding struct {
 
 func (f Finding) String() string { return f.Rule + ": " + f.Problem + "; fix: " + f.Fix }
 
-type numbers struct{ delay, period, timeout, failure int }
+// numbers are a probe's settings with Kubernetes' defaults applied, in
+// int64: products and sums of the int32 fields fit, exactly.
+type numbers struct{ delay, period, timeout, failure int64 }
 
 func (p *ProbeSpec) numbers() numbers {
 	return numbers{
-		delay:   int(p.InitialDelaySeconds),
-		period:  cmp.Or(int(p.PeriodSeconds), defaultPeriod),
-		timeout: cmp.Or(int(p.TimeoutSeconds), defaultTimeout),
-		failure: cmp.Or(int(p.FailureThreshold), defaultFailure),
+		delay:   int64(p.InitialDelaySeconds),
+		period:  int64(cmp.Or(p.PeriodSeconds, defaultPeriod)),
+		timeout: int64(cmp.Or(p.TimeoutSeconds, defaultTimeout)),
+		failure: int64(cmp.Or(p.FailureThreshold, defaultFailure)),
 	}
+}
+
+// named is a probe of the container with its field and the gate it should ask.
+type named struct {
+	field string
+	kind  probes.Kind
+	p     *ProbeSpec
+}
+
+// linter is what the rules read and where they report.
+type linter struct {
+	s       Service
+	c       Container
+	present []named // the probes the container has
+	out     []Finding
+}
+
+func (l *linter) add(rule, field, fix, problem string, args ...any) {
+	l.out = append(l.out, Finding{Rule: rule, Field: field, Problem: fmt.Sprintf(problem, args...), Fix: fix})
 }
 
 // Lint reports every probe timing and target of c that does not fit s,
 // one Finding per fault. No findings means the container is safe to roll
 // out with s's configuration.
 func Lint(s Service, c Container) []Finding {
-	var out []Finding
-	add := func(rule, field, fix, problem string, args ...any) {
-		out = append(out, Finding{Rule: rule, Field: field, Problem: fmt.Sprintf(problem, args...), Fix: fix})
-	}
-	type named struct {
-		field string
-		kind  probes.Kind
-		p     *ProbeSpec
-	}
-	all := []named{{"startupProbe", probes.Startup, c.Startup}, {"livenessProbe", probes.Liveness, c.Liveness}, {"readinessProbe", probes.Readiness, c.Readiness}}
-	var present []named
-	for _, n := range all {
+	l := &linter{s: s, c: c}
+	for _, n := range []named{{"startupProbe", probes.Startup, c.Startup}, {"livenessProbe", probes.Liveness, c.Liveness}, {"readinessProbe", probes.Readiness, c.Readiness}} {
 		if n.p != nil {
-			present = append(present, n)
+			l.present = append(l.present, n)
 		}
 	}
+	for _, rule := range []func(*linter){
+		probeListen,
+		probePort,
+		probeTarget,
+		timeouts,
+		startupBudget,
+		livenessThreshold,
+		readiness,
+		gracePeriod,
+	} {
+		rule(l)
+	}
+	return l.out
+}
 
-	// probe-listen: a loopback listener the kubelet cannot reach.
-	usesHTTP := slices.ContainsFunc(present, func(n named) bool { return n.p.HTTPPath != "" || n.p.PortProblem != "" })
-	usesGRPC := slices.ContainsFunc(present, func(n named) bool { return n.p.GRPC })
-	for _, l := range []struct {
+// probeListen (probe-listen): a loopback listener the kubelet cannot reach.
+func probeListen(l *linter) {
+	usesHTTP := slices.ContainsFunc(l.present, func(n named) bool { return n.p.HTTPPath != "" || n.p.PortProblem != "" })
+	usesGRPC := slices.ContainsFunc(l.present, func(n named) bool { return n.p.GRPC })
+	for _, lis := range []struct {
 		used       bool
 		flag, addr string
-	}{{usesHTTP, "-probe-addr", s.ProbeAddr}, {usesGRPC, "-grpc-addr", s.GRPCAddr}} {
-		if host, port, err := net.SplitHostPort(l.addr); l.used && err == nil && loopback(host) {
-			add("probe-listen", "args", fmt.Sprintf("%s=0.0.0.0:%s", l.flag, port),
-				"the probes listen on %s (%s), but the kubelet probes the pod's IP: every probe fails", l.addr, l.flag)
+	}{{usesHTTP, "-probe-addr", l.s.ProbeAddr}, {usesGRPC, "-grpc-addr", l.s.GRPCAddr}} {
+		if host, port, err := net.SplitHostPort(lis.addr); lis.used && err == nil && loopback(host) {
+			l.add("probe-listen", "args", fmt.Sprintf("%s=0.0.0.0:%s", lis.flag, port),
+				"the probes listen on %s (%s), but the kubelet probes the pod's IP: every probe fails", lis.addr, lis.flag)
 		}
 	}
+}
 
-	httpPort, _ := portOf("ProbeAddr", s.ProbeAddr)
-	grpcPort, _ := portOf("GRPCAddr", s.GRPCAddr)
-	for _, n := range present {
+// probePort (probe-port): each probe targets the port its probes answer on.
+func probePort(l *linter) {
+	httpPort, _ := portOf("ProbeAddr", l.s.ProbeAddr)
+	grpcPort, _ := portOf("GRPCAddr", l.s.GRPCAddr)
+	for _, n := range l.present {
 		p := n.p
 		switch {
 		case p.PortProblem != "":
-			add("probe-port", n.field+".httpGet.port", fmt.Sprintf("port: %d", httpPort), "%s", p.PortProblem)
+			l.add("probe-port", n.field+".httpGet.port", fmt.Sprintf("port: %d", httpPort), "%s", p.PortProblem)
 		case p.HTTPPath != "" && p.HTTPPort != httpPort:
-			add("probe-port", n.field+".httpGet.port", fmt.Sprintf("port: %d", httpPort),
-				"%s targets port %d, but the probes answer on %d (-probe-addr %s)", n.field, p.HTTPPort, httpPort, s.ProbeAddr)
-		case p.GRPC && s.GRPCAddr == "":
-			add("probe-port", n.field+".grpc.port", "an httpGet probe, or -grpc-addr set", "%s is a gRPC probe, but the service serves no gRPC (-grpc-addr is empty)", n.field)
+			l.add("probe-port", n.field+".httpGet.port", fmt.Sprintf("port: %d", httpPort),
+				"%s targets port %d, but the probes answer on %d (-probe-addr %s)", n.field, p.HTTPPort, httpPort, l.s.ProbeAddr)
+		case p.GRPC && l.s.GRPCAddr == "":
+			l.add("probe-port", n.field+".grpc.port", "an httpGet probe, or -grpc-addr set", "%s is a gRPC probe, but the service serves no gRPC (-grpc-addr is empty)", n.field)
 		case p.GRPC && p.GRPCPort != grpcPort:
-			add("probe-port", n.field+".grpc.port", fmt.Sprintf("port: %d", grpcPort),
-				"%s targets port %d, but grpc.health.v1 answers on %d (-grpc-addr %s)", n.field, p.GRPCPort, grpcPort, s.GRPCAddr)
+			l.add("probe-port", n.field+".grpc.port", fmt.Sprintf("port: %d", grpcPort),
+				"%s targets port %d, but grpc.health.v1 answers on %d (-grpc-addr %s)", n.field, p.GRPCPort, grpcPort, l.s.GRPCAddr)
 		}
 	}
+}
 
-	// probe-path, probe-target, liveness-target: each probe asks its own
-	// gate, at a path the service serves.
-	for _, n := range present {
+// probeTarget (probe-path, probe-target, liveness-target): each probe asks
+// its own gate, at a path the service serves.
+func probeTarget(l *linter) {
+	for _, n := range l.present {
 		own, where, field := target(n.p, n.field)
 		switch {
 		case own == "":
 			if n.p.TCPPort != 0 {
-				add("probe-target", n.field+".tcpSocket", "an httpGet or grpc probe of "+n.kind.String(),
+				l.add("probe-target", n.field+".tcpSocket", "an httpGet or grpc probe of "+n.kind.String(),
 					"%s only opens a connection: it passes while the service warms up, drains or is broken", n.field)
 			}
 			continue // an exec probe of another command: nothing to say
-		case !served(own, n.p.GRPC, s.GRPCServices):
-			add("probe-path", field, fixTarget(n.kind, n.p.GRPC),
+		case !served(own, n.p.GRPC, l.s.GRPCServices):
+			l.add("probe-path", field, fixTarget(n.kind, n.p.GRPC),
 				"%s targets %s, which the service does not serve: the probe always fails", n.field, where)
 			continue
 		}
 		gate := gateOf(own, n.p.GRPC)
 		switch {
 		case n.kind == probes.Liveness && gate != probes.Liveness:
-			add("liveness-target", field, fixTarget(n.kind, n.p.GRPC),
+			l.add("liveness-target", field, fixTarget(n.kind, n.p.GRPC),
 				"livenessProbe targets %s: a dependency blip, a warm-up or the drain fails it, and the kubelet restarts healthy pods; liveness must ask only about the process", where)
 		case n.kind != probes.Liveness && gate == probes.Health:
-			add("probe-target", field, fixTarget(n.kind, n.p.GRPC),
+			l.add("probe-target", field, fixTarget(n.kind, n.p.GRPC),
 				"%s targets %s, a monitors' view or one check's answer: it ignores the warm-up and the drain", n.field, where)
 		case n.kind != probes.Liveness && gate != n.kind:
-			add("probe-target", field, fixTarget(n.kind, n.p.GRPC), "%s targets %s, the %s gate, not %s", n.field, where, gate, n.kind)
+			l.add("probe-target", field, fixTarget(n.kind, n.p.GRPC), "%s targets %s, the %s gate, not %s", n.field, where, gate, n.kind)
 		}
 	}
+}
 
-	// probe-timeout: at least a second, and an exec'd probe command's own
-	// timeout within the kubelet's.
-	for _, n := range present {
+// timeouts (probe-timeout): at least a second, and an exec'd probe
+// command's own timeout within the kubelet's.
+func timeouts(l *linter) {
+	for _, n := range l.present {
 		num := n.p.numbers()
 		if num.timeout < 1 {
-			add("probe-timeout", n.field+".timeoutSeconds", "timeoutSeconds: 1", "%s.timeoutSeconds is %d; it must be at least 1", n.field, num.timeout)
+			l.add("probe-timeout", n.field+".timeoutSeconds", "timeoutSeconds: 1", "%s.timeoutSeconds is %d; it must be at least 1", n.field, num.timeout)
 		}
 		if d, ok := execTimeout(n.p.Exec); ok {
 			switch {
 			case d < time.Second:
-				add("probe-timeout", n.field+".exec.command", "-timeout=1s", "the probe command's -timeout %s is under a second: a pause of the process fails it", d)
-			case d > time.Duration(num.timeout)*time.Second:
-				add("probe-timeout", n.field+".timeoutSeconds", fmt.Sprintf("timeoutSeconds: %d", ceilSeconds(d)),
+				l.add("probe-timeout", n.field+".exec.command", "-timeout=1s", "the probe command's -timeout %s is under a second: a pause of the process fails it", d)
+			case d > seconds(num.timeout):
+				l.add("probe-timeout", n.field+".timeoutSeconds", fmt.Sprintf("timeoutSeconds: %d", ceilSeconds(d)),
 					"the probe command waits up to %s, but the kubelet kills it after timeoutSeconds %d", d, num.timeout)
 			}
 		}
 	}
+}
 
-	// startup-budget: the kubelet must not restart a pod still allowed to
-	// warm up.
-	if p := c.Startup; p != nil {
-		num := p.numbers()
-		budget := num.delay + num.period*(num.failure-1)
-		if time.Duration(budget)*time.Second < s.WarmupDeadline {
-			need := int(math.Ceil((s.WarmupDeadline.Seconds()-float64(num.delay))/float64(num.period))) + 1
-			add("startup-budget", "startupProbe.failureThreshold", fmt.Sprintf("failureThreshold: %d", need),
-				"the kubelet restarts the container %ds after the first startup probe (initialDelaySeconds %d + periodSeconds %d x (failureThreshold %d - 1)), before the warm-up deadline %s: a slow warm-up becomes a restart loop",
-				budget, num.delay, num.period, num.failure, human(s.WarmupDeadline))
-		}
+// startupBudget (startup-budget): the kubelet must not restart a pod still
+// allowed to warm up.
+func startupBudget(l *linter) {
+	p := l.c.Startup
+	if p == nil {
+		return
 	}
+	num := p.numbers()
+	budget := num.delay + num.period*(num.failure-1)
+	if seconds(budget) >= l.s.WarmupDeadline {
+		return
+	}
+	need := int64(math.Ceil((l.s.WarmupDeadline.Seconds()-float64(num.delay))/float64(max(num.period, 1)))) + 1
+	l.add("startup-budget", "startupProbe.failureThreshold", fmt.Sprintf("failureThreshold: %d", max(need, 1)),
+		"the kubelet restarts the container %ds after the first startup probe (initialDelaySeconds %d + periodSeconds %d x (failureThreshold %d - 1)), before the warm-up deadline %s: a slow warm-up becomes a restart loop",
+		budget, num.delay, num.period, num.failure, human(l.s.WarmupDeadline))
+}
 
-	// liveness-threshold: one slow answer never restarts a pod.
-	if p := c.Liveness; p != nil {
+// livenessThreshold (liveness-threshold): one slow answer never restarts a pod.
+func livenessThreshold(l *linter) {
+	if p := l.c.Liveness; p != nil {
 		if num := p.numbers(); num.failure < minLiveFailures {
-			add("liveness-threshold", "livenessProbe.failureThreshold", fmt.Sprintf("failureThreshold: %d", minLiveFailures),
+			l.add("liveness-threshold", "livenessProbe.failureThreshold", fmt.Sprintf("failureThreshold: %d", minLiveFailures),
 				"livenessProbe.failureThreshold is %d: one slow answer (a GC pause, a throttled CPU) restarts the pod", num.failure)
 		}
 	}
+}
 
-	// readiness: present, and it notices the drain before the listener
-	// closes.
-	window := s.Stop.Drain + c.PreStopSleep
-	if p := c.Readiness; p == nil {
-		add("readiness-missing", "readinessProbe", "a readinessProbe of /readyz (gRPC: service readiness)",
+// readiness (readiness-missing, readiness-drain): present, and it notices
+// the drain before the listener closes.
+func readiness(l *linter) {
+	p := l.c.Readiness
+	if p == nil {
+		l.add("readiness-missing", "readinessProbe", "a readinessProbe of /readyz (gRPC: service readiness)",
 			"no readinessProbe: the pod gets traffic while it warms up and until its listener closes")
-	} else if num := p.numbers(); time.Duration(num.period*num.failure+num.timeout)*time.Second > window {
-		fix := fmt.Sprintf("raise -drain to at least %s", human(time.Duration(2*(num.period*num.failure+num.timeout))*time.Second))
-		if most := (int(window/time.Second) - num.timeout) / num.failure; most >= 1 {
-			fix = fmt.Sprintf("periodSeconds: %d", most)
-		}
-		add("readiness-drain", "readinessProbe.periodSeconds", fix,
-			"readiness may take %ds to see the drain (periodSeconds %d x failureThreshold %d + timeoutSeconds %d), longer than the %s the service keeps serving: the endpoint is still routed when the listener closes",
-			num.period*num.failure+num.timeout, num.period, num.failure, num.timeout, human(window))
+		return
 	}
+	window := sum(l.s.Stop.Drain, l.c.PreStopSleep)
+	num := p.numbers()
+	notice := num.period*num.failure + num.timeout
+	if seconds(notice) <= window {
+		return
+	}
+	fix := "raise -drain to at least " + human(sum(seconds(notice), seconds(notice)))
+	if most := (int64(window/time.Second) - num.timeout) / num.failure; most >= 1 {
+		fix = fmt.Sprintf("periodSeconds: %d", most)
+	}
+	l.add("readiness-drain", "readinessProbe.periodSeconds", fix,
+		"readiness may take %ds to see the drain (periodSeconds %d x failureThreshold %d + timeoutSeconds %d), longer than the %s the service keeps serving: the endpoint is still routed when the listener closes",
+		notice, num.period, num.failure, num.timeout, human(window))
+}
 
-	// grace-period: no SIGKILL in the middle of the stop.
+// gracePeriod (grace-period): no SIGKILL in the middle of the stop.
+func gracePeriod(l *linter) {
 	grace := int64(defaultGrace)
-	if c.GracePeriodSeconds != nil {
-		grace = *c.GracePeriodSeconds
+	if l.c.GracePeriodSeconds != nil {
+		grace = *l.c.GracePeriodSeconds
 	}
-	need := s.Stop.Stop() + c.PreStopSleep
-	if time.Duration(grace)*time.Second < need {
-		add("grace-period", "pod.terminationGracePeriodSeconds", fmt.Sprintf("terminationGracePeriodSeconds: %d", ceilSeconds(need)+stopMargin),
-			"SIGKILL comes %ds after the pod's termination begins, but the service may take %s to stop (%s%s)",
-			grace, human(need.Round(time.Second)), stopReason(s.Stop), preStop(c.PreStopSleep))
+	need := sum(l.s.Stop.Stop(), l.c.PreStopSleep)
+	if seconds(grace) >= need {
+		return
 	}
-	return out
+	l.add("grace-period", "pod.terminationGracePeriodSeconds", fmt.Sprintf("terminationGracePeriodSeconds: %d", ceilSeconds(need)+stopMargin),
+		"SIGKILL comes %ds after the pod's termination begins, but the service may take %s to stop (%s%s)",
+		grace, human(need.Round(time.Second)), stopReason(l.s.Stop), preStop(l.c.PreStopSleep))
+}
+
+// seconds returns n seconds, saturating at the largest and smallest
+// Durations: a count of seconds past them is past any deadline.
+func seconds(n int64) time.Duration {
+	const most = math.MaxInt64 / int64(time.Second)
+	switch {
+	case n > most:
+		return math.MaxInt64
+	case n < -most:
+		return math.MinInt64
+	}
+	return time.Duration(n) * time.Second
+}
+
+// sum returns a+b, saturating.
+func sum(a, b time.Duration) time.Duration {
+	if s := a + b; (s > a) == (b > 0) {
+		return s
+	}
+	if b > 0 {
+		return math.MaxInt64
+	}
+	return math.MinInt64
 }
 
 func preStop(d time.Duration) string {
@@ -259,7 +334,7 @@ func target(p *ProbeSpec, field string) (own, where, at string) {
 				return "grpc:" + svc, fmt.Sprintf("gRPC service %q", svc), field + ".exec.command"
 			}
 			if u, err := url.Parse(a); err == nil && u.Scheme != "" && i > 0 {
-				return pathOnly(u.Path), u.Path, field + ".exec.command"
+				return u.EscapedPath(), u.EscapedPath(), field + ".exec.command" // as sent
 			}
 		}
 	}
@@ -271,7 +346,35 @@ func pathOnly(p string) string {
 	return p
 }
 
-var gatePaths = map[string]probes.Kind{"/startupz": probes.Startup, "/livez": probes.Liveness, "/readyz": probes.Readiness, "/healthz": probes.Health}
+// mounted returns the gate an HTTP path asks and the check it names, when
+// the path is exactly one server.Register mounts: a gate's path
+// (server.Path), or one and "/" and a check's name. Anything else (a
+// trailing slash, "//readyz", "/./readyz", an escaped letter) is answered
+// 404 or redirected by http.ServeMux and chi, which is a failing probe.
+func mounted(p string) (gate probes.Kind, check string, ok bool) {
+	if k, ok := gateAt(p); ok {
+		return k, "", true
+	}
+	i := strings.LastIndexByte(p, '/')
+	if i <= 0 {
+		return 0, "", false
+	}
+	k, ok := gateAt(p[:i])
+	check = p[i+1:]
+	if !ok || !probes.ValidName(check) || check == "." || check == ".." { // dot segments are cleaned away
+		return 0, "", false
+	}
+	return k, check, true
+}
+
+func gateAt(p string) (probes.Kind, bool) {
+	for _, k := range []probes.Kind{probes.Startup, probes.Liveness, probes.Readiness, probes.Health} {
+		if server.Path(k) == p {
+			return k, true
+		}
+	}
+	return 0, false
+}
 
 // served reports whether the service answers own: a gate's path or one of
 // its checks' paths, or a gRPC service name it knows.
@@ -280,9 +383,8 @@ func served(own string, grpc bool, services []string) bool {
 		name := strings.TrimPrefix(own, "grpc:")
 		return slices.Contains([]string{"", "startup", "liveness", "readiness"}, name) || slices.Contains(services, name)
 	}
-	base, rest, _ := strings.Cut(strings.TrimPrefix(own, "/"), "/")
-	_, ok := gatePaths["/"+base]
-	return ok && !strings.Contains(rest, "/")
+	_, _, ok := mounted(own)
+	return ok
 }
 
 // gateOf returns the gate a served target asks; per-check paths count as
@@ -298,18 +400,18 @@ func gateOf(own string, grpc bool) probes.Kind {
 			return probes.Readiness
 		}
 	}
-	base, rest, _ := strings.Cut(strings.TrimPrefix(own, "/"), "/")
-	if rest != "" && base != "livez" {
+	gate, check, _ := mounted(own)
+	if check != "" && gate != probes.Liveness {
 		return probes.Health // one dependency's answer, not the gate's
 	}
-	return gatePaths["/"+base]
+	return gate
 }
 
 func fixTarget(k probes.Kind, grpc bool) string {
 	if grpc {
 		return "service: " + k.String()
 	}
-	return "path: " + map[probes.Kind]string{probes.Startup: "/startupz", probes.Liveness: "/livez", probes.Readiness: "/readyz"}[k]
+	return "path: " + server.Path(k)
 }
 
 // execTimeout returns the -timeout flag of an exec'd probe command.

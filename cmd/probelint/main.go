@@ -3,23 +3,26 @@
 // the drain and the shutdown timeout, and where its probes answer, given as
 // the example service's flags are named. It reads Deployments,
 // StatefulSets, DaemonSets, ReplicaSets, Jobs, CronJobs and Pods, in
-// multi-document YAML, and reports every unsafe timing with the rule, the
-// numbers and the fix (the rules are package deployspec's).
+// multi-document YAML read as kubectl reads it (empty documents skipped,
+// aliases and merge keys resolved), and reports every unsafe timing with
+// the rule, the numbers and the fix (the rules are package deployspec's).
 //
 //	go run -C cmd/probelint . -warmup-deadline=2m -drain=5s -shutdown-timeout=15s ../../example/deploy/deployment.yaml
 //
 // Exit status: 0 when every manifest is safe, 1 when anything is unsafe, 2
-// when a file cannot be read, is not YAML, or holds a kind it does not know
-// (the message names the file and line).
+// when a file cannot be read, is not YAML, sets a key twice in a mapping
+// or merges a key over one written before the merge (the linter must not
+// judge another value than the one the API server would keep), or holds a
+// kind it does not know (the message names the file and line).
 package main
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"regexp"
 	"slices"
@@ -32,6 +35,7 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
+	kjson "sigs.k8s.io/json"
 	sigsyaml "sigs.k8s.io/yaml"
 
 	"github.com/probekit/probes/deployspec"
@@ -118,6 +122,11 @@ func lintFile(file string, s deployspec.Service, only string) ([]finding, error)
 	if err != nil {
 		return nil, err
 	}
+	return lintYAML(file, raw, s, only)
+}
+
+// lintYAML lints every pod template in raw, the text of file.
+func lintYAML(file string, raw []byte, s deployspec.Service, only string) ([]finding, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(raw))
 	var out []finding
 	for {
@@ -127,10 +136,13 @@ func lintFile(file string, s deployspec.Service, only string) ([]finding, error)
 		} else if err != nil {
 			return nil, fmt.Errorf("%s:%d: not YAML: %s", file, yamlLine(err), strings.TrimPrefix(err.Error(), "yaml: "))
 		}
-		if len(doc.Content) == 0 {
-			continue // an empty document
+		if len(doc.Content) == 0 || doc.Content[0].Kind == yaml.ScalarNode && doc.Content[0].ShortTag() == "!!null" {
+			continue // an empty document (or a trailing ---), which kubectl skips
 		}
-		root := doc.Content[0]
+		root, err := resolveDoc(doc.Content[0])
+		if err != nil {
+			return nil, fmt.Errorf("%s:%w", file, err)
+		}
 		found, err := lintDoc(file, root, s, only)
 		if err != nil {
 			return nil, err
@@ -236,19 +248,28 @@ func pick(cs []corev1.Container, only string) []int {
 }
 
 // decodeStrict decodes the document into obj, failing on any field the
-// Kubernetes type does not have, as kubectl --validate=strict does.
+// Kubernetes type does not have, as kubectl --validate=strict does. Field
+// names match exactly, as the API server's decoder has them: encoding/json
+// would take periodseconds for periodSeconds, a value the API server drops.
 func decodeStrict(root *yaml.Node, obj any) error {
+	js, err := toJSON(root)
+	if err != nil {
+		return err
+	}
+	strict, err := kjson.UnmarshalStrict(js, obj, kjson.DisallowUnknownFields, kjson.DisallowDuplicateFields)
+	if err != nil {
+		return err
+	}
+	return errors.Join(strict...)
+}
+
+// toJSON converts a resolved document (see resolveDoc) as kubectl does.
+func toJSON(root *yaml.Node) ([]byte, error) {
 	raw, err := yaml.Marshal(root)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	js, err := sigsyaml.YAMLToJSON(raw)
-	if err != nil {
-		return err
-	}
-	dec := json.NewDecoder(bytes.NewReader(js))
-	dec.DisallowUnknownFields()
-	return dec.Decode(obj)
+	return sigsyaml.YAMLToJSON(raw)
 }
 
 var unknownRE = regexp.MustCompile(`unknown field "([^"]+)"`)
@@ -257,27 +278,10 @@ var unknownRE = regexp.MustCompile(`unknown field "([^"]+)"`)
 // document's first line.
 func errLine(root *yaml.Node, err error) int {
 	if m := unknownRE.FindStringSubmatch(err.Error()); m != nil {
-		if n := findKey(root, m[1]); n != nil {
-			return n.Line
-		}
+		// The field's path, as "spec.containers[0].readinessProbe.periodseconds".
+		return lineOf(root, strings.Split(strings.NewReplacer("[", ".", "]", "").Replace(m[1]), "."))
 	}
 	return root.Line
-}
-
-func findKey(n *yaml.Node, key string) *yaml.Node {
-	if n.Kind == yaml.MappingNode {
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			if n.Content[i].Value == key {
-				return n.Content[i]
-			}
-		}
-	}
-	for _, c := range n.Content {
-		if found := findKey(c, key); found != nil {
-			return found
-		}
-	}
-	return nil
 }
 
 // lookup returns the value of key in mapping n.
@@ -323,12 +327,19 @@ func lineOf(root *yaml.Node, path []string) int {
 func container(pod *corev1.PodSpec, c corev1.Container) deployspec.Container {
 	out := deployspec.Container{Name: c.Name, GracePeriodSeconds: pod.TerminationGracePeriodSeconds}
 	if c.Lifecycle != nil && c.Lifecycle.PreStop != nil && c.Lifecycle.PreStop.Sleep != nil {
-		out.PreStopSleep = time.Duration(c.Lifecycle.PreStop.Sleep.Seconds) * time.Second
+		out.PreStopSleep = seconds(c.Lifecycle.PreStop.Sleep.Seconds)
 	}
 	out.Startup = probe(c, c.StartupProbe)
 	out.Liveness = probe(c, c.LivenessProbe)
 	out.Readiness = probe(c, c.ReadinessProbe)
 	return out
+}
+
+// seconds returns n seconds, saturating: a sleep longer than a Duration
+// holds is longer than any grace period.
+func seconds(n int64) time.Duration {
+	const most = math.MaxInt64 / int64(time.Second)
+	return time.Duration(min(max(n, -most), most)) * time.Second
 }
 
 func probe(c corev1.Container, p *corev1.Probe) *deployspec.ProbeSpec {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -70,10 +71,12 @@ func TestEachRule(t *testing.T) {
 		{"liveness on readiness", "path: /livez", "path: /readyz", nil, "liveness-target", "path: /readyz"},
 		{"liveness on a dependency", "path: /livez", "path: /readyz/postgres", nil, "liveness-target", "path: /readyz/postgres"},
 		{"a path nobody serves", "path: /startupz", "path: /started", nil, "probe-path", "path: /started"},
+		{"a trailing slash", "path: /readyz\n", "path: /readyz/\n", nil, "probe-path", "path: /readyz/"},
 		{"the API's port", "              path: /livez\n              port: probes", "              path: /livez\n              port: 8080", nil, "probe-port", "port: 8080"},
 		{"a port name not declared", "              path: /readyz\n              port: probes", "              path: /readyz\n              port: probe", nil, "probe-port", "port: probe"},
 		{"no readiness", "          readinessProbe:\n            httpGet:\n              path: /readyz\n              port: probes\n", "          readinessProbe:\n            tcpSocket:\n              port: probes\n", nil, "probe-target", "tcpSocket:"},
 		{"probes on loopback", "", "", []string{"-probe-addr=127.0.0.1:8081"}, "probe-listen", "args:"},
+		{"a preStop sleep past a Duration", "          ports:\n", "          lifecycle:\n            preStop:\n              sleep:\n                seconds: 18446744074\n          ports:\n", nil, "grace-period", "terminationGracePeriodSeconds: 28"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -148,7 +151,8 @@ func TestUnreadable(t *testing.T) {
 	}{
 		{"bad YAML", "apiVersion: v1\nkind: Pod\n  metadata: {}\n", ":3: not YAML"},
 		{"unknown kind", "apiVersion: example.com/v1\nkind: Widget\nmetadata: {name: w}\n", `:2: unknown kind "Widget"`},
-		{"misspelt field", strings.Replace(good, "periodSeconds: 1\n", "periodSecond: 1\n", 1), `unknown field "periodSecond"`},
+		{"misspelt field", strings.Replace(good, "periodSeconds: 1\n", "periodSecond: 1\n", 1), `:77: Deployment does not decode as Kubernetes has it: unknown field "spec.template.spec.containers[0].readinessProbe.periodSecond"`},
+		{"a field in another case", strings.Replace(good, "            periodSeconds: 1\n", "            periodSeconds: 30\n            periodseconds: 1\n", 1), `:78: Deployment does not decode as Kubernetes has it: unknown field "spec.template.spec.containers[0].readinessProbe.periodseconds"`},
 		{"no kind", "a: 1\n", ":1: no kind"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -190,5 +194,136 @@ func TestExampleDefaultsRoundTrip(t *testing.T) {
 		if code != clean {
 			t.Errorf("%s: exit %d\n%s%s", tt.form, code, report, errOut)
 		}
+	}
+}
+
+// A key set twice in one mapping is an error naming the key and both lines:
+// the linter would read one value and the API server keep another.
+func TestDuplicateKeys(t *testing.T) {
+	good := base(t)
+	service := "apiVersion: v1\nkind: Service\nmetadata:\n  name: s\nspec:\n  ports:\n    - port: 80\n      port: 81\n"
+	for _, tt := range []struct {
+		name, old, new string
+		text           string // instead of the edit, when set
+		want           string
+	}{
+		{name: "kind", old: "kind: Deployment\n", new: "kind: Service\nkind: Deployment\n",
+			want: `:10: duplicate key "kind" (first at line 9)`},
+		{name: "kind quoted once", old: "kind: Deployment\n", new: "\"kind\": Service\nkind: Deployment\n",
+			want: `:10: duplicate key "kind" (first at line 9)`},
+		{name: "a probe's period", old: "            periodSeconds: 1\n", new: "            periodSeconds: 1\n            periodSeconds: 30\n",
+			want: `:78: duplicate key "periodSeconds" (first at line 77)`},
+		{name: "a number and a string", old: "        app: probes-example\n      annotations:", new: "        app: probes-example\n        1: a\n        \"1\": b\n      annotations:",
+			want: `:29: duplicate key "1" (first at line 28)`},
+		{name: "in a kind that is skipped", text: service, want: `:8: duplicate key "port" (first at line 7)`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			text := tt.text
+			if text == "" {
+				text = strings.Replace(good, tt.old, tt.new, 1)
+				if text == good {
+					t.Fatalf("the edit %q did not apply", tt.old)
+				}
+			}
+			file := write(t, "dup.yaml", text)
+			code, out, errOut := lint(t, append(append([]string{}, flags...), file)...)
+			if code != unreadable || !strings.HasPrefix(errOut, file+":") || !strings.Contains(errOut, tt.want) || out != "" {
+				t.Errorf("got exit %d, stderr %q, stdout %q; want exit 2 and %q after the file name", code, errOut, out, tt.want)
+			}
+		})
+	}
+}
+
+// anchored is a safe Pod whose liveness probe merges the startup probe's
+// settings and overrides some.
+const anchored = `apiVersion: v1
+kind: Pod
+metadata:
+  name: p
+  labels:
+    kind: &kind Pod
+spec:
+  terminationGracePeriodSeconds: 28
+  containers:
+    - name: app
+      image: x
+      startupProbe: &probe
+        httpGet: {path: /startupz, port: 8081}
+        periodSeconds: 5
+        failureThreshold: 26
+      readinessProbe: &ready
+        httpGet: {path: /readyz, port: 8081}
+        periodSeconds: 1
+        failureThreshold: 1
+      livenessProbe:
+        <<: *probe
+        httpGet: {path: /livez, port: 8081}
+        periodSeconds: 10
+        failureThreshold: 3
+`
+
+// Documents are read as kubectl and the API server read them: empty
+// documents and a trailing separator are skipped, aliases and merge keys
+// resolved.
+func TestDocumentsAsTheAPIServerReadsThem(t *testing.T) {
+	laughs := "apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\n  annotations:\n    a: &a [x, x, x, x, x, x, x, x, x, x]\n"
+	for i, prev := 'b', 'a'; i <= 'h'; i, prev = i+1, i {
+		laughs += fmt.Sprintf("    %c: &%c [*%c, *%c, *%c, *%c, *%c, *%c, *%c, *%c, *%c, *%c]\n", i, i, prev, prev, prev, prev, prev, prev, prev, prev, prev, prev)
+	}
+	chain := "apiVersion: v1\nkind: Service\nmetadata:\n  name: s\n  annotations:\n    m0: &m0 {"
+	for i := range 300 {
+		chain += fmt.Sprintf("k%d: v, ", i)
+	}
+	chain += "k: v}\n"
+	for i := 1; i < 400; i++ {
+		chain += fmt.Sprintf("    m%d: &m%d {<<: *m%d, x%d: v}\n", i, i, i-1, i)
+	}
+	for _, tt := range []struct {
+		name, old, new string
+		text           string // instead of the edit, when set
+		code           int
+		want           string // in stdout for 1, in stderr for 2
+	}{
+		{name: "merge keys and anchors", code: clean},
+		{name: "an empty value in a flow mapping", old: "      image: x\n", new: "      image: x\n      securityContext: {runAsUser: }\n", code: clean},
+		{name: "a trailing separator", text: anchored + "---\n", code: clean},
+		{name: "empty documents", text: "---\n---\n# nothing here\n---\n" + anchored + "---\n\n---\n", code: clean},
+		{name: "a null document", text: anchored + "--- null\n", code: clean},
+		{name: "kind by an alias", old: "kind: Pod\n", new: "", text: "", code: unsafe, want: "grace-period"},
+		{name: "a whole probe by an alias", old: "      readinessProbe: &ready\n        httpGet: {path: /readyz, port: 8081}\n        periodSeconds: 1\n        failureThreshold: 1\n",
+			new: "      readinessProbe: *probe\n", code: unsafe, want: "the startup gate, not readiness"},
+		{name: "the merged values count", old: "        <<: *probe\n", new: "        <<: [*ready, *probe]\n", code: clean},
+		{name: "the first of the merged maps wins", old: "        <<: *probe\n        httpGet: {path: /livez, port: 8081}\n        periodSeconds: 10\n        failureThreshold: 3\n",
+			new: "        <<: [*ready, *probe]\n        httpGet: {path: /livez, port: 8081}\n", code: unsafe, want: "liveness-threshold"},
+		{name: "a merge after the key it overrides", old: "        <<: *probe\n        httpGet: {path: /livez, port: 8081}\n        periodSeconds: 10\n        failureThreshold: 3\n",
+			new: "        httpGet: {path: /livez, port: 8081}\n        failureThreshold: 3\n        <<: *ready\n", code: unreadable, want: `:23: the merge key (<<) sets "httpGet" again after line 21`},
+		{name: "two merge keys", old: "        <<: *probe\n", new: "        <<: *probe\n        <<: *ready\n", code: unreadable, want: `:22: duplicate key "<<" (first at line 21)`},
+		{name: "a merge of a scalar", old: "        <<: *probe\n", new: "        <<: *kind\n", code: unreadable, want: ":21: the merge key (<<) needs a mapping or a list of mappings"},
+		{name: "an alias that contains itself", text: "apiVersion: v1\nkind: Pod\nmetadata: &m\n  name: *m\n", code: unreadable, want: ":4: alias *m contains itself"},
+		{name: "excessive aliasing", text: laughs, code: unreadable, want: "aliases expand the document"},
+		{name: "a chain of merges", text: chain, code: unreadable, want: "merge keys expand the document by more than 100000 nodes"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			text := tt.text
+			if text == "" {
+				text = strings.Replace(anchored, tt.old, tt.new, 1)
+				if tt.old != "" && text == anchored {
+					t.Fatalf("the edit %q did not apply", tt.old)
+				}
+				if tt.name == "kind by an alias" {
+					text += "kind: *kind\n"
+					text = strings.Replace(text, "terminationGracePeriodSeconds: 28", "terminationGracePeriodSeconds: 10", 1)
+				}
+			}
+			file := write(t, "m.yaml", text)
+			code, out, errOut := lint(t, append(append([]string{}, flags...), file)...)
+			got := out
+			if tt.code == unreadable {
+				got = errOut
+			}
+			if code != tt.code || !strings.Contains(got, tt.want) || (tt.code != unreadable && errOut != "") {
+				t.Errorf("got exit %d, stdout %q, stderr %q; want exit %d and %q", code, out, errOut, tt.code, tt.want)
+			}
+		})
 	}
 }
