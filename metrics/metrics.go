@@ -108,6 +108,21 @@ func Server(s *server.Server) Option {
 	}
 }
 
+// Server makes the metrics include what s has seen of its connections and
+// its shutdown from the next scrape on, as the Server option does: for a
+// service that mounts /metrics (on its probe listener, say) before it has
+// built its server. It fails when s is nil or the metrics have a server
+// already.
+func (m *Metrics) Server(s *server.Server) error {
+	if s == nil {
+		return errors.New("metrics: Metrics.Server(nil): need a *server.Server")
+	}
+	if !m.srv.CompareAndSwap(nil, s) {
+		return errors.New("metrics: Metrics.Server: the metrics have a server already")
+	}
+	return nil
+}
+
 var defaultBuckets = []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}
 
 // Metrics is the collector of one lifecycle's metrics. Register creates and
@@ -115,7 +130,7 @@ var defaultBuckets = []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .02
 type Metrics struct {
 	lc    *probes.Lifecycle
 	gates []probes.Gate
-	srv   *server.Server
+	srv   atomic.Pointer[server.Server]
 
 	duration    *prometheus.HistogramVec
 	executions  *prometheus.CounterVec
@@ -209,7 +224,6 @@ func Register(reg prometheus.Registerer, lc *probes.Lifecycle, opts ...Option) (
 	m := &Metrics{
 		lc:    lc,
 		gates: lc.Gates(),
-		srv:   cfg.srv,
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "probes_check_duration_seconds",
 			Help:    "How long executions of the check took; one that timed out counts its timeout.",
@@ -225,6 +239,9 @@ func Register(reg prometheus.Registerer, lc *probes.Lifecycle, opts ...Option) (
 		}, []string{"from", "to"}),
 	}
 	m.byCheck.Store(&map[checkKey]*check{})
+	if cfg.srv != nil {
+		m.srv.Store(cfg.srv)
+	}
 	// Every move's counter exists from the start at 0, so that increase()
 	// sees the first of each.
 	var moved [lastPhase + 1][lastPhase + 1]prometheus.Counter
@@ -316,10 +333,10 @@ func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descPhase, descGate, descCheck, descLast, descStale, descFails, descWarmup, descWarmTime, descTask} {
 		ch <- d
 	}
-	if m.srv != nil {
-		for _, d := range []*prometheus.Desc{descRefused, descDrain, descLate, descAfterProbed, descCut} {
-			ch <- d
-		}
+	// Described whether or not a server is known yet: Metrics.Server may
+	// add one after registration.
+	for _, d := range []*prometheus.Desc{descRefused, descDrain, descLate, descAfterProbed, descCut} {
+		ch <- d
 	}
 	m.duration.Describe(ch)
 	m.executions.Describe(ch)
@@ -363,8 +380,8 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstMetric(descWarmup, prometheus.GaugeValue, warmup)
 	ch <- prometheus.MustNewConstMetric(descWarmTime, prometheus.GaugeValue, m.warmupSeconds())
-	if m.srv != nil {
-		m.collectServer(ch)
+	if srv := m.srv.Load(); srv != nil {
+		collectServer(ch, srv)
 	}
 	m.duration.Collect(ch)
 	m.executions.Collect(ch)
@@ -401,8 +418,8 @@ func (m *Metrics) collectCheck(ch chan<- prometheus.Metric, gate probes.Kind, c 
 	ch <- prometheus.MustNewConstMetric(descFails, prometheus.GaugeValue, float64(c.ConsecutiveFailures), g, c.Name)
 }
 
-func (m *Metrics) collectServer(ch chan<- prometheus.Metric) {
-	st := m.srv.Stats()
+func collectServer(ch chan<- prometheus.Metric, srv *server.Server) {
+	st := srv.Stats()
 	drain := st.Drain
 	if drain == 0 && !st.DrainBegan.IsZero() {
 		drain = max(time.Since(st.DrainBegan), 0)

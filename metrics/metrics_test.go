@@ -577,3 +577,31 @@ func TestBuckets(t *testing.T) {
 	}
 	t.Error("no duration histogram")
 }
+
+// Metrics registered before the server exists get its figures once it is
+// handed over: /metrics can be mounted before server.New.
+func TestServerAddedLater(t *testing.T) {
+	lc := probes.NewLifecycle()
+	reg := prometheus.NewPedanticRegistry()
+	m, err := metrics.Register(reg, lc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := value(t, reg, "probes_drain_duration_seconds"); ok {
+		t.Error("server figures before any server")
+	}
+	srv, err := server.New(&http.Server{}, lc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	must(t, m.Server(srv))
+	if v, ok := value(t, reg, "probes_drain_duration_seconds"); !ok || v != 0 {
+		t.Errorf("probes_drain_duration_seconds after Metrics.Server: %v (present %v), want 0", v, ok)
+	}
+	if err := m.Server(srv); err == nil {
+		t.Error("a second Metrics.Server was accepted")
+	}
+	if err := m.Server(nil); err == nil {
+		t.Error("Metrics.Server(nil) was accepted")
+	}
+}
