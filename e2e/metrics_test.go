@@ -151,9 +151,10 @@ func TestPrometheusSeesTheWholeLife(t *testing.T) {
 	need(t, "prometheus")
 	bin := buildExample(t)
 	pg := pgtest.Start(t)
-	addr := testutil.FreeAddr(t)
-	prom := startPrometheus(t, addr)
-	in := startInstance(t, bin, "a", addr, []string{"-warmup", "3s", "-drain", "2s", "-shutdown-timeout", "2s"},
+	// The example serves /metrics beside its probes, on the probe listener.
+	addr, probeAddr := testutil.FreeAddr(t), testutil.FreeAddr(t)
+	prom := startPrometheus(t, probeAddr)
+	in := startInstanceAt(t, bin, "a", addr, probeAddr, []string{"-warmup", "3s", "-drain", "2s", "-shutdown-timeout", "2s"},
 		"DATABASE_URL="+pg.URL("pw"))
 
 	prom.eventually(t, `probes_phase{phase="warming"}`, 1)

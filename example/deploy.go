@@ -155,7 +155,7 @@ spec:
         app: probes-example
       annotations:
         # For a Prometheus whose scrape configuration follows these common
-        # annotations: the example serves /metrics on its API port.
+        # annotations: the example serves /metrics beside its probes.
         prometheus.io/scrape: "true"
         prometheus.io/port: "%s"
         prometheus.io/path: /metrics
@@ -164,7 +164,7 @@ spec:
         - name: app
           image: probes-example:latest
           args:
-`, about, strings.Join(deployArgs(cfg, grpc, printed(form)), " "), name, port(cfg.addr), p.Grace(6))
+`, about, strings.Join(deployArgs(cfg, grpc, printed(form)), " "), name, port(cmp.Or(cfg.probeAddr, cfg.addr)), p.Grace(6))
 	for _, a := range deployArgs(cfg, grpc, "") {
 		fmt.Fprintf(&b, "            - %s\n", a)
 	}

@@ -15,8 +15,9 @@
 // GET /api/report burns CPU to show load shedding. Every flag can also be
 // set from the environment: ADDR, PROBE_ADDR, GRPC_ADDR, WARMUP,
 // WARMUP_DEADLINE, DRAIN, DRAIN_PROBES, SHUTDOWN_TIMEOUT, DB_SCOPE,
-// MAX_INFLIGHT, REPORT_INFLIGHT, REPORT_COST and METRICS. GET /metrics
-// serves Prometheus metrics (-metrics=false turns it off). example/deploy
+// MAX_INFLIGHT, REPORT_INFLIGHT, REPORT_COST and METRICS. GET /metrics,
+// beside the probes, serves Prometheus metrics (-metrics=false turns it
+// off). example/deploy
 // holds a systemd unit, a Kubernetes Deployment and a Dockerfile for it.
 package main
 
@@ -154,7 +155,7 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 		return cfg, fmt.Errorf("METRICS: %w", err)
 	}
 	fs.BoolVar(&cfg.metrics, "metrics", metricsDefault,
-		"serve Prometheus metrics at /metrics on -addr; -metrics=false for none (env METRICS)")
+		"serve Prometheus metrics at /metrics beside the probes (-probe-addr, or -addr without it); -metrics=false for none (env METRICS)")
 	fs.Var(printFlag{&cfg.printDeploy}, "print-deploy",
 		"print a deployment file whose probe and stop timings follow from these flags, and exit: alone a Kubernetes Deployment; =kubernetes-grpc for gRPC probes, =systemd for a unit")
 	fs.StringVar(&cfg.dbScope, "db-scope", env("DB_SCOPE", "shared"),
@@ -357,12 +358,21 @@ func run(ctx context.Context, cfg config, log *zap.Logger) error {
 	}
 	// New sets safe connection defaults (timeouts, header bytes, a bound
 	// on connections) for what is left unset here.
+	// Metrics go where the probes are: the probe listener answers new
+	// connections whatever the application's clients do, so monitoring
+	// does not go blind in the flood it should show.
+	var m *metrics.Metrics
+	if cfg.metrics {
+		if m, err = serveMetrics(mountProbes, lc); err != nil {
+			return err
+		}
+	}
 	srv, err := server.New(&http.Server{Handler: r}, lc, opts...)
 	if err != nil {
 		return err
 	}
-	if cfg.metrics {
-		if err := serveMetrics(r, lc, srv); err != nil {
+	if m != nil {
+		if err := m.Server(srv); err != nil {
 			return err
 		}
 	}
@@ -396,19 +406,21 @@ func closePoolHook(closePool func()) server.Option {
 	})
 }
 
-// serveMetrics serves the lifecycle's metrics, the server's drain figures
-// and the Go and process collectors at GET /metrics on r. Scrapes are
-// monitoring, not traffic, for the drain; at most 4 are served at once, so
-// that a flood of them cannot take the CPU from the API.
-func serveMetrics(r chi.Router, lc *probes.Lifecycle, srv *server.Server) error {
+// serveMetrics serves the lifecycle's metrics and the Go and process
+// collectors at /metrics on m, the probes' mux; the caller hands the server
+// over once built, for its drain figures. Scrapes are monitoring, not
+// traffic, for the drain; at most 4 are served at once, so that a flood of
+// them cannot take the CPU from the API.
+func serveMetrics(m server.Mux, lc *probes.Lifecycle) (*metrics.Metrics, error) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	if _, err := metrics.Register(reg, lc, metrics.Server(srv)); err != nil {
-		return err
+	mm, err := metrics.Register(reg, lc)
+	if err != nil {
+		return nil, err
 	}
 	h := promhttp.HandlerFor(reg, promhttp.HandlerOpts{MaxRequestsInFlight: 4, Timeout: 5 * time.Second})
-	r.Method(http.MethodGet, "/metrics", server.Monitoring(h))
-	return nil
+	m.Handle("/metrics", server.Monitoring(h))
+	return mm, nil
 }
 
 // shedder returns a Shedder with the bound, its warning added to
