@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"net/http/httptrace"
@@ -690,4 +691,15 @@ func TestGateLogNamesTheChecks(t *testing.T) {
 		}
 		return false
 	})
+}
+
+// Stop saturates rather than wrap for extreme settings.
+func TestTimingsStopSaturates(t *testing.T) {
+	tm := server.Timings{Drain: math.MaxInt64 / 2, ShutdownTimeout: math.MaxInt64 / 2, AfterClose: time.Hour}
+	if got := tm.Stop(); got != math.MaxInt64 {
+		t.Errorf("Stop of extreme timings: got %s, want the longest duration", got)
+	}
+	if got, want := (server.Timings{Drain: 5 * time.Second, ShutdownTimeout: 10 * time.Second}).Stop(), 18*time.Second; got != want {
+		t.Errorf("Stop: got %s, want %s", got, want)
+	}
 }

@@ -2,7 +2,10 @@ package server
 
 // What a Server says of how long it takes to stop, and what it has seen.
 
-import "time"
+import (
+	"math"
+	"time"
+)
 
 // Timings is what a Server's configuration says about how long it takes to
 // stop: what the platform's kill timeout (terminationGracePeriodSeconds,
@@ -29,8 +32,16 @@ type Timings struct {
 // two), the shutdown timeout, the AfterClose hooks, and the three
 // one-second bounds (the handlers of cut requests, background work that
 // ignores its context, the probe listener).
+// The sum saturates at the longest time.Duration instead of wrapping.
 func (t Timings) Stop() time.Duration {
-	return max(t.OnDrain, t.Drain) + t.ShutdownTimeout + t.AfterClose + cutHandlersGrace + backgroundGrace + probeCloseGrace
+	var sum time.Duration
+	for _, d := range []time.Duration{max(t.OnDrain, t.Drain), t.ShutdownTimeout, t.AfterClose, cutHandlersGrace, backgroundGrace, probeCloseGrace} {
+		if d > math.MaxInt64-sum {
+			return math.MaxInt64
+		}
+		sum += d
+	}
+	return sum
 }
 
 // Timings returns what the Server's options say about how long it takes to
