@@ -154,10 +154,11 @@ func testDeployment(t *testing.T, file string, grpc bool) {
 		}
 	}
 
-	// The scrape annotations point at /metrics on the API's port.
+	// The scrape annotations point at /metrics on the probes' port, where
+	// the example serves it.
 	ann := d.Spec.Template.Annotations
-	if _, apiPort, _ := strings.Cut(s.addr, ":"); ann["prometheus.io/port"] != apiPort || ann["prometheus.io/path"] != "/metrics" || ann["prometheus.io/scrape"] != "true" {
-		t.Errorf("scrape annotations %v; want /metrics on -addr's port %s", ann, apiPort)
+	if _, probePort, _ := strings.Cut(s.probeAddr, ":"); ann["prometheus.io/port"] != probePort || ann["prometheus.io/path"] != "/metrics" || ann["prometheus.io/scrape"] != "true" {
+		t.Errorf("scrape annotations %v; want /metrics on -probe-addr's port %s", ann, probePort)
 	}
 
 	// The startup budget covers the warm-up deadline: the kubelet must not
