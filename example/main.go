@@ -115,9 +115,11 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 		def, usage string
 	}{
 		{&cfg.warmup, "warmup", "WARMUP", "3s", "how long the cache takes to load (env WARMUP)"},
-		{&cfg.deadline, "warmup-deadline", "WARMUP_DEADLINE", "2m", "give up (go Broken) if warm-up has not finished by then (env WARMUP_DEADLINE)"},
-		{&cfg.drain, "drain", "DRAIN", "5s", "how long to keep serving after readiness fails on shutdown (env DRAIN)"},
-		{&cfg.shutdownTimeout, "shutdown-timeout", "SHUTDOWN_TIMEOUT", "10s", "how long in-flight requests may take after the drain (env SHUTDOWN_TIMEOUT)"},
+		// The library's defaults, so that the example, the linter and a
+		// service that sets nothing agree.
+		{&cfg.deadline, "warmup-deadline", "WARMUP_DEADLINE", startup.DefaultDeadline.String(), "give up (go Broken) if warm-up has not finished by then (env WARMUP_DEADLINE)"},
+		{&cfg.drain, "drain", "DRAIN", server.DefaultDrainDelay.String(), "how long to keep serving after readiness fails on shutdown (env DRAIN)"},
+		{&cfg.shutdownTimeout, "shutdown-timeout", "SHUTDOWN_TIMEOUT", server.DefaultShutdownTimeout.String(), "how long in-flight requests may take after the drain (env SHUTDOWN_TIMEOUT)"},
 		{&cfg.reportCost, "report-cost", "REPORT_COST", "20ms", "CPU time one GET /api/report burns (env REPORT_COST)"},
 	}
 	for _, d := range durations {

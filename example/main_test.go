@@ -22,6 +22,8 @@ import (
 
 	"github.com/probekit/probes/internal/pgtest"
 	"github.com/probekit/probes/internal/testutil"
+	"github.com/probekit/probes/server"
+	"github.com/probekit/probes/startup"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -34,18 +36,18 @@ func TestParseConfig(t *testing.T) {
 		want config
 		err  string
 	}{
-		{name: "defaults", want: config{addr: "127.0.0.1:8080", probeAddr: "127.0.0.1:8081", grpcAddr: "127.0.0.1:9090", maxInFlight: 64, reportInFlight: 2 * runtime.GOMAXPROCS(0), reportCost: 20 * time.Millisecond, warmup: 3 * time.Second, deadline: 2 * time.Minute, drain: 5 * time.Second, shutdownTimeout: 10 * time.Second, dbScope: "shared", metrics: true}},
+		{name: "defaults", want: config{addr: "127.0.0.1:8080", probeAddr: "127.0.0.1:8081", grpcAddr: "127.0.0.1:9090", maxInFlight: 64, reportInFlight: 2 * runtime.GOMAXPROCS(0), reportCost: 20 * time.Millisecond, warmup: 3 * time.Second, deadline: startup.DefaultDeadline, drain: server.DefaultDrainDelay, shutdownTimeout: server.DefaultShutdownTimeout, dbScope: "shared", metrics: true}},
 		{name: "environment", env: map[string]string{"ADDR": ":9000", "PROBE_ADDR": ":9001", "GRPC_ADDR": ":9002", "MAX_INFLIGHT": "3", "REPORT_INFLIGHT": "2", "REPORT_COST": "1ms",
 			"WARMUP": "1s", "DRAIN": "0s", "DATABASE_URL": "postgres://x", "DB_SCOPE": "local", "METRICS": "false"},
-			want: config{addr: ":9000", probeAddr: ":9001", grpcAddr: ":9002", maxInFlight: 3, reportInFlight: 2, reportCost: time.Millisecond, warmup: time.Second, deadline: 2 * time.Minute, shutdownTimeout: 10 * time.Second, databaseURL: "postgres://x", dbScope: "local"}},
+			want: config{addr: ":9000", probeAddr: ":9001", grpcAddr: ":9002", maxInFlight: 3, reportInFlight: 2, reportCost: time.Millisecond, warmup: time.Second, deadline: startup.DefaultDeadline, shutdownTimeout: server.DefaultShutdownTimeout, databaseURL: "postgres://x", dbScope: "local"}},
 		{name: "metrics off by flag", args: []string{"-metrics=false"}, env: map[string]string{"METRICS": "true"},
-			want: config{addr: "127.0.0.1:8080", probeAddr: "127.0.0.1:8081", grpcAddr: "127.0.0.1:9090", maxInFlight: 64, reportInFlight: 2 * runtime.GOMAXPROCS(0), reportCost: 20 * time.Millisecond, warmup: 3 * time.Second, deadline: 2 * time.Minute, drain: 5 * time.Second, shutdownTimeout: 10 * time.Second, dbScope: "shared"}},
+			want: config{addr: "127.0.0.1:8080", probeAddr: "127.0.0.1:8081", grpcAddr: "127.0.0.1:9090", maxInFlight: 64, reportInFlight: 2 * runtime.GOMAXPROCS(0), reportCost: 20 * time.Millisecond, warmup: 3 * time.Second, deadline: startup.DefaultDeadline, drain: server.DefaultDrainDelay, shutdownTimeout: server.DefaultShutdownTimeout, dbScope: "shared"}},
 		{name: "flags beat environment", args: []string{"-warmup", "2s", "-addr", ":1", "-probe-addr=", "-grpc-addr", ":3"}, env: map[string]string{"WARMUP": "9s", "PROBE_ADDR": ":2"},
-			want: config{addr: ":1", grpcAddr: ":3", maxInFlight: 64, reportInFlight: 2 * runtime.GOMAXPROCS(0), reportCost: 20 * time.Millisecond, warmup: 2 * time.Second, deadline: 2 * time.Minute, drain: 5 * time.Second, shutdownTimeout: 10 * time.Second, dbScope: "shared", metrics: true}},
+			want: config{addr: ":1", grpcAddr: ":3", maxInFlight: 64, reportInFlight: 2 * runtime.GOMAXPROCS(0), reportCost: 20 * time.Millisecond, warmup: 2 * time.Second, deadline: startup.DefaultDeadline, drain: server.DefaultDrainDelay, shutdownTimeout: server.DefaultShutdownTimeout, dbScope: "shared", metrics: true}},
 		{name: "unknown scope", args: []string{"-db-scope", "global"}, err: `-db-scope "global"`},
 		{name: "bad environment names the variable", env: map[string]string{"DRAIN": "soon"}, err: "DRAIN"},
 		{name: "negative warm-up", args: []string{"-warmup", "-1s"}, err: "-warmup"},
-		{name: "deadline before warm-up", args: []string{"-warmup", "3m"}, err: "-warmup-deadline 2m0s: must exceed"},
+		{name: "deadline before warm-up", args: []string{"-warmup", "6m"}, err: "-warmup-deadline 5m0s: must exceed"},
 		{name: "negative in-flight bound", args: []string{"-max-inflight", "-1"}, err: "-max-inflight"},
 		{name: "bad in-flight bound in the environment", env: map[string]string{"MAX_INFLIGHT": "many"}, err: "MAX_INFLIGHT"},
 		{name: "negative report bound", args: []string{"-report-inflight", "-1"}, err: "-report-inflight"},

@@ -42,7 +42,7 @@ func FuzzReadManifest(f *testing.F) {
 	}
 	s := deployspec.Service{WarmupDeadline: 120e9, Stop: server.Timings{Drain: 5e9, ShutdownTimeout: 15e9}, ProbeAddr: "0.0.0.0:8081"}
 	f.Fuzz(func(t *testing.T, raw []byte) {
-		_, err := lintYAML("f.yaml", raw, s, "")
+		_, err := lintYAML("f.yaml", raw, fixed(s), "")
 		if err == nil && hasDuplicate(raw) {
 			t.Fatalf("accepted a document with a key set twice:\n%s", raw)
 		}

@@ -7,7 +7,14 @@
 // aliases and merge keys resolved), and reports every unsafe timing with
 // the rule, the numbers and the fix (the rules are package deployspec's).
 //
-//	go run -C cmd/probelint . -warmup-deadline=2m -drain=5s -shutdown-timeout=15s ../../example/deploy/deployment.yaml
+//	go install -C cmd/probelint .
+//	probelint -warmup-deadline=2m -drain=5s -shutdown-timeout=15s example/deploy/deployment.yaml
+//	probelint -from-args example/deploy/deployment.yaml
+//
+// Settings not given default to the library's defaults (a service that sets
+// nothing has them). With -from-args the linter reads each container's own
+// args, where a service that takes the example's flags has its settings
+// already, instead of having them typed again.
 //
 // Exit status: 0 when every manifest is safe, 1 when anything is unsafe, 2
 // when a file cannot be read, is not YAML, sets a key twice in a mapping
@@ -18,6 +25,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"flag"
 	"fmt"
@@ -40,6 +48,7 @@ import (
 
 	"github.com/probekit/probes/deployspec"
 	"github.com/probekit/probes/server"
+	"github.com/probekit/probes/startup"
 )
 
 func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
@@ -58,22 +67,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "usage: probelint [the service's flags] FILE...")
 		fs.PrintDefaults()
 	}
-	var (
-		s        deployspec.Service
-		t        server.Timings
-		addr     string
-		services string
-	)
-	fs.DurationVar(&s.WarmupDeadline, "warmup-deadline", 2*time.Minute, "the service's warm-up deadline")
-	fs.Duration("warmup", 0, "the expected warm-up (accepted so the service's flags can be copied; the deadline is what counts)")
-	fs.DurationVar(&t.Drain, "drain", 5*time.Second, "the drain, or a probe-aware drain's maximum")
-	fs.IntVar(&t.DrainProbes, "drain-probes", 0, "a probe-aware drain's count of failing readiness answers; 0 for a fixed drain")
-	fs.DurationVar(&t.ShutdownTimeout, "shutdown-timeout", 10*time.Second, "the shutdown timeout")
-	fs.DurationVar(&t.AfterClose, "hooks", 0, "the sum of the OnDrain and AfterClose hooks' timeouts")
-	fs.StringVar(&addr, "addr", ":8080", "the application's listen address")
-	fs.StringVar(&s.ProbeAddr, "probe-addr", ":8081", "the probe listener's address; empty when the probes are on -addr")
-	fs.StringVar(&s.GRPCAddr, "grpc-addr", "", "the gRPC server's address (grpc.health.v1); empty for none")
-	fs.StringVar(&services, "grpc-services", "", "comma-separated gRPC service names that also answer readiness")
+	var cli settings
+	cli.register(fs, defaults)
+	fromArgs := fs.Bool("from-args", false, "read the service's settings from each container's own args (flags named as here; others ignored), on top of those given here")
 	container := fs.String("container", "", "the container the service runs in; default every container with a probe (or the first)")
 	if err := fs.Parse(args); err != nil {
 		return unreadable
@@ -82,16 +78,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fs.Usage()
 		return unreadable
 	}
-	s.Stop = t
-	if s.ProbeAddr == "" {
-		s.ProbeAddr = addr
-	}
-	if services != "" {
-		s.GRPCServices = strings.Split(services, ",")
+	svc := fixed(cli.service())
+	if *fromArgs {
+		svc = func(c corev1.Container) (deployspec.Service, error) { return cli.withArgs(c.Args) }
 	}
 	status := clean
 	for _, file := range fs.Args() {
-		findings, err := lintFile(file, s, *container)
+		findings, err := lintFile(file, svc, *container)
 		if err != nil {
 			fmt.Fprintln(stderr, err)
 			return unreadable
@@ -102,6 +95,86 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	return status
+}
+
+// settings are the service's settings, as its flags name them.
+type settings struct {
+	deadline, warmup, drain, shutdown, hooks time.Duration
+	drainProbes                              int
+	addr, probeAddr, grpcAddr, services      string
+}
+
+// defaults are the library's defaults, which a service that sets nothing
+// has, and the example's listen addresses.
+var defaults = settings{
+	deadline: startup.DefaultDeadline, drain: server.DefaultDrainDelay, shutdown: server.DefaultShutdownTimeout,
+	addr: ":8080", probeAddr: ":8081",
+}
+
+// register adds the settings' flags to fs, with d's values as defaults.
+func (st *settings) register(fs *flag.FlagSet, d settings) {
+	fs.DurationVar(&st.deadline, "warmup-deadline", d.deadline, "the service's warm-up deadline")
+	fs.DurationVar(&st.warmup, "warmup", d.warmup, "the expected warm-up (accepted so the service's flags can be copied; the deadline is what counts)")
+	fs.DurationVar(&st.drain, "drain", d.drain, "the drain, or a probe-aware drain's maximum")
+	fs.IntVar(&st.drainProbes, "drain-probes", d.drainProbes, "a probe-aware drain's count of failing readiness answers; 0 for a fixed drain")
+	fs.DurationVar(&st.shutdown, "shutdown-timeout", d.shutdown, "the shutdown timeout")
+	fs.DurationVar(&st.hooks, "hooks", d.hooks, "the sum of the OnDrain and AfterClose hooks' timeouts")
+	fs.StringVar(&st.addr, "addr", d.addr, "the application's listen address")
+	fs.StringVar(&st.probeAddr, "probe-addr", d.probeAddr, "the probe listener's address; empty when the probes are on -addr")
+	fs.StringVar(&st.grpcAddr, "grpc-addr", d.grpcAddr, "the gRPC server's address (grpc.health.v1); empty for none")
+	fs.StringVar(&st.services, "grpc-services", d.services, "comma-separated gRPC service names that also answer readiness")
+}
+
+// service is what Lint needs of the settings.
+func (st *settings) service() deployspec.Service {
+	s := deployspec.Service{
+		WarmupDeadline: st.deadline,
+		Stop:           server.Timings{Drain: st.drain, DrainProbes: st.drainProbes, ShutdownTimeout: st.shutdown, AfterClose: st.hooks},
+		ProbeAddr:      cmp.Or(st.probeAddr, st.addr),
+		GRPCAddr:       st.grpcAddr,
+	}
+	if st.services != "" {
+		s.GRPCServices = strings.Split(st.services, ",")
+	}
+	return s
+}
+
+// withArgs is the service as a container's args set it, on top of st: the
+// args that are settings' flags are read, and any other is passed over,
+// with its value when it is written apart ("-db-scope shared"), as far as
+// that can be told.
+func (st *settings) withArgs(args []string) (deployspec.Service, error) {
+	var per settings
+	fs := flag.NewFlagSet("args", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	per.register(fs, *st)
+	var known []string
+	for i := 0; i < len(args); i++ {
+		name, _, hasValue := strings.Cut(strings.TrimLeft(args[i], "-"), "=")
+		if !strings.HasPrefix(args[i], "-") {
+			continue
+		}
+		if fs.Lookup(name) == nil {
+			continue
+		}
+		known = append(known, args[i])
+		if !hasValue && i+1 < len(args) {
+			i++
+			known = append(known, args[i])
+		}
+	}
+	if err := fs.Parse(known); err != nil {
+		return deployspec.Service{}, err
+	}
+	return per.service(), nil
+}
+
+// serviceOf says what the service in a container is set to.
+type serviceOf func(corev1.Container) (deployspec.Service, error)
+
+// fixed is the same service for every container.
+func fixed(s deployspec.Service) serviceOf {
+	return func(corev1.Container) (deployspec.Service, error) { return s, nil }
 }
 
 // finding is a deployspec.Finding where it is.
@@ -117,16 +190,16 @@ func (f finding) String() string {
 }
 
 // lintFile lints every pod template in file.
-func lintFile(file string, s deployspec.Service, only string) ([]finding, error) {
+func lintFile(file string, svc serviceOf, only string) ([]finding, error) {
 	raw, err := os.ReadFile(file)
 	if err != nil {
 		return nil, err
 	}
-	return lintYAML(file, raw, s, only)
+	return lintYAML(file, raw, svc, only)
 }
 
 // lintYAML lints every pod template in raw, the text of file.
-func lintYAML(file string, raw []byte, s deployspec.Service, only string) ([]finding, error) {
+func lintYAML(file string, raw []byte, svc serviceOf, only string) ([]finding, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(raw))
 	var out []finding
 	for {
@@ -143,7 +216,7 @@ func lintYAML(file string, raw []byte, s deployspec.Service, only string) ([]fin
 		if err != nil {
 			return nil, fmt.Errorf("%s:%w", file, err)
 		}
-		found, err := lintDoc(file, root, s, only)
+		found, err := lintDoc(file, root, svc, only)
 		if err != nil {
 			return nil, err
 		}
@@ -167,7 +240,7 @@ var otherKinds = []string{"Service", "ConfigMap", "Secret", "Ingress", "ServiceA
 	"PersistentVolumeClaim", "ServiceMonitor", "PodMonitor", "PrometheusRule"}
 
 // lintDoc decodes one document strictly as its kind and lints its pod spec.
-func lintDoc(file string, root *yaml.Node, s deployspec.Service, only string) ([]finding, error) {
+func lintDoc(file string, root *yaml.Node, svc serviceOf, only string) ([]finding, error) {
 	kindNode := lookup(root, "kind")
 	if kindNode == nil || kindNode.Kind != yaml.ScalarNode {
 		return nil, fmt.Errorf("%s:%d: no kind: not a Kubernetes object", file, root.Line)
@@ -217,6 +290,10 @@ func lintDoc(file string, root *yaml.Node, s deployspec.Service, only string) ([
 	for _, i := range picked {
 		c := spec.Containers[i]
 		cpath := append(slices.Clone(at), "containers", strconv.Itoa(i))
+		s, err := svc(c)
+		if err != nil {
+			return nil, fmt.Errorf("%s:%d: container %q: args: %w", file, lineOf(root, append(slices.Clone(cpath), "args")), c.Name, err)
+		}
 		for _, f := range deployspec.Lint(s, container(spec, c)) {
 			path := append(slices.Clone(cpath), strings.Split(f.Field, ".")...)
 			if rest, ok := strings.CutPrefix(f.Field, "pod."); ok {

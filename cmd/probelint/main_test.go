@@ -8,6 +8,9 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/probekit/probes/server"
+	"github.com/probekit/probes/startup"
 )
 
 // The example's timing flags, as its deployment files pass them.
@@ -325,5 +328,42 @@ func TestDocumentsAsTheAPIServerReadsThem(t *testing.T) {
 				t.Errorf("got exit %d, stdout %q, stderr %q; want exit %d and %q", code, out, errOut, tt.code, tt.want)
 			}
 		})
+	}
+}
+
+// With -from-args the settings come from each container's own args: the
+// example's files lint clean with no settings typed, and a manifest whose
+// args ask for a longer shutdown than its grace period allows does not,
+// though it lints clean on the defaults.
+func TestFromArgs(t *testing.T) {
+	for _, file := range []string{"deployment.yaml", "deployment-grpc.yaml"} {
+		if code, out, errOut := lint(t, "-from-args", "../../example/deploy/"+file); code != clean {
+			t.Errorf("%s with -from-args: exit %d\n%s%s", file, code, out, errOut)
+		}
+	}
+	slow := strings.Replace(base(t), "- -shutdown-timeout=15s", "- -shutdown-timeout=60s", 1)
+	if slow == base(t) {
+		t.Fatal("the example's Deployment has no -shutdown-timeout=15s arg to change")
+	}
+	path := write(t, "slow.yaml", slow)
+	if code, out, _ := lint(t, append(flags, path)...); code != clean {
+		t.Errorf("typed settings: exit %d\n%s", code, out)
+	}
+	code, out, _ := lint(t, "-from-args", path)
+	if code != unsafe || !strings.Contains(out, "terminationGracePeriodSeconds") {
+		t.Errorf("-from-args with -shutdown-timeout=60s in the args: exit %d\n%s; want the grace period reported", code, out)
+	}
+	// A separate value of a flag the linter does not know is passed over.
+	odd := strings.Replace(base(t), "- -shutdown-timeout=15s", "- -shutdown-timeout=15s\n            - -db-scope\n            - local", 1)
+	if code, out, errOut := lint(t, "-from-args", write(t, "odd.yaml", odd)); code != clean {
+		t.Errorf("args with a flag of the service's own: exit %d\n%s%s", code, out, errOut)
+	}
+}
+
+// The linter's defaults are the library's: a service that sets nothing.
+func TestDefaultsAreTheLibrarys(t *testing.T) {
+	if defaults.deadline != startup.DefaultDeadline || defaults.drain != server.DefaultDrainDelay || defaults.shutdown != server.DefaultShutdownTimeout {
+		t.Errorf("defaults: warm-up deadline %s, drain %s, shutdown %s; want the library's %s, %s, %s",
+			defaults.deadline, defaults.drain, defaults.shutdown, startup.DefaultDeadline, server.DefaultDrainDelay, server.DefaultShutdownTimeout)
 	}
 }
