@@ -302,3 +302,28 @@ func TestLintHugeNumbers(t *testing.T) {
 		})
 	}
 }
+
+func TestDeploymentRefusesMissingFields(t *testing.T) {
+	ok := deployspec.Deployment{Name: "items", Image: "items:1", AppAddr: ":8080",
+		Service: deployspec.Service{WarmupDeadline: time.Minute, Stop: server.Timings{Drain: 5 * time.Second, ShutdownTimeout: time.Second}, ProbeAddr: ":8081"}}
+	if _, err := ok.YAML(); err != nil {
+		t.Fatalf("a whole Deployment: %v", err)
+	}
+	for _, tt := range []struct {
+		name string
+		edit func(*deployspec.Deployment)
+		want string
+	}{
+		{"no name", func(d *deployspec.Deployment) { d.Name = "" }, "Deployment.Name"},
+		{"no image", func(d *deployspec.Deployment) { d.Image = "" }, "Deployment.Image"},
+		{"no application address", func(d *deployspec.Deployment) { d.AppAddr = "" }, "Deployment.AppAddr"},
+		{"an address without a port", func(d *deployspec.Deployment) { d.AppAddr = "localhost" }, "Deployment.AppAddr"},
+		{"no warm-up deadline", func(d *deployspec.Deployment) { d.Service.WarmupDeadline = 0 }, "WarmupDeadline"},
+	} {
+		d := ok
+		tt.edit(&d)
+		if _, err := d.YAML(); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%s: got %v, want an error naming %s", tt.name, err, tt.want)
+		}
+	}
+}

@@ -48,3 +48,94 @@ func ExampleLint() {
 	// Output:
 	// liveness-target at livenessProbe.httpGet.path -> path: /livez
 }
+
+// A whole Deployment from the service's own settings: what a service's
+// -print-deploy flag can print.
+func ExampleDeployment() {
+	d := deployspec.Deployment{
+		Name:    "items",
+		Image:   "registry.example/items:1.4.2",
+		Args:    []string{"-addr=0.0.0.0:8080", "-probe-addr=0.0.0.0:8081"},
+		AppAddr: "0.0.0.0:8080",
+		Service: deployspec.Service{
+			WarmupDeadline: 2 * time.Minute,                                                           // startup.Gate.Deadline()
+			Stop:           server.Timings{Drain: 5 * time.Second, ShutdownTimeout: 15 * time.Second}, // Server.Timings()
+			ProbeAddr:      "0.0.0.0:8081",
+		},
+		MetricsPath: "/metrics",
+	}
+	out, err := d.YAML()
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Print(out)
+	// Output:
+	// apiVersion: apps/v1
+	// kind: Deployment
+	// metadata:
+	//   name: items
+	//   labels:
+	//     app: items
+	// spec:
+	//   replicas: 2
+	//   selector:
+	//     matchLabels:
+	//       app: items
+	//   strategy:
+	//     type: RollingUpdate
+	//     rollingUpdate:
+	//       maxUnavailable: 0
+	//       maxSurge: 1
+	//   template:
+	//     metadata:
+	//       labels:
+	//         app: items
+	//       annotations:
+	//         prometheus.io/scrape: "true"
+	//         prometheus.io/port: "8081"
+	//         prometheus.io/path: /metrics
+	//     spec:
+	//       # the longest stop is 23s (drain 5s + shutdown timeout 15s + 3s of one-second bounds), +5s to exit
+	//       terminationGracePeriodSeconds: 28
+	//       containers:
+	//         - name: app
+	//           image: registry.example/items:1.4.2
+	//           args:
+	//             - -addr=0.0.0.0:8080
+	//             - -probe-addr=0.0.0.0:8081
+	//           ports:
+	//             - name: http
+	//               containerPort: 8080
+	//             - name: probes
+	//               containerPort: 8081
+	//           startupProbe:
+	//             httpGet:
+	//               path: /startupz
+	//               port: probes
+	//             # readiness is probed at most 5s after the warm-up ends
+	//             periodSeconds: 5
+	//             # the probe answers from a cached verdict, in well under a millisecond
+	//             timeoutSeconds: 1
+	//             # the last failure allowed comes 125s after the first probe, past the warm-up deadline 2m: the service's own deadline decides
+	//             failureThreshold: 26
+	//           livenessProbe:
+	//             httpGet:
+	//               path: /livez
+	//               port: probes
+	//             # liveness asks only about the process itself; no need to ask often
+	//             periodSeconds: 10
+	//             # the probe answers from a cached verdict, in well under a millisecond
+	//             timeoutSeconds: 1
+	//             # a restart needs 3 failures in a row, 30s of a wedged process
+	//             failureThreshold: 3
+	//           readinessProbe:
+	//             httpGet:
+	//               path: /readyz
+	//               port: probes
+	//             # a failing answer comes within 1s (+1s timeout) of the drain's start, inside half the 5s drain
+	//             periodSeconds: 1
+	//             # the probe answers from a cached verdict, in well under a millisecond
+	//             timeoutSeconds: 1
+	//             # the first failing answer takes the pod out: readiness fails only for warm-up, the drain and local faults
+	//             failureThreshold: 1
+}

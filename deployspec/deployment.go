@@ -1,0 +1,133 @@
+package deployspec
+
+// A whole Kubernetes Deployment from a service's own settings.
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+)
+
+// Deployment describes a Kubernetes Deployment of one service, which YAML
+// writes whole: its ports, its three probes and its grace period computed
+// from the service's settings (Compute), each number under a comment that
+// says why, and a rolling update that keeps every old pod until a new one
+// is ready.
+type Deployment struct {
+	// Name names the Deployment and labels its pods (app: Name). Required.
+	Name string
+	// Image is the container's image. Required.
+	Image string
+	// Args are the container's args; none by default. Pass the flags that
+	// set what Service says, so that the file and the service agree.
+	Args []string
+	// Replicas is the number of pods. Default 2.
+	Replicas int
+	// AppAddr is the application listener's address; its port is named
+	// "http". Required.
+	AppAddr string
+	// Service is what the timings follow from. A ProbeAddr on another port
+	// than AppAddr's is the port "probes"; a GRPCAddr, the port "grpc".
+	Service Service
+	// GRPC makes the probes gRPC ones (grpc.health.v1) instead of HTTP.
+	GRPC bool
+	// MetricsPath, when not empty, adds the prometheus.io scrape
+	// annotations for that path on the probes' port.
+	MetricsPath string
+	// Comment lines go at the top of the file, each behind "# ".
+	Comment []string
+	// CPU and Memory are the container's resource requests, such as "50m"
+	// and "64Mi"; none when empty.
+	CPU, Memory string
+}
+
+// YAML returns the Deployment as a manifest. It fails when a required
+// field is empty, or as Compute does when the service cannot be deployed
+// safely, naming the setting to change.
+func (d Deployment) YAML() (string, error) {
+	switch {
+	case d.Name == "":
+		return "", errors.New("deployspec: Deployment.Name: need a name")
+	case d.Image == "":
+		return "", errors.New("deployspec: Deployment.Image: need an image")
+	case d.AppAddr == "":
+		return "", errors.New("deployspec: Deployment.AppAddr: need the application's address")
+	}
+	appPort, err := portOf("Deployment.AppAddr", d.AppAddr)
+	if err != nil {
+		return "", err
+	}
+	p, err := Compute(d.Service, d.GRPC)
+	if err != nil {
+		return "", err
+	}
+	probePort, err := portOf("ProbeAddr", d.Service.ProbeAddr)
+	if err != nil {
+		return "", err
+	}
+	var b strings.Builder
+	for _, c := range d.Comment {
+		b.WriteString(strings.TrimRight("# "+c, " ") + "\n")
+	}
+	fmt.Fprintf(&b, `apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: %[1]s
+  labels:
+    app: %[1]s
+spec:
+  replicas: %[2]d
+  selector:
+    matchLabels:
+      app: %[1]s
+  strategy:
+    type: RollingUpdate
+    rollingUpdate:
+      maxUnavailable: 0
+      maxSurge: 1
+  template:
+    metadata:
+      labels:
+        app: %[1]s
+`, d.Name, cmp.Or(d.Replicas, 2))
+	if d.MetricsPath != "" {
+		fmt.Fprintf(&b, `      annotations:
+        prometheus.io/scrape: "true"
+        prometheus.io/port: "%d"
+        prometheus.io/path: %s
+`, probePort, d.MetricsPath)
+	}
+	b.WriteString("    spec:\n")
+	b.WriteString(p.Grace(6))
+	fmt.Fprintf(&b, "      containers:\n        - name: app\n          image: %s\n", d.Image)
+	if len(d.Args) > 0 {
+		b.WriteString("          args:\n")
+		for _, a := range d.Args {
+			fmt.Fprintf(&b, "            - %s\n", a)
+		}
+	}
+	b.WriteString("          ports:\n")
+	fmt.Fprintf(&b, "            - name: http\n              containerPort: %d\n", appPort)
+	portName := "http"
+	if probePort != appPort {
+		portName = "probes"
+		fmt.Fprintf(&b, "            - name: probes\n              containerPort: %d\n", probePort)
+	}
+	if d.Service.GRPCAddr != "" {
+		_, gp, _ := net.SplitHostPort(d.Service.GRPCAddr)
+		fmt.Fprintf(&b, "            - name: grpc\n              containerPort: %s\n", gp)
+	}
+	b.WriteString(p.Kubernetes(10, portName))
+	if d.CPU != "" || d.Memory != "" {
+		b.WriteString("          resources:\n            requests:\n")
+		if d.CPU != "" {
+			fmt.Fprintf(&b, "              cpu: %s\n", d.CPU)
+		}
+		if d.Memory != "" {
+			fmt.Fprintf(&b, "              memory: %s\n", d.Memory)
+		}
+	}
+	return b.String(), nil
+}
