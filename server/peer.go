@@ -76,14 +76,6 @@ func (p *peers) collect() error {
 	return errors.Join(errs...)
 }
 
-// close closes every peer at once, after the HTTP server failed.
-func (p *peers) close() error {
-	for _, a := range p.list {
-		a.svc.Close() //nolint:errcheck // the failure that brought us here is the one to report
-	}
-	return p.collect()
-}
-
 // shutdown shuts every peer down at once, beside the HTTP server, bounded
 // by ctx and closing those still busy at the end; the channel gets what
 // went wrong once every Serve has returned.
