@@ -3,9 +3,11 @@
 // startup, liveness and readiness, each in a package of its own.
 //
 // The package holds the shared vocabulary: Status (pass, warn, fail), Phase and
-// the Lifecycle that moves between phases, Checker and the Runner that executes
-// checks in the background on their own schedules, and Report, the model a gate
-// hands to the HTTP layer in package server.
+// the Lifecycle that moves between phases, the one phase x gate table
+// (Kind.Verdict), Checker and the check options (Every, Timeout, Recheck,
+// Shared, ...), and Report, the model every surface renders (HTTP in package
+// server, gRPC, systemd, metrics). Checks run in the background on their own
+// schedules, inside the gates' packages.
 //
 // Anything that can block takes a context.Context as its first argument. Probe
 // requests never block: checks run in the background, and a probe request only

@@ -1,25 +1,34 @@
 // Package server puts the gates on HTTP and runs a service with a graceful,
-// probe-aware shutdown. It is the edge of the framework: the only package
-// that uses chi and zap.
+// probe-aware shutdown.
 //
-// Register (or Routes, for chi) mounts /startupz, /livez and /readyz, with
-// one path per check below each (/readyz/postgres). Bodies follow the IETF
-// draft "Health Check Response Format for HTTP APIs" (application/health+json);
+// Its HTTP handlers speak only net/http: Register mounts /startupz, /livez,
+// /readyz and the deep view /healthz on any router with a
+// Handle(pattern, handler) method (*http.ServeMux, chi.Router), with one
+// path per check below each (/readyz/postgres). Bodies follow the IETF draft
+// "Health Check Response Format for HTTP APIs" (application/health+json);
 // Accept: text/plain selects the Kubernetes text form. ?verbose lists the
-// checks, ?exclude=name leaves one out. Pass and warn answer 200, fail 503.
-// Error texts are shown only to requests an Authorize hook accepts.
+// checks, ?exclude=name leaves one out. Pass and warn answer 200, fail 503;
+// a check's own path answers the check's own verdict. Error texts are shown
+// only to requests an Authorize hook accepts (FromLoopback is one, for
+// operators behind kubectl port-forward).
 //
 // Bodies are rendered when a gate changes, so a probe request costs an atomic
 // load and a write, and a change shows in the very next response.
 //
-// Server.Run serves an *http.Server and, on SIGTERM, SIGINT or the end of its
-// context, drains: readiness fails first, the server keeps serving for the
-// drain delay so that balancers notice, then it shuts down. WarmupGuard keeps
-// application routes from answering before warm-up is done.
+// Server runs a service: Run serves an *http.Server (and peers such as a
+// gRPC server, see Also) and, on SIGTERM, SIGINT or the end of its context,
+// drains: readiness fails first, the server keeps serving for the drain
+// delay so that balancers notice, then it shuts down. It logs through zap,
+// the package's one dependency outside the standard library. WarmupGuard
+// and Needs keep application routes from answering when they cannot serve.
 //
-// For production, serve the probes on their own listener (ProbeListener),
-// bound the application's requests in flight (Shedder) and its connections
-// (MaxConns), and let New fill in safe connection timeouts: a busy or
-// flooded process still answers its probes, and is not restarted for being
-// busy.
+// For production, serve the probes on their own listener (ProbeListener:
+// it never refuses a probe's connection), bound the application's requests
+// in flight (Shedder) and its connections (MaxConns), and let New fill in
+// safe connection timeouts: a busy or flooded process still answers its
+// probes, and is not restarted for being busy.
+//
+// The files hold one idea each: options.go, server.go (New and Run),
+// shutdown.go, drain.go (the drain and its accounting), timings.go,
+// handler.go, render.go, routes.go, guard.go, conn.go, evict.go and peer.go.
 package server
