@@ -142,6 +142,7 @@ const (
 type Lifecycle struct {
 	state atomic.Uint64 // see seqShift
 	clock Clock
+	since atomic.Int64 // Unix ns of the last move; 0 before the first
 
 	listeners broadcast.List[func(Transition)]
 
@@ -166,6 +167,15 @@ func NewLifecycle(opts ...LifecycleOption) *Lifecycle {
 
 // Phase returns the current phase.
 func (l *Lifecycle) Phase() Phase { return Phase(l.state.Load() & 0xff) }
+
+// Since returns when the lifecycle last moved, by its clock: the start of
+// the present phase. It is zero while the lifecycle has not moved.
+func (l *Lifecycle) Since() time.Time {
+	if ns := l.since.Load(); ns != 0 {
+		return time.Unix(0, ns)
+	}
+	return time.Time{}
+}
 
 // Started reports whether the lifecycle has reached Ready at least once. The
 // startup gate latches on it: after a Rewarm it stays true.
@@ -230,8 +240,10 @@ func (l *Lifecycle) move(allowed uint8, to Phase, reason string, cause error) er
 	if to == Ready {
 		next |= startedBit
 	}
+	at := l.clock.Now()
+	l.since.Store(at.UnixNano())
 	l.state.Store(next)
-	l.queue = append(l.queue, Transition{From: was, To: to, Reason: reason, At: l.clock.Now(), Err: cause})
+	l.queue = append(l.queue, Transition{From: was, To: to, Reason: reason, At: at, Err: cause})
 	if l.delivering {
 		// Another call is delivering; it will deliver this one after its own,
 		// which keeps the order even when a listener moves the lifecycle.

@@ -33,6 +33,14 @@ type Result struct {
 	Status Status
 	// Time is when the last execution ended; zero before the first.
 	Time time.Time
+	// Since is when Status last changed (the first result counts as a
+	// change); zero before the first result.
+	Since time.Time
+	// Flapping reports that the check's outcomes keep changing: more than
+	// FlapHigh of its recent results differed from the one before,
+	// weighted to the newest, and the mark stays until fewer than FlapLow
+	// do, so that the mark itself does not flap.
+	Flapping bool
 	// Duration is how long the last execution took.
 	Duration time.Duration
 	// ConsecutiveFailures counts the failures since the last pass or warning.
@@ -46,6 +54,15 @@ type Result struct {
 	// secrets masked (package redact); errors.Is still sees the cause.
 	Err error
 }
+
+// Flap detection's thresholds: the weighted share of state changes over a
+// check's last FlapWindow results above which it is marked flapping, and
+// below which the mark goes.
+const (
+	FlapWindow = 21
+	FlapHigh   = 0.30
+	FlapLow    = 0.20
+)
 
 // Contribution is what the check adds to its gate's verdict: its Status,
 // with Fail lowered to Warn for a non-critical check and for a shared one

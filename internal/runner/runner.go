@@ -73,11 +73,14 @@ type check struct {
 	gen         uint64 // execution number
 	recordedGen uint64 // execution whose result is recorded
 	cancel      context.CancelFunc
-	began       time.Time     // start of the execution in flight
-	stale       *time.Timer   // marks the result stale; see armStale
-	rerun       bool          // Trigger came while an execution was in flight
-	backoff     time.Duration // the wait before the next recheck; 0 while passing
-	applied     time.Time     // when the last outcome was counted
+	began       time.Time                        // start of the execution in flight
+	stale       *time.Timer                      // marks the result stale; see armStale
+	rerun       bool                             // Trigger came while an execution was in flight
+	backoff     time.Duration                    // the wait before the next recheck; 0 while passing
+	recent      [probes.FlapWindow]probes.Status // the last outcomes, a ring
+	nRecent     int                              // outcomes counted, at most FlapWindow
+	nextRecent  int                              // where the next outcome goes
+	applied     time.Time                        // when the last outcome was counted
 	fails       int
 	passes      int
 	hasVerdict  bool
@@ -439,7 +442,12 @@ func (r *Runner) apply(c *check, elapsed time.Duration, obs []probes.Observation
 	case verdict != probes.Fail || c.passes >= c.cfg.PassThreshold:
 		verdict = status
 	}
-	changed := verdict != c.res.Status || !c.hasVerdict || c.res.Stale
+	flapping := c.flapping(status)
+	if verdict != c.res.Status || !c.hasVerdict {
+		c.res.Since = r.clock.Now()
+	}
+	changed := verdict != c.res.Status || !c.hasVerdict || c.res.Stale || flapping != c.res.Flapping
+	c.res.Flapping = flapping
 	c.hasVerdict = true
 	c.res.Stale = false
 	c.res.EverPassed = c.res.EverPassed || verdict != probes.Fail
@@ -483,6 +491,9 @@ func (r *Runner) expire(c *check, bound time.Duration) {
 	if changed {
 		r.verdicts.Add(1)
 	}
+	if changed {
+		c.res.Since = r.clock.Now()
+	}
 	c.res.Status = probes.Fail
 	last := "passed"
 	if c.res.Err != nil {
@@ -494,4 +505,37 @@ func (r *Runner) expire(c *check, bound time.Duration) {
 	if changed {
 		r.changed()
 	}
+}
+
+// flapping records outcome s and says whether the check is flapping now:
+// the share of its recent outcomes that differ from the one before,
+// weighted from 0.8 for the oldest to 1.2 for the newest as Nagios does,
+// above probes.FlapHigh marks it, below probes.FlapLow clears the mark. It
+// costs a pass over a fixed window and allocates nothing. r.mu must be
+// held.
+func (c *check) flapping(s probes.Status) bool {
+	c.recent[c.nextRecent] = s
+	c.nextRecent = (c.nextRecent + 1) % len(c.recent)
+	c.nRecent = min(c.nRecent+1, len(c.recent))
+	if c.nRecent < 5 {
+		return c.res.Flapping // too few outcomes to say
+	}
+	n := len(c.recent)
+	oldest := (c.nextRecent - c.nRecent + n) % n
+	var changes, weights float64
+	for i := 1; i < c.nRecent; i++ {
+		w := 0.8 + 0.4*float64(i-1)/float64(max(c.nRecent-2, 1))
+		weights += w
+		if c.recent[(oldest+i)%n] != c.recent[(oldest+i-1)%n] {
+			changes += w
+		}
+	}
+	share := changes / weights
+	switch {
+	case share > probes.FlapHigh:
+		return true
+	case share < probes.FlapLow:
+		return false
+	}
+	return c.res.Flapping
 }

@@ -68,7 +68,11 @@ func TestRunnerThresholds(t *testing.T) {
 			r = runner.New(clock, func() {
 				if res, ok := r.Result("dep"); ok && res.Executions > 0 {
 					mu.Lock()
-					flips = append(flips, flip{res.Executions, res.Status})
+					// Only verdict changes: a change of the flapping
+					// mark is announced too, with the same status.
+					if len(flips) == 0 || flips[len(flips)-1].status != res.Status {
+						flips = append(flips, flip{res.Executions, res.Status})
+					}
 					mu.Unlock()
 				}
 			})
@@ -553,4 +557,83 @@ func TestRunnerTriggerFloodIsBounded(t *testing.T) {
 	if n, most := calls.Load(), 2+int64(elapsed/(20*time.Millisecond))+1; n > most {
 		t.Errorf("16000 triggers over %s ran the check %d times; want at most %d", elapsed, n, most)
 	}
+}
+
+// A check whose outcomes keep changing is marked flapping, and the mark
+// holds through a short calm (hysteresis), then goes; Since follows the
+// verdict, not the outcomes.
+func TestRunnerFlapping(t *testing.T) {
+	r := runner.New(clock, nil)
+	executed, done := make(chan struct{}), make(chan struct{})
+	r.OnExecuted(func(string, probes.Status, time.Duration) {
+		select {
+		case executed <- struct{}{}:
+		case <-done:
+		}
+	})
+	var n atomic.Int64
+	var script []error
+	for range 12 {
+		script = append(script, nil, errDown) // flapping
+	}
+	for range 30 {
+		script = append(script, nil) // settled
+	}
+	gate := make(chan struct{})
+	check := probes.CheckFunc(func(ctx context.Context) error {
+		select {
+		case <-gate:
+		case <-done:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		i := int(n.Add(1)) - 1
+		return script[min(i, len(script)-1)]
+	})
+	// Executions follow one another as the test lets them: each waits for
+	// the gate, and the next is due at once.
+	if err := r.Add("dep", check, probes.Every(time.Millisecond), probes.Timeout(time.Hour), probes.Recheck(0)); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Background(t, r.Run)
+	t.Cleanup(func() { close(done) }) // before Run is stopped: cleanups run last first
+	step := func() probes.Result {
+		t.Helper()
+		gate <- struct{}{}
+		<-executed
+		return result(t, r, "dep")
+	}
+	res := step()
+	if res.Flapping || res.Since.IsZero() {
+		t.Fatalf("after one result: flapping %v, since %v; want not flapping, a since", res.Flapping, res.Since)
+	}
+	marked := 0
+	for i := 2; i <= 24; i++ {
+		if res = step(); res.Flapping && marked == 0 {
+			marked = i
+		}
+	}
+	if marked == 0 {
+		t.Fatal("24 alternating outcomes were not marked flapping")
+	}
+	for i := 25; i <= 27; i++ {
+		if res = step(); !res.Flapping {
+			t.Fatalf("outcome %d, early in the calm: the mark went at once; want it held", i)
+		}
+	}
+	since := res.Since
+	cleared := 0
+	for i := 28; i <= 54; i++ {
+		if res = step(); !res.Flapping && cleared == 0 {
+			cleared = i
+		}
+	}
+	if cleared == 0 {
+		t.Fatal("30 passes in a row did not clear the flapping mark")
+	}
+	if !res.Since.Equal(since) {
+		t.Errorf("since moved from %v to %v over passes that changed no verdict", since, res.Since)
+	}
+	t.Logf("marked flapping at outcome %d, cleared at %d", marked, cleared)
 }
