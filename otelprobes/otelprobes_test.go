@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"net/http"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/otel/attribute"
+	otelprom "go.opentelemetry.io/otel/exporters/prometheus"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/metric/noop"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
@@ -774,4 +776,78 @@ func TestCheckAddedLater(t *testing.T) {
 	r.is(t, 0, "probes.check.executions", "gate", "readiness", "check", "late", "status", "pass")
 	m.Observe(probes.Execution{Gate: probes.Readiness, Check: "late", Status: probes.Warn, Duration: time.Millisecond})
 	r.is(t, 1, "probes.check.executions", "gate", "readiness", "check", "late", "status", "warn")
+}
+
+// Through the OpenTelemetry Prometheus exporter, every instrument comes out
+// under the name, type and labels of its twin in package metrics.
+func TestExporterNamesArePackageMetrics(t *testing.T) {
+	lc := probes.NewLifecycle()
+	warm, err := startup.New(lc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	must(t, warm.Task("cache", func(context.Context, *startup.Progress) error { return nil }))
+	ready, err := readiness.New(lc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	must(t, ready.Add("db", probes.CheckFunc(func(context.Context) error { return nil }), probes.Every(5*time.Millisecond)))
+	srv, err := server.New(&http.Server{}, lc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	promReg := prometheus.NewRegistry()
+	pm, err := metrics.Register(promReg, lc, metrics.Server(srv))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pm.Close()
+	otelReg := prometheus.NewRegistry()
+	exporter, err := otelprom.New(otelprom.WithRegisterer(otelReg), otelprom.WithoutScopeInfo())
+	if err != nil {
+		t.Fatal(err)
+	}
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(exporter))
+	defer mp.Shutdown(context.Background())
+	register(t, mp, lc, otelprobes.Server(srv))
+	testutil.Background(t, lc.Run)
+	testutil.Eventually(t, "ready with an execution", func() bool {
+		r, _ := ready.Report().Check("db")
+		return lc.Phase() == probes.Ready && r.Executions > 0 && !r.Time.IsZero()
+	})
+
+	families := func(g prometheus.Gatherer) map[string]string {
+		mfs, err := g.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]string{}
+		for _, mf := range mfs {
+			if !strings.HasPrefix(mf.GetName(), "probes_") {
+				continue
+			}
+			labels := map[string]bool{}
+			for _, m := range mf.GetMetric() {
+				for _, l := range m.GetLabel() {
+					labels[l.GetName()] = true
+				}
+			}
+			out[mf.GetName()] = fmt.Sprintf("%s %v", mf.GetType(), slices.Sorted(maps.Keys(labels)))
+		}
+		return out
+	}
+	got, want := families(otelReg), families(promReg)
+	if len(want) != 17 {
+		t.Errorf("package metrics has %d families, want 17", len(want))
+	}
+	for name, w := range want {
+		if got[name] != w {
+			t.Errorf("%s: got %q, want %q", name, got[name], w)
+		}
+	}
+	for name := range got {
+		if _, ok := want[name]; !ok {
+			t.Errorf("%s: the exporter serves it, package metrics does not", name)
+		}
+	}
 }
