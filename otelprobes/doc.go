@@ -1,8 +1,8 @@
 // Package otelprobes exports a lifecycle's phase, its gates, their checks
 // and the warm-up as OpenTelemetry metrics, on a metric.MeterProvider the
 // service passes in: the same facts as package metrics (Prometheus), read
-// from the same sources, named the OpenTelemetry way. A service that does
-// not import this package never compiles the OpenTelemetry API.
+// from the same sources, named the OpenTelemetry way. The core packages do
+// not import OpenTelemetry; this package is the one that does.
 //
 // State (the phase, each gate's and check's status, the warm-up's progress,
 // the age of each check's last result, the server's figures) is read at
