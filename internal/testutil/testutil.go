@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/probekit/probes"
+	"github.com/probekit/probes/internal/spec"
 )
 
 // Deadline bounds every Eventually.
@@ -103,4 +104,25 @@ func FreeAddr(t testing.TB) string {
 	}
 	defer ln.Close()
 	return ln.Addr().String()
+}
+
+// CheckOnce runs c once with a deadline of timeout, as a gate runs an
+// execution, and returns what it observed (see probes.Observe) and its error.
+func CheckOnce(c probes.Checker, timeout time.Duration) ([]probes.Observation, error) {
+	rec := &spec.Recorder[probes.Observation]{Key: func(o probes.Observation) string { return o.Measurement }}
+	ctx, cancel := context.WithTimeout(context.WithValue(context.Background(), spec.RecorderKey{}, rec), timeout)
+	defer cancel()
+	err := c.Check(ctx)
+	return rec.Snapshot(), err
+}
+
+// Observed returns the value of the observation named measurement, and
+// whether there is one.
+func Observed(obs []probes.Observation, measurement string) (float64, bool) {
+	for _, o := range obs {
+		if o.Measurement == measurement {
+			return o.Value, true
+		}
+	}
+	return 0, false
 }
