@@ -126,3 +126,37 @@ func Observed(obs []probes.Observation, measurement string) (float64, bool) {
 	}
 	return 0, false
 }
+
+// WaitStatus waits until g's status is want, woken by g's change
+// notifications rather than polling, and returns how long that took; it
+// fails the test if that takes longer than within, with what said and the
+// checks' errors.
+func WaitStatus(t testing.TB, g probes.Gate, what string, want probes.Status, within time.Duration) time.Duration {
+	t.Helper()
+	changed := make(chan struct{}, 1)
+	cancel := g.Subscribe(func() {
+		select {
+		case changed <- struct{}{}:
+		default:
+		}
+	})
+	defer cancel()
+	began := time.Now()
+	deadline := time.NewTimer(within)
+	defer deadline.Stop()
+	for {
+		r := g.Report()
+		if r.Status() == want {
+			return time.Since(began)
+		}
+		select {
+		case <-changed:
+		case <-deadline.C:
+			var errs []error
+			for _, c := range r.Checks {
+				errs = append(errs, c.Err)
+			}
+			t.Fatalf("%s: %s did not %s within %s: %v", what, g.Kind(), want, within, errs)
+		}
+	}
+}

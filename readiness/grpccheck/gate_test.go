@@ -36,9 +36,8 @@ func (h *hangable) Check(ctx context.Context, req *healthpb.HealthCheckRequest) 
 }
 
 // gate runs a readiness gate with the check "billing" (local) on c until
-// the test ends, and returns a function that waits for the gate's status
-// to become want, as pushed by the gate, and returns how long that took.
-func gate(t *testing.T, c probes.Checker) func(what string, want probes.Status, within time.Duration) time.Duration {
+// the test ends.
+func gate(t *testing.T, c probes.Checker) *readiness.Gate {
 	t.Helper()
 	lc := probes.NewLifecycle()
 	ready, err := readiness.New(lc)
@@ -48,29 +47,9 @@ func gate(t *testing.T, c probes.Checker) func(what string, want probes.Status, 
 	if err := ready.Add("billing", c, probes.Every(gateInterval), probes.Timeout(gateTimeout), probes.Local()); err != nil {
 		t.Fatal(err)
 	}
-	changed := make(chan struct{}, 1)
-	t.Cleanup(ready.Subscribe(func() {
-		select {
-		case changed <- struct{}{}:
-		default:
-		}
-	}))
 	testutil.Ready(t, lc)
 	testutil.Background(t, lc.Run)
-	return func(what string, want probes.Status, within time.Duration) time.Duration {
-		t.Helper()
-		began := time.Now()
-		deadline := time.NewTimer(within)
-		defer deadline.Stop()
-		for ready.Report().Status() != want {
-			select {
-			case <-changed:
-			case <-deadline.C:
-				t.Fatalf("%s: readiness did not %s within %s: %v", what, want, within, ready.Report().Checks[0].Err)
-			}
-		}
-		return time.Since(began)
-	}
+	return ready
 }
 
 // Through a running gate: an upstream that stops is seen within the
@@ -98,7 +77,11 @@ func TestGateSeesOutages(t *testing.T) {
 	}
 	stop := start(ln)
 	t.Cleanup(func() { stop() })
-	wait := gate(t, newChecker(t, addr))
+	ready := gate(t, newChecker(t, addr))
+	wait := func(what string, want probes.Status, within time.Duration) time.Duration {
+		t.Helper()
+		return testutil.WaitStatus(t, ready, what, want, within)
+	}
 	wait("start", probes.Pass, 5*time.Second)
 
 	hs.hang.Store(true)
