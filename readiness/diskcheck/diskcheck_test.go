@@ -5,8 +5,12 @@ import (
 	"strings"
 	"testing"
 
+	"go.uber.org/goleak"
+
 	"github.com/probekit/probes/readiness/diskcheck"
 )
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 func TestNewRejectsBadInput(t *testing.T) {
 	for _, tt := range []struct {
