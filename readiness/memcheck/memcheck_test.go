@@ -10,10 +10,14 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/goleak"
+
 	"github.com/probekit/probes"
 	"github.com/probekit/probes/internal/testutil"
 	"github.com/probekit/probes/readiness/memcheck"
 )
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // cgroupDir writes the given cgroup files ("memory.max": "max\n", ...) in a
 // temporary directory.
