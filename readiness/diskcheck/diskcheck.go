@@ -34,8 +34,9 @@ import (
 	"github.com/probekit/probes/internal/opt"
 )
 
-// DefaultWarnBelow is the default of WarnBelow: warn below 10 % free.
-var DefaultWarnBelow = Fraction(0.10)
+// defaultWarnBelow is the default of WarnBelow: warn below 10 % free. A
+// variable, unexported: a Threshold cannot be a constant.
+var defaultWarnBelow = Fraction(0.10)
 
 // Threshold is an amount of free space: a fraction of the filesystem's size
 // (Fraction) or a number of bytes (Bytes).
@@ -80,7 +81,7 @@ type config struct {
 }
 
 // WarnBelow makes the check warn when less than t is free. Default
-// DefaultWarnBelow (10 %); Bytes(0) turns it off.
+// Fraction(0.10), 10 %; Bytes(0) turns it off.
 func WarnBelow(t Threshold) Option {
 	return func(c *config) error {
 		if !t.valid() {
@@ -121,7 +122,7 @@ func New(path string, opts ...Option) (*Checker, error) {
 	if path == "" {
 		return nil, errors.New(`diskcheck: New(""): need a path`)
 	}
-	w := DefaultWarnBelow
+	w := defaultWarnBelow
 	cfg := config{warn: &w}
 	if err := opt.Apply("diskcheck", &cfg, opts); err != nil {
 		return nil, err
