@@ -10,8 +10,8 @@
 // and names given with Services (your own gRPC services) answer readiness
 // too. Pass and warn are SERVING, fail is NOT_SERVING.
 //
-// This is the only package of the module that imports google.golang.org/grpc:
-// a service that does not import it never compiles grpc.
+// Of the library's packages, only this one and readiness/grpccheck import
+// google.golang.org/grpc: a service that imports neither never compiles grpc.
 package grpchealth
 
 import (

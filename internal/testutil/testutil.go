@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/probekit/probes"
+	"github.com/probekit/probes/internal/spec"
 )
 
 // Deadline bounds every Eventually.
@@ -103,4 +104,59 @@ func FreeAddr(t testing.TB) string {
 	}
 	defer ln.Close()
 	return ln.Addr().String()
+}
+
+// CheckOnce runs c once with a deadline of timeout, as a gate runs an
+// execution, and returns what it observed (see probes.Observe) and its error.
+func CheckOnce(c probes.Checker, timeout time.Duration) ([]probes.Observation, error) {
+	rec := &spec.Recorder[probes.Observation]{Key: func(o probes.Observation) string { return o.Measurement }}
+	ctx, cancel := context.WithTimeout(context.WithValue(context.Background(), spec.RecorderKey{}, rec), timeout)
+	defer cancel()
+	err := c.Check(ctx)
+	return rec.Snapshot(), err
+}
+
+// Observed returns the value of the observation named measurement, and
+// whether there is one.
+func Observed(obs []probes.Observation, measurement string) (float64, bool) {
+	for _, o := range obs {
+		if o.Measurement == measurement {
+			return o.Value, true
+		}
+	}
+	return 0, false
+}
+
+// WaitStatus waits until g's status is want, woken by g's change
+// notifications rather than polling, and returns how long that took; it
+// fails the test if that takes longer than within, with what said and the
+// checks' errors.
+func WaitStatus(t testing.TB, g probes.Gate, what string, want probes.Status, within time.Duration) time.Duration {
+	t.Helper()
+	changed := make(chan struct{}, 1)
+	cancel := g.Subscribe(func() {
+		select {
+		case changed <- struct{}{}:
+		default:
+		}
+	})
+	defer cancel()
+	began := time.Now()
+	deadline := time.NewTimer(within)
+	defer deadline.Stop()
+	for {
+		r := g.Report()
+		if r.Status() == want {
+			return time.Since(began)
+		}
+		select {
+		case <-changed:
+		case <-deadline.C:
+			var errs []error
+			for _, c := range r.Checks {
+				errs = append(errs, c.Err)
+			}
+			t.Fatalf("%s: %s did not %s within %s: %v", what, g.Kind(), want, within, errs)
+		}
+	}
 }

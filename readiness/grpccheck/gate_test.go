@@ -1,0 +1,104 @@
+package grpccheck_test
+
+import (
+	"context"
+	"net"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	"github.com/probekit/probes"
+	"github.com/probekit/probes/internal/testutil"
+	"github.com/probekit/probes/readiness"
+)
+
+const (
+	gateInterval = 100 * time.Millisecond
+	gateTimeout  = 300 * time.Millisecond
+)
+
+// hangable is grpc-go's health server whose Check can be made to hang.
+type hangable struct {
+	*health.Server
+	hang atomic.Bool
+}
+
+func (h *hangable) Check(ctx context.Context, req *healthpb.HealthCheckRequest) (*healthpb.HealthCheckResponse, error) {
+	if h.hang.Load() {
+		<-ctx.Done()
+		return nil, ctx.Err()
+	}
+	return h.Server.Check(ctx, req)
+}
+
+// gate runs a readiness gate with the check "billing" (local) on c until
+// the test ends.
+func gate(t *testing.T, c probes.Checker) *readiness.Gate {
+	t.Helper()
+	lc := probes.NewLifecycle()
+	ready, err := readiness.New(lc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ready.Add("billing", c, probes.Every(gateInterval), probes.Timeout(gateTimeout), probes.Local()); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Ready(t, lc)
+	testutil.Background(t, lc.Run)
+	return ready
+}
+
+// Through a running gate: an upstream that stops is seen within the
+// check's interval plus a little (the refusal is immediate), one whose
+// health handler hangs within interval plus timeout, and both are seen
+// again when they return (a restarted server after the connection's
+// reconnect backoff, about a second by default).
+func TestGateSeesOutages(t *testing.T) {
+	ln := testutil.Listen(t)
+	addr := ln.Addr().String()
+	hs := &hangable{Server: health.NewServer()}
+	hs.SetServingStatus("items", healthpb.HealthCheckResponse_SERVING)
+	start := func(ln net.Listener) func() {
+		gs := grpc.NewServer()
+		healthpb.RegisterHealthServer(gs, hs)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			_ = gs.Serve(ln)
+		}()
+		return func() { // harmless twice
+			gs.Stop()
+			<-done
+		}
+	}
+	stop := start(ln)
+	t.Cleanup(func() { stop() })
+	ready := gate(t, newChecker(t, addr))
+	wait := func(what string, want probes.Status, within time.Duration) time.Duration {
+		t.Helper()
+		return testutil.WaitStatus(t, ready, what, want, within)
+	}
+	wait("start", probes.Pass, 5*time.Second)
+
+	hs.hang.Store(true)
+	hung := wait("hang", probes.Fail, gateInterval+gateTimeout+100*time.Millisecond)
+	hs.hang.Store(false)
+	unhung := wait("unhang", probes.Pass, 5*time.Second)
+
+	stop()
+	down := wait("stop", probes.Fail, gateInterval+gateTimeout+100*time.Millisecond)
+	ln2, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop = start(ln2)
+	up := wait("restart", probes.Pass, 10*time.Second)
+
+	t.Logf("interval %s, timeout %s: a hung handler failed readiness after %s, passed %s after it answered again; "+
+		"a stopped server failed it after %s, passed %s after the restart",
+		gateInterval, gateTimeout, hung.Round(time.Millisecond), unhung.Round(time.Millisecond), down.Round(time.Millisecond), up.Round(time.Millisecond))
+}

@@ -1,0 +1,269 @@
+package grpccheck_test
+
+import (
+	"context"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/status"
+
+	"github.com/probekit/probes"
+	"github.com/probekit/probes/grpchealth"
+	"github.com/probekit/probes/internal/testutil"
+	"github.com/probekit/probes/readiness"
+	"github.com/probekit/probes/readiness/grpccheck"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// checkTimeout is the checks' timeout in the tests.
+const checkTimeout = 500 * time.Millisecond
+
+// serve runs gs on a loopback port until the test ends (or stop is
+// called), and returns its address and a stop function.
+func serve(t *testing.T, gs *grpc.Server) (addr string, stop func()) {
+	t.Helper()
+	ln := testutil.Listen(t)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = gs.Serve(ln)
+	}()
+	stop = func() {
+		gs.Stop()
+		<-done
+	}
+	t.Cleanup(stop) // Stop twice is harmless
+	return ln.Addr().String(), stop
+}
+
+// dial opens a client connection to addr, closed when the test ends.
+func dial(t *testing.T, addr string) *grpc.ClientConn {
+	t.Helper()
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return conn
+}
+
+// fixed is a health service that answers every Check the same way.
+type fixed struct {
+	healthpb.UnimplementedHealthServer
+	res *healthpb.HealthCheckResponse
+	err error
+}
+
+func (f fixed) Check(context.Context, *healthpb.HealthCheckRequest) (*healthpb.HealthCheckResponse, error) {
+	return f.res, f.err
+}
+
+// hung is a health service whose Check answers only when the caller gives
+// up, as a server does whose health handler waits on a lock.
+type hung struct {
+	healthpb.UnimplementedHealthServer
+}
+
+func (hung) Check(ctx context.Context, _ *healthpb.HealthCheckRequest) (*healthpb.HealthCheckResponse, error) {
+	<-ctx.Done()
+	return nil, ctx.Err()
+}
+
+func withHealth(register func(*grpc.Server)) *grpc.Server {
+	gs := grpc.NewServer()
+	register(gs)
+	return gs
+}
+
+// standard is grpc-go's own health server knowing "items" (SERVING) and
+// "search" (NOT_SERVING).
+func standard() *grpc.Server {
+	return withHealth(func(gs *grpc.Server) {
+		hs := health.NewServer()
+		hs.SetServingStatus("items", healthpb.HealthCheckResponse_SERVING)
+		hs.SetServingStatus("search", healthpb.HealthCheckResponse_NOT_SERVING)
+		healthpb.RegisterHealthServer(gs, hs)
+	})
+}
+
+func answering(res *healthpb.HealthCheckResponse, err error) *grpc.Server {
+	return withHealth(func(gs *grpc.Server) { healthpb.RegisterHealthServer(gs, fixed{res: res, err: err}) })
+}
+
+// ours is the project's own health service over a lifecycle in phase
+// ready or drained.
+func ours(t *testing.T, drained bool) *grpc.Server {
+	t.Helper()
+	lc := probes.NewLifecycle()
+	if _, err := readiness.New(lc); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Ready(t, lc)
+	if drained {
+		if err := lc.Drain("test"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h, err := grpchealth.New(lc, grpchealth.Services("items.v1.Items"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(h.Close)
+	return withHealth(h.Register)
+}
+
+func TestAnswers(t *testing.T) {
+	for _, tt := range []struct {
+		name    string
+		server  func(t *testing.T) *grpc.Server
+		service string
+		status  probes.Status
+		want    string // in the error
+	}{
+		{"SERVING passes", func(*testing.T) *grpc.Server { return standard() }, "items", probes.Pass, ""},
+		{"the whole server passes", func(*testing.T) *grpc.Server { return standard() }, "", probes.Pass, ""},
+		{"NOT_SERVING fails", func(*testing.T) *grpc.Server { return standard() }, "search", probes.Fail,
+			`health of service "search": NOT_SERVING`},
+		{"unknown to grpc-go's server fails", func(*testing.T) *grpc.Server { return standard() }, "billing", probes.Fail,
+			`health of service "billing": SERVICE_UNKNOWN (NotFound): the server does not know it`},
+		{"SERVICE_UNKNOWN fails", func(*testing.T) *grpc.Server {
+			return answering(&healthpb.HealthCheckResponse{Status: healthpb.HealthCheckResponse_SERVICE_UNKNOWN}, nil)
+		}, "billing", probes.Fail, `health of service "billing": SERVICE_UNKNOWN: the server does not know it`},
+		{"UNKNOWN fails", func(*testing.T) *grpc.Server {
+			return answering(&healthpb.HealthCheckResponse{Status: healthpb.HealthCheckResponse_UNKNOWN}, nil)
+		}, "billing", probes.Fail, `health of service "billing": UNKNOWN`},
+		{"no health service fails", func(*testing.T) *grpc.Server { return grpc.NewServer() }, "items", probes.Fail,
+			`health of service "items": the server has no grpc.health.v1 service`},
+		{"another error fails", func(*testing.T) *grpc.Server {
+			return answering(nil, status.Error(codes.PermissionDenied, "who are you"))
+		}, "items", probes.Fail, "Health/Check: rpc error: code = PermissionDenied desc = who are you"},
+		{"a ready service of ours passes", func(t *testing.T) *grpc.Server { return ours(t, false) }, "items.v1.Items", probes.Pass, ""},
+		{"a draining service of ours fails", func(t *testing.T) *grpc.Server { return ours(t, true) }, "readiness", probes.Fail,
+			`health of service "readiness": NOT_SERVING`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			addr, _ := serve(t, tt.server(t))
+			c, err := grpccheck.New(dial(t, addr), tt.service)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = testutil.CheckOnce(c, checkTimeout)
+			if got := probes.StatusOf(err); got != tt.status {
+				t.Errorf("status: got %s (%v), want %s", got, err, tt.status)
+			}
+			if tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)) {
+				t.Errorf("error: got %v, want it to contain %q", err, tt.want)
+			}
+		})
+	}
+}
+
+// frozen returns the address of a listener that accepts connections and
+// never says a word, until the test ends.
+func frozen(t *testing.T) string {
+	t.Helper()
+	ln := testutil.Listen(t)
+	done := make(chan struct{})
+	var conns []net.Conn
+	go func() {
+		defer close(done)
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			conns = append(conns, conn)
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		<-done
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	return ln.Addr().String()
+}
+
+// newChecker returns a Checker of "items" over a connection of its own to
+// addr.
+func newChecker(t *testing.T, addr string) *grpccheck.Checker {
+	t.Helper()
+	c, err := grpccheck.New(dial(t, addr), "items")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// A server that stops is reported at the next check, at once; one that
+// accepts and never speaks at the check's timeout, not later.
+func TestDoesNotAnswer(t *testing.T) {
+	for _, tt := range []struct {
+		name    string
+		checker func(t *testing.T) *grpccheck.Checker
+		want    string
+		atLeast time.Duration // the check takes at least this long
+	}{
+		{"stopped", func(t *testing.T) *grpccheck.Checker {
+			addr, stop := serve(t, standard())
+			c := newChecker(t, addr)
+			if _, err := testutil.CheckOnce(c, checkTimeout); err != nil {
+				t.Fatalf("before the stop: %v", err)
+			}
+			stop()
+			return c
+		}, `health of service "items": the server does not answer, connection `, 0},
+		{"never there", func(t *testing.T) *grpccheck.Checker { return newChecker(t, testutil.FreeAddr(t)) },
+			"the server does not answer, connection TRANSIENT_FAILURE", 0},
+		{"hung health handler", func(t *testing.T) *grpccheck.Checker {
+			addr, _ := serve(t, withHealth(func(gs *grpc.Server) { healthpb.RegisterHealthServer(gs, hung{}) }))
+			return newChecker(t, addr)
+		}, "no answer before the timeout, connection READY", checkTimeout},
+		{"frozen", func(t *testing.T) *grpccheck.Checker { return newChecker(t, frozen(t)) },
+			"no answer before the timeout, connection CONNECTING", checkTimeout},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c := tt.checker(t)
+			began := time.Now()
+			_, err := testutil.CheckOnce(c, checkTimeout)
+			took := time.Since(began)
+			if probes.StatusOf(err) != probes.Fail || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("got %v, want a failure containing %q", err, tt.want)
+			}
+			if took < tt.atLeast || took > checkTimeout+100*time.Millisecond {
+				t.Errorf("took %s, want %s to %s", took, tt.atLeast, checkTimeout+100*time.Millisecond)
+			}
+			t.Logf("%s: failed after %s (timeout %s): %v", tt.name, took.Round(time.Millisecond), checkTimeout, err)
+		})
+	}
+}
+
+func TestNewRejectsBadInput(t *testing.T) {
+	conn := dial(t, "127.0.0.1:1")
+	for _, tt := range []struct {
+		name string
+		conn grpc.ClientConnInterface
+		opts []grpccheck.Option
+		want string
+	}{
+		{"nil conn", nil, nil, "grpccheck: New(nil)"},
+		{"nil call option", conn, []grpccheck.Option{grpccheck.CallOptions(grpc.WaitForReady(true), nil)}, "grpccheck: CallOptions: option 1 is nil"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := grpccheck.New(tt.conn, "items", tt.opts...)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("got %v, want an error naming %q", err, tt.want)
+			}
+		})
+	}
+}
