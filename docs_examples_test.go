@@ -24,12 +24,17 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.uber.org/zap"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/probekit/probes"
 	"github.com/probekit/probes/grpchealth"
 	"github.com/probekit/probes/liveness"
 	"github.com/probekit/probes/metrics"
 	"github.com/probekit/probes/readiness"
+	"github.com/probekit/probes/readiness/certcheck"
+	"github.com/probekit/probes/readiness/diskcheck"
+	"github.com/probekit/probes/readiness/grpccheck"
+	"github.com/probekit/probes/readiness/memcheck"
 	"github.com/probekit/probes/readiness/pgxcheck"
 	"github.com/probekit/probes/server"
 	"github.com/probekit/probes/startup"
@@ -614,4 +619,38 @@ func Example_systemd() {
 	fmt.Println(lc.Phase())
 	// Output:
 	// cold
+}
+
+// Example_moreCheckers adds the checkers of readiness/grpccheck, certcheck,
+// diskcheck and memcheck: an upstream the fleet shares, and three things
+// only this instance has.
+func Example_moreCheckers() {
+	lc := probes.NewLifecycle()
+	ready, err := readiness.New(lc)
+	if err != nil {
+		panic(err)
+	}
+	conn, err := grpc.NewClient("billing:9090", grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		panic(err)
+	}
+	defer conn.Close()
+	add := func(name string, c probes.Checker, err error, opts ...probes.CheckOption) {
+		if err == nil {
+			err = ready.Add(name, c, opts...)
+		}
+		if err != nil {
+			panic(err)
+		}
+	}
+	billing, err := grpccheck.New(conn, "billing.v1.Billing")
+	add("billing", billing, err) // an upstream the fleet shares
+	cert, err := certcheck.File("/etc/tls/tls.crt")
+	add("tls-cert", cert, err, probes.Local(), probes.Every(time.Minute))
+	disk, err := diskcheck.New("/var/spool/app", diskcheck.FailBelow(diskcheck.Bytes(64<<20)))
+	add("spool-disk", disk, err, probes.Local(), probes.ComponentType("system"))
+	mem, err := memcheck.New()
+	add("memory", mem, err, probes.Local(), probes.ComponentType("system"))
+	fmt.Println(len(ready.Report().Checks), "checks")
+	// Output: 4 checks
 }
