@@ -1,0 +1,368 @@
+// Package history keeps what happened to a service recently, in memory
+// fixed when it is built: a ring of the last transitions (phase moves, gate
+// verdict changes, check verdict changes) and, per check, executions by
+// status and latency over fixed time buckets (the last hour by minute, the
+// last day by quarter hour), enough for a sparkline and a p99. Recording an
+// execution takes constant time and allocates nothing.
+//
+// A History follows a lifecycle and every gate it has when New runs; build
+// it after the gates. Its ServeHTTP answers the whole of it as JSON, with
+// reasons only for requests an authorizer accepts. The status page (package
+// statuspage) renders it.
+//
+// The package uses only the standard library.
+package history
+
+import (
+	"errors"
+	"fmt"
+	"math/bits"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/probekit/probes"
+	"github.com/probekit/probes/redact"
+)
+
+// Defaults and the shape of the rollups.
+const (
+	DefaultTransitions = 256
+	MinuteBuckets      = 60 // the last hour, by minute
+	QuarterBuckets     = 96 // the last day, by quarter hour
+)
+
+// latency buckets: upper bounds of 100 µs doubling, 18 of them (to ~13 s),
+// and one for everything above.
+const (
+	latBase    = 100 * time.Microsecond
+	latBuckets = 19
+)
+
+// Option configures a History. An invalid value makes New return an error
+// that names the option.
+type Option func(*config) error
+
+type config struct {
+	transitions int
+}
+
+// Transitions sets how many transitions the ring keeps. Default
+// DefaultTransitions (256).
+func Transitions(n int) Option {
+	return func(c *config) error {
+		if n < 1 {
+			return fmt.Errorf("Transitions(%d): must be at least 1", n)
+		}
+		c.transitions = n
+		return nil
+	}
+}
+
+// Transition is one change: the phase, a gate's verdict or a check's.
+type Transition struct {
+	// At is when it happened, by the lifecycle's clock.
+	At time.Time
+	// Subject is "phase", a gate's name ("readiness") or a check's
+	// ("readiness/postgres").
+	Subject string
+	// From and To are the phases or statuses before and after.
+	From, To string
+	// Reason says why, masked (package redact); empty for a gate.
+	Reason string
+}
+
+// Bucket is what one time bucket saw of a check's executions.
+type Bucket struct {
+	// Start is when the bucket began.
+	Start time.Time
+	// Pass, Warn and Fail count the executions by their own outcome.
+	Pass, Warn, Fail uint32
+	// P99 is an upper bound of the 99th percentile of their durations
+	// (within a factor of two); Max is the longest. Zero without
+	// executions.
+	P99, Max time.Duration
+}
+
+// Executions returns how many executions the bucket saw.
+func (b Bucket) Executions() uint32 { return b.Pass + b.Warn + b.Fail }
+
+// History is a bounded record of one lifecycle. Create one with New.
+type History struct {
+	lc      *probes.Lifecycle
+	cancels []func()
+
+	mu     sync.Mutex
+	ring   []Transition
+	next   int // where the next transition goes
+	filled bool
+	gates  map[probes.Kind]*gateState
+	since  map[string]time.Time // subject -> last change
+
+	series atomic.Pointer[map[string]*series] // "gate/check", copied on write
+	addMu  sync.Mutex
+}
+
+type gateState struct {
+	status probes.Status
+	known  bool
+	checks map[string]probes.Status
+}
+
+// New returns a History of lc and its gates. It fails when lc is nil, or
+// with an error naming the option when an option is invalid.
+func New(lc *probes.Lifecycle, opts ...Option) (*History, error) {
+	if lc == nil {
+		return nil, errors.New("history: New(nil): need a *probes.Lifecycle")
+	}
+	cfg := config{transitions: DefaultTransitions}
+	for _, o := range opts {
+		if o == nil {
+			continue
+		}
+		if err := o(&cfg); err != nil {
+			return nil, fmt.Errorf("history: %w", err)
+		}
+	}
+	h := &History{lc: lc, ring: make([]Transition, cfg.transitions), gates: map[probes.Kind]*gateState{}, since: map[string]time.Time{}}
+	h.series.Store(&map[string]*series{})
+	h.cancels = append(h.cancels, lc.Subscribe(h.moved))
+	for _, g := range lc.Gates() {
+		st := &gateState{checks: map[string]probes.Status{}}
+		h.gates[g.Kind()] = st
+		h.observe(g, st, false)
+		h.cancels = append(h.cancels, g.Subscribe(func() { h.observe(g, st, true) }))
+		if ex, ok := g.(interface {
+			OnExecution(func(probes.Execution)) func()
+		}); ok {
+			h.cancels = append(h.cancels, ex.OnExecution(h.executed))
+		}
+	}
+	return h, nil
+}
+
+// Close stops following the lifecycle and its gates.
+func (h *History) Close() {
+	for _, c := range h.cancels {
+		c()
+	}
+}
+
+func (h *History) moved(t probes.Transition) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.addLocked(Transition{At: t.At, Subject: "phase", From: t.From.String(), To: t.To.String(), Reason: redact.String(t.Reason)})
+}
+
+// observe records the changes of g's verdict and its checks' since the
+// last look; record false only takes the first look.
+func (h *History) observe(g probes.Gate, st *gateState, record bool) {
+	rep := g.Report()
+	at := h.lc.Clock().Now()
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	gate := g.Kind().String()
+	if s := rep.Status(); !st.known || s != st.status {
+		if record && st.known {
+			h.addLocked(Transition{At: at, Subject: gate, From: st.status.String(), To: s.String()})
+		} else {
+			h.since[gate] = at
+		}
+		st.status, st.known = s, true
+	}
+	for i := range rep.Checks {
+		c := &rep.Checks[i]
+		if c.Time.IsZero() && c.Since.IsZero() {
+			continue // no result yet
+		}
+		old, seen := st.checks[c.Name]
+		if seen && old == c.Status {
+			continue
+		}
+		st.checks[c.Name] = c.Status
+		subject := gate + "/" + c.Name
+		reason := ""
+		if c.Err != nil {
+			reason = c.Err.Error() // masked by the runner
+		}
+		from := "none"
+		if seen {
+			from = old.String()
+		}
+		h.addLocked(Transition{At: cmpTime(c.Since, at), Subject: subject, From: from, To: c.Status.String(), Reason: reason})
+	}
+}
+
+func cmpTime(t, or time.Time) time.Time {
+	if t.IsZero() {
+		return or
+	}
+	return t
+}
+
+// addLocked puts t in the ring; h.mu must be held.
+func (h *History) addLocked(t Transition) {
+	h.ring[h.next] = t
+	h.next++
+	if h.next == len(h.ring) {
+		h.next, h.filled = 0, true
+	}
+	h.since[t.Subject] = t.At
+}
+
+// Transitions returns the transitions kept, oldest first.
+func (h *History) Transitions() []Transition {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if !h.filled {
+		return append([]Transition(nil), h.ring[:h.next]...)
+	}
+	return append(append([]Transition(nil), h.ring[h.next:]...), h.ring[:h.next]...)
+}
+
+// Since returns when subject ("phase", "readiness", "readiness/postgres")
+// last changed, as far as the History has seen; zero if it has not.
+func (h *History) Since(subject string) time.Time {
+	if subject == "phase" {
+		return h.lc.Since()
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.since[subject]
+}
+
+// series is one check's rollups. Its buckets are reused in place: a bucket
+// whose epoch is not the present one is reset before it counts.
+type series struct {
+	mu       sync.Mutex
+	minutes  [MinuteBuckets]slot
+	quarters [QuarterBuckets]slot
+}
+
+type slot struct {
+	epoch  int64 // bucket number since the Unix epoch; the slot is empty when it is not the present one
+	counts [3]uint32
+	lat    [latBuckets]uint32
+	max    time.Duration
+}
+
+func (h *History) executed(e probes.Execution) {
+	h.record(e.Gate.String()+"/"+e.Check, e.Status, e.Duration, h.lc.Clock().Now())
+}
+
+// record counts one execution at now. The check's series is made the first
+// time it is seen; after that it is a map read, a lock and a few stores.
+func (h *History) record(key string, s probes.Status, d time.Duration, now time.Time) {
+	sr := (*h.series.Load())[key]
+	if sr == nil {
+		sr = h.add(key)
+	}
+	lat := latIndex(d)
+	i := statusIndex(s)
+	ns := now.UnixNano()
+	sr.mu.Lock()
+	count(&sr.minutes[ns/int64(time.Minute)%MinuteBuckets], ns/int64(time.Minute), i, lat, d)
+	count(&sr.quarters[ns/int64(15*time.Minute)%QuarterBuckets], ns/int64(15*time.Minute), i, lat, d)
+	sr.mu.Unlock()
+}
+
+func count(sl *slot, epoch int64, status, lat int, d time.Duration) {
+	if sl.epoch != epoch {
+		*sl = slot{epoch: epoch}
+	}
+	sl.counts[status]++
+	sl.lat[lat]++
+	sl.max = max(sl.max, d)
+}
+
+func (h *History) add(key string) *series {
+	h.addMu.Lock()
+	defer h.addMu.Unlock()
+	old := *h.series.Load()
+	if sr := old[key]; sr != nil {
+		return sr
+	}
+	next := make(map[string]*series, len(old)+1)
+	for k, v := range old {
+		next[k] = v
+	}
+	sr := &series{}
+	next[key] = sr
+	h.series.Store(&next)
+	return sr
+}
+
+func statusIndex(s probes.Status) int {
+	switch s {
+	case probes.Pass:
+		return 0
+	case probes.Warn:
+		return 1
+	}
+	return 2
+}
+
+// latIndex is the latency bucket of d: bucket k holds durations up to
+// latBase<<k.
+func latIndex(d time.Duration) int {
+	if d <= latBase {
+		return 0
+	}
+	k := bits.Len64(uint64((d - 1) / latBase))
+	return min(k, latBuckets-1)
+}
+
+// Series is one check's rollups, oldest bucket first; buckets without
+// executions are included, so that a strip shows the gaps.
+type Series struct {
+	// Minutes are the last MinuteBuckets minutes, the present one last.
+	Minutes []Bucket
+	// Quarters are the last QuarterBuckets quarter hours, the present one
+	// last.
+	Quarters []Bucket
+}
+
+// Check returns the rollups of the named check of gate, as of now.
+func (h *History) Check(gate probes.Kind, name string) (Series, bool) {
+	sr := (*h.series.Load())[gate.String()+"/"+name]
+	if sr == nil {
+		return Series{}, false
+	}
+	now := h.lc.Clock().Now().UnixNano()
+	sr.mu.Lock()
+	defer sr.mu.Unlock()
+	return Series{
+		Minutes:  buckets(sr.minutes[:], now/int64(time.Minute), time.Minute),
+		Quarters: buckets(sr.quarters[:], now/int64(15*time.Minute), 15*time.Minute),
+	}, true
+}
+
+func buckets(slots []slot, present int64, width time.Duration) []Bucket {
+	n := int64(len(slots))
+	out := make([]Bucket, n)
+	for i := range n {
+		epoch := present - n + 1 + i
+		b := Bucket{Start: time.Unix(0, epoch*int64(width))}
+		if sl := &slots[((epoch%n)+n)%n]; sl.epoch == epoch {
+			b.Pass, b.Warn, b.Fail = sl.counts[0], sl.counts[1], sl.counts[2]
+			b.P99, b.Max = p99(&sl.lat, b.Executions()), sl.max
+		}
+		out[i] = b
+	}
+	return out
+}
+
+// p99 is the upper bound of the bucket that holds the 99th percentile.
+func p99(lat *[latBuckets]uint32, total uint32) time.Duration {
+	if total == 0 {
+		return 0
+	}
+	want := total - total/100 // the count at or below the 99th percentile
+	var seen uint32
+	for k, c := range lat {
+		if seen += c; seen >= want {
+			return latBase << k
+		}
+	}
+	return latBase << (latBuckets - 1)
+}
