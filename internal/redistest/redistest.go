@@ -1,6 +1,6 @@
 // Package redistest starts a throwaway Redis server for tests: redis-server
 // from PATH in a temporary directory, on a free loopback port, without
-// snapshots (--save ""), optionally with a password, and stopped when the
+// snapshots (--save ""), with DEBUG allowed from loopback, optionally with a password, and stopped when the
 // test ends. Fault tests stop, restart, pause and resume it, and start
 // replicas of it.
 //
@@ -96,7 +96,8 @@ func (s *Server) StartAgain(args ...string) {
 		s.t.Fatal(err)
 	}
 	line := []string{"--port", strconv.Itoa(s.port), "--bind", "127.0.0.1", "--dir", s.dir,
-		"--save", "", "--appendonly", "no", "--daemonize", "no", "--protected-mode", "no"}
+		"--save", "", "--appendonly", "no", "--daemonize", "no", "--protected-mode", "no",
+		"--enable-debug-command", "local"}
 	if s.cfg.password != "" {
 		line = append(line, "--requirepass", s.cfg.password)
 	}
@@ -288,3 +289,46 @@ func freePort(t testing.TB) int {
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port
 }
+
+// Conn is one connection to the server, kept open: it holds a client slot
+// (see maxclients) and can send commands after the server stops taking new
+// connections.
+type Conn struct {
+	t    testing.TB
+	conn net.Conn
+	r    *bufio.Reader
+}
+
+// Dial opens a Conn, authenticated when the server has a password, and
+// closes it when the test ends.
+func (s *Server) Dial() *Conn {
+	s.t.Helper()
+	conn, err := net.DialTimeout("tcp", s.Addr(), time.Second)
+	if err != nil {
+		s.t.Fatalf("redistest: %v", err)
+	}
+	s.t.Cleanup(func() { conn.Close() })
+	c := &Conn{t: s.t, conn: conn, r: bufio.NewReader(conn)}
+	if s.cfg.password != "" {
+		if reply := c.Do("AUTH", s.cfg.password); reply != "OK" {
+			s.t.Fatalf("redistest: AUTH: %s", reply)
+		}
+	}
+	return c
+}
+
+// Do sends one command over c and returns its reply as Server.Do does.
+func (c *Conn) Do(args ...string) string {
+	c.t.Helper()
+	if err := c.conn.SetDeadline(time.Now().Add(10 * time.Second)); err != nil {
+		c.t.Fatal(err)
+	}
+	reply, err := exchange(c.conn, c.r, args...)
+	if err != nil {
+		c.t.Fatalf("redistest: %s: %v", strings.Join(args, " "), err)
+	}
+	return reply
+}
+
+// Close closes c.
+func (c *Conn) Close() { c.conn.Close() }
