@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the tests talk to when it is missing, from Debian's packages:
-# PostgreSQL server binaries, HAProxy, wrk, and Prometheus (its server and
-# promtool).
+# PostgreSQL server binaries, HAProxy, wrk, Prometheus (its server and
+# promtool), Redis (redis-server) and MariaDB (mariadb-install-db and
+# mariadbd).
 set -euo pipefail
 
 missing=()
@@ -13,6 +14,11 @@ for tool in haproxy wrk; do
 done
 if ! command -v prometheus >/dev/null 2>&1 || ! command -v promtool >/dev/null 2>&1; then
   missing+=(prometheus)
+fi
+command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+if ! command -v mariadb-install-db >/dev/null 2>&1 ||
+  { ! command -v mariadbd >/dev/null 2>&1 && [ ! -x /usr/sbin/mariadbd ]; }; then
+  missing+=(mariadb-server)
 fi
 
 if [ ${#missing[@]} -gt 0 ]; then

@@ -1,0 +1,360 @@
+// Package redistest starts a throwaway Redis server for tests: redis-server
+// from PATH in a temporary directory, on a free loopback port, without
+// snapshots (--save ""), with DEBUG allowed from loopback, optionally with a password, and stopped when the
+// test ends. Fault tests stop, restart, pause and resume it, and start
+// replicas of it.
+//
+// Without redis-server the test is skipped, except when the environment has
+// CI=true, where it fails.
+package redistest
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Option configures a Server.
+type Option func(*config)
+
+type config struct {
+	password string
+	master   *Server
+	args     []string
+}
+
+// Password makes the server require pw (requirepass). Default: none.
+func Password(pw string) Option { return func(c *config) { c.password = pw } }
+
+// ReplicaOf makes the server a replica of master (with master's password).
+func ReplicaOf(master *Server) Option { return func(c *config) { c.master = master } }
+
+// Args passes more arguments to redis-server, such as "--maxclients", "4".
+func Args(args ...string) Option { return func(c *config) { c.args = append(c.args, args...) } }
+
+// Server is a running throwaway Redis server.
+type Server struct {
+	t       testing.TB
+	bin     string
+	dir     string
+	port    int
+	cfg     config
+	logPath string
+	mu      sync.Mutex
+	cmd     *exec.Cmd
+	exited  chan struct{}
+}
+
+// Start starts a server for t and stops it when t ends.
+func Start(t testing.TB, opts ...Option) *Server {
+	t.Helper()
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("redistest: no redis-server in PATH (CI=true: Redis is required)")
+		}
+		t.Skipf("redistest: no redis-server in PATH; install Redis (Debian: redis-server) to run this test")
+	}
+	s := &Server{t: t, bin: bin, dir: t.TempDir()}
+	for _, o := range opts {
+		o(&s.cfg)
+	}
+	s.logPath = filepath.Join(s.dir, "redis.log")
+	s.port = freePort(t)
+	t.Cleanup(s.stop)
+	s.StartAgain()
+	return s
+}
+
+// Addr is the server's host:port.
+func (s *Server) Addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(s.port)) }
+
+// Password is the server's password, "" without one.
+func (s *Server) Password() string { return s.cfg.password }
+
+// Dir is the server's working directory, where a SAVE writes dump.rdb.
+func (s *Server) Dir() string { return s.dir }
+
+// StartAgain starts the server after Stop, on the same port and directory
+// (loading dump.rdb if a SAVE wrote one), with args added to this start's
+// command line, and waits until it answers, if only with LOADING.
+func (s *Server) StartAgain(args ...string) {
+	s.t.Helper()
+	logf, err := os.OpenFile(s.logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	line := []string{"--port", strconv.Itoa(s.port), "--bind", "127.0.0.1", "--dir", s.dir,
+		"--save", "", "--appendonly", "no", "--daemonize", "no", "--protected-mode", "no",
+		"--enable-debug-command", "local"}
+	if s.cfg.password != "" {
+		line = append(line, "--requirepass", s.cfg.password)
+	}
+	if m := s.cfg.master; m != nil {
+		line = append(line, "--replicaof", "127.0.0.1", strconv.Itoa(m.port))
+		if m.cfg.password != "" {
+			line = append(line, "--masterauth", m.cfg.password)
+		}
+	}
+	line = append(append(line, s.cfg.args...), args...)
+	cmd := exec.Command(s.bin, line...)
+	cmd.Dir = s.dir
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		s.t.Fatalf("redistest: redis-server: %v", err)
+	}
+	exited := make(chan struct{})
+	go func() {
+		_ = cmd.Wait()
+		logf.Close()
+		close(exited)
+	}()
+	s.mu.Lock()
+	s.cmd, s.exited = cmd, exited
+	s.mu.Unlock()
+
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		reply, err := s.Try("PING")
+		if err == nil && (reply == "PONG" || strings.HasPrefix(reply, "LOADING")) {
+			return
+		}
+		select {
+		case <-exited:
+			log, _ := os.ReadFile(s.logPath)
+			s.t.Fatalf("redistest: redis-server exited: %s", log)
+		default:
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatalf("redistest: redis-server not answering after 30s: %q %v", reply, err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// Do sends one command over a connection of its own (authenticated when
+// the server has a password) and returns the reply's first line, or the
+// whole bulk string; an error reply is returned as text, with its prefix.
+// It fails the test when the server cannot be reached.
+func (s *Server) Do(args ...string) string {
+	s.t.Helper()
+	reply, err := s.Try(args...)
+	if err != nil {
+		s.t.Fatalf("redistest: %s: %v", strings.Join(args, " "), err)
+	}
+	return reply
+}
+
+// Try is Do returning the transport error instead of failing the test, for
+// use off the test's goroutine.
+func (s *Server) Try(args ...string) (string, error) {
+	conn, err := net.DialTimeout("tcp", s.Addr(), time.Second)
+	if err != nil {
+		return "", err
+	}
+	defer conn.Close()
+	if err := conn.SetDeadline(time.Now().Add(10 * time.Second)); err != nil {
+		return "", err
+	}
+	r := bufio.NewReader(conn)
+	if s.cfg.password != "" {
+		if reply, err := exchange(conn, r, "AUTH", s.cfg.password); err != nil || reply != "OK" {
+			return reply, err
+		}
+	}
+	return exchange(conn, r, args...)
+}
+
+// exchange writes one command in RESP and reads its reply.
+func exchange(w io.Writer, r *bufio.Reader, args ...string) (string, error) {
+	var b strings.Builder
+	fmt.Fprintf(&b, "*%d\r\n", len(args))
+	for _, a := range args {
+		fmt.Fprintf(&b, "$%d\r\n%s\r\n", len(a), a)
+	}
+	if _, err := io.WriteString(w, b.String()); err != nil {
+		return "", err
+	}
+	line, err := r.ReadString('\n')
+	if err != nil {
+		return "", err
+	}
+	line = strings.TrimRight(line, "\r\n")
+	if line == "" {
+		return "", errors.New("empty reply")
+	}
+	switch line[0] {
+	case '+', '-', ':':
+		return line[1:], nil
+	case '$':
+		n, err := strconv.Atoi(line[1:])
+		if err != nil || n < 0 {
+			return "", err
+		}
+		buf := make([]byte, n+2)
+		if _, err := io.ReadFull(r, buf); err != nil {
+			return "", err
+		}
+		return string(buf[:n]), nil
+	}
+	return line, nil
+}
+
+// Info returns field of the INFO section (such as "loading" of
+// "persistence"), "" when the server does not report it.
+func (s *Server) Info(section, field string) string {
+	s.t.Helper()
+	for _, line := range strings.Split(s.Do("INFO", section), "\n") {
+		if k, v, ok := strings.Cut(strings.TrimSpace(line), ":"); ok && k == field {
+			return v
+		}
+	}
+	return ""
+}
+
+// Stop shuts the server down (SIGTERM: no snapshot is saved) and waits
+// until it has exited.
+func (s *Server) Stop() {
+	s.t.Helper()
+	if !s.shutdown() {
+		s.t.Fatal("redistest: redis-server did not stop within 30s")
+	}
+}
+
+func (s *Server) shutdown() bool {
+	s.signal(syscall.SIGCONT) // a paused server cannot act on SIGTERM
+	s.signal(syscall.SIGTERM)
+	s.mu.Lock()
+	exited := s.exited
+	s.mu.Unlock()
+	select {
+	case <-exited:
+		return true
+	case <-time.After(30 * time.Second):
+		return false
+	}
+}
+
+// Pause freezes the server (SIGSTOP): the kernel still accepts connections
+// for it, and commands hang instead of failing.
+func (s *Server) Pause() {
+	s.t.Helper()
+	s.signal(syscall.SIGSTOP)
+	// The stop is asynchronous: return once the process is stopped, so
+	// that what the test does next meets a frozen server.
+	s.mu.Lock()
+	pid := s.cmd.Process.Pid
+	s.mu.Unlock()
+	deadline := time.Now().Add(10 * time.Second)
+	for !stopped(pid) {
+		if time.Now().After(deadline) {
+			s.t.Fatalf("redistest: process %d not stopped 10s after SIGSTOP", pid)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// stopped reports whether process pid is stopped (state T in /proc).
+func stopped(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return true // no /proc: trust the signal
+	}
+	rest := string(b[strings.LastIndexByte(string(b), ')')+1:])
+	f := strings.Fields(rest)
+	return len(f) > 0 && (f[0] == "T" || f[0] == "t")
+}
+
+// Resume undoes Pause.
+func (s *Server) Resume() { s.signal(syscall.SIGCONT) }
+
+func (s *Server) signal(sig syscall.Signal) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.cmd.Process.Signal(sig); err != nil && !errors.Is(err, os.ErrProcessDone) {
+		s.t.Errorf("redistest: kill %s: %v", sig, err)
+	}
+}
+
+func (s *Server) stop() {
+	s.mu.Lock()
+	exited := s.exited
+	s.mu.Unlock()
+	if exited == nil {
+		return
+	}
+	select {
+	case <-exited:
+		return
+	default:
+	}
+	if !s.shutdown() {
+		s.signal(syscall.SIGKILL)
+		<-exited
+	}
+}
+
+func freePort(t testing.TB) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// Conn is one connection to the server, kept open: it holds a client slot
+// (see maxclients) and can send commands after the server stops taking new
+// connections.
+type Conn struct {
+	t    testing.TB
+	conn net.Conn
+	r    *bufio.Reader
+}
+
+// Dial opens a Conn, authenticated when the server has a password, and
+// closes it when the test ends.
+func (s *Server) Dial() *Conn {
+	s.t.Helper()
+	conn, err := net.DialTimeout("tcp", s.Addr(), time.Second)
+	if err != nil {
+		s.t.Fatalf("redistest: %v", err)
+	}
+	s.t.Cleanup(func() { conn.Close() })
+	c := &Conn{t: s.t, conn: conn, r: bufio.NewReader(conn)}
+	if s.cfg.password != "" {
+		if reply := c.Do("AUTH", s.cfg.password); reply != "OK" {
+			s.t.Fatalf("redistest: AUTH: %s", reply)
+		}
+	}
+	return c
+}
+
+// Do sends one command over c and returns its reply as Server.Do does.
+func (c *Conn) Do(args ...string) string {
+	c.t.Helper()
+	if err := c.conn.SetDeadline(time.Now().Add(10 * time.Second)); err != nil {
+		c.t.Fatal(err)
+	}
+	reply, err := exchange(c.conn, c.r, args...)
+	if err != nil {
+		c.t.Fatalf("redistest: %s: %v", strings.Join(args, " "), err)
+	}
+	return reply
+}
+
+// Close closes c.
+func (c *Conn) Close() { c.conn.Close() }
