@@ -99,7 +99,7 @@ type History struct {
 	gates  map[probes.Kind]*gateState
 	since  map[string]time.Time // subject -> last change
 
-	series atomic.Pointer[map[string]*series] // "gate/check", copied on write
+	series atomic.Pointer[map[key]*series] // copied on write
 	addMu  sync.Mutex
 }
 
@@ -125,7 +125,7 @@ func New(lc *probes.Lifecycle, opts ...Option) (*History, error) {
 		}
 	}
 	h := &History{lc: lc, ring: make([]Transition, cfg.transitions), gates: map[probes.Kind]*gateState{}, since: map[string]time.Time{}}
-	h.series.Store(&map[string]*series{})
+	h.series.Store(&map[key]*series{})
 	h.cancels = append(h.cancels, lc.Subscribe(h.moved))
 	for _, g := range lc.Gates() {
 		st := &gateState{checks: map[string]probes.Status{}}
@@ -246,16 +246,22 @@ type slot struct {
 	max    time.Duration
 }
 
+// key names a check's series without building a string per execution.
+type key struct {
+	gate  probes.Kind
+	check string
+}
+
 func (h *History) executed(e probes.Execution) {
-	h.record(e.Gate.String()+"/"+e.Check, e.Status, e.Duration, h.lc.Clock().Now())
+	h.record(key{e.Gate, e.Check}, e.Status, e.Duration, h.lc.Clock().Now())
 }
 
 // record counts one execution at now. The check's series is made the first
 // time it is seen; after that it is a map read, a lock and a few stores.
-func (h *History) record(key string, s probes.Status, d time.Duration, now time.Time) {
-	sr := (*h.series.Load())[key]
+func (h *History) record(k key, s probes.Status, d time.Duration, now time.Time) {
+	sr := (*h.series.Load())[k]
 	if sr == nil {
-		sr = h.add(key)
+		sr = h.add(k)
 	}
 	lat := latIndex(d)
 	i := statusIndex(s)
@@ -275,19 +281,19 @@ func count(sl *slot, epoch int64, status, lat int, d time.Duration) {
 	sl.max = max(sl.max, d)
 }
 
-func (h *History) add(key string) *series {
+func (h *History) add(k key) *series {
 	h.addMu.Lock()
 	defer h.addMu.Unlock()
 	old := *h.series.Load()
-	if sr := old[key]; sr != nil {
+	if sr := old[k]; sr != nil {
 		return sr
 	}
-	next := make(map[string]*series, len(old)+1)
+	next := make(map[key]*series, len(old)+1)
 	for k, v := range old {
 		next[k] = v
 	}
 	sr := &series{}
-	next[key] = sr
+	next[k] = sr
 	h.series.Store(&next)
 	return sr
 }
@@ -324,7 +330,7 @@ type Series struct {
 
 // Check returns the rollups of the named check of gate, as of now.
 func (h *History) Check(gate probes.Kind, name string) (Series, bool) {
-	sr := (*h.series.Load())[gate.String()+"/"+name]
+	sr := (*h.series.Load())[key{gate, name}]
 	if sr == nil {
 		return Series{}, false
 	}

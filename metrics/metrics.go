@@ -173,6 +173,8 @@ var (
 		"1 while the check's last result is older than its StaleAfter bound: its schedule has stalled.", []string{"gate", "check"}, nil)
 	descFails = prometheus.NewDesc("probes_check_consecutive_failures",
 		"Failures of the check since its last pass or warning.", []string{"gate", "check"}, nil)
+	descFlap = prometheus.NewDesc("probes_check_flapping",
+		"1 while the check's outcomes keep changing (flap detection with hysteresis), else 0.", []string{"gate", "check"}, nil)
 	descWarmup = prometheus.NewDesc("probes_warmup_progress_ratio",
 		"Progress of the warm-up, from 0 to 1: the mean of its tasks' progress.", nil, nil)
 	descWarmTime = prometheus.NewDesc("probes_warmup_duration_seconds",
@@ -330,7 +332,7 @@ func (m *Metrics) check(gate probes.Kind, name string) *check {
 // Describe sends the descriptions of every metric; it is part of
 // prometheus.Collector.
 func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descPhase, descGate, descCheck, descLast, descStale, descFails, descWarmup, descWarmTime, descTask} {
+	for _, d := range []*prometheus.Desc{descPhase, descGate, descCheck, descLast, descStale, descFails, descFlap, descWarmup, descWarmTime, descTask} {
 		ch <- d
 	}
 	// Described whether or not a server is known yet: Metrics.Server may
@@ -416,6 +418,7 @@ func (m *Metrics) collectCheck(ch chan<- prometheus.Metric, gate probes.Kind, c 
 	ch <- prometheus.MustNewConstMetric(descLast, prometheus.GaugeValue, last, g, c.Name)
 	ch <- prometheus.MustNewConstMetric(descStale, prometheus.GaugeValue, flag(c.Stale), g, c.Name)
 	ch <- prometheus.MustNewConstMetric(descFails, prometheus.GaugeValue, float64(c.ConsecutiveFailures), g, c.Name)
+	ch <- prometheus.MustNewConstMetric(descFlap, prometheus.GaugeValue, flag(c.Flapping), g, c.Name)
 }
 
 func collectServer(ch chan<- prometheus.Metric, srv *server.Server) {

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/probekit/probes"
@@ -19,7 +20,31 @@ type HandlerOption func(*handlerConfig) error
 type handlerConfig struct {
 	authorize func(*http.Request) bool
 	info      Info
-	deepPath  *string // Register only; nil: HealthPath
+	deepPath  *string      // Register only; nil: HealthPath
+	browsers  http.Handler // Register's deep view only; see Browsers
+}
+
+// Browsers makes the deep view that Register mounts hand requests from
+// browsers (those that ask for text/html, or for a text/event-stream) to
+// h, such as a statuspage.Page, on the same URL: a person opening /healthz
+// gets a page, while curl, the kubelet and monitors keep their JSON and
+// text. It is Register's alone, and applies to the deep view only:
+// NewHandler and Mount refuse it.
+func Browsers(h http.Handler) HandlerOption {
+	return func(c *handlerConfig) error {
+		if h == nil {
+			return errors.New("Browsers(nil): need a handler")
+		}
+		c.browsers = h
+		return nil
+	}
+}
+
+// wantsPage reports whether r is a browser's: it asks for HTML before JSON
+// or text, or for an event stream.
+func wantsPage(r *http.Request) bool {
+	accept := r.Header.Get("Accept")
+	return strings.HasPrefix(accept, "text/html") || strings.Contains(accept, "text/event-stream") || r.URL.RawQuery == "events"
 }
 
 // DeepView moves the deep view Register mounts from /healthz to path, or
@@ -104,6 +129,9 @@ func handlerOptions(opts []HandlerOption) (handlerConfig, error) {
 	if cfg.deepPath != nil {
 		return cfg, fmt.Errorf("server: DeepView(%q): only Register mounts a deep view", *cfg.deepPath)
 	}
+	if cfg.browsers != nil {
+		return cfg, errors.New("server: Browsers: only Register's deep view serves a page")
+	}
 	return cfg, nil
 }
 
@@ -152,6 +180,10 @@ var (
 
 // ServeHTTP answers a probe.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if h.cfg.browsers != nil && r.PathValue("check") == "" && wantsPage(r) {
+		h.cfg.browsers.ServeHTTP(w, r)
+		return
+	}
 	v := h.current()
 	if v.rep.Phase >= probes.Draining {
 		markProbe(r) // only a drain tells probes from late requests; see Server.track

@@ -19,6 +19,7 @@ import (
 
 	"github.com/probekit/probes"
 	"github.com/probekit/probes/internal/broadcast"
+	"github.com/probekit/probes/readiness"
 	"github.com/probekit/probes/server"
 )
 
@@ -531,5 +532,64 @@ func TestDeepViewOnlyForRegister(t *testing.T) {
 	}
 	if _, err := server.Mount(http.NewServeMux(), "/x", g, server.DeepView("")); err == nil || !strings.Contains(err.Error(), "DeepView") {
 		t.Errorf("Mount with DeepView: got %v, want an error naming DeepView", err)
+	}
+}
+
+// Browsers hands the deep view's browser requests to the page, and only
+// the deep view's; everyone else keeps JSON and text.
+func TestBrowsers(t *testing.T) {
+	lc := probes.NewLifecycle()
+	if _, err := readiness.New(lc); err != nil {
+		t.Fatal(err)
+	}
+	page := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "<p>page</p>") })
+	mux := http.NewServeMux()
+	if _, err := server.Register(mux, lc, server.Browsers(page)); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		path, accept string
+		page         bool
+	}{
+		{"/healthz", "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8", true},
+		{"/healthz?events", "text/event-stream", true},
+		{"/healthz", "*/*", false},
+		{"/healthz", "application/json", false},
+		{"/healthz", "text/plain", false},
+		{"/readyz", "text/html", false},
+	} {
+		rec := httptest.NewRecorder()
+		req := httptest.NewRequest(http.MethodGet, tt.path, nil)
+		req.Header.Set("Accept", tt.accept)
+		mux.ServeHTTP(rec, req)
+		if got := rec.Body.String() == "<p>page</p>"; got != tt.page {
+			t.Errorf("%s with Accept %q: page %v, want %v (%d %s)", tt.path, tt.accept, got, tt.page, rec.Code, rec.Body)
+		}
+	}
+	g := &stubGate{rep: failingReadiness()}
+	if _, err := server.NewHandler(g, server.Browsers(page)); err == nil {
+		t.Error("NewHandler with Browsers accepted")
+	}
+	if _, err := server.NewHandler(g, server.Browsers(nil)); err == nil {
+		t.Error("Browsers(nil) accepted")
+	}
+}
+
+// A flapping check is named in the gate's notes and marked in its entry.
+func TestFlappingShown(t *testing.T) {
+	rep := failingReadiness()
+	for i := range rep.Checks {
+		if rep.Checks[i].Name == "queue" {
+			rep.Checks[i].Flapping = true
+			rep.Checks[i].Since = time.Date(2026, 11, 21, 11, 59, 0, 0, time.UTC)
+		}
+	}
+	h := newMux(&stubGate{rep: rep})
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/readyz?verbose", nil))
+	for _, want := range []string{`"flapping: queue"`, `"since":"2026-11-21T11:59:00Z","flapping":true`} {
+		if !strings.Contains(rec.Body.String(), want) {
+			t.Errorf("verbose body lacks %s: %s", want, rec.Body)
+		}
 	}
 }

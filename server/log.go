@@ -47,6 +47,13 @@ func logDiff(log *zap.Logger, prev, cur *probes.Report) {
 	}
 	for _, c := range cur.Checks {
 		old, ok := prev.Check(c.Name)
+		if ok && old.Flapping != c.Flapping {
+			if c.Flapping {
+				log.Warn("check flapping: its outcomes keep changing", gate, zap.String("check", c.Name), zap.Stringer("status", c.Status))
+			} else {
+				log.Info("check no longer flapping", gate, zap.String("check", c.Name), zap.Stringer("status", c.Status))
+			}
+		}
 		if c.Time.IsZero() || ok && old.Status == c.Status && !old.Time.IsZero() {
 			continue // no result yet, or no change
 		}

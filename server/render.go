@@ -202,7 +202,11 @@ type entry struct {
 	ObservedUnit  string `json:"observedUnit,omitempty"`
 	Status        string `json:"status"`
 	Time          string `json:"time,omitempty"`
-	Output        string `json:"output,omitempty"`
+	// Since and Flapping go beyond the draft (which allows more fields):
+	// when the check's verdict last changed, and whether it flaps.
+	Since    string `json:"since,omitempty"`
+	Flapping bool   `json:"flapping,omitempty"`
+	Output   string `json:"output,omitempty"`
 }
 
 // number is an observed value; one JSON cannot hold (NaN, ±Inf) is null.
@@ -252,11 +256,14 @@ func unmatchedNotes(names []string) []string {
 // verdictNotes name the checks that make the gate fail or warn: names and
 // statuses are public, so even the smallest body says why.
 func verdictNotes(rep *probes.Report, o *renderOptions) []string {
-	var failing, warning []string
+	var failing, warning, flapping []string
 	for i := range rep.Checks {
 		c := &rep.Checks[i]
 		if o.excluded(c.Name) {
 			continue
+		}
+		if c.Flapping {
+			flapping = append(flapping, c.Name)
 		}
 		switch c.Contribution() {
 		case probes.Fail:
@@ -271,6 +278,9 @@ func verdictNotes(rep *probes.Report, o *renderOptions) []string {
 	}
 	if len(warning) > 0 {
 		notes = append(notes, "warning: "+strings.Join(warning, ", "))
+	}
+	if len(flapping) > 0 {
+		notes = append(notes, "flapping: "+strings.Join(flapping, ", "))
 	}
 	return notes
 }
@@ -354,6 +364,10 @@ func checkEntry(c *probes.Result, authz bool) entry {
 	if !c.Time.IsZero() {
 		e.Time = c.Time.UTC().Format(time.RFC3339Nano)
 	}
+	if !c.Since.IsZero() {
+		e.Since = c.Since.UTC().Format(time.RFC3339Nano)
+	}
+	e.Flapping = c.Flapping
 	if authz && c.Err != nil {
 		e.Output = c.Err.Error()
 	}

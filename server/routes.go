@@ -114,6 +114,9 @@ func Register(m Mux, lc *probes.Lifecycle, opts ...HandlerOption) (Handlers, err
 		}
 		one := cfg
 		one.deepPath = nil
+		if g.Kind() != probes.Health {
+			one.browsers = nil // the page is the deep view's
+		}
 		h, err := mount(m, path, g, one)
 		if err != nil {
 			return Handlers{}, err

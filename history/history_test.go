@@ -1,0 +1,224 @@
+package history_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/probekit/probes"
+	"github.com/probekit/probes/history"
+	"github.com/probekit/probes/internal/testutil"
+	"github.com/probekit/probes/readiness"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+var t0 = time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+
+// A service's life lands in the ring in order: phase moves, the gate's
+// verdict, the check's, with the reason masked.
+func TestTransitions(t *testing.T) {
+	lc := probes.NewLifecycle()
+	ready, err := readiness.New(lc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var down atomic.Bool
+	if err := ready.Add("db", probes.CheckFunc(func(context.Context) error {
+		if down.Load() {
+			return errors.New("dial postgres://app:s3cret@db: refused")
+		}
+		return nil
+	}), probes.Every(time.Millisecond), probes.Local()); err != nil {
+		t.Fatal(err)
+	}
+	h, err := history.New(lc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	testutil.Ready(t, lc)
+	testutil.Background(t, lc.Run)
+	testutil.Eventually(t, "db passing", func() bool { return ready.Report().Status() == probes.Pass })
+	down.Store(true)
+	testutil.Eventually(t, "readiness failing", func() bool { return ready.Report().Status() == probes.Fail })
+	down.Store(false)
+	testutil.Eventually(t, "readiness passing again", func() bool { return ready.Report().Status() == probes.Pass })
+
+	var seen []string
+	for _, tr := range h.Transitions() {
+		seen = append(seen, fmt.Sprintf("%s %s>%s", tr.Subject, tr.From, tr.To))
+		if strings.Contains(tr.Reason, "s3cret") {
+			t.Errorf("transition %+v holds the password", tr)
+		}
+	}
+	got := strings.Join(seen, ", ")
+	for _, want := range []string{
+		"phase cold>warming, phase warming>ready",
+		"readiness/db none>pass",
+		"readiness/db pass>fail",
+		"readiness pass>fail",
+		"readiness/db fail>pass",
+		"readiness fail>pass",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("transitions %q lack %q", got, want)
+		}
+	}
+	if strings.Index(got, "readiness pass>fail") > strings.LastIndex(got, "readiness fail>pass") {
+		t.Errorf("transitions out of order: %s", got)
+	}
+	if h.Since("readiness/db").IsZero() || h.Since("phase").IsZero() {
+		t.Errorf("since: db %v, phase %v; want both set", h.Since("readiness/db"), h.Since("phase"))
+	}
+}
+
+// The ring keeps the last n transitions, oldest first.
+func TestRingBounded(t *testing.T) {
+	lc := probes.NewLifecycle()
+	h, err := history.New(lc, history.Transitions(3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	moves := []func() error{lc.Start, lc.MarkReady, func() error { return lc.Rewarm("a") }, lc.MarkReady,
+		func() error { return lc.Rewarm("b") }, lc.MarkReady}
+	for _, m := range moves {
+		if err := m(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var got []string
+	for _, tr := range h.Transitions() {
+		got = append(got, tr.From+">"+tr.To)
+	}
+	if want := "warming>ready ready>warming warming>ready"; strings.Join(got, " ") != want {
+		t.Errorf("a ring of 3 after 6 moves: got %v, want %s", got, want)
+	}
+	if tr := h.Transitions(); len(tr) == 3 && tr[1].Reason != "b" {
+		t.Errorf("the middle one's reason: got %q, want the second Rewarm's", tr[1].Reason)
+	}
+	if _, err := history.New(lc, history.Transitions(0)); err == nil || !strings.Contains(err.Error(), "Transitions(0)") {
+		t.Errorf("Transitions(0): got %v, want an error naming it", err)
+	}
+	if _, err := history.New(nil); err == nil {
+		t.Error("New(nil) was accepted")
+	}
+}
+
+func newClocked(t testing.TB) (*testutil.Clock, *history.History) {
+	t.Helper()
+	clock := testutil.NewClock(t0)
+	lc := probes.NewLifecycle(probes.WithClock(clock))
+	h, err := history.New(lc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(h.Close)
+	return clock, h
+}
+
+// Executions are counted by minute and by quarter hour, with a p99 bound
+// and the longest; a bucket that falls out of its window is gone.
+func TestRollups(t *testing.T) {
+	clock, h := newClocked(t)
+	now := clock.Now()
+	for i := range 100 {
+		d := time.Millisecond
+		if i == 99 {
+			d = time.Second // the one slow execution
+		}
+		s := probes.Pass
+		switch {
+		case i%10 == 0:
+			s = probes.Fail
+		case i%10 == 1:
+			s = probes.Warn
+		}
+		h.RecordAt(probes.Readiness, "db", s, d, now)
+	}
+	sr, ok := h.Check(probes.Readiness, "db")
+	if !ok {
+		t.Fatal("no series for the check")
+	}
+	if len(sr.Minutes) != history.MinuteBuckets || len(sr.Quarters) != history.QuarterBuckets {
+		t.Fatalf("buckets: %d minutes, %d quarters; want %d and %d", len(sr.Minutes), len(sr.Quarters), history.MinuteBuckets, history.QuarterBuckets)
+	}
+	last := sr.Minutes[len(sr.Minutes)-1]
+	if last.Pass != 80 || last.Warn != 10 || last.Fail != 10 {
+		t.Errorf("this minute: %d pass, %d warn, %d fail; want 80, 10, 10", last.Pass, last.Warn, last.Fail)
+	}
+	if last.Max != time.Second || last.P99 < time.Millisecond || last.P99 > 2*time.Millisecond {
+		t.Errorf("this minute: max %s, p99 %s; want 1s and about 1ms (99 of 100 took 1ms)", last.Max, last.P99)
+	}
+	if q := sr.Quarters[len(sr.Quarters)-1]; q.Executions() != 100 {
+		t.Errorf("this quarter hour: %d executions, want 100", q.Executions())
+	}
+	clock.Add(61 * time.Minute)
+	sr, _ = h.Check(probes.Readiness, "db")
+	var minutes, quarters uint32
+	for _, b := range sr.Minutes {
+		minutes += b.Executions()
+	}
+	for _, b := range sr.Quarters {
+		quarters += b.Executions()
+	}
+	if minutes != 0 || quarters != 100 {
+		t.Errorf("an hour later: %d in the minutes, %d in the quarters; want 0 and 100", minutes, quarters)
+	}
+	if _, ok := h.Check(probes.Readiness, "nope"); ok {
+		t.Error("a series for a check never recorded")
+	}
+}
+
+// A day of executions at 1 s intervals over 100 checks leaves the heap
+// where an hour left it.
+func TestMemoryBounded(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a simulated day")
+	}
+	clock, h := newClocked(t)
+	names := make([]string, 100)
+	for i := range names {
+		names[i] = fmt.Sprintf("check-%d", i)
+	}
+	heap := func() uint64 {
+		runtime.GC()
+		var m runtime.MemStats
+		runtime.ReadMemStats(&m)
+		return m.HeapAlloc
+	}
+	at := clock.Now()
+	run := func(d time.Duration) {
+		for end := at.Add(d); at.Before(end); at = at.Add(time.Second) {
+			for _, n := range names {
+				h.RecordAt(probes.Readiness, n, probes.Pass, time.Millisecond, at)
+			}
+		}
+	}
+	run(time.Hour)
+	hour := heap()
+	run(23 * time.Hour)
+	day := heap()
+	if day > hour+64<<10 {
+		t.Errorf("heap after an hour %d B, after a day %d B: it grew with uptime", hour, day)
+	}
+	t.Logf("heap after an hour %d B, after a day %d B", hour, day)
+}
+
+func BenchmarkRecord(b *testing.B) {
+	clock, h := newClocked(b)
+	now := clock.Now()
+	h.RecordAt(probes.Readiness, "db", probes.Pass, time.Millisecond, now)
+	b.ReportAllocs()
+	for b.Loop() {
+		h.RecordAt(probes.Readiness, "db", probes.Pass, time.Millisecond, now)
+	}
+}

@@ -1,0 +1,344 @@
+// Package statuspage renders a lifecycle for people: a self-contained HTML
+// page of the phase, the warm-up, every gate and check (status, since when,
+// a latency sparkline and a strip of the last hour) and the recent
+// transitions, rendered on the server and kept live by a server-sent event
+// stream. It is what a browser gets from the deep view when
+// server.Browsers(page) is given to server.Register; curl, the kubelet and
+// monitors keep their JSON and text.
+//
+// The page loads nothing from elsewhere: its style and script are inline,
+// allowed by hash in a strict Content-Security-Policy, and it works with
+// JavaScript off (it is simply not live then). Streams have a budget of
+// their own (MaxStreams): each is taken off the listener's connection
+// count, written with a deadline, and dropped when its reader stalls, so
+// that open pages never cost a probe.
+//
+// Testing contract: the phase element carries data-phase="<phase>"; each
+// check data-check="<gate>/<name>" and data-status="pass|warn|fail" (and
+// data-flapping when it flaps); each warm-up task data-task="<name>" and
+// data-progress="<0-100>"; each timeline entry data-transition with
+// data-subject, data-from and data-to.
+//
+// The package uses only the standard library.
+package statuspage
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"html/template"
+	"net/http"
+
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/probekit/probes"
+	"github.com/probekit/probes/history"
+)
+
+// Defaults of the options.
+const (
+	DefaultMaxStreams = 100
+	// DefaultRefresh is how often open pages get the figures that change
+	// without a verdict changing (latencies, ages); a verdict change is
+	// pushed at once.
+	DefaultRefresh = 5 * time.Second
+	writeTimeout   = 2 * time.Second
+)
+
+// Option configures a Page. An invalid value makes New return an error
+// that names the option.
+type Option func(*config) error
+
+type config struct {
+	authorize  func(*http.Request) bool
+	maxStreams int
+	refresh    time.Duration
+	title      string
+}
+
+// Authorize sets who sees error texts on the page, as server.Authorize
+// does for the probe handlers. Default (and nil): nobody.
+func Authorize(f func(*http.Request) bool) Option {
+	return func(c *config) error { c.authorize = f; return nil }
+}
+
+// MaxStreams bounds the live pages open at once; a stream beyond it gets
+// 503, and its page stays as it was rendered. Default DefaultMaxStreams.
+func MaxStreams(n int) Option {
+	return func(c *config) error {
+		if n < 1 {
+			return fmt.Errorf("MaxStreams(%d): must be at least 1", n)
+		}
+		c.maxStreams = n
+		return nil
+	}
+}
+
+// Refresh sets how often open pages are sent the figures that change
+// without a verdict changing. Default DefaultRefresh.
+func Refresh(d time.Duration) Option {
+	return func(c *config) error {
+		if d <= 0 {
+			return fmt.Errorf("Refresh(%s): must be positive", d)
+		}
+		c.refresh = d
+		return nil
+	}
+}
+
+// Title sets the page's title. Default "Service health".
+func Title(s string) Option {
+	return func(c *config) error { c.title = s; return nil }
+}
+
+// Page is the status page of one lifecycle. Create one with New; it is an
+// http.Handler.
+type Page struct {
+	lc   *probes.Lifecycle
+	hist *history.History
+	cfg  config
+
+	streams atomic.Int64
+	frag    atomic.Pointer[fragments]
+	subsMu  sync.Mutex
+	subs    map[chan struct{}]struct{}
+
+	nudge   chan struct{} // capacity 1: something changed
+	done    chan struct{}
+	stopped sync.WaitGroup
+	cancels []func()
+	closed  sync.Once
+}
+
+type fragments struct {
+	public, authorized []byte
+}
+
+var _ http.Handler = (*Page)(nil)
+
+// New returns the page of lc, with the transitions and rollups of hist
+// (nil for none). It fails when lc is nil, or with an error naming the
+// option when an option is invalid. Close it when done: it owns one
+// goroutine, which renders for the open streams.
+func New(lc *probes.Lifecycle, hist *history.History, opts ...Option) (*Page, error) {
+	if lc == nil {
+		return nil, errors.New("statuspage: New(nil, ...): need a *probes.Lifecycle")
+	}
+	cfg := config{maxStreams: DefaultMaxStreams, refresh: DefaultRefresh, title: "Service health"}
+	for _, o := range opts {
+		if o == nil {
+			continue
+		}
+		if err := o(&cfg); err != nil {
+			return nil, fmt.Errorf("statuspage: %w", err)
+		}
+	}
+	p := &Page{lc: lc, hist: hist, cfg: cfg, subs: map[chan struct{}]struct{}{},
+		nudge: make(chan struct{}, 1), done: make(chan struct{})}
+	p.render()
+	poke := func() {
+		select {
+		case p.nudge <- struct{}{}:
+		default:
+		}
+	}
+	p.cancels = append(p.cancels, lc.Subscribe(func(probes.Transition) { poke() }))
+	for _, g := range lc.Gates() {
+		p.cancels = append(p.cancels, g.Subscribe(poke))
+	}
+	p.stopped.Add(1)
+	go p.loop()
+	return p, nil
+}
+
+// Close ends every stream and the page's goroutine. Pages already open
+// stay as they were last rendered.
+func (p *Page) Close() {
+	p.closed.Do(func() {
+		for _, c := range p.cancels {
+			c()
+		}
+		close(p.done)
+		p.stopped.Wait()
+	})
+}
+
+// loop renders once per change (or refresh) and tells every stream.
+func (p *Page) loop() {
+	defer p.stopped.Done()
+	t := time.NewTicker(p.cfg.refresh)
+	defer t.Stop()
+	for {
+		select {
+		case <-p.done:
+			return
+		case <-p.nudge:
+		case <-t.C:
+		}
+		p.render()
+		p.subsMu.Lock()
+		for c := range p.subs {
+			select {
+			case c <- struct{}{}:
+			default: // a nudge not yet taken already says "send the latest"
+			}
+		}
+		p.subsMu.Unlock()
+	}
+}
+
+func (p *Page) render() {
+	d := p.snapshot()
+	var pub, auth bytes.Buffer
+	if err := tmpl.ExecuteTemplate(&pub, "live", d.view(false)); err != nil {
+		pub.Reset()
+		pub.WriteString("<p>cannot render the page</p>")
+	}
+	if err := tmpl.ExecuteTemplate(&auth, "live", d.view(true)); err != nil {
+		auth.Reset()
+		auth.WriteString("<p>cannot render the page</p>")
+	}
+	p.frag.Store(&fragments{public: pub.Bytes(), authorized: auth.Bytes()})
+}
+
+func (p *Page) authorized(r *http.Request) bool {
+	return p.cfg.authorize != nil && p.cfg.authorize(r)
+}
+
+// ServeHTTP answers the page, or with ?events (or Accept:
+// text/event-stream) its stream. Methods other than GET and HEAD get 405.
+func (p *Page) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		http.Error(w, "method not allowed: use GET or HEAD", http.StatusMethodNotAllowed)
+		return
+	}
+	if r.URL.Query().Has("events") || strings.Contains(r.Header.Get("Accept"), "text/event-stream") {
+		p.stream(w, r)
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	h.Set("Content-Security-Policy", csp)
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "no-referrer")
+	// Rendered for the request: a page is opened by a person, seldom, and
+	// must show the present, not the last push.
+	var live bytes.Buffer
+	if err := tmpl.ExecuteTemplate(&live, "live", p.snapshot().view(p.authorized(r))); err != nil {
+		http.Error(w, "cannot render the page", http.StatusInternalServerError)
+		return
+	}
+	var b bytes.Buffer
+	if err := tmpl.ExecuteTemplate(&b, "page", pageData{Title: p.cfg.title, Style: template.CSS(style),
+		Script: template.JS(script), Live: template.HTML(live.String())}); err != nil {
+		http.Error(w, "cannot render the page", http.StatusInternalServerError)
+		return
+	}
+	w.Write(b.Bytes()) //nolint:errcheck // the client went away
+}
+
+// stream serves server-sent events: the live part of the page, at once
+// and after every change. The connection is taken from the server
+// (hijacked), so that it counts against MaxStreams only, never against the
+// listener's connections, and is written with a deadline: a reader that
+// stalls is dropped.
+func (p *Page) stream(w http.ResponseWriter, r *http.Request) {
+	if p.streams.Add(1) > int64(p.cfg.maxStreams) {
+		p.streams.Add(-1)
+		w.Header().Set("Retry-After", "10")
+		http.Error(w, "too many open status pages", http.StatusServiceUnavailable)
+		return
+	}
+	defer p.streams.Add(-1)
+	authz := p.authorized(r)
+	conn, rw, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		http.Error(w, "streaming not supported here", http.StatusInternalServerError)
+		return
+	}
+	defer conn.Close()
+	nudge := make(chan struct{}, 1)
+	p.subsMu.Lock()
+	p.subs[nudge] = struct{}{}
+	p.subsMu.Unlock()
+	defer func() {
+		p.subsMu.Lock()
+		delete(p.subs, nudge)
+		p.subsMu.Unlock()
+	}()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { // notice the reader leaving: a read returns
+		defer cancel()
+		buf := make([]byte, 512)
+		for {
+			if _, err := rw.Read(buf); err != nil {
+				return
+			}
+		}
+	}()
+	write := func(b []byte) bool {
+		conn.SetWriteDeadline(time.Now().Add(writeTimeout)) //nolint:errcheck // the write reports it
+		if _, err := rw.Write(b); err != nil {
+			return false
+		}
+		return rw.Flush() == nil
+	}
+	if !write([]byte("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-store\r\nConnection: close\r\nX-Accel-Buffering: no\r\n\r\nretry: 1000\n\n")) {
+		return
+	}
+	var last *fragments
+	for {
+		if f := p.frag.Load(); f != last {
+			last = f
+			frag := f.public
+			if authz {
+				frag = f.authorized
+			}
+			if !write(event(frag)) {
+				return
+			}
+		}
+		select {
+		case <-nudge:
+		case <-ctx.Done():
+			return
+		case <-p.done:
+			return
+		}
+	}
+}
+
+// event frames b as one server-sent event, a data: line per line.
+func event(b []byte) []byte {
+	var out bytes.Buffer
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		out.WriteString("data: ")
+		out.Write(sc.Bytes())
+		out.WriteByte('\n')
+	}
+	out.WriteByte('\n')
+	return out.Bytes()
+}
+
+// Streams returns how many streams are open.
+func (p *Page) Streams() int { return int(p.streams.Load()) }
+
+func hash(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return "'sha256-" + base64.StdEncoding.EncodeToString(sum[:]) + "'"
+}
+
+var csp = "default-src 'none'; style-src " + hash(style) + "; script-src " + hash(script) +
+	"; connect-src 'self'; img-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"

@@ -1,0 +1,253 @@
+package statuspage_test
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"runtime"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/probekit/probes"
+	"github.com/probekit/probes/history"
+	"github.com/probekit/probes/internal/testutil"
+	"github.com/probekit/probes/readiness"
+	"github.com/probekit/probes/startup"
+	"github.com/probekit/probes/statuspage"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+type fixture struct {
+	lc    *probes.Lifecycle
+	ready *readiness.Gate
+	page  *statuspage.Page
+	srv   *httptest.Server
+	down  atomic.Bool
+}
+
+func newFixture(t *testing.T, opts ...statuspage.Option) *fixture {
+	t.Helper()
+	f := &fixture{lc: probes.NewLifecycle()}
+	warm, err := startup.New(f.lc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := warm.Task("cache", func(ctx context.Context, p *startup.Progress) error { p.Set(0.4); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if f.ready, err = readiness.New(f.lc); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.ready.Add("db", probes.CheckFunc(func(context.Context) error {
+		if f.down.Load() {
+			return errors.New("dial postgres://app:s3cret@db: refused")
+		}
+		return nil
+	}), probes.Every(5*time.Millisecond), probes.Local()); err != nil {
+		t.Fatal(err)
+	}
+	h, err := history.New(f.lc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(h.Close)
+	if f.page, err = statuspage.New(f.lc, h, opts...); err != nil {
+		t.Fatal(err)
+	}
+	f.srv = httptest.NewServer(f.page)
+	t.Cleanup(func() { f.page.Close(); f.srv.Close() })
+	return f
+}
+
+func (f *fixture) get(t *testing.T, header ...string) (int, http.Header, string) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, f.srv.URL, nil)
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return res.StatusCode, res.Header, string(b)
+}
+
+// The page is whole without JavaScript: the phase, the gates, the checks
+// and the timeline, with the testing contract's attributes, under a strict
+// policy, small, and with no reason shown to an unauthorised reader.
+func TestPageRenders(t *testing.T) {
+	f := newFixture(t)
+	testutil.Background(t, f.lc.Run)
+	testutil.Eventually(t, "ready", func() bool { return f.ready.Report().Status() == probes.Pass })
+	f.down.Store(true)
+	testutil.Eventually(t, "db failing", func() bool { return f.ready.Report().Status() == probes.Fail })
+	code, h, body := f.get(t, "Accept", "text/html")
+	if code != 200 || !strings.HasPrefix(h.Get("Content-Type"), "text/html") {
+		t.Fatalf("page: %d %s", code, h.Get("Content-Type"))
+	}
+	csp := h.Get("Content-Security-Policy")
+	for _, want := range []string{"default-src 'none'", "script-src 'sha256-", "style-src 'sha256-", "connect-src 'self'"} {
+		if !strings.Contains(csp, want) {
+			t.Errorf("CSP %q lacks %q", csp, want)
+		}
+	}
+	for _, want := range []string{`data-phase="ready"`, `data-check="readiness/db" data-status="fail"`,
+		`data-task="cache" data-progress="100"`, `data-transition data-subject="phase" data-from="warming" data-to="ready"`,
+		"reason withheld", `data-gate="readiness" data-status="fail"`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("page lacks %s", want)
+		}
+	}
+	if strings.Contains(body, "s3cret") || strings.Contains(body, "refused") {
+		t.Error("an unauthorised page shows the reason")
+	}
+	if strings.Contains(body, "http://") || strings.Contains(body, "https://") || strings.Contains(body, "src=") {
+		t.Error("the page loads something from elsewhere")
+	}
+	if len(body) > 50<<10 {
+		t.Errorf("page is %d bytes, want under 50 KB", len(body))
+	}
+}
+
+// An authorised reader sees the reason, masked.
+func TestPageAuthorised(t *testing.T) {
+	f := newFixture(t, statuspage.Authorize(func(r *http.Request) bool { return r.Header.Get("X-Op") == "yes" }))
+	testutil.Background(t, f.lc.Run)
+	f.down.Store(true)
+	testutil.Eventually(t, "db failing", func() bool { c, _ := f.ready.Report().Check("db"); return c.Status == probes.Fail })
+	_, _, body := f.get(t, "X-Op", "yes")
+	if !strings.Contains(body, "refused") || strings.Contains(body, "s3cret") {
+		t.Errorf("authorised page: want the masked reason, got the reason shown %v, the password shown %v",
+			strings.Contains(body, "refused"), strings.Contains(body, "s3cret"))
+	}
+}
+
+// stream opens the event stream and returns a reader of its events.
+func stream(t *testing.T, url string) (net.Conn, func() string) {
+	t.Helper()
+	c, err := net.Dial("tcp", strings.TrimPrefix(url, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	fmt.Fprintf(c, "GET /?events HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n")
+	br := bufio.NewReader(c)
+	next := func() string {
+		var b strings.Builder
+		c.SetReadDeadline(time.Now().Add(testutil.Deadline))
+		for {
+			line, err := br.ReadString('\n')
+			if err != nil {
+				t.Fatalf("stream: %v", err)
+			}
+			if line == "\n" && b.Len() > 0 {
+				return b.String()
+			}
+			if d, ok := strings.CutPrefix(line, "data: "); ok {
+				b.WriteString(d)
+			}
+		}
+	}
+	return c, next
+}
+
+// A change reaches an open stream at once, rendered as the page renders it.
+func TestStreamPushesChanges(t *testing.T) {
+	f := newFixture(t, statuspage.Refresh(time.Hour))
+	_, next := stream(t, f.srv.URL)
+	if ev := next(); !strings.Contains(ev, `data-phase="cold"`) {
+		t.Fatalf("first event: %s", ev)
+	}
+	testutil.Eventually(t, "one stream counted", func() bool { return f.page.Streams() == 1 })
+	began := time.Now()
+	if err := f.lc.Start(); err != nil {
+		t.Fatal(err)
+	}
+	for ev := next(); !strings.Contains(ev, `data-phase="warming"`); ev = next() {
+	}
+	t.Logf("a move reached the stream in %s", time.Since(began))
+}
+
+// Streams beyond the budget are refused; one that ends makes room.
+func TestStreamBudget(t *testing.T) {
+	f := newFixture(t, statuspage.MaxStreams(2))
+	c1, next1 := stream(t, f.srv.URL)
+	next1()
+	_, next2 := stream(t, f.srv.URL)
+	next2()
+	req, _ := http.NewRequest(http.MethodGet, f.srv.URL+"?events", nil)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("a third stream: got %d, want 503", res.StatusCode)
+	}
+	c1.Close()
+	testutil.Eventually(t, "room again", func() bool { return f.page.Streams() == 1 })
+}
+
+// A reader that stops reading is dropped, not buffered for.
+func TestStalledReaderDropped(t *testing.T) {
+	f := newFixture(t, statuspage.Refresh(time.Hour))
+	testutil.Background(t, f.lc.Run)
+	c, next := stream(t, f.srv.URL)
+	next()
+	if tc, ok := c.(*net.TCPConn); ok {
+		tc.SetReadBuffer(1024)
+	}
+	testutil.Eventually(t, "one stream", func() bool { return f.page.Streams() == 1 })
+	// Many changes, each a new rendering, while nobody reads.
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			f.down.Store(!f.down.Load())
+			f.ready.Trigger("db")
+			runtime.Gosched()
+		}
+	}()
+	testutil.Eventually(t, "the stalled stream dropped", func() bool { return f.page.Streams() == 0 })
+	close(stop)
+	<-done
+}
+
+// Close ends the streams.
+func TestCloseEndsStreams(t *testing.T) {
+	f := newFixture(t)
+	_, next := stream(t, f.srv.URL)
+	next()
+	testutil.Eventually(t, "one stream", func() bool { return f.page.Streams() == 1 })
+	f.page.Close()
+	testutil.Eventually(t, "no stream", func() bool { return f.page.Streams() == 0 })
+}
+
+func TestNewRejects(t *testing.T) {
+	if _, err := statuspage.New(nil, nil); err == nil {
+		t.Error("New(nil) accepted")
+	}
+	for _, o := range []statuspage.Option{statuspage.MaxStreams(0), statuspage.Refresh(0)} {
+		if _, err := statuspage.New(probes.NewLifecycle(), nil, o); err == nil {
+			t.Error("a bad option accepted")
+		}
+	}
+}

@@ -1,0 +1,246 @@
+package statuspage
+
+import (
+	"fmt"
+	"html/template"
+	"strings"
+	"time"
+
+	"github.com/probekit/probes"
+	"github.com/probekit/probes/history"
+)
+
+// snapshot is what one rendering shows, read once for both variants.
+type snapshot struct {
+	at          time.Time
+	phase       probes.Phase
+	since       time.Time
+	gates       []probes.Report
+	transitions []history.Transition
+	series      map[string]history.Series // "gate/check"
+}
+
+func (p *Page) snapshot() snapshot {
+	s := snapshot{at: p.lc.Clock().Now(), phase: p.lc.Phase(), since: p.lc.Since(), series: map[string]history.Series{}}
+	for _, g := range p.lc.Gates() {
+		rep := g.Report()
+		s.gates = append(s.gates, rep)
+		if p.hist == nil {
+			continue
+		}
+		for _, c := range rep.Checks {
+			if sr, ok := p.hist.Check(rep.Gate, c.Name); ok {
+				s.series[rep.Gate.String()+"/"+c.Name] = sr
+			}
+		}
+	}
+	if p.hist != nil {
+		s.transitions = p.hist.Transitions()
+	}
+	return s
+}
+
+type liveData struct {
+	Phase, Since string
+	Gates        []gateView
+	Tasks        []taskView
+	Checks       []checkView
+	Transitions  []transitionView
+}
+
+type gateView struct{ Name, Status string }
+
+type taskView struct {
+	Name, State, Reason string
+	Progress            int
+}
+
+type checkView struct {
+	Gate, Name, Status, Since, Reason, P99, Points string
+	Flapping, Critical                             bool
+	Strip                                          []stripCell
+}
+
+type stripCell struct {
+	X     int
+	Class string
+	Title string
+}
+
+type transitionView struct{ At, Subject, From, To, Reason string }
+
+// view is the snapshot as the template shows it, with error texts only
+// when authz.
+func (s snapshot) view(authz bool) liveData {
+	d := liveData{Phase: s.phase.String(), Since: ago(s.at, s.since)}
+	reason := func(err error) string {
+		switch {
+		case err == nil:
+			return ""
+		case !authz:
+			return "reason withheld"
+		}
+		return err.Error()
+	}
+	for i := range s.gates {
+		rep := &s.gates[i]
+		d.Gates = append(d.Gates, gateView{Name: rep.Gate.String(), Status: rep.Status().String()})
+		for _, t := range rep.Tasks {
+			state := "in progress"
+			switch {
+			case t.Done:
+				state = "done"
+			case t.Failures > 0:
+				state = fmt.Sprintf("retrying after %d failed attempts", t.Failures)
+			}
+			pct := int(t.Fraction * 100)
+			if t.Done {
+				pct = 100
+			}
+			d.Tasks = append(d.Tasks, taskView{Name: t.Name, State: state, Progress: pct, Reason: reason(t.Err)})
+		}
+		for j := range rep.Checks {
+			c := &rep.Checks[j]
+			v := checkView{Gate: rep.Gate.String(), Name: c.Name, Status: c.Status.String(), Flapping: c.Flapping,
+				Critical: c.Critical, Reason: reason(c.Err)}
+			if !c.Since.IsZero() {
+				v.Since = ago(s.at, c.Since)
+			}
+			if sr, ok := s.series[v.Gate+"/"+c.Name]; ok {
+				v.Points, v.P99, v.Strip = spark(sr.Minutes)
+			}
+			d.Checks = append(d.Checks, v)
+		}
+	}
+	for i := len(s.transitions) - 1; i >= 0 && len(d.Transitions) < 50; i-- {
+		t := s.transitions[i]
+		r := ""
+		if authz {
+			r = t.Reason
+		}
+		d.Transitions = append(d.Transitions, transitionView{At: t.At.UTC().Format("15:04:05.000"), Subject: t.Subject, From: t.From, To: t.To, Reason: r})
+	}
+	return d
+}
+
+// spark turns the last hour into a polyline of p99 per minute (120 x 24),
+// the hour's worst p99, and a strip of one cell per minute coloured by the
+// worst outcome in it.
+func spark(minutes []history.Bucket) (points, p99 string, strip []stripCell) {
+	var worst time.Duration
+	for _, b := range minutes {
+		worst = max(worst, b.P99)
+	}
+	var pts []string
+	for i, b := range minutes {
+		cell := stripCell{X: i * 2, Class: "none", Title: b.Start.UTC().Format("15:04")}
+		switch {
+		case b.Fail > 0:
+			cell.Class = "fail"
+		case b.Warn > 0:
+			cell.Class = "warn"
+		case b.Pass > 0:
+			cell.Class = "pass"
+		}
+		if n := b.Executions(); n > 0 {
+			cell.Title += fmt.Sprintf(": %d pass, %d warn, %d fail", b.Pass, b.Warn, b.Fail)
+			y := 23.0
+			if worst > 0 {
+				y = 23 - 22*float64(b.P99)/float64(worst)
+			}
+			pts = append(pts, fmt.Sprintf("%d,%.1f", i*2, y))
+		}
+		strip = append(strip, cell)
+	}
+	if worst > 0 {
+		p99 = worst.Round(10 * time.Microsecond).String()
+	}
+	return strings.Join(pts, " "), p99, strip
+}
+
+// ago says how long ago t was, at a person's precision.
+func ago(now, t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	d := max(now.Sub(t), 0)
+	switch {
+	case d < time.Second:
+		return "just now"
+	case d < time.Minute:
+		return fmt.Sprintf("%ds", int(d.Seconds()))
+	case d < time.Hour:
+		return fmt.Sprintf("%dm%02ds", int(d.Minutes()), int(d.Seconds())%60)
+	}
+	return fmt.Sprintf("%dh%02dm", int(d.Hours()), int(d.Minutes())%60)
+}
+
+type pageData struct {
+	Title  string
+	Style  template.CSS
+	Script template.JS
+	Live   template.HTML
+}
+
+var tmpl = template.Must(template.New("").Parse(`{{define "page"}}<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{{.Title}}</title>
+<style>{{.Style}}</style>
+</head>
+<body>
+<header><h1>{{.Title}}</h1><p id="conn" role="status" aria-live="polite">live updates need JavaScript</p></header>
+<main id="live" aria-live="polite">{{.Live}}</main>
+<script>{{.Script}}</script>
+</body>
+</html>
+{{end}}{{define "live"}}<section aria-labelledby="h-phase">
+<h2 id="h-phase">Phase</h2>
+<p class="phase"><strong data-phase="{{.Phase}}" class="ph-{{.Phase}}">{{.Phase}}</strong>{{if .Since}} for {{.Since}}{{end}}</p>
+<ul class="gates">{{range .Gates}}<li data-gate="{{.Name}}" data-status="{{.Status}}" class="{{.Status}}">{{.Name}}: <b>{{.Status}}</b></li>{{end}}</ul>
+</section>
+{{if .Tasks}}<section aria-labelledby="h-warm">
+<h2 id="h-warm">Warm-up</h2>
+<ul class="tasks">{{range .Tasks}}<li data-task="{{.Name}}" data-progress="{{.Progress}}"><label>{{.Name}} <progress max="100" value="{{.Progress}}">{{.Progress}}%</progress> {{.Progress}}% {{.State}}</label>{{if .Reason}} <span class="reason">{{.Reason}}</span>{{end}}</li>{{end}}</ul>
+</section>{{end}}
+<section aria-labelledby="h-checks">
+<h2 id="h-checks">Checks</h2>
+<table>
+<thead><tr><th scope="col">check</th><th scope="col">status</th><th scope="col">since</th><th scope="col">p99, last hour</th><th scope="col">last hour</th></tr></thead>
+<tbody>{{range .Checks}}<tr data-check="{{.Gate}}/{{.Name}}" data-status="{{.Status}}"{{if .Flapping}} data-flapping{{end}}>
+<th scope="row">{{.Gate}}/{{.Name}}{{if not .Critical}} <small>(non-critical)</small>{{end}}</th>
+<td class="{{.Status}}"><b>{{.Status}}</b>{{if .Flapping}} <span class="flap" title="its outcomes keep changing">flapping</span>{{end}}{{if .Reason}}<br><span class="reason">{{.Reason}}</span>{{end}}</td>
+<td>{{.Since}}</td>
+<td>{{if .Points}}<svg class="spark" viewBox="0 0 120 24" width="120" height="24" role="img" aria-label="p99 latency per minute, at most {{.P99}}"><polyline points="{{.Points}}"/></svg> {{.P99}}{{end}}</td>
+<td>{{if .Strip}}<svg class="strip" viewBox="0 0 120 8" width="120" height="8" role="img" aria-label="outcomes per minute over the last hour">{{range .Strip}}<rect x="{{.X}}" y="0" width="2" height="8" class="{{.Class}}"><title>{{.Title}}</title></rect>{{end}}</svg>{{end}}</td>
+</tr>{{end}}</tbody>
+</table>
+</section>
+<section aria-labelledby="h-time">
+<h2 id="h-time">Timeline</h2>
+<ol class="timeline" reversed>{{range .Transitions}}<li data-transition data-subject="{{.Subject}}" data-from="{{.From}}" data-to="{{.To}}"><time>{{.At}}</time> {{.Subject}}: {{.From}} &rarr; <b class="{{.To}}">{{.To}}</b>{{if .Reason}} <span class="reason">{{.Reason}}</span>{{end}}</li>{{else}}<li>nothing yet</li>{{end}}</ol>
+</section>
+{{end}}`))
+
+const style = `:root{color-scheme:light dark;--pass:#1a7f37;--warn:#9a6700;--fail:#cf222e;--none:#8c959f}
+body{font:15px/1.45 system-ui,sans-serif;margin:0 auto;max-width:60rem;padding:1rem}
+h1{font-size:1.3rem;margin:0}h2{font-size:1.05rem;margin:1.2rem 0 .4rem}
+header{display:flex;flex-wrap:wrap;gap:.5rem 1rem;align-items:baseline}
+#conn{margin:0;color:var(--none)}.offline #conn{color:var(--fail)}
+.pass,.ph-ready{color:var(--pass)}.warn,.ph-warming{color:var(--warn)}.fail,.ph-broken,.ph-draining{color:var(--fail)}
+ul.gates,ul.tasks{list-style:none;padding:0;display:flex;flex-wrap:wrap;gap:.3rem 1.2rem}
+table{border-collapse:collapse;width:100%}th,td{text-align:left;padding:.25rem .4rem;border-bottom:1px solid #8884;vertical-align:top}
+.reason{color:var(--none);font-size:.9em;word-break:break-word}.flap{border:1px solid var(--warn);border-radius:.3rem;padding:0 .3rem;color:var(--warn)}
+svg.spark polyline{fill:none;stroke:currentColor;stroke-width:1}
+svg.strip rect.pass{fill:var(--pass)}svg.strip rect.warn{fill:var(--warn)}svg.strip rect.fail{fill:var(--fail)}svg.strip rect.none{fill:#8883}
+ol.timeline{padding-left:1.5rem}time{font-variant-numeric:tabular-nums;color:var(--none)}
+@media (max-width:40rem){table,thead,tbody,tr,th,td{display:block}thead{display:none}tr{padding:.4rem 0}}`
+
+const script = `(function(){var m=document.getElementById("live"),c=document.getElementById("conn");
+if(!window.EventSource||!m)return;c.textContent="connecting";
+var u=location.pathname+(location.search?location.search+"&":"?")+"events",s=new EventSource(u);
+s.onopen=function(){document.body.classList.remove("offline");c.textContent="live"};
+s.onmessage=function(e){m.innerHTML=e.data};
+s.onerror=function(){document.body.classList.add("offline");c.textContent="reconnecting"};})();`
