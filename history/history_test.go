@@ -2,8 +2,11 @@ package history_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"runtime"
 	"strings"
 	"sync/atomic"
@@ -220,5 +223,64 @@ func BenchmarkRecord(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		h.RecordAt(probes.Readiness, "db", probes.Pass, time.Millisecond, now)
+	}
+}
+
+// The JSON answer names subjects and statuses to everyone, and reasons
+// only to authorised requests.
+func TestHandler(t *testing.T) {
+	lc := probes.NewLifecycle()
+	ready, err := readiness.New(lc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ready.Add("db", probes.CheckFunc(func(context.Context) error {
+		return errors.New("dial postgres://app:s3cret@db: refused")
+	}), probes.Every(time.Millisecond)); err != nil {
+		t.Fatal(err)
+	}
+	h, err := history.New(lc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	testutil.Ready(t, lc)
+	testutil.Background(t, lc.Run)
+	testutil.Eventually(t, "db failing", func() bool {
+		c, _ := ready.Report().Check("db")
+		return c.Status == probes.Fail && !c.Time.IsZero()
+	})
+	handler := h.Handler(func(r *http.Request) bool { return r.Header.Get("X-Op") == "yes" })
+	get := func(op string) string {
+		rec := httptest.NewRecorder()
+		req := httptest.NewRequest(http.MethodGet, "/history", nil)
+		req.Header.Set("X-Op", op)
+		handler.ServeHTTP(rec, req)
+		if rec.Code != 200 || rec.Header().Get("Content-Type") != "application/json" {
+			t.Fatalf("GET: %d %s", rec.Code, rec.Header().Get("Content-Type"))
+		}
+		var doc struct {
+			Phase       string
+			Transitions []struct{ Subject, From, To, Reason string }
+			Checks      map[string]struct{ Minutes []struct{ Fail uint32 } }
+		}
+		if err := json.Unmarshal(rec.Body.Bytes(), &doc); err != nil {
+			t.Fatal(err)
+		}
+		if doc.Phase != "ready" || len(doc.Checks["readiness/db"].Minutes) != history.MinuteBuckets {
+			t.Errorf("document: phase %q, %d minutes of readiness/db", doc.Phase, len(doc.Checks["readiness/db"].Minutes))
+		}
+		return rec.Body.String()
+	}
+	if body := get("no"); strings.Contains(body, "refused") || !strings.Contains(body, `"subject":"readiness/db"`) {
+		t.Errorf("unauthorised: %s", body)
+	}
+	if body := get("yes"); !strings.Contains(body, "refused") || strings.Contains(body, "s3cret") {
+		t.Errorf("authorised: want the masked reason: %s", body)
+	}
+	rec := httptest.NewRecorder()
+	handler.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/history", nil))
+	if rec.Code != http.StatusMethodNotAllowed {
+		t.Errorf("POST: %d, want 405", rec.Code)
 	}
 }
