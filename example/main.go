@@ -42,12 +42,14 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/probekit/probes"
+	"github.com/probekit/probes/history"
 	"github.com/probekit/probes/liveness"
 	"github.com/probekit/probes/metrics"
 	"github.com/probekit/probes/readiness"
 	"github.com/probekit/probes/redact"
 	"github.com/probekit/probes/server"
 	"github.com/probekit/probes/startup"
+	"github.com/probekit/probes/statuspage"
 	"github.com/probekit/probes/systemd"
 )
 
@@ -312,12 +314,26 @@ func run(ctx context.Context, cfg config, log *zap.Logger) error {
 		mountProbes = r
 		r.MethodNotAllowed(server.MethodNotAllowed)
 	}
-	handlers, err := server.Register(mountProbes, lc, server.Service(server.Info{
-		Version: "1", ServiceID: "probes-example", Description: "items API with a slow-loading cache",
-	}))
+	// For people: a bounded history of what happened, and a live status
+	// page that a browser opening /healthz gets (curl and monitors keep
+	// JSON); /history answers the history as JSON.
+	hist, err := history.New(lc)
 	if err != nil {
 		return err
 	}
+	defer hist.Close()
+	page, err := statuspage.New(lc, hist, statuspage.Title("probes-example: items API"))
+	if err != nil {
+		return err
+	}
+	defer page.Close()
+	handlers, err := server.Register(mountProbes, lc, server.Service(server.Info{
+		Version: "1", ServiceID: "probes-example", Description: "items API with a slow-loading cache",
+	}), server.Browsers(page))
+	if err != nil {
+		return err
+	}
+	mountProbes.Handle("/history", hist.Handler(nil))
 
 	warmGuard := server.WarmupGuard(lc, time.Second)
 	var needsDB func(http.Handler) http.Handler

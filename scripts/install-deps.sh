@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the tests talk to when it is missing, from Debian's packages:
 # PostgreSQL server binaries, HAProxy, wrk, Prometheus (its server and
-# promtool), Redis (redis-server) and MariaDB (mariadb-install-db and
-# mariadbd).
+# promtool), Redis (redis-server), MariaDB (mariadb-install-db and
+# mariadbd) and Chromium (the browser tests drive it headless).
 set -euo pipefail
 
 missing=()
@@ -16,6 +16,7 @@ if ! command -v prometheus >/dev/null 2>&1 || ! command -v promtool >/dev/null 2
   missing+=(prometheus)
 fi
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 if ! command -v mariadb-install-db >/dev/null 2>&1 ||
   { ! command -v mariadbd >/dev/null 2>&1 && [ ! -x /usr/sbin/mariadbd ]; }; then
   missing+=(mariadb-server)

@@ -117,6 +117,8 @@ type Page struct {
 	closed  sync.Once
 }
 
+// fragments are the live part of the page, framed as server-sent events,
+// for unauthorised and authorised readers.
 type fragments struct {
 	public, authorized []byte
 }
@@ -205,7 +207,9 @@ func (p *Page) render() {
 		auth.Reset()
 		auth.WriteString("<p>cannot render the page</p>")
 	}
-	p.frag.Store(&fragments{public: pub.Bytes(), authorized: auth.Bytes()})
+	// Framed once here, not per stream: a thousand open pages cost one
+	// rendering and one framing per change.
+	p.frag.Store(&fragments{public: event(pub.Bytes()), authorized: event(auth.Bytes())})
 }
 
 func (p *Page) authorized(r *http.Request) bool {
@@ -304,7 +308,7 @@ func (p *Page) stream(w http.ResponseWriter, r *http.Request) {
 			if authz {
 				frag = f.authorized
 			}
-			if !write(event(frag)) {
+			if !write(frag) {
 				return
 			}
 		}

@@ -35,7 +35,7 @@ type fixture struct {
 	down  atomic.Bool
 }
 
-func newFixture(t *testing.T, opts ...statuspage.Option) *fixture {
+func newFixture(t testing.TB, opts ...statuspage.Option) *fixture {
 	t.Helper()
 	f := &fixture{lc: probes.NewLifecycle()}
 	warm, err := startup.New(f.lc)
