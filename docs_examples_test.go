@@ -28,6 +28,7 @@ import (
 
 	"github.com/probekit/probes"
 	"github.com/probekit/probes/grpchealth"
+	"github.com/probekit/probes/history"
 	"github.com/probekit/probes/liveness"
 	"github.com/probekit/probes/metrics"
 	"github.com/probekit/probes/readiness"
@@ -38,6 +39,7 @@ import (
 	"github.com/probekit/probes/readiness/pgxcheck"
 	"github.com/probekit/probes/server"
 	"github.com/probekit/probes/startup"
+	"github.com/probekit/probes/statuspage"
 	"github.com/probekit/probes/systemd"
 )
 
@@ -653,4 +655,40 @@ func Example_moreCheckers() {
 	add("memory", mem, err, probes.Local(), probes.ComponentType("system"))
 	fmt.Println(len(ready.Report().Checks), "checks")
 	// Output: 4 checks
+}
+
+// Example_statusPage puts a live status page on the deep view: a browser
+// opening /healthz gets HTML, everyone else JSON, and /history answers the
+// history as JSON.
+func Example_statusPage() {
+	lc := probes.NewLifecycle()
+	if _, err := readiness.New(lc); err != nil {
+		panic(err)
+	}
+	hist, err := history.New(lc) // after the gates
+	if err != nil {
+		panic(err)
+	}
+	defer hist.Close()
+	page, err := statuspage.New(lc, hist)
+	if err != nil {
+		panic(err)
+	}
+	defer page.Close()
+	probeMux := http.NewServeMux()
+	if _, err := server.Register(probeMux, lc, server.Browsers(page)); err != nil {
+		panic(err)
+	}
+	probeMux.Handle("/history", hist.Handler(nil))
+
+	for _, accept := range []string{"text/html", "application/json"} {
+		req := httptest.NewRequest(http.MethodGet, "/healthz", nil)
+		req.Header.Set("Accept", accept)
+		rec := httptest.NewRecorder()
+		probeMux.ServeHTTP(rec, req)
+		fmt.Println(accept, "->", rec.Header().Get("Content-Type"), strings.Contains(rec.Body.String(), `data-phase="cold"`))
+	}
+	// Output:
+	// text/html -> text/html; charset=utf-8 true
+	// application/json -> application/health+json false
 }

@@ -25,7 +25,6 @@ package statuspage
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
@@ -70,7 +69,9 @@ func Authorize(f func(*http.Request) bool) Option {
 }
 
 // MaxStreams bounds the live pages open at once; a stream beyond it gets
-// 503, and its page stays as it was rendered. Default DefaultMaxStreams.
+// 503, and its page stays as it was rendered. A page that was closed
+// frees its place once a write to it fails: within two Refresh intervals
+// at most. Default DefaultMaxStreams.
 func MaxStreams(n int) Option {
 	return func(c *config) error {
 		if n < 1 {
@@ -279,17 +280,8 @@ func (p *Page) stream(w http.ResponseWriter, r *http.Request) {
 		delete(p.subs, nudge)
 		p.subsMu.Unlock()
 	}()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go func() { // notice the reader leaving: a read returns
-		defer cancel()
-		buf := make([]byte, 512)
-		for {
-			if _, err := rw.Read(buf); err != nil {
-				return
-			}
-		}
-	}()
+	// A reader that leaves is noticed at the next write (every change, and
+	// at least every Refresh): no goroutine per stream waits on its reads.
 	write := func(b []byte) bool {
 		conn.SetWriteDeadline(time.Now().Add(writeTimeout)) //nolint:errcheck // the write reports it
 		if _, err := rw.Write(b); err != nil {
@@ -314,8 +306,6 @@ func (p *Page) stream(w http.ResponseWriter, r *http.Request) {
 		}
 		select {
 		case <-nudge:
-		case <-ctx.Done():
-			return
 		case <-p.done:
 			return
 		}

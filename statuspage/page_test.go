@@ -182,7 +182,8 @@ func TestStreamPushesChanges(t *testing.T) {
 
 // Streams beyond the budget are refused; one that ends makes room.
 func TestStreamBudget(t *testing.T) {
-	f := newFixture(t, statuspage.MaxStreams(2))
+	// A reader that left is noticed at the next writes, which Refresh paces.
+	f := newFixture(t, statuspage.MaxStreams(2), statuspage.Refresh(50*time.Millisecond))
 	c1, next1 := stream(t, f.srv.URL)
 	next1()
 	_, next2 := stream(t, f.srv.URL)
