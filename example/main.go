@@ -6,11 +6,14 @@
 //	go run ./example                      # defaults: 127.0.0.1:8080, 3s warm-up
 //	go run ./example -addr :9090 -warmup 10s -drain 2s
 //	DATABASE_URL=postgres://... go run ./example   # adds PostgreSQL and /api/stock/{id}
+//	REDIS_URL=redis://localhost:6379 go run ./example # adds Redis and /api/visits/{id}
 //
 // With DATABASE_URL set, warm-up also creates and fills a small stock
 // table, readiness checks PostgreSQL (a dependency the fleet shares unless
 // -db-scope local), and GET /api/stock/{id} reads it, guarded so that it
-// fails fast while the database is down. The probes have their own port
+// fails fast while the database is down. With REDIS_URL set, readiness
+// checks Redis (shared by the fleet) and GET /api/visits/{id} counts an
+// item's views there, guarded the same way. The probes have their own port
 // (-probe-addr), gRPC health and items.v1.Items are on -grpc-addr, and
 // GET /api/report burns CPU to show load shedding. Every flag can also be
 // set from the environment: ADDR, PROBE_ADDR, GRPC_ADDR, WARMUP,
@@ -66,6 +69,7 @@ type config struct {
 	drainProbes     int
 	shutdownTimeout time.Duration
 	databaseURL     string
+	redisURL        string
 	dbScope         string
 	metrics         bool
 	printDeploy     string // a form of deployment file to print, instead of running
@@ -189,6 +193,7 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 		return cfg, fmt.Errorf("-warmup-deadline %s: must exceed -warmup %s", cfg.deadline, cfg.warmup)
 	}
 	cfg.databaseURL = getenv("DATABASE_URL")
+	cfg.redisURL = getenv("REDIS_URL")
 	return cfg, nil
 }
 
@@ -299,6 +304,14 @@ func run(ctx context.Context, cfg config, log *zap.Logger) error {
 		}
 	}
 
+	var vis *visits
+	if cfg.redisURL != "" {
+		if vis, err = addRedis(cfg.redisURL, ready); err != nil {
+			return err
+		}
+		closePool = append(closePool, server.AfterClose("redis client", 5*time.Second, func(context.Context) error { return vis.rdb.Close() }))
+	}
+
 	// Under systemd (Type=notify): READY=1 once warm, STATUS= with progress,
 	// STOPPING=1 on drain, WATCHDOG=1 while liveness passes. A no-op elsewhere.
 	if _, err := systemd.New(lc); err != nil {
@@ -336,7 +349,12 @@ func run(ctx context.Context, cfg config, log *zap.Logger) error {
 	mountProbes.Handle("/history", hist.Handler(nil))
 
 	warmGuard := server.WarmupGuard(lc, time.Second)
-	var needsDB func(http.Handler) http.Handler
+	var needsDB, needsRedis func(http.Handler) http.Handler
+	if vis != nil {
+		if needsRedis, err = server.Needs(ready, "redis"); err != nil {
+			return err
+		}
+	}
 	if st != nil {
 		// Warm-up answers first; then the route fails fast, naming the
 		// database, while the postgres check fails.
@@ -355,6 +373,9 @@ func run(ctx context.Context, cfg config, log *zap.Logger) error {
 			report = reportShed.Middleware(report)
 		}
 		r.Method(http.MethodGet, "/report", report)
+		if vis != nil {
+			r.With(needsRedis).Get("/visits/{id}", vis.serve)
+		}
 		if st != nil {
 			r.With(needsDB).Get("/stock/{id}", st.serve)
 		}
@@ -400,7 +421,7 @@ func run(ctx context.Context, cfg config, log *zap.Logger) error {
 		zap.String("readiness", probeBase+"/readyz"), zap.String("health", probeBase+"/healthz"),
 		zap.String("api", base+"/api/items/{id}"), zap.Duration("warmup", cfg.warmup),
 		zap.String("grpc", cfg.grpcAddr), zap.Int("maxInFlight", cfg.maxInFlight), zap.Int("reportInFlight", cfg.reportInFlight),
-		zap.Bool("postgres", cfg.databaseURL != ""), zap.String("dbScope", cfg.dbScope), zap.Bool("metrics", cfg.metrics))
+		zap.Bool("postgres", cfg.databaseURL != ""), zap.Bool("redis", cfg.redisURL != ""), zap.String("dbScope", cfg.dbScope), zap.Bool("metrics", cfg.metrics))
 	return srv.Run(ctx)
 }
 

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"runtime"
@@ -21,6 +22,7 @@ import (
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/probekit/probes/internal/pgtest"
+	"github.com/probekit/probes/internal/redistest"
 	"github.com/probekit/probes/internal/testutil"
 	"github.com/probekit/probes/server"
 	"github.com/probekit/probes/startup"
@@ -349,5 +351,41 @@ func TestMetrics(t *testing.T) {
 	testutil.Eventually(t, "serving", func() bool { code, _ := off.get("/api/items/1"); return code == 200 })
 	if code, _ := off.get("/metrics"); code != 404 {
 		t.Errorf("/metrics with -metrics=false: %d, want 404", code)
+	}
+}
+
+// With PostgreSQL and Redis, the deep view covers both; a Redis outage
+// fails its own route fast, makes readiness warn (shared), and leaves the
+// other routes serving.
+func TestRunWithPostgresAndRedis(t *testing.T) {
+	pg := pgtest.Start(t)
+	rs := redistest.Start(t)
+	s := startRun(t, config{deadline: time.Minute, shutdownTimeout: time.Second, databaseURL: pg.URL("pw"), dbScope: "shared",
+		redisURL: "redis://" + rs.Addr()})
+	testutil.Eventually(t, "ready with both", func() bool {
+		code, body := s.get("/healthz?verbose")
+		ready, _ := s.get("/readyz")
+		return code == 200 && ready == 200 && strings.Contains(body, `"postgres:responseTime"`) && strings.Contains(body, `"redis:responseTime"`)
+	})
+	for want := 1; want <= 2; want++ {
+		if code, body := s.get("/api/visits/7"); code != 200 || body != fmt.Sprintf(`{"id":"7","visits":%d}`+"\n", want) {
+			t.Errorf("visit %d: %d %s", want, code, body)
+		}
+	}
+	rs.Stop()
+	testutil.Eventually(t, "the guard answers for redis", func() bool {
+		code, body := s.get("/api/visits/7")
+		return code == 503 && strings.Contains(body, "needs redis")
+	})
+	if code, body := s.get("/readyz"); code != 200 || !strings.Contains(body, "warning: redis") {
+		t.Errorf("readiness with shared Redis down: %d %s; want 200 naming redis", code, body)
+	}
+	if code, _ := s.get("/api/stock/5"); code != 200 {
+		t.Errorf("the database route with Redis down: got %d, want 200", code)
+	}
+	rs.StartAgain()
+	testutil.Eventually(t, "visits again", func() bool { code, _ := s.get("/api/visits/7"); return code == 200 })
+	if err := s.stop(); err != nil {
+		t.Errorf("run: %v", err)
 	}
 }
