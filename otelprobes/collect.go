@@ -21,6 +21,7 @@ type observables struct {
 	last         metric.Float64ObservableGauge
 	stale        metric.Int64ObservableGauge
 	fails        metric.Int64ObservableGauge
+	flapping     metric.Int64ObservableGauge
 	warmup       metric.Float64ObservableGauge
 	warmDuration metric.Float64ObservableGauge
 	task         metric.Float64ObservableGauge
@@ -33,7 +34,7 @@ type observables struct {
 }
 
 func (o *observables) list() []metric.Observable {
-	return []metric.Observable{o.phase, o.gate, o.check, o.last, o.stale, o.fails, o.warmup, o.warmDuration, o.task,
+	return []metric.Observable{o.phase, o.gate, o.check, o.last, o.stale, o.fails, o.flapping, o.warmup, o.warmDuration, o.task,
 		o.refused, o.drain, o.late, o.afterProbed, o.cut}
 }
 
@@ -80,7 +81,9 @@ func (m *Metrics) instruments(meter metric.Meter, buckets []float64) error {
 			"When the check's last result came, in seconds since the epoch; 0 before the first."),
 		stale: i64("probes.check.stale", "{check}",
 			"1 while the check's last result is older than its StaleAfter bound: its schedule has stalled."),
-		fails:  i64("probes.check.consecutive_failures", "{failure}", "Failures of the check since its last pass or warning."),
+		fails: i64("probes.check.consecutive_failures", "{failure}", "Failures of the check since its last pass or warning."),
+		flapping: i64("probes.check.flapping", "{check}",
+			"1 while the check's outcomes keep changing (flap detection with hysteresis), else 0."),
 		warmup: f64("probes.warmup.progress", "1", "Progress of the warm-up, from 0 to 1: the mean of its tasks' progress."),
 		warmDuration: f64("probes.warmup.duration", "s",
 			"How long the last warm-up has lasted so far, then its length once it ended; 0 before it began."),
@@ -158,6 +161,7 @@ func (m *Metrics) collectCheck(o metric.Observer, gate probes.Kind, r *probes.Re
 	o.ObserveFloat64(ob.last, last, c.observe...)
 	o.ObserveInt64(ob.stale, flag(r.Stale), c.observe...)
 	o.ObserveInt64(ob.fails, int64(r.ConsecutiveFailures), c.observe...)
+	o.ObserveInt64(ob.flapping, flag(r.Flapping), c.observe...)
 }
 
 // warmupSeconds is the last warm-up's length, from entering Warming to

@@ -28,6 +28,7 @@
 //	probes.check.last_result.timestamp{gate,check}   gauge s: when the last result came, 0 before                    probes_check_last_result_timestamp_seconds
 //	probes.check.stale{gate,check}                   gauge {check}: 1 while the last result is stale                 probes_check_stale
 //	probes.check.consecutive_failures{gate,check}    gauge {failure}                                                 probes_check_consecutive_failures
+//	probes.check.flapping{gate,check}                gauge {check}: 1 while its outcomes keep changing               probes_check_flapping
 //	probes.transitions{from,to}                      counter {transition}: phase transitions                         probes_transitions_total
 //	probes.warmup.progress                           gauge 1: 0 to 1 over the whole warm-up                          probes_warmup_progress_ratio
 //	probes.warmup.duration                           gauge s: the warm-up so far, then its length                    probes_warmup_duration_seconds

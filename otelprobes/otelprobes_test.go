@@ -304,6 +304,7 @@ func TestInstruments(t *testing.T) {
 		"probes.check.last_result.timestamp":      {gauge, "s"},
 		"probes.check.stale":                      {gauge, "{check}"},
 		"probes.check.consecutive_failures":       {gauge, "{failure}"},
+		"probes.check.flapping":                   {gauge, "{check}"},
 		"probes.transitions":                      {counter, "{transition}"},
 		"probes.warmup.progress":                  {gauge, "1"},
 		"probes.warmup.duration":                  {gauge, "s"},
@@ -837,8 +838,8 @@ func TestExporterNamesArePackageMetrics(t *testing.T) {
 		return out
 	}
 	got, want := families(otelReg), families(promReg)
-	if len(want) != 17 {
-		t.Errorf("package metrics has %d families, want 17", len(want))
+	if len(want) != 18 {
+		t.Errorf("package metrics has %d families, want 18", len(want))
 	}
 	for name, w := range want {
 		if got[name] != w {
