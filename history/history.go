@@ -157,10 +157,14 @@ func (h *History) moved(t probes.Transition) {
 // observe records the changes of g's verdict and its checks' since the
 // last look; record false only takes the first look.
 func (h *History) observe(g probes.Gate, st *gateState, record bool) {
-	rep := g.Report()
-	at := h.lc.Clock().Now()
+	// The report is taken under h.mu: two goroutines that changed two
+	// checks at once must not apply an older report after a newer one.
+	// The gates never call out while they hold their locks, so this
+	// order cannot deadlock.
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	rep := g.Report()
+	at := h.lc.Clock().Now()
 	gate := g.Kind().String()
 	if s := rep.Status(); !st.known || s != st.status {
 		if record && st.known {
@@ -266,11 +270,15 @@ func (h *History) record(k key, s probes.Status, d time.Duration, now time.Time)
 	lat := latIndex(d)
 	i := statusIndex(s)
 	ns := now.UnixNano()
+	minute, quarter := ns/int64(time.Minute), ns/int64(15*time.Minute)
 	sr.mu.Lock()
-	count(&sr.minutes[ns/int64(time.Minute)%MinuteBuckets], ns/int64(time.Minute), i, lat, d)
-	count(&sr.quarters[ns/int64(15*time.Minute)%QuarterBuckets], ns/int64(15*time.Minute), i, lat, d)
+	count(&sr.minutes[wrap(minute, MinuteBuckets)], minute, i, lat, d)
+	count(&sr.quarters[wrap(quarter, QuarterBuckets)], quarter, i, lat, d)
 	sr.mu.Unlock()
 }
+
+// wrap is e's slot in a ring of n, for times before 1970 too.
+func wrap(e int64, n int) int { return int(((e % int64(n)) + int64(n)) % int64(n)) }
 
 func count(sl *slot, epoch int64, status, lat int, d time.Duration) {
 	if sl.epoch != epoch {
@@ -349,7 +357,7 @@ func buckets(slots []slot, present int64, width time.Duration) []Bucket {
 	for i := range n {
 		epoch := present - n + 1 + i
 		b := Bucket{Start: time.Unix(0, epoch*int64(width))}
-		if sl := &slots[((epoch%n)+n)%n]; sl.epoch == epoch {
+		if sl := &slots[wrap(epoch, int(n))]; sl.epoch == epoch {
 			b.Pass, b.Warn, b.Fail = sl.counts[0], sl.counts[1], sl.counts[2]
 			b.P99, b.Max = p99(&sl.lat, b.Executions()), sl.max
 		}

@@ -284,3 +284,19 @@ func TestHandler(t *testing.T) {
 		t.Errorf("POST: %d, want 405", rec.Code)
 	}
 }
+
+// A clock before 1970 (a fake one at the zero time) records as any other.
+func TestRecordBeforeTheEpoch(t *testing.T) {
+	clock := testutil.NewClock(time.Time{})
+	lc := probes.NewLifecycle(probes.WithClock(clock))
+	h, err := history.New(lc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	h.RecordAt(probes.Readiness, "db", probes.Pass, time.Millisecond, clock.Now())
+	sr, _ := h.Check(probes.Readiness, "db")
+	if b := sr.Minutes[len(sr.Minutes)-1]; b.Pass != 1 {
+		t.Errorf("this minute before 1970: %d passes, want 1", b.Pass)
+	}
+}

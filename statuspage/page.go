@@ -30,6 +30,7 @@ import (
 	"errors"
 	"fmt"
 	"html/template"
+	"net"
 	"net/http"
 
 	"strings"
@@ -49,6 +50,12 @@ const (
 	// pushed at once.
 	DefaultRefresh = 5 * time.Second
 	writeTimeout   = 2 * time.Second
+	// A stream ends after maxStreamLife (its page reconnects at once), is
+	// kept alive every streamKeepAlive, and has a small send buffer, so
+	// that a page that went away frees its place soon.
+	maxStreamLife     = 10 * time.Minute
+	streamKeepAlive   = 10 * time.Second
+	streamWriteBuffer = 32 << 10
 )
 
 // Option configures a Page. An invalid value makes New return an error
@@ -70,8 +77,10 @@ func Authorize(f func(*http.Request) bool) Option {
 
 // MaxStreams bounds the live pages open at once; a stream beyond it gets
 // 503, and its page stays as it was rendered. A page that was closed
-// frees its place once a write to it fails: within two Refresh intervals
-// at most. Default DefaultMaxStreams.
+// frees its place when a write to it fails (within two Refresh intervals);
+// one whose reader vanished, within TCP keepalive's probes (about 10 s
+// apart); every stream ends after ten minutes and its page reconnects.
+// Default DefaultMaxStreams.
 func MaxStreams(n int) Option {
 	return func(c *config) error {
 		if n < 1 {
@@ -106,14 +115,15 @@ type Page struct {
 	hist *history.History
 	cfg  config
 
-	streams atomic.Int64
-	frag    atomic.Pointer[fragments]
-	subsMu  sync.Mutex
-	subs    map[chan struct{}]struct{}
+	streams  atomic.Int64
+	frag     atomic.Pointer[fragments]
+	subsMu   sync.Mutex
+	subs     map[chan struct{}]struct{}
+	isClosed bool // guarded by subsMu
 
 	nudge   chan struct{} // capacity 1: something changed
 	done    chan struct{}
-	stopped sync.WaitGroup
+	stopped sync.WaitGroup // the render loop and every stream
 	cancels []func()
 	closed  sync.Once
 }
@@ -161,13 +171,18 @@ func New(lc *probes.Lifecycle, hist *history.History, opts ...Option) (*Page, er
 	return p, nil
 }
 
-// Close ends every stream and the page's goroutine. Pages already open
-// stay as they were last rendered.
+// Close ends every stream and the page's goroutine, and returns once they
+// have returned. Pages already open stay as they were last rendered.
+// Streams are taken off the HTTP server, so its Shutdown does not end
+// them: close the page when the server has stopped.
 func (p *Page) Close() {
 	p.closed.Do(func() {
 		for _, c := range p.cancels {
 			c()
 		}
+		p.subsMu.Lock()
+		p.isClosed = true
+		p.subsMu.Unlock()
 		close(p.done)
 		p.stopped.Wait()
 	})
@@ -264,13 +279,32 @@ func (p *Page) stream(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer p.streams.Add(-1)
+	p.subsMu.Lock()
+	if p.isClosed {
+		p.subsMu.Unlock()
+		http.Error(w, "the status page is closed", http.StatusServiceUnavailable)
+		return
+	}
+	p.stopped.Add(1) // under the lock Close takes before it waits
+	p.subsMu.Unlock()
+	defer p.stopped.Done()
 	authz := p.authorized(r)
 	conn, rw, err := http.NewResponseController(w).Hijack()
 	if err != nil {
-		http.Error(w, "streaming not supported here", http.StatusInternalServerError)
+		// HTTP/2 has no hijacking: the page stays as rendered.
+		http.Error(w, "live updates need HTTP/1.1", http.StatusNotImplemented)
 		return
 	}
 	defer conn.Close()
+	if tc, ok := conn.(*net.TCPConn); ok {
+		// A reader that vanished (no FIN, no RST) is found by keepalive;
+		// a small send buffer makes one that stalls fail its writes soon.
+		tc.SetKeepAlive(true)                  //nolint:errcheck // best effort
+		tc.SetKeepAlivePeriod(streamKeepAlive) //nolint:errcheck // best effort
+		tc.SetWriteBuffer(streamWriteBuffer)   //nolint:errcheck // best effort
+	}
+	life := time.NewTimer(maxStreamLife) // the page reconnects at once
+	defer life.Stop()
 	nudge := make(chan struct{}, 1)
 	p.subsMu.Lock()
 	p.subs[nudge] = struct{}{}
@@ -306,14 +340,20 @@ func (p *Page) stream(w http.ResponseWriter, r *http.Request) {
 		}
 		select {
 		case <-nudge:
+		case <-life.C:
+			return
 		case <-p.done:
 			return
 		}
 	}
 }
 
-// event frames b as one server-sent event, a data: line per line.
+// event frames b as one server-sent event, a data: line per line. A lone
+// carriage return ends a line in the event-stream format as a newline
+// does: it becomes one, so that no text in the page (an error's, say) can
+// start a field of its own (event:, retry:).
 func event(b []byte) []byte {
+	b = bytes.ReplaceAll(bytes.ReplaceAll(b, []byte("\r\n"), []byte("\n")), []byte("\r"), []byte("\n"))
 	var out bytes.Buffer
 	sc := bufio.NewScanner(bytes.NewReader(b))
 	sc.Buffer(make([]byte, 64<<10), 1<<20)

@@ -252,3 +252,43 @@ func TestNewRejects(t *testing.T) {
 		}
 	}
 }
+
+// A carriage return in the page's text (an error's, say) cannot start a
+// field of its own in the event stream.
+func TestStreamFramesCarriageReturns(t *testing.T) {
+	f := newFixture(t, statuspage.Authorize(func(*http.Request) bool { return true }), statuspage.Refresh(time.Hour))
+	if err := f.ready.Add("evil", probes.CheckFunc(func(context.Context) error {
+		return errors.New("boom\revent: hijacked\rretry: 86400000\r\nid: 7")
+	}), probes.Every(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Background(t, f.lc.Run)
+	testutil.Eventually(t, "the evil check failed", func() bool { c, _ := f.ready.Report().Check("evil"); return !c.Time.IsZero() })
+	c, err := net.Dial("tcp", strings.TrimPrefix(f.srv.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	fmt.Fprintf(c, "GET /?events HTTP/1.1\r\nHost: x\r\n\r\n")
+	c.SetReadDeadline(time.Now().Add(testutil.Deadline))
+	br := bufio.NewReader(c)
+	for inBody := false; ; {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !inBody {
+			inBody = line == "\r\n"
+			continue
+		}
+		if strings.Contains(line, "\r") {
+			t.Fatalf("a carriage return in the stream: %q", line)
+		}
+		if line != "\n" && !strings.HasPrefix(line, "data: ") && !strings.HasPrefix(line, "retry: 1000") {
+			t.Fatalf("a line that is not data: %q", line)
+		}
+		if strings.Contains(line, "hijacked") {
+			return // inside a data line, where it is only text
+		}
+	}
+}
