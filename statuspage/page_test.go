@@ -126,7 +126,10 @@ func TestPageAuthorised(t *testing.T) {
 	f := newFixture(t, statuspage.Authorize(func(r *http.Request) bool { return r.Header.Get("X-Op") == "yes" }))
 	testutil.Background(t, f.lc.Run)
 	f.down.Store(true)
-	testutil.Eventually(t, "db failing", func() bool { c, _ := f.ready.Report().Check("db"); return c.Status == probes.Fail })
+	testutil.Eventually(t, "db failing", func() bool {
+		c, _ := f.ready.Report().Check("db")
+		return c.Status == probes.Fail && !c.Time.IsZero()
+	})
 	_, _, body := f.get(t, "X-Op", "yes")
 	if !strings.Contains(body, "refused") || strings.Contains(body, "s3cret") {
 		t.Errorf("authorised page: want the masked reason, got the reason shown %v, the password shown %v",
