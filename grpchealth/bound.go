@@ -5,6 +5,7 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/probekit/probes/internal/fds"
 )
@@ -24,12 +25,15 @@ func defaultMaxConns() int {
 // bounded holds at most max connections. At the bound, a new connection
 // takes the place of the oldest one that has not sent a byte (a client
 // that connects and never speaks holds a descriptor until grpc-go's
-// handshake timeout); when every connection has spoken, the new one is
-// refused. A prober opens a connection per probe and speaks at once, so a
-// flood of silent connections never keeps it out.
+// handshake timeout), or else of the one quiet longest, if it has sent
+// nothing for quietEvict (a client that finished its handshake and idles);
+// when every connection is busy, the new one is refused. A prober opens a
+// connection per probe and speaks at once, so a flood of silent or idle
+// connections never keeps it out.
 type bounded struct {
 	net.Listener
 	max     int
+	quiet   time.Duration // quietEvict, but in tests
 	refused atomic.Uint64
 	evicted atomic.Uint64
 
@@ -63,17 +67,24 @@ func (b *bounded) admit(bc *boundedConn) (victim *boundedConn, ok bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.conns.Len() >= b.max {
+		var quiet *list.Element
+		quietSince := time.Now().Add(-b.quiet).UnixNano()
 		for el := b.conns.Front(); el != nil; el = el.Next() {
-			if c := el.Value.(*boundedConn); !c.spoke.Load() {
-				b.conns.Remove(el)
-				c.el = nil
-				victim = c
+			c := el.Value.(*boundedConn)
+			if !c.spoke.Load() {
+				quiet = el
 				break
 			}
+			if last := c.lastRead.Load(); last < quietSince && (quiet == nil || last < quiet.Value.(*boundedConn).lastRead.Load()) {
+				quiet = el
+			}
 		}
-		if victim == nil {
+		if quiet == nil {
 			return nil, false
 		}
+		victim = quiet.Value.(*boundedConn)
+		b.conns.Remove(quiet)
+		victim.el = nil
 	}
 	bc.el = b.conns.PushBack(bc)
 	return victim, true
@@ -90,16 +101,24 @@ func (b *bounded) remove(c *boundedConn) {
 
 type boundedConn struct {
 	net.Conn
-	b     *bounded
-	el    *list.Element // guarded by b.mu; nil once removed
-	spoke atomic.Bool
-	once  sync.Once
+	b        *bounded
+	el       *list.Element // guarded by b.mu; nil once removed
+	spoke    atomic.Bool
+	lastRead atomic.Int64 // Unix ns of the last read that brought bytes
+	once     sync.Once
 }
+
+// quietEvict is how long a connection that has spoken must have sent
+// nothing before a new one may take its place at the bound.
+const quietEvict = 10 * time.Second
 
 func (c *boundedConn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
-	if n > 0 && !c.spoke.Load() {
-		c.spoke.Store(true)
+	if n > 0 {
+		c.lastRead.Store(time.Now().UnixNano())
+		if !c.spoke.Load() {
+			c.spoke.Store(true)
+		}
 	}
 	return n, err
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/keepalive"
 
 	"github.com/probekit/probes/server"
 )
@@ -20,11 +21,15 @@ const (
 	// grpc-go sets no bound by default, so one connection could open tens
 	// of thousands of Watch streams.
 	DefaultMaxStreams = 100
+	// DefaultMaxConnectionIdle closes a connection with no stream for this
+	// long (grpc-go keeps one for ever by default); clients reconnect.
+	DefaultMaxConnectionIdle = 5 * time.Minute
 )
 
 // ServerOptions returns options for grpc.NewServer that bound what one
-// client can take: the handshake timeout (DefaultConnectionTimeout) and the
-// streams per connection (DefaultMaxStreams). Options given after them to
+// client can take: the handshake timeout (DefaultConnectionTimeout), the
+// streams per connection (DefaultMaxStreams) and how long a connection with
+// no stream is kept (DefaultMaxConnectionIdle). Options given after them to
 // grpc.NewServer take precedence.
 //
 //	gs := grpc.NewServer(append(grpchealth.ServerOptions(), grpc.UnaryInterceptor(i))...)
@@ -32,6 +37,7 @@ func ServerOptions() []grpc.ServerOption {
 	return []grpc.ServerOption{
 		grpc.ConnectionTimeout(DefaultConnectionTimeout),
 		grpc.MaxConcurrentStreams(DefaultMaxStreams),
+		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionIdle: DefaultMaxConnectionIdle}),
 	}
 }
 
@@ -79,7 +85,7 @@ func Serving(gs *grpc.Server, ln net.Listener, h *Health, opts ...ServeOption) (
 		return nil, fmt.Errorf("grpchealth: Serving needs a *grpc.Server and a listener")
 	}
 	if cfg.maxConns > 0 {
-		ln = &bounded{Listener: ln, max: cfg.maxConns}
+		ln = &bounded{Listener: ln, max: cfg.maxConns, quiet: quietEvict}
 	}
 	return &peer{gs: gs, ln: ln, h: h}, nil
 }

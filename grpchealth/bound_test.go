@@ -1,0 +1,69 @@
+package grpchealth
+
+import (
+	"io"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/probekit/probes/internal/testutil"
+)
+
+// At the bound, connections that spoke and then went quiet make room for
+// new ones, so a client that finishes its handshake and idles cannot keep
+// a prober out; busy ones are never cut.
+func TestBoundedEvictsQuietConnections(t *testing.T) {
+	b := &bounded{Listener: testutil.Listen(t), max: 2, quiet: time.Second}
+	accepted := make(chan net.Conn, 8)
+	go func() {
+		for {
+			c, err := b.Accept()
+			if err != nil {
+				return
+			}
+			go func() { io.Copy(io.Discard, c); c.Close() }() // reads, as a server does
+			accepted <- c
+		}
+	}()
+	t.Cleanup(func() { b.Close() })
+	dial := func() net.Conn {
+		c, err := net.Dial("tcp", b.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	idle := []net.Conn{dial(), dial()}
+	for _, c := range idle {
+		c.Write([]byte("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")) // the handshake's first bytes, then nothing
+		<-accepted
+	}
+	testutil.Eventually(t, "both have spoken", func() bool {
+		n := 0
+		b.mu.Lock()
+		for el := b.conns.Front(); el != nil; el = el.Next() {
+			if el.Value.(*boundedConn).spoke.Load() {
+				n++
+			}
+		}
+		b.mu.Unlock()
+		return n == 2
+	})
+	// Not quiet long enough yet: a third connection is refused.
+	dial()
+	testutil.Eventually(t, "the third refused", func() bool { return b.refused.Load() == 1 })
+	// Once they have been quiet for the bound, a new one takes a place.
+	testutil.Eventually(t, "a new connection in place of a quiet one", func() bool {
+		dial()
+		select {
+		case <-accepted:
+			return true
+		case <-time.After(20 * time.Millisecond):
+			return false
+		}
+	})
+	if b.evicted.Load() == 0 {
+		t.Error("no quiet connection was evicted")
+	}
+}
