@@ -69,7 +69,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	var cli settings
 	cli.register(fs, defaults)
-	fromArgs := fs.Bool("from-args", false, "read the service's settings from each container's own args (flags named as here; others ignored), on top of those given here")
+	fromArgs := fs.Bool("from-args", false, "read the service's settings from each container (its env, command and args, flags named as here; others ignored), on top of those given here")
 	container := fs.String("container", "", "the container the service runs in; default every container with a probe (or the first)")
 	if err := fs.Parse(args); err != nil {
 		return unreadable
@@ -80,7 +80,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	svc := fixed(cli.service())
 	if *fromArgs {
-		svc = func(c corev1.Container) (deployspec.Service, error) { return cli.withArgs(c.Args) }
+		svc = cli.withContainer
 	}
 	status := clean
 	for _, file := range fs.Args() {
@@ -139,34 +139,97 @@ func (st *settings) service() deployspec.Service {
 	return s
 }
 
-// withArgs is the service as a container's args set it, on top of st: the
-// args that are settings' flags are read, and any other is passed over,
-// with its value when it is written apart ("-db-scope shared"), as far as
-// that can be told.
-func (st *settings) withArgs(args []string) (deployspec.Service, error) {
+// envFlags are the environment variables the example's flag helpers read,
+// by the flag each sets; a flag on the command line beats its variable.
+var envFlags = map[string]string{
+	"ADDR": "addr", "PROBE_ADDR": "probe-addr", "GRPC_ADDR": "grpc-addr", "WARMUP": "warmup",
+	"WARMUP_DEADLINE": "warmup-deadline", "DRAIN": "drain", "DRAIN_PROBES": "drain-probes",
+	"SHUTDOWN_TIMEOUT": "shutdown-timeout",
+}
+
+// withContainer is the service as a container sets it, on top of st: its
+// environment (the variables envFlags names), then its command's
+// arguments and its args, with $(VAR) expanded as the kubelet does. Flags
+// that are not settings are passed over, with their value when it is
+// written apart ("-db-scope shared"), as far as that can be told. A
+// setting the linter cannot read (a variable from a ConfigMap or Secret, a
+// $(VAR) of one) is an error: judging another value than the pod's would
+// be a lie.
+func (st *settings) withContainer(c corev1.Container) (deployspec.Service, error) {
 	var per settings
 	fs := flag.NewFlagSet("args", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	per.register(fs, *st)
+	env := map[string]string{}
+	unknown := map[string]bool{}
 	var known []string
+	for _, e := range c.Env {
+		if e.ValueFrom != nil {
+			unknown[e.Name] = true
+			if name, ok := envFlags[e.Name]; ok {
+				return deployspec.Service{}, fmt.Errorf("env %s (-%s) comes from elsewhere (valueFrom); give it a value, or the setting on the linter's command line", e.Name, name)
+			}
+			continue
+		}
+		v := expand(e.Value, env)
+		env[e.Name] = v
+		if name, ok := envFlags[e.Name]; ok {
+			known = append(known, "-"+name+"="+v)
+		}
+	}
+	args := c.Args
+	if len(c.Command) > 1 {
+		args = append(slices.Clone(c.Command[1:]), c.Args...)
+	}
 	for i := 0; i < len(args); i++ {
-		name, _, hasValue := strings.Cut(strings.TrimLeft(args[i], "-"), "=")
 		if !strings.HasPrefix(args[i], "-") {
 			continue
 		}
+		name, _, hasValue := strings.Cut(strings.TrimLeft(args[i], "-"), "=")
 		if fs.Lookup(name) == nil {
 			continue
 		}
-		known = append(known, args[i])
+		arg := expand(args[i], env)
 		if !hasValue && i+1 < len(args) {
 			i++
-			known = append(known, args[i])
+			arg += "=" + expand(args[i], env)
 		}
+		if strings.Contains(arg, "$(") {
+			return deployspec.Service{}, fmt.Errorf("%q: a variable the linter cannot read (from a ConfigMap or Secret, or not set); give the setting on the linter's command line", arg)
+		}
+		known = append(known, arg)
 	}
 	if err := fs.Parse(known); err != nil {
 		return deployspec.Service{}, err
 	}
 	return per.service(), nil
+}
+
+// expand replaces $(VAR) with env's value as the kubelet does: $$ is a
+// literal $, and a variable not set stays as written.
+func expand(s string, env map[string]string) string {
+	if !strings.Contains(s, "$") {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		switch {
+		case strings.HasPrefix(s[i:], "$$"):
+			b.WriteByte('$')
+			i++
+		case strings.HasPrefix(s[i:], "$("):
+			end := strings.IndexByte(s[i:], ')')
+			if v, ok := env[s[i+2:i+max(end, 2)]]; end > 0 && ok {
+				b.WriteString(v)
+				i += end
+				continue
+			}
+			b.WriteByte('$')
+		default:
+			b.WriteByte(s[i])
+		}
+	}
+	return b.String()
 }
 
 // serviceOf says what the service in a container is set to.

@@ -368,3 +368,38 @@ func TestDefaultsAreTheLibrarys(t *testing.T) {
 			defaults.deadline, defaults.drain, defaults.shutdown, startup.DefaultDeadline, server.DefaultDrainDelay, server.DefaultShutdownTimeout)
 	}
 }
+
+// -from-args reads the settings wherever the pod sets them: its command,
+// its args with $(VAR) expanded, its environment; a setting it cannot read
+// is an error, never a silent default.
+func TestFromArgsReadsTheWholeContainer(t *testing.T) {
+	good := base(t)
+	const args = "            - -shutdown-timeout=15s\n"
+	if !strings.Contains(good, args) {
+		t.Fatal("the example's Deployment has no -shutdown-timeout=15s arg to change")
+	}
+	for _, tt := range []struct {
+		name, edit string
+		code       int
+		want       string
+	}{
+		{"in the args", "            - -shutdown-timeout=60s\n", unsafe, "terminationGracePeriodSeconds"},
+		{"a variable in the args", "            - -shutdown-timeout=$(STOP)\n          env:\n            - name: STOP\n              value: 60s\n", unsafe, "terminationGracePeriodSeconds"},
+		{"the environment", "          env:\n            - name: SHUTDOWN_TIMEOUT\n              value: 60s\n", unsafe, "terminationGracePeriodSeconds"},
+		{"the args beat the environment", "            - -shutdown-timeout=15s\n          env:\n            - name: SHUTDOWN_TIMEOUT\n              value: 60s\n", clean, ""},
+		{"from a ConfigMap", "          env:\n            - name: SHUTDOWN_TIMEOUT\n              valueFrom:\n                configMapKeyRef: {name: c, key: k}\n", unreadable, "valueFrom"},
+		{"a variable not set", "            - -shutdown-timeout=$(NOPE)\n", unreadable, "cannot read"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			code, out, errOut := lint(t, "-from-args", write(t, "d.yaml", strings.Replace(good, args, tt.edit, 1)))
+			if code != tt.code || !strings.Contains(out+errOut, tt.want) {
+				t.Errorf("exit %d, want %d with %q\n%s%s", code, tt.code, tt.want, out, errOut)
+			}
+		})
+	}
+	cmd := strings.Replace(good, "          args:\n", "          command:\n            - /probes-example\n"+"            - -shutdown-timeout=60s\n          args:\n", 1)
+	cmd = strings.Replace(cmd, args, "", 1)
+	if code, out, _ := lint(t, "-from-args", write(t, "cmd.yaml", cmd)); code != unsafe {
+		t.Errorf("a setting in the command: exit %d, want 1\n%s", code, out)
+	}
+}
