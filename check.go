@@ -24,9 +24,15 @@ func (f CheckFunc) Check(ctx context.Context) error { return f(ctx) }
 
 // Defaults of the check options.
 const (
-	DefaultInterval         = spec.DefaultInterval
-	DefaultTimeout          = spec.DefaultTimeout
+	// DefaultInterval is how often a check runs: 5s.
+	DefaultInterval = spec.DefaultInterval
+	// DefaultTimeout bounds one execution: 1s.
+	DefaultTimeout = spec.DefaultTimeout
+	// DefaultFailureThreshold is how many failures in a row flip a
+	// passing check: 1.
 	DefaultFailureThreshold = spec.DefaultFailureThreshold
+	// DefaultSuccessThreshold is how many passes in a row flip a failing
+	// check back: 1.
 	DefaultSuccessThreshold = spec.DefaultSuccessThreshold
 )
 

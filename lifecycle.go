@@ -84,6 +84,7 @@ var ErrIllegalTransition = errors.New("illegal transition")
 
 // Transition describes one change of phase, as listeners receive it.
 type Transition struct {
+	// From and To are the phases before and after the move.
 	From, To Phase
 	// Reason is a short human-readable cause, such as "warm-up done" or "SIGTERM".
 	Reason string

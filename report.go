@@ -78,6 +78,7 @@ func (c *Result) Contribution() Status {
 
 // TaskState is the progress of one warm-up task.
 type TaskState struct {
+	// Name is the task's name, unique within the startup gate.
 	Name string
 	// Done reports whether the task has succeeded.
 	Done bool

@@ -2,6 +2,7 @@ package probes_test
 
 import (
 	"testing"
+	"time"
 
 	"github.com/probekit/probes"
 )
@@ -49,5 +50,14 @@ func TestProgress(t *testing.T) {
 	}
 	if got := (probes.Report{}).ProgressNote(); got != "" {
 		t.Errorf("ProgressNote with no tasks: got %q, want none", got)
+	}
+}
+
+// The defaults the docs state are the ones the checks get.
+func TestCheckDefaults(t *testing.T) {
+	if probes.DefaultInterval != 5*time.Second || probes.DefaultTimeout != time.Second ||
+		probes.DefaultFailureThreshold != 1 || probes.DefaultSuccessThreshold != 1 {
+		t.Errorf("check defaults: interval %s, timeout %s, thresholds %d and %d; the docs say 5s, 1s, 1 and 1",
+			probes.DefaultInterval, probes.DefaultTimeout, probes.DefaultFailureThreshold, probes.DefaultSuccessThreshold)
 	}
 }

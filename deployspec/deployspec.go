@@ -60,8 +60,11 @@ const (
 // Number is one computed setting, in seconds or a count, with why it is
 // what it is.
 type Number struct {
+	// Value is the setting: seconds, or a count.
 	Value int
-	Why   string
+	// Why says in a line why it is what it is; the YAML writers put it in
+	// a comment above the setting.
+	Why string
 }
 
 // Probe is one computed probe spec.
@@ -76,13 +79,16 @@ type Probe struct {
 	GRPC bool
 	// Port is the port the probe targets.
 	Port int
-
+	// PeriodSeconds, TimeoutSeconds and FailureThreshold are the probe's
+	// settings of those names, each with its reason.
 	PeriodSeconds, TimeoutSeconds, FailureThreshold Number
 }
 
 // Plan is every timing Compute derived, for one transport (HTTP or gRPC).
 type Plan struct {
-	Startup, Liveness, Readiness  Probe
+	// Startup, Liveness and Readiness are the three probes.
+	Startup, Liveness, Readiness Probe
+	// TerminationGracePeriodSeconds is the pod's kill timeout.
 	TerminationGracePeriodSeconds Number
 	// The systemd unit's [Service] settings.
 	TimeoutStartSec, TimeoutStopSec, WatchdogSec Number

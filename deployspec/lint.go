@@ -62,6 +62,7 @@ type Finding struct {
 	Fix string
 }
 
+// String reads like "rule: problem; fix: fix".
 func (f Finding) String() string { return f.Rule + ": " + f.Problem + "; fix: " + f.Fix }
 
 // numbers are a probe's settings with Kubernetes' defaults applied, in

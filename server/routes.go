@@ -21,7 +21,12 @@ type Mux interface {
 // Handlers are the handlers Register mounted; nil for a gate the lifecycle
 // does not have. Health is the deep view.
 type Handlers struct {
-	Startup, Liveness, Readiness, Health *Handler
+	// Startup, Liveness and Readiness serve the gates at StartupPath,
+	// LivenessPath and ReadinessPath; Readiness is the handler to give
+	// DrainUntilProbed.
+	Startup, Liveness, Readiness *Handler
+	// Health serves the deep view (HealthPath, or DeepView's path).
+	Health *Handler
 }
 
 // Paths of the gates and of the deep view, as Register mounts them.
