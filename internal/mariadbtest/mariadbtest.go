@@ -23,13 +23,13 @@ import (
 	"os/user"
 	"path/filepath"
 	"strconv"
-	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
+
+	"github.com/probekit/probes/internal/proctest"
 )
 
 // Option configures a Server.
@@ -55,9 +55,7 @@ type Server struct {
 	cfg     config
 	cred    *syscall.Credential
 	logPath string
-	mu      sync.Mutex
-	cmd     *exec.Cmd
-	exited  chan struct{}
+	proc    proctest.Proc
 }
 
 // Start starts a server for t and stops it when t ends.
@@ -161,10 +159,6 @@ func (s *Server) exec(stmt string) error {
 // waits until it accepts connections.
 func (s *Server) StartAgain() {
 	s.t.Helper()
-	logf, err := os.OpenFile(s.logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
-	if err != nil {
-		s.t.Fatal(err)
-	}
 	args := []string{"--no-defaults", "--datadir=" + s.data(), "--port=" + strconv.Itoa(s.port),
 		"--bind-address=127.0.0.1", "--socket=" + s.socket(), "--pid-file=" + filepath.Join(s.dir, "mariadbd.pid"),
 		"--skip-name-resolve", "--skip-log-bin", "--innodb-buffer-pool-size=16M", "--innodb-flush-log-at-trx-commit=0"}
@@ -172,20 +166,10 @@ func (s *Server) StartAgain() {
 		args = append(args, "--max-connections="+strconv.Itoa(s.cfg.maxConns))
 	}
 	cmd := s.command("mariadbd", args...)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		logf.Close()
+	if err := s.proc.Start(cmd, s.logPath); err != nil {
 		s.t.Fatalf("mariadbtest: mariadbd: %v", err)
 	}
-	exited := make(chan struct{})
-	go func() {
-		_ = cmd.Wait()
-		logf.Close()
-		close(exited)
-	}()
-	s.mu.Lock()
-	s.cmd, s.exited = cmd, exited
-	s.mu.Unlock()
+	exited := s.proc.Exited()
 
 	deadline := time.Now().Add(60 * time.Second)
 	for {
@@ -214,78 +198,26 @@ func (s *Server) Stop() {
 	}
 }
 
-func (s *Server) shutdown() bool {
-	s.signal(syscall.SIGCONT) // a paused server cannot act on SIGTERM
-	s.signal(syscall.SIGTERM)
-	s.mu.Lock()
-	exited := s.exited
-	s.mu.Unlock()
-	select {
-	case <-exited:
-		return true
-	case <-time.After(60 * time.Second):
-		return false
-	}
-}
+func (s *Server) shutdown() bool { return s.proc.Stop(syscall.SIGTERM, false, 60*time.Second) }
 
 // Pause freezes the server (SIGSTOP): the kernel still accepts connections
-// for it, and queries hang instead of failing.
+// for it, and requests hang instead of failing. It returns once the
+// process is stopped.
 func (s *Server) Pause() {
 	s.t.Helper()
-	s.signal(syscall.SIGSTOP)
-	// The stop is asynchronous: return once the process is stopped, so
-	// that what the test does next meets a frozen server.
-	s.mu.Lock()
-	pid := s.cmd.Process.Pid
-	s.mu.Unlock()
-	deadline := time.Now().Add(10 * time.Second)
-	for !stopped(pid) {
-		if time.Now().After(deadline) {
-			s.t.Fatalf("mariadbtest: process %d not stopped 10s after SIGSTOP", pid)
-		}
-		time.Sleep(time.Millisecond)
+	if err := s.proc.Pause(false); err != nil {
+		s.t.Fatalf("mariadbtest: %v", err)
 	}
-}
-
-// stopped reports whether process pid is stopped (state T in /proc).
-func stopped(pid int) bool {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return true // no /proc: trust the signal
-	}
-	rest := string(b[strings.LastIndexByte(string(b), ')')+1:])
-	f := strings.Fields(rest)
-	return len(f) > 0 && (f[0] == "T" || f[0] == "t")
 }
 
 // Resume undoes Pause.
-func (s *Server) Resume() { s.signal(syscall.SIGCONT) }
-
-func (s *Server) signal(sig syscall.Signal) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if err := s.cmd.Process.Signal(sig); err != nil && !errors.Is(err, os.ErrProcessDone) {
-		s.t.Errorf("mariadbtest: kill %s: %v", sig, err)
+func (s *Server) Resume() {
+	if err := s.proc.Resume(false); err != nil {
+		s.t.Errorf("mariadbtest: %v", err)
 	}
 }
 
-func (s *Server) stop() {
-	s.mu.Lock()
-	exited := s.exited
-	s.mu.Unlock()
-	if exited == nil {
-		return
-	}
-	select {
-	case <-exited:
-		return
-	default:
-	}
-	if !s.shutdown() {
-		s.signal(syscall.SIGKILL)
-		<-exited
-	}
-}
+func (s *Server) stop() { s.proc.Cleanup(syscall.SIGTERM, false, 60*time.Second) }
 
 // lookPath finds name in PATH or /usr/sbin (Debian's mariadbd is there,
 // outside a normal user's PATH).

@@ -20,12 +20,13 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/probekit/probes/internal/proctest"
 )
 
 // Server is a running throwaway PostgreSQL server.
@@ -35,9 +36,7 @@ type Server struct {
 	dir     string
 	port    int
 	cred    *syscall.Credential
-	mu      sync.Mutex
-	cmd     *exec.Cmd
-	exited  chan struct{}
+	proc    proctest.Proc
 	logPath string
 }
 
@@ -96,28 +95,14 @@ func (s *Server) Addr() string { return net.JoinHostPort("127.0.0.1", strconv.It
 // waits until it accepts connections.
 func (s *Server) StartAgain() {
 	s.t.Helper()
-	logf, err := os.OpenFile(s.logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
-	if err != nil {
-		s.t.Fatal(err)
-	}
 	cmd := exec.Command(filepath.Join(s.bin, "postgres"), "-D", s.dir, "-p", strconv.Itoa(s.port),
 		"-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories=",
 		"-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off")
-	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: s.cred}
-	if err := cmd.Start(); err != nil {
-		logf.Close()
+	if err := s.proc.Start(cmd, s.logPath); err != nil {
 		s.t.Fatalf("pgtest: postgres: %v", err)
 	}
-	exited := make(chan struct{})
-	go func() {
-		_ = cmd.Wait()
-		logf.Close()
-		close(exited)
-	}()
-	s.mu.Lock()
-	s.cmd, s.exited = cmd, exited
-	s.mu.Unlock()
+	exited := s.proc.Exited()
 
 	deadline := time.Now().Add(30 * time.Second)
 	for {
@@ -151,85 +136,29 @@ func (s *Server) Stop() {
 	}
 }
 
-// shutdown asks the postmaster for a fast shutdown and reports whether it
-// exited within 30s.
-func (s *Server) shutdown() bool {
-	s.signal(syscall.SIGINT, false)
-	s.mu.Lock()
-	exited := s.exited
-	s.mu.Unlock()
-	select {
-	case <-exited:
-		return true
-	case <-time.After(30 * time.Second):
-		return false
-	}
-}
+// shutdown asks the postmaster for a fast shutdown (SIGINT) and reports
+// whether it exited within 30s.
+func (s *Server) shutdown() bool { return s.proc.Stop(syscall.SIGINT, true, 30*time.Second) }
 
 // Pause freezes the server and its backends (SIGSTOP), so that queries and
-// pings hang instead of failing.
-func (s *Server) Pause() { s.signal(syscall.SIGSTOP, true) }
+// pings hang instead of failing, and returns once every one is stopped.
+// Backends run in sessions of their own, so a process group would not
+// reach them: each is signalled.
+func (s *Server) Pause() {
+	s.t.Helper()
+	if err := s.proc.Pause(true); err != nil {
+		s.t.Fatalf("pgtest: %v", err)
+	}
+}
 
 // Resume undoes Pause.
-func (s *Server) Resume() { s.signal(syscall.SIGCONT, true) }
-
-// signal sends sig to the postmaster and, with all, to its children (each
-// backend runs in a session of its own, so a process group does not reach
-// them).
-func (s *Server) signal(sig syscall.Signal, all bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	pids := []int{s.cmd.Process.Pid}
-	if all {
-		pids = append(children(pids[0]), pids...)
-	}
-	for _, pid := range pids {
-		if err := syscall.Kill(pid, sig); err != nil && !errors.Is(err, syscall.ESRCH) {
-			s.t.Errorf("pgtest: kill %d %s: %v", pid, sig, err)
-		}
+func (s *Server) Resume() {
+	if err := s.proc.Resume(true); err != nil {
+		s.t.Errorf("pgtest: %v", err)
 	}
 }
 
-// children lists the processes whose parent is pid, from /proc.
-func children(pid int) []int {
-	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
-	var out []int
-	for _, path := range stats {
-		b, err := os.ReadFile(path)
-		if err != nil {
-			continue
-		}
-		// pid (comm) state ppid ...; comm may hold spaces and parentheses.
-		rest := string(b[strings.LastIndexByte(string(b), ')')+1:])
-		f := strings.Fields(rest)
-		if len(f) < 2 {
-			continue
-		}
-		if ppid, _ := strconv.Atoi(f[1]); ppid == pid {
-			if child, err := strconv.Atoi(filepath.Base(filepath.Dir(path))); err == nil {
-				out = append(out, child)
-			}
-		}
-	}
-	return out
-}
-
-func (s *Server) stop() {
-	s.mu.Lock()
-	started := s.cmd != nil
-	s.mu.Unlock()
-	if !started {
-		return
-	}
-	s.signal(syscall.SIGCONT, true) // in case a test left it paused
-	if !s.shutdown() {
-		s.signal(syscall.SIGKILL, true)
-		s.mu.Lock()
-		exited := s.exited
-		s.mu.Unlock()
-		<-exited
-	}
-}
+func (s *Server) stop() { s.proc.Cleanup(syscall.SIGINT, true, 30*time.Second) }
 
 // findBin returns the directory holding initdb and postgres: PATH first,
 // then the newest /usr/lib/postgresql/*/bin.

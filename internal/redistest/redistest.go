@@ -19,10 +19,11 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/probekit/probes/internal/proctest"
 )
 
 // Option configures a Server.
@@ -51,9 +52,7 @@ type Server struct {
 	port    int
 	cfg     config
 	logPath string
-	mu      sync.Mutex
-	cmd     *exec.Cmd
-	exited  chan struct{}
+	proc    proctest.Proc
 }
 
 // Start starts a server for t and stops it when t ends.
@@ -91,10 +90,6 @@ func (s *Server) Dir() string { return s.dir }
 // command line, and waits until it answers, if only with LOADING.
 func (s *Server) StartAgain(args ...string) {
 	s.t.Helper()
-	logf, err := os.OpenFile(s.logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
-	if err != nil {
-		s.t.Fatal(err)
-	}
 	line := []string{"--port", strconv.Itoa(s.port), "--bind", "127.0.0.1", "--dir", s.dir,
 		"--save", "", "--appendonly", "no", "--daemonize", "no", "--protected-mode", "no",
 		"--enable-debug-command", "local"}
@@ -110,20 +105,10 @@ func (s *Server) StartAgain(args ...string) {
 	line = append(append(line, s.cfg.args...), args...)
 	cmd := exec.Command(s.bin, line...)
 	cmd.Dir = s.dir
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		logf.Close()
+	if err := s.proc.Start(cmd, s.logPath); err != nil {
 		s.t.Fatalf("redistest: redis-server: %v", err)
 	}
-	exited := make(chan struct{})
-	go func() {
-		_ = cmd.Wait()
-		logf.Close()
-		close(exited)
-	}()
-	s.mu.Lock()
-	s.cmd, s.exited = cmd, exited
-	s.mu.Unlock()
+	exited := s.proc.Exited()
 
 	deadline := time.Now().Add(30 * time.Second)
 	for {
@@ -233,78 +218,26 @@ func (s *Server) Stop() {
 	}
 }
 
-func (s *Server) shutdown() bool {
-	s.signal(syscall.SIGCONT) // a paused server cannot act on SIGTERM
-	s.signal(syscall.SIGTERM)
-	s.mu.Lock()
-	exited := s.exited
-	s.mu.Unlock()
-	select {
-	case <-exited:
-		return true
-	case <-time.After(30 * time.Second):
-		return false
-	}
-}
+func (s *Server) shutdown() bool { return s.proc.Stop(syscall.SIGTERM, false, 30*time.Second) }
 
 // Pause freezes the server (SIGSTOP): the kernel still accepts connections
-// for it, and commands hang instead of failing.
+// for it, and requests hang instead of failing. It returns once the
+// process is stopped.
 func (s *Server) Pause() {
 	s.t.Helper()
-	s.signal(syscall.SIGSTOP)
-	// The stop is asynchronous: return once the process is stopped, so
-	// that what the test does next meets a frozen server.
-	s.mu.Lock()
-	pid := s.cmd.Process.Pid
-	s.mu.Unlock()
-	deadline := time.Now().Add(10 * time.Second)
-	for !stopped(pid) {
-		if time.Now().After(deadline) {
-			s.t.Fatalf("redistest: process %d not stopped 10s after SIGSTOP", pid)
-		}
-		time.Sleep(time.Millisecond)
+	if err := s.proc.Pause(false); err != nil {
+		s.t.Fatalf("redistest: %v", err)
 	}
-}
-
-// stopped reports whether process pid is stopped (state T in /proc).
-func stopped(pid int) bool {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return true // no /proc: trust the signal
-	}
-	rest := string(b[strings.LastIndexByte(string(b), ')')+1:])
-	f := strings.Fields(rest)
-	return len(f) > 0 && (f[0] == "T" || f[0] == "t")
 }
 
 // Resume undoes Pause.
-func (s *Server) Resume() { s.signal(syscall.SIGCONT) }
-
-func (s *Server) signal(sig syscall.Signal) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if err := s.cmd.Process.Signal(sig); err != nil && !errors.Is(err, os.ErrProcessDone) {
-		s.t.Errorf("redistest: kill %s: %v", sig, err)
+func (s *Server) Resume() {
+	if err := s.proc.Resume(false); err != nil {
+		s.t.Errorf("redistest: %v", err)
 	}
 }
 
-func (s *Server) stop() {
-	s.mu.Lock()
-	exited := s.exited
-	s.mu.Unlock()
-	if exited == nil {
-		return
-	}
-	select {
-	case <-exited:
-		return
-	default:
-	}
-	if !s.shutdown() {
-		s.signal(syscall.SIGKILL)
-		<-exited
-	}
-}
+func (s *Server) stop() { s.proc.Cleanup(syscall.SIGTERM, false, 30*time.Second) }
 
 func freePort(t testing.TB) int {
 	t.Helper()

@@ -1,0 +1,178 @@
+// Package proctest runs the process of a throwaway server for tests: it
+// starts it with its output appended to a log, signals it (and its
+// children, for servers whose workers run in sessions of their own),
+// pauses it and returns only once it is really stopped, stops it within a
+// bound, and kills what is left at cleanup. internal/pgtest, redistest and
+// mariadbtest are built on it.
+package proctest
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// Proc is one server's process, started again as often as a test wants.
+// The zero value is ready to use.
+type Proc struct {
+	mu     sync.Mutex
+	cmd    *exec.Cmd
+	exited chan struct{}
+}
+
+// Start starts cmd with its output appended to logPath and watches for its
+// exit.
+func (p *Proc) Start(cmd *exec.Cmd, logPath string) error {
+	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		return err
+	}
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		return err
+	}
+	exited := make(chan struct{})
+	go func() {
+		_ = cmd.Wait()
+		logf.Close()
+		close(exited)
+	}()
+	p.mu.Lock()
+	p.cmd, p.exited = cmd, exited
+	p.mu.Unlock()
+	return nil
+}
+
+// Exited is closed once the process started last has exited; nil before
+// the first Start.
+func (p *Proc) Exited() <-chan struct{} {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.exited
+}
+
+// pids is the process and, with all, its children.
+func (p *Proc) pids(all bool) []int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cmd == nil {
+		return nil
+	}
+	pids := []int{p.cmd.Process.Pid}
+	if all {
+		pids = append(Children(pids[0]), pids...)
+	}
+	return pids
+}
+
+// Signal sends sig to the process and, with all, to its children. A
+// process already gone is no error.
+func (p *Proc) Signal(sig syscall.Signal, all bool) error {
+	var errs []error
+	for _, pid := range p.pids(all) {
+		if err := syscall.Kill(pid, sig); err != nil && !errors.Is(err, syscall.ESRCH) {
+			errs = append(errs, fmt.Errorf("kill %d %s: %w", pid, sig, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Pause freezes the process (and, with all, its children) with SIGSTOP and
+// returns once each is stopped: the signal is asynchronous, and a test that
+// meets a server still running would measure nothing.
+func (p *Proc) Pause(all bool) error {
+	if err := p.Signal(syscall.SIGSTOP, all); err != nil {
+		return err
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for _, pid := range p.pids(all) {
+		for !Stopped(pid) {
+			if time.Now().After(deadline) {
+				return fmt.Errorf("process %d not stopped 10s after SIGSTOP", pid)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	return nil
+}
+
+// Resume undoes Pause.
+func (p *Proc) Resume(all bool) error { return p.Signal(syscall.SIGCONT, all) }
+
+// Stop resumes the process (a paused one cannot act on a signal), sends it
+// sig and reports whether it exited within timeout.
+func (p *Proc) Stop(sig syscall.Signal, all bool, timeout time.Duration) bool {
+	exited := p.Exited()
+	if exited == nil {
+		return true
+	}
+	_ = p.Signal(syscall.SIGCONT, all)
+	_ = p.Signal(sig, false)
+	select {
+	case <-exited:
+		return true
+	case <-time.After(timeout):
+		return false
+	}
+}
+
+// Cleanup stops a process still running as Stop does, and kills it (and,
+// with all, its children) when it does not exit in time.
+func (p *Proc) Cleanup(sig syscall.Signal, all bool, timeout time.Duration) {
+	exited := p.Exited()
+	if exited == nil {
+		return
+	}
+	select {
+	case <-exited:
+		return
+	default:
+	}
+	if !p.Stop(sig, all, timeout) {
+		_ = p.Signal(syscall.SIGKILL, all)
+		<-exited
+	}
+}
+
+// stat returns the fields of /proc/pid/stat after the command's name
+// (which may hold spaces and parentheses): state, ppid, ...
+func stat(path string) []string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil
+	}
+	return strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+}
+
+// Stopped reports whether process pid is stopped (state T in /proc), or
+// gone; without /proc it trusts the signal.
+func Stopped(pid int) bool {
+	f := stat(fmt.Sprintf("/proc/%d/stat", pid))
+	return len(f) == 0 || f[0] == "T" || f[0] == "t"
+}
+
+// Children lists the processes whose parent is pid, from /proc.
+func Children(pid int) []int {
+	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
+	var out []int
+	for _, path := range stats {
+		f := stat(path)
+		if len(f) < 2 {
+			continue
+		}
+		if ppid, _ := strconv.Atoi(f[1]); ppid == pid {
+			if child, err := strconv.Atoi(filepath.Base(filepath.Dir(path))); err == nil {
+				out = append(out, child)
+			}
+		}
+	}
+	return out
+}
