@@ -144,7 +144,9 @@ func (g *Gate) Version() uint64 { return g.lc.Version() + g.changes.Version() }
 func (g *Gate) Revision() uint64 { return g.Version() }
 
 // Task adds a warm-up task under name. It fails when name is not
-// probes.ValidName or is taken, when fn is nil, or while a warm-up runs.
+// probes.ValidName or is taken, when fn is nil, or while a warm-up runs. A
+// task added after the first warm-up has finished runs at the next Rewarm;
+// until then it reads as not done.
 func (g *Gate) Task(name string, fn TaskFunc) error {
 	if err := spec.Name("startup: task", name, probes.ValidName); err != nil {
 		return err

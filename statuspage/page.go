@@ -76,7 +76,8 @@ func Authorize(f func(*http.Request) bool) Option {
 }
 
 // MaxStreams bounds the live pages open at once; a stream beyond it gets
-// 503, and its page stays as it was rendered. A page that was closed
+// 503, and its page stays as it was rendered. With Authorize, a quarter of
+// the places is kept for the readers it accepts. A page that was closed
 // frees its place when a write to it fails (within two Refresh intervals);
 // one whose reader vanished, within TCP keepalive's probes (about 10 s
 // apart); every stream ends after ten minutes and its page reconnects.
@@ -272,7 +273,14 @@ func (p *Page) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // listener's connections, and is written with a deadline: a reader that
 // stalls is dropped.
 func (p *Page) stream(w http.ResponseWriter, r *http.Request) {
-	if p.streams.Add(1) > int64(p.cfg.maxStreams) {
+	authz := p.authorized(r)
+	// A quarter of the places is kept for authorised readers, so that
+	// anonymous pages cannot lock the operators out.
+	limit := int64(p.cfg.maxStreams)
+	if !authz && p.cfg.authorize != nil {
+		limit -= int64(p.cfg.maxStreams) / 4
+	}
+	if p.streams.Add(1) > limit {
 		p.streams.Add(-1)
 		w.Header().Set("Retry-After", "10")
 		http.Error(w, "too many open status pages", http.StatusServiceUnavailable)
@@ -288,7 +296,6 @@ func (p *Page) stream(w http.ResponseWriter, r *http.Request) {
 	p.stopped.Add(1) // under the lock Close takes before it waits
 	p.subsMu.Unlock()
 	defer p.stopped.Done()
-	authz := p.authorized(r)
 	conn, rw, err := http.NewResponseController(w).Hijack()
 	if err != nil {
 		// HTTP/2 has no hijacking: the page stays as rendered.

@@ -295,3 +295,31 @@ func TestStreamFramesCarriageReturns(t *testing.T) {
 		}
 	}
 }
+
+// With an authorizer, anonymous pages cannot take the places kept for the
+// readers it accepts.
+func TestStreamPlacesKeptForOperators(t *testing.T) {
+	f := newFixture(t, statuspage.MaxStreams(4), statuspage.Authorize(func(r *http.Request) bool { return r.Header.Get("X-Op") == "yes" }))
+	for range 3 {
+		_, next := stream(t, f.srv.URL)
+		next()
+	}
+	get := func(op string) int {
+		req, _ := http.NewRequest(http.MethodGet, f.srv.URL+"?events", nil)
+		req.Header.Set("X-Op", op)
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		res, err := http.DefaultClient.Do(req.WithContext(ctx))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		return res.StatusCode
+	}
+	if code := get("no"); code != http.StatusServiceUnavailable {
+		t.Errorf("a fourth anonymous page: got %d, want 503", code)
+	}
+	if code := get("yes"); code != http.StatusOK {
+		t.Errorf("an operator's page with three anonymous ones open: got %d, want 200", code)
+	}
+}
