@@ -87,21 +87,36 @@ func (p *Proc) Signal(sig syscall.Signal, all bool) error {
 
 // Pause freezes the process (and, with all, its children) with SIGSTOP and
 // returns once each is stopped: the signal is asynchronous, and a test that
-// meets a server still running would measure nothing.
+// meets a server still running would measure nothing. A child forked while
+// the parent was being stopped is stopped too.
 func (p *Proc) Pause(all bool) error {
-	if err := p.Signal(syscall.SIGSTOP, all); err != nil {
-		return err
-	}
 	deadline := time.Now().Add(10 * time.Second)
-	for _, pid := range p.pids(all) {
-		for !Stopped(pid) {
-			if time.Now().After(deadline) {
-				return fmt.Errorf("process %d not stopped 10s after SIGSTOP", pid)
+	signalled := map[int]bool{}
+	for {
+		var fresh []int
+		for _, pid := range p.pids(all) {
+			if !signalled[pid] {
+				fresh = append(fresh, pid)
 			}
-			time.Sleep(time.Millisecond)
+		}
+		if len(fresh) == 0 {
+			return nil
+		}
+		for _, pid := range fresh {
+			signalled[pid] = true
+			if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil && !errors.Is(err, syscall.ESRCH) {
+				return fmt.Errorf("kill %d %s: %w", pid, syscall.SIGSTOP, err)
+			}
+		}
+		for _, pid := range fresh {
+			for !Stopped(pid) {
+				if time.Now().After(deadline) {
+					return fmt.Errorf("process %d not stopped 10s after SIGSTOP", pid)
+				}
+				time.Sleep(time.Millisecond)
+			}
 		}
 	}
-	return nil
 }
 
 // Resume undoes Pause.
@@ -153,10 +168,11 @@ func stat(path string) []string {
 }
 
 // Stopped reports whether process pid is stopped (state T in /proc), or
-// gone; without /proc it trusts the signal.
+// gone: exited, or a zombie its stopped parent cannot reap. Without /proc
+// it trusts the signal.
 func Stopped(pid int) bool {
 	f := stat(fmt.Sprintf("/proc/%d/stat", pid))
-	return len(f) == 0 || f[0] == "T" || f[0] == "t"
+	return len(f) == 0 || strings.ContainsAny(f[0], "TtZX")
 }
 
 // Children lists the processes whose parent is pid, from /proc.
