@@ -47,7 +47,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"math"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -56,6 +55,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/probekit/probes"
+	"github.com/probekit/probes/internal/buckets"
 	"github.com/probekit/probes/server"
 )
 
@@ -75,16 +75,8 @@ type config struct {
 // in well under a millisecond, and a check's timeout is 1 s by default.
 func Buckets(upper ...float64) Option {
 	return func(c *config) error {
-		if len(upper) == 0 {
-			return errors.New("metrics: Buckets(): need at least one bucket")
-		}
-		for i, b := range upper {
-			if math.IsNaN(b) || math.IsInf(b, 0) || b <= 0 {
-				return fmt.Errorf("metrics: Buckets(%v): bound %v is not a positive finite number of seconds", upper, b)
-			}
-			if i > 0 && b <= upper[i-1] {
-				return fmt.Errorf("metrics: Buckets(%v): bounds must increase, %v follows %v", upper, b, upper[i-1])
-			}
+		if err := buckets.Check(upper); err != nil {
+			return fmt.Errorf("metrics: %w", err)
 		}
 		c.buckets = slices.Clone(upper)
 		return nil
@@ -122,8 +114,6 @@ func (m *Metrics) Server(s *server.Server) error {
 	}
 	return nil
 }
-
-var defaultBuckets = []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}
 
 // Metrics is the collector of one lifecycle's metrics. Register creates and
 // registers it; it is a prometheus.Collector, so Unregister removes it.
@@ -214,7 +204,7 @@ func Register(reg prometheus.Registerer, lc *probes.Lifecycle, opts ...Option) (
 	if lc == nil {
 		return nil, errors.New("metrics: Register(reg, nil): need a *probes.Lifecycle")
 	}
-	cfg := config{buckets: defaultBuckets}
+	cfg := config{buckets: buckets.Default()}
 	for _, o := range opts {
 		if o == nil {
 			return nil, errors.New("metrics: Register: nil Option")

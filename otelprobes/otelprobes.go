@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"math"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -14,6 +13,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 
 	"github.com/probekit/probes"
+	"github.com/probekit/probes/internal/buckets"
 	"github.com/probekit/probes/server"
 )
 
@@ -37,16 +37,8 @@ type config struct {
 // MeterProvider may still override them.
 func Buckets(upper ...float64) Option {
 	return func(c *config) error {
-		if len(upper) == 0 {
-			return errors.New("otelprobes: Buckets(): need at least one bucket")
-		}
-		for i, b := range upper {
-			if math.IsNaN(b) || math.IsInf(b, 0) || b <= 0 {
-				return fmt.Errorf("otelprobes: Buckets(%v): bound %v is not a positive finite number of seconds", upper, b)
-			}
-			if i > 0 && b <= upper[i-1] {
-				return fmt.Errorf("otelprobes: Buckets(%v): bounds must increase, %v follows %v", upper, b, upper[i-1])
-			}
+		if err := buckets.Check(upper); err != nil {
+			return fmt.Errorf("otelprobes: %w", err)
 		}
 		c.buckets = slices.Clone(upper)
 		return nil
@@ -67,8 +59,6 @@ func Server(s *server.Server) Option {
 		return nil
 	}
 }
-
-var defaultBuckets = []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}
 
 // lastPhase is the last phase; the tables by phase are indexed up to it.
 const lastPhase = probes.Broken
@@ -147,7 +137,7 @@ func Register(mp metric.MeterProvider, lc *probes.Lifecycle, opts ...Option) (*M
 	if lc == nil {
 		return nil, errors.New("otelprobes: Register(mp, nil): need a *probes.Lifecycle")
 	}
-	cfg := config{buckets: defaultBuckets}
+	cfg := config{buckets: buckets.Default()}
 	for _, o := range opts {
 		if o == nil {
 			return nil, errors.New("otelprobes: Register: nil Option")
