@@ -12,6 +12,7 @@ import (
 
 	"github.com/probekit/probes"
 	"github.com/probekit/probes/internal/spec"
+	"github.com/probekit/probes/readiness"
 )
 
 // Deadline bounds every Eventually.
@@ -159,4 +160,22 @@ func WaitStatus(t testing.TB, g probes.Gate, what string, want probes.Status, wi
 			t.Fatalf("%s: %s did not %s within %s: %v", what, g.Kind(), want, within, errs)
 		}
 	}
+}
+
+// ReadyGate adds check as the readiness check name (with opts) to the
+// readiness gate of a new lifecycle, makes it Ready and runs it until the
+// test ends: how the checkers' tests watch a check through a real gate.
+func ReadyGate(t testing.TB, name string, check probes.Checker, opts ...probes.CheckOption) *readiness.Gate {
+	t.Helper()
+	lc := probes.NewLifecycle()
+	ready, err := readiness.New(lc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ready.Add(name, check, opts...); err != nil {
+		t.Fatal(err)
+	}
+	Ready(t, lc)
+	Background(t, lc.Run)
+	return ready
 }

@@ -7,7 +7,6 @@ import (
 
 	"github.com/probekit/probes"
 	"github.com/probekit/probes/internal/testutil"
-	"github.com/probekit/probes/readiness"
 	"github.com/probekit/probes/readiness/certcheck"
 )
 
@@ -24,16 +23,7 @@ func TestGateSeesRotation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	lc := probes.NewLifecycle()
-	ready, err := readiness.New(lc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := ready.Add("tls-cert", c, probes.Every(interval), probes.Local()); err != nil {
-		t.Fatal(err)
-	}
-	testutil.Ready(t, lc)
-	testutil.Background(t, lc.Run)
+	ready := testutil.ReadyGate(t, "tls-cert", c, probes.Every(interval), probes.Local())
 	testutil.WaitStatus(t, ready, "start", probes.Pass, 5*time.Second)
 
 	writeFile(t, path, ca.issue(t, now.Add(-90*day), now.Add(-time.Hour)).pem(t, false))

@@ -8,7 +8,6 @@ import (
 
 	"github.com/probekit/probes"
 	"github.com/probekit/probes/internal/testutil"
-	"github.com/probekit/probes/readiness"
 	"github.com/probekit/probes/readiness/diskcheck"
 )
 
@@ -22,16 +21,7 @@ func TestGateSeesDiskFill(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	lc := probes.NewLifecycle()
-	ready, err := readiness.New(lc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := ready.Add("disk", c, probes.Every(interval), probes.Local()); err != nil {
-		t.Fatal(err)
-	}
-	testutil.Ready(t, lc)
-	testutil.Background(t, lc.Run)
+	ready := testutil.ReadyGate(t, "disk", c, probes.Every(interval), probes.Local())
 	testutil.WaitStatus(t, ready, "start", probes.Pass, 5*time.Second)
 
 	within := interval + 300*time.Millisecond

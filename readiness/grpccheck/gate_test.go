@@ -39,17 +39,7 @@ func (h *hangable) Check(ctx context.Context, req *healthpb.HealthCheckRequest) 
 // the test ends.
 func gate(t *testing.T, c probes.Checker) *readiness.Gate {
 	t.Helper()
-	lc := probes.NewLifecycle()
-	ready, err := readiness.New(lc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := ready.Add("billing", c, probes.Every(gateInterval), probes.Timeout(gateTimeout), probes.Local()); err != nil {
-		t.Fatal(err)
-	}
-	testutil.Ready(t, lc)
-	testutil.Background(t, lc.Run)
-	return ready
+	return testutil.ReadyGate(t, "billing", c, probes.Every(gateInterval), probes.Timeout(gateTimeout), probes.Local())
 }
 
 // Through a running gate: an upstream that stops is seen within the

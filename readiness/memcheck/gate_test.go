@@ -9,7 +9,6 @@ import (
 
 	"github.com/probekit/probes"
 	"github.com/probekit/probes/internal/testutil"
-	"github.com/probekit/probes/readiness"
 	"github.com/probekit/probes/readiness/memcheck"
 )
 
@@ -31,16 +30,7 @@ func TestGateSeesMemory(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	lc := probes.NewLifecycle()
-	ready, err := readiness.New(lc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := ready.Add("memory", c, probes.Every(interval), probes.Local()); err != nil {
-		t.Fatal(err)
-	}
-	testutil.Ready(t, lc)
-	testutil.Background(t, lc.Run)
+	ready := testutil.ReadyGate(t, "memory", c, probes.Every(interval), probes.Local())
 	testutil.WaitStatus(t, ready, "start", probes.Pass, 5*time.Second)
 
 	current("990\n")

@@ -15,7 +15,6 @@ import (
 	"github.com/probekit/probes"
 	"github.com/probekit/probes/internal/redistest"
 	"github.com/probekit/probes/internal/testutil"
-	"github.com/probekit/probes/liveness"
 	"github.com/probekit/probes/readiness"
 	"github.com/probekit/probes/readiness/redischeck"
 )
@@ -54,20 +53,7 @@ func newChecker(t *testing.T, client redis.UniversalClient, opts ...redischeck.O
 // test ends.
 func newGate(t *testing.T, check probes.Checker) *readiness.Gate {
 	t.Helper()
-	lc := probes.NewLifecycle()
-	if _, err := liveness.New(lc); err != nil {
-		t.Fatal(err)
-	}
-	ready, err := readiness.New(lc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := ready.Add("redis", check, probes.Every(interval), probes.Timeout(timeout), probes.Local()); err != nil {
-		t.Fatal(err)
-	}
-	testutil.Ready(t, lc)
-	testutil.Background(t, lc.Run)
-	return ready
+	return testutil.ReadyGate(t, "redis", check, probes.Every(interval), probes.Timeout(timeout), probes.Local())
 }
 
 // waitFor polls the gate until the check's verdict is want with a reason

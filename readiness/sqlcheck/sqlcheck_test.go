@@ -18,7 +18,6 @@ import (
 	"github.com/probekit/probes/internal/mariadbtest"
 	"github.com/probekit/probes/internal/pgtest"
 	"github.com/probekit/probes/internal/testutil"
-	"github.com/probekit/probes/liveness"
 	"github.com/probekit/probes/readiness"
 	"github.com/probekit/probes/readiness/sqlcheck"
 )
@@ -205,20 +204,7 @@ func newChecker(t *testing.T, db *sql.DB, opts ...sqlcheck.Option) *sqlcheck.Che
 
 func newGate(t *testing.T, check probes.Checker) *readiness.Gate {
 	t.Helper()
-	lc := probes.NewLifecycle()
-	if _, err := liveness.New(lc); err != nil {
-		t.Fatal(err)
-	}
-	ready, err := readiness.New(lc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := ready.Add("db", check, probes.Every(interval), probes.Timeout(timeout), probes.Local()); err != nil {
-		t.Fatal(err)
-	}
-	testutil.Ready(t, lc)
-	testutil.Background(t, lc.Run)
-	return ready
+	return testutil.ReadyGate(t, "db", check, probes.Every(interval), probes.Timeout(timeout), probes.Local())
 }
 
 // holds reports whether msg holds one of the |-separated alternatives.
