@@ -169,24 +169,8 @@ func (s *Server) StartAgain() {
 	if err := s.proc.Start(cmd, s.logPath); err != nil {
 		s.t.Fatalf("mariadbtest: mariadbd: %v", err)
 	}
-	exited := s.proc.Exited()
-
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		err := s.exec("SELECT 1")
-		if err == nil {
-			return
-		}
-		select {
-		case <-exited:
-			log, _ := os.ReadFile(s.logPath)
-			s.t.Fatalf("mariadbtest: mariadbd exited: %s", log)
-		default:
-		}
-		if time.Now().After(deadline) {
-			s.t.Fatalf("mariadbtest: mariadbd not accepting connections after 60s: %v", err)
-		}
-		time.Sleep(20 * time.Millisecond)
+	if err := s.proc.WaitReady(func() error { return s.exec("SELECT 1") }, s.logPath, 60*time.Second); err != nil {
+		s.t.Fatalf("mariadbtest: mariadbd: %v", err)
 	}
 }
 

@@ -102,28 +102,17 @@ func (s *Server) StartAgain() {
 	if err := s.proc.Start(cmd, s.logPath); err != nil {
 		s.t.Fatalf("pgtest: postgres: %v", err)
 	}
-	exited := s.proc.Exited()
-
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	connects := func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
 		conn, err := pgx.Connect(ctx, s.URL(""))
 		if err == nil {
 			conn.Close(ctx)
-			cancel()
-			return
 		}
-		cancel()
-		select {
-		case <-exited:
-			log, _ := os.ReadFile(s.logPath)
-			s.t.Fatalf("pgtest: postgres exited: %s", log)
-		default:
-		}
-		if time.Now().After(deadline) {
-			s.t.Fatalf("pgtest: postgres not accepting connections after 30s: %v", err)
-		}
-		time.Sleep(20 * time.Millisecond)
+		return err
+	}
+	if err := s.proc.WaitReady(connects, s.logPath, 30*time.Second); err != nil {
+		s.t.Fatalf("pgtest: postgres: %v", err)
 	}
 }
 

@@ -192,3 +192,29 @@ func Children(pid int) []int {
 	}
 	return out
 }
+
+// WaitReady polls ready until it returns nil, and fails when the process
+// exits first (with the end of the log at logPath) or within passes.
+func (p *Proc) WaitReady(ready func() error, logPath string, within time.Duration) error {
+	exited := p.Exited()
+	deadline := time.Now().Add(within)
+	for {
+		err := ready()
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-exited:
+			log, _ := os.ReadFile(logPath)
+			if len(log) > 4<<10 {
+				log = log[len(log)-4<<10:]
+			}
+			return fmt.Errorf("exited before it was ready: %s", log)
+		default:
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("not ready after %s: %w", within, err)
+		}
+		time.Sleep(10 * time.Millisecond) // polling a server that starts; nothing to wait on
+	}
+}

@@ -108,24 +108,15 @@ func (s *Server) StartAgain(args ...string) {
 	if err := s.proc.Start(cmd, s.logPath); err != nil {
 		s.t.Fatalf("redistest: redis-server: %v", err)
 	}
-	exited := s.proc.Exited()
-
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	answers := func() error {
 		reply, err := s.Try("PING")
-		if err == nil && (reply == "PONG" || strings.HasPrefix(reply, "LOADING")) {
-			return
+		if err == nil && reply != "PONG" && !strings.HasPrefix(reply, "LOADING") {
+			err = fmt.Errorf("PING answered %q", reply)
 		}
-		select {
-		case <-exited:
-			log, _ := os.ReadFile(s.logPath)
-			s.t.Fatalf("redistest: redis-server exited: %s", log)
-		default:
-		}
-		if time.Now().After(deadline) {
-			s.t.Fatalf("redistest: redis-server not answering after 30s: %q %v", reply, err)
-		}
-		time.Sleep(10 * time.Millisecond)
+		return err
+	}
+	if err := s.proc.WaitReady(answers, s.logPath, 30*time.Second); err != nil {
+		s.t.Fatalf("redistest: redis-server: %v", err)
 	}
 }
 
