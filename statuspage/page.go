@@ -215,18 +215,25 @@ func (p *Page) loop() {
 
 func (p *Page) render() {
 	d := p.snapshot()
-	var pub, auth bytes.Buffer
-	if err := tmpl.ExecuteTemplate(&pub, "live", d.view(false)); err != nil {
-		pub.Reset()
-		pub.WriteString("<p>cannot render the page</p>")
-	}
-	if err := tmpl.ExecuteTemplate(&auth, "live", d.view(true)); err != nil {
-		auth.Reset()
-		auth.WriteString("<p>cannot render the page</p>")
-	}
 	// Framed once here, not per stream: a thousand open pages cost one
-	// rendering and one framing per change.
-	p.frag.Store(&fragments{public: event(pub.Bytes()), authorized: event(auth.Bytes())})
+	// rendering and one framing per change. The authorised variant only
+	// when someone can be authorised.
+	pub := event(live(d, false))
+	auth := pub
+	if p.cfg.authorize != nil {
+		auth = event(live(d, true))
+	}
+	p.frag.Store(&fragments{public: pub, authorized: auth})
+}
+
+// live renders the live part of the page: what a stream sends, and what
+// a page request embeds.
+func live(d snapshot, authz bool) []byte {
+	var b bytes.Buffer
+	if err := tmpl.ExecuteTemplate(&b, "live", d.view(authz)); err != nil {
+		return []byte("<p>cannot render the page</p>")
+	}
+	return b.Bytes()
 }
 
 func (p *Page) authorized(r *http.Request) bool {
@@ -253,14 +260,10 @@ func (p *Page) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.Set("Referrer-Policy", "no-referrer")
 	// Rendered for the request: a page is opened by a person, seldom, and
 	// must show the present, not the last push.
-	var live bytes.Buffer
-	if err := tmpl.ExecuteTemplate(&live, "live", p.snapshot().view(p.authorized(r))); err != nil {
-		http.Error(w, "cannot render the page", http.StatusInternalServerError)
-		return
-	}
+	body := live(p.snapshot(), p.authorized(r))
 	var b bytes.Buffer
 	if err := tmpl.ExecuteTemplate(&b, "page", pageData{Title: p.cfg.title, Style: template.CSS(style),
-		Script: template.JS(script), Live: template.HTML(live.String())}); err != nil {
+		Script: template.JS(script), Live: template.HTML(body)}); err != nil {
 		http.Error(w, "cannot render the page", http.StatusInternalServerError)
 		return
 	}
