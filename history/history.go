@@ -14,6 +14,7 @@
 package history
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"math/bits"
@@ -193,15 +194,8 @@ func (h *History) observe(g probes.Gate, st *gateState, record bool) {
 		if seen {
 			from = old.String()
 		}
-		h.addLocked(Transition{At: cmpTime(c.Since, at), Subject: subject, From: from, To: c.Status.String(), Reason: reason})
+		h.addLocked(Transition{At: cmp.Or(c.Since, at), Subject: subject, From: from, To: c.Status.String(), Reason: reason})
 	}
-}
-
-func cmpTime(t, or time.Time) time.Time {
-	if t.IsZero() {
-		return or
-	}
-	return t
 }
 
 // addLocked puts t in the ring; h.mu must be held.
