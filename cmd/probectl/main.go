@@ -269,7 +269,9 @@ func printStatus(w io.Writer, st *admin.Status, now time.Time) {
 	tw.Flush()
 }
 
-func seconds(s float64) string { return (time.Duration(s * float64(time.Second))).Round(time.Second).String() }
+func seconds(s float64) string {
+	return (time.Duration(s * float64(time.Second))).Round(time.Second).String()
+}
 
 // printable replaces every character that could drive a terminal (control
 // characters, escapes, bidirectional overrides) with U+FFFD and cuts the
