@@ -22,6 +22,7 @@ type observables struct {
 	stale        metric.Int64ObservableGauge
 	fails        metric.Int64ObservableGauge
 	flapping     metric.Int64ObservableGauge
+	cordoned     metric.Int64ObservableGauge
 	warmup       metric.Float64ObservableGauge
 	warmDuration metric.Float64ObservableGauge
 	task         metric.Float64ObservableGauge
@@ -34,7 +35,7 @@ type observables struct {
 }
 
 func (o *observables) list() []metric.Observable {
-	return []metric.Observable{o.phase, o.gate, o.check, o.last, o.stale, o.fails, o.flapping, o.warmup, o.warmDuration, o.task,
+	return []metric.Observable{o.phase, o.gate, o.check, o.last, o.stale, o.fails, o.flapping, o.cordoned, o.warmup, o.warmDuration, o.task,
 		o.refused, o.drain, o.late, o.afterProbed, o.cut}
 }
 
@@ -73,6 +74,9 @@ func (m *Metrics) instruments(meter metric.Meter, buckets []float64) error {
 	m.transitions, err = meter.Int64Counter("probes.transitions", metric.WithUnit("{transition}"),
 		metric.WithDescription("Moves of the lifecycle from one phase to another."))
 	keep(err)
+	m.cordons, err = meter.Int64Counter("probes.cordon.changes", metric.WithUnit("{change}"),
+		metric.WithDescription("Changes of the cordon by cause: cordoned, uncordoned, lifted (its time limit ended it)."))
+	keep(err)
 	m.observed = observables{
 		phase: i64("probes.phase", "{lifecycle}", "1 for the lifecycle's current phase, 0 for the others."),
 		gate:  i64("probes.gate.status", "{gate}", "1 for the gate's current status (pass, warn, fail), 0 for the others."),
@@ -84,7 +88,8 @@ func (m *Metrics) instruments(meter metric.Meter, buckets []float64) error {
 		fails: i64("probes.check.consecutive_failures", "{failure}", "Failures of the check since its last pass or warning."),
 		flapping: i64("probes.check.flapping", "{check}",
 			"1 while the check's outcomes keep changing (flap detection with hysteresis), else 0."),
-		warmup: f64("probes.warmup.progress", "1", "Progress of the warm-up, from 0 to 1: the mean of its tasks' progress."),
+		cordoned: i64("probes.cordoned", "{lifecycle}", "1 while the instance is cordoned (out of rotation by hand), else 0."),
+		warmup:   f64("probes.warmup.progress", "1", "Progress of the warm-up, from 0 to 1: the mean of its tasks' progress."),
 		warmDuration: f64("probes.warmup.duration", "s",
 			"How long the last warm-up has lasted so far, then its length once it ended; 0 before it began."),
 		task: f64("probes.warmup.task.progress", "1", "Progress of one warm-up task, from 0 to 1."),
@@ -110,6 +115,8 @@ func (m *Metrics) collect(_ context.Context, o metric.Observer) error {
 	for p := probes.Cold; p <= lastPhase; p++ {
 		o.ObserveInt64(ob.phase, flag(p == phase), m.phaseOpts[p]...)
 	}
+	_, cordoned := m.lc.Cordoned()
+	o.ObserveInt64(ob.cordoned, flag(cordoned))
 	warmup, tasks := 0.0, 0
 	for _, g := range m.gates {
 		r := g.Report()

@@ -30,6 +30,8 @@
 //	probes.check.consecutive_failures{gate,check}    gauge {failure}                                                 probes_check_consecutive_failures
 //	probes.check.flapping{gate,check}                gauge {check}: 1 while its outcomes keep changing               probes_check_flapping
 //	probes.transitions{from,to}                      counter {transition}: phase transitions                         probes_transitions_total
+//	probes.cordoned                                  gauge {lifecycle}: 1 while cordoned by hand                     probes_cordoned
+//	probes.cordon.changes{cause}                     counter {change}: cordoned, uncordoned, lifted                  probes_cordon_changes_total
 //	probes.warmup.progress                           gauge 1: 0 to 1 over the whole warm-up                          probes_warmup_progress_ratio
 //	probes.warmup.duration                           gauge s: the warm-up so far, then its length                    probes_warmup_duration_seconds
 //	probes.warmup.task.progress{task}                gauge 1: 0 to 1 per warm-up task                                probes_warmup_task_progress_ratio

@@ -73,6 +73,7 @@ type Metrics struct {
 	duration    metric.Float64Histogram
 	executions  metric.Int64Counter
 	transitions metric.Int64Counter
+	cordons     metric.Int64Counter
 	observed    observables
 
 	// Attribute options built once: observing or counting looks up an
@@ -80,6 +81,7 @@ type Metrics struct {
 	phaseOpts [lastPhase + 1][]metric.ObserveOption
 	gateOpts  [probes.Readiness + 1][probes.Pass + 1][]metric.ObserveOption
 	moveOpts  [lastPhase + 1][lastPhase + 1][]metric.AddOption
+	causeOpts map[string][]metric.AddOption // cordon changes by cause
 
 	mu      sync.Mutex                          // serialises additions to byCheck and tasks
 	byCheck atomic.Pointer[map[checkKey]*check] // copied on write
@@ -176,7 +178,14 @@ func Register(mp metric.MeterProvider, lc *probes.Lifecycle, opts ...Option) (*M
 			m.check(g.Kind(), r.Name)
 		}
 	}
-	m.cancels = append(m.cancels, lc.Subscribe(m.transition))
+	for _, opts := range m.causeOpts {
+		m.cordons.Add(ctx, 0, opts...)
+	}
+	m.cancels = append(m.cancels, lc.Subscribe(m.transition), lc.SubscribeCordon(func(c probes.CordonChange) {
+		if opts, ok := m.causeOpts[c.Cause]; ok {
+			m.cordons.Add(context.Background(), 1, opts...)
+		}
+	}))
 	for _, g := range m.gates {
 		if src, ok := g.(executionSource); ok {
 			m.cancels = append(m.cancels, src.OnExecution(m.observe))
@@ -195,6 +204,10 @@ func (m *Metrics) buildOptions() {
 		for s := probes.Fail; s <= probes.Pass; s++ {
 			m.gateOpts[k][s] = observeWith(attribute.String("gate", k.String()), attribute.String("status", s.String()))
 		}
+	}
+	m.causeOpts = map[string][]metric.AddOption{}
+	for _, cause := range []string{"cordoned", "uncordoned", "lifted"} {
+		m.causeOpts[cause] = []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(attribute.String("cause", cause)))}
 	}
 	for from := probes.Cold; from <= lastPhase; from++ {
 		for to := probes.Cold; to <= lastPhase; to++ {

@@ -306,6 +306,8 @@ func TestInstruments(t *testing.T) {
 		"probes.check.consecutive_failures":       {gauge, "{failure}"},
 		"probes.check.flapping":                   {gauge, "{check}"},
 		"probes.transitions":                      {counter, "{transition}"},
+		"probes.cordoned":                         {gauge, "{lifecycle}"},
+		"probes.cordon.changes":                   {counter, "{change}"},
 		"probes.warmup.progress":                  {gauge, "1"},
 		"probes.warmup.duration":                  {gauge, "s"},
 		"probes.refused_connections":              {counter, "{connection}"},
@@ -838,8 +840,8 @@ func TestExporterNamesArePackageMetrics(t *testing.T) {
 		return out
 	}
 	got, want := families(otelReg), families(promReg)
-	if len(want) != 18 {
-		t.Errorf("package metrics has %d families, want 18", len(want))
+	if len(want) != 20 {
+		t.Errorf("package metrics has %d families, want 20", len(want))
 	}
 	for name, w := range want {
 		if got[name] != w {
