@@ -32,6 +32,7 @@ type source struct {
 	srv      bool     // look up SRV records of name, not A/AAAA
 	port     int      // the probe port where the records carry none
 	resolver *net.Resolver
+	server   string // the DNS server resolver asks, "" for the system's
 }
 
 // discover returns the instances' addresses (host:port), without
@@ -58,7 +59,7 @@ func (s *source) discover(ctx context.Context) ([]string, error) {
 	if s.srv {
 		_, recs, err := s.resolver.LookupSRV(ctx, "", "", s.name)
 		if err != nil {
-			return nil, lookupError(s.name, "SRV", err)
+			return nil, s.lookupError(s.name, "SRV", err)
 		}
 		for _, rec := range recs {
 			target := strings.TrimSuffix(rec.Target, ".")
@@ -66,7 +67,7 @@ func (s *source) discover(ctx context.Context) ([]string, error) {
 			// resolved through the same server, so that -resolver holds.
 			ips, err := s.resolver.LookupIPAddr(ctx, target)
 			if err != nil {
-				return nil, lookupError(target, "A/AAAA (an SRV target)", err)
+				return nil, s.lookupError(target, "A/AAAA (an SRV target)", err)
 			}
 			for _, ip := range ips {
 				if err := add(ip.String(), int(rec.Port)); err != nil {
@@ -77,7 +78,7 @@ func (s *source) discover(ctx context.Context) ([]string, error) {
 	} else {
 		ips, err := s.resolver.LookupIPAddr(ctx, s.name)
 		if err != nil {
-			return nil, lookupError(s.name, "A/AAAA", err)
+			return nil, s.lookupError(s.name, "A/AAAA", err)
 		}
 		for _, ip := range ips {
 			if err := add(ip.String(), s.port); err != nil {
@@ -91,10 +92,18 @@ func (s *source) discover(ctx context.Context) ([]string, error) {
 	return addrs, nil
 }
 
-func lookupError(name, kind string, err error) error {
+func (s *source) lookupError(name, kind string, err error) error {
 	var de *net.DNSError
-	if errors.As(err, &de) && de.IsNotFound {
-		return fmt.Errorf("%s: %w of type %s", name, errNoRecords, kind)
+	if errors.As(err, &de) {
+		if de.IsNotFound {
+			return fmt.Errorf("%s: %w of type %s", name, errNoRecords, kind)
+		}
+		if s.server != "" {
+			// The resolver names the system's server, not the one it dialled.
+			c := *de
+			c.Server = s.server
+			err = &c
+		}
 	}
 	return fmt.Errorf("%s: looking up %s: %w", name, kind, err)
 }
@@ -139,19 +148,19 @@ func parseTargets(list string, port int) ([]string, error) {
 
 // resolverFor returns the resolver that asks server (host:port, or host
 // for port 53), or the system's when server is "".
-func resolverFor(server string) (*net.Resolver, error) {
+func resolverFor(server string) (*net.Resolver, string, error) {
 	if server == "" {
-		return net.DefaultResolver, nil
+		return net.DefaultResolver, "", nil
 	}
 	if _, _, err := net.SplitHostPort(server); err != nil {
 		server = net.JoinHostPort(strings.Trim(server, "[]"), "53")
 	}
 	host, port, _ := net.SplitHostPort(server)
 	if n, err := strconv.Atoi(port); host == "" || err != nil || n < 1 || n > 65535 {
-		return nil, fmt.Errorf("-resolver %q: want HOST:PORT", server)
+		return nil, "", fmt.Errorf("-resolver %q: want HOST:PORT", server)
 	}
 	return &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
 		var d net.Dialer
 		return d.DialContext(ctx, network, server)
-	}}, nil
+	}}, server, nil
 }

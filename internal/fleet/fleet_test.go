@@ -32,6 +32,12 @@ var errDown = errors.New("connection refused")
 // until the test ends; it returns the address once readiness says want.
 func serveLifecycle(t testing.TB, checks map[string]error, want probes.Status) string {
 	t.Helper()
+	return serveLifecycleOn(t, nil, checks, want)
+}
+
+// serveLifecycleOn is serveLifecycle on ln (nil: a new loopback port).
+func serveLifecycleOn(t testing.TB, ln net.Listener, checks map[string]error, want probes.Status) string {
+	t.Helper()
 	lc := probes.NewLifecycle()
 	if _, err := liveness.New(lc); err != nil {
 		t.Fatal(err)
@@ -49,7 +55,12 @@ func serveLifecycle(t testing.TB, checks map[string]error, want probes.Status) s
 	if _, err := server.Register(mux, lc); err != nil {
 		t.Fatal(err)
 	}
-	ts := httptest.NewServer(mux)
+	ts := httptest.NewUnstartedServer(mux)
+	if ln != nil {
+		ts.Listener.Close()
+		ts.Listener = ln
+	}
+	ts.Start()
 	t.Cleanup(ts.Close)
 	testutil.Ready(t, lc)
 	testutil.Background(t, lc.Run)

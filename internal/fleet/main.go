@@ -302,10 +302,10 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	if len(o.src.name) > 0 && o.src.name[0] == '_' {
 		o.src.srv = true
 	}
-	r, err := resolverFor(*resolver)
+	r, server, err := resolverFor(*resolver)
 	if err != nil {
 		return nil, err
 	}
-	o.src.resolver = r
+	o.src.resolver, o.src.server = r, server
 	return o, nil
 }
