@@ -449,7 +449,9 @@ func TestWatchPrintsEachRound(t *testing.T) {
 	defer cancel()
 	w := &lines{seen: make(chan struct{}, 100)}
 	done := make(chan int)
-	go func() { done <- Main(ctx, []string{"-watch", "-json", "-every", "10ms", targets(a)}, w, &bytes.Buffer{}) }()
+	go func() {
+		done <- Main(ctx, []string{"-watch", "-json", "-every", "10ms", targets(a)}, w, &bytes.Buffer{})
+	}()
 	for range 3 {
 		select {
 		case <-w.seen:
