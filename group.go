@@ -85,15 +85,17 @@ func (g *Group) Kind() Kind { return Health }
 // Report returns the group's checks and tasks now, each check marked local
 // (see Group), sorted by name.
 func (g *Group) Report() Report {
-	phase, started := g.lc.Phase(), g.lc.Started()
-	base, note := Health.Verdict(phase, started)
-	rep := Report{Gate: Health, Phase: phase, Base: base, Notes: []string{note}}
+	b := g.lc.Basis(Health)
+	rep := Report{Gate: Health, Phase: b.Phase, Since: b.Since, Cordon: b.Cordon, Base: b.Status, Notes: b.Notes}
 	reports := make([]Report, len(g.gates))
 	uses := make(map[string]int)
 	for i, gate := range g.gates {
 		reports[i] = gate.Report()
 		for _, n := range names(&reports[i]) {
 			uses[n]++
+		}
+		if g.only == nil {
+			rep.Gates = append(rep.Gates, GateStatus{Gate: gate.Kind(), Status: reports[i].Status()})
 		}
 	}
 	name := func(k Kind, n string) string {
@@ -142,10 +144,12 @@ func (g *Group) Revision() uint64 {
 }
 
 // Subscribe registers fn to be called after every change of the gates it
-// reads (and of the phase), and returns a function that removes it.
+// reads (and of the phase and the cordon), and returns a function that
+// removes it.
 func (g *Group) Subscribe(fn func()) (cancel func()) {
-	cancels := make([]func(), 0, len(g.gates)+1)
-	cancels = append(cancels, g.lc.Subscribe(func(Transition) { fn() }))
+	cancels := make([]func(), 0, len(g.gates)+2)
+	cancels = append(cancels, g.lc.Subscribe(func(Transition) { fn() }),
+		g.lc.SubscribeCordon(func(CordonChange) { fn() }))
 	for _, gate := range g.gates {
 		cancels = append(cancels, gate.Subscribe(fn))
 	}

@@ -146,10 +146,14 @@ type Lifecycle struct {
 	since atomic.Int64 // Unix ns of the last move; 0 before the first
 
 	listeners broadcast.List[func(Transition)]
+	cordoners broadcast.List[func(CordonChange)]
+	cordon    atomic.Pointer[Cordon] // nil: not cordoned
 
 	mu         sync.Mutex
-	queue      []Transition
+	queue      []event
 	delivering bool
+	lift       *time.Timer // the present cordon's time limit
+	cordons    uint64      // cordon changes so far, for the lift's identity
 
 	work workGroup
 }
@@ -182,8 +186,9 @@ func (l *Lifecycle) Since() time.Time {
 // startup gate latches on it: after a Rewarm it stays true.
 func (l *Lifecycle) Started() bool { return l.state.Load()&startedBit != 0 }
 
-// Version counts the transitions so far. Renderers compare it with the
-// version they rendered to know whether a move has happened since.
+// Version counts the transitions and cordon changes so far. Renderers
+// compare it with the version they rendered to know whether anything that
+// changes a verdict has happened since.
 func (l *Lifecycle) Version() uint64 { return l.state.Load() >> seqShift }
 
 // Clock returns the clock the lifecycle and its gates use.
@@ -244,34 +249,51 @@ func (l *Lifecycle) move(allowed uint8, to Phase, reason string, cause error) er
 	at := l.clock.Now()
 	l.since.Store(at.UnixNano())
 	l.state.Store(next)
-	l.queue = append(l.queue, Transition{From: was, To: to, Reason: reason, At: at, Err: cause})
-	if l.delivering {
-		// Another call is delivering; it will deliver this one after its own,
-		// which keeps the order even when a listener moves the lifecycle.
-		l.mu.Unlock()
-		return nil
-	}
-	l.delivering = true
-	l.deliver()
+	l.enqueue(event{move: Transition{From: was, To: to, Reason: reason, At: at, Err: cause}})
 	return nil
 }
 
-// deliver is called with l.mu held and returns with it released.
-func (l *Lifecycle) deliver() {
+// event is one thing listeners hear of: a move, or a cordon change.
+type event struct {
+	move     Transition
+	change   CordonChange
+	isCordon bool
+}
+
+// enqueue is called with l.mu held and returns with it released. It queues
+// e and delivers the queue, unless another call is delivering: that one
+// delivers e after its own, which keeps the order even when a listener
+// moves the lifecycle.
+func (l *Lifecycle) enqueue(e event) {
+	l.queue = append(l.queue, e)
+	if l.delivering {
+		l.mu.Unlock()
+		return
+	}
+	l.delivering = true
 	defer func() {
 		// Stay consistent even when a listener panics.
 		l.delivering = false
 		l.mu.Unlock()
 	}()
 	for len(l.queue) > 0 {
-		t := l.queue[0]
+		e := l.queue[0]
 		l.queue = l.queue[1:]
-		ls := l.listeners.Snapshot()
+		var moves []func(Transition)
+		var cordons []func(CordonChange)
+		if e.isCordon {
+			cordons = l.cordoners.Snapshot()
+		} else {
+			moves = l.listeners.Snapshot()
+		}
 		l.mu.Unlock()
 		func() {
 			defer l.mu.Lock()
-			for _, fn := range ls {
-				fn(t)
+			for _, fn := range moves {
+				fn(e.move)
+			}
+			for _, fn := range cordons {
+				fn(e.change)
 			}
 		}()
 	}

@@ -10,6 +10,8 @@ import (
 type Result struct {
 	// Name is the check's name, unique within its gate.
 	Name string
+	// Gate is the gate the check belongs to.
+	Gate Kind
 	// ComponentType is the health+json componentType, such as "datastore".
 	ComponentType string
 	// Critical reports whether a failure fails the gate (true) or only warns.
@@ -104,8 +106,13 @@ func (t *TaskState) Status() Status {
 type Report struct {
 	// Gate says which gate made the report.
 	Gate Kind
-	// Phase is the lifecycle's phase when the report was made.
+	// Phase is the lifecycle's phase when the report was made, and Since
+	// when that phase began (zero before the first move).
 	Phase Phase
+	Since time.Time
+	// Cordon is the lifecycle's cordon when the report was made, zero
+	// when it was not cordoned (see Lifecycle.Cordon).
+	Cordon Cordon
 	// Base is the gate's verdict from the phase alone (Kind.Verdict),
 	// before its checks.
 	Base Status
@@ -115,6 +122,15 @@ type Report struct {
 	Checks []Result
 	// Tasks holds the warm-up tasks (startup gate only), sorted by name.
 	Tasks []TaskState
+	// Gates holds, in a group's report (the deep view), the verdict of
+	// every gate the group reads, in the lifecycle's order; nil elsewhere.
+	Gates []GateStatus
+}
+
+// GateStatus is one gate's verdict, as a group's report lists it.
+type GateStatus struct {
+	Gate   Kind
+	Status Status
 }
 
 // Status is the gate's verdict: the worse of Base and every check's

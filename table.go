@@ -46,6 +46,11 @@ func (k Kind) String() string {
 //	Stopped   pass if started     pass      fail
 //	Broken    fail                fail      fail
 //
+// The cordon (Lifecycle.Cordon) adds a column that Lifecycle.Basis
+// applies: while cordoned in Cold, Warming or Ready, readiness fails and
+// the deep view warns; startup and liveness, and every gate from Draining
+// on, answer as without it.
+//
 // Health, the deep view for monitors, passes in Ready, warns in every other
 // phase but Broken (a warm-up or a drain is no outage), and fails in
 // Broken; its checks decide the rest.

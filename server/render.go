@@ -194,9 +194,24 @@ type body struct {
 	Notes       []string           `json:"notes,omitempty"`
 	Output      string             `json:"output,omitempty"`
 	Checks      map[string][]entry `json:"checks,omitempty"`
+	// Beyond the draft (which allows more members), in the deep view's
+	// verbose body only: the phase and since when, each gate's verdict,
+	// and the cordon while there is one. probectl fleet reads them, with
+	// each entry's gate.
+	Phase  string            `json:"phase,omitempty"`
+	Since  string            `json:"since,omitempty"`
+	Gates  map[string]string `json:"gates,omitempty"`
+	Cordon *cordonMember     `json:"cordon,omitempty"`
+}
+
+type cordonMember struct {
+	Reason string `json:"reason"`
+	Since  string `json:"since"`
+	Until  string `json:"until"`
 }
 
 type entry struct {
+	Gate          string `json:"gate,omitempty"` // beyond the draft, as Since
 	ComponentType string `json:"componentType,omitempty"`
 	ObservedValue number `json:"observedValue"`
 	ObservedUnit  string `json:"observedUnit,omitempty"`
@@ -300,6 +315,20 @@ func renderJSON(info *Info, rep *probes.Report, o renderOptions) []byte {
 	if o.authz && !o.verbose && st != probes.Pass {
 		b.Output = outputs(rep, &o)
 	}
+	deep := rep.Gate == probes.Health
+	if o.verbose && !o.single && deep {
+		b.Phase = rep.Phase.String()
+		b.Since = stamp(rep.Since)
+		if len(rep.Gates) > 0 {
+			b.Gates = make(map[string]string, len(rep.Gates))
+			for _, g := range rep.Gates {
+				b.Gates[g.Gate.String()] = g.Status.String()
+			}
+		}
+		if c := rep.Cordon; !c.IsZero() {
+			b.Cordon = &cordonMember{Reason: c.Reason, Since: stamp(c.Since), Until: stamp(c.Until)}
+		}
+	}
 	if o.verbose {
 		b.Checks = make(map[string][]entry, len(rep.Checks)+len(rep.Tasks))
 		for i := range rep.Checks {
@@ -308,6 +337,9 @@ func renderJSON(info *Info, rep *probes.Report, o renderOptions) []byte {
 				continue
 			}
 			e := checkEntry(c, o.authz)
+			if deep {
+				e.Gate = c.Gate.String()
+			}
 			if !c.Untimed {
 				b.Checks[c.Name+":responseTime"] = []entry{e}
 			}
@@ -318,7 +350,11 @@ func renderJSON(info *Info, rep *probes.Report, o renderOptions) []byte {
 		}
 		for i := range rep.Tasks {
 			t := &rep.Tasks[i]
-			b.Checks[t.Name+":progress"] = []entry{taskEntry(t, o.authz)}
+			e := taskEntry(t, o.authz)
+			if deep {
+				e.Gate = probes.Startup.String()
+			}
+			b.Checks[t.Name+":progress"] = []entry{e}
 		}
 	}
 	return marshal(&b)
@@ -354,6 +390,14 @@ func marshal(b *body) []byte {
 	return buf.Bytes()
 }
 
+// stamp formats t for a body, or "" for the zero time.
+func stamp(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(time.RFC3339Nano)
+}
+
 func checkEntry(c *probes.Result, authz bool) entry {
 	e := entry{
 		ComponentType: c.ComponentType,
@@ -361,12 +405,7 @@ func checkEntry(c *probes.Result, authz bool) entry {
 		ObservedUnit:  "ms",
 		Status:        c.Status.String(),
 	}
-	if !c.Time.IsZero() {
-		e.Time = c.Time.UTC().Format(time.RFC3339Nano)
-	}
-	if !c.Since.IsZero() {
-		e.Since = c.Since.UTC().Format(time.RFC3339Nano)
-	}
+	e.Time, e.Since = stamp(c.Time), stamp(c.Since)
 	e.Flapping = c.Flapping
 	if authz && c.Err != nil {
 		e.Output = c.Err.Error()
@@ -405,10 +444,17 @@ func renderText(rep *probes.Report, path string, o renderOptions) []byte {
 	for _, note := range unmatchedNotes(o.unmatched) {
 		b.WriteString(note + "\n")
 	}
-	if rep.Base.OK() {
+	// A cordon counts for readiness and the deep view, in the phases up to
+	// Ready (see probes.Lifecycle.Verdict); the phase's own line stays.
+	cordoned := !rep.Cordon.IsZero() && rep.Phase <= probes.Ready &&
+		(rep.Gate == probes.Readiness || rep.Gate == probes.Health)
+	if rep.Base.OK() || cordoned && rep.Phase == probes.Ready {
 		fmt.Fprintf(&b, "[+]phase ok: %s\n", rep.Phase)
 	} else {
 		fmt.Fprintf(&b, "[-]phase failed: %s\n", rep.Phase)
+	}
+	if cordoned {
+		b.WriteString("[-]" + rep.Cordon.Note() + "\n")
 	}
 	for i := range rep.Checks {
 		c := &rep.Checks[i]

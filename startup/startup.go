@@ -397,9 +397,8 @@ func (p *Progress) Count(done, total int) {
 
 // Report returns the gate's current state, with each task's progress.
 func (g *Gate) Report() probes.Report {
-	phase, started := g.lc.Phase(), g.lc.Started()
-	base, note := probes.Startup.Verdict(phase, started)
-	r := probes.Report{Gate: probes.Startup, Phase: phase, Base: base, Notes: []string{note}}
+	b := g.lc.Basis(probes.Startup)
+	r := probes.Report{Gate: probes.Startup, Phase: b.Phase, Since: b.Since, Cordon: b.Cordon, Base: b.Status, Notes: b.Notes}
 	g.mu.Lock()
 	r.Tasks = make([]probes.TaskState, len(g.tasks))
 	for i, t := range g.tasks {

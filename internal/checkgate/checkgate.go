@@ -40,6 +40,7 @@ func New(lc *probes.Lifecycle, k probes.Kind) (*Gate, error) {
 		return nil, fmt.Errorf("%s: %w", k, err)
 	}
 	lc.Subscribe(func(probes.Transition) { g.changes.Notify() })
+	lc.SubscribeCordon(func(probes.CordonChange) { g.changes.Notify() })
 	return g, nil
 }
 
@@ -59,15 +60,20 @@ func (g *Gate) Trigger(name string) { g.runner.Trigger(name) }
 
 // Report returns the gate's current state.
 func (g *Gate) Report() probes.Report {
-	phase, started := g.lc.Phase(), g.lc.Started()
-	base, note := g.kind.Verdict(phase, started)
-	return probes.Report{
+	b := g.lc.Basis(g.kind)
+	r := probes.Report{
 		Gate:   g.kind,
-		Phase:  phase,
-		Base:   base,
-		Notes:  []string{note},
+		Phase:  b.Phase,
+		Since:  b.Since,
+		Cordon: b.Cordon,
+		Base:   b.Status,
+		Notes:  b.Notes,
 		Checks: g.runner.Results(),
 	}
+	for i := range r.Checks {
+		r.Checks[i].Gate = g.kind
+	}
+	return r
 }
 
 // Version grows with every phase move and every verdict change, as the

@@ -1,0 +1,210 @@
+package probes
+
+import (
+	"errors"
+	"fmt"
+	"time"
+	"unicode"
+	"unicode/utf8"
+)
+
+// Bounds of a cordon. A cordon always has a time limit, so that one an
+// operator forgot lifts by itself; its reason goes into notes, logs and
+// HAProxy's line-based agent protocol, so it is short printable text.
+const (
+	MaxCordon       = 7 * 24 * time.Hour
+	MaxCordonReason = 200 // bytes
+)
+
+// Cordon is an operator's "out of rotation" (see Lifecycle.Cordon). The
+// zero Cordon means not cordoned.
+type Cordon struct {
+	// Reason says why, as the operator gave it.
+	Reason string
+	// Since is when the cordon was set, and Until when it lifts by itself,
+	// by the lifecycle's clock.
+	Since, Until time.Time
+}
+
+// IsZero reports whether c is the zero Cordon: not cordoned.
+func (c Cordon) IsZero() bool { return c.Reason == "" && c.Since.IsZero() }
+
+// Note is the line gates add to their notes while c holds, such as
+// "cordoned: disk swap (until 2026-12-01T10:45:00Z)".
+func (c Cordon) Note() string {
+	return "cordoned: " + c.Reason + " (until " + c.Until.UTC().Format(time.RFC3339) + ")"
+}
+
+// CordonChange describes one change of the cordon, as listeners added with
+// Lifecycle.SubscribeCordon receive it.
+type CordonChange struct {
+	// Cordon is the cordon after the change, zero when it is gone.
+	Cordon Cordon
+	// Was is the cordon before the change, zero when there was none.
+	Was Cordon
+	// Cause is "cordoned", "uncordoned", or "lifted" when the time limit
+	// ended it.
+	Cause string
+	// At is when the change happened, by the lifecycle's clock.
+	At time.Time
+}
+
+// ErrNotCordoned is returned by Uncordon when there is no cordon to lift.
+var ErrNotCordoned = errors.New("probes: not cordoned")
+
+// CheckCordonReason returns an error unless reason can be a cordon's:
+// 1 to MaxCordonReason bytes of valid UTF-8, every character printable (no
+// control characters, no line breaks, no tabs).
+func CheckCordonReason(reason string) error {
+	switch {
+	case reason == "":
+		return errors.New("probes: cordon reason: empty; say why the instance is out of rotation")
+	case len(reason) > MaxCordonReason:
+		return fmt.Errorf("probes: cordon reason: %d bytes; at most %d", len(reason), MaxCordonReason)
+	case !utf8.ValidString(reason):
+		return errors.New("probes: cordon reason: not valid UTF-8")
+	}
+	for i, r := range reason {
+		if !unicode.IsPrint(r) {
+			return fmt.Errorf("probes: cordon reason: unprintable character %U at byte %d", r, i)
+		}
+	}
+	return nil
+}
+
+// Cordon takes the service out of rotation by hand for at most d, with a
+// reason: readiness fails with the reason in its notes (HTTP 503, gRPC
+// NOT_SERVING), while startup and liveness do not change and application
+// routes go on serving. It is orthogonal to the phase:
+//
+//	phase                      readiness while cordoned
+//	Cold, Warming              fail (and stays out once warm)
+//	Ready                      fail, with the reason
+//	Draining, Stopped, Broken  as without the cordon
+//
+// A drain while cordoned runs as usual, and nothing Uncordon does can end
+// or shorten it. Cordoning a cordoned service replaces the reason and the
+// limit. The cordon lifts by itself after d (a forgotten cordon heals), or
+// at Uncordon. d must be positive and at most MaxCordon; the reason must
+// pass CheckCordonReason. Listeners added with SubscribeCordon hear of
+// every change, and Version grows with each.
+func (l *Lifecycle) Cordon(reason string, d time.Duration) (Cordon, error) {
+	if err := CheckCordonReason(reason); err != nil {
+		return Cordon{}, err
+	}
+	if d <= 0 || d > MaxCordon {
+		return Cordon{}, fmt.Errorf("probes: cordon for %s: the time limit must be above 0 and at most %s", d, MaxCordon)
+	}
+	l.mu.Lock()
+	at := l.clock.Now()
+	c := &Cordon{Reason: reason, Since: at, Until: at.Add(d)}
+	ch := l.setCordon(c, "cordoned", at)
+	id := l.cordons
+	l.lift = time.AfterFunc(d, func() { l.liftCordon(id) })
+	l.enqueue(event{change: ch, isCordon: true})
+	return *c, nil
+}
+
+// Uncordon lifts the cordon at once and returns it, or ErrNotCordoned when
+// there is none. It changes nothing else: a drain goes on.
+func (l *Lifecycle) Uncordon() (Cordon, error) {
+	l.mu.Lock()
+	was := l.cordon.Load()
+	if was == nil {
+		l.mu.Unlock()
+		return Cordon{}, ErrNotCordoned
+	}
+	ch := l.setCordon(nil, "uncordoned", l.clock.Now())
+	l.enqueue(event{change: ch, isCordon: true})
+	return *was, nil
+}
+
+// Cordoned returns the present cordon, if any.
+func (l *Lifecycle) Cordoned() (Cordon, bool) {
+	if c := l.cordon.Load(); c != nil {
+		return *c, true
+	}
+	return Cordon{}, false
+}
+
+// SubscribeCordon adds fn to the cordon's listeners and returns a function
+// that removes it. fn receives every later change, in order with the
+// transitions Subscribe's listeners receive, outside the lifecycle's lock,
+// on the goroutine that made the change (the time limit's own goroutine for
+// a cordon that lifts by itself).
+func (l *Lifecycle) SubscribeCordon(fn func(CordonChange)) (cancel func()) {
+	return l.cordoners.Add(fn)
+}
+
+// liftCordon ends the cordon whose change number was id, unless another
+// change has come since.
+func (l *Lifecycle) liftCordon(id uint64) {
+	l.mu.Lock()
+	if l.cordons != id || l.cordon.Load() == nil {
+		l.mu.Unlock()
+		return
+	}
+	ch := l.setCordon(nil, "lifted", l.clock.Now())
+	l.enqueue(event{change: ch, isCordon: true})
+}
+
+// setCordon is called with l.mu held: it installs c (nil for none), stops
+// the previous limit, makes the change visible through Version, and
+// returns the change for the listeners.
+func (l *Lifecycle) setCordon(c *Cordon, cause string, at time.Time) CordonChange {
+	ch := CordonChange{Cause: cause, At: at}
+	if was := l.cordon.Load(); was != nil {
+		ch.Was = *was
+	}
+	if c != nil {
+		ch.Cordon = *c
+	}
+	if l.lift != nil {
+		l.lift.Stop()
+		l.lift = nil
+	}
+	l.cordons++
+	l.cordon.Store(c)
+	l.state.Add(1 << seqShift)
+	return ch
+}
+
+// Basis is the part of a gate's report that comes from the lifecycle
+// alone, read at one moment: the phase, since when, the cordon, and the
+// verdict with its notes.
+type Basis struct {
+	Phase  Phase
+	Since  time.Time
+	Cordon Cordon // zero when not cordoned
+	Status Status
+	Notes  []string
+}
+
+// Basis returns what gate k answers before it looks at any check: the
+// phase x gate table of Kind.Verdict with the cordon's column. While
+// cordoned in Cold, Warming or Ready, readiness fails and the deep view
+// (Health) warns, with the cordon's Note after the phase's; in other
+// phases, and for startup and liveness, the cordon changes nothing. The
+// phase and the cordon are each read once, so Status, Notes and Cordon
+// agree.
+func (l *Lifecycle) Basis(k Kind) Basis {
+	s := l.state.Load()
+	p, started := Phase(s&0xff), s&startedBit != 0
+	st, note := k.Verdict(p, started)
+	b := Basis{Phase: p, Since: l.Since(), Status: st, Notes: []string{note}}
+	c := l.cordon.Load()
+	if c == nil {
+		return b
+	}
+	b.Cordon = *c
+	if p > Ready || (k != Readiness && k != Health) {
+		return b
+	}
+	if k == Readiness {
+		b.Status = Fail
+	} else {
+		b.Status = Worst(st, Warn)
+	}
+	b.Notes = append(b.Notes, c.Note())
+	return b
+}
