@@ -32,11 +32,12 @@ var errDown = errors.New("connection refused")
 // until the test ends; it returns the address once readiness says want.
 func serveLifecycle(t testing.TB, checks map[string]error, want probes.Status) string {
 	t.Helper()
-	return serveLifecycleOn(t, nil, checks, want)
+	addr, _ := serveLifecycleOn(t, nil, checks, want)
+	return addr
 }
 
 // serveLifecycleOn is serveLifecycle on ln (nil: a new loopback port).
-func serveLifecycleOn(t testing.TB, ln net.Listener, checks map[string]error, want probes.Status) string {
+func serveLifecycleOn(t testing.TB, ln net.Listener, checks map[string]error, want probes.Status) (string, *probes.Lifecycle) {
 	t.Helper()
 	lc := probes.NewLifecycle()
 	if _, err := liveness.New(lc); err != nil {
@@ -65,7 +66,7 @@ func serveLifecycleOn(t testing.TB, ln net.Listener, checks map[string]error, wa
 	testutil.Ready(t, lc)
 	testutil.Background(t, lc.Run)
 	testutil.WaitStatus(t, ready, "a test instance", want, 5*time.Second)
-	return ts.Listener.Addr().String()
+	return ts.Listener.Addr().String(), lc
 }
 
 // stalled is a listener that accepts connections and never answers.
@@ -151,7 +152,7 @@ func TestSharedFailureIsFleetWide(t *testing.T) {
 	if code != 1 {
 		t.Errorf("exit code: got %d, want 1", code)
 	}
-	want := gateOf(t, addrs[0]) + "/postgres"
+	const want = "readiness/postgres"
 	if len(r.FleetWide) != 1 || r.FleetWide[0] != want || len(r.Local) != 0 {
 		t.Fatalf("fleetWide %q, local %q: want [%s] and none", r.FleetWide, r.Local, want)
 	}
@@ -169,22 +170,6 @@ func TestSharedFailureIsFleetWide(t *testing.T) {
 	}
 }
 
-// gateOf is the gate the deep view at addr names for a readiness check:
-// "readiness", or "health" from an instance whose entries name no gate.
-func gateOf(t testing.TB, addr string) string {
-	t.Helper()
-	p := newPoller(time.Second, 1)
-	defer p.close()
-	in := p.one(context.Background(), addr)
-	for _, c := range in.Checks {
-		if g, _, ok := strings.Cut(c.Name, "/"); ok {
-			return g
-		}
-	}
-	t.Fatalf("%s: no checks in %+v", addr, in)
-	return ""
-}
-
 func TestOneOfThreeIsLocal(t *testing.T) {
 	addrs := []string{
 		serveLifecycle(t, map[string]error{"postgres": nil, "sidecar": nil}, probes.Pass),
@@ -195,12 +180,61 @@ func TestOneOfThreeIsLocal(t *testing.T) {
 	if code != 1 {
 		t.Errorf("exit code: got %d, want 1", code)
 	}
-	want := gateOf(t, addrs[0]) + "/sidecar"
+	const want = "readiness/sidecar"
 	if len(r.Local) != 1 || r.Local[0] != want || len(r.FleetWide) != 0 {
 		t.Fatalf("local %q, fleetWide %q: want [%s] and none", r.Local, r.FleetWide, want)
 	}
 	if f := r.Faults[0]; f.Failing != 1 || f.Of != 3 {
 		t.Errorf("fault: got %+v, want failing on 1 of 3", f)
+	}
+}
+
+func TestCordoned(t *testing.T) {
+	a := serveLifecycle(t, nil, probes.Pass)
+	b, lc := serveLifecycleOn(t, nil, nil, probes.Pass)
+	if _, err := lc.Cordon("disk swap", time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _, _ = lc.Uncordon() })
+	code, r := runJSON(t, targets(a, b))
+	if code != 1 {
+		t.Errorf("exit code: got %d, want 1 (one instance out of rotation)", code)
+	}
+	for _, in := range r.Instances {
+		switch in.Address {
+		case a:
+			if in.Cordon != "" || !in.Ready {
+				t.Errorf("the other instance: cordon %q, ready %v", in.Cordon, in.Ready)
+			}
+		case b:
+			if in.Cordon != "disk swap" || in.Ready || in.Phase != "ready" || in.CordonUntil == "" {
+				t.Errorf("the cordoned instance: cordon %q until %q, ready %v, phase %q", in.Cordon, in.CordonUntil, in.Ready, in.Phase)
+			}
+		}
+	}
+	_, text, _ := run(t, targets(a, b))
+	if !strings.Contains(text, "disk swap") || !strings.Contains(text, "1 cordoned") {
+		t.Errorf("the text form does not show the cordon:\n%s", text)
+	}
+}
+
+// An instance from before the deep view said its phase, gates and the
+// gate of each entry.
+func TestOlderInstance(t *testing.T) {
+	old := hostile(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/health+json")
+		w.WriteHeader(http.StatusServiceUnavailable)
+		fmt.Fprint(w, `{"status":"fail","notes":["phase: ready","failing: postgres"],`+
+			`"checks":{"postgres:responseTime":[{"status":"fail"}],"cache:progress":[{"status":"pass"}]}}`)
+	})
+	code, r := runJSON(t, targets(old))
+	if code != 1 || len(r.Instances) != 1 {
+		t.Fatalf("exit %d, %+v", code, r)
+	}
+	in := r.Instances[0]
+	if !in.Reachable || in.Phase != "ready" || in.Ready || fmt.Sprint(in.Failing) != "[health/postgres]" {
+		t.Errorf("got reachable %v phase %q ready %v failing %q; want true, ready, false, [health/postgres]",
+			in.Reachable, in.Phase, in.Ready, in.Failing)
 	}
 }
 
