@@ -122,7 +122,7 @@ var pageTmpl = template.Must(template.New("fleet").Funcs(template.FuncMap{
 <tbody>{{$at := .At}}{{range .Instances}}<tr data-instance="{{.Address}}" data-phase="{{.Phase}}" data-reachable="{{.Reachable}}"{{if .Cordon}} data-cordon="{{.Cordon}}"{{end}}>
 <th scope="row"><a href="{{link .Address}}">{{.Address}}</a></th>
 {{if .Reachable}}<td class="ph-{{.Phase}}">{{.Phase}}</td>
-<td class="{{if .Ready}}pass{{else}}fail{{end}}">{{if .Ready}}yes{{else}}no{{end}}</td>
+<td class="{{if not .Ready}}fail{{else if eq .Readiness "warn"}}warn{{else}}pass{{end}}">{{if .Ready}}yes{{else}}no{{end}}{{if eq .Readiness "warn"}} <small>(readiness warns)</small>{{end}}</td>
 <td>{{if .Cordon}}<span class="cordon">{{.Cordon}}</span>{{if .CordonUntil}} <small>until {{.CordonUntil}}</small>{{end}}{{end}}</td>
 <td><ul class="checks">{{range .Checks}}<li data-check="{{.Name}}" data-status="{{.Status}}" class="{{.Status}}">{{.Name}}: <b>{{.Status}}</b></li>{{end}}</ul></td>
 <td>{{age $at .Since}}</td>

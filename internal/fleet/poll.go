@@ -36,6 +36,9 @@ type Instance struct {
 	Status string `json:"status"`
 	Phase  string `json:"phase"`
 	Ready  bool   `json:"ready"`
+	// Readiness is the readiness gate's verdict (pass, warn or fail); ""
+	// from an instance that does not say.
+	Readiness string `json:"readiness"`
 	// Cordon is the reason of the cordon, "" when not cordoned.
 	Cordon      string `json:"cordon"`
 	CordonUntil string `json:"cordonUntil,omitempty"`
@@ -212,6 +215,7 @@ func parse(b []byte, in *Instance) error {
 	}
 	in.Since = clean(v.Since)
 	if r, ok := v.Gates["readiness"]; ok {
+		in.Readiness = clean(r)
 		in.Ready = r != "fail"
 	} else {
 		in.Ready = v.Status != "fail"

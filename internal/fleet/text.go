@@ -41,7 +41,7 @@ func writeText(w io.Writer, r *Round) error {
 		if in.Cordon != "" {
 			cordoned++
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", in.Address, dash(in.Phase), yesNo(in.Ready), dash(in.Cordon),
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", in.Address, dash(in.Phase), readyText(in), dash(in.Cordon),
 			dash(strings.Join(in.Failing, ",")), dash(age(r.At, in.Since)))
 	}
 	tw.Flush()
@@ -65,11 +65,14 @@ func dash(s string) string {
 	return s
 }
 
-func yesNo(b bool) string {
-	if b {
-		return "yes"
+func readyText(in *Instance) string {
+	switch {
+	case !in.Ready:
+		return "no"
+	case in.Readiness == "warn":
+		return "yes (warn)"
 	}
-	return "no"
+	return "yes"
 }
 
 // age says how long before now an RFC 3339 time was, at a person's
