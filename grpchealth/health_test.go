@@ -312,3 +312,25 @@ func TestNewRejectsBadInput(t *testing.T) {
 	}
 	h.Close()
 }
+
+// A cordon makes readiness (and the services that follow it) NOT_SERVING
+// through Check and Watch, while liveness and startup stay SERVING; the
+// uncordon brings it back.
+func TestCordonNotServing(t *testing.T) {
+	s := start(t)
+	s.load <- struct{}{}
+	whole := s.watch(t, "")
+	whole.waitFor(t, "ready", serving)
+	if _, err := s.lc.Cordon("disk swap", time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	whole.waitFor(t, "Watch hears the cordon", notServing)
+	s.want(t, "cordoned", map[string]healthpb.HealthCheckResponse_ServingStatus{
+		"": notServing, "readiness": notServing, "items.v1.Items": notServing, "liveness": serving, "startup": serving,
+	})
+	if _, err := s.lc.Uncordon(); err != nil {
+		t.Fatal(err)
+	}
+	whole.waitFor(t, "Watch hears the uncordon", serving)
+	s.want(t, "uncordoned", map[string]healthpb.HealthCheckResponse_ServingStatus{"": serving, "readiness": serving})
+}

@@ -127,7 +127,7 @@ func New(lc *probes.Lifecycle, opts ...Option) (*History, error) {
 	}
 	h := &History{lc: lc, ring: make([]Transition, cfg.transitions), gates: map[probes.Kind]*gateState{}, since: map[string]time.Time{}}
 	h.series.Store(&map[key]*series{})
-	h.cancels = append(h.cancels, lc.Subscribe(h.moved))
+	h.cancels = append(h.cancels, lc.Subscribe(h.moved), lc.SubscribeCordon(h.cordoned))
 	for _, g := range lc.Gates() {
 		st := &gateState{checks: map[string]probes.Status{}}
 		h.gates[g.Kind()] = st
@@ -153,6 +153,24 @@ func (h *History) moved(t probes.Transition) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.addLocked(Transition{At: t.At, Subject: "phase", From: t.From.String(), To: t.To.String(), Reason: redact.String(t.Reason)})
+}
+
+// cordoned records a cordon change under the subject "cordon", from and to
+// "none" or "cordoned"; the reason is the operator's, or how it ended.
+func (h *History) cordoned(c probes.CordonChange) {
+	state := func(c probes.Cordon) string {
+		if c.IsZero() {
+			return "none"
+		}
+		return "cordoned"
+	}
+	reason := c.Cordon.Reason
+	if c.Cordon.IsZero() {
+		reason = c.Cause + " (was: " + c.Was.Reason + ")"
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.addLocked(Transition{At: c.At, Subject: "cordon", From: state(c.Was), To: state(c.Cordon), Reason: redact.String(reason)})
 }
 
 // observe records the changes of g's verdict and its checks' since the

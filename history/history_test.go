@@ -300,3 +300,42 @@ func TestRecordBeforeTheEpoch(t *testing.T) {
 		t.Errorf("this minute before 1970: %d passes, want 1", b.Pass)
 	}
 }
+
+// Cordon changes land in the ring under the subject "cordon", with the
+// operator's reason, and how each ended.
+func TestCordonTransitions(t *testing.T) {
+	lc := probes.NewLifecycle()
+	h, err := history.New(lc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	testutil.Ready(t, lc)
+	if _, err := lc.Cordon("disk swap", time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := lc.Uncordon(); err != nil {
+		t.Fatal(err)
+	}
+	lifted := make(chan struct{})
+	defer lc.SubscribeCordon(func(c probes.CordonChange) {
+		if c.Cause == "lifted" {
+			close(lifted)
+		}
+	})()
+	if _, err := lc.Cordon("short look", time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	<-lifted
+	var got []string
+	for _, tr := range h.Transitions() {
+		if tr.Subject == "cordon" {
+			got = append(got, tr.From+">"+tr.To+" "+tr.Reason)
+		}
+	}
+	want := []string{"none>cordoned disk swap", "cordoned>none uncordoned (was: disk swap)",
+		"none>cordoned short look", "cordoned>none lifted (was: short look)"}
+	if strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Errorf("cordon transitions:\n got %q\nwant %q", got, want)
+	}
+}

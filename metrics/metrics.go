@@ -24,6 +24,8 @@
 //	probes_check_stale{gate,check}                           gauge: 1 while the last result is stale
 //	probes_check_consecutive_failures{gate,check}            gauge
 //	probes_transitions_total{from,to}                        counter of phase transitions
+//	probes_cordoned                                          gauge: 1 while cordoned by hand, else 0
+//	probes_cordon_changes_total{cause}                       counter: cordoned, uncordoned, lifted (time limit)
 //	probes_warmup_progress_ratio                             gauge: 0 to 1 over the whole warm-up
 //	probes_warmup_duration_seconds                           gauge: the warm-up so far, then its length
 //	probes_warmup_task_progress_ratio{task}                  gauge: 0 to 1 per warm-up task
@@ -125,6 +127,7 @@ type Metrics struct {
 	duration    *prometheus.HistogramVec
 	executions  *prometheus.CounterVec
 	transitions *prometheus.CounterVec
+	cordons     *prometheus.CounterVec
 
 	mu      sync.Mutex                          // serialises additions to byCheck
 	byCheck atomic.Pointer[map[checkKey]*check] // copied on write
@@ -163,6 +166,8 @@ var (
 		"1 while the check's last result is older than its StaleAfter bound: its schedule has stalled.", []string{"gate", "check"}, nil)
 	descFails = prometheus.NewDesc("probes_check_consecutive_failures",
 		"Failures of the check since its last pass or warning.", []string{"gate", "check"}, nil)
+	descCordoned = prometheus.NewDesc("probes_cordoned",
+		"1 while the instance is cordoned (out of rotation by hand), else 0.", nil, nil)
 	descFlap = prometheus.NewDesc("probes_check_flapping",
 		"1 while the check's outcomes keep changing (flap detection with hysteresis), else 0.", []string{"gate", "check"}, nil)
 	descWarmup = prometheus.NewDesc("probes_warmup_progress_ratio",
@@ -229,6 +234,13 @@ func Register(reg prometheus.Registerer, lc *probes.Lifecycle, opts ...Option) (
 			Name: "probes_transitions_total",
 			Help: "Moves of the lifecycle from one phase to another.",
 		}, []string{"from", "to"}),
+		cordons: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "probes_cordon_changes_total",
+			Help: "Changes of the cordon by cause: cordoned, uncordoned, lifted (its time limit ended it).",
+		}, []string{"cause"}),
+	}
+	for _, cause := range []string{"cordoned", "uncordoned", "lifted"} {
+		m.cordons.WithLabelValues(cause) // from 0, so that increase() sees the first
 	}
 	m.byCheck.Store(&map[checkKey]*check{})
 	if cfg.srv != nil {
@@ -254,6 +266,9 @@ func Register(reg prometheus.Registerer, lc *probes.Lifecycle, opts ...Option) (
 			}
 		}
 		moved[t.From][t.To].Inc() // a Lifecycle makes no other moves than CanMove's
+	}))
+	m.cancels = append(m.cancels, lc.SubscribeCordon(func(c probes.CordonChange) {
+		m.cordons.WithLabelValues(c.Cause).Inc()
 	}))
 	for _, g := range m.gates {
 		if src, ok := g.(executionSource); ok {
@@ -322,7 +337,7 @@ func (m *Metrics) check(gate probes.Kind, name string) *check {
 // Describe sends the descriptions of every metric; it is part of
 // prometheus.Collector.
 func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descPhase, descGate, descCheck, descLast, descStale, descFails, descFlap, descWarmup, descWarmTime, descTask} {
+	for _, d := range []*prometheus.Desc{descPhase, descGate, descCheck, descLast, descStale, descFails, descFlap, descWarmup, descWarmTime, descTask, descCordoned} {
 		ch <- d
 	}
 	// Described whether or not a server is known yet: Metrics.Server may
@@ -333,6 +348,7 @@ func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
 	m.duration.Describe(ch)
 	m.executions.Describe(ch)
 	m.transitions.Describe(ch)
+	m.cordons.Describe(ch)
 }
 
 // Collect reads the state now and sends every metric; it is part of
@@ -342,6 +358,8 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 	for p := probes.Cold; p <= lastPhase; p++ {
 		ch <- prometheus.MustNewConstMetric(descPhase, prometheus.GaugeValue, flag(p == phase), p.String())
 	}
+	_, cordoned := m.lc.Cordoned()
+	ch <- prometheus.MustNewConstMetric(descCordoned, prometheus.GaugeValue, flag(cordoned))
 	warmup, tasks := 0.0, 0
 	for _, g := range m.gates {
 		r := g.Report()
@@ -378,6 +396,7 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 	m.duration.Collect(ch)
 	m.executions.Collect(ch)
 	m.transitions.Collect(ch)
+	m.cordons.Collect(ch)
 }
 
 // warmupSeconds is the last warm-up's length, from entering Warming to

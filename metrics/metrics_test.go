@@ -605,3 +605,31 @@ func TestServerAddedLater(t *testing.T) {
 		t.Error("Metrics.Server(nil) was accepted")
 	}
 }
+
+// A cordon shows in probes_cordoned while it holds, every change is counted
+// by cause, and readiness's gate status follows it.
+func TestCordonCounted(t *testing.T) {
+	s := newService(t)
+	s.is(t, 0, "probes_cordoned")
+	for _, cause := range []string{"cordoned", "uncordoned", "lifted"} {
+		s.is(t, 0, "probes_cordon_changes_total", "cause", cause)
+	}
+	testutil.Ready(t, s.lc)
+	if _, err := s.lc.Cordon("disk swap", time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	s.is(t, 1, "probes_cordoned")
+	s.is(t, 1, "probes_gate_status", "gate", "readiness", "status", "fail")
+	s.is(t, 1, "probes_cordon_changes_total", "cause", "cordoned")
+	if _, err := s.lc.Uncordon(); err != nil {
+		t.Fatal(err)
+	}
+	s.is(t, 0, "probes_cordoned")
+	s.is(t, 1, "probes_cordon_changes_total", "cause", "uncordoned")
+	if _, err := s.lc.Cordon("short", time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	s.eventually(t, 1, "probes_cordon_changes_total", "cause", "lifted")
+	s.is(t, 0, "probes_cordoned")
+	s.is(t, 2, "probes_cordon_changes_total", "cause", "cordoned")
+}

@@ -24,6 +24,17 @@ func logTransition(log *zap.Logger, t probes.Transition) {
 	log.Info("phase changed", fields...)
 }
 
+func logCordon(log *zap.Logger, c probes.CordonChange) {
+	switch c.Cause {
+	case "cordoned":
+		log.Warn("cordoned: out of rotation by hand", zap.String("reason", c.Cordon.Reason),
+			zap.Time("until", c.Cordon.Until), zap.String("replaced", c.Was.Reason))
+	default:
+		log.Info(c.Cause+": back in rotation unless the phase or a check says otherwise",
+			zap.String("reason", c.Was.Reason), zap.Duration("cordoned_for", c.At.Sub(c.Was.Since)))
+	}
+}
+
 // watch logs every change of g's verdict, of a check's verdict, and of a
 // warm-up task's state, by comparing each report with the one before.
 func watch(log *zap.Logger, g probes.Gate) (cancel func()) {

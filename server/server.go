@@ -123,6 +123,7 @@ const (
 func (s *Server) Run(ctx context.Context) error {
 	log := s.cfg.log
 	defer s.lc.Subscribe(func(t probes.Transition) { logTransition(log, t) })()
+	defer s.lc.SubscribeCordon(func(c probes.CordonChange) { logCordon(log, c) })()
 	for _, g := range s.lc.Gates() {
 		defer watch(log, g)()
 	}

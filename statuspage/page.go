@@ -13,8 +13,8 @@
 // count, written with a deadline, and dropped when its reader stalls, so
 // that open pages never cost a probe.
 //
-// Testing contract: the phase element carries data-phase="<phase>"; each
-// check data-check="<gate>/<name>" and data-status="pass|warn|fail" (and
+// Testing contract: the phase element carries data-phase="<phase>"; a
+// cordon's element data-cordon="<reason>"; each check data-check="<gate>/<name>" and data-status="pass|warn|fail" (and
 // data-flapping when it flaps); each warm-up task data-task="<name>" and
 // data-progress="<0-100>"; each timeline entry data-transition with
 // data-subject, data-from and data-to.
@@ -163,7 +163,8 @@ func New(lc *probes.Lifecycle, hist *history.History, opts ...Option) (*Page, er
 		default:
 		}
 	}
-	p.cancels = append(p.cancels, lc.Subscribe(func(probes.Transition) { poke() }))
+	p.cancels = append(p.cancels, lc.Subscribe(func(probes.Transition) { poke() }),
+		lc.SubscribeCordon(func(probes.CordonChange) { poke() }))
 	for _, g := range lc.Gates() {
 		p.cancels = append(p.cancels, g.Subscribe(poke))
 	}

@@ -323,3 +323,30 @@ func TestStreamPlacesKeptForOperators(t *testing.T) {
 		t.Errorf("an operator's page with three anonymous ones open: got %d, want 200", code)
 	}
 }
+
+// A cordon shows on the page with its reason (data-cordon), and a stream
+// hears of it.
+func TestPageShowsCordon(t *testing.T) {
+	f := newFixture(t)
+	testutil.Background(t, f.lc.Run)
+	testutil.Eventually(t, "ready", func() bool { return f.ready.Report().Status() == probes.Pass })
+	_, next := stream(t, f.srv.URL)
+	next() // the first rendering
+	if _, err := f.lc.Cordon("disk <swap>", time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	for ev := next(); !strings.Contains(ev, `data-cordon="disk &lt;swap&gt;"`); ev = next() {
+	}
+	_, _, body := f.get(t, "Accept", "text/html")
+	for _, want := range []string{`data-cordon="disk &lt;swap&gt;"`, `data-gate="readiness" data-status="fail"`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("cordoned page lacks %s", want)
+		}
+	}
+	if _, err := f.lc.Uncordon(); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, body := f.get(t, "Accept", "text/html"); strings.Contains(body, "data-cordon") {
+		t.Error("the page still shows a cordon after uncordon")
+	}
+}

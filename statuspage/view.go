@@ -15,6 +15,7 @@ type snapshot struct {
 	at          time.Time
 	phase       probes.Phase
 	since       time.Time
+	cordon      probes.Cordon
 	gates       []probes.Report
 	transitions []history.Transition
 	series      map[string]history.Series // "gate/check"
@@ -22,6 +23,7 @@ type snapshot struct {
 
 func (p *Page) snapshot() snapshot {
 	s := snapshot{at: p.lc.Clock().Now(), phase: p.lc.Phase(), since: p.lc.Since(), series: map[string]history.Series{}}
+	s.cordon, _ = p.lc.Cordoned()
 	for _, g := range p.lc.Gates() {
 		rep := g.Report()
 		s.gates = append(s.gates, rep)
@@ -42,6 +44,7 @@ func (p *Page) snapshot() snapshot {
 
 type liveData struct {
 	Phase, Since string
+	Cordon       *cordonView
 	Gates        []gateView
 	Tasks        []taskView
 	Checks       []checkView
@@ -49,6 +52,8 @@ type liveData struct {
 }
 
 type gateView struct{ Name, Status string }
+
+type cordonView struct{ Reason, Since, Until string }
 
 type taskView struct {
 	Name, State, Reason string
@@ -73,6 +78,9 @@ type transitionView struct{ At, Subject, From, To, Reason string }
 // when authz.
 func (s snapshot) view(authz bool) liveData {
 	d := liveData{Phase: s.phase.String(), Since: ago(s.at, s.since)}
+	if c := s.cordon; !c.IsZero() {
+		d.Cordon = &cordonView{Reason: c.Reason, Since: c.Since.UTC().Format(time.TimeOnly), Until: c.Until.UTC().Format(time.DateTime)}
+	}
 	reason := func(err error) string {
 		switch {
 		case err == nil:
@@ -199,6 +207,7 @@ var tmpl = template.Must(template.New("").Parse(`{{define "page"}}<!doctype html
 {{end}}{{define "live"}}<section aria-labelledby="h-phase">
 <h2 id="h-phase">Phase</h2>
 <p class="phase"><strong data-phase="{{.Phase}}" class="ph-{{.Phase}}">{{.Phase}}</strong>{{if .Since}} for {{.Since}}{{end}}</p>
+{{with .Cordon}}<p class="warn" data-cordon="{{.Reason}}"><b>cordoned</b> by hand at {{.Since}} UTC: {{.Reason}}. Readiness fails until it is lifted, or by itself at {{.Until}} UTC.</p>{{end}}
 <ul class="gates">{{range .Gates}}<li data-gate="{{.Name}}" data-status="{{.Status}}" class="{{.Status}}">{{.Name}}: <b>{{.Status}}</b></li>{{end}}</ul>
 </section>
 {{if .Tasks}}<section aria-labelledby="h-warm">

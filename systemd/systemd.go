@@ -114,6 +114,7 @@ func (n *Notifier) run(ctx context.Context) error {
 	}()
 
 	defer n.lc.Subscribe(func(t probes.Transition) { n.transition(t.To) })()
+	defer n.lc.SubscribeCordon(func(probes.CordonChange) { n.current() })()
 	if n.startup != nil {
 		defer n.startup.Subscribe(n.progress)()
 	}
@@ -200,14 +201,18 @@ func (n *Notifier) progress() {
 	n.sendLocked("STATUS=" + n.status(phase))
 }
 
-// status is the unit's status line: the phase, and the warm-up note while
-// warming.
+// status is the unit's status line: the phase, the warm-up note while
+// warming, and the cordon while there is one (in the phases it counts in),
+// such as "ready; cordoned: disk swap (until 2026-12-01T10:45:00Z)".
 func (n *Notifier) status(phase probes.Phase) string {
 	s := phase.String()
 	if phase == probes.Warming && n.startup != nil {
 		if note := n.startup.Report().ProgressNote(); note != "" {
 			s += ": " + note
 		}
+	}
+	if c, ok := n.lc.Cordoned(); ok && phase <= probes.Ready {
+		s += "; " + c.Note()
 	}
 	return s
 }

@@ -242,3 +242,29 @@ func TestBadEnvironment(t *testing.T) {
 		})
 	}
 }
+
+// The unit's STATUS says when the service is cordoned, and stops saying so
+// when the cordon goes.
+func TestStatusSaysCordoned(t *testing.T) {
+	socket := filepath.Join(t.TempDir(), "notify.sock")
+	sd := listen(t, socket)
+	lc := probes.NewLifecycle()
+	newNotifier(t, lc, env(map[string]string{"NOTIFY_SOCKET": socket}))
+	testutil.Background(t, lc.Run)
+	testutil.Eventually(t, "first status", func() bool { return len(sd.datagrams()) == 1 })
+	testutil.Ready(t, lc)
+	testutil.Eventually(t, "ready", func() bool { return sd.count("READY=1\nSTATUS=ready") == 1 })
+	c, err := lc.Cordon("disk swap", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "STATUS=ready; " + c.Note()
+	testutil.Eventually(t, "cordoned", func() bool { return sd.count(want) == 1 })
+	if _, err := lc.Uncordon(); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, "uncordoned", func() bool {
+		got := sd.datagrams()
+		return len(got) > 0 && got[len(got)-1] == "STATUS=ready"
+	})
+}
