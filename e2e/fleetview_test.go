@@ -190,9 +190,10 @@ func TestFleetView(t *testing.T) {
 			t.Errorf("%s during the outage: ready %v (readiness %q), phase %q; want readiness to warn, not fail", in.Address, in.Ready, in.Readiness, in.Phase)
 		}
 	}
-	var text bytes.Buffer
+	var text, asJSON bytes.Buffer
 	fleet.Main(context.Background(), args, &text, &bytes.Buffer{})
-	t.Logf("during the outage:\n%s", text.String())
+	fleet.Main(context.Background(), append([]string{"-json"}, args...), &asJSON, &bytes.Buffer{})
+	t.Logf("during the outage:\n%s\n%s", text.String(), asJSON.String())
 	testutil.Eventually(t, "the outage on the page", func() bool {
 		_ = chromedp.Run(browserCtx, chromedp.Reload())
 		return attr(t, browserCtx, `[data-fleet-wide="readiness/postgres"]`, "data-fleet-wide") == "readiness/postgres"
