@@ -1,0 +1,381 @@
+// Package admin is the operator's switch: a handler that cordons a service
+// (takes it out of rotation by hand, for a time), lifts the cordon, and
+// tells its state, meant for a Unix socket whose peers the kernel vouches
+// for. cmd/probectl is its client.
+//
+// Nobody reaches it by accident:
+//
+//   - On a Unix socket (ListenUnix, Serving), each connection's peer is read
+//     with SO_PEERCRED; only the service's own uid and root are let in, or
+//     the uids given to AllowUIDs. The socket file is created with mode
+//     0600, so the file system refuses other users first.
+//   - Anywhere else (a TCP listener, a router of the service's own) a
+//     request is let in only by the authorizer the service gives with
+//     Authorize; there is no open default.
+//   - Only POST changes state (GET on /cordon is 405), a change must be
+//     application/json (a cross-site form post cannot be), its body is at
+//     most MaxBody bytes, unknown fields are refused, and the reason is
+//     short printable text (probes.CheckCordonReason), since it ends up in
+//     notes, logs and HAProxy's line-based agent protocol.
+//   - Every change, and every refusal, is logged with the peer's uid and
+//     pid (or its address, over TCP).
+//
+// The routes, relative to where the handler is mounted:
+//
+//	GET  /status    the phase, the cordon and every gate and check, as JSON
+//	POST /cordon    {"reason": "disk swap", "for": "30m"}
+//	POST /uncordon  {}
+package admin
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net"
+	"net/http"
+	"os"
+	"slices"
+	"strconv"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/probekit/probes"
+)
+
+// MaxBody is the largest request body the handler reads, in bytes.
+const MaxBody = 4 << 10
+
+// Peer is who sent a request over a Unix socket, as the kernel reports it.
+type Peer struct {
+	UID, GID uint32
+	PID      int32
+	// Unix reports that the credentials came from the kernel (SO_PEERCRED).
+	Unix bool
+}
+
+type peerKey struct{}
+
+// ConnContext records the peer's credentials of a Unix connection in the
+// connection's context: set it as http.Server.ConnContext when serving the
+// handler on a server of your own (Serving does it). Off Linux, and on
+// other connections, it records nothing.
+func ConnContext(ctx context.Context, c net.Conn) context.Context {
+	if s, ok := c.(*slotConn); ok {
+		c = s.Conn
+	}
+	if p, ok := peerOf(c); ok {
+		return context.WithValue(ctx, peerKey{}, p)
+	}
+	return ctx
+}
+
+// PeerFrom returns the peer ConnContext recorded for a request's connection.
+func PeerFrom(ctx context.Context) (Peer, bool) {
+	p, ok := ctx.Value(peerKey{}).(Peer)
+	return p, ok
+}
+
+// Option configures a Handler.
+type Option func(*config) error
+
+type config struct {
+	log       *zap.Logger
+	authorize func(*http.Request) bool
+	uids      []uint32
+}
+
+// Logger sets where changes and refusals are logged; the default logs
+// nothing.
+func Logger(l *zap.Logger) Option {
+	return func(c *config) error {
+		if l == nil {
+			return errors.New("Logger(nil): need a logger")
+		}
+		c.log = l
+		return nil
+	}
+}
+
+// Authorize lets in a request that did not come over a Unix socket with
+// known credentials when f returns true: it is how the handler may be
+// served over TCP. Without it, such requests are refused (403).
+func Authorize(f func(*http.Request) bool) Option {
+	return func(c *config) error {
+		if f == nil {
+			return errors.New("Authorize(nil): need a function")
+		}
+		c.authorize = f
+		return nil
+	}
+}
+
+// AllowUIDs lets Unix peers with these uids in, besides the service's own
+// uid and root. The socket's mode must let them connect too (ListenUnix).
+func AllowUIDs(uids ...uint32) Option {
+	return func(c *config) error {
+		c.uids = append(c.uids, uids...)
+		return nil
+	}
+}
+
+// Handler serves the admin routes for one lifecycle. Build it with New.
+type Handler struct {
+	lc  *probes.Lifecycle
+	cfg config
+	mux *http.ServeMux
+}
+
+// New returns the admin handler of lc. It fails when lc is nil or an
+// option is invalid, with an error naming the option.
+func New(lc *probes.Lifecycle, opts ...Option) (*Handler, error) {
+	if lc == nil {
+		return nil, errors.New("admin: New(nil): need a *probes.Lifecycle")
+	}
+	cfg := config{log: zap.NewNop(), uids: []uint32{0, uint32(os.Getuid())}}
+	for _, o := range opts {
+		if o == nil {
+			continue
+		}
+		if err := o(&cfg); err != nil {
+			return nil, fmt.Errorf("admin: %w", err)
+		}
+	}
+	h := &Handler{lc: lc, cfg: cfg, mux: http.NewServeMux()}
+	h.mux.HandleFunc("GET /status", h.status)
+	h.mux.HandleFunc("POST /cordon", h.cordon)
+	h.mux.HandleFunc("POST /uncordon", h.uncordon)
+	return h, nil
+}
+
+// ServeHTTP refuses a request whose peer is not let in (403), then serves
+// the route.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	who, ok := h.admit(r)
+	if !ok {
+		h.cfg.log.Warn("admin: request refused: peer not allowed", who,
+			zap.String("method", r.Method), zap.String("path", r.URL.Path))
+		answer(w, http.StatusForbidden, errorBody("refused: this peer may not use the admin socket"))
+		return
+	}
+	if r.Method == http.MethodPost {
+		if status, msg := acceptable(r); status != 0 {
+			h.cfg.log.Warn("admin: request refused", who, zap.String("path", r.URL.Path), zap.String("why", msg))
+			answer(w, status, errorBody(msg))
+			return
+		}
+	}
+	h.mux.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), whoKey{}, who)))
+}
+
+type whoKey struct{}
+
+// admit says whether r may come in, and who sent it, for the log.
+func (h *Handler) admit(r *http.Request) (zap.Field, bool) {
+	if p, ok := PeerFrom(r.Context()); ok {
+		f := zap.Dict("peer", zap.Uint32("uid", p.UID), zap.Int32("pid", p.PID))
+		return f, slices.Contains(h.cfg.uids, p.UID)
+	}
+	f := zap.Dict("peer", zap.String("addr", r.RemoteAddr))
+	return f, h.cfg.authorize != nil && h.cfg.authorize(r)
+}
+
+// acceptable checks what every change must be: JSON, not cross-site, with
+// a body within MaxBody. It returns 0 when r is acceptable.
+func acceptable(r *http.Request) (int, string) {
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || mt != "application/json" {
+		return http.StatusUnsupportedMediaType, "refused: a change must be sent as application/json"
+	}
+	if s := r.Header.Get("Sec-Fetch-Site"); s != "" && s != "same-origin" && s != "none" {
+		return http.StatusForbidden, "refused: a cross-site request"
+	}
+	if r.ContentLength > MaxBody {
+		return http.StatusRequestEntityTooLarge, "refused: body over " + strconv.Itoa(MaxBody) + " bytes"
+	}
+	return 0, ""
+}
+
+// decode reads r's JSON body into v: at most MaxBody bytes, one value, no
+// unknown fields.
+func decode(w http.ResponseWriter, r *http.Request, v any) (int, error) {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, MaxBody))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return http.StatusRequestEntityTooLarge, fmt.Errorf("body over %d bytes", MaxBody)
+		}
+		return http.StatusBadRequest, fmt.Errorf("body: %w", err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return http.StatusBadRequest, errors.New("body: more than one JSON value")
+	}
+	return 0, nil
+}
+
+// CordonRequest is the body of POST /cordon.
+type CordonRequest struct {
+	// Reason says why, in at most probes.MaxCordonReason printable bytes.
+	Reason string `json:"reason"`
+	// For is the time limit, as time.ParseDuration reads it ("30m").
+	For string `json:"for"`
+}
+
+// CordonState is the cordon as the admin routes answer it.
+type CordonState struct {
+	Reason string    `json:"reason"`
+	Since  time.Time `json:"since"`
+	Until  time.Time `json:"until"`
+	// Left is how long until the cordon lifts by itself, in seconds.
+	Left float64 `json:"left"`
+}
+
+func (h *Handler) state(c probes.Cordon) *CordonState {
+	if c.IsZero() {
+		return nil
+	}
+	left := max(c.Until.Sub(h.lc.Clock().Now()), 0)
+	return &CordonState{Reason: c.Reason, Since: c.Since, Until: c.Until, Left: left.Seconds()}
+}
+
+// ChangeResponse is the answer to POST /cordon and POST /uncordon: the
+// cordon after the change (nil when there is none) and the one before.
+type ChangeResponse struct {
+	Cordon *CordonState `json:"cordon"`
+	Was    *CordonState `json:"was"`
+	Error  string       `json:"error,omitempty"`
+}
+
+func errorBody(msg string) ChangeResponse { return ChangeResponse{Error: msg} }
+
+func (h *Handler) cordon(w http.ResponseWriter, r *http.Request) {
+	who := r.Context().Value(whoKey{}).(zap.Field)
+	var req CordonRequest
+	if status, err := decode(w, r, &req); err != nil {
+		h.refuse(w, who, "cordon", status, err.Error())
+		return
+	}
+	if req.For == "" {
+		h.refuse(w, who, "cordon", http.StatusBadRequest, `"for": missing; a cordon needs a time limit, such as "30m"`)
+		return
+	}
+	d, err := time.ParseDuration(req.For)
+	if err != nil {
+		h.refuse(w, who, "cordon", http.StatusBadRequest, fmt.Sprintf(`"for": %q is not a duration, such as "30m"`, req.For))
+		return
+	}
+	was, _ := h.lc.Cordoned()
+	c, err := h.lc.Cordon(req.Reason, d)
+	if err != nil {
+		h.refuse(w, who, "cordon", http.StatusBadRequest, err.Error())
+		return
+	}
+	h.cfg.log.Warn("admin: cordoned", who, zap.String("reason", c.Reason), zap.Duration("for", d), zap.Time("until", c.Until))
+	answer(w, http.StatusOK, ChangeResponse{Cordon: h.state(c), Was: h.state(was)})
+}
+
+func (h *Handler) uncordon(w http.ResponseWriter, r *http.Request) {
+	who := r.Context().Value(whoKey{}).(zap.Field)
+	var req struct{}
+	if status, err := decode(w, r, &req); err != nil {
+		h.refuse(w, who, "uncordon", status, err.Error())
+		return
+	}
+	was, err := h.lc.Uncordon()
+	if err != nil {
+		// Lifting a cordon that is not there is no error: the service is
+		// where the operator wants it.
+		answer(w, http.StatusOK, ChangeResponse{})
+		return
+	}
+	h.cfg.log.Info("admin: uncordoned", who, zap.String("reason", was.Reason), zap.Duration("cordoned_for", h.lc.Clock().Now().Sub(was.Since)))
+	answer(w, http.StatusOK, ChangeResponse{Was: h.state(was)})
+}
+
+func (h *Handler) refuse(w http.ResponseWriter, who zap.Field, what string, status int, msg string) {
+	h.cfg.log.Warn("admin: "+what+" refused", who, zap.String("why", msg))
+	answer(w, status, errorBody(msg))
+}
+
+// Status is the answer to GET /status.
+type Status struct {
+	Phase  string       `json:"phase"`
+	Since  time.Time    `json:"since"`
+	Cordon *CordonState `json:"cordon"`
+	Gates  []GateState  `json:"gates"`
+}
+
+// GateState is one gate in a Status.
+type GateState struct {
+	Gate   string       `json:"gate"`
+	Status string       `json:"status"`
+	Notes  []string     `json:"notes,omitempty"`
+	Checks []CheckState `json:"checks,omitempty"`
+	Tasks  []TaskState  `json:"tasks,omitempty"`
+}
+
+// CheckState is one check in a GateState. Error is the last error's text,
+// with secrets masked: the admin socket's peers are trusted.
+type CheckState struct {
+	Name     string    `json:"name"`
+	Status   string    `json:"status"`
+	Since    time.Time `json:"since,omitzero"`
+	Flapping bool      `json:"flapping,omitempty"`
+	Error    string    `json:"error,omitempty"`
+}
+
+// TaskState is one warm-up task in a GateState.
+type TaskState struct {
+	Name     string  `json:"name"`
+	Done     bool    `json:"done"`
+	Progress float64 `json:"progress"`
+	Error    string  `json:"error,omitempty"`
+}
+
+func (h *Handler) status(w http.ResponseWriter, r *http.Request) {
+	answer(w, http.StatusOK, h.Status())
+}
+
+// Status returns what GET /status answers.
+func (h *Handler) Status() Status {
+	c, _ := h.lc.Cordoned()
+	s := Status{Phase: h.lc.Phase().String(), Since: h.lc.Since(), Cordon: h.state(c)}
+	text := func(err error) string {
+		if err == nil {
+			return ""
+		}
+		return err.Error()
+	}
+	for _, g := range h.lc.Gates() {
+		rep := g.Report()
+		gs := GateState{Gate: g.Kind().String(), Status: rep.Status().String(), Notes: rep.Notes}
+		for _, c := range rep.Checks {
+			gs.Checks = append(gs.Checks, CheckState{Name: c.Name, Status: c.Status.String(), Since: c.Since, Flapping: c.Flapping, Error: text(c.Err)})
+		}
+		for _, t := range rep.Tasks {
+			p := t.Fraction
+			if t.Done {
+				p = 1
+			}
+			gs.Tasks = append(gs.Tasks, TaskState{Name: t.Name, Done: t.Done, Progress: p, Error: text(t.Err)})
+		}
+		s.Gates = append(s.Gates, gs)
+	}
+	return s
+}
+
+func answer(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		status, b = http.StatusInternalServerError, []byte(`{"error":"encoding the answer failed"}`)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	_, _ = w.Write(append(b, '\n'))
+}
