@@ -1,10 +1,12 @@
 package fleet
 
 import (
+	"context"
 	"net"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/probekit/probes"
 	"github.com/probekit/probes/internal/dnstest"
@@ -119,5 +121,33 @@ func TestDiscoveryFails(t *testing.T) {
 				t.Errorf("stdout: got %q, want nothing", out)
 			}
 		})
+	}
+}
+
+// With -watch and -serve, a round whose discovery fails asks the
+// instances found before, and says why.
+func TestRediscoveryFails(t *testing.T) {
+	a := serveLifecycle(t, nil, probes.Pass)
+	r, server, err := resolverFor(testutil.FreeAddr(t)) // nobody answers there
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := newPoller(time.Second, 4)
+	defer p.close()
+	f := &fleet{src: &source{name: "svc.fleet.test", port: 8081, resolver: r, server: server}, poller: p, share: DefaultShare,
+		addrs: []string{a}}
+	got := f.round(context.Background(), true)
+	if len(got.Instances) != 1 || !got.Instances[0].Reachable || !strings.Contains(got.Error, "svc.fleet.test: looking up A/AAAA") {
+		t.Fatalf("got %+v, want the instance found before and the lookup's error", got)
+	}
+	if got.OK() {
+		t.Error("a round whose discovery failed counts as all well")
+	}
+	var text strings.Builder
+	if err := writeText(&text, &got); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(text.String(), "discovery: svc.fleet.test") {
+		t.Errorf("the text form does not lead with the discovery error:\n%s", text.String())
 	}
 }
