@@ -9,7 +9,9 @@
 // dependency) from the local ones (a few instances' own fault).
 //
 // It prints the faults and a table of the instances, or JSON, once or every
-// interval (-watch), or serves the same view as a page (-serve). There is
+// interval (-watch: redrawn in place when standard output is a character
+// device), or serves the same view as a page (-serve), with the last round
+// as JSON at /fleet.json. There is
 // no membership protocol here: discovery is DNS, which Kubernetes keeps.
 //
 // What it reads of a deep view: the members phase, since, gates (startup,
@@ -23,9 +25,9 @@
 // of a check is "health".
 //
 // Everything an instance sends is untrusted: at most 1 MiB of a body is
-// read, each text it holds is cut short and stripped of control and
-// formatting characters before it is printed or stored, and the page
-// escapes it. A round asks at most MaxInstances instances.
+// read, each text it holds is cut short and has its control and
+// formatting characters (escape sequences, bidirectional overrides)
+// replaced by '?' before it is printed or kept, and the page escapes it. A round asks at most MaxInstances instances.
 //
 // Testing contract of the page: each instance element carries
 // data-instance="<host:port>", data-phase="<phase>" ("" when unreachable),

@@ -30,17 +30,24 @@ const (
 
 // Instance is what one instance said, or why it said nothing.
 type Instance struct {
-	Address   string `json:"address"`
-	Reachable bool   `json:"reachable"`
+	// Address is where it was asked, host:port.
+	Address string `json:"address"`
+	// Reachable says whether it answered with a deep view in time.
+	Reachable bool `json:"reachable"`
 	// Status is the deep view's top-level status: pass, warn or fail.
 	Status string `json:"status"`
-	Phase  string `json:"phase"`
-	Ready  bool   `json:"ready"`
+	// Phase is its lifecycle's phase: cold, warming, ready, draining,
+	// stopped or broken.
+	Phase string `json:"phase"`
+	// Ready says whether its readiness gate does not fail: whether a
+	// balancer keeps it in rotation.
+	Ready bool `json:"ready"`
 	// Readiness is the readiness gate's verdict (pass, warn or fail); ""
 	// from an instance that does not say.
 	Readiness string `json:"readiness"`
 	// Cordon is the reason of the cordon, "" when not cordoned.
-	Cordon      string `json:"cordon"`
+	Cordon string `json:"cordon"`
+	// CordonUntil is when the cordon lifts by itself.
 	CordonUntil string `json:"cordonUntil,omitempty"`
 	// Failing lists "<gate>/<name>" of every failing check, sorted.
 	Failing []string `json:"failing"`
@@ -56,7 +63,9 @@ type Instance struct {
 
 // Check is one check of an instance.
 type Check struct {
-	Name   string `json:"name"` // "<gate>/<name>"
+	// Name is "<gate>/<name>", such as "readiness/postgres".
+	Name string `json:"name"`
+	// Status is the worst status of its entries: pass, warn or fail.
 	Status string `json:"status"`
 }
 

@@ -22,7 +22,9 @@ const (
 
 // Round is the fleet as one round of requests found it.
 type Round struct {
-	At        time.Time  `json:"at"`
+	// At is when the round began.
+	At time.Time `json:"at"`
+	// Instances are every instance asked, sorted by address.
 	Instances []Instance `json:"instances"`
 	// FleetWide and Local name the failing checks ("<gate>/<name>") of each
 	// scope, the most widespread first.
@@ -41,10 +43,13 @@ type Round struct {
 
 // Fault is one failing check across the fleet.
 type Fault struct {
-	Check   string `json:"check"`
-	Scope   string `json:"scope"`
-	Failing int    `json:"failing"` // on how many instances
-	Of      int    `json:"of"`      // of how many reachable ones
+	// Check is "<gate>/<name>".
+	Check string `json:"check"`
+	// Scope is FleetWide or Local.
+	Scope string `json:"scope"`
+	// Failing is on how many instances it fails, of Of that answered.
+	Failing int `json:"failing"`
+	Of      int `json:"of"`
 }
 
 // OK reports whether every instance is reachable and ready with no
