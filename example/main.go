@@ -18,7 +18,9 @@
 // GET /api/report burns CPU to show load shedding. Every flag can also be
 // set from the environment: ADDR, PROBE_ADDR, GRPC_ADDR, WARMUP,
 // WARMUP_DEADLINE, DRAIN, DRAIN_PROBES, SHUTDOWN_TIMEOUT, DB_SCOPE,
-// MAX_INFLIGHT, REPORT_INFLIGHT, REPORT_COST and METRICS. GET /metrics,
+// MAX_INFLIGHT, REPORT_INFLIGHT, REPORT_COST, METRICS, ADMIN_SOCKET and
+// AGENT_ADDR: -admin-socket serves cordon, uncordon and status to
+// probectl, and -agent-addr answers HAProxy's agent check. GET /metrics,
 // beside the probes, serves Prometheus metrics (-metrics=false turns it
 // off). example/deploy
 // holds a systemd unit, a Kubernetes Deployment and a Dockerfile for it.
@@ -45,6 +47,8 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/probekit/probes"
+	"github.com/probekit/probes/admin"
+	"github.com/probekit/probes/haproxy"
 	"github.com/probekit/probes/history"
 	"github.com/probekit/probes/liveness"
 	"github.com/probekit/probes/metrics"
@@ -72,6 +76,8 @@ type config struct {
 	redisURL        string
 	dbScope         string
 	metrics         bool
+	adminSocket     string
+	agentAddr       string
 	printDeploy     string // a form of deployment file to print, instead of running
 }
 
@@ -166,6 +172,10 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 		"serve Prometheus metrics at /metrics beside the probes (-probe-addr, or -addr without it); -metrics=false for none (env METRICS)")
 	fs.Var(printFlag{&cfg.printDeploy}, "print-deploy",
 		"print a deployment file whose probe and stop timings follow from these flags, and exit: alone a Kubernetes Deployment; =kubernetes-grpc for gRPC probes, =systemd for a unit")
+	fs.StringVar(&cfg.adminSocket, "admin-socket", env("ADMIN_SOCKET", ""),
+		"a Unix socket for probectl (cordon, uncordon, status), open to this uid and root; empty for none (env ADMIN_SOCKET)")
+	fs.StringVar(&cfg.agentAddr, "agent-addr", env("AGENT_ADDR", ""),
+		"listen address of HAProxy's agent check (ready up N%, drain, down), weighted by spare capacity; empty for none (env AGENT_ADDR)")
 	fs.StringVar(&cfg.dbScope, "db-scope", env("DB_SCOPE", "shared"),
 		"scope of the PostgreSQL check: shared (the fleet shares the database: readiness warns while it is down) or local (readiness fails) (env DB_SCOPE)")
 	if err := fs.Parse(args); err != nil {
@@ -210,6 +220,13 @@ func run(ctx context.Context, cfg config, log *zap.Logger) error {
 			return fmt.Errorf("-probe-addr: %w", err)
 		}
 		defer probeLn.Close()
+	}
+	var agentLn net.Listener
+	if cfg.agentAddr != "" {
+		if agentLn, err = net.Listen("tcp", cfg.agentAddr); err != nil {
+			return fmt.Errorf("-agent-addr: %w", err)
+		}
+		defer agentLn.Close()
 	}
 	var grpcLn net.Listener
 	if cfg.grpcAddr != "" {
@@ -395,6 +412,37 @@ func run(ctx context.Context, cfg config, log *zap.Logger) error {
 		}
 		opts = append(opts, server.Also("grpc", peer))
 	}
+	// For operators: cordon and uncordon by hand over a socket only this
+	// uid and root may use, and HAProxy's agent check from the same state,
+	// weighted by the spare capacity of the shedders.
+	if cfg.adminSocket != "" {
+		peer, err := adminPeer(lc, log, cfg.adminSocket)
+		if err != nil {
+			return err
+		}
+		opts = append(opts, server.Also("admin", peer))
+	}
+	if agentLn != nil {
+		var sheds []*server.Shedder
+		for _, s := range []*server.Shedder{shed, reportShed} {
+			if s != nil {
+				sheds = append(sheds, s)
+			}
+		}
+		var capacity []haproxy.Option
+		if len(sheds) > 0 {
+			capacity = append(capacity, haproxy.Capacity(sheds...))
+		}
+		agent, err := haproxy.New(lc, capacity...)
+		if err != nil {
+			return err
+		}
+		peer, err := agent.Serving(agentLn)
+		if err != nil {
+			return err
+		}
+		opts = append(opts, server.Also("haproxy agent", peer))
+	}
 	// New sets safe connection defaults (timeouts, header bytes, a bound
 	// on connections) for what is left unset here.
 	// Metrics go where the probes are: the probe listener answers new
@@ -421,8 +469,22 @@ func run(ctx context.Context, cfg config, log *zap.Logger) error {
 		zap.String("readiness", probeBase+"/readyz"), zap.String("health", probeBase+"/healthz"),
 		zap.String("api", base+"/api/items/{id}"), zap.Duration("warmup", cfg.warmup),
 		zap.String("grpc", cfg.grpcAddr), zap.Int("maxInFlight", cfg.maxInFlight), zap.Int("reportInFlight", cfg.reportInFlight),
+		zap.String("adminSocket", cfg.adminSocket), zap.String("agent", cfg.agentAddr),
 		zap.Bool("postgres", cfg.databaseURL != ""), zap.Bool("redis", cfg.redisURL != ""), zap.String("dbScope", cfg.dbScope), zap.Bool("metrics", cfg.metrics))
 	return srv.Run(ctx)
+}
+
+// adminPeer serves the admin handler on a Unix socket at path.
+func adminPeer(lc *probes.Lifecycle, log *zap.Logger, path string) (server.Peer, error) {
+	h, err := admin.New(lc, admin.Logger(log))
+	if err != nil {
+		return nil, err
+	}
+	ln, err := admin.ListenUnix(path)
+	if err != nil {
+		return nil, fmt.Errorf("-admin-socket: %w", err)
+	}
+	return admin.Serving(ln, h)
 }
 
 // shutdownOptions are the server's drain and shutdown timeout, from cfg.

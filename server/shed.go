@@ -88,3 +88,6 @@ func (s *Shedder) Shed() uint64 { return s.shed.Load() }
 // InFlight returns how many requests the Shedder has admitted that are
 // still in flight.
 func (s *Shedder) InFlight() int { return int(s.inFlight.Load()) }
+
+// Max returns the bound NewShedder was given.
+func (s *Shedder) Max() int { return int(s.max) }

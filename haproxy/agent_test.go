@@ -1,0 +1,277 @@
+package haproxy_test
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/probekit/probes"
+	"github.com/probekit/probes/haproxy"
+	"github.com/probekit/probes/internal/testutil"
+	"github.com/probekit/probes/readiness"
+	"github.com/probekit/probes/server"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// serve answers a on a loopback port until the test ends and returns the
+// address.
+func serve(t *testing.T, a *haproxy.Agent) string {
+	t.Helper()
+	ln := testutil.Listen(t)
+	p, err := a.Serving(ln)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- p.Serve() }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := p.Shutdown(ctx); err != nil {
+			t.Error(err)
+		}
+		if err := <-done; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	})
+	return ln.Addr().String()
+}
+
+// ask connects as HAProxy does and returns the line it reads.
+func ask(t *testing.T, addr string) string {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, 2*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(2 * time.Second))
+	line, err := bufio.NewReader(c).ReadString('\n')
+	if err != nil {
+		t.Fatalf("reading the agent's line: %v (got %q)", err, line)
+	}
+	return strings.TrimSuffix(line, "\n")
+}
+
+// Every state says what HAProxy must do: warming and failing are down, a
+// cordon and a drain are drain, ready is "ready up".
+func TestReplies(t *testing.T) {
+	lc := probes.NewLifecycle()
+	ready, err := readiness.New(lc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dbDown, cacheDown atomic.Bool
+	check := func(b *atomic.Bool) probes.Checker {
+		return probes.CheckFunc(func(context.Context) error {
+			if b.Load() {
+				return errors.New("refused")
+			}
+			return nil
+		})
+	}
+	if err := ready.Add("db", check(&dbDown), probes.Every(5*time.Millisecond), probes.Local()); err != nil {
+		t.Fatal(err)
+	}
+	if err := ready.Add("cache", check(&cacheDown), probes.Every(5*time.Millisecond), probes.Shared()); err != nil {
+		t.Fatal(err)
+	}
+	a, err := haproxy.New(lc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := serve(t, a)
+	if got := ask(t, addr); got != "down #phase: cold; warm-up has not started" {
+		t.Errorf("cold: %q", got)
+	}
+	testutil.Background(t, lc.Run)
+	testutil.Ready(t, lc)
+	testutil.WaitStatus(t, ready, "readiness", probes.Pass, 5*time.Second)
+	steps := []struct {
+		name string
+		do   func()
+		want string
+	}{
+		{"ready", func() {}, "ready up"},
+		{"a shared dependency down (readiness warns)", func() {
+			cacheDown.Store(true)
+			testutil.WaitStatus(t, ready, "readiness", probes.Warn, 5*time.Second)
+		}, "ready up"},
+		{"a local dependency down", func() {
+			cacheDown.Store(false)
+			dbDown.Store(true)
+			testutil.WaitStatus(t, ready, "readiness", probes.Fail, 5*time.Second)
+		}, "down #failing: db"},
+		{"back", func() {
+			dbDown.Store(false)
+			testutil.WaitStatus(t, ready, "readiness", probes.Pass, 5*time.Second)
+		}, "ready up"},
+		{"cordoned", func() { _, _ = lc.Cordon("disk swap", time.Hour) }, "drain #cordoned: disk swap"},
+		{"uncordoned", func() { _, _ = lc.Uncordon() }, "ready up"},
+		{"rewarming and cordoned", func() { _ = lc.Rewarm("reload"); _, _ = lc.Cordon("look", time.Hour) },
+			"down #phase: warming; not ready until warm-up is done; cordoned: look (until "},
+		{"warm again, still cordoned", func() { _ = lc.MarkReady() }, "drain #cordoned: look"},
+		{"draining", func() { _ = lc.Drain("SIGTERM") }, "drain #draining: shutting down"},
+		{"draining, uncordoned", func() { _, _ = lc.Uncordon() }, "drain #draining: shutting down"},
+		{"stopped", func() { _ = lc.Stop() }, "down #phase: stopped"},
+	}
+	for _, s := range steps {
+		s.do()
+		if got := ask(t, addr); !strings.HasPrefix(got, s.want) {
+			t.Errorf("%s: %q, want %q", s.name, got, s.want)
+		}
+	}
+}
+
+// Under load on a shedder's route the weight sinks to the floor, and it
+// comes back when the load goes; it is smoothed, so one sample does not
+// swing it.
+func TestCapacityWeight(t *testing.T) {
+	lc := probes.NewLifecycle()
+	testutil.Ready(t, lc)
+	shed, err := server.NewShedder(4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := haproxy.New(lc, haproxy.Capacity(shed), haproxy.Floor(20), haproxy.Smoothing(300*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := serve(t, a)
+	weight := func() int {
+		got := ask(t, addr)
+		n, err := strconv.Atoi(strings.TrimSuffix(strings.TrimPrefix(got, "ready up "), "%"))
+		if err != nil {
+			t.Fatalf("line %q has no weight", got)
+		}
+		return n
+	}
+	if w := weight(); w != 100 {
+		t.Fatalf("idle weight %d, want 100", w)
+	}
+	release := make(chan struct{})
+	var entered sync.WaitGroup
+	app := httptest.NewServer(shed.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		entered.Done()
+		<-release
+	})))
+	defer app.Close()
+	var clients sync.WaitGroup
+	entered.Add(4)
+	for range 4 {
+		clients.Add(1)
+		go func() {
+			defer clients.Done()
+			if res, err := http.Get(app.URL); err == nil {
+				res.Body.Close()
+			}
+		}()
+	}
+	entered.Wait()
+	first := weight()
+	testutil.Eventually(t, "the weight at the floor", func() bool { return weight() == 20 })
+	if first <= 20 {
+		t.Errorf("the weight fell to %d at the first look: not smoothed", first)
+	}
+	close(release)
+	clients.Wait()
+	testutil.Eventually(t, "the weight back near 100", func() bool { return weight() >= 95 })
+}
+
+// A flood of connections that never read, at the agent's port, leaves
+// the probe port answering at once, and the agent answers again once the
+// flood ends.
+func TestFloodDoesNotSlowTheProbes(t *testing.T) {
+	lc := probes.NewLifecycle()
+	ready, err := readiness.New(lc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	testutil.Ready(t, lc)
+	a, err := haproxy.New(lc, haproxy.MaxConns(64))
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := serve(t, a)
+	mux := http.NewServeMux()
+	if _, err := server.Mount(mux, "/readyz", ready); err != nil {
+		t.Fatal(err)
+	}
+	probe := httptest.NewServer(mux)
+	defer probe.Close()
+
+	const flood = 1000
+	conns := make(chan net.Conn, flood)
+	var dialers sync.WaitGroup
+	for range 8 {
+		dialers.Add(1)
+		go func() {
+			defer dialers.Done()
+			for range flood / 8 {
+				if c, err := net.Dial("tcp", addr); err == nil {
+					conns <- c
+				}
+			}
+		}()
+	}
+	var slowest time.Duration
+	for i := 0; i < 50; i++ {
+		start := time.Now()
+		res, err := http.Get(probe.URL + "/readyz")
+		if err != nil {
+			t.Fatalf("probe %d during the flood: %v", i, err)
+		}
+		res.Body.Close()
+		if res.StatusCode != 200 {
+			t.Fatalf("probe %d during the flood: %d", i, res.StatusCode)
+		}
+		slowest = max(slowest, time.Since(start))
+	}
+	dialers.Wait()
+	close(conns)
+	n := 0
+	for c := range conns {
+		n++
+		c.Close()
+	}
+	t.Logf("%d agent connections held open; slowest of 50 probes meanwhile: %s", n, slowest)
+	if slowest > time.Second {
+		t.Errorf("a probe took %s during the flood", slowest)
+	}
+	if n < flood/2 {
+		t.Errorf("only %d of %d flood connections opened", n, flood)
+	}
+	if got := ask(t, addr); got != "ready up" {
+		t.Errorf("after the flood: %q", got)
+	}
+}
+
+func TestNewRejectsBadOptions(t *testing.T) {
+	lc := probes.NewLifecycle()
+	for _, c := range []struct {
+		opt  haproxy.Option
+		says string
+	}{
+		{haproxy.Floor(0), "Floor(0)"}, {haproxy.Floor(101), "Floor(101)"}, {haproxy.MaxConns(0), "MaxConns(0)"},
+		{haproxy.Capacity(), "Capacity()"}, {haproxy.Capacity(nil), "nil"}, {haproxy.Smoothing(time.Millisecond), "Smoothing(1ms)"},
+	} {
+		if _, err := haproxy.New(lc, c.opt); err == nil || !strings.Contains(err.Error(), c.says) {
+			t.Errorf("%s: %v", c.says, err)
+		}
+	}
+	if _, err := haproxy.New(nil); err == nil {
+		t.Error("New(nil) accepted")
+	}
+}
