@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -101,19 +102,21 @@ func byAddress(r fleet.Round) map[string]fleet.Instance {
 // the fleet view through the whole story, and its page in chromium.
 func TestFleetView(t *testing.T) {
 	need(t, "chromium")
-	bin := buildExample(t)
+	bin, ctl := buildExample(t), buildProbectl(t)
 	pg := pgtest.Start(t)
+	sockets := t.TempDir()
 	hosts := []string{"127.0.0.2", "127.0.0.3", "127.0.0.4"}
 	probePort := portOnAll(t, hosts...)
 	dns := dnstest.Start(t, dnstest.Zone("fleet.test"), dnstest.Host(fleetName, hosts...))
 	var ins []*instance
-	var addrs []string
+	var addrs, socks []string
 	for i, h := range hosts {
 		api := net.JoinHostPort(h, strconv.Itoa(portOnAll(t, h)))
 		probe := net.JoinHostPort(h, strconv.Itoa(probePort))
+		sock := filepath.Join(sockets, fmt.Sprintf("i%d.sock", i))
 		ins = append(ins, startInstanceAt(t, bin, fmt.Sprintf("i%d", i), api, probe,
-			[]string{"-warmup", "200ms", "-metrics=false"}, "DATABASE_URL="+pg.URL("hunter2")))
-		addrs = append(addrs, probe)
+			[]string{"-warmup", "200ms", "-metrics=false", "-admin-socket", sock}, "DATABASE_URL="+pg.URL("hunter2")))
+		addrs, socks = append(addrs, probe), append(socks, sock)
 	}
 	args := []string{"-resolver", dns.Addr(), "-port", strconv.Itoa(probePort), fleetName}
 
@@ -176,18 +179,41 @@ func TestFleetView(t *testing.T) {
 		}
 	}
 
-	// PostgreSQL stopped: postgres fleet-wide, failing on all three;
-	// readiness only warns (a shared dependency), so all stay ready; exit 1.
-	pg.Stop()
-	r = fleetUntil(t, "postgres fleet-wide", args, func(code int, r fleet.Round) bool {
-		return code == 1 && len(r.FleetWide) > 0 && r.FleetWide[0] == "readiness/postgres"
+	// One instance cordoned: shown with its reason, out of rotation.
+	cordoned := addrs[2]
+	probectl(t, ctl, socks[2], "cordon", "-reason", "disk swap", "-for", "1m")
+	r = fleetUntil(t, "the cordon shown", args, func(code int, r fleet.Round) bool {
+		return code == 1 && byAddress(r)[cordoned].Cordon == "disk swap"
 	})
-	if f := r.Faults[0]; f.Failing != 3 || f.Of != 3 || f.Scope != fleet.FleetWide {
-		t.Errorf("the postgres fault: %+v, want failing on 3 of 3", f)
+	if in := byAddress(r)[cordoned]; in.Ready || in.Phase != "ready" || in.CordonUntil == "" {
+		t.Errorf("the cordoned instance: ready %v, phase %q, until %q; want out of rotation, still ready in phase", in.Ready, in.Phase, in.CordonUntil)
 	}
-	for _, in := range r.Instances {
-		if !in.Ready || in.Readiness != "warn" || in.Phase != "ready" {
-			t.Errorf("%s during the outage: ready %v (readiness %q), phase %q; want readiness to warn, not fail", in.Address, in.Ready, in.Readiness, in.Phase)
+	for _, a := range addrs[:2] {
+		if in := byAddress(r)[a]; in.Cordon != "" || !in.Ready {
+			t.Errorf("%s beside the cordoned one: %+v", a, in)
+		}
+	}
+	testutil.Eventually(t, "the cordon on the page", func() bool {
+		_ = chromedp.Run(browserCtx, chromedp.Reload())
+		return attr(t, browserCtx, `[data-instance="`+cordoned+`"]`, "data-cordon") == "disk swap"
+	})
+
+	// PostgreSQL stopped: postgres fleet-wide, failing on all three;
+	// readiness only warns (a shared dependency), so all but the cordoned
+	// one stay ready; exit 1.
+	pg.Stop()
+	// Each instance runs its check on its own interval: the first two to
+	// notice make the fault fleet-wide already; the round that counts
+	// three is awaited.
+	r = fleetUntil(t, "postgres fleet-wide, failing on all three", args, func(code int, r fleet.Round) bool {
+		return code == 1 && len(r.Faults) > 0 && r.Faults[0].Failing == 3
+	})
+	if f := r.Faults[0]; f.Check != "readiness/postgres" || f.Of != 3 || f.Scope != fleet.FleetWide || len(r.Faults) != 1 {
+		t.Errorf("the faults: %+v, want readiness/postgres fleet-wide, failing on 3 of 3, alone", r.Faults)
+	}
+	for _, a := range addrs[:2] {
+		if in := byAddress(r)[a]; !in.Ready || in.Readiness != "warn" || in.Phase != "ready" {
+			t.Errorf("%s during the outage: ready %v (readiness %q), phase %q; want readiness to warn, not fail", a, in.Ready, in.Readiness, in.Phase)
 		}
 	}
 	var text, asJSON bytes.Buffer
@@ -221,7 +247,8 @@ func TestFleetView(t *testing.T) {
 	}
 	cancelPlain()
 
-	// Restarted: exit 0 again.
+	// Uncordoned and PostgreSQL restarted: exit 0 again.
+	probectl(t, ctl, socks[2], "uncordon")
 	pg.StartAgain()
 	fleetUntil(t, "all well after PostgreSQL is back", args, func(code int, r fleet.Round) bool { return code == 0 })
 

@@ -97,6 +97,14 @@ var pageCSP = "default-src 'none'; style-src " + styleHash(pageStyle) +
 var pageTmpl = template.Must(template.New("fleet").Funcs(template.FuncMap{
 	"link": func(addr string) string { return "http://" + addr + "/healthz" },
 	"age":  age,
+	// left says how long until an RFC 3339 time, after now.
+	"left": func(now time.Time, until string) string {
+		t, err := time.Parse(time.RFC3339Nano, until)
+		if err != nil {
+			return "until " + until
+		}
+		return "lifts in " + age(t, now.Format(time.RFC3339Nano))
+	},
 }).Parse(`<!doctype html>
 <html lang="en">
 <head>
@@ -122,8 +130,8 @@ var pageTmpl = template.Must(template.New("fleet").Funcs(template.FuncMap{
 <tbody>{{$at := .At}}{{range .Instances}}<tr data-instance="{{.Address}}" data-phase="{{.Phase}}" data-reachable="{{.Reachable}}"{{if .Cordon}} data-cordon="{{.Cordon}}"{{end}}>
 <th scope="row"><a href="{{link .Address}}">{{.Address}}</a></th>
 {{if .Reachable}}<td class="ph-{{.Phase}}">{{.Phase}}</td>
-<td class="{{if not .Ready}}fail{{else if eq .Readiness "warn"}}warn{{else}}pass{{end}}">{{if .Ready}}yes{{else}}no{{end}}{{if eq .Readiness "warn"}} <small>(readiness warns)</small>{{end}}</td>
-<td>{{if .Cordon}}<span class="cordon">{{.Cordon}}</span>{{if .CordonUntil}} <small>until {{.CordonUntil}}</small>{{end}}{{end}}</td>
+<td class="{{if not .Ready}}fail{{else if eq .Readiness "warn"}}warn{{else}}pass{{end}}">{{if .Ready}}yes{{else}}no{{end}}{{if eq .Readiness "warn"}} <small>(warn)</small>{{end}}</td>
+<td>{{if .Cordon}}<span class="cordon">{{.Cordon}}</span>{{if .CordonUntil}} <small>{{left $at .CordonUntil}}</small>{{end}}{{end}}</td>
 <td><ul class="checks">{{range .Checks}}<li data-check="{{.Name}}" data-status="{{.Status}}" class="{{.Status}}">{{.Name}}: <b>{{.Status}}</b></li>{{end}}</ul></td>
 <td>{{age $at .Since}}</td>
 {{else}}<td class="fail" colspan="5">unreachable: <span class="reason">{{.Error}}</span></td>{{end}}

@@ -63,6 +63,7 @@ func TestPageContract(t *testing.T) {
 		fmt.Sprintf(`data-instance="%s" data-phase="" data-reachable="false">`, gone),
 		fmt.Sprintf(`<a href="http://%s/healthz">`, a),
 		`data-check="readiness/postgres" data-status="fail"`,
+		`<small>lifts in `,
 	}
 	for _, w := range want {
 		if !strings.Contains(body, w) {
