@@ -453,6 +453,19 @@ func TestFlagsAfterTheName(t *testing.T) {
 	}
 }
 
+func TestSortedByAddress(t *testing.T) {
+	ins := []Instance{{Address: "127.0.0.10:8081"}, {Address: "web-1:8081"}, {Address: "127.0.0.9:8081"},
+		{Address: "[::1]:8081"}, {Address: "127.0.0.9:80"}, {Address: "10-0-0-7.svc:8081"}}
+	sortInstances(ins)
+	var got []string
+	for _, in := range ins {
+		got = append(got, in.Address)
+	}
+	if want := "[127.0.0.9:80 127.0.0.9:8081 127.0.0.10:8081 [::1]:8081 10-0-0-7.svc:8081 web-1:8081]"; fmt.Sprint(got) != want {
+		t.Errorf("got %v, want %s", got, want)
+	}
+}
+
 func TestTargetsWithoutPort(t *testing.T) {
 	got, err := parseTargets(" 10.0.0.7 , 10.0.0.8:9000,::1,[fe80::1]:80,10.0.0.7", 8081)
 	if err != nil {

@@ -23,6 +23,10 @@ const (
 	maxBody = 1 << 20
 	// maxText bounds each text taken from an instance, in runes.
 	maxText = 200
+	// maxIdle bounds the connections kept between rounds (one per
+	// instance): beyond it, instances are connected to afresh each round
+	// rather than hold a file descriptor each.
+	maxIdle = 4096
 	// oldGate is the gate of a check whose entry names none (an instance
 	// from before entries carried their gate): the deep view's own.
 	oldGate = "health"
@@ -86,7 +90,7 @@ func newPoller(timeout time.Duration, parallel int) *poller {
 	tr := &http.Transport{
 		Proxy:                  nil, // an instance is asked directly, never through a proxy from the environment
 		DialContext:            (&net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second}).DialContext,
-		MaxIdleConns:           0,
+		MaxIdleConns:           maxIdle,
 		MaxIdleConnsPerHost:    1,
 		IdleConnTimeout:        90 * time.Second,
 		ResponseHeaderTimeout:  timeout,

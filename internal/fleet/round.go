@@ -111,14 +111,19 @@ func classify(r *Round, share float64) {
 	}
 }
 
-// sortInstances sorts by address, numerically where the addresses are IP
-// and port (127.0.0.10 after 127.0.0.9).
+// sortInstances sorts by address: IP and port numerically first
+// (127.0.0.10 after 127.0.0.9), then names.
 func sortInstances(ins []Instance) {
 	slices.SortFunc(ins, func(a, b Instance) int {
 		pa, ea := netip.ParseAddrPort(a.Address)
 		pb, eb := netip.ParseAddrPort(b.Address)
-		if ea == nil && eb == nil {
+		switch {
+		case ea == nil && eb == nil:
 			return pa.Compare(pb)
+		case ea == nil:
+			return -1
+		case eb == nil:
+			return 1
 		}
 		return strings.Compare(a.Address, b.Address)
 	})
