@@ -65,6 +65,15 @@ func serveLifecycleOn(t testing.TB, ln net.Listener, checks map[string]error, wa
 	t.Cleanup(ts.Close)
 	testutil.Ready(t, lc)
 	testutil.Background(t, lc.Run)
+	// Every check has run once: before that, a check counts as failing.
+	testutil.Eventually(t, "every check of a test instance run", func() bool {
+		for _, c := range ready.Report().Checks {
+			if c.Time.IsZero() {
+				return false
+			}
+		}
+		return true
+	})
 	testutil.WaitStatus(t, ready, "a test instance", want, 5*time.Second)
 	return ts.Listener.Addr().String(), lc
 }
