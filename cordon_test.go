@@ -279,3 +279,60 @@ func TestCordonRandomInterleaving(t *testing.T) {
 		t.Fatalf("readiness after the last uncordon: %s", s)
 	}
 }
+
+// TestCordonAndDrainInterleaving races cordons and uncordons with a drain
+// that comes at a random moment: once the drain has begun, readiness never
+// passes again, whatever the cordon does.
+func TestCordonAndDrainInterleaving(t *testing.T) {
+	for seed := range uint64(20) {
+		lc := path(t, "Start", "MarkReady")
+		ready, err := readiness.New(lc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		var drained sync.WaitGroup
+		drained.Add(1)
+		for g := range 4 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				r := rand.New(rand.NewPCG(seed, uint64(g)))
+				for range 300 {
+					if r.IntN(2) == 0 {
+						_, _ = lc.Cordon("x", time.Hour)
+					} else {
+						_, _ = lc.Uncordon()
+					}
+				}
+			}()
+		}
+		go func() {
+			defer drained.Done()
+			r := rand.New(rand.NewPCG(seed, 99))
+			for range r.IntN(300) {
+				_ = ready.Report()
+			}
+			if err := lc.Drain("SIGTERM"); err != nil {
+				t.Error(err)
+			}
+		}()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 600 {
+				wasDraining := lc.Phase() == probes.Draining
+				if s := ready.Report().Status(); wasDraining && s != probes.Fail {
+					t.Errorf("seed %d: readiness %s after the drain began", seed, s)
+					return
+				}
+			}
+		}()
+		wg.Wait()
+		drained.Wait()
+		_, _ = lc.Uncordon()
+		if rep := ready.Report(); rep.Phase != probes.Draining || rep.Status() != probes.Fail {
+			t.Fatalf("seed %d: at the end %s, readiness %s; want draining, fail", seed, rep.Phase, rep.Status())
+		}
+	}
+}

@@ -27,7 +27,9 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/probekit/probes"
+	"github.com/probekit/probes/admin"
 	"github.com/probekit/probes/grpchealth"
+	"github.com/probekit/probes/haproxy"
 	"github.com/probekit/probes/history"
 	"github.com/probekit/probes/liveness"
 	"github.com/probekit/probes/metrics"
@@ -691,4 +693,64 @@ func Example_statusPage() {
 	// Output:
 	// text/html -> text/html; charset=utf-8 true
 	// application/json -> application/health+json false
+}
+
+// Example_operators wires the admin socket and HAProxy's agent check beside
+// the HTTP server (docs/operators.md).
+func Example_operators() {
+	dir, _ := os.MkdirTemp("", "operators-") // this example only
+	defer os.RemoveAll(dir)                  // this example only
+	socketPath := dir + "/admin.sock"        // this example only
+	lc := probes.NewLifecycle()
+	ready, err := readiness.New(lc)
+	if err != nil {
+		panic(err)
+	}
+	shed, err := server.NewShedder(64)
+	if err != nil {
+		panic(err)
+	}
+	if err := ready.Add("load", shed); err != nil {
+		panic(err)
+	}
+
+	// probectl -socket PATH cordon|uncordon|status
+	ctl, err := admin.New(lc, admin.Logger(zap.NewNop()))
+	if err != nil {
+		panic(err)
+	}
+	adminLn, err := admin.ListenUnix(socketPath) // mode 0600
+	if err != nil {
+		panic(err)
+	}
+	adminPeer, err := admin.Serving(adminLn, ctl)
+	if err != nil {
+		panic(err)
+	}
+
+	// HAProxy: agent-check agent-port 8082, and weight 100 on the server line
+	agent, err := haproxy.New(lc, haproxy.Capacity(shed))
+	if err != nil {
+		panic(err)
+	}
+	agentLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		panic(err)
+	}
+	agentPeer, err := agent.Serving(agentLn)
+	if err != nil {
+		panic(err)
+	}
+
+	srv, err := server.New(&http.Server{Handler: shed.Middleware(http.NotFoundHandler())}, lc,
+		server.Also("admin", adminPeer),
+		server.Also("haproxy agent", agentPeer))
+	if err != nil {
+		panic(err)
+	}
+	_ = srv              // this example only
+	adminLn.Close()      // this example only
+	agentLn.Close()      // this example only
+	fmt.Println("wired") // this example only
+	// Output: wired
 }

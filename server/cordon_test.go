@@ -118,3 +118,48 @@ func TestCordonOverHTTP(t *testing.T) {
 		t.Errorf("the extension members belong to the deep view only: %s", body)
 	}
 }
+
+// A shutdown while cordoned drains as usual, and an uncordon in the middle
+// of the drain neither ends nor shortens it.
+func TestDrainWhileCordoned(t *testing.T) {
+	lc := probes.NewLifecycle()
+	if _, err := readiness.New(lc); err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	if _, err := server.Register(mux, lc); err != nil {
+		t.Fatal(err)
+	}
+	const drain = 300 * time.Millisecond
+	srv, err := server.New(&http.Server{Handler: mux}, lc, server.Listener(testutil.Listen(t)), server.DrainDelay(drain), server.Signals())
+	if err != nil {
+		t.Fatal(err)
+	}
+	draining := make(chan struct{})
+	defer lc.Subscribe(func(tr probes.Transition) {
+		if tr.To == probes.Draining {
+			close(draining)
+		}
+	})()
+	testutil.Ready(t, lc)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(ctx) }()
+	if _, err := lc.Cordon("before the shutdown", time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	<-draining
+	if _, err := lc.Uncordon(); err != nil {
+		t.Fatal(err)
+	}
+	if p := lc.Phase(); p != probes.Draining {
+		t.Errorf("after an uncordon in the drain: %s, want draining", p)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if st := srv.Stats(); st.Drain < drain {
+		t.Errorf("the drain lasted %s, want the full %s", st.Drain, drain)
+	}
+}
