@@ -2,7 +2,8 @@
 # Installs what the tests talk to when it is missing, from Debian's packages:
 # PostgreSQL server binaries, HAProxy, wrk, Prometheus (its server and
 # promtool), Redis (redis-server), MariaDB (mariadb-install-db and
-# mariadbd) and Chromium (the browser tests drive it headless).
+# mariadbd), Chromium (the browser tests drive it headless) and dnsmasq (a
+# DNS server the fleet view's tests discover instances through).
 set -euo pipefail
 
 missing=()
@@ -21,6 +22,7 @@ if ! command -v mariadb-install-db >/dev/null 2>&1 ||
   { ! command -v mariadbd >/dev/null 2>&1 && [ ! -x /usr/sbin/mariadbd ]; }; then
   missing+=(mariadb-server)
 fi
+command -v dnsmasq >/dev/null 2>&1 || [ -x /usr/sbin/dnsmasq ] || missing+=(dnsmasq)
 
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing: ${missing[*]}"

@@ -1,0 +1,548 @@
+package fleet
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/probekit/probes"
+	"github.com/probekit/probes/internal/testutil"
+	"github.com/probekit/probes/liveness"
+	"github.com/probekit/probes/readiness"
+	"github.com/probekit/probes/server"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+var errDown = errors.New("connection refused")
+
+// serveLifecycle serves a new lifecycle's probes, with the readiness
+// checks given (nil error: passing), on a loopback port, Ready and running
+// until the test ends; it returns the address once readiness says want.
+func serveLifecycle(t testing.TB, checks map[string]error, want probes.Status) string {
+	t.Helper()
+	addr, _ := serveLifecycleOn(t, nil, checks, want)
+	return addr
+}
+
+// serveLifecycleOn is serveLifecycle on ln (nil: a new loopback port).
+func serveLifecycleOn(t testing.TB, ln net.Listener, checks map[string]error, want probes.Status) (string, *probes.Lifecycle) {
+	t.Helper()
+	lc := probes.NewLifecycle()
+	if _, err := liveness.New(lc); err != nil {
+		t.Fatal(err)
+	}
+	ready, err := readiness.New(lc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, e := range checks {
+		if err := ready.Add(name, probes.CheckFunc(func(context.Context) error { return e }), probes.Every(time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mux := http.NewServeMux()
+	if _, err := server.Register(mux, lc); err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewUnstartedServer(mux)
+	if ln != nil {
+		ts.Listener.Close()
+		ts.Listener = ln
+	}
+	ts.Start()
+	t.Cleanup(ts.Close)
+	testutil.Ready(t, lc)
+	testutil.Background(t, lc.Run)
+	// Every check has run once: before that, a check counts as failing.
+	testutil.Eventually(t, "every check of a test instance run", func() bool {
+		for _, c := range ready.Report().Checks {
+			if c.Time.IsZero() {
+				return false
+			}
+		}
+		return true
+	})
+	testutil.WaitStatus(t, ready, "a test instance", want, 5*time.Second)
+	return ts.Listener.Addr().String(), lc
+}
+
+// stalled is a listener that accepts connections and never answers.
+func stalled(t testing.TB) string {
+	t.Helper()
+	ln := testutil.Listen(t)
+	var mu sync.Mutex
+	var conns []net.Conn
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		<-done
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	return ln.Addr().String()
+}
+
+// run runs Main and returns its exit code, stdout and stderr.
+func run(t testing.TB, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	code := Main(context.Background(), args, &out, &errOut)
+	return code, out.String(), errOut.String()
+}
+
+// runJSON runs Main with -json and decodes its round.
+func runJSON(t testing.TB, args ...string) (int, Round) {
+	t.Helper()
+	code, out, errOut := run(t, append([]string{"-json"}, args...)...)
+	var r Round
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatalf("-json output %q (stderr %q): %v", out, errOut, err)
+	}
+	return code, r
+}
+
+func targets(addrs ...string) string { return "-targets=" + strings.Join(addrs, ",") }
+
+func TestAllReady(t *testing.T) {
+	var addrs []string
+	for range 3 {
+		addrs = append(addrs, serveLifecycle(t, map[string]error{"postgres": nil}, probes.Pass))
+	}
+	code, out, errOut := run(t, targets(addrs...))
+	if code != 0 {
+		t.Fatalf("exit code: got %d, want 0\n%s%s", code, out, errOut)
+	}
+	for _, a := range addrs {
+		if !strings.Contains(out, a+" ") {
+			t.Errorf("no row for %s in\n%s", a, out)
+		}
+	}
+	if !strings.Contains(out, "3 instances: 3 reachable, 3 ready, 0 cordoned") {
+		t.Errorf("summary missing in\n%s", out)
+	}
+	if strings.Contains(out, "fleet-wide") || strings.Contains(out, "local") {
+		t.Errorf("faults reported for a healthy fleet:\n%s", out)
+	}
+}
+
+func TestSharedFailureIsFleetWide(t *testing.T) {
+	var addrs []string
+	for range 3 {
+		addrs = append(addrs, serveLifecycle(t, map[string]error{"postgres": errDown, "cache": nil}, probes.Fail))
+	}
+	code, r := runJSON(t, targets(addrs...))
+	if code != 1 {
+		t.Errorf("exit code: got %d, want 1", code)
+	}
+	const want = "readiness/postgres"
+	if len(r.FleetWide) != 1 || r.FleetWide[0] != want || len(r.Local) != 0 {
+		t.Fatalf("fleetWide %q, local %q: want [%s] and none", r.FleetWide, r.Local, want)
+	}
+	if f := r.Faults[0]; f.Failing != 3 || f.Of != 3 || f.Scope != FleetWide {
+		t.Errorf("fault: got %+v, want failing on 3 of 3, fleet-wide", f)
+	}
+	for _, in := range r.Instances {
+		if !in.Reachable || len(in.Failing) != 1 || in.Failing[0] != want {
+			t.Errorf("%s: reachable %v failing %q, want [%s]", in.Address, in.Reachable, in.Failing, want)
+		}
+	}
+	_, text, _ := run(t, targets(addrs...))
+	if !strings.Contains(text, want+"  fleet-wide  failing on 3 of 3") {
+		t.Errorf("text form lacks the fleet-wide line:\n%s", text)
+	}
+}
+
+func TestOneOfThreeIsLocal(t *testing.T) {
+	addrs := []string{
+		serveLifecycle(t, map[string]error{"postgres": nil, "sidecar": nil}, probes.Pass),
+		serveLifecycle(t, map[string]error{"postgres": nil, "sidecar": errDown}, probes.Fail),
+		serveLifecycle(t, map[string]error{"postgres": nil, "sidecar": nil}, probes.Pass),
+	}
+	code, r := runJSON(t, targets(addrs...))
+	if code != 1 {
+		t.Errorf("exit code: got %d, want 1", code)
+	}
+	const want = "readiness/sidecar"
+	if len(r.Local) != 1 || r.Local[0] != want || len(r.FleetWide) != 0 {
+		t.Fatalf("local %q, fleetWide %q: want [%s] and none", r.Local, r.FleetWide, want)
+	}
+	if f := r.Faults[0]; f.Failing != 1 || f.Of != 3 {
+		t.Errorf("fault: got %+v, want failing on 1 of 3", f)
+	}
+}
+
+func TestCordoned(t *testing.T) {
+	a := serveLifecycle(t, nil, probes.Pass)
+	b, lc := serveLifecycleOn(t, nil, nil, probes.Pass)
+	if _, err := lc.Cordon("disk swap", time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _, _ = lc.Uncordon() })
+	code, r := runJSON(t, targets(a, b))
+	if code != 1 {
+		t.Errorf("exit code: got %d, want 1 (one instance out of rotation)", code)
+	}
+	for _, in := range r.Instances {
+		switch in.Address {
+		case a:
+			if in.Cordon != "" || !in.Ready {
+				t.Errorf("the other instance: cordon %q, ready %v", in.Cordon, in.Ready)
+			}
+		case b:
+			if in.Cordon != "disk swap" || in.Ready || in.Phase != "ready" || in.CordonUntil == "" {
+				t.Errorf("the cordoned instance: cordon %q until %q, ready %v, phase %q", in.Cordon, in.CordonUntil, in.Ready, in.Phase)
+			}
+		}
+	}
+	_, text, _ := run(t, targets(a, b))
+	if !strings.Contains(text, "disk swap") || !strings.Contains(text, "1 cordoned") {
+		t.Errorf("the text form does not show the cordon:\n%s", text)
+	}
+}
+
+// An instance from before the deep view said its phase, gates and the
+// gate of each entry.
+func TestOlderInstance(t *testing.T) {
+	old := hostile(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/health+json")
+		w.WriteHeader(http.StatusServiceUnavailable)
+		fmt.Fprint(w, `{"status":"fail","notes":["phase: ready","failing: postgres"],`+
+			`"checks":{"postgres:responseTime":[{"status":"fail"}],"cache:progress":[{"status":"pass"}]}}`)
+	})
+	code, r := runJSON(t, targets(old))
+	if code != 1 || len(r.Instances) != 1 {
+		t.Fatalf("exit %d, %+v", code, r)
+	}
+	in := r.Instances[0]
+	if !in.Reachable || in.Phase != "ready" || in.Ready || fmt.Sprint(in.Failing) != "[health/postgres]" {
+		t.Errorf("got reachable %v phase %q ready %v failing %q; want true, ready, false, [health/postgres]",
+			in.Reachable, in.Phase, in.Ready, in.Failing)
+	}
+}
+
+func TestClassify(t *testing.T) {
+	inst := func(reachable bool, failing ...string) Instance {
+		return Instance{Reachable: reachable, Failing: failing}
+	}
+	for _, tc := range []struct {
+		name       string
+		share      float64
+		instances  []Instance
+		wide, loca []string
+	}{
+		{"none failing", 0.5, []Instance{inst(true), inst(true)}, nil, nil},
+		{"one instance alone is never fleet-wide", 0.5, []Instance{inst(true, "r/a")}, nil, []string{"r/a"}},
+		{"two of two", 0.5, []Instance{inst(true, "r/a"), inst(true, "r/a")}, []string{"r/a"}, nil},
+		{"two of four at half", 0.5, []Instance{inst(true, "r/a"), inst(true, "r/a"), inst(true), inst(true)}, []string{"r/a"}, nil},
+		{"two of five at half", 0.5, []Instance{inst(true, "r/a"), inst(true, "r/a"), inst(true), inst(true), inst(true)}, nil, []string{"r/a"}},
+		{"unreachable ones do not count", 0.5, []Instance{inst(true, "r/a"), inst(true, "r/a"), inst(false), inst(false), inst(false)}, []string{"r/a"}, nil},
+		{"share one needs all", 1, []Instance{inst(true, "r/a"), inst(true, "r/a", "r/b"), inst(true, "r/b")}, nil, []string{"r/a", "r/b"}},
+		{"wide first, then by count", 0.5, []Instance{inst(true, "r/b", "r/c"), inst(true, "r/b"), inst(true, "r/b"), inst(true)}, []string{"r/b"}, []string{"r/c"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := Round{Instances: tc.instances}
+			classify(&r, tc.share)
+			if fmt.Sprint(r.FleetWide) != fmt.Sprint(orEmpty(tc.wide)) || fmt.Sprint(r.Local) != fmt.Sprint(orEmpty(tc.loca)) {
+				t.Errorf("got fleet-wide %q local %q, want %q %q", r.FleetWide, r.Local, tc.wide, tc.loca)
+			}
+		})
+	}
+}
+
+func orEmpty(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+func TestUnreachable(t *testing.T) {
+	const timeout = 300 * time.Millisecond
+	good := serveLifecycle(t, nil, probes.Pass)
+	hung, closed := stalled(t), testutil.FreeAddr(t)
+	began := time.Now()
+	code, r := runJSON(t, "-timeout", timeout.String(), targets(hung, good, closed))
+	took := time.Since(began)
+	if code != 1 {
+		t.Errorf("exit code: got %d, want 1", code)
+	}
+	if took > timeout+700*time.Millisecond {
+		t.Errorf("the round took %s with a %s timeout", took, timeout)
+	}
+	t.Logf("a round with a stalled instance: %s", took.Round(time.Millisecond))
+	byAddr := map[string]Instance{}
+	for _, in := range r.Instances {
+		byAddr[in.Address] = in
+	}
+	if in := byAddr[good]; !in.Reachable || !in.Ready || in.Phase != "ready" {
+		t.Errorf("the good instance: %+v", in)
+	}
+	if in := byAddr[hung]; in.Reachable || !strings.Contains(in.Error, "no answer within 300ms") {
+		t.Errorf("the stalled instance: reachable %v, error %q", in.Reachable, in.Error)
+	}
+	if in := byAddr[closed]; in.Reachable || !strings.Contains(in.Error, "refused") {
+		t.Errorf("the closed port: reachable %v, error %q", in.Reachable, in.Error)
+	}
+	_, text, _ := run(t, "-timeout", timeout.String(), targets(hung, good, closed))
+	if !strings.Contains(text, hung+"  unreachable") || !strings.Contains(text, closed+"  unreachable") {
+		t.Errorf("text form does not say unreachable:\n%s", text)
+	}
+}
+
+// hostile answers with what a compromised or broken instance might send.
+func hostile(t testing.TB, h http.HandlerFunc) string {
+	t.Helper()
+	ts := httptest.NewServer(h)
+	t.Cleanup(ts.Close)
+	return ts.Listener.Addr().String()
+}
+
+func TestHostileInstances(t *testing.T) {
+	escapes := hostile(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/health+json")
+		fmt.Fprint(w, `{"status":"fail","phase":"ready\u001b[2J\u001b]0;owned\u0007","since":"\u202enow",`+
+			`"gates":{"readiness":"fail"},"cordon":{"reason":"a\r\nb\u001b[31m"},`+
+			`"checks":{"evil\u001b[1m:responseTime":[{"status":"fail","gate":"readiness\u0000"}]}}`)
+	})
+	huge := hostile(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/health+json")
+		fmt.Fprint(w, `{"status":"pass","notes":["`)
+		chunk := bytes.Repeat([]byte("x"), 64<<10)
+		for range 64 { // 4 MiB, more than is read
+			if _, err := w.Write(chunk); err != nil {
+				return
+			}
+		}
+		fmt.Fprint(w, `"]}`)
+	})
+	long := hostile(t, func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, `{"status":"pass","phase":"%s"}`, strings.Repeat("p", 5000))
+	})
+	notJSON := hostile(t, func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "<html>hello</html>") })
+	wrongCode := hostile(t, func(w http.ResponseWriter, r *http.Request) { http.Error(w, "\x1b[2Jgone", http.StatusNotFound) })
+	all := targets(escapes, huge, long, notJSON, wrongCode)
+	code, text, _ := run(t, all)
+	if code != 1 {
+		t.Errorf("exit code: got %d, want 1", code)
+	}
+	for _, bad := range []string{"\x1b", "\u202e", "\a", "\r", "\x00"} {
+		if strings.Contains(text, bad) {
+			t.Errorf("the text form holds %q:\n%q", bad, text)
+		}
+	}
+	_, r := runJSON(t, all)
+	by := map[string]Instance{}
+	for _, in := range r.Instances {
+		by[in.Address] = in
+	}
+	if in := by[escapes]; in.Phase != "ready?[2J?]0;owned?" || in.Cordon != "a??b?[31m" || fmt.Sprint(in.Failing) != "[readiness?/evil?[1m]" {
+		t.Errorf("escapes not replaced: phase %q cordon %q failing %q", in.Phase, in.Cordon, in.Failing)
+	}
+	if in := by[huge]; in.Reachable || !strings.Contains(in.Error, "larger than 1024 KiB") {
+		t.Errorf("a 4 MiB body: reachable %v, error %q", in.Reachable, in.Error)
+	}
+	if in := by[long]; len(in.Phase) > maxText+3 || !strings.HasSuffix(in.Phase, "...") {
+		t.Errorf("a 5000-byte phase kept as %d bytes", len(in.Phase))
+	}
+	if in := by[notJSON]; in.Reachable || !strings.Contains(in.Error, "not a health+json deep view") {
+		t.Errorf("an HTML answer: reachable %v, error %q", in.Reachable, in.Error)
+	}
+	if in := by[wrongCode]; in.Reachable || in.Error != "HTTP 404: not a deep view" {
+		t.Errorf("a 404: reachable %v, error %q", in.Reachable, in.Error)
+	}
+}
+
+func TestJSONShape(t *testing.T) {
+	a := serveLifecycle(t, map[string]error{"postgres": nil}, probes.Pass)
+	_, out, _ := run(t, "-json", targets(a))
+	var doc map[string]any
+	if err := json.Unmarshal([]byte(out), &doc); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"instances", "fleetWide", "local", "faults", "at", "reachable", "tookMs"} {
+		if _, ok := doc[k]; !ok {
+			t.Errorf("no %q in %s", k, out)
+		}
+	}
+	for _, k := range []string{"fleetWide", "local", "faults"} {
+		if _, ok := doc[k].([]any); !ok {
+			t.Errorf("%q is %T, want a list (never null)", k, doc[k])
+		}
+	}
+	ins, _ := doc["instances"].([]any)
+	if len(ins) != 1 {
+		t.Fatalf("instances: %v", doc["instances"])
+	}
+	in := ins[0].(map[string]any)
+	want := map[string]any{"address": a, "reachable": true, "phase": "ready", "ready": true, "cordon": "", "error": "", "status": "pass"}
+	for k, v := range want {
+		if in[k] != v {
+			t.Errorf("instance %q: got %v, want %v", k, in[k], v)
+		}
+	}
+	for _, k := range []string{"failing", "checks"} {
+		if _, ok := in[k].([]any); !ok {
+			t.Errorf("instance %q is %T, want a list", k, in[k])
+		}
+	}
+	if _, ok := in["since"].(string); !ok {
+		t.Errorf("instance since is %T, want a string", in["since"])
+	}
+}
+
+func TestUsage(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		args []string
+		says string
+	}{
+		{"nothing to ask", nil, "no instances"},
+		{"unknown flag", []string{"-nope", "x"}, "-nope"},
+		{"zero timeout", []string{"-timeout", "0s", "x"}, "-timeout"},
+		{"no parallelism", []string{"-parallel", "0", "x"}, "-parallel"},
+		{"share above one", []string{"-share", "1.5", "x"}, "-share"},
+		{"share zero", []string{"-share", "0", "x"}, "-share"},
+		{"port out of range", []string{"-port", "70000", "x"}, "-port"},
+		{"every zero", []string{"-every", "0s", "-watch", "x"}, "-every"},
+		{"name and targets", []string{"-targets", "127.0.0.1:1", "x"}, "-targets"},
+		{"two names", []string{"x", "y"}, "one NAME"},
+		{"bad target", []string{"-targets", "a:b:c"}, "-targets"},
+		{"bad resolver", []string{"-resolver", "127.0.0.1:99999", "x"}, "-resolver"},
+		{"watch and serve", []string{"-watch", "-serve", "127.0.0.1:0", "x"}, "-serve"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, out, errOut := run(t, tc.args...)
+			if code != 2 {
+				t.Errorf("exit code: got %d, want 2", code)
+			}
+			if !strings.Contains(errOut, tc.says) {
+				t.Errorf("stderr %q does not mention %q", errOut, tc.says)
+			}
+			if out != "" {
+				t.Errorf("stdout: got %q, want nothing", out)
+			}
+		})
+	}
+}
+
+func TestFlagsAfterTheName(t *testing.T) {
+	o, err := parseFlags([]string{"_probes._tcp.svc", "-port", "9000", "-json"}, &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.src.name != "_probes._tcp.svc" || !o.src.srv || o.src.port != 9000 || !o.json {
+		t.Errorf("got name %q srv %v port %d json %v", o.src.name, o.src.srv, o.src.port, o.json)
+	}
+}
+
+func TestSortedByAddress(t *testing.T) {
+	ins := []Instance{{Address: "127.0.0.10:8081"}, {Address: "web-1:8081"}, {Address: "127.0.0.9:8081"},
+		{Address: "[::1]:8081"}, {Address: "127.0.0.9:80"}, {Address: "10-0-0-7.svc:8081"}}
+	sortInstances(ins)
+	var got []string
+	for _, in := range ins {
+		got = append(got, in.Address)
+	}
+	if want := "[127.0.0.9:80 127.0.0.9:8081 127.0.0.10:8081 [::1]:8081 10-0-0-7.svc:8081 web-1:8081]"; fmt.Sprint(got) != want {
+		t.Errorf("got %v, want %s", got, want)
+	}
+}
+
+func TestTargetsWithoutPort(t *testing.T) {
+	got, err := parseTargets(" 10.0.0.7 , 10.0.0.8:9000,::1,[fe80::1]:80,10.0.0.7", 8081)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "[10.0.0.7:8081 10.0.0.8:9000 [::1]:8081 [fe80::1]:80]"; fmt.Sprint(got) != want {
+		t.Errorf("got %v, want %s", got, want)
+	}
+	if _, err := parseTargets(strings.Repeat("10.0.0.1:1,", 0)+",,", 1); err == nil {
+		t.Error("an empty list: no error")
+	}
+}
+
+func TestTooManyTargets(t *testing.T) {
+	var b strings.Builder
+	for i := range MaxInstances + 1 {
+		fmt.Fprintf(&b, "10.%d.%d.%d:8081,", i>>16, (i>>8)&255, i&255)
+	}
+	code, _, errOut := run(t, "-targets", b.String())
+	if code != 2 || !strings.Contains(errOut, "more than 10000") {
+		t.Errorf("exit %d, stderr %q: want 2 and a word about the bound", code, errOut)
+	}
+}
+
+func TestWatchPrintsEachRound(t *testing.T) {
+	a := serveLifecycle(t, nil, probes.Pass)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	w := &lines{seen: make(chan struct{}, 100)}
+	done := make(chan int)
+	go func() {
+		done <- Main(ctx, []string{"-watch", "-json", "-every", "10ms", targets(a)}, w, &bytes.Buffer{})
+	}()
+	for range 3 {
+		select {
+		case <-w.seen:
+		case <-time.After(testutil.Deadline):
+			t.Fatal("no round printed")
+		}
+	}
+	cancel()
+	if code := <-done; code != 0 {
+		t.Errorf("exit code: got %d, want 0 (the last round was healthy)", code)
+	}
+	if out := w.String(); strings.Contains(out, clearScreen) {
+		t.Error("the screen cleared on a non-terminal")
+	}
+}
+
+// lines is a writer that tells of each write.
+type lines struct {
+	mu   sync.Mutex
+	b    bytes.Buffer
+	seen chan struct{}
+}
+
+func (l *lines) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	select {
+	case l.seen <- struct{}{}:
+	default:
+	}
+	return l.b.Write(p)
+}
+
+func (l *lines) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}

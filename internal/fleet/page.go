@@ -1,0 +1,158 @@
+package fleet
+
+// The fleet page: the last round, rendered once per round, for browsers.
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/base64"
+	"html/template"
+	"math"
+	"net/http"
+	"sync/atomic"
+	"time"
+)
+
+// page serves the last round as HTML at / and as JSON at /fleet.json.
+type page struct {
+	title   string
+	refresh int // seconds
+	cur     atomic.Pointer[rendered]
+}
+
+// rendered is one round, ready to send.
+type rendered struct {
+	html, json []byte
+}
+
+var _ http.Handler = (*page)(nil)
+
+func newPage(title string, every time.Duration) *page {
+	p := &page{title: title, refresh: max(1, int(math.Ceil(every.Seconds())))}
+	p.update(nil)
+	return p
+}
+
+// update renders r (nil: no round yet) for every request until the next.
+func (p *page) update(r *Round) {
+	var j bytes.Buffer
+	if r != nil {
+		writeJSON(&j, r) //nolint:errcheck // a bytes.Buffer does not fail
+	}
+	var b bytes.Buffer
+	if err := pageTmpl.Execute(&b, pageData{Title: p.title, Refresh: p.refresh, Style: template.CSS(pageStyle), R: r}); err != nil {
+		b.Reset()
+		b.WriteString("<!doctype html><title>fleet</title><p>cannot render the page</p>")
+	}
+	p.cur.Store(&rendered{html: b.Bytes(), json: j.Bytes()})
+}
+
+// ServeHTTP answers GET and HEAD of / (the page) and /fleet.json.
+func (p *page) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		http.Error(w, "method not allowed: use GET or HEAD", http.StatusMethodNotAllowed)
+		return
+	}
+	cur := p.cur.Load()
+	h := w.Header()
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	switch r.URL.Path {
+	case "/":
+		h.Set("Content-Type", "text/html; charset=utf-8")
+		h.Set("Content-Security-Policy", pageCSP)
+		h.Set("Referrer-Policy", "no-referrer")
+		w.Write(cur.html) //nolint:errcheck // the client went away
+	case "/fleet.json":
+		if len(cur.json) == 0 {
+			w.Header().Set("Retry-After", "1")
+			http.Error(w, "the first round is not over yet", http.StatusServiceUnavailable)
+			return
+		}
+		h.Set("Content-Type", "application/json")
+		w.Write(cur.json) //nolint:errcheck // the client went away
+	default:
+		http.NotFound(w, r)
+	}
+}
+
+type pageData struct {
+	Title   string
+	Refresh int
+	Style   template.CSS
+	R       *Round
+}
+
+func styleHash(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return "'sha256-" + base64.StdEncoding.EncodeToString(sum[:]) + "'"
+}
+
+// The page runs no script at all; links leave it to the instances' own
+// pages.
+var pageCSP = "default-src 'none'; style-src " + styleHash(pageStyle) +
+	"; script-src 'none'; img-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+
+var pageTmpl = template.Must(template.New("fleet").Funcs(template.FuncMap{
+	"link": func(addr string) string { return "http://" + addr + "/healthz" },
+	"age":  age,
+	// left says how long until an RFC 3339 time, after now.
+	"left": func(now time.Time, until string) string {
+		t, err := time.Parse(time.RFC3339Nano, until)
+		if err != nil {
+			return "until " + until
+		}
+		return "lifts in " + age(t, now.Format(time.RFC3339Nano))
+	},
+}).Parse(`<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta http-equiv="refresh" content="{{.Refresh}}">
+<title>Fleet: {{.Title}}</title>
+<style>{{.Style}}</style>
+</head>
+<body>
+<header><h1>Fleet: {{.Title}}</h1>{{with .R}}<p id="round" role="status">asked {{len .Instances}} instances at <time>{{.At.Format "15:04:05"}}</time> UTC in {{printf "%.0f" .Took}} ms; {{.Reachable}} answered</p>{{end}}</header>
+<main>
+{{with .R}}{{if .Error}}<p class="fail" data-discovery-error>discovery: {{.Error}} (the instances found before are shown)</p>{{end}}
+<section aria-labelledby="h-faults">
+<h2 id="h-faults">Failing checks</h2>
+{{if .Faults}}<ul class="faults">{{range .Faults}}{{if eq .Scope "fleet-wide"}}<li data-fleet-wide="{{.Check}}" class="wide"><b class="fail">{{.Check}}</b> fleet-wide: failing on {{.Failing}} of {{.Of}}, a shared dependency</li>{{else}}<li data-local="{{.Check}}"><b class="fail">{{.Check}}</b> local: failing on {{.Failing}} of {{.Of}}</li>{{end}}{{end}}</ul>
+{{else}}<p class="pass" data-no-faults>none</p>{{end}}
+</section>
+<section aria-labelledby="h-instances">
+<h2 id="h-instances">Instances</h2>
+<table>
+<thead><tr><th scope="col">instance</th><th scope="col">phase</th><th scope="col">ready</th><th scope="col">cordon</th><th scope="col">checks</th><th scope="col">since</th></tr></thead>
+<tbody>{{$at := .At}}{{range .Instances}}<tr data-instance="{{.Address}}" data-phase="{{.Phase}}" data-reachable="{{.Reachable}}"{{if .Cordon}} data-cordon="{{.Cordon}}"{{end}}>
+<th scope="row"><a href="{{link .Address}}">{{.Address}}</a></th>
+{{if .Reachable}}<td class="ph-{{.Phase}}">{{.Phase}}</td>
+<td class="{{if not .Ready}}fail{{else if eq .Readiness "warn"}}warn{{else}}pass{{end}}">{{if .Ready}}yes{{else}}no{{end}}{{if eq .Readiness "warn"}} <small>(warn)</small>{{end}}</td>
+<td>{{if .Cordon}}<span class="cordon">{{.Cordon}}</span>{{if .CordonUntil}} <small>{{left $at .CordonUntil}}</small>{{end}}{{end}}</td>
+<td><ul class="checks">{{range .Checks}}<li data-check="{{.Name}}" data-status="{{.Status}}" class="{{.Status}}">{{.Name}}: <b>{{.Status}}</b></li>{{end}}</ul></td>
+<td>{{age $at .Since}}</td>
+{{else}}<td class="fail" colspan="5">unreachable: <span class="reason">{{.Error}}</span></td>{{end}}
+</tr>{{end}}</tbody>
+</table>
+</section>
+{{else}}<p role="status">asking the instances for the first time&hellip;</p>
+{{end}}</main>
+</body>
+</html>
+`))
+
+// The look of the instance page (statuspage), for the fleet.
+const pageStyle = `:root{color-scheme:light dark;--pass:#1a7f37;--warn:#9a6700;--fail:#cf222e;--none:#8c959f}
+body{font:15px/1.45 system-ui,sans-serif;margin:0 auto;max-width:72rem;padding:1rem}
+h1{font-size:1.3rem;margin:0}h2{font-size:1.05rem;margin:1.2rem 0 .4rem}
+header{display:flex;flex-wrap:wrap;gap:.5rem 1rem;align-items:baseline}header p{margin:0;color:var(--none)}
+.pass,.ph-ready{color:var(--pass)}.warn,.ph-warming{color:var(--warn)}.fail,.ph-broken,.ph-draining,.ph-stopped{color:var(--fail)}
+ul.faults{padding-left:1.2rem}ul.faults li.wide{font-weight:600}
+ul.checks{list-style:none;padding:0;margin:0;display:flex;flex-wrap:wrap;gap:.1rem 1rem}
+table{border-collapse:collapse;width:100%}th,td{text-align:left;padding:.25rem .4rem;border-bottom:1px solid #8884;vertical-align:top}
+.reason{color:var(--none);font-size:.9em;word-break:break-word}.cordon{border:1px solid var(--warn);border-radius:.3rem;padding:0 .3rem;color:var(--warn)}
+time{font-variant-numeric:tabular-nums}
+@media (max-width:40rem){table,thead,tbody,tr,th,td{display:block}thead{display:none}tr{padding:.4rem 0}}`

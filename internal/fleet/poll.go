@@ -1,0 +1,266 @@
+package fleet
+
+// Asking the instances: one deep view each, concurrently, with a timeout
+// per request and a bound on requests in flight.
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+)
+
+const (
+	// maxBody bounds what is read of one deep view.
+	maxBody = 1 << 20
+	// maxText bounds each text taken from an instance, in runes.
+	maxText = 200
+	// maxIdle bounds the connections kept between rounds (one per
+	// instance): beyond it, instances are connected to afresh each round
+	// rather than hold a file descriptor each.
+	maxIdle = 4096
+	// oldGate is the gate of a check whose entry names none (an instance
+	// from before entries carried their gate): the deep view's own.
+	oldGate = "health"
+)
+
+// Instance is what one instance said, or why it said nothing.
+type Instance struct {
+	// Address is where it was asked, host:port.
+	Address string `json:"address"`
+	// Reachable says whether it answered with a deep view in time.
+	Reachable bool `json:"reachable"`
+	// Status is the deep view's top-level status: pass, warn or fail.
+	Status string `json:"status"`
+	// Phase is its lifecycle's phase: cold, warming, ready, draining,
+	// stopped or broken.
+	Phase string `json:"phase"`
+	// Ready says whether its readiness gate does not fail: whether a
+	// balancer keeps it in rotation.
+	Ready bool `json:"ready"`
+	// Readiness is the readiness gate's verdict (pass, warn or fail); ""
+	// from an instance that does not say.
+	Readiness string `json:"readiness"`
+	// Cordon is the reason of the cordon, "" when not cordoned.
+	Cordon string `json:"cordon"`
+	// CordonUntil is when the cordon lifts by itself.
+	CordonUntil string `json:"cordonUntil,omitempty"`
+	// Failing lists "<gate>/<name>" of every failing check, sorted.
+	Failing []string `json:"failing"`
+	// Checks are every check with its status, sorted by name.
+	Checks []Check `json:"checks"`
+	// Since is when the phase began, as the instance wrote it.
+	Since string `json:"since"`
+	// Error says why the instance is unreachable.
+	Error string `json:"error"`
+	// Took is how long the request took, in milliseconds.
+	Took float64 `json:"tookMs"`
+}
+
+// Check is one check of an instance.
+type Check struct {
+	// Name is "<gate>/<name>", such as "readiness/postgres".
+	Name string `json:"name"`
+	// Status is the worst status of its entries: pass, warn or fail.
+	Status string `json:"status"`
+}
+
+// healthy reports whether the instance counts as all well for the exit code.
+func (in *Instance) healthy() bool {
+	return in.Reachable && in.Ready && len(in.Failing) == 0
+}
+
+// poller asks instances. Its client keeps connections between rounds;
+// close it when done.
+type poller struct {
+	client   *http.Client
+	timeout  time.Duration
+	parallel int
+}
+
+func newPoller(timeout time.Duration, parallel int) *poller {
+	tr := &http.Transport{
+		Proxy:                  nil, // an instance is asked directly, never through a proxy from the environment
+		DialContext:            (&net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConns:           maxIdle,
+		MaxIdleConnsPerHost:    1,
+		IdleConnTimeout:        90 * time.Second,
+		ResponseHeaderTimeout:  timeout,
+		DisableCompression:     true,
+		MaxResponseHeaderBytes: 64 << 10,
+	}
+	return &poller{client: &http.Client{Transport: tr,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
+		timeout: timeout, parallel: parallel}
+}
+
+func (p *poller) close() { p.client.CloseIdleConnections() }
+
+// ask asks every address once, at most parallel at a time, and returns
+// the instances in the order of addrs. Each request has the timeout from
+// the moment it starts; a round never lasts longer than
+// ceil(len(addrs)/parallel) timeouts.
+func (p *poller) ask(ctx context.Context, addrs []string) []Instance {
+	out := make([]Instance, len(addrs))
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range min(p.parallel, len(addrs)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				out[i] = p.one(ctx, addrs[i])
+			}
+		}()
+	}
+	for i := range addrs {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	return out
+}
+
+// one asks one instance.
+func (p *poller) one(ctx context.Context, addr string) Instance {
+	began := time.Now()
+	in := Instance{Address: addr, Failing: []string{}, Checks: []Check{}}
+	err := p.fetch(ctx, addr, &in)
+	in.Took = float64(time.Since(began).Microseconds()) / 1000
+	if err != nil {
+		in = Instance{Address: addr, Failing: []string{}, Checks: []Check{}, Took: in.Took, Error: clean(err.Error())}
+	}
+	return in
+}
+
+func (p *poller) fetch(ctx context.Context, addr string, in *Instance) error {
+	ctx, cancel := context.WithTimeout(ctx, p.timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/healthz?verbose", nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Accept", "application/health+json")
+	req.Header.Set("User-Agent", "probectl-fleet")
+	res, err := p.client.Do(req)
+	if err != nil {
+		if ue, ok := err.(*url.Error); ok { // it repeats the method and URL
+			err = ue.Err
+		}
+		if errors.Is(err, context.DeadlineExceeded) {
+			return fmt.Errorf("no answer within %s", p.timeout)
+		}
+		return err
+	}
+	defer res.Body.Close()
+	if res.StatusCode != http.StatusOK && res.StatusCode != http.StatusServiceUnavailable {
+		return fmt.Errorf("HTTP %d: not a deep view", res.StatusCode)
+	}
+	b, err := io.ReadAll(io.LimitReader(res.Body, maxBody+1))
+	if err != nil {
+		if errors.Is(err, context.DeadlineExceeded) {
+			return fmt.Errorf("the body not read within %s", p.timeout)
+		}
+		return fmt.Errorf("reading the body: %w", err)
+	}
+	if len(b) > maxBody {
+		return fmt.Errorf("the deep view is larger than %d KiB", maxBody>>10)
+	}
+	return parse(b, in)
+}
+
+// deepView is what the fleet reads of an instance's verbose deep view.
+type deepView struct {
+	Status string            `json:"status"`
+	Notes  []string          `json:"notes"`
+	Phase  string            `json:"phase"`
+	Since  string            `json:"since"`
+	Gates  map[string]string `json:"gates"`
+	Cordon *struct {
+		Reason string `json:"reason"`
+		Until  string `json:"until"`
+	} `json:"cordon"`
+	Checks map[string][]struct {
+		Status string `json:"status"`
+		Gate   string `json:"gate"`
+	} `json:"checks"`
+}
+
+// rank orders statuses from best to worst; anything unknown is worst.
+func rank(s string) int {
+	switch s {
+	case "pass":
+		return 0
+	case "warn":
+		return 1
+	}
+	return 2
+}
+
+// parse fills in from a deep view's body.
+func parse(b []byte, in *Instance) error {
+	var v deepView
+	if err := json.Unmarshal(b, &v); err != nil {
+		return fmt.Errorf("not a health+json deep view: %w", err)
+	}
+	if v.Status == "" {
+		return errors.New("not a health+json deep view: no status")
+	}
+	in.Reachable = true
+	in.Status = clean(v.Status)
+	in.Phase = clean(v.Phase)
+	if in.Phase == "" {
+		for _, n := range v.Notes {
+			if p, ok := strings.CutPrefix(n, "phase: "); ok {
+				p, _, _ = strings.Cut(p, ";")
+				in.Phase = clean(p)
+				break
+			}
+		}
+	}
+	in.Since = clean(v.Since)
+	if r, ok := v.Gates["readiness"]; ok {
+		in.Readiness = clean(r)
+		in.Ready = r != "fail"
+	} else {
+		in.Ready = v.Status != "fail"
+	}
+	if v.Cordon != nil {
+		in.Cordon = clean(v.Cordon.Reason)
+		if in.Cordon == "" {
+			in.Cordon = "cordoned"
+		}
+		in.CordonUntil = clean(v.Cordon.Until)
+	}
+	checks := map[string]string{}
+	for key, entries := range v.Checks {
+		name, _, _ := strings.Cut(key, ":")
+		for _, e := range entries {
+			gate := e.Gate
+			if gate == "" {
+				gate = oldGate
+			}
+			id := clean(gate) + "/" + clean(name)
+			if old, ok := checks[id]; !ok || rank(e.Status) > rank(old) {
+				checks[id] = clean(e.Status)
+			}
+		}
+	}
+	for id, st := range checks {
+		in.Checks = append(in.Checks, Check{Name: id, Status: st})
+		if st == "fail" {
+			in.Failing = append(in.Failing, id)
+		}
+	}
+	sort.Slice(in.Checks, func(i, j int) bool { return in.Checks[i].Name < in.Checks[j].Name })
+	sort.Strings(in.Failing)
+	return nil
+}

@@ -1,0 +1,98 @@
+package fleet
+
+// The text form: the faults, then one row per instance.
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// writeText writes r for a person. Every text in it that came from an
+// instance was cleaned when it was read (see clean).
+func writeText(w io.Writer, r *Round) error {
+	var b strings.Builder
+	if r.Error != "" {
+		fmt.Fprintf(&b, "discovery: %s (showing the instances found before)\n\n", r.Error)
+	}
+	if len(r.Faults) > 0 {
+		tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
+		for _, f := range r.Faults {
+			fmt.Fprintf(tw, "%s\t%s\tfailing on %d of %d\n", f.Check, f.Scope, f.Failing, f.Of)
+		}
+		tw.Flush()
+		b.WriteByte('\n')
+	}
+	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "ADDRESS\tPHASE\tREADY\tCORDON\tFAILING\tSINCE")
+	var ready, cordoned int
+	for i := range r.Instances {
+		in := &r.Instances[i]
+		if !in.Reachable {
+			fmt.Fprintf(tw, "%s\tunreachable\t-\t-\t%s\t-\n", in.Address, in.Error)
+			continue
+		}
+		if in.Ready {
+			ready++
+		}
+		if in.Cordon != "" {
+			cordoned++
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", in.Address, dash(in.Phase), readyText(in), dash(in.Cordon),
+			dash(strings.Join(in.Failing, ",")), dash(age(r.At, in.Since)))
+	}
+	tw.Flush()
+	fmt.Fprintf(&b, "\n%d instances: %d reachable, %d ready, %d cordoned; asked in %s\n",
+		len(r.Instances), r.Reachable, ready, cordoned, (time.Duration(r.Took*1000) * time.Microsecond).Round(time.Millisecond))
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// writeJSON writes r as one line of JSON.
+func writeJSON(w io.Writer, r *Round) error {
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	return enc.Encode(r)
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func readyText(in *Instance) string {
+	switch {
+	case !in.Ready:
+		return "no"
+	case in.Readiness == "warn":
+		return "yes (warn)"
+	}
+	return "yes"
+}
+
+// age says how long before now an RFC 3339 time was, at a person's
+// precision; a time that does not parse is shown as it is.
+func age(now time.Time, since string) string {
+	if since == "" {
+		return ""
+	}
+	t, err := time.Parse(time.RFC3339Nano, since)
+	if err != nil {
+		return since
+	}
+	d := max(now.Sub(t), 0)
+	switch {
+	case d < time.Minute:
+		return fmt.Sprintf("%ds", int(d.Seconds()))
+	case d < time.Hour:
+		return fmt.Sprintf("%dm%02ds", int(d.Minutes()), int(d.Seconds())%60)
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%dh%02dm", int(d.Hours()), int(d.Minutes())%60)
+	}
+	return fmt.Sprintf("%dd", int(d.Hours()/24))
+}
