@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -57,14 +58,22 @@ func portOnAll(t *testing.T, hosts ...string) int {
 	return 0
 }
 
-// fleetRound runs `probectl fleet -json` (in this process) and returns its
-// exit code, its round and how long it took.
-func fleetRound(t *testing.T, args ...string) (int, fleet.Round, time.Duration) {
+// fleetRound runs the probectl binary ctl as `probectl fleet -json` and
+// returns its exit code, its round and how long it took.
+func fleetRound(t *testing.T, ctl string, args ...string) (int, fleet.Round, time.Duration) {
 	t.Helper()
 	var out, errOut bytes.Buffer
+	cmd := exec.Command(ctl, append([]string{"fleet", "-json"}, args...)...)
+	cmd.Stdout, cmd.Stderr = &out, &errOut
 	began := time.Now()
-	code := fleet.Main(context.Background(), append([]string{"-json"}, args...), &out, &errOut)
+	err := cmd.Run()
 	took := time.Since(began)
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("probectl fleet: %v", err)
+	}
 	var r fleet.Round
 	if code != 2 {
 		if err := json.Unmarshal(out.Bytes(), &r); err != nil {
@@ -75,11 +84,11 @@ func fleetRound(t *testing.T, args ...string) (int, fleet.Round, time.Duration) 
 }
 
 // fleetUntil runs rounds until cond holds of one, and returns it.
-func fleetUntil(t *testing.T, what string, args []string, cond func(code int, r fleet.Round) bool) fleet.Round {
+func fleetUntil(t *testing.T, ctl, what string, args []string, cond func(code int, r fleet.Round) bool) fleet.Round {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		code, r, _ := fleetRound(t, args...)
+		code, r, _ := fleetRound(t, ctl, args...)
 		if cond(code, r) {
 			return r
 		}
@@ -121,7 +130,7 @@ func TestFleetView(t *testing.T) {
 	args := []string{"-resolver", dns.Addr(), "-port", strconv.Itoa(probePort), fleetName}
 
 	// All ready: exit 0, the three found through DNS.
-	r := fleetUntil(t, "all three ready", args, func(code int, r fleet.Round) bool { return code == 0 })
+	r := fleetUntil(t, ctl, "all three ready", args, func(code int, r fleet.Round) bool { return code == 0 })
 	if len(r.Instances) != 3 {
 		t.Fatalf("instances: got %d, want 3: %+v", len(r.Instances), r)
 	}
@@ -182,7 +191,7 @@ func TestFleetView(t *testing.T) {
 	// One instance cordoned: shown with its reason, out of rotation.
 	cordoned := addrs[2]
 	probectl(t, ctl, socks[2], "cordon", "-reason", "disk swap", "-for", "1m")
-	r = fleetUntil(t, "the cordon shown", args, func(code int, r fleet.Round) bool {
+	r = fleetUntil(t, ctl, "the cordon shown", args, func(code int, r fleet.Round) bool {
 		return code == 1 && byAddress(r)[cordoned].Cordon == "disk swap"
 	})
 	if in := byAddress(r)[cordoned]; in.Ready || in.Phase != "ready" || in.CordonUntil == "" {
@@ -205,7 +214,7 @@ func TestFleetView(t *testing.T) {
 	// Each instance runs its check on its own interval: the first two to
 	// notice make the fault fleet-wide already; the round that counts
 	// three is awaited.
-	r = fleetUntil(t, "postgres fleet-wide, failing on all three", args, func(code int, r fleet.Round) bool {
+	r = fleetUntil(t, ctl, "postgres fleet-wide, failing on all three", args, func(code int, r fleet.Round) bool {
 		return code == 1 && len(r.Faults) > 0 && r.Faults[0].Failing == 3
 	})
 	if f := r.Faults[0]; f.Check != "readiness/postgres" || f.Of != 3 || f.Scope != fleet.FleetWide || len(r.Faults) != 1 {
@@ -217,8 +226,13 @@ func TestFleetView(t *testing.T) {
 		}
 	}
 	var text, asJSON bytes.Buffer
-	fleet.Main(context.Background(), args, &text, &bytes.Buffer{})
-	fleet.Main(context.Background(), append([]string{"-json"}, args...), &asJSON, &bytes.Buffer{})
+	sample := func(w *bytes.Buffer, extra ...string) {
+		cmd := exec.Command(ctl, append(append([]string{"fleet"}, extra...), args...)...)
+		cmd.Stdout = w
+		_ = cmd.Run() // exit 1 during the outage
+	}
+	sample(&text)
+	sample(&asJSON, "-json")
 	t.Logf("during the outage:\n%s\n%s", text.String(), asJSON.String())
 	testutil.Eventually(t, "the outage on the page", func() bool {
 		_ = chromedp.Run(browserCtx, chromedp.Reload())
@@ -250,7 +264,7 @@ func TestFleetView(t *testing.T) {
 	// Uncordoned and PostgreSQL restarted: exit 0 again.
 	probectl(t, ctl, socks[2], "uncordon")
 	pg.StartAgain()
-	fleetUntil(t, "all well after PostgreSQL is back", args, func(code int, r fleet.Round) bool { return code == 0 })
+	fleetUntil(t, ctl, "all well after PostgreSQL is back", args, func(code int, r fleet.Round) bool { return code == 0 })
 
 	// One instance frozen: unreachable within the timeout, the other two
 	// listed as before.
@@ -263,7 +277,7 @@ func TestFleetView(t *testing.T) {
 	testutil.Eventually(t, "the instance stopped", func() bool { return proctest.Stopped(pid) })
 	const timeout = 500 * time.Millisecond
 	pausedArgs := append([]string{"-timeout", timeout.String()}, args...)
-	code, r, took := fleetRound(t, pausedArgs...)
+	code, r, took := fleetRound(t, ctl, pausedArgs...)
 	if code != 1 {
 		t.Errorf("with one instance frozen: exit %d, want 1", code)
 	}
@@ -290,7 +304,7 @@ func TestFleetView(t *testing.T) {
 	if err := syscall.Kill(pid, syscall.SIGCONT); err != nil {
 		t.Fatal(err)
 	}
-	fleetUntil(t, "all well after the instance thaws", args, func(code int, r fleet.Round) bool { return code == 0 })
+	fleetUntil(t, ctl, "all well after the instance thaws", args, func(code int, r fleet.Round) bool { return code == 0 })
 
 	if errs := consoleErrors(); len(errs) > 0 {
 		t.Errorf("console errors: %v", errs)

@@ -5,6 +5,8 @@
 //	probectl -socket /run/app/admin.sock status [-json]
 //	probectl -socket /run/app/admin.sock cordon -reason "disk swap" -for 30m
 //	probectl -socket /run/app/admin.sock uncordon
+//	probectl fleet [-resolver HOST:PORT] [-port 8081] [-json] [-watch] [-serve ADDR] NAME
+//	probectl fleet -targets 10.0.0.7:8081,10.0.0.8:8081
 //
 // -socket defaults to $ADMIN_SOCKET. A cordon always has a time limit
 // (-for, 1h unless given): a forgotten cordon lifts by itself.
@@ -12,6 +14,14 @@
 // It exits 0 on success, 1 when the service refused (a peer it does not
 // let in, a bad reason), and 2 for bad usage or when the socket cannot be
 // reached; every error says why.
+//
+// fleet finds the instances of a service through DNS (every A/AAAA record
+// of a headless Service's name, or SRV records), or from -targets, asks
+// each one's deep view at once, and prints one row per instance with the
+// failing checks above, each told fleet-wide (a shared dependency) or local.
+// It exits 0 when every instance is reachable and ready with no failing
+// check, 1 otherwise, and 2 when discovery fails. -serve ADDR serves the
+// same as a live page. probectl fleet -h lists its flags.
 //
 // Build it static: CGO_ENABLED=0 go build ./cmd/probectl
 package main
@@ -33,6 +43,7 @@ import (
 	"unicode"
 
 	"github.com/probekit/probes/admin"
+	"github.com/probekit/probes/internal/fleet"
 )
 
 // Exit codes.
@@ -50,6 +61,7 @@ const usage = `usage:
   probectl [-socket PATH] [-timeout 5s] status [-json]
   probectl [-socket PATH] [-timeout 5s] cordon -reason TEXT [-for 1h]
   probectl [-socket PATH] [-timeout 5s] uncordon
+  probectl fleet [flags] NAME | -targets HOST:PORT,...   (probectl fleet -h)
 -socket defaults to $ADMIN_SOCKET.
 `
 
@@ -67,6 +79,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return exitUsage
 	}
 	cmd, rest := fs.Arg(0), fs.Args()[1:]
+	if cmd == "fleet" {
+		return fleet.Main(ctx, rest, stdout, stderr)
+	}
 	if *timeout <= 0 {
 		fmt.Fprintf(stderr, "probectl: -timeout %s: must be positive\n", *timeout)
 		return exitUsage
