@@ -3,6 +3,7 @@ package probes
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -54,11 +55,13 @@ var ErrNotCordoned = errors.New("probes: not cordoned")
 
 // CheckCordonReason returns an error unless reason can be a cordon's:
 // 1 to MaxCordonReason bytes of valid UTF-8, every character printable (no
-// control characters, no line breaks, no tabs).
+// control characters, no line breaks, no tabs), and not blank.
 func CheckCordonReason(reason string) error {
 	switch {
 	case reason == "":
 		return errors.New("probes: cordon reason: empty; say why the instance is out of rotation")
+	case strings.TrimSpace(reason) == "":
+		return errors.New("probes: cordon reason: blank; say why the instance is out of rotation")
 	case len(reason) > MaxCordonReason:
 		return fmt.Errorf("probes: cordon reason: %d bytes; at most %d", len(reason), MaxCordonReason)
 	case !utf8.ValidString(reason):
@@ -87,13 +90,18 @@ func CheckCordonReason(reason string) error {
 // limit. The cordon lifts by itself after d (a forgotten cordon heals), or
 // at Uncordon. d must be positive and at most MaxCordon; the reason must
 // pass CheckCordonReason. Listeners added with SubscribeCordon hear of
-// every change, and Version grows with each.
-func (l *Lifecycle) Cordon(reason string, d time.Duration) (Cordon, error) {
+// every change, and Version grows with each. Cordon returns the change:
+// the new cordon, and the one it replaced (zero when there was none).
+//
+// The time limit runs on real time (a timer), while Since and Until are
+// read from the lifecycle's clock (WithClock): with a clock of a test's
+// own, Until says when the cordon was meant to lift, not when it will.
+func (l *Lifecycle) Cordon(reason string, d time.Duration) (CordonChange, error) {
 	if err := CheckCordonReason(reason); err != nil {
-		return Cordon{}, err
+		return CordonChange{}, err
 	}
 	if d <= 0 || d > MaxCordon {
-		return Cordon{}, fmt.Errorf("probes: cordon for %s: the time limit must be above 0 and at most %s", d, MaxCordon)
+		return CordonChange{}, fmt.Errorf("probes: cordon for %s: the time limit must be above 0 and at most %s", d, MaxCordon)
 	}
 	l.mu.Lock()
 	at := l.clock.Now()
@@ -102,7 +110,7 @@ func (l *Lifecycle) Cordon(reason string, d time.Duration) (Cordon, error) {
 	id := l.cordons
 	l.lift = time.AfterFunc(d, func() { l.liftCordon(id) })
 	l.enqueue(event{change: ch, isCordon: true})
-	return *c, nil
+	return ch, nil
 }
 
 // Uncordon lifts the cordon at once and returns it, or ErrNotCordoned when

@@ -115,10 +115,11 @@ func TestCordonLiftsByItself(t *testing.T) {
 	changes := make(chan probes.CordonChange, 4)
 	defer lc.SubscribeCordon(func(c probes.CordonChange) { changes <- c })()
 	v := lc.Version()
-	c, err := lc.Cordon("short look", 30*time.Millisecond)
+	ch, err := lc.Cordon("short look", 30*time.Millisecond)
 	if err != nil {
 		t.Fatal(err)
 	}
+	c := ch.Cordon
 	if got := c.Until.Sub(c.Since); got != 30*time.Millisecond {
 		t.Fatalf("Until - Since = %s, want the limit", got)
 	}
@@ -165,6 +166,9 @@ func TestCordonReplacedLimit(t *testing.T) {
 	if c, ok := lc.Cordoned(); !ok || c.Reason != "second" {
 		t.Fatalf("Cordoned() = %+v %v, want the second", c, ok)
 	}
+	if ch, err := lc.Cordon("third", 200*time.Millisecond); err != nil || ch.Was.Reason != "second" || ch.Cordon.Reason != "third" {
+		t.Fatalf("a third cordon: %+v %v; want it to say it replaced the second", ch, err)
+	}
 	select {
 	case <-lifted:
 	case <-time.After(5 * time.Second):
@@ -184,6 +188,7 @@ func TestCordonRefusesBadInput(t *testing.T) {
 	lc := path(t, "Start", "MarkReady")
 	reasons := map[string]string{
 		"":                       "empty",
+		"   ":                    "blank",
 		strings.Repeat("x", 201): "201 bytes",
 		"two\nlines":             "unprintable",
 		"a\rb":                   "unprintable",

@@ -723,7 +723,7 @@ func Example_operators() {
 	if err != nil {
 		panic(err)
 	}
-	adminPeer, err := admin.Serving(adminLn, ctl)
+	adminPeer, err := ctl.Serving(adminLn)
 	if err != nil {
 		panic(err)
 	}

@@ -5,10 +5,12 @@
 //
 // Nobody reaches it by accident:
 //
-//   - On a Unix socket (ListenUnix, Serving), each connection's peer is read
-//     with SO_PEERCRED; only the service's own uid and root are let in, or
-//     the uids given to AllowUIDs. The socket file is created with mode
-//     0600, so the file system refuses other users first.
+//   - On a Unix socket (ListenUnix, Handler.Serving), each connection's
+//     peer is read with SO_PEERCRED; only the service's own uid and root are
+//     let in, or the uids given to AllowUIDs. Another uid is answered 403 as
+//     it connects, before any request is read, and never takes one of the
+//     connection slots of the peers let in. The socket file is created with
+//     mode 0600, so the file system refuses other users first.
 //   - Anywhere else (a TCP listener, a router of the service's own) a
 //     request is let in only by the authorizer the service gives with
 //     Authorize; there is no open default.
@@ -49,6 +51,10 @@ import (
 // MaxBody is the largest request body the handler reads, in bytes.
 const MaxBody = 4 << 10
 
+// MinCordon is the shortest time limit a cordon asked for here may have: a
+// shorter one is a slip ("1ms" for "1m"), not a decision.
+const MinCordon = time.Second
+
 // Peer is who sent a request over a Unix socket, as the kernel reports it.
 type Peer struct {
 	UID, GID uint32
@@ -61,7 +67,7 @@ type peerKey struct{}
 
 // ConnContext records the peer's credentials of a Unix connection in the
 // connection's context: set it as http.Server.ConnContext when serving the
-// handler on a server of your own (Serving does it). Off Linux, and on
+// handler on a server of your own (Handler.Serving does it). Off Linux, and on
 // other connections, it records nothing.
 func ConnContext(ctx context.Context, c net.Conn) context.Context {
 	if s, ok := c.(*slotConn); ok {
@@ -161,6 +167,16 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		answer(w, http.StatusForbidden, errorBody("refused: this peer may not use the admin socket"))
 		return
 	}
+	method, known := routes[r.URL.Path]
+	switch {
+	case !known:
+		answer(w, http.StatusNotFound, errorBody("no such route; the admin routes are GET /status, POST /cordon and POST /uncordon"))
+		return
+	case r.Method != method && !(method == http.MethodGet && r.Method == http.MethodHead):
+		w.Header().Set("Allow", method)
+		answer(w, http.StatusMethodNotAllowed, errorBody(fmt.Sprintf("%s %s: use %s", r.Method, r.URL.Path, method)))
+		return
+	}
 	if r.Method == http.MethodPost {
 		if status, msg := acceptable(r); status != 0 {
 			h.cfg.log.Warn("admin: request refused", who, zap.String("path", r.URL.Path), zap.String("why", msg))
@@ -171,13 +187,19 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.mux.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), whoKey{}, who)))
 }
 
+// routes are the admin paths with their one method.
+var routes = map[string]string{"/status": http.MethodGet, "/cordon": http.MethodPost, "/uncordon": http.MethodPost}
+
+// allowed reports whether a Unix peer with uid may come in.
+func (h *Handler) allowed(uid uint32) bool { return slices.Contains(h.cfg.uids, uid) }
+
 type whoKey struct{}
 
 // admit says whether r may come in, and who sent it, for the log.
 func (h *Handler) admit(r *http.Request) (zap.Field, bool) {
 	if p, ok := PeerFrom(r.Context()); ok {
 		f := zap.Dict("peer", zap.Uint32("uid", p.UID), zap.Int32("pid", p.PID))
-		return f, slices.Contains(h.cfg.uids, p.UID)
+		return f, h.allowed(p.UID)
 	}
 	f := zap.Dict("peer", zap.String("addr", r.RemoteAddr))
 	return f, h.cfg.authorize != nil && h.cfg.authorize(r)
@@ -247,10 +269,14 @@ func (h *Handler) state(c probes.Cordon) *CordonState {
 type ChangeResponse struct {
 	Cordon *CordonState `json:"cordon"`
 	Was    *CordonState `json:"was"`
-	Error  string       `json:"error,omitempty"`
 }
 
-func errorBody(msg string) ChangeResponse { return ChangeResponse{Error: msg} }
+// ErrorResponse is the answer to a refused request (4xx).
+type ErrorResponse struct {
+	Error string `json:"error"`
+}
+
+func errorBody(msg string) ErrorResponse { return ErrorResponse{Error: msg} }
 
 func (h *Handler) cordon(w http.ResponseWriter, r *http.Request) {
 	who := r.Context().Value(whoKey{}).(zap.Field)
@@ -268,22 +294,28 @@ func (h *Handler) cordon(w http.ResponseWriter, r *http.Request) {
 		h.refuse(w, who, "cordon", http.StatusBadRequest, fmt.Sprintf(`"for": %q is not a duration, such as "30m"`, req.For))
 		return
 	}
-	was, _ := h.lc.Cordoned()
-	c, err := h.lc.Cordon(req.Reason, d)
+	if d < MinCordon {
+		h.refuse(w, who, "cordon", http.StatusBadRequest, fmt.Sprintf(`"for": %s; a cordon from here lasts at least %s`, d, MinCordon))
+		return
+	}
+	ch, err := h.lc.Cordon(req.Reason, d)
 	if err != nil {
 		h.refuse(w, who, "cordon", http.StatusBadRequest, err.Error())
 		return
 	}
+	c := ch.Cordon
 	h.cfg.log.Warn("admin: cordoned", who, zap.String("reason", c.Reason), zap.Duration("for", d), zap.Time("until", c.Until))
-	answer(w, http.StatusOK, ChangeResponse{Cordon: h.state(c), Was: h.state(was)})
+	answer(w, http.StatusOK, ChangeResponse{Cordon: h.state(c), Was: h.state(ch.Was)})
 }
 
 func (h *Handler) uncordon(w http.ResponseWriter, r *http.Request) {
 	who := r.Context().Value(whoKey{}).(zap.Field)
 	var req struct{}
-	if status, err := decode(w, r, &req); err != nil {
-		h.refuse(w, who, "uncordon", status, err.Error())
-		return
+	if r.ContentLength != 0 { // no body is as good as {}
+		if status, err := decode(w, r, &req); err != nil {
+			h.refuse(w, who, "uncordon", status, err.Error())
+			return
+		}
 	}
 	was, err := h.lc.Uncordon()
 	if err != nil {

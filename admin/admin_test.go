@@ -55,7 +55,7 @@ func newFixture(t *testing.T, opts ...admin.Option) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	peer, err := admin.Serving(ln, h)
+	peer, err := h.Serving(ln)
 	if err != nil {
 		t.Fatal(err)
 	}

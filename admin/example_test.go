@@ -29,7 +29,7 @@ func Example() {
 		fmt.Println(err)
 		return
 	}
-	peer, err := admin.Serving(ln, h)
+	peer, err := h.Serving(ln)
 	if err != nil {
 		fmt.Println(err)
 		return

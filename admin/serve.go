@@ -1,34 +1,53 @@
 package admin
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"net"
 	"net/http"
 	"os"
+	"strconv"
 	"sync"
+	"syscall"
 	"time"
+
+	"go.uber.org/zap"
 
 	"github.com/probekit/probes/server"
 )
 
+// maxSocketPath is the longest path a Unix socket address holds on Linux.
+const maxSocketPath = 107
+
 // ListenUnix listens on a Unix socket at path, created with mode 0600
 // (owner only; pass AllowUIDs to New and chmod it to let others in). A
-// socket file left by a process that is gone is replaced; one that still
-// answers is not, and neither is a file that is not a socket.
+// socket file left by a process that is gone (connecting to it is refused)
+// is replaced; one that still answers, or cannot be told, is not, and
+// neither is a file that is not a socket. Closing the listener removes the
+// socket file, unless another listener has replaced it meanwhile.
 func ListenUnix(path string) (net.Listener, error) {
-	if path == "" {
+	switch {
+	case path == "":
 		return nil, errors.New("admin: ListenUnix(\"\"): need a path")
+	case len(path) > maxSocketPath:
+		return nil, fmt.Errorf("admin: socket path %q is %d bytes; a Unix socket's path holds at most %d", path, len(path), maxSocketPath)
 	}
 	if fi, err := os.Lstat(path); err == nil {
 		if fi.Mode().Type() != fs.ModeSocket {
 			return nil, fmt.Errorf("admin: %s exists and is not a socket", path)
 		}
-		if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
+		c, err := net.DialTimeout("unix", path, time.Second)
+		switch {
+		case err == nil:
 			c.Close()
 			return nil, fmt.Errorf("admin: %s is in use by another process", path)
+		case !errors.Is(err, syscall.ECONNREFUSED):
+			// A full backlog (EAGAIN), say: someone is there.
+			return nil, fmt.Errorf("admin: %s: cannot tell whether it is in use (%v); remove it if it is stale", path, err)
 		}
 		if err := os.Remove(path); err != nil {
 			return nil, fmt.Errorf("admin: removing the stale socket: %w", err)
@@ -44,8 +63,32 @@ func ListenUnix(path string) (net.Listener, error) {
 		ln.Close()
 		return nil, fmt.Errorf("admin: %w", err)
 	}
-	ln.SetUnlinkOnClose(true)
-	return ln, nil
+	ln.SetUnlinkOnClose(false) // ownListener removes it, if it is still ours
+	fi, err := os.Lstat(path)
+	if err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("admin: %w", err)
+	}
+	return &ownListener{UnixListener: ln, path: path, file: fi}, nil
+}
+
+// ownListener removes its socket file on Close, unless the file is no
+// longer the one it created (a newer instance's).
+type ownListener struct {
+	*net.UnixListener
+	path string
+	file fs.FileInfo
+	once sync.Once
+}
+
+func (l *ownListener) Close() error {
+	err := l.UnixListener.Close()
+	l.once.Do(func() {
+		if fi, serr := os.Lstat(l.path); serr == nil && os.SameFile(fi, l.file) {
+			os.Remove(l.path)
+		}
+	})
+	return err
 }
 
 // Serving returns a server.Peer that serves h on ln (ListenUnix's, or a
@@ -53,10 +96,11 @@ func ListenUnix(path string) (net.Listener, error) {
 // through the drain, so an operator can still see and lift a cordon while
 // the service shuts down, and stops with the HTTP server. Requests are
 // bounded: headers within 5 s, the whole request within 10 s, at most 64
-// connections at once.
-func Serving(ln net.Listener, h *Handler) (server.Peer, error) {
-	if ln == nil || h == nil {
-		return nil, errors.New("admin: Serving needs a listener and a *Handler")
+// connections of peers let in at once. A Unix peer with a uid the handler
+// does not let in is answered 403 as it connects, outside that bound.
+func (h *Handler) Serving(ln net.Listener) (server.Peer, error) {
+	if ln == nil {
+		return nil, errors.New("admin: Serving(nil): need a listener")
 	}
 	srv := &http.Server{
 		Handler:           h,
@@ -66,16 +110,20 @@ func Serving(ln net.Listener, h *Handler) (server.Peer, error) {
 		WriteTimeout:      10 * time.Second,
 		IdleTimeout:       30 * time.Second,
 		MaxHeaderBytes:    8 << 10,
-		ErrorLog:          nil,
 	}
-	return &peer{srv: srv, ln: &limited{Listener: ln, slots: make(chan struct{}, maxConns), closed: make(chan struct{})}}, nil
+	lim := &limited{Listener: ln, h: h, slots: make(chan struct{}, maxConns), refusing: make(chan struct{}, maxRefusing), closed: make(chan struct{})}
+	return &peer{srv: srv, ln: lim}, nil
 }
 
-const maxConns = 64
+// Connections of peers let in at once, and of refused peers being answered.
+const (
+	maxConns    = 64
+	maxRefusing = 8
+)
 
 type peer struct {
 	srv *http.Server
-	ln  net.Listener
+	ln  *limited
 }
 
 func (p *peer) Serve() error {
@@ -85,30 +133,94 @@ func (p *peer) Serve() error {
 	return nil
 }
 
-func (p *peer) Shutdown(ctx context.Context) error { return p.srv.Shutdown(ctx) }
+func (p *peer) Shutdown(ctx context.Context) error {
+	err := p.srv.Shutdown(ctx)
+	p.ln.refused.Wait()
+	return err
+}
 
 func (p *peer) Close() error { return p.srv.Close() }
 
-// limited bounds the connections open at once: Accept waits for a slot.
+// limited bounds the connections open at once (Accept waits for a slot),
+// and answers refused Unix peers itself, before they take a slot.
 type limited struct {
 	net.Listener
-	slots  chan struct{}
-	closed chan struct{}
-	once   sync.Once
+	h        *Handler
+	slots    chan struct{}
+	refusing chan struct{}
+	refused  sync.WaitGroup
+	closed   chan struct{}
+	once     sync.Once
 }
 
 func (l *limited) Accept() (net.Conn, error) {
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		if p, ok := peerOf(c); ok && !l.h.allowed(p.UID) {
+			l.refuse(c, p)
+			continue
+		}
+		select {
+		case l.slots <- struct{}{}:
+			return &slotConn{Conn: c, free: func() { <-l.slots }}, nil
+		case <-l.closed:
+			c.Close()
+			return nil, net.ErrClosed
+		}
+	}
+}
+
+var refusal = func() []byte {
+	body := `{"error":"refused: this peer may not use the admin socket"}` + "\n"
+	return []byte("HTTP/1.1 403 Forbidden\r\nContent-Type: application/json\r\nConnection: close\r\nContent-Length: " +
+		strconv.Itoa(len(body)) + "\r\n\r\n" + body)
+}()
+
+// refuse answers a peer that may not come in with 403, without reading
+// its request, and closes it; beyond maxRefusing at once it just closes.
+func (l *limited) refuse(c net.Conn, p Peer) {
+	l.h.cfg.log.Warn("admin: connection refused: peer not allowed",
+		zap.Dict("peer", zap.Uint32("uid", p.UID), zap.Int32("pid", p.PID)))
 	select {
-	case l.slots <- struct{}{}:
-	case <-l.closed:
-		return nil, net.ErrClosed
+	case l.refusing <- struct{}{}:
+	default:
+		c.Close()
+		return
 	}
-	c, err := l.Listener.Accept()
-	if err != nil {
-		<-l.slots
-		return nil, err
+	l.refused.Add(1)
+	go func() {
+		defer func() { c.Close(); <-l.refusing; l.refused.Done() }()
+		_ = c.SetDeadline(time.Now().Add(time.Second))
+		// Wait for the request's head (at most 8 KiB, 1 s): an answer
+		// before it, HTTP clients take for an error of their own.
+		waitHead(c)
+		if _, err := c.Write(refusal); err != nil {
+			return
+		}
+		// Read what the peer sent, so that the close sends no reset that
+		// could destroy the answer before it is read.
+		if uc, ok := c.(*net.UnixConn); ok {
+			_ = uc.CloseWrite()
+		}
+		_, _ = io.Copy(io.Discard, io.LimitReader(c, 64<<10))
+	}()
+}
+
+// waitHead reads from c until the end of a request's head, 8 KiB, an
+// error or the deadline, whichever comes first.
+func waitHead(c net.Conn) {
+	var buf [8 << 10]byte
+	n := 0
+	for n < len(buf) {
+		m, err := c.Read(buf[n:])
+		n += m
+		if bytes.Contains(buf[max(n-m-3, 0):n], []byte("\r\n\r\n")) || err != nil {
+			return
+		}
 	}
-	return &slotConn{Conn: c, free: func() { <-l.slots }}, nil
 }
 
 func (l *limited) Close() error {

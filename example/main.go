@@ -484,7 +484,7 @@ func adminPeer(lc *probes.Lifecycle, log *zap.Logger, path string) (server.Peer,
 	if err != nil {
 		return nil, fmt.Errorf("-admin-socket: %w", err)
 	}
-	return admin.Serving(ln, h)
+	return h.Serving(ln)
 }
 
 // shutdownOptions are the server's drain and shutdown timeout, from cfg.

@@ -254,11 +254,11 @@ func TestStatusSaysCordoned(t *testing.T) {
 	testutil.Eventually(t, "first status", func() bool { return len(sd.datagrams()) == 1 })
 	testutil.Ready(t, lc)
 	testutil.Eventually(t, "ready", func() bool { return sd.count("READY=1\nSTATUS=ready") == 1 })
-	c, err := lc.Cordon("disk swap", time.Hour)
+	ch, err := lc.Cordon("disk swap", time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := "STATUS=ready; " + c.Note()
+	want := "STATUS=ready; " + ch.Cordon.Note()
 	testutil.Eventually(t, "cordoned", func() bool { return sd.count(want) == 1 })
 	if _, err := lc.Uncordon(); err != nil {
 		t.Fatal(err)

@@ -37,7 +37,9 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 	"text/tabwriter"
 	"time"
 	"unicode"
@@ -54,7 +56,12 @@ const (
 )
 
 func main() {
-	os.Exit(run(context.Background(), os.Args[1:], os.Getenv, os.Stdout, os.Stderr))
+	// Ctrl-C or SIGTERM ends a request, fleet -watch and fleet -serve
+	// cleanly, with the exit code of what was seen last.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
 }
 
 const usage = `usage:
@@ -72,6 +79,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	socket := fs.String("socket", getenv("ADMIN_SOCKET"), "the service's admin socket (env ADMIN_SOCKET)")
 	timeout := fs.Duration("timeout", 5*time.Second, "how long the whole request may take")
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
 		return exitUsage
 	}
 	if fs.NArg() == 0 {
@@ -149,6 +159,9 @@ func (c *client) do(ctx context.Context, method, path string, body, out any) err
 	}}
 	res, err := hc.Do(req)
 	if err != nil {
+		if ctx.Err() == context.DeadlineExceeded {
+			return fmt.Errorf("%w %s: no answer within %s (-timeout)", errUnreachable, c.socket, c.timeout)
+		}
 		return fmt.Errorf("%w %s: %v", errUnreachable, c.socket, errors.Unwrap(err))
 	}
 	defer res.Body.Close()
@@ -157,7 +170,7 @@ func (c *client) do(ctx context.Context, method, path string, body, out any) err
 		return fmt.Errorf("%w %s: reading the answer: %v", errUnreachable, c.socket, err)
 	}
 	if res.StatusCode/100 != 2 {
-		var e admin.ChangeResponse
+		var e admin.ErrorResponse
 		msg := strings.TrimSpace(string(b))
 		if json.Unmarshal(b, &e) == nil && e.Error != "" {
 			msg = e.Error
@@ -168,6 +181,15 @@ func (c *client) do(ctx context.Context, method, path string, body, out any) err
 		return fmt.Errorf("the answer is not what probectl expects (%v): %s", err, printable(string(b)))
 	}
 	return nil
+}
+
+// flags is a subcommand's flag set: its errors say what is wrong, then the
+// usage, once.
+func (c *client) flags(name string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(c.stderr)
+	fs.Usage = func() { fmt.Fprint(c.stderr, usage) }
+	return fs
 }
 
 // fail prints err and returns its exit code.
@@ -181,11 +203,12 @@ func (c *client) fail(err error) int {
 }
 
 func (c *client) status(ctx context.Context, args []string) int {
-	fs := flag.NewFlagSet("status", flag.ContinueOnError)
-	fs.SetOutput(c.stderr)
+	fs := c.flags("status")
 	asJSON := fs.Bool("json", false, "print the status as JSON, for machines")
 	if err := fs.Parse(args); err != nil || fs.NArg() > 0 {
-		fmt.Fprint(c.stderr, usage)
+		if err == nil {
+			fmt.Fprint(c.stderr, usage)
+		}
 		return exitUsage
 	}
 	var st admin.Status
@@ -203,12 +226,13 @@ func (c *client) status(ctx context.Context, args []string) int {
 }
 
 func (c *client) cordon(ctx context.Context, args []string) int {
-	fs := flag.NewFlagSet("cordon", flag.ContinueOnError)
-	fs.SetOutput(c.stderr)
+	fs := c.flags("cordon")
 	reason := fs.String("reason", "", "why the instance is out of rotation (required; printable, at most 200 bytes)")
 	limit := fs.Duration("for", time.Hour, "how long until the cordon lifts by itself")
 	if err := fs.Parse(args); err != nil || fs.NArg() > 0 {
-		fmt.Fprint(c.stderr, usage)
+		if err == nil {
+			fmt.Fprint(c.stderr, usage)
+		}
 		return exitUsage
 	}
 	if *reason == "" {

@@ -1,10 +1,12 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -27,6 +29,9 @@ func TestMain(m *testing.M) {
 	if os.Getenv("PROBECTL_MAIN") == "1" {
 		os.Exit(run(context.Background(), os.Args[1:], os.Getenv, os.Stdout, os.Stderr))
 	}
+	if socket := os.Getenv("PROBECTL_HOLD"); socket != "" {
+		os.Exit(hold(socket))
+	}
 	goleak.VerifyTestMain(m)
 }
 
@@ -48,7 +53,7 @@ func service(t *testing.T, dir string) (*probes.Lifecycle, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	peer, err := admin.Serving(ln, h)
+	peer, err := h.Serving(ln)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -178,12 +183,70 @@ func TestNobodyIsRefused(t *testing.T) {
 	if _, ok := lc.Cordoned(); ok {
 		t.Fatal("nobody cordoned the service")
 	}
+	// nobody holding and reopening 100 connections cannot starve root.
+	holder := exec.Command(bin)
+	holder.Env = []string{"PROBECTL_HOLD=" + socket}
+	holder.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	stdin, err := holder.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := holder.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := holder.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bufio.NewReader(stdout).ReadString('\n'); err != nil {
+		t.Fatalf("the holder did not start: %v", err)
+	}
+	for i := range 5 {
+		began := time.Now()
+		if code, out := as(0, "-timeout", "2s", "status"); code != 0 {
+			t.Errorf("root's status %d while nobody holds connections: exit %d %q", i, code, out)
+		}
+		t.Logf("root's status %d while nobody holds connections: %s", i, time.Since(began).Round(time.Millisecond))
+	}
+	stdin.Close()
+	waited := time.Now()
+	defer func() { t.Logf("the holder stopped in %s", time.Since(waited).Round(time.Millisecond)) }()
+	if err := holder.Wait(); err != nil {
+		t.Errorf("the holder: %v", err)
+	}
 	if code, out := as(0, "cordon", "-reason", "root may", "-for", "1m"); code != 0 {
 		t.Errorf("root: exit %d %q", code, out)
 	}
 	if _, ok := lc.Cordoned(); !ok {
 		t.Error("root's cordon did not take")
 	}
+}
+
+// hold opens 100 connections to socket, reopening each as it is closed,
+// sending nothing, until its standard input closes: a peer that tries to
+// take every slot of the admin socket.
+func hold(socket string) int {
+	stop := make(chan struct{})
+	go func() { io.Copy(io.Discard, os.Stdin); close(stop) }()
+	for range 100 {
+		go func() {
+			for {
+				c, err := net.Dial("unix", socket)
+				if err == nil {
+					io.Copy(io.Discard, c) // until the service closes it
+					c.Close()
+				}
+				select {
+				case <-stop:
+					return
+				default:
+				}
+			}
+		}()
+	}
+	os.Stdout.WriteString("holding\n")
+	<-stop
+	return 0
 }
 
 func copyFile(t *testing.T, from, to string) {

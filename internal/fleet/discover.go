@@ -12,6 +12,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -61,15 +62,31 @@ func (s *source) discover(ctx context.Context) ([]string, error) {
 		if err != nil {
 			return nil, s.lookupError(s.name, "SRV", err)
 		}
-		for _, rec := range recs {
-			target := strings.TrimSuffix(rec.Target, ".")
-			// The targets are names (a pod's, under a headless Service):
-			// resolved through the same server, so that -resolver holds.
-			ips, err := s.resolver.LookupIPAddr(ctx, target)
-			if err != nil {
-				return nil, s.lookupError(target, "A/AAAA (an SRV target)", err)
+		// The targets are names (a pod's, under a headless Service),
+		// resolved through the same server so that -resolver holds, at
+		// once. A target that no longer resolves (a pod deleted between
+		// the two questions) is kept by its name: the poll shows it
+		// unreachable, with the reason, and the rest go on.
+		found := make([][]net.IPAddr, len(recs))
+		sem := make(chan struct{}, srvLookups)
+		var wg sync.WaitGroup
+		for i, rec := range recs {
+			wg.Add(1)
+			sem <- struct{}{}
+			go func() {
+				defer func() { <-sem; wg.Done() }()
+				found[i], _ = s.resolver.LookupIPAddr(ctx, strings.TrimSuffix(rec.Target, "."))
+			}()
+		}
+		wg.Wait()
+		for i, rec := range recs {
+			if len(found[i]) == 0 {
+				if err := add(strings.TrimSuffix(rec.Target, "."), int(rec.Port)); err != nil {
+					return nil, err
+				}
+				continue
 			}
-			for _, ip := range ips {
+			for _, ip := range found[i] {
 				if err := add(ip.String(), int(rec.Port)); err != nil {
 					return nil, err
 				}
@@ -91,6 +108,9 @@ func (s *source) discover(ctx context.Context) ([]string, error) {
 	}
 	return addrs, nil
 }
+
+// srvLookups bounds the SRV targets looked up at once.
+const srvLookups = 32
 
 func (s *source) lookupError(name, kind string, err error) error {
 	var de *net.DNSError

@@ -94,6 +94,33 @@ func TestDiscoverSRV(t *testing.T) {
 	}
 }
 
+// An SRV target that no longer resolves (a pod deleted between the SRV
+// question and its own) is listed unreachable by its name; the others are
+// asked as usual.
+func TestDiscoverSRVTargetGone(t *testing.T) {
+	a := serveLifecycle(t, nil, probes.Pass)
+	_, pa, _ := net.SplitHostPort(a)
+	na, _ := strconv.Atoi(pa)
+	dns := dnstest.Start(t, dnstest.Zone("fleet.test"),
+		dnstest.Host("pod-a.svc.fleet.test", "127.0.0.1"),
+		dnstest.SRV("_probes._tcp.svc.fleet.test", "pod-a.svc.fleet.test", na),
+		dnstest.SRV("_probes._tcp.svc.fleet.test", "pod-gone.svc.fleet.test", na))
+	code, r := runJSON(t, "-resolver", dns.Addr(), "-timeout", "500ms", "_probes._tcp.svc.fleet.test")
+	if code != 1 || len(r.Instances) != 2 {
+		t.Fatalf("exit %d, %d instances: %+v; want 1 and both listed", code, len(r.Instances), r)
+	}
+	byAddr := map[string]Instance{}
+	for _, in := range r.Instances {
+		byAddr[in.Address] = in
+	}
+	if in := byAddr[a]; !in.Reachable || !in.Ready {
+		t.Errorf("the live target: %+v", in)
+	}
+	if in := byAddr["pod-gone.svc.fleet.test:"+pa]; in.Reachable || in.Error == "" {
+		t.Errorf("the gone target: %+v; want unreachable with a reason", in)
+	}
+}
+
 func TestDiscoveryFails(t *testing.T) {
 	dns := dnstest.Start(t, dnstest.Zone("fleet.test"), dnstest.Host("svc.fleet.test", "127.0.0.2"))
 	gone := testutil.FreeAddr(t)

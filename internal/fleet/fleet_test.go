@@ -436,6 +436,7 @@ func TestUsage(t *testing.T) {
 		{"bad target", []string{"-targets", "a:b:c"}, "-targets"},
 		{"bad resolver", []string{"-resolver", "127.0.0.1:99999", "x"}, "-resolver"},
 		{"watch and serve", []string{"-watch", "-serve", "127.0.0.1:0", "x"}, "-serve"},
+		{"a -serve address that cannot be listened on", []string{"-targets", "127.0.0.1:1", "-serve", "nonsense"}, "-serve"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, out, errOut := run(t, tc.args...)

@@ -180,7 +180,7 @@ func serve(ctx context.Context, f *fleet, o *options, stderr io.Writer) int {
 	ln, err := net.Listen("tcp", o.serve)
 	if err != nil {
 		fmt.Fprintln(stderr, "probectl fleet: -serve:", err)
-		return exitFaults
+		return exitUsage
 	}
 	pg := newPage(o.title, o.every)
 	srv := &http.Server{
