@@ -21,8 +21,8 @@
 //	    option httpchk GET /readyz
 //	    server a 10.0.0.7:8080 check port 8081 weight 100 agent-check agent-port 8082 agent-inter 500ms
 //
-// The package uses the standard library and package server (for Peer and
-// Shedder) only.
+// Besides the standard library, the package uses only probes and package
+// server (for Peer and Shedder).
 package haproxy
 
 import (
@@ -37,6 +37,7 @@ import (
 	"sync/atomic"
 	"time"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/probekit/probes"
 	"github.com/probekit/probes/server"
@@ -135,7 +136,6 @@ func MaxConns(n int) Option {
 // Build it with New; serve it with Serving.
 type Agent struct {
 	lc     *probes.Lifecycle
-	ready  probes.Gate // nil: the lifecycle alone
 	cfg    config
 	weight atomic.Int64 // percent, smoothed; with Capacity only
 
@@ -144,8 +144,9 @@ type Agent struct {
 }
 
 // New returns the agent of lc, reading readiness from lc's readiness gate
-// (build it first) or, without one, from the lifecycle alone. It fails
-// when lc is nil or an option is invalid, naming the option.
+// (whenever it is built) or, while there is none, from the lifecycle
+// alone. It fails when lc is nil or an option is invalid, naming the
+// option.
 func New(lc *probes.Lifecycle, opts ...Option) (*Agent, error) {
 	if lc == nil {
 		return nil, errors.New("haproxy: New(nil): need a *probes.Lifecycle")
@@ -160,11 +161,6 @@ func New(lc *probes.Lifecycle, opts ...Option) (*Agent, error) {
 		}
 	}
 	a := &Agent{lc: lc, cfg: cfg, spare: 1}
-	for _, g := range lc.Gates() {
-		if g.Kind() == probes.Readiness {
-			a.ready = g
-		}
-	}
 	a.weight.Store(100)
 	return a, nil
 }
@@ -172,8 +168,8 @@ func New(lc *probes.Lifecycle, opts ...Option) (*Agent, error) {
 // Reply returns the line the agent sends now, without its newline.
 func (a *Agent) Reply() string {
 	var rep probes.Report
-	if a.ready != nil {
-		rep = a.ready.Report()
+	if g := a.readiness(); g != nil {
+		rep = g.Report()
 	} else {
 		b := a.lc.Basis(probes.Readiness)
 		rep = probes.Report{Gate: probes.Readiness, Phase: b.Phase, Cordon: b.Cordon, Base: b.Status, Notes: b.Notes}
@@ -193,6 +189,18 @@ func (a *Agent) Reply() string {
 	return "ready up " + strconv.FormatInt(a.weight.Load(), 10) + "%"
 }
 
+// readiness returns lc's readiness gate, or nil while it has none: looked
+// up at each reply, so that the order the service builds things in does
+// not matter.
+func (a *Agent) readiness() probes.Gate {
+	for _, g := range a.lc.Gates() {
+		if g.Kind() == probes.Readiness {
+			return g
+		}
+	}
+	return nil
+}
+
 // why is the short reason readiness fails: the failing checks, or the
 // phase's note.
 func why(rep *probes.Report) string {
@@ -208,7 +216,8 @@ func why(rep *probes.Report) string {
 	return strings.Join(rep.Notes, "; ")
 }
 
-// line makes s safe for the one-line protocol: printable, at most 200 bytes.
+// line makes s safe for the one-line protocol: printable, at most 200
+// bytes, cut between characters.
 func line(s string) string {
 	s = strings.Map(func(r rune) rune {
 		if unicode.IsPrint(r) {
@@ -216,10 +225,14 @@ func line(s string) string {
 		}
 		return ' '
 	}, s)
-	if len(s) > 200 {
-		s = s[:200]
+	if len(s) <= 200 {
+		return s
 	}
-	return s
+	cut := 200
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut]
 }
 
 // sample folds the shedders' spare capacity now into the moving average

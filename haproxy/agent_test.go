@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"go.uber.org/goleak"
 
@@ -255,6 +256,42 @@ func TestFloodDoesNotSlowTheProbes(t *testing.T) {
 	}
 	if got := ask(t, addr); got != "ready up" {
 		t.Errorf("after the flood: %q", got)
+	}
+}
+
+// The agent finds the readiness gate whenever it is built, and a long
+// reason is cut between characters.
+func TestGateBuiltAfterTheAgent(t *testing.T) {
+	lc := probes.NewLifecycle()
+	a, err := haproxy.New(lc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ready, err := readiness.New(lc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ready.Add("db", probes.CheckFunc(func(context.Context) error { return errors.New("refused") }),
+		probes.Every(time.Millisecond), probes.Local()); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Background(t, lc.Run)
+	testutil.Ready(t, lc)
+	testutil.WaitStatus(t, ready, "readiness", probes.Fail, 5*time.Second)
+	if got := a.Reply(); got != "down #failing: db" {
+		t.Errorf("with the gate built after the agent: %q, want down", got)
+	}
+	// Warming and cordoned with 99 two-byte characters: the notes run
+	// past 200 bytes, and the cut must fall between characters.
+	if err := lc.Rewarm("reload"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := lc.Cordon(strings.Repeat("é", 99), time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	got := a.Reply()
+	if why := strings.TrimPrefix(got, "down #"); len(why) > 200 || !utf8.ValidString(got) || !strings.HasPrefix(got, "down #phase: warming") {
+		t.Errorf("a long line: %d bytes, valid UTF-8 %v: %q", len(why), utf8.ValidString(got), got)
 	}
 }
 
