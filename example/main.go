@@ -416,10 +416,11 @@ func run(ctx context.Context, cfg config, log *zap.Logger) error {
 	// uid and root may use, and HAProxy's agent check from the same state,
 	// weighted by the spare capacity of the shedders.
 	if cfg.adminSocket != "" {
-		peer, err := adminPeer(lc, log, cfg.adminSocket)
+		peer, ln, err := adminPeer(lc, log, cfg.adminSocket)
 		if err != nil {
 			return err
 		}
+		defer ln.Close() // the server closes it too; this covers the set-up failing
 		opts = append(opts, server.Also("admin", peer))
 	}
 	if agentLn != nil {
@@ -474,17 +475,23 @@ func run(ctx context.Context, cfg config, log *zap.Logger) error {
 	return srv.Run(ctx)
 }
 
-// adminPeer serves the admin handler on a Unix socket at path.
-func adminPeer(lc *probes.Lifecycle, log *zap.Logger, path string) (server.Peer, error) {
+// adminPeer serves the admin handler on a Unix socket at path, and
+// returns the socket's listener too, for the caller to close.
+func adminPeer(lc *probes.Lifecycle, log *zap.Logger, path string) (server.Peer, net.Listener, error) {
 	h, err := admin.New(lc, admin.Logger(log))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	ln, err := admin.ListenUnix(path)
 	if err != nil {
-		return nil, fmt.Errorf("-admin-socket: %w", err)
+		return nil, nil, fmt.Errorf("-admin-socket: %w", err)
 	}
-	return h.Serving(ln)
+	peer, err := h.Serving(ln)
+	if err != nil {
+		ln.Close()
+		return nil, nil, err
+	}
+	return peer, ln, nil
 }
 
 // shutdownOptions are the server's drain and shutdown timeout, from cfg.
