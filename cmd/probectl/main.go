@@ -272,7 +272,14 @@ func (c *client) uncordon(ctx context.Context, args []string) int {
 }
 
 func printStatus(w io.Writer, st *admin.Status, now time.Time) {
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	var buf bytes.Buffer
+	defer func() {
+		// The table's empty last cells leave trailing blanks; drop them.
+		for line := range strings.Lines(buf.String()) {
+			fmt.Fprintln(w, strings.TrimRight(line, " \n"))
+		}
+	}()
+	tw := tabwriter.NewWriter(&buf, 0, 0, 2, ' ', 0)
 	since := ""
 	if !st.Since.IsZero() {
 		since = fmt.Sprintf(" since %s (%s)", st.Since.UTC().Format(time.RFC3339), now.Sub(st.Since).Round(time.Second))

@@ -45,8 +45,12 @@ func writeText(w io.Writer, r *Round) error {
 			dash(strings.Join(in.Failing, ",")), dash(age(r.At, in.Since)))
 	}
 	tw.Flush()
-	fmt.Fprintf(&b, "\n%d instances: %d reachable, %d ready, %d cordoned; asked in %s\n",
-		len(r.Instances), r.Reachable, ready, cordoned, (time.Duration(r.Took*1000) * time.Microsecond).Round(time.Millisecond))
+	noun := "instances"
+	if len(r.Instances) == 1 {
+		noun = "instance"
+	}
+	fmt.Fprintf(&b, "\n%d %s: %d reachable, %d ready, %d cordoned; asked in %s\n",
+		len(r.Instances), noun, r.Reachable, ready, cordoned, (time.Duration(r.Took*1000) * time.Microsecond).Round(time.Millisecond))
 	_, err := io.WriteString(w, b.String())
 	return err
 }
