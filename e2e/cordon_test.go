@@ -52,12 +52,14 @@ backend app
 
 const agentInter = 200 * time.Millisecond
 
-// stat is one server's row of HAProxy's show stat.
+// stat is one server's row of HAProxy's show stat (backend app).
 type stat struct {
 	status string
 	weight int
 }
 
+// showStat reads each server's status and weight from HAProxy's stats
+// socket.
 func showStat(socket string) (map[string]stat, error) {
 	conn, err := net.DialTimeout("unix", socket, time.Second)
 	if err != nil {

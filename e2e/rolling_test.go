@@ -5,7 +5,6 @@ package e2e
 import (
 	"bufio"
 	"context"
-	"encoding/csv"
 	"fmt"
 	"io"
 	"net"
@@ -202,34 +201,13 @@ func startOwned(t *testing.T, cmd *exec.Cmd) {
 // status returns each server's status from the stats socket ("UP", "DOWN",
 // "UP 1/2", ...).
 func (h *haproxy) status() (map[string]string, error) {
-	conn, err := net.DialTimeout("unix", h.socket, time.Second)
+	st, err := showStat(h.socket)
 	if err != nil {
 		return nil, err
 	}
-	defer conn.Close()
-	_ = conn.SetDeadline(time.Now().Add(2 * time.Second))
-	if _, err := io.WriteString(conn, "show stat\n"); err != nil {
-		return nil, err
-	}
-	b, err := io.ReadAll(conn)
-	if err != nil {
-		return nil, err
-	}
-	r := csv.NewReader(strings.NewReader(strings.TrimPrefix(string(b), "# ")))
-	r.FieldsPerRecord = -1
-	rows, err := r.ReadAll()
-	if err != nil || len(rows) < 2 {
-		return nil, fmt.Errorf("show stat: %v: %q", err, b)
-	}
-	col := map[string]int{}
-	for i, name := range rows[0] {
-		col[name] = i
-	}
-	out := map[string]string{}
-	for _, row := range rows[1:] {
-		if len(row) > col["status"] && row[col["pxname"]] == "app" && row[col["svname"]] != "BACKEND" {
-			out[row[col["svname"]]] = row[col["status"]]
-		}
+	out := make(map[string]string, len(st))
+	for name, s := range st {
+		out[name] = s.status
 	}
 	return out, nil
 }

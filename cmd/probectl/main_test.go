@@ -57,14 +57,7 @@ func service(t *testing.T, dir string) (*probes.Lifecycle, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan error, 1)
-	go func() { done <- peer.Serve() }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = peer.Shutdown(ctx)
-		<-done
-	})
+	testutil.ServePeer(t, peer)
 	return lc, socket
 }
 

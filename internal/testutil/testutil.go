@@ -13,6 +13,7 @@ import (
 	"github.com/probekit/probes"
 	"github.com/probekit/probes/internal/spec"
 	"github.com/probekit/probes/readiness"
+	"github.com/probekit/probes/server"
 )
 
 // Deadline bounds every Eventually.
@@ -178,4 +179,22 @@ func ReadyGate(t testing.TB, name string, check probes.Checker, opts ...probes.C
 	Ready(t, lc)
 	Background(t, lc.Run)
 	return ready
+}
+
+// ServePeer runs p's Serve until the test ends, then shuts p down (within
+// 5 s) and fails the test unless both Shutdown and Serve returned nil.
+func ServePeer(t testing.TB, p server.Peer) {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- p.Serve() }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := p.Shutdown(ctx); err != nil {
+			t.Errorf("Shutdown: %v", err)
+		}
+		if err := <-done; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	})
 }
