@@ -8,47 +8,16 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
-	"text/template"
 	"time"
 
 	"github.com/probekit/probes/internal/testutil"
 )
-
-// HAProxy with both checks: httpchk on /readyz, and the agent check on the
-// instance's -agent-addr, polled every agentInter; weight 100 so that the
-// agent's percentages scale it.
-var agentConfig = template.Must(template.New("cfg").Parse(`
-global
-    stats socket {{.Socket}} mode 600 level admin
-    maxconn 4096
-
-defaults
-    mode http
-    timeout connect 2s
-    timeout client 30s
-    timeout server 30s
-    retries 0
-
-frontend web
-    bind {{.Front}}
-    default_backend app
-
-backend app
-    balance roundrobin
-    option httpchk GET /readyz
-    http-check expect status 200
-    default-server inter 500ms fastinter 500ms downinter 500ms fall 2 rise 2 weight 100
-{{- range .Servers}}
-    server {{.Name}} {{.Addr}} check port {{.ProbePort}} agent-check agent-port {{.AgentPort}} agent-inter {{$.AgentInter}}
-{{- end}}
-`))
 
 const agentInter = 200 * time.Millisecond
 
@@ -204,31 +173,15 @@ func TestCordonBehindHAProxy(t *testing.T) {
 			[]string{"-warmup", "1s", "-admin-socket", n.socket, "-agent-addr", n.agent, "-report-cost", "20ms", "-report-inflight", "4"})
 		nodes = append(nodes, n)
 	}
-	type srv struct{ Name, Addr, ProbePort, AgentPort string }
-	var list []srv
+	var list []lbServer
 	for _, n := range nodes {
 		_, pp, _ := net.SplitHostPort(n.probeAddr)
 		_, ap, _ := net.SplitHostPort(n.agent)
-		list = append(list, srv{n.name, n.addr, pp, ap})
+		list = append(list, lbServer{Name: n.name, Addr: n.addr, ProbePort: pp, AgentPort: ap})
 	}
-	socket := filepath.Join(dir, "haproxy.sock")
-	cfgPath := filepath.Join(dir, "haproxy.cfg")
-	f, err := os.Create(cfgPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = agentConfig.Execute(f, map[string]any{"Socket": socket, "Front": front, "Servers": list,
-		"AgentInter": fmt.Sprintf("%dms", agentInter.Milliseconds())})
-	f.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if out, err := exec.Command("haproxy", "-c", "-f", cfgPath).CombinedOutput(); err != nil {
-		t.Fatalf("haproxy -c: %v\n%s", err, out)
-	}
-	hap := exec.Command("haproxy", "-db", "-f", cfgPath)
-	hap.Stdout, hap.Stderr = io.Discard, io.Discard
-	startOwned(t, hap)
+	// Both checks: httpchk on /readyz, and the agent check on -agent-addr;
+	// weight 100, so that the agent's percentages scale it.
+	socket := runHAProxy(t, dir, front, list, lbChecks{inter: 500 * time.Millisecond, fall: 2, rise: 2, weight: 100, agentInter: agentInter}).socket
 	up := func(name string) {
 		t.Helper()
 		testutil.Eventually(t, name+" UP in HAProxy", func() bool {

@@ -58,11 +58,53 @@ backend app
     balance roundrobin
     option httpchk GET /readyz
     http-check expect status 200
-    default-server inter {{.Inter}} fastinter {{.Inter}} downinter {{.Inter}} fall {{.Fall}} rise {{.Rise}}
+    default-server inter {{.Inter}} fastinter {{.Inter}} downinter {{.Inter}} fall {{.Fall}} rise {{.Rise}}{{if .Weight}} weight {{.Weight}}{{end}}
 {{- range .Servers}}
-    server {{.Name}} {{.Addr}} check port {{.ProbePort}}
+    server {{.Name}} {{.Addr}} check port {{.ProbePort}}{{if .AgentPort}} agent-check agent-port {{.AgentPort}} agent-inter {{$.AgentInter}}{{end}}
 {{- end}}
 `))
+
+// lbServer is one server line of the HAProxy configuration; AgentPort
+// empty for none.
+type lbServer struct{ Name, Addr, ProbePort, AgentPort string }
+
+// lbChecks are the health check settings of the backend: httpchk every
+// inter, fall and rise; weight 0 for HAProxy's default; agentInter for the
+// servers with an agent port.
+type lbChecks struct {
+	inter      time.Duration
+	fall, rise int
+	weight     int
+	agentInter time.Duration
+}
+
+// runHAProxy writes the configuration, checks it with haproxy -c and
+// starts HAProxy until the test ends.
+func runHAProxy(t *testing.T, dir, front string, servers []lbServer, c lbChecks) *haproxy {
+	t.Helper()
+	h := &haproxy{socket: filepath.Join(dir, "haproxy.sock"), down: map[string]time.Time{}}
+	cfgPath := filepath.Join(dir, "haproxy.cfg")
+	f, err := os.Create(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ms := func(d time.Duration) string { return fmt.Sprintf("%dms", d.Milliseconds()) }
+	err = haproxyConfig.Execute(f, map[string]any{
+		"Socket": h.socket, "Front": front, "Servers": servers,
+		"Inter": ms(c.inter), "Fall": c.fall, "Rise": c.rise, "Weight": c.weight, "AgentInter": ms(c.agentInter),
+	})
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("haproxy", "-c", "-f", cfgPath).CombinedOutput(); err != nil {
+		t.Fatalf("haproxy -c: %v\n%s", err, out)
+	}
+	cmd := exec.Command("haproxy", "-db", "-f", cfgPath)
+	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
+	startOwned(t, cmd)
+	return h
+}
 
 func need(t *testing.T, tools ...string) {
 	t.Helper()
@@ -149,33 +191,12 @@ func (in *instance) terminate(t *testing.T) {
 
 func startHAProxy(t *testing.T, dir, front string, servers []*instance) *haproxy {
 	t.Helper()
-	h := &haproxy{socket: filepath.Join(dir, "haproxy.sock"), down: map[string]time.Time{}}
-	type srv struct{ Name, Addr, ProbePort string }
-	var list []srv
+	var list []lbServer
 	for _, s := range servers {
 		_, port, _ := net.SplitHostPort(s.probeAddr)
-		list = append(list, srv{s.name, s.addr, port})
+		list = append(list, lbServer{Name: s.name, Addr: s.addr, ProbePort: port})
 	}
-	cfgPath := filepath.Join(dir, "haproxy.cfg")
-	f, err := os.Create(cfgPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = haproxyConfig.Execute(f, map[string]any{
-		"Socket": h.socket, "Front": front, "Servers": list,
-		"Inter": fmt.Sprintf("%dms", inter.Milliseconds()), "Fall": fall, "Rise": rise,
-	})
-	f.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if out, err := exec.Command("haproxy", "-c", "-f", cfgPath).CombinedOutput(); err != nil {
-		t.Fatalf("haproxy -c: %v\n%s", err, out)
-	}
-	cmd := exec.Command("haproxy", "-db", "-f", cfgPath)
-	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
-	startOwned(t, cmd)
-	return h
+	return runHAProxy(t, dir, front, list, lbChecks{inter: inter, fall: fall, rise: rise})
 }
 
 // startOwned starts cmd, a server the test owns: at cleanup it gets SIGTERM,
