@@ -435,6 +435,7 @@ func TestUsage(t *testing.T) {
 		{"two names", []string{"x", "y"}, "one NAME"},
 		{"bad target", []string{"-targets", "a:b:c"}, "-targets"},
 		{"bad resolver", []string{"-resolver", "127.0.0.1:99999", "x"}, "-resolver"},
+		{"srv and targets", []string{"-srv", "-targets", "127.0.0.1:1"}, "-srv"},
 		{"watch and serve", []string{"-watch", "-serve", "127.0.0.1:0", "x"}, "-serve"},
 		{"a -serve address that cannot be listened on", []string{"-targets", "127.0.0.1:1", "-serve", "nonsense"}, "-serve"},
 	} {

@@ -286,6 +286,8 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 		return nil, errors.New("-watch and -serve: give one of them (the page is live)")
 	case *resolver != "" && *targets != "":
 		return nil, errors.New("-resolver is for a NAME, not -targets")
+	case o.src.srv && *targets != "":
+		return nil, errors.New("-srv is for a NAME, not -targets")
 	}
 	o.src.port = *port
 	if *targets != "" {
