@@ -105,12 +105,7 @@ func (l *Lifecycle) Cordon(reason string, d time.Duration) (CordonChange, error)
 	}
 	l.mu.Lock()
 	at := l.clock.Now()
-	c := &Cordon{Reason: reason, Since: at, Until: at.Add(d)}
-	ch := l.setCordon(c, "cordoned", at)
-	id := l.cordons
-	l.lift = time.AfterFunc(d, func() { l.liftCordon(id) })
-	l.enqueue(event{change: ch, isCordon: true})
-	return ch, nil
+	return l.setCordon(&Cordon{Reason: reason, Since: at, Until: at.Add(d)}, "cordoned", at, d), nil
 }
 
 // Uncordon lifts the cordon at once and returns it, or ErrNotCordoned when
@@ -122,8 +117,7 @@ func (l *Lifecycle) Uncordon() (Cordon, error) {
 		l.mu.Unlock()
 		return Cordon{}, ErrNotCordoned
 	}
-	ch := l.setCordon(nil, "uncordoned", l.clock.Now())
-	l.enqueue(event{change: ch, isCordon: true})
+	l.setCordon(nil, "uncordoned", l.clock.Now(), 0)
 	return *was, nil
 }
 
@@ -144,36 +138,37 @@ func (l *Lifecycle) SubscribeCordon(fn func(CordonChange)) (cancel func()) {
 	return l.cordoners.Add(fn)
 }
 
-// liftCordon ends the cordon whose change number was id, unless another
-// change has come since.
-func (l *Lifecycle) liftCordon(id uint64) {
+// liftCordon ends c when its time limit is up, unless another change has
+// replaced it since.
+func (l *Lifecycle) liftCordon(c *Cordon) {
 	l.mu.Lock()
-	if l.cordons != id || l.cordon.Load() == nil {
+	if l.cordon.Load() != c {
 		l.mu.Unlock()
 		return
 	}
-	ch := l.setCordon(nil, "lifted", l.clock.Now())
-	l.enqueue(event{change: ch, isCordon: true})
+	l.setCordon(nil, "lifted", l.clock.Now(), 0)
 }
 
-// setCordon is called with l.mu held: it installs c (nil for none), stops
-// the previous limit, makes the change visible through Version, and
-// returns the change for the listeners.
-func (l *Lifecycle) setCordon(c *Cordon, cause string, at time.Time) CordonChange {
+// setCordon is called with l.mu held and returns with it released. It
+// installs c (nil for none) with its time limit d, stops the previous
+// limit, makes the change visible through Version, delivers it to the
+// listeners, and returns it.
+func (l *Lifecycle) setCordon(c *Cordon, cause string, at time.Time, d time.Duration) CordonChange {
 	ch := CordonChange{Cause: cause, At: at}
 	if was := l.cordon.Load(); was != nil {
 		ch.Was = *was
-	}
-	if c != nil {
-		ch.Cordon = *c
 	}
 	if l.lift != nil {
 		l.lift.Stop()
 		l.lift = nil
 	}
-	l.cordons++
+	if c != nil {
+		ch.Cordon = *c
+		l.lift = time.AfterFunc(d, func() { l.liftCordon(c) })
+	}
 	l.cordon.Store(c)
 	l.state.Add(1 << seqShift)
+	l.enqueue(event{change: ch, isCordon: true})
 	return ch
 }
 

@@ -153,7 +153,6 @@ type Lifecycle struct {
 	queue      []event
 	delivering bool
 	lift       *time.Timer // the present cordon's time limit
-	cordons    uint64      // cordon changes so far, for the lift's identity
 
 	work workGroup
 }
