@@ -31,6 +31,7 @@ func New(lc *probes.Lifecycle, k probes.Kind) (*Gate, error) {
 	g := &Gate{kind: k, lc: lc}
 	g.runner = runner.New(lc.Clock(), g.changes.Notify)
 	g.runner.OnExecuted(g.executed)
+	g.runner.ForGate(k)
 	if k == probes.Readiness {
 		g.runner.Scopes(spec.Shared, true) // dependencies: see probes.Shared
 	} else {
@@ -61,7 +62,7 @@ func (g *Gate) Trigger(name string) { g.runner.Trigger(name) }
 // Report returns the gate's current state.
 func (g *Gate) Report() probes.Report {
 	b := g.lc.Basis(g.kind)
-	r := probes.Report{
+	return probes.Report{
 		Gate:   g.kind,
 		Phase:  b.Phase,
 		Since:  b.Since,
@@ -70,10 +71,6 @@ func (g *Gate) Report() probes.Report {
 		Notes:  b.Notes,
 		Checks: g.runner.Results(),
 	}
-	for i := range r.Checks {
-		r.Checks[i].Gate = g.kind
-	}
-	return r
 }
 
 // Version grows with every phase move and every verdict change, as the

@@ -44,7 +44,8 @@ type Runner struct {
 
 	scope         spec.Scope // of checks added without Shared or Local
 	sharedAllowed bool
-	pendingPasses bool // a check with no result yet passes
+	pendingPasses bool        // a check with no result yet passes
+	gate          probes.Kind // named in every Result (ForGate)
 
 	mu       sync.Mutex
 	checks   []*check // sorted by name
@@ -109,6 +110,10 @@ func (r *Runner) Scopes(def spec.Scope, sharedAllowed bool) {
 	r.scope, r.sharedAllowed = def, sharedAllowed
 }
 
+// ForGate makes every check's Result name gate k as its own (Result.Gate).
+// Call it before the first Add.
+func (r *Runner) ForGate(k probes.Kind) { r.gate = k }
+
 // PendingPasses makes a check that has no result yet pass instead of fail:
 // right for self-checks, which have not failed before they first run, and
 // wrong for dependencies, which must prove themselves. Call it before the
@@ -140,7 +145,7 @@ func (r *Runner) Add(name string, c probes.Checker, opts ...probes.CheckOption) 
 			name, cfg.StaleAfter, least)
 	}
 	ch := &check{name: name, checker: c, cfg: cfg}
-	ch.res = probes.Result{Name: name, ComponentType: cfg.ComponentType, Critical: cfg.Critical, Untimed: cfg.Untimed,
+	ch.res = probes.Result{Name: name, Gate: r.gate, ComponentType: cfg.ComponentType, Critical: cfg.Critical, Untimed: cfg.Untimed,
 		Interval: cfg.Interval, Shared: cfg.Scope == spec.Shared, Status: probes.Fail, Err: errPending}
 	if r.pendingPasses {
 		ch.res.Status, ch.res.Err = probes.Pass, nil
