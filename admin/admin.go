@@ -132,7 +132,6 @@ func AllowUIDs(uids ...uint32) Option {
 type Handler struct {
 	lc  *probes.Lifecycle
 	cfg config
-	mux *http.ServeMux
 }
 
 // New returns the admin handler of lc. It fails when lc is nil or an
@@ -150,11 +149,7 @@ func New(lc *probes.Lifecycle, opts ...Option) (*Handler, error) {
 			return nil, fmt.Errorf("admin: %w", err)
 		}
 	}
-	h := &Handler{lc: lc, cfg: cfg, mux: http.NewServeMux()}
-	h.mux.HandleFunc("GET /status", h.status)
-	h.mux.HandleFunc("POST /cordon", h.cordon)
-	h.mux.HandleFunc("POST /uncordon", h.uncordon)
-	return h, nil
+	return &Handler{lc: lc, cfg: cfg}, nil
 }
 
 // ServeHTTP refuses a request whose peer is not let in (403), then serves
@@ -167,14 +162,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		answer(w, http.StatusForbidden, errorBody("refused: this peer may not use the admin socket"))
 		return
 	}
-	method, known := routes[r.URL.Path]
+	rt, known := routes[r.URL.Path]
 	switch {
 	case !known:
 		answer(w, http.StatusNotFound, errorBody("no such route; the admin routes are GET /status, POST /cordon and POST /uncordon"))
 		return
-	case r.Method != method && !(method == http.MethodGet && r.Method == http.MethodHead):
-		w.Header().Set("Allow", method)
-		answer(w, http.StatusMethodNotAllowed, errorBody(fmt.Sprintf("%s %s: use %s", r.Method, r.URL.Path, method)))
+	case r.Method != rt.method && !(rt.method == http.MethodGet && r.Method == http.MethodHead):
+		w.Header().Set("Allow", rt.method)
+		answer(w, http.StatusMethodNotAllowed, errorBody(fmt.Sprintf("%s %s: use %s", r.Method, r.URL.Path, rt.method)))
 		return
 	}
 	if r.Method == http.MethodPost {
@@ -184,16 +179,24 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	h.mux.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), whoKey{}, who)))
+	rt.serve(h, w, r, who)
 }
 
-// routes are the admin paths with their one method.
-var routes = map[string]string{"/status": http.MethodGet, "/cordon": http.MethodPost, "/uncordon": http.MethodPost}
+// route is an admin path's one method and what serves it; who names the
+// peer for the log.
+type route struct {
+	method string
+	serve  func(h *Handler, w http.ResponseWriter, r *http.Request, who zap.Field)
+}
+
+var routes = map[string]route{
+	"/status":   {http.MethodGet, (*Handler).status},
+	"/cordon":   {http.MethodPost, (*Handler).cordon},
+	"/uncordon": {http.MethodPost, (*Handler).uncordon},
+}
 
 // allowed reports whether a Unix peer with uid may come in.
 func (h *Handler) allowed(uid uint32) bool { return slices.Contains(h.cfg.uids, uid) }
-
-type whoKey struct{}
 
 // admit says whether r may come in, and who sent it, for the log.
 func (h *Handler) admit(r *http.Request) (zap.Field, bool) {
@@ -278,8 +281,7 @@ type ErrorResponse struct {
 
 func errorBody(msg string) ErrorResponse { return ErrorResponse{Error: msg} }
 
-func (h *Handler) cordon(w http.ResponseWriter, r *http.Request) {
-	who := r.Context().Value(whoKey{}).(zap.Field)
+func (h *Handler) cordon(w http.ResponseWriter, r *http.Request, who zap.Field) {
 	var req CordonRequest
 	if status, err := decode(w, r, &req); err != nil {
 		h.refuse(w, who, "cordon", status, err.Error())
@@ -308,8 +310,7 @@ func (h *Handler) cordon(w http.ResponseWriter, r *http.Request) {
 	answer(w, http.StatusOK, ChangeResponse{Cordon: h.state(c), Was: h.state(ch.Was)})
 }
 
-func (h *Handler) uncordon(w http.ResponseWriter, r *http.Request) {
-	who := r.Context().Value(whoKey{}).(zap.Field)
+func (h *Handler) uncordon(w http.ResponseWriter, r *http.Request, who zap.Field) {
 	var req struct{}
 	if r.ContentLength != 0 { // no body is as good as {}
 		if status, err := decode(w, r, &req); err != nil {
@@ -368,7 +369,7 @@ type TaskState struct {
 	Error    string  `json:"error,omitempty"`
 }
 
-func (h *Handler) status(w http.ResponseWriter, r *http.Request) {
+func (h *Handler) status(w http.ResponseWriter, _ *http.Request, _ zap.Field) {
 	answer(w, http.StatusOK, h.Status())
 }
 
