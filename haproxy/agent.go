@@ -22,7 +22,7 @@
 //	    server a 10.0.0.7:8080 check port 8081 weight 100 agent-check agent-port 8082 agent-inter 500ms
 //
 // Besides the standard library, the package uses only probes and package
-// server (for Peer and Shedder).
+// server (for Peer and Shedder), and the project's own escaping of text.
 package haproxy
 
 import (
@@ -36,10 +36,9 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/probekit/probes"
+	"github.com/probekit/probes/internal/printable"
 	"github.com/probekit/probes/server"
 )
 
@@ -216,24 +215,10 @@ func why(rep *probes.Report) string {
 	return strings.Join(rep.Notes, "; ")
 }
 
-// line makes s safe for the one-line protocol: printable, at most 200
-// bytes, cut between characters.
-func line(s string) string {
-	s = strings.Map(func(r rune) rune {
-		if unicode.IsPrint(r) {
-			return r
-		}
-		return ' '
-	}, s)
-	if len(s) <= 200 {
-		return s
-	}
-	cut := 200
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut]
-}
+// line makes s safe for the one-line protocol (package printable): no
+// line break or control character, at most 200 bytes with the "..." of a
+// cut.
+func line(s string) string { return printable.Escape(s, 197) }
 
 // sample folds the shedders' spare capacity now into the moving average
 // and publishes the weight. dt is the time since the last sample.

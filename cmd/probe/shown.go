@@ -1,12 +1,7 @@
 package main
 
 import (
-	"fmt"
-	"strconv"
-	"strings"
-	"unicode"
-	"unicode/utf8"
-
+	"github.com/probekit/probes/internal/printable"
 	"github.com/probekit/probes/redact"
 )
 
@@ -19,25 +14,4 @@ const maxShown = 200
 // as strconv.Quote escapes it (\x1b, \t, \u202e, \xff for a byte that is
 // not UTF-8), so that it cannot drive the terminal, and cut to maxShown
 // bytes with "..." after.
-func shown(s string) string {
-	s = redact.String(s)
-	var b strings.Builder
-	for i, r := range s {
-		piece := string(r)
-		switch {
-		case r == utf8.RuneError:
-			if _, w := utf8.DecodeRuneInString(s[i:]); w == 1 {
-				piece = fmt.Sprintf(`\x%02x`, s[i])
-			}
-		case !unicode.IsPrint(r):
-			q := strconv.QuoteRune(r)
-			piece = q[1 : len(q)-1]
-		}
-		if b.Len()+len(piece) > maxShown {
-			b.WriteString("...")
-			break
-		}
-		b.WriteString(piece)
-	}
-	return b.String()
-}
+func shown(s string) string { return printable.Escape(redact.String(s), maxShown) }

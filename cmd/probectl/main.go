@@ -42,10 +42,10 @@ import (
 	"syscall"
 	"text/tabwriter"
 	"time"
-	"unicode"
 
 	"github.com/probekit/probes/admin"
 	"github.com/probekit/probes/internal/fleet"
+	text "github.com/probekit/probes/internal/printable"
 )
 
 // Exit codes.
@@ -319,17 +319,6 @@ func seconds(s float64) string {
 	return (time.Duration(s * float64(time.Second))).Round(time.Second).String()
 }
 
-// printable replaces every character that could drive a terminal (control
-// characters, escapes, bidirectional overrides) with U+FFFD and cuts the
-// text to 500 bytes: what the service says is shown, never obeyed.
-func printable(s string) string {
-	if len(s) > 500 {
-		s = s[:500] + "..."
-	}
-	return strings.Map(func(r rune) rune {
-		if unicode.IsPrint(r) {
-			return r
-		}
-		return '\uFFFD'
-	}, s)
-}
+// printable is what the service sent, escaped so that it is shown and
+// never obeyed (package printable), and cut to 500 bytes.
+func printable(s string) string { return text.Escape(s, 500) }

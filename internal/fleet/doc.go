@@ -27,7 +27,8 @@
 // Everything an instance sends is untrusted: at most 1 MiB of a body is
 // read, each text it holds is cut short and has its control and
 // formatting characters (escape sequences, bidirectional overrides)
-// replaced by '?' before it is printed or kept, and the page escapes it. A round asks at most MaxInstances instances.
+// escaped as \x1b or \u202e before it is printed or kept, and the page
+// escapes it. A round asks at most MaxInstances instances.
 //
 // Testing contract of the page: each instance element carries
 // data-instance="<host:port>", data-phase="<phase>" ("" when unreachable),

@@ -362,8 +362,8 @@ func TestHostileInstances(t *testing.T) {
 	for _, in := range r.Instances {
 		by[in.Address] = in
 	}
-	if in := by[escapes]; in.Phase != "ready?[2J?]0;owned?" || in.Cordon != "a??b?[31m" || fmt.Sprint(in.Failing) != "[readiness?/evil?[1m]" {
-		t.Errorf("escapes not replaced: phase %q cordon %q failing %q", in.Phase, in.Cordon, in.Failing)
+	if in := by[escapes]; in.Phase != `ready\x1b[2J\x1b]0;owned\a` || in.Cordon != `a\r\nb\x1b[31m` || fmt.Sprint(in.Failing) != `[readiness\x00/evil\x1b[1m]` {
+		t.Errorf("escapes not escaped: phase %q cordon %q failing %q", in.Phase, in.Cordon, in.Failing)
 	}
 	if in := by[huge]; in.Reachable || !strings.Contains(in.Error, "larger than 1024 KiB") {
 		t.Errorf("a 4 MiB body: reachable %v, error %q", in.Reachable, in.Error)

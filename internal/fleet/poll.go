@@ -21,7 +21,7 @@ import (
 const (
 	// maxBody bounds what is read of one deep view.
 	maxBody = 1 << 20
-	// maxText bounds each text taken from an instance, in runes.
+	// maxText bounds each text taken from an instance, in bytes.
 	maxText = 200
 	// maxIdle bounds the connections kept between rounds (one per
 	// instance): beyond it, instances are connected to afresh each round

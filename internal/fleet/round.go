@@ -10,8 +10,8 @@ import (
 	"slices"
 	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
+
+	"github.com/probekit/probes/internal/printable"
 )
 
 // Scopes of a fault.
@@ -129,32 +129,7 @@ func sortInstances(ins []Instance) {
 	})
 }
 
-// clean makes text from an instance safe to print and to keep: invalid
-// UTF-8, control and formatting characters (escape sequences, bidi
-// overrides) become '?', and it is cut to maxText runes.
-func clean(s string) string {
-	ok := len(s) <= maxText
-	for _, r := range s {
-		if !ok || r == utf8.RuneError || !unicode.IsPrint(r) {
-			ok = false
-			break
-		}
-	}
-	if ok {
-		return s
-	}
-	var b strings.Builder
-	n := 0
-	for _, r := range s {
-		if n == maxText {
-			b.WriteString("...")
-			break
-		}
-		if r == utf8.RuneError || !unicode.IsPrint(r) {
-			r = '?'
-		}
-		b.WriteRune(r)
-		n++
-	}
-	return b.String()
-}
+// clean makes text from an instance safe to print and to keep: control
+// and formatting characters (escape sequences, bidi overrides) and invalid
+// UTF-8 are escaped (package printable), and it is cut to maxText bytes.
+func clean(s string) string { return printable.Escape(s, maxText) }
