@@ -23,6 +23,7 @@
 //	probes_check_last_result_timestamp_seconds{gate,check}   gauge: when the last result came, 0 before
 //	probes_check_stale{gate,check}                           gauge: 1 while the last result is stale
 //	probes_check_consecutive_failures{gate,check}            gauge
+//	probes_check_flapping{gate,check}                        gauge: 1 while its outcomes keep changing
 //	probes_transitions_total{from,to}                        counter of phase transitions
 //	probes_cordoned                                          gauge: 1 while cordoned by hand, else 0
 //	probes_cordon_changes_total{cause}                       counter: cordoned, uncordoned, lifted (time limit)

@@ -53,15 +53,25 @@ func newReader(t testing.TB) *reader {
 // collect reads every metric once.
 func (r *reader) collect(t testing.TB) []metricdata.Metrics {
 	t.Helper()
+	all, err := r.gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return all
+}
+
+// gather is collect for a goroutine of the test's own, which must not
+// call t.Fatal.
+func (r *reader) gather() ([]metricdata.Metrics, error) {
 	var rm metricdata.ResourceMetrics
 	if err := r.Collect(context.Background(), &rm); err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	var all []metricdata.Metrics
 	for _, sm := range rm.ScopeMetrics {
 		all = append(all, sm.Metrics...)
 	}
-	return all
+	return all, nil
 }
 
 // find returns the metric called name.
@@ -379,7 +389,12 @@ func TestCountsUnderRaces(t *testing.T) {
 					return
 				default:
 				}
-				checkOneHot(t, r.collect(t))
+				all, err := r.gather()
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				checkOneHot(t, all)
 			}
 		})
 	}

@@ -23,7 +23,6 @@
 package statuspage
 
 import (
-	"bufio"
 	"bytes"
 	"crypto/sha256"
 	"encoding/base64"
@@ -366,11 +365,10 @@ func (p *Page) stream(w http.ResponseWriter, r *http.Request) {
 func event(b []byte) []byte {
 	b = bytes.ReplaceAll(bytes.ReplaceAll(b, []byte("\r\n"), []byte("\n")), []byte("\r"), []byte("\n"))
 	var out bytes.Buffer
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
+	out.Grow(len(b) + len(b)/8)
+	for line := range bytes.Lines(b) {
 		out.WriteString("data: ")
-		out.Write(sc.Bytes())
+		out.Write(bytes.TrimSuffix(line, []byte("\n")))
 		out.WriteByte('\n')
 	}
 	out.WriteByte('\n')
