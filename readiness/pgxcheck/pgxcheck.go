@@ -19,7 +19,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -150,10 +149,10 @@ func (c *Checker) exhaustedPool(ctx context.Context, acquired, maxConns int32) e
 	}
 	var pgErr *pgconn.PgError
 	switch {
-	case errors.As(err, &pgErr) && strings.HasPrefix(pgErr.Code, "53"):
-		// Insufficient resources, such as 53300 (too many connections for
-		// the role, or max_connections reached): the database answered,
-		// and it is as busy as the pool.
+	case errors.As(err, &pgErr) && pgErr.Code == "53300":
+		// too_many_connections (for the role, or max_connections
+		// reached): the database answered, and it is as busy as the pool.
+		// The rest of class 53 (a full disk, no memory) is trouble.
 		exhausted = fmt.Errorf("%w, and the database refuses more: %w", exhausted, err)
 	case errors.As(err, &pgErr):
 		return fmt.Errorf("%w, and the database refused a connection: %w", exhausted, err)

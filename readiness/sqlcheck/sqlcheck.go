@@ -238,19 +238,20 @@ func (c *Checker) exhaustedPool(ctx context.Context, st sql.DBStats) error {
 }
 
 // tooManyConnections reports whether err is a server refusing a connection
-// for want of connection slots: SQLSTATE class 53 (PostgreSQL's 53300) or
-// 08004 as a driver's SQLState method gives it, or the message of MySQL and
-// MariaDB errors 1040 ("Too many connections") and 1203 (max_user_connections),
-// or PostgreSQL's "too many clients" and "too many connections".
+// for want of connection slots: SQLSTATE 53300 (PostgreSQL's
+// too_many_connections; the rest of class 53, a full disk or no memory, is
+// trouble, not business) or 08004 as a driver's SQLState method gives it,
+// or the message of MySQL and MariaDB errors 1040 ("Too many connections")
+// and 1203 (max_user_connections), or PostgreSQL's "too many clients".
 func tooManyConnections(err error) bool {
 	var coded interface{ SQLState() string }
 	if errors.As(err, &coded) {
-		if s := coded.SQLState(); strings.HasPrefix(s, "53") || s == "08004" {
+		if s := coded.SQLState(); s == "53300" || s == "08004" {
 			return true
 		}
 	}
 	msg := strings.ToLower(err.Error())
-	for _, sign := range []string{"error 1040", "error 1203", "too many connections", "too many clients", "max_user_connections", "(sqlstate 53300)"} {
+	for _, sign := range []string{"too many connections", "max_user_connections", "too many clients"} {
 		if strings.Contains(msg, sign) {
 			return true
 		}
