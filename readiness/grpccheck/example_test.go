@@ -25,8 +25,9 @@ func ExampleNew() {
 	gs := grpc.NewServer()
 	hs := health.NewServer()
 	healthpb.RegisterHealthServer(gs, hs)
-	go gs.Serve(ln) //nolint:errcheck // ends with Stop
-	defer gs.Stop()
+	served := make(chan error, 1)
+	go func() { served <- gs.Serve(ln) }()
+	defer func() { gs.Stop(); <-served }()
 	hs.SetServingStatus("billing.v1.Billing", healthpb.HealthCheckResponse_SERVING)
 
 	// The service's own connection to it.

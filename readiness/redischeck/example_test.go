@@ -1,6 +1,7 @@
 package redischeck_test
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -30,4 +31,6 @@ func ExampleNew() {
 	if err != nil {
 		panic(err)
 	}
+	fmt.Println("added")
+	// Output: added
 }

@@ -2,6 +2,7 @@ package sqlcheck_test
 
 import (
 	"database/sql"
+	"fmt"
 	"time"
 
 	"github.com/probekit/probes"
@@ -34,4 +35,6 @@ func ExampleNew() {
 	if err != nil {
 		panic(err)
 	}
+	fmt.Println("added")
+	// Output: added
 }
