@@ -36,6 +36,24 @@ func (c Cordon) Note() string {
 	return "cordoned: " + c.Reason + " (until " + c.Until.UTC().Format(time.RFC3339) + ")"
 }
 
+// CordonCause is why the cordon changed.
+type CordonCause string
+
+// The causes of a cordon change.
+const (
+	CauseCordoned   CordonCause = "cordoned"   // Cordon set or replaced it
+	CauseUncordoned CordonCause = "uncordoned" // Uncordon lifted it
+	CauseLifted     CordonCause = "lifted"     // its time limit ended it
+)
+
+// CordonCauses returns every CordonCause, for surfaces that count changes
+// by cause from the start.
+func CordonCauses() []CordonCause { return []CordonCause{CauseCordoned, CauseUncordoned, CauseLifted} }
+
+// CountsIn reports whether c holds sway in phase p: a cordon is set, and p
+// is Cold, Warming or Ready. From Draining on, the phase decides alone.
+func (c Cordon) CountsIn(p Phase) bool { return !c.IsZero() && p <= Ready }
+
 // CordonChange describes one change of the cordon, as listeners added with
 // Lifecycle.SubscribeCordon receive it.
 type CordonChange struct {
@@ -43,9 +61,8 @@ type CordonChange struct {
 	Cordon Cordon
 	// Was is the cordon before the change, zero when there was none.
 	Was Cordon
-	// Cause is "cordoned", "uncordoned", or "lifted" when the time limit
-	// ended it.
-	Cause string
+	// Cause says what made the change.
+	Cause CordonCause
 	// At is when the change happened, by the lifecycle's clock.
 	At time.Time
 }
@@ -105,7 +122,7 @@ func (l *Lifecycle) Cordon(reason string, d time.Duration) (CordonChange, error)
 	}
 	l.mu.Lock()
 	at := l.clock.Now()
-	return l.setCordon(&Cordon{Reason: reason, Since: at, Until: at.Add(d)}, "cordoned", at, d), nil
+	return l.setCordon(&Cordon{Reason: reason, Since: at, Until: at.Add(d)}, CauseCordoned, at, d), nil
 }
 
 // Uncordon lifts the cordon at once and returns it, or ErrNotCordoned when
@@ -117,7 +134,7 @@ func (l *Lifecycle) Uncordon() (Cordon, error) {
 		l.mu.Unlock()
 		return Cordon{}, ErrNotCordoned
 	}
-	l.setCordon(nil, "uncordoned", l.clock.Now(), 0)
+	l.setCordon(nil, CauseUncordoned, l.clock.Now(), 0)
 	return *was, nil
 }
 
@@ -146,14 +163,14 @@ func (l *Lifecycle) liftCordon(c *Cordon) {
 		l.mu.Unlock()
 		return
 	}
-	l.setCordon(nil, "lifted", l.clock.Now(), 0)
+	l.setCordon(nil, CauseLifted, l.clock.Now(), 0)
 }
 
 // setCordon is called with l.mu held and returns with it released. It
 // installs c (nil for none) with its time limit d, stops the previous
 // limit, makes the change visible through Version, delivers it to the
 // listeners, and returns it.
-func (l *Lifecycle) setCordon(c *Cordon, cause string, at time.Time, d time.Duration) CordonChange {
+func (l *Lifecycle) setCordon(c *Cordon, cause CordonCause, at time.Time, d time.Duration) CordonChange {
 	ch := CordonChange{Cause: cause, At: at}
 	if was := l.cordon.Load(); was != nil {
 		ch.Was = *was
@@ -200,7 +217,7 @@ func (l *Lifecycle) Basis(k Kind) Basis {
 		return b
 	}
 	b.Cordon = *c
-	if p > Ready || (k != Readiness && k != Health) {
+	if !b.Cordon.CountsIn(p) || (k != Readiness && k != Health) {
 		return b
 	}
 	if k == Readiness {

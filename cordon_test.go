@@ -123,7 +123,7 @@ func TestCordonLiftsByItself(t *testing.T) {
 	if got := c.Until.Sub(c.Since); got != 30*time.Millisecond {
 		t.Fatalf("Until - Since = %s, want the limit", got)
 	}
-	for _, want := range []string{"cordoned", "lifted"} {
+	for _, want := range []probes.CordonCause{probes.CauseCordoned, probes.CauseLifted} {
 		select {
 		case ch := <-changes:
 			if ch.Cause != want {
@@ -147,13 +147,38 @@ func TestCordonLiftsByItself(t *testing.T) {
 	}
 }
 
+// TestCordonLimitStopsWithTheService: once Stopped, the cordon's time
+// limit no longer fires, so no listener hears from a lifecycle that is over.
+func TestCordonLimitStopsWithTheService(t *testing.T) {
+	lc := path(t, "Start", "MarkReady")
+	heard := make(chan probes.CordonChange, 2)
+	defer lc.SubscribeCordon(func(c probes.CordonChange) { heard <- c })()
+	if _, err := lc.Cordon("last look", 30*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	<-heard // the cordon itself
+	for _, m := range []string{"Drain", "Stop"} {
+		if err := move(lc, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	select {
+	case c := <-heard:
+		t.Fatalf("after Stop the limit still fired: %+v", c)
+	case <-time.After(200 * time.Millisecond): // well past the 30 ms limit
+	}
+	if _, ok := lc.Cordoned(); !ok {
+		t.Error("Stop lifted the cordon; it should stay as it was")
+	}
+}
+
 // TestCordonReplacedLimit: a second cordon replaces the first, and the
 // first one's limit does not lift the second.
 func TestCordonReplacedLimit(t *testing.T) {
 	lc := path(t, "Start", "MarkReady")
 	lifted := make(chan struct{}, 4)
 	defer lc.SubscribeCordon(func(c probes.CordonChange) {
-		if c.Cause == "lifted" {
+		if c.Cause == probes.CauseLifted {
 			lifted <- struct{}{}
 		}
 	})()

@@ -248,6 +248,12 @@ func (l *Lifecycle) move(allowed uint8, to Phase, reason string, cause error) er
 	at := l.clock.Now()
 	l.since.Store(at.UnixNano())
 	l.state.Store(next)
+	if (to == Stopped || to == Broken) && l.lift != nil {
+		// The service is over: its cordon stays as it was, and its time
+		// limit has nobody left to tell.
+		l.lift.Stop()
+		l.lift = nil
+	}
 	l.enqueue(event{move: Transition{From: was, To: to, Reason: reason, At: at, Err: cause}})
 	return nil
 }

@@ -166,7 +166,7 @@ func (h *History) cordoned(c probes.CordonChange) {
 	}
 	reason := c.Cordon.Reason
 	if c.Cordon.IsZero() {
-		reason = c.Cause + " (was: " + c.Was.Reason + ")"
+		reason = string(c.Cause) + " (was: " + c.Was.Reason + ")"
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()

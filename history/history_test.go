@@ -319,7 +319,7 @@ func TestCordonTransitions(t *testing.T) {
 	}
 	lifted := make(chan struct{})
 	defer lc.SubscribeCordon(func(c probes.CordonChange) {
-		if c.Cause == "lifted" {
+		if c.Cause == probes.CauseLifted {
 			close(lifted)
 		}
 	})()

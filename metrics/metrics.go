@@ -240,8 +240,8 @@ func Register(reg prometheus.Registerer, lc *probes.Lifecycle, opts ...Option) (
 			Help: "Changes of the cordon by cause: cordoned, uncordoned, lifted (its time limit ended it).",
 		}, []string{"cause"}),
 	}
-	for _, cause := range []string{"cordoned", "uncordoned", "lifted"} {
-		m.cordons.WithLabelValues(cause) // from 0, so that increase() sees the first
+	for _, cause := range probes.CordonCauses() {
+		m.cordons.WithLabelValues(string(cause)) // from 0, so that increase() sees the first
 	}
 	m.byCheck.Store(&map[checkKey]*check{})
 	if cfg.srv != nil {
@@ -269,7 +269,7 @@ func Register(reg prometheus.Registerer, lc *probes.Lifecycle, opts ...Option) (
 		moved[t.From][t.To].Inc() // a Lifecycle makes no other moves than CanMove's
 	}))
 	m.cancels = append(m.cancels, lc.SubscribeCordon(func(c probes.CordonChange) {
-		m.cordons.WithLabelValues(c.Cause).Inc()
+		m.cordons.WithLabelValues(string(c.Cause)).Inc()
 	}))
 	for _, g := range m.gates {
 		if src, ok := g.(executionSource); ok {

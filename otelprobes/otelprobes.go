@@ -81,7 +81,7 @@ type Metrics struct {
 	phaseOpts [lastPhase + 1][]metric.ObserveOption
 	gateOpts  [probes.Readiness + 1][probes.Pass + 1][]metric.ObserveOption
 	moveOpts  [lastPhase + 1][lastPhase + 1][]metric.AddOption
-	causeOpts map[string][]metric.AddOption // cordon changes by cause
+	causeOpts map[probes.CordonCause][]metric.AddOption // cordon changes by cause
 
 	mu      sync.Mutex                          // serialises additions to byCheck and tasks
 	byCheck atomic.Pointer[map[checkKey]*check] // copied on write
@@ -205,9 +205,9 @@ func (m *Metrics) buildOptions() {
 			m.gateOpts[k][s] = observeWith(attribute.String("gate", k.String()), attribute.String("status", s.String()))
 		}
 	}
-	m.causeOpts = map[string][]metric.AddOption{}
-	for _, cause := range []string{"cordoned", "uncordoned", "lifted"} {
-		m.causeOpts[cause] = []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(attribute.String("cause", cause)))}
+	m.causeOpts = map[probes.CordonCause][]metric.AddOption{}
+	for _, cause := range probes.CordonCauses() {
+		m.causeOpts[cause] = []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(attribute.String("cause", string(cause))))}
 	}
 	for from := probes.Cold; from <= lastPhase; from++ {
 		for to := probes.Cold; to <= lastPhase; to++ {

@@ -26,14 +26,14 @@ func logTransition(log *zap.Logger, t probes.Transition) {
 
 func logCordon(log *zap.Logger, c probes.CordonChange) {
 	switch c.Cause {
-	case "cordoned":
+	case probes.CauseCordoned:
 		fields := []zap.Field{zap.String("reason", c.Cordon.Reason), zap.Time("until", c.Cordon.Until)}
 		if !c.Was.IsZero() {
 			fields = append(fields, zap.String("replaced", c.Was.Reason))
 		}
 		log.Warn("cordoned: out of rotation by hand", fields...)
 	default:
-		log.Info(c.Cause+": back in rotation unless the phase or a check says otherwise",
+		log.Info(string(c.Cause)+": back in rotation unless the phase or a check says otherwise",
 			zap.String("reason", c.Was.Reason), zap.Duration("cordoned_for", c.At.Sub(c.Was.Since)))
 	}
 }

@@ -446,8 +446,7 @@ func renderText(rep *probes.Report, path string, o renderOptions) []byte {
 	}
 	// A cordon counts for readiness and the deep view, in the phases up to
 	// Ready (see probes.Lifecycle.Verdict); the phase's own line stays.
-	cordoned := !rep.Cordon.IsZero() && rep.Phase <= probes.Ready &&
-		(rep.Gate == probes.Readiness || rep.Gate == probes.Health)
+	cordoned := rep.Cordon.CountsIn(rep.Phase) && (rep.Gate == probes.Readiness || rep.Gate == probes.Health)
 	if rep.Base.OK() || cordoned && rep.Phase == probes.Ready {
 		fmt.Fprintf(&b, "[+]phase ok: %s\n", rep.Phase)
 	} else {

@@ -114,7 +114,7 @@ func (n *Notifier) run(ctx context.Context) error {
 	}()
 
 	defer n.lc.Subscribe(func(t probes.Transition) { n.transition(t.To) })()
-	defer n.lc.SubscribeCordon(func(probes.CordonChange) { n.current() })()
+	defer n.lc.SubscribeCordon(func(probes.CordonChange) { n.restate() })()
 	if n.startup != nil {
 		defer n.startup.Subscribe(n.progress)()
 	}
@@ -168,6 +168,14 @@ func (n *Notifier) current() {
 	n.transitionLocked(n.lc.Phase())
 }
 
+// restate sends the status line again (a cordon came or went), and nothing
+// else: a drain's STOPPING=1 is said once, by its move.
+func (n *Notifier) restate() {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.sendLocked("STATUS=" + n.status(n.lc.Phase()))
+}
+
 // transition sends what a move to phase means to systemd.
 func (n *Notifier) transition(phase probes.Phase) {
 	n.mu.Lock()
@@ -211,7 +219,7 @@ func (n *Notifier) status(phase probes.Phase) string {
 			s += ": " + note
 		}
 	}
-	if c, ok := n.lc.Cordoned(); ok && phase <= probes.Ready {
+	if c, _ := n.lc.Cordoned(); c.CountsIn(phase) {
 		s += "; " + c.Note()
 	}
 	return s

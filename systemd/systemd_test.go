@@ -267,4 +267,23 @@ func TestStatusSaysCordoned(t *testing.T) {
 		got := sd.datagrams()
 		return len(got) > 0 && got[len(got)-1] == "STATUS=ready"
 	})
+	// A cordon during the drain changes no status and says STOPPING=1
+	// no second time.
+	if err := lc.Drain("SIGTERM"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := lc.Cordon("late", time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if err := lc.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, "stopped", func() bool { return sd.count("STATUS=stopped") == 1 })
+	stopping := 0
+	for _, d := range sd.datagrams() {
+		stopping += strings.Count(d, "STOPPING=1")
+	}
+	if stopping != 1 {
+		t.Errorf("STOPPING=1 sent %d times, want once: %q", stopping, sd.datagrams())
+	}
 }
