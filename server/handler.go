@@ -180,10 +180,6 @@ var (
 
 // ServeHTTP answers a probe.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if h.cfg.browsers != nil && r.PathValue("check") == "" && wantsPage(r) {
-		h.cfg.browsers.ServeHTTP(w, r)
-		return
-	}
 	v := h.current()
 	if v.rep.Phase >= probes.Draining {
 		markProbe(r) // only a drain tells probes from late requests; see Server.track
@@ -199,19 +195,26 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		methodNotAllowed(w)
 		return
 	}
+	name := r.PathValue("check")
+	if h.cfg.browsers != nil && name == "" && wantsPage(r) {
+		// A page is monitoring, like a probe (marked above), and gets
+		// the same method and body rules.
+		h.cfg.browsers.ServeHTTP(w, r)
+		return
+	}
 	text := wantsText(r)
-	if name := r.PathValue("check"); name != "" {
+	if name != "" {
 		h.serveCheck(w, r, name, text)
 		return
 	}
 	if r.URL.RawQuery == "" {
 		if v.code != http.StatusOK {
 			h.probed.answered(r)
-		}
-		if v.code != http.StatusOK && h.authorized(r) {
-			if d := h.details(); d.view.secrets {
-				d.view.pair(renderOptions{authz: true}).pick(text).write(w, r)
-				return
+			if h.authorized(r) {
+				if d := h.details(); d.view.secrets {
+					d.authorised().plain.pick(text).write(w, r)
+					return
+				}
 			}
 		}
 		v.plain.pick(text).write(w, r)
@@ -221,8 +224,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	q := parseQuery(r.URL.RawQuery)
 	authz := d.view.secrets && h.authorized(r)
 	switch {
-	case len(q.exclude) > 0 || authz:
+	case len(q.exclude) > 0:
 		renderQuery(d.view, q, authz).pick(text).write(w, r)
+	case authz && q.verbose:
+		d.authorised().verbose.pick(text).write(w, r)
+	case authz:
+		d.authorised().plain.pick(text).write(w, r)
 	case q.verbose:
 		d.verbose.pick(text).write(w, r)
 	default: // only parameters a probe ignores
@@ -251,7 +258,7 @@ func (h *Handler) serveCheck(w http.ResponseWriter, r *http.Request, name string
 		return
 	}
 	if d.view.secrets && h.authorized(r) {
-		p = d.view.checkPair(name, true)
+		p = d.authorised().checks[name]
 	}
 	p.pick(text).write(w, r)
 }

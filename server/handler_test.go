@@ -566,6 +566,14 @@ func TestBrowsers(t *testing.T) {
 			t.Errorf("%s with Accept %q: page %v, want %v (%d %s)", tt.path, tt.accept, got, tt.page, rec.Code, rec.Body)
 		}
 	}
+	// A browser's POST gets the contract's 405, not the page.
+	rec := httptest.NewRecorder()
+	req := httptest.NewRequest(http.MethodPost, "/healthz", strings.NewReader("x=1"))
+	req.Header.Set("Accept", "text/html")
+	mux.ServeHTTP(rec, req)
+	if rec.Code != http.StatusMethodNotAllowed || rec.Body.String() == "<p>page</p>" {
+		t.Errorf("POST /healthz with Accept text/html: %d %q, want 405", rec.Code, rec.Body)
+	}
 	g := &stubGate{rep: failingReadiness()}
 	if _, err := server.NewHandler(g, server.Browsers(page)); err == nil {
 		t.Error("NewHandler with Browsers accepted")

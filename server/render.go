@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/probekit/probes"
@@ -92,6 +93,34 @@ type detail struct {
 	view    *view
 	verbose pair
 	checks  map[string]pair
+
+	authzOnce sync.Once
+	authz     shown // the same answers with error texts; see authorised
+}
+
+// shown are the answers of one state for one audience.
+type shown struct {
+	plain, verbose pair
+	checks         map[string]pair
+}
+
+// authorised returns the answers with error texts, rendered by the first
+// authorised request that needs them and kept for the rest: a probe that
+// may see reasons (an exec probe on loopback, say) costs a render per
+// state, not per request.
+func (d *detail) authorised() *shown {
+	d.authzOnce.Do(func() {
+		v := d.view
+		d.authz = shown{
+			plain:   v.pair(renderOptions{authz: true}),
+			verbose: v.pair(renderOptions{verbose: true, authz: true}),
+			checks:  make(map[string]pair, len(d.checks)),
+		}
+		for name := range d.checks {
+			d.authz.checks[name] = v.checkPair(name, true)
+		}
+	})
+	return &d.authz
 }
 
 func newDetail(v *view) *detail {
