@@ -151,6 +151,25 @@ func (r Report) StatusExcluding(skip func(name string) bool) Status {
 	return s
 }
 
+// Behind names the checks that make the verdict worse than pass: those
+// whose Contribution fails and those whose Contribution warns, in report
+// order, leaving out those skip returns true for (nil skips none).
+func (r *Report) Behind(skip func(name string) bool) (failing, warning []string) {
+	for i := range r.Checks {
+		c := &r.Checks[i]
+		if skip != nil && skip(c.Name) {
+			continue
+		}
+		switch c.Contribution() {
+		case Fail:
+			failing = append(failing, c.Name)
+		case Warn:
+			warning = append(warning, c.Name)
+		}
+	}
+	return failing, warning
+}
+
 // Progress is how far the warm-up has come, from 0 to 1: the mean of the
 // tasks' fractions, a finished task counting 1. It is 1 for a report with
 // no tasks.

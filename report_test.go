@@ -1,6 +1,7 @@
 package probes_test
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -59,5 +60,19 @@ func TestCheckDefaults(t *testing.T) {
 		probes.DefaultFailureThreshold != 1 || probes.DefaultSuccessThreshold != 1 {
 		t.Errorf("check defaults: interval %s, timeout %s, thresholds %d and %d; the docs say 5s, 1s, 1 and 1",
 			probes.DefaultInterval, probes.DefaultTimeout, probes.DefaultFailureThreshold, probes.DefaultSuccessThreshold)
+	}
+}
+
+func TestReportBehind(t *testing.T) {
+	rep := probes.Report{Checks: []probes.Result{
+		{Name: "db", Status: probes.Fail, Critical: true},
+		{Name: "cache", Status: probes.Fail},                                                  // non-critical: warns
+		{Name: "shared", Status: probes.Fail, Critical: true, Shared: true, EverPassed: true}, // shared: warns
+		{Name: "ok", Status: probes.Pass, Critical: true},
+		{Name: "gone", Status: probes.Fail, Critical: true},
+	}}
+	failing, warning := rep.Behind(func(name string) bool { return name == "gone" })
+	if fmt.Sprint(failing, warning) != "[db] [cache shared]" {
+		t.Errorf("Behind = %v %v, want [db] [cache shared]", failing, warning)
 	}
 }

@@ -203,13 +203,7 @@ func (a *Agent) readiness() probes.Gate {
 // why is the short reason readiness fails: the failing checks, or the
 // phase's note.
 func why(rep *probes.Report) string {
-	var failing []string
-	for i := range rep.Checks {
-		if rep.Checks[i].Contribution() == probes.Fail {
-			failing = append(failing, rep.Checks[i].Name)
-		}
-	}
-	if len(failing) > 0 && rep.Base.OK() {
+	if failing, _ := rep.Behind(nil); len(failing) > 0 && rep.Base.OK() {
 		return "failing: " + strings.Join(failing, ", ")
 	}
 	return strings.Join(rep.Notes, "; ")

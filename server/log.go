@@ -55,7 +55,7 @@ func watch(log *zap.Logger, g probes.Gate) (cancel func()) {
 func logDiff(log *zap.Logger, prev, cur *probes.Report) {
 	gate := zap.Stringer("gate", cur.Gate)
 	if a, b := prev.Status(), cur.Status(); a != b {
-		failing, warning := behind(cur)
+		failing, warning := cur.Behind(nil)
 		log.Info("gate verdict changed", gate, zap.Stringer("from", a), zap.Stringer("to", b),
 			zap.Strings("failing", failing), zap.Strings("warning", warning), zap.Strings("notes", cur.Notes))
 	}
@@ -98,15 +98,3 @@ func logDiff(log *zap.Logger, prev, cur *probes.Report) {
 	}
 }
 
-// behind names the checks that make a report fail or warn.
-func behind(r *probes.Report) (failing, warning []string) {
-	for i := range r.Checks {
-		switch c := &r.Checks[i]; c.Contribution() {
-		case probes.Fail:
-			failing = append(failing, c.Name)
-		case probes.Warn:
-			warning = append(warning, c.Name)
-		}
-	}
-	return failing, warning
-}

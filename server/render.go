@@ -300,20 +300,11 @@ func unmatchedNotes(names []string) []string {
 // verdictNotes name the checks that make the gate fail or warn: names and
 // statuses are public, so even the smallest body says why.
 func verdictNotes(rep *probes.Report, o *renderOptions) []string {
-	var failing, warning, flapping []string
+	failing, warning := rep.Behind(o.skip)
+	var flapping []string
 	for i := range rep.Checks {
-		c := &rep.Checks[i]
-		if o.excluded(c.Name) {
-			continue
-		}
-		if c.Flapping {
+		if c := &rep.Checks[i]; c.Flapping && !o.excluded(c.Name) {
 			flapping = append(flapping, c.Name)
-		}
-		switch c.Contribution() {
-		case probes.Fail:
-			failing = append(failing, c.Name)
-		case probes.Warn:
-			warning = append(warning, c.Name)
 		}
 	}
 	var notes []string
