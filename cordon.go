@@ -200,6 +200,12 @@ type Basis struct {
 	Notes  []string
 }
 
+// Report starts gate k's report from b: its phase, since, cordon, base
+// verdict and notes; the gate adds its checks or tasks.
+func (b Basis) Report(k Kind) Report {
+	return Report{Gate: k, Phase: b.Phase, Since: b.Since, Cordon: b.Cordon, Base: b.Status, Notes: b.Notes}
+}
+
 // Basis returns what gate k answers before it looks at any check: the
 // phase x gate table of Kind.Verdict with the cordon's column. While
 // cordoned in Cold, Warming or Ready, readiness fails and the deep view

@@ -85,8 +85,7 @@ func (g *Group) Kind() Kind { return Health }
 // Report returns the group's checks and tasks now, each check marked local
 // (see Group), sorted by name.
 func (g *Group) Report() Report {
-	b := g.lc.Basis(Health)
-	rep := Report{Gate: Health, Phase: b.Phase, Since: b.Since, Cordon: b.Cordon, Base: b.Status, Notes: b.Notes}
+	rep := g.lc.Basis(Health).Report(Health)
 	reports := make([]Report, len(g.gates))
 	uses := make(map[string]int)
 	for i, gate := range g.gates {

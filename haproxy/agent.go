@@ -170,8 +170,7 @@ func (a *Agent) Reply() string {
 	if g := a.readiness(); g != nil {
 		rep = g.Report()
 	} else {
-		b := a.lc.Basis(probes.Readiness)
-		rep = probes.Report{Gate: probes.Readiness, Phase: b.Phase, Cordon: b.Cordon, Base: b.Status, Notes: b.Notes}
+		rep = a.lc.Basis(probes.Readiness).Report(probes.Readiness)
 	}
 	switch {
 	case rep.Phase == probes.Draining:

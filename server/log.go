@@ -97,4 +97,3 @@ func logDiff(log *zap.Logger, prev, cur *probes.Report) {
 		}
 	}
 }
-

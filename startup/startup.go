@@ -397,8 +397,7 @@ func (p *Progress) Count(done, total int) {
 
 // Report returns the gate's current state, with each task's progress.
 func (g *Gate) Report() probes.Report {
-	b := g.lc.Basis(probes.Startup)
-	r := probes.Report{Gate: probes.Startup, Phase: b.Phase, Since: b.Since, Cordon: b.Cordon, Base: b.Status, Notes: b.Notes}
+	r := g.lc.Basis(probes.Startup).Report(probes.Startup)
 	g.mu.Lock()
 	r.Tasks = make([]probes.TaskState, len(g.tasks))
 	for i, t := range g.tasks {

@@ -61,16 +61,9 @@ func (g *Gate) Trigger(name string) { g.runner.Trigger(name) }
 
 // Report returns the gate's current state.
 func (g *Gate) Report() probes.Report {
-	b := g.lc.Basis(g.kind)
-	return probes.Report{
-		Gate:   g.kind,
-		Phase:  b.Phase,
-		Since:  b.Since,
-		Cordon: b.Cordon,
-		Base:   b.Status,
-		Notes:  b.Notes,
-		Checks: g.runner.Results(),
-	}
+	r := g.lc.Basis(g.kind).Report(g.kind)
+	r.Checks = g.runner.Results()
+	return r
 }
 
 // Version grows with every phase move and every verdict change, as the
