@@ -9,6 +9,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/keepalive"
 
+	"github.com/probekit/probes/internal/opt"
 	"github.com/probekit/probes/server"
 )
 
@@ -73,13 +74,8 @@ func MaxConns(n int) ServeOption {
 // error naming the option when an option is invalid.
 func Serving(gs *grpc.Server, ln net.Listener, h *Health, opts ...ServeOption) (server.Peer, error) {
 	cfg := serveConfig{maxConns: defaultMaxConns()}
-	for _, o := range opts {
-		if o == nil {
-			continue
-		}
-		if err := o(&cfg); err != nil {
-			return nil, fmt.Errorf("grpchealth: %w", err)
-		}
+	if err := opt.Apply("grpchealth", &cfg, opts); err != nil {
+		return nil, err
 	}
 	if gs == nil || ln == nil {
 		return nil, fmt.Errorf("grpchealth: Serving needs a *grpc.Server and a listener")

@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/probekit/probes"
+	"github.com/probekit/probes/internal/opt"
 	"github.com/probekit/probes/redact"
 )
 
@@ -117,13 +118,8 @@ func New(lc *probes.Lifecycle, opts ...Option) (*History, error) {
 		return nil, errors.New("history: New(nil): need a *probes.Lifecycle")
 	}
 	cfg := config{transitions: DefaultTransitions}
-	for _, o := range opts {
-		if o == nil {
-			continue
-		}
-		if err := o(&cfg); err != nil {
-			return nil, fmt.Errorf("history: %w", err)
-		}
+	if err := opt.Apply("history", &cfg, opts); err != nil {
+		return nil, err
 	}
 	h := &History{lc: lc, ring: make([]Transition, cfg.transitions), gates: map[probes.Kind]*gateState{}, since: map[string]time.Time{}}
 	h.series.Store(&map[key]*series{})

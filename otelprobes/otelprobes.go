@@ -14,6 +14,7 @@ import (
 
 	"github.com/probekit/probes"
 	"github.com/probekit/probes/internal/buckets"
+	"github.com/probekit/probes/internal/opt"
 	"github.com/probekit/probes/server"
 )
 
@@ -38,7 +39,7 @@ type config struct {
 func Buckets(upper ...float64) Option {
 	return func(c *config) error {
 		if err := buckets.Check(upper); err != nil {
-			return fmt.Errorf("otelprobes: %w", err)
+			return err
 		}
 		c.buckets = slices.Clone(upper)
 		return nil
@@ -53,7 +54,7 @@ func Buckets(upper ...float64) Option {
 func Server(s *server.Server) Option {
 	return func(c *config) error {
 		if s == nil {
-			return errors.New("otelprobes: Server(nil): need a *server.Server")
+			return errors.New("Server(nil): need a *server.Server")
 		}
 		c.srv = s
 		return nil
@@ -141,12 +142,12 @@ func Register(mp metric.MeterProvider, lc *probes.Lifecycle, opts ...Option) (*M
 	}
 	cfg := config{buckets: buckets.Default()}
 	for _, o := range opts {
-		if o == nil {
+		if o == nil { // opt.Apply skips nil; a nil here is a caller's slip
 			return nil, errors.New("otelprobes: Register: nil Option")
 		}
-		if err := o(&cfg); err != nil {
-			return nil, err
-		}
+	}
+	if err := opt.Apply("otelprobes", &cfg, opts); err != nil {
+		return nil, err
 	}
 	meter := mp.Meter(ScopeName)
 	m := &Metrics{lc: lc, gates: lc.Gates()}

@@ -39,6 +39,7 @@ import (
 
 	"github.com/probekit/probes"
 	"github.com/probekit/probes/history"
+	"github.com/probekit/probes/internal/opt"
 )
 
 // Defaults of the options.
@@ -145,13 +146,8 @@ func New(lc *probes.Lifecycle, hist *history.History, opts ...Option) (*Page, er
 		return nil, errors.New("statuspage: New(nil, ...): need a *probes.Lifecycle")
 	}
 	cfg := config{maxStreams: DefaultMaxStreams, refresh: DefaultRefresh, title: "Service health"}
-	for _, o := range opts {
-		if o == nil {
-			continue
-		}
-		if err := o(&cfg); err != nil {
-			return nil, fmt.Errorf("statuspage: %w", err)
-		}
+	if err := opt.Apply("statuspage", &cfg, opts); err != nil {
+		return nil, err
 	}
 	p := &Page{lc: lc, hist: hist, cfg: cfg, subs: map[chan struct{}]struct{}{},
 		nudge: make(chan struct{}, 1), done: make(chan struct{})}
