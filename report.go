@@ -94,6 +94,15 @@ type TaskState struct {
 	Err error
 }
 
+// Progress is the task's part done, from 0 to 1: 1 once it is done, its
+// own estimate (Fraction) before.
+func (t *TaskState) Progress() float64 {
+	if t.Done {
+		return 1
+	}
+	return t.Fraction
+}
+
 // Status is pass for a finished task and fail for one still loading.
 func (t *TaskState) Status() Status {
 	if t.Done {
@@ -178,12 +187,8 @@ func (r Report) Progress() float64 {
 		return 1
 	}
 	sum := 0.0
-	for _, t := range r.Tasks {
-		if t.Done {
-			sum++
-		} else {
-			sum += t.Fraction
-		}
+	for i := range r.Tasks {
+		sum += r.Tasks[i].Progress()
 	}
 	return sum / float64(len(r.Tasks))
 }

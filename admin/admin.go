@@ -390,11 +390,7 @@ func (h *Handler) Status() Status {
 			gs.Checks = append(gs.Checks, CheckState{Name: c.Name, Status: c.Status.String(), Since: c.Since, Flapping: c.Flapping, Error: text(c.Err)})
 		}
 		for _, t := range rep.Tasks {
-			p := t.Fraction
-			if t.Done {
-				p = 1
-			}
-			gs.Tasks = append(gs.Tasks, TaskState{Name: t.Name, Done: t.Done, Progress: p, Error: text(t.Err)})
+			gs.Tasks = append(gs.Tasks, TaskState{Name: t.Name, Done: t.Done, Progress: t.Progress(), Error: text(t.Err)})
 		}
 		s.Gates = append(s.Gates, gs)
 	}

@@ -361,7 +361,7 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 	}
 	_, cordoned := m.lc.Cordoned()
 	ch <- prometheus.MustNewConstMetric(descCordoned, prometheus.GaugeValue, flag(cordoned))
-	warmup, tasks := 0.0, 0
+	warmup := flag(m.lc.Started()) // a service with no warm-up tasks
 	for _, g := range m.gates {
 		r := g.Report()
 		r.Gate = g.Kind() // the gate's own word, as Register subscribed it
@@ -373,21 +373,12 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 		for i := range r.Checks {
 			m.collectCheck(ch, r.Gate, &r.Checks[i])
 		}
-		for _, t := range r.Tasks {
-			f := t.Fraction
-			if t.Done {
-				f = 1
-			}
-			f = min(max(f, 0), 1)
-			ch <- prometheus.MustNewConstMetric(descTask, prometheus.GaugeValue, f, t.Name)
-			warmup += f
-			tasks++
+		for i := range r.Tasks {
+			ch <- prometheus.MustNewConstMetric(descTask, prometheus.GaugeValue, r.Tasks[i].Progress(), r.Tasks[i].Name)
 		}
-	}
-	if tasks > 0 {
-		warmup /= float64(tasks)
-	} else {
-		warmup = flag(m.lc.Started())
+		if len(r.Tasks) > 0 {
+			warmup = r.Progress()
+		}
 	}
 	ch <- prometheus.MustNewConstMetric(descWarmup, prometheus.GaugeValue, warmup)
 	ch <- prometheus.MustNewConstMetric(descWarmTime, prometheus.GaugeValue, m.warmupSeconds())

@@ -117,7 +117,7 @@ func (m *Metrics) collect(_ context.Context, o metric.Observer) error {
 	}
 	_, cordoned := m.lc.Cordoned()
 	o.ObserveInt64(ob.cordoned, flag(cordoned))
-	warmup, tasks := 0.0, 0
+	warmup := float64(flag(m.lc.Started())) // a service with no warm-up tasks
 	for _, g := range m.gates {
 		r := g.Report()
 		kind := g.Kind() // the gate's own word, as Register subscribed it
@@ -131,21 +131,12 @@ func (m *Metrics) collect(_ context.Context, o metric.Observer) error {
 		for i := range r.Checks {
 			m.collectCheck(o, kind, &r.Checks[i])
 		}
-		for _, t := range r.Tasks {
-			f := t.Fraction
-			if t.Done {
-				f = 1
-			}
-			f = min(max(f, 0), 1)
-			o.ObserveFloat64(ob.task, f, m.task(t.Name)...)
-			warmup += f
-			tasks++
+		for i := range r.Tasks {
+			o.ObserveFloat64(ob.task, r.Tasks[i].Progress(), m.task(r.Tasks[i].Name)...)
 		}
-	}
-	if tasks > 0 {
-		warmup /= float64(tasks)
-	} else if m.lc.Started() {
-		warmup = 1
+		if len(r.Tasks) > 0 {
+			warmup = r.Progress()
+		}
 	}
 	o.ObserveFloat64(ob.warmup, warmup)
 	o.ObserveFloat64(ob.warmDuration, m.warmupSeconds())

@@ -130,9 +130,10 @@ type executionSource interface {
 // it has no length. Register once per lifecycle and provider: a second
 // registration would count every execution twice in the same instruments.
 //
-// The counters of every legal transition, and of the executions of every
-// check lc's gates have, start at 0, so that a rate or an increase sees the
-// first of each.
+// The counters of every legal transition start at 0, and those of a
+// check's executions from the first collection or execution that sees it
+// (callbacks run before the counters are read), so that a rate or an
+// increase sees the first of each.
 func Register(mp metric.MeterProvider, lc *probes.Lifecycle, opts ...Option) (*Metrics, error) {
 	if mp == nil {
 		return nil, errors.New("otelprobes: Register(nil, ...): need a metric.MeterProvider (otel.GetMeterProvider() for the global one)")
@@ -167,16 +168,11 @@ func Register(mp metric.MeterProvider, lc *probes.Lifecycle, opts ...Option) (*M
 	m.reg = reg
 
 	ctx := context.Background()
-	for from := probes.Cold; from <= lastPhase; from++ {
-		for to := probes.Cold; to <= lastPhase; to++ {
-			if probes.CanMove(from, to) {
-				m.transitions.Add(ctx, 0, m.moveOpts[from][to]...)
+	for _, row := range m.moveOpts {
+		for _, opts := range row {
+			if opts != nil { // a legal move (buildOptions)
+				m.transitions.Add(ctx, 0, opts...)
 			}
-		}
-	}
-	for _, g := range m.gates {
-		for _, r := range g.Report().Checks {
-			m.check(g.Kind(), r.Name)
 		}
 	}
 	for _, opts := range m.causeOpts {

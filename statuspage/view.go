@@ -101,11 +101,7 @@ func (s snapshot) view(authz bool) liveData {
 			case t.Failures > 0:
 				state = fmt.Sprintf("retrying after %d failed attempts", t.Failures)
 			}
-			pct := int(t.Fraction * 100)
-			if t.Done {
-				pct = 100
-			}
-			d.Tasks = append(d.Tasks, taskView{Name: t.Name, State: state, Progress: pct, Reason: reason(t.Err)})
+			d.Tasks = append(d.Tasks, taskView{Name: t.Name, State: state, Progress: int(t.Progress() * 100), Reason: reason(t.Err)})
 		}
 		for j := range rep.Checks {
 			c := &rep.Checks[j]
