@@ -98,7 +98,6 @@ type History struct {
 	ring   []Transition
 	next   int // where the next transition goes
 	filled bool
-	gates  map[probes.Kind]*gateState
 	since  map[string]time.Time // subject -> last change
 
 	series atomic.Pointer[map[key]*series] // copied on write
@@ -121,12 +120,11 @@ func New(lc *probes.Lifecycle, opts ...Option) (*History, error) {
 	if err := opt.Apply("history", &cfg, opts); err != nil {
 		return nil, err
 	}
-	h := &History{lc: lc, ring: make([]Transition, cfg.transitions), gates: map[probes.Kind]*gateState{}, since: map[string]time.Time{}}
+	h := &History{lc: lc, ring: make([]Transition, cfg.transitions), since: map[string]time.Time{}}
 	h.series.Store(&map[key]*series{})
 	h.cancels = append(h.cancels, lc.Subscribe(h.moved), lc.SubscribeCordon(h.cordoned))
 	for _, g := range lc.Gates() {
 		st := &gateState{checks: map[string]probes.Status{}}
-		h.gates[g.Kind()] = st
 		h.observe(g, st, false)
 		h.cancels = append(h.cancels, g.Subscribe(func() { h.observe(g, st, true) }))
 		if ex, ok := g.(interface {

@@ -326,7 +326,11 @@ func TestCordonTransitions(t *testing.T) {
 	if _, err := lc.Cordon("short look", time.Millisecond); err != nil {
 		t.Fatal(err)
 	}
-	<-lifted
+	select {
+	case <-lifted:
+	case <-time.After(testutil.Deadline):
+		t.Fatal("the 1ms cordon never lifted")
+	}
 	var got []string
 	for _, tr := range h.Transitions() {
 		if tr.Subject == "cordon" {
