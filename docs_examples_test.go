@@ -80,6 +80,7 @@ func docWait(g probes.Gate, name string, want probes.Status) {
 			return
 		}
 	}
+	panic(fmt.Sprintf("check %q of %s: no %s result within 5s", name, g.Kind(), want))
 }
 
 // Example_quickStart is the README's quick start, in the recommended
@@ -149,7 +150,12 @@ func Example_quickStart() {
 
 	done := make(chan error, 1)
 	go func() { done <- run(ctx) }()
-	a := <-addrs
+	var a [2]string
+	select {
+	case a = <-addrs:
+	case err := <-done:
+		panic(fmt.Sprintf("the quick start ended before it listened: %v", err))
+	}
 	code, body := docGet("http://" + a[1] + "/readyz")
 	for deadline := time.Now().Add(5 * time.Second); code != http.StatusOK && time.Now().Before(deadline); code, body = docGet("http://" + a[1] + "/readyz") {
 		time.Sleep(5 * time.Millisecond)
