@@ -6,7 +6,8 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
-	"net"
+	"regexp"
+	"strconv"
 	"strings"
 )
 
@@ -91,21 +92,21 @@ spec:
     metadata:
       labels:
         app: %[1]s
-`, d.Name, cmp.Or(d.Replicas, 2))
+`, scalar(d.Name), cmp.Or(d.Replicas, 2))
 	if d.MetricsPath != "" {
 		fmt.Fprintf(&b, `      annotations:
         prometheus.io/scrape: "true"
         prometheus.io/port: "%d"
         prometheus.io/path: %s
-`, probePort, d.MetricsPath)
+`, probePort, scalar(d.MetricsPath))
 	}
 	b.WriteString("    spec:\n")
 	b.WriteString(p.Grace(6))
-	fmt.Fprintf(&b, "      containers:\n        - name: app\n          image: %s\n", d.Image)
+	fmt.Fprintf(&b, "      containers:\n        - name: app\n          image: %s\n", scalar(d.Image))
 	if len(d.Args) > 0 {
 		b.WriteString("          args:\n")
 		for _, a := range d.Args {
-			fmt.Fprintf(&b, "            - %s\n", a)
+			fmt.Fprintf(&b, "            - %s\n", scalar(a))
 		}
 	}
 	b.WriteString("          ports:\n")
@@ -116,18 +117,51 @@ spec:
 		fmt.Fprintf(&b, "            - name: probes\n              containerPort: %d\n", probePort)
 	}
 	if d.Service.GRPCAddr != "" {
-		_, gp, _ := net.SplitHostPort(d.Service.GRPCAddr)
-		fmt.Fprintf(&b, "            - name: grpc\n              containerPort: %s\n", gp)
+		gp, err := portOf("GRPCAddr", d.Service.GRPCAddr)
+		if err != nil {
+			return "", err
+		}
+		fmt.Fprintf(&b, "            - name: grpc\n              containerPort: %d\n", gp)
 	}
 	b.WriteString(p.Kubernetes(10, portName))
 	if d.CPU != "" || d.Memory != "" {
 		b.WriteString("          resources:\n            requests:\n")
 		if d.CPU != "" {
-			fmt.Fprintf(&b, "              cpu: %s\n", d.CPU)
+			fmt.Fprintf(&b, "              cpu: %s\n", scalar(d.CPU))
 		}
 		if d.Memory != "" {
-			fmt.Fprintf(&b, "              memory: %s\n", d.Memory)
+			fmt.Fprintf(&b, "              memory: %s\n", scalar(d.Memory))
 		}
 	}
 	return b.String(), nil
+}
+
+// plain is what a YAML plain scalar may hold here without being read as
+// anything but that string: letters, digits and _ . / : = @ + -, not
+// starting with ':'.
+var plain = regexp.MustCompile(`^[A-Za-z0-9_./=@+-][A-Za-z0-9_./:=@+-]*$`)
+
+// scalar writes s as a YAML string: plain when it can only be read so
+// ("-addr=0.0.0.0:8080", "probes-example:latest"), double-quoted otherwise
+// ("true", "8080", "--x: y", "a #b"), so that an argument never becomes a
+// boolean, a number, a mapping or a comment.
+func scalar(s string) string {
+	if plain.MatchString(s) && !readsAsOther(s) {
+		return s
+	}
+	return strconv.Quote(s)
+}
+
+// readsAsOther reports whether YAML (1.1 or 1.2) would read the plain
+// scalar s as a boolean, a null or a number.
+func readsAsOther(s string) bool {
+	switch strings.ToLower(s) {
+	case "true", "false", "yes", "no", "on", "off", "y", "n", "null", "~", ".inf", "-.inf", "+.inf", ".nan":
+		return true
+	}
+	if _, err := strconv.ParseFloat(strings.ReplaceAll(s, "_", ""), 64); err == nil {
+		return true
+	}
+	_, err := strconv.ParseInt(strings.ReplaceAll(s, "_", ""), 0, 64) // 0x1f, 0o17
+	return err == nil
 }

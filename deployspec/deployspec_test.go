@@ -319,11 +319,32 @@ func TestDeploymentRefusesMissingFields(t *testing.T) {
 		{"no application address", func(d *deployspec.Deployment) { d.AppAddr = "" }, "Deployment.AppAddr"},
 		{"an address without a port", func(d *deployspec.Deployment) { d.AppAddr = "localhost" }, "Deployment.AppAddr"},
 		{"no warm-up deadline", func(d *deployspec.Deployment) { d.Service.WarmupDeadline = 0 }, "WarmupDeadline"},
+		{"a gRPC address without a port", func(d *deployspec.Deployment) { d.Service.GRPCAddr = "grpc-host" }, "GRPCAddr"},
 	} {
 		d := ok
 		tt.edit(&d)
 		if _, err := d.YAML(); err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("%s: got %v, want an error naming %s", tt.name, err, tt.want)
+		}
+	}
+}
+
+// Values YAML would read as something else (a boolean, a number, a
+// mapping, a comment) are written quoted; ordinary ones stay plain.
+func TestDeploymentQuotesWhatYAMLWouldMisread(t *testing.T) {
+	d := deployspec.Deployment{Name: "items", Image: "registry:5000/items:1.2", AppAddr: ":8080", CPU: "1", Memory: "64Mi",
+		Args:    []string{"-addr=0.0.0.0:8080", "true", "8080", "0x1F", "--x: y", "a #b", "", "null", "-warmup=20s"},
+		Service: deployspec.Service{WarmupDeadline: time.Minute, Stop: server.Timings{Drain: 5 * time.Second, ShutdownTimeout: time.Second}, ProbeAddr: ":8081"}}
+	y, err := d.YAML()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"- -addr=0.0.0.0:8080\n", "- \"true\"\n", "- \"8080\"\n", "- \"0x1F\"\n", "- \"--x: y\"\n", "- \"a #b\"\n",
+		"- \"\"\n", "- \"null\"\n", "- -warmup=20s\n", "image: registry:5000/items:1.2\n", "cpu: \"1\"\n", "memory: 64Mi\n", "name: items\n",
+	} {
+		if !strings.Contains(y, want) {
+			t.Errorf("the YAML lacks %q:\n%s", want, y)
 		}
 	}
 }
