@@ -78,11 +78,33 @@ func (p *Proc) pids(all bool) []int {
 func (p *Proc) Signal(sig syscall.Signal, all bool) error {
 	var errs []error
 	for _, pid := range p.pids(all) {
-		if err := syscall.Kill(pid, sig); err != nil && !errors.Is(err, syscall.ESRCH) {
-			errs = append(errs, fmt.Errorf("kill %d %s: %w", pid, sig, err))
+		if err := p.kill(pid, sig); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// kill sends sig to pid, a process already gone being no error: through
+// os.Process for the process itself, which knows once it has been reaped,
+// so that a pid the system has given to another process is never hit; and
+// with kill(2) for a child.
+func (p *Proc) kill(pid int, sig syscall.Signal) error {
+	p.mu.Lock()
+	self := p.cmd.Process
+	p.mu.Unlock()
+	var err error
+	if pid == self.Pid {
+		if err = self.Signal(sig); errors.Is(err, os.ErrProcessDone) {
+			return nil
+		}
+	} else if err = syscall.Kill(pid, sig); errors.Is(err, syscall.ESRCH) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("kill %d %s: %w", pid, sig, err)
+	}
+	return nil
 }
 
 // Pause freezes the process (and, with all, its children) with SIGSTOP and
@@ -104,8 +126,8 @@ func (p *Proc) Pause(all bool) error {
 		}
 		for _, pid := range fresh {
 			signalled[pid] = true
-			if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil && !errors.Is(err, syscall.ESRCH) {
-				return fmt.Errorf("kill %d %s: %w", pid, syscall.SIGSTOP, err)
+			if err := p.kill(pid, syscall.SIGSTOP); err != nil {
+				return err
 			}
 		}
 		for _, pid := range fresh {
