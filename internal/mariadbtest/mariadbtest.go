@@ -15,12 +15,10 @@ package mariadbtest
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"net"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
 	"strconv"
 	"syscall"
@@ -82,7 +80,7 @@ func Start(t testing.TB, opts ...Option) *Server {
 	s.dir = dir
 	s.logPath = filepath.Join(dir, "mariadbd.log")
 	if os.Geteuid() == 0 {
-		if s.cred, err = unprivileged(); err != nil {
+		if s.cred, err = proctest.Unprivileged("mysql", "nobody"); err != nil {
 			t.Fatalf("mariadbtest: %v", err)
 		}
 		if err := os.Chown(dir, int(s.cred.Uid), int(s.cred.Gid)); err != nil {
@@ -94,7 +92,7 @@ func Start(t testing.TB, opts ...Option) *Server {
 	if out, err := install.CombinedOutput(); err != nil {
 		t.Fatalf("mariadbtest: mariadb-install-db: %v\n%s", err, out)
 	}
-	s.port = freePort(t)
+	s.port = proctest.FreePort(t)
 	t.Cleanup(s.stop)
 	s.StartAgain()
 	for _, stmt := range []string{
@@ -214,32 +212,6 @@ func lookPath(name string) (string, error) {
 		return "", err
 	}
 	return p, nil
-}
-
-// unprivileged returns the credentials of the mysql user, or of nobody.
-func unprivileged() (*syscall.Credential, error) {
-	for _, name := range []string{"mysql", "nobody"} {
-		u, err := user.Lookup(name)
-		if err != nil {
-			continue
-		}
-		uid, err1 := strconv.ParseUint(u.Uid, 10, 32)
-		gid, err2 := strconv.ParseUint(u.Gid, 10, 32)
-		if err1 == nil && err2 == nil {
-			return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid), NoSetGroups: true}, nil
-		}
-	}
-	return nil, errors.New("running as root, and no mysql or nobody user to run MariaDB as")
-}
-
-func freePort(t testing.TB) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
 }
 
 // RootDSN is a go-sql-driver/mysql data source name for root over the

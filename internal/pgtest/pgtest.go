@@ -15,7 +15,6 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -55,7 +54,7 @@ func Start(t testing.TB) *Server {
 	s.dir = filepath.Join(root, "data")
 	s.logPath = filepath.Join(root, "postgres.log")
 	if os.Geteuid() == 0 {
-		s.cred, err = unprivileged()
+		s.cred, err = proctest.Unprivileged("postgres", "nobody")
 		if err != nil {
 			t.Fatalf("pgtest: %v", err)
 		}
@@ -76,7 +75,7 @@ func Start(t testing.TB) *Server {
 	if out, err := initdb.CombinedOutput(); err != nil {
 		t.Fatalf("pgtest: initdb: %v\n%s", err, out)
 	}
-	s.port = freePort(t)
+	s.port = proctest.FreePort(t)
 	t.Cleanup(s.stop) // first, so that a start that times out still stops it
 	s.StartAgain()
 	return s
@@ -172,29 +171,4 @@ func findBin() (string, error) {
 		}
 	}
 	return "", errors.New("no initdb and postgres in PATH or /usr/lib/postgresql/*/bin")
-}
-
-// unprivileged returns the credentials of the postgres user, or of nobody.
-func unprivileged() (*syscall.Credential, error) {
-	for _, name := range []string{"postgres", "nobody"} {
-		u, err := user.Lookup(name)
-		if err != nil {
-			continue
-		}
-		uid, err1 := strconv.ParseUint(u.Uid, 10, 32)
-		gid, err2 := strconv.ParseUint(u.Gid, 10, 32)
-		if err1 == nil && err2 == nil {
-			return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid), NoSetGroups: true}, nil
-		}
-	}
-	return nil, errors.New("running as root, and no postgres or nobody user to run PostgreSQL as")
-}
-
-func freePort(t testing.TB) int {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
 }

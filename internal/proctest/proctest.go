@@ -9,13 +9,16 @@ package proctest
 import (
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
 	"syscall"
+	"testing"
 	"time"
 )
 
@@ -239,4 +242,34 @@ func (p *Proc) WaitReady(ready func() error, logPath string, within time.Duratio
 		}
 		time.Sleep(10 * time.Millisecond) // polling a server that starts; nothing to wait on
 	}
+}
+
+// FreePort returns a TCP port on 127.0.0.1 that was free a moment ago, for
+// a server the test starts.
+func FreePort(t testing.TB) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// Unprivileged returns the credentials of the first of the named users
+// that exists, for a server that refuses to run as root (PostgreSQL,
+// MariaDB); it fails when none does.
+func Unprivileged(names ...string) (*syscall.Credential, error) {
+	for _, name := range names {
+		u, err := user.Lookup(name)
+		if err != nil {
+			continue
+		}
+		uid, err1 := strconv.ParseUint(u.Uid, 10, 32)
+		gid, err2 := strconv.ParseUint(u.Gid, 10, 32)
+		if err1 == nil && err2 == nil {
+			return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid), NoSetGroups: true}, nil
+		}
+	}
+	return nil, fmt.Errorf("running as root, and none of the users %v to run the server as", names)
 }

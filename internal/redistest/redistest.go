@@ -70,7 +70,7 @@ func Start(t testing.TB, opts ...Option) *Server {
 		o(&s.cfg)
 	}
 	s.logPath = filepath.Join(s.dir, "redis.log")
-	s.port = freePort(t)
+	s.port = proctest.FreePort(t)
 	t.Cleanup(s.stop)
 	s.StartAgain()
 	return s
@@ -229,16 +229,6 @@ func (s *Server) Resume() {
 }
 
 func (s *Server) stop() { s.proc.Cleanup(syscall.SIGTERM, false, 30*time.Second) }
-
-func freePort(t testing.TB) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
 
 // Conn is one connection to the server, kept open: it holds a client slot
 // (see maxclients) and can send commands after the server stops taking new
