@@ -100,7 +100,7 @@ func Start(t testing.TB, opts ...Option) *Server {
 		fmt.Sprintf("CREATE USER 'app'@'%%' IDENTIFIED BY '%s'", s.cfg.password),
 		"GRANT ALL ON app.* TO 'app'@'%'",
 	} {
-		s.Exec(stmt)
+		s.mustExec(stmt)
 	}
 	return s
 }
@@ -118,9 +118,6 @@ func (s *Server) command(name string, args ...string) *exec.Cmd {
 // Addr is the server's host:port.
 func (s *Server) Addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(s.port)) }
 
-// Password is the password of the user "app".
-func (s *Server) Password() string { return s.cfg.password }
-
 // DSN is a go-sql-driver/mysql data source name for the database "app",
 // over TCP, as the user "app" with the given password.
 func (s *Server) DSN(password string) string {
@@ -130,8 +127,9 @@ func (s *Server) DSN(password string) string {
 	return cfg.FormatDSN()
 }
 
-// Exec runs stmt as root over the unix socket, failing the test on error.
-func (s *Server) Exec(stmt string) {
+// mustExec runs stmt as root over the unix socket, failing the test on
+// error.
+func (s *Server) mustExec(stmt string) {
 	s.t.Helper()
 	if err := s.exec(stmt); err != nil {
 		s.t.Fatalf("mariadbtest: %s: %v", stmt, err)

@@ -32,7 +32,6 @@ type Option func(*config)
 type config struct {
 	password string
 	master   *Server
-	args     []string
 }
 
 // Password makes the server require pw (requirepass). Default: none.
@@ -40,9 +39,6 @@ func Password(pw string) Option { return func(c *config) { c.password = pw } }
 
 // ReplicaOf makes the server a replica of master (with master's password).
 func ReplicaOf(master *Server) Option { return func(c *config) { c.master = master } }
-
-// Args passes more arguments to redis-server, such as "--maxclients", "4".
-func Args(args ...string) Option { return func(c *config) { c.args = append(c.args, args...) } }
 
 // Server is a running throwaway Redis server.
 type Server struct {
@@ -79,12 +75,6 @@ func Start(t testing.TB, opts ...Option) *Server {
 // Addr is the server's host:port.
 func (s *Server) Addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(s.port)) }
 
-// Password is the server's password, "" without one.
-func (s *Server) Password() string { return s.cfg.password }
-
-// Dir is the server's working directory, where a SAVE writes dump.rdb.
-func (s *Server) Dir() string { return s.dir }
-
 // StartAgain starts the server after Stop, on the same port and directory
 // (loading dump.rdb if a SAVE wrote one), with args added to this start's
 // command line, and waits until it answers, if only with LOADING.
@@ -102,7 +92,7 @@ func (s *Server) StartAgain(args ...string) {
 			line = append(line, "--masterauth", m.cfg.password)
 		}
 	}
-	line = append(append(line, s.cfg.args...), args...)
+	line = append(line, args...)
 	cmd := exec.Command(s.bin, line...)
 	cmd.Dir = s.dir
 	if err := s.proc.Start(cmd, s.logPath); err != nil {
@@ -269,6 +259,3 @@ func (c *Conn) Do(args ...string) string {
 	}
 	return reply
 }
-
-// Close closes c.
-func (c *Conn) Close() { c.conn.Close() }
