@@ -16,6 +16,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/probekit/probes/internal/testutil"
 )
 
 // authority is a certificate authority made by the test.
@@ -204,32 +206,7 @@ func serve(t *testing.T, l leaf) string {
 	return ln.Addr().String()
 }
 
-// frozen returns the address of a listener that accepts connections and
-// never says a word, until the test ends.
-func frozen(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	var conns []net.Conn
-	go func() {
-		defer close(done)
-		for {
-			conn, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			conns = append(conns, conn)
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		<-done
-		for _, c := range conns {
-			c.Close()
-		}
-	})
-	return ln.Addr().String()
-}
+// frozen returns the address of a listener that never accepts, until the
+// test ends: the kernel completes the handshake of a connection queued
+// there, and the client then waits for a first word that never comes.
+func frozen(t *testing.T) string { return testutil.Listen(t).Addr().String() }
