@@ -71,7 +71,7 @@ func (b *bounded) admit(bc *boundedConn) (victim *boundedConn, ok bool) {
 		quietSince := time.Now().Add(-b.quiet).UnixNano()
 		for el := b.conns.Front(); el != nil; el = el.Next() {
 			c := el.Value.(*boundedConn)
-			if !c.spoke.Load() {
+			if c.lastRead.Load() == 0 { // never spoke
 				quiet = el
 				break
 			}
@@ -103,8 +103,7 @@ type boundedConn struct {
 	net.Conn
 	b        *bounded
 	el       *list.Element // guarded by b.mu; nil once removed
-	spoke    atomic.Bool
-	lastRead atomic.Int64 // Unix ns of the last read that brought bytes
+	lastRead atomic.Int64 // Unix ns of the last read that brought bytes; 0: never spoke
 	once     sync.Once
 }
 
@@ -116,9 +115,6 @@ func (c *boundedConn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
 	if n > 0 {
 		c.lastRead.Store(time.Now().UnixNano())
-		if !c.spoke.Load() {
-			c.spoke.Store(true)
-		}
 	}
 	return n, err
 }

@@ -3,6 +3,7 @@ package grpchealth
 import (
 	"io"
 	"net"
+	"sync"
 	"testing"
 	"time"
 
@@ -15,17 +16,26 @@ import (
 func TestBoundedEvictsQuietConnections(t *testing.T) {
 	b := &bounded{Listener: testutil.Listen(t), max: 2, quiet: time.Second}
 	accepted := make(chan net.Conn, 8)
-	go func() {
+	var served sync.WaitGroup // the accept loop and a reader per connection
+	served.Go(func() {
 		for {
 			c, err := b.Accept()
 			if err != nil {
 				return
 			}
-			go func() { io.Copy(io.Discard, c); c.Close() }() // reads, as a server does
+			served.Go(func() { io.Copy(io.Discard, c); c.Close() }) // reads, as a server does
 			accepted <- c
 		}
-	}()
-	t.Cleanup(func() { b.Close() })
+	})
+	t.Cleanup(func() {
+		b.Close()
+		b.mu.Lock()
+		for el := b.conns.Front(); el != nil; el = el.Next() {
+			el.Value.(*boundedConn).Conn.Close() // ends its reader
+		}
+		b.mu.Unlock()
+		served.Wait()
+	})
 	dial := func() net.Conn {
 		c, err := net.Dial("tcp", b.Addr().String())
 		if err != nil {
@@ -43,7 +53,7 @@ func TestBoundedEvictsQuietConnections(t *testing.T) {
 		n := 0
 		b.mu.Lock()
 		for el := b.conns.Front(); el != nil; el = el.Next() {
-			if el.Value.(*boundedConn).spoke.Load() {
+			if el.Value.(*boundedConn).lastRead.Load() != 0 {
 				n++
 			}
 		}
