@@ -5,7 +5,6 @@ import (
 	"net"
 	"net/http"
 	"sync"
-	"sync/atomic"
 	"time"
 )
 
@@ -17,8 +16,7 @@ import (
 // among the newest; whatever a client does with the connections it holds,
 // the next probe is answered.
 type evicting struct {
-	max     int
-	evicted atomic.Uint64
+	max int
 
 	mu    sync.Mutex
 	order list.List // of net.Conn, the longest unchanged first
@@ -72,7 +70,6 @@ func (e *evicting) makeRoom() {
 	}
 	e.mu.Unlock()
 	for _, c := range victims {
-		e.evicted.Add(1)
 		// Closed outside the lock; its server sees the error and ends it.
 		c.SetDeadline(time.Now()) //nolint:errcheck // closing anyway
 		c.Close()                 //nolint:errcheck // evicted; nothing to report
