@@ -495,8 +495,6 @@ func (r *Runner) expire(c *check, bound time.Duration) {
 	changed := c.res.Status != probes.Fail
 	if changed {
 		r.verdicts.Add(1)
-	}
-	if changed {
 		c.res.Since = r.clock.Now()
 	}
 	c.res.Status = probes.Fail
