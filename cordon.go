@@ -190,8 +190,9 @@ func (l *Lifecycle) setCordon(c *Cordon, cause CordonCause, at time.Time, d time
 }
 
 // Basis is the part of a gate's report that comes from the lifecycle
-// alone, read at one moment: the phase, since when, the cordon, and the
-// verdict with its notes.
+// alone: the phase, since when, the cordon, and the verdict with its notes.
+// The verdict, the notes and the cordon agree with the phase; Since is read
+// just after it, so a move in between can make it the next phase's start.
 type Basis struct {
 	Phase  Phase
 	Since  time.Time
