@@ -151,7 +151,6 @@ func New(lc *probes.Lifecycle, hist *history.History, opts ...Option) (*Page, er
 	}
 	p := &Page{lc: lc, hist: hist, cfg: cfg, subs: map[chan struct{}]struct{}{},
 		nudge: make(chan struct{}, 1), done: make(chan struct{})}
-	p.render()
 	poke := func() {
 		select {
 		case p.nudge <- struct{}{}:
@@ -185,7 +184,9 @@ func (p *Page) Close() {
 	})
 }
 
-// loop renders once per change (or refresh) and tells every stream.
+// loop renders once per change (or refresh) and tells every stream; with
+// no stream open it renders nothing, and a stream that opens asks for a
+// rendering (see serveStream).
 func (p *Page) loop() {
 	defer p.stopped.Done()
 	t := time.NewTicker(p.cfg.refresh)
@@ -196,6 +197,13 @@ func (p *Page) loop() {
 			return
 		case <-p.nudge:
 		case <-t.C:
+		}
+		p.subsMu.Lock()
+		open := len(p.subs)
+		p.subsMu.Unlock()
+		if open == 0 {
+			p.frag.Store(nil) // stale from here on; nobody to send it to
+			continue
 		}
 		p.render()
 		p.subsMu.Lock()
@@ -315,6 +323,10 @@ func (p *Page) stream(w http.ResponseWriter, r *http.Request) {
 	p.subsMu.Lock()
 	p.subs[nudge] = struct{}{}
 	p.subsMu.Unlock()
+	select {
+	case p.nudge <- struct{}{}: // render for this stream too
+	default:
+	}
 	defer func() {
 		p.subsMu.Lock()
 		delete(p.subs, nudge)
@@ -334,7 +346,7 @@ func (p *Page) stream(w http.ResponseWriter, r *http.Request) {
 	}
 	var last *fragments
 	for {
-		if f := p.frag.Load(); f != last {
+		if f := p.frag.Load(); f != nil && f != last {
 			last = f
 			frag := f.public
 			if authz {
