@@ -103,7 +103,7 @@ type boundedConn struct {
 	net.Conn
 	b        *bounded
 	el       *list.Element // guarded by b.mu; nil once removed
-	lastRead atomic.Int64 // Unix ns of the last read that brought bytes; 0: never spoke
+	lastRead atomic.Int64  // Unix ns of the last read that brought bytes; 0: never spoke
 	once     sync.Once
 }
 
