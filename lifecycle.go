@@ -143,7 +143,8 @@ const (
 type Lifecycle struct {
 	state atomic.Uint64 // see seqShift
 	clock Clock
-	since atomic.Int64 // Unix ns of the last move; 0 before the first
+	since atomic.Int64         // Unix ns of the last move; 0 before the first
+	warm  atomic.Pointer[span] // the last warm-up; nil before any
 
 	listeners broadcast.List[func(Transition)]
 	cordoners broadcast.List[func(CordonChange)]
@@ -179,6 +180,32 @@ func (l *Lifecycle) Since() time.Time {
 		return time.Unix(0, ns)
 	}
 	return time.Time{}
+}
+
+// span is a stretch of the lifecycle's time; ended is zero while it lasts.
+type span struct{ began, ended time.Time }
+
+// Warmup returns when the last warm-up began, and when it ended: entering
+// Ready, or a drain or Broken that cut it short; ended is zero while it
+// goes on, and both are zero before the first. A Rewarm starts a new one.
+func (l *Lifecycle) Warmup() (began, ended time.Time) {
+	if w := l.warm.Load(); w != nil {
+		return w.began, w.ended
+	}
+	return time.Time{}, time.Time{}
+}
+
+// WarmupLength is how long the last warm-up lasted, or has lasted so far
+// by the lifecycle's clock; 0 before the first.
+func (l *Lifecycle) WarmupLength() time.Duration {
+	began, ended := l.Warmup()
+	if began.IsZero() {
+		return 0
+	}
+	if ended.IsZero() {
+		ended = l.clock.Now()
+	}
+	return max(ended.Sub(began), 0)
 }
 
 // Started reports whether the lifecycle has reached Ready at least once. The
@@ -248,6 +275,12 @@ func (l *Lifecycle) move(allowed uint8, to Phase, reason string, cause error) er
 	at := l.clock.Now()
 	l.since.Store(at.UnixNano())
 	l.state.Store(next)
+	switch {
+	case to == Warming:
+		l.warm.Store(&span{began: at})
+	case was == Warming:
+		l.warm.Store(&span{began: l.warm.Load().began, ended: at})
+	}
 	if (to == Stopped || to == Broken) && l.lift != nil {
 		// The service is over: its cordon stays as it was, and its time
 		// limit has nobody left to tell.

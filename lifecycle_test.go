@@ -196,3 +196,30 @@ func TestLifecycleConcurrentReads(t *testing.T) {
 		t.Errorf("phase: got %s, want warming or ready", p)
 	}
 }
+
+// The lifecycle keeps its last warm-up's span: begun at Warming, ended by
+// the move out of it, restarted by a Rewarm; its length runs meanwhile.
+func TestLifecycleWarmup(t *testing.T) {
+	t0 := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	clock := testutil.NewClock(t0)
+	lc := probes.NewLifecycle(probes.WithClock(clock))
+	if b, e := lc.Warmup(); !b.IsZero() || !e.IsZero() || lc.WarmupLength() != 0 {
+		t.Fatalf("before any warm-up: %v %v %s", b, e, lc.WarmupLength())
+	}
+	_ = lc.Start()
+	clock.Add(3 * time.Second)
+	if b, e := lc.Warmup(); !b.Equal(t0) || !e.IsZero() || lc.WarmupLength() != 3*time.Second {
+		t.Fatalf("warming: %v %v %s", b, e, lc.WarmupLength())
+	}
+	_ = lc.MarkReady()
+	clock.Add(time.Minute)
+	if _, e := lc.Warmup(); !e.Equal(t0.Add(3*time.Second)) || lc.WarmupLength() != 3*time.Second {
+		t.Fatalf("ready: ended %v, length %s; want 3s", e, lc.WarmupLength())
+	}
+	_ = lc.Rewarm("reload")
+	clock.Add(time.Second)
+	_ = lc.Drain("SIGTERM") // cuts the rewarm short
+	if b, _ := lc.Warmup(); !b.Equal(t0.Add(63*time.Second)) || lc.WarmupLength() != time.Second {
+		t.Fatalf("a rewarm cut short: began %v, length %s", b, lc.WarmupLength())
+	}
+}

@@ -133,13 +133,7 @@ type Metrics struct {
 	mu      sync.Mutex                          // serialises additions to byCheck
 	byCheck atomic.Pointer[map[checkKey]*check] // copied on write
 	cancels []func()
-
-	warm atomic.Pointer[span] // the last warm-up; nil before any
 }
-
-// span is a stretch of time on the lifecycle's clock, in Unix ns; ended is
-// 0 while it lasts. Swapped whole, so a scrape never mixes two.
-type span struct{ began, ended int64 }
 
 type checkKey struct {
 	gate probes.Kind
@@ -195,8 +189,7 @@ var (
 // first: Register counts the executions of the gates lc has then (their
 // checks added later included) and reads the state of those gates at each
 // scrape; a gate built later is left out. Register before the lifecycle
-// starts: transitions before it are not counted, and a warm-up begun before
-// it has no length. For two lifecycles in one registry, wrap reg with
+// starts: transitions before it are not counted. For two lifecycles in one registry, wrap reg with
 // prometheus.WrapRegistererWith and a label that tells them apart.
 //
 // One scrape reads the phase and each gate one after the other, and a
@@ -258,14 +251,6 @@ func Register(reg prometheus.Registerer, lc *probes.Lifecycle, opts ...Option) (
 		}
 	}
 	m.cancels = append(m.cancels, lc.Subscribe(func(t probes.Transition) {
-		switch {
-		case t.To == probes.Warming:
-			m.warm.Store(&span{began: t.At.UnixNano()})
-		case t.From == probes.Warming:
-			if w := m.warm.Load(); w != nil {
-				m.warm.Store(&span{began: w.began, ended: t.At.UnixNano()})
-			}
-		}
 		moved[t.From][t.To].Inc() // a Lifecycle makes no other moves than CanMove's
 	}))
 	m.cancels = append(m.cancels, lc.SubscribeCordon(func(c probes.CordonChange) {
@@ -381,7 +366,7 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 		}
 	}
 	ch <- prometheus.MustNewConstMetric(descWarmup, prometheus.GaugeValue, warmup)
-	ch <- prometheus.MustNewConstMetric(descWarmTime, prometheus.GaugeValue, m.warmupSeconds())
+	ch <- prometheus.MustNewConstMetric(descWarmTime, prometheus.GaugeValue, m.lc.WarmupLength().Seconds())
 	if srv := m.srv.Load(); srv != nil {
 		collectServer(ch, srv)
 	}
@@ -389,21 +374,6 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 	m.executions.Collect(ch)
 	m.transitions.Collect(ch)
 	m.cordons.Collect(ch)
-}
-
-// warmupSeconds is the last warm-up's length, from entering Warming to
-// leaving it (for Ready, or for a drain or Broken that cut it short), or
-// how long the one under way has lasted.
-func (m *Metrics) warmupSeconds() float64 {
-	w := m.warm.Load()
-	if w == nil {
-		return 0
-	}
-	end := w.ended
-	if end == 0 {
-		end = m.lc.Clock().Now().UnixNano()
-	}
-	return max(float64(end-w.began)/1e9, 0)
 }
 
 func (m *Metrics) collectCheck(ch chan<- prometheus.Metric, gate probes.Kind, c *probes.Result) {

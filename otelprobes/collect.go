@@ -139,7 +139,7 @@ func (m *Metrics) collect(_ context.Context, o metric.Observer) error {
 		}
 	}
 	o.ObserveFloat64(ob.warmup, warmup)
-	o.ObserveFloat64(ob.warmDuration, m.warmupSeconds())
+	o.ObserveFloat64(ob.warmDuration, m.lc.WarmupLength().Seconds())
 	if srv := m.srv.Load(); srv != nil {
 		collectServer(o, ob, srv)
 	}
@@ -160,21 +160,6 @@ func (m *Metrics) collectCheck(o metric.Observer, gate probes.Kind, r *probes.Re
 	o.ObserveInt64(ob.stale, flag(r.Stale), c.observe...)
 	o.ObserveInt64(ob.fails, int64(r.ConsecutiveFailures), c.observe...)
 	o.ObserveInt64(ob.flapping, flag(r.Flapping), c.observe...)
-}
-
-// warmupSeconds is the last warm-up's length, from entering Warming to
-// leaving it (for Ready, or for a drain or Broken that cut it short), or
-// how long the one under way has lasted.
-func (m *Metrics) warmupSeconds() float64 {
-	w := m.warm.Load()
-	if w == nil {
-		return 0
-	}
-	end := w.ended
-	if end == 0 {
-		end = m.lc.Clock().Now().UnixNano()
-	}
-	return max(float64(end-w.began)/1e9, 0)
 }
 
 func collectServer(o metric.Observer, ob *observables, srv *server.Server) {

@@ -88,17 +88,11 @@ type Metrics struct {
 	byCheck atomic.Pointer[map[checkKey]*check] // copied on write
 	tasks   atomic.Pointer[map[string][]metric.ObserveOption]
 
-	warm atomic.Pointer[span] // the last warm-up; nil before any
-
 	closeOnce sync.Once
 	closeErr  error
 	cancels   []func()
 	reg       metric.Registration
 }
-
-// span is a stretch of time on the lifecycle's clock, in Unix ns; ended is
-// 0 while it lasts. Swapped whole, so a collection never mixes two.
-type span struct{ began, ended int64 }
 
 type checkKey struct {
 	gate probes.Kind
@@ -126,8 +120,7 @@ type executionSource interface {
 // first: Register records the executions of the gates lc has then (their
 // checks added later included) and reads the state of those gates at each
 // collection; a gate built later is left out. Register before the lifecycle
-// starts: transitions before it are not counted, and a warm-up begun before
-// it has no length. Register once per lifecycle and provider: a second
+// starts: transitions before it are not counted. Register once per lifecycle and provider: a second
 // registration would count every execution twice in the same instruments.
 //
 // The counters of every legal transition start at 0, and those of a
@@ -249,16 +242,8 @@ func (m *Metrics) Close() error {
 	return m.closeErr
 }
 
-// transition counts one move of the lifecycle and keeps the warm-up's span.
+// transition counts one move of the lifecycle.
 func (m *Metrics) transition(t probes.Transition) {
-	switch {
-	case t.To == probes.Warming:
-		m.warm.Store(&span{began: t.At.UnixNano()})
-	case t.From == probes.Warming:
-		if w := m.warm.Load(); w != nil {
-			m.warm.Store(&span{began: w.began, ended: t.At.UnixNano()})
-		}
-	}
 	if t.From <= lastPhase && t.To <= lastPhase && m.moveOpts[t.From][t.To] != nil {
 		m.transitions.Add(context.Background(), 1, m.moveOpts[t.From][t.To]...)
 	}
