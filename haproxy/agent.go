@@ -66,6 +66,7 @@ type config struct {
 	floor     int
 	maxConns  int
 	smoothing time.Duration
+	linger    time.Duration // how long an answered connection is read after the line
 }
 
 // Capacity makes the in-rotation line carry a weight that follows the
@@ -150,7 +151,7 @@ func New(lc *probes.Lifecycle, opts ...Option) (*Agent, error) {
 	if lc == nil {
 		return nil, errors.New("haproxy: New(nil): need a *probes.Lifecycle")
 	}
-	cfg := config{floor: DefaultFloor, maxConns: DefaultMaxConns, smoothing: DefaultSmoothing}
+	cfg := config{floor: DefaultFloor, maxConns: DefaultMaxConns, smoothing: DefaultSmoothing, linger: lingerRead}
 	for _, o := range opts {
 		if o == nil {
 			continue
@@ -302,7 +303,7 @@ func (p *peer) answer(c net.Conn) {
 	if cw, ok := c.(interface{ CloseWrite() error }); ok {
 		_ = cw.CloseWrite()
 	}
-	_ = c.SetReadDeadline(time.Now().Add(lingerRead))
+	_ = c.SetReadDeadline(time.Now().Add(p.a.cfg.linger))
 	var buf [512]byte
 	for {
 		if _, err := c.Read(buf[:]); err != nil {

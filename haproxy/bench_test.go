@@ -2,6 +2,10 @@ package haproxy_test
 
 import (
 	"context"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -35,6 +39,59 @@ func BenchmarkReply(b *testing.B) {
 	for b.Loop() {
 		if a.Reply() == "" {
 			b.Fatal("empty line")
+		}
+	}
+}
+
+// BenchmarkProbeDuringAgentFlood is a readiness probe over real HTTP while
+// a thousand agent connections are held open: the agent's bound keeps the
+// flood from slowing the probes.
+func BenchmarkProbeDuringAgentFlood(b *testing.B) {
+	lc := probes.NewLifecycle()
+	ready, err := readiness.New(lc)
+	if err != nil {
+		b.Fatal(err)
+	}
+	_ = lc.Start()
+	_ = lc.MarkReady()
+	a, err := haproxy.New(lc, haproxy.MaxConns(64))
+	if err != nil {
+		b.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	p, err := a.Serving(ln)
+	if err != nil {
+		b.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- p.Serve() }()
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = p.Shutdown(ctx)
+		<-served
+	}()
+	mux := http.NewServeMux()
+	if _, err := server.Mount(mux, "/readyz", ready); err != nil {
+		b.Fatal(err)
+	}
+	probe := httptest.NewServer(mux)
+	defer probe.Close()
+	conns := floodAgent(ln.Addr().String(), 1000)
+	defer closeAll(conns)
+
+	for b.Loop() {
+		res, err := http.Get(probe.URL + "/readyz")
+		if err != nil {
+			b.Fatal(err)
+		}
+		io.Copy(io.Discard, res.Body) //nolint:errcheck // the status is what counts
+		res.Body.Close()
+		if res.StatusCode != 200 {
+			b.Fatalf("probe during the flood: %d", res.StatusCode)
 		}
 	}
 }
