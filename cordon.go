@@ -7,6 +7,8 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/probekit/probes/redact"
 )
 
 // Bounds of a cordon. A cordon always has a time limit, so that one an
@@ -33,7 +35,11 @@ func (c Cordon) IsZero() bool { return c.Reason == "" && c.Since.IsZero() }
 // Note is the line gates add to their notes while c holds, such as
 // "cordoned: disk swap (until 2026-12-01T10:45:00Z)".
 func (c Cordon) Note() string {
-	return "cordoned: " + c.Reason + " (until " + c.Until.UTC().Format(time.RFC3339) + ")"
+	until := " (until " + c.Until.UTC().Format(time.RFC3339) + ")"
+	if c.Reason == "" {
+		return "cordoned" + until // as anonymous readers see it; see Report.For
+	}
+	return "cordoned: " + c.Reason + until
 }
 
 // CordonCause is why the cordon changed.
@@ -93,20 +99,21 @@ func CheckCordonReason(reason string) error {
 }
 
 // Cordon takes the service out of rotation by hand for at most d, with a
-// reason: readiness fails with the reason in its notes (HTTP 503, gRPC
-// NOT_SERVING), while startup and liveness do not change and application
+// reason: readiness fails (HTTP 503, gRPC NOT_SERVING), with the reason in
+// its notes for authorised readers (see Report.For), while startup and liveness do not change and application
 // routes go on serving. It is orthogonal to the phase:
 //
 //	phase                      readiness while cordoned
 //	Cold, Warming              fail (and stays out once warm)
-//	Ready                      fail, with the reason
+//	Ready                      fail; the reason for authorised readers
 //	Draining, Stopped, Broken  as without the cordon
 //
 // A drain while cordoned runs as usual, and nothing Uncordon does can end
 // or shorten it. Cordoning a cordoned service replaces the reason and the
 // limit. The cordon lifts by itself after d (a forgotten cordon heals), or
 // at Uncordon. d must be positive and at most MaxCordon; the reason must
-// pass CheckCordonReason. Listeners added with SubscribeCordon hear of
+// pass CheckCordonReason; secrets in it are masked (package redact)
+// before anyone sees it. Listeners added with SubscribeCordon hear of
 // every change, and Version grows with each. Cordon returns the change:
 // the new cordon, and the one it replaced (zero when there was none).
 //
@@ -120,6 +127,7 @@ func (l *Lifecycle) Cordon(reason string, d time.Duration) (CordonChange, error)
 	if d <= 0 || d > MaxCordon {
 		return CordonChange{}, fmt.Errorf("probes: cordon for %s: the time limit must be above 0 and at most %s", d, MaxCordon)
 	}
+	reason = redact.String(reason) // for every reader, the log included
 	l.mu.Lock()
 	at := l.clock.Now()
 	return l.setCordon(&Cordon{Reason: reason, Since: at, Until: at.Add(d)}, CauseCordoned, at, d), nil

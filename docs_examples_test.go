@@ -413,14 +413,14 @@ func Example_group() {
 // An operator behind kubectl port-forward arrives from loopback and sees
 // error texts; the kubelet and the balancers do not.
 func Example_fromLoopback() {
-	lc := probes.NewLifecycle()
+	lc := probes.NewLifecycle(probes.Readers(probes.FromLoopback))
 	ready, _ := readiness.New(lc)
 	_ = ready.Add("postgres", probes.CheckFunc(func(context.Context) error {
 		return errors.New("dial tcp 10.0.0.5:5432: connection refused")
 	}), probes.Local())
 	probeMux := http.NewServeMux()
 
-	_, err := server.Register(probeMux, lc, server.Authorize(server.FromLoopback))
+	_, err := server.Register(probeMux, lc)
 	if err != nil {
 		panic(err)
 	}
@@ -687,7 +687,7 @@ func Example_statusPage() {
 	if _, err := server.Register(probeMux, lc, server.Browsers(page)); err != nil {
 		panic(err)
 	}
-	probeMux.Handle("/history", hist.Handler(nil))
+	probeMux.Handle("/history", hist.Handler())
 
 	for _, accept := range []string{"text/html", "application/json"} {
 		req := httptest.NewRequest(http.MethodGet, "/healthz", nil)

@@ -15,6 +15,9 @@ import (
 type Gate interface {
 	// Kind says which gate this is.
 	Kind() Kind
+	// Lifecycle is the lifecycle the gate is built on: its phase, cordon
+	// and read policy (see Readers) are the gate's too.
+	Lifecycle() *Lifecycle
 	// Report returns the gate's state now.
 	Report() Report
 	// Version grows with every change of the gate's state, phase moves

@@ -28,6 +28,9 @@ type Group struct {
 
 var _ Gate = (*Group)(nil)
 
+// Lifecycle is the lifecycle the group reads.
+func (g *Group) Lifecycle() *Lifecycle { return g.lc }
+
 // NewGroup returns the group called name (a ValidName, used in text
 // answers, such as "healthz") over the named checks and tasks of lc's
 // gates, or over all of them, present and future, when checks is empty.

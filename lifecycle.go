@@ -3,6 +3,7 @@ package probes
 import (
 	"errors"
 	"fmt"
+	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -154,6 +155,8 @@ type Lifecycle struct {
 	queue      []event
 	delivering bool
 	lift       *time.Timer // the present cordon's time limit
+
+	readers func(*http.Request) bool // the read policy; see Readers
 
 	work workGroup
 }

@@ -17,6 +17,10 @@ type Observation struct {
 	Value float64
 	// Unit is the unit of Value, such as "%" or "connections".
 	Unit string
+	// Withheld reports that Value is not for this reader: a report made
+	// for anonymous readers (Report.For) keeps what was measured and drops
+	// the value.
+	Withheld bool
 }
 
 // Observe records o for the check execution ctx belongs to; a later

@@ -404,7 +404,7 @@ func TestHerd(t *testing.T) {
 // TestNonCriticalWarn: a failing non-critical dependency gives warn with
 // HTTP 200, and its reason only in the authorised detail view.
 func TestNonCriticalWarn(t *testing.T) {
-	lc := probes.NewLifecycle()
+	lc := probes.NewLifecycle(probes.Readers(func(r *http.Request) bool { return r.Header.Get("Authorization") == "Bearer ops" }))
 	_, ready := gates(t, lc)
 	if err := ready.Add("search", probes.CheckFunc(func(context.Context) error {
 		return errors.New("index rebuilding")
@@ -417,7 +417,7 @@ func TestNonCriticalWarn(t *testing.T) {
 		return !c.Time.IsZero()
 	})
 	testutil.Ready(t, lc)
-	ts := serve(t, lc, server.Authorize(func(r *http.Request) bool { return r.Header.Get("Authorization") == "Bearer ops" }))
+	ts := serve(t, lc)
 
 	if a := probe(t, ts.URL+"/readyz?verbose"); a.code != 200 || a.status != "warn" || strings.Contains(a.body, "index rebuilding") {
 		t.Errorf("public view: %d %s; want 200 warn without the reason", a.code, a.body)

@@ -363,7 +363,7 @@ func run(ctx context.Context, cfg config, log *zap.Logger) error {
 	if err != nil {
 		return err
 	}
-	mountProbes.Handle("/history", hist.Handler(nil))
+	mountProbes.Handle("/history", hist.Handler())
 
 	warmGuard := server.WarmupGuard(lc, time.Second)
 	var needsDB, needsRedis func(http.Handler) http.Handler

@@ -74,6 +74,15 @@ type Transition struct {
 	Reason string
 }
 
+// For returns t as audience a may read it: anonymous readers get no
+// reason, as probes.Report.For withholds a check's.
+func (t Transition) For(a probes.Audience) Transition {
+	if a != probes.Authorized {
+		t.Reason = ""
+	}
+	return t
+}
+
 // Bucket is what one time bucket saw of a check's executions.
 type Bucket struct {
 	// Start is when the bucket began.

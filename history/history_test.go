@@ -223,7 +223,7 @@ func BenchmarkRecord(b *testing.B) {
 // The JSON answer names subjects and statuses to everyone, and reasons
 // only to authorised requests.
 func TestHandler(t *testing.T) {
-	lc := probes.NewLifecycle()
+	lc := probes.NewLifecycle(probes.Readers(func(r *http.Request) bool { return r.Header.Get("X-Op") == "yes" }))
 	ready, err := readiness.New(lc)
 	if err != nil {
 		t.Fatal(err)
@@ -244,7 +244,7 @@ func TestHandler(t *testing.T) {
 		c, _ := ready.Report().Check("db")
 		return c.Status == probes.Fail && !c.Time.IsZero()
 	})
-	handler := h.Handler(func(r *http.Request) bool { return r.Header.Get("X-Op") == "yes" })
+	handler := h.Handler()
 	get := func(op string) string {
 		rec := httptest.NewRecorder()
 		req := httptest.NewRequest(http.MethodGet, "/history", nil)

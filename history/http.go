@@ -5,24 +5,26 @@ import (
 	"encoding/json"
 	"net/http"
 	"time"
+
+	"github.com/probekit/probes"
 )
 
 // Handler serves the History as JSON for tools (GET and HEAD; anything else
 // 405): the phase and since when, every transition kept (oldest first) and
-// every check's rollups. Reasons are shown only to requests authorize
-// accepts (nil: none), as the probe handlers' Authorize does; subjects,
-// statuses and counts are public.
+// every check's rollups. Reasons are shown only to the readers the
+// lifecycle's read policy authorises (probes.Readers); subjects, statuses
+// and counts are public.
 //
 //	{"phase":"ready","since":"...","transitions":[{"at":"...","subject":"readiness/postgres","from":"pass","to":"fail"}],
 //	 "checks":{"readiness/postgres":{"since":"...","flapping":false,"minutes":[{"start":"...","pass":12,"warn":0,"fail":0,"p99Ms":1.6,"maxMs":2.1}],"quarters":[...]}}}
-func (h *History) Handler(authorize func(*http.Request) bool) http.Handler {
+func (h *History) Handler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			w.Header().Set("Allow", "GET, HEAD")
 			http.Error(w, "method not allowed: use GET or HEAD", http.StatusMethodNotAllowed)
 			return
 		}
-		body := h.document(authorize != nil && authorize(r))
+		body := h.document(h.lc.Audience(r))
 		var b bytes.Buffer
 		enc := json.NewEncoder(&b)
 		enc.SetEscapeHTML(false)
@@ -74,13 +76,11 @@ func stamp(t time.Time) string {
 	return t.UTC().Format(time.RFC3339Nano)
 }
 
-func (h *History) document(authz bool) document {
+func (h *History) document(a probes.Audience) document {
 	d := document{Phase: h.lc.Phase().String(), Since: stamp(h.lc.Since()), Checks: map[string]checkSeries{}}
 	for _, t := range h.Transitions() {
-		td := transitionDoc{At: stamp(t.At), Subject: t.Subject, From: t.From, To: t.To}
-		if authz {
-			td.Reason = t.Reason
-		}
+		t = t.For(a)
+		td := transitionDoc{At: stamp(t.At), Subject: t.Subject, From: t.From, To: t.To, Reason: t.Reason}
 		d.Transitions = append(d.Transitions, td)
 	}
 	if d.Transitions == nil {

@@ -79,6 +79,9 @@ func (g *Gate) OnExecution(fn func(probes.Execution)) (cancel func()) { return g
 // Kind returns probes.Readiness.
 func (g *Gate) Kind() probes.Kind { return g.g.Kind() }
 
+// Lifecycle is the lifecycle the gate is built on.
+func (g *Gate) Lifecycle() *probes.Lifecycle { return g.g.Lifecycle() }
+
 // Report returns the gate's state now: the phase's verdict and every
 // check's latest result.
 func (g *Gate) Report() probes.Report { return g.g.Report() }

@@ -20,11 +20,12 @@ import (
 )
 
 // TestCordonOverHTTP checks what each path says of a cordon: /readyz 503
-// with the reason in its notes and text, /livez and /startupz unchanged,
+// with "cordoned" and until when in its notes and text, the reason only for
+// authorised readers, /livez and /startupz unchanged,
 // and the deep view's verbose body with the phase, each gate's verdict,
 // the cordon and each entry's gate, which probectl fleet reads.
 func TestCordonOverHTTP(t *testing.T) {
-	lc := probes.NewLifecycle()
+	lc := probes.NewLifecycle(probes.Readers(func(r *http.Request) bool { return r.Header.Get("X-Op") == "yes" }))
 	st, err := startup.New(lc)
 	if err != nil {
 		t.Fatal(err)
@@ -46,10 +47,13 @@ func TestCordonOverHTTP(t *testing.T) {
 	if _, err := server.Register(r, lc); err != nil {
 		t.Fatal(err)
 	}
-	get := func(path, accept string) (int, string) {
+	get := func(path, accept string, op ...bool) (int, string) {
 		t.Helper()
 		req := httptest.NewRequest(http.MethodGet, path, nil)
 		req.Header.Set("Accept", accept)
+		if len(op) > 0 && op[0] {
+			req.Header.Set("X-Op", "yes")
+		}
 		w := httptest.NewRecorder()
 		r.ServeHTTP(w, req)
 		return w.Code, w.Body.String()
@@ -59,18 +63,27 @@ func TestCordonOverHTTP(t *testing.T) {
 	if _, err := lc.Cordon("disk swap", time.Hour); err != nil {
 		t.Fatal(err)
 	}
-	if code, body := get("/readyz", "application/health+json"); code != 503 || !strings.Contains(body, "cordoned: disk swap (until ") {
-		t.Errorf("/readyz while cordoned: %d %s; want 503 with the reason", code, body)
+	if code, body := get("/readyz", "application/health+json"); code != 503 || !strings.Contains(body, `"cordoned (until `) || strings.Contains(body, "disk swap") {
+		t.Errorf("/readyz while cordoned: %d %s; want 503, cordoned, without the reason", code, body)
 	}
-	if code, body := get("/readyz?verbose", "text/plain"); code != 503 || !strings.Contains(body, "[+]phase ok: ready\n[-]cordoned: disk swap") {
+	if code, body := get("/readyz?verbose", "text/plain"); code != 503 || !strings.Contains(body, "[+]phase ok: ready\n[-]cordoned (until ") || strings.Contains(body, "disk swap") {
 		t.Errorf("/readyz?verbose text while cordoned: %d\n%s", code, body)
+	}
+	if code, body := get("/readyz", "application/health+json", true); code != 503 || !strings.Contains(body, "cordoned: disk swap (until ") {
+		t.Errorf("/readyz while cordoned, authorised: %d %s; want 503 with the reason", code, body)
+	}
+	if code, body := get("/readyz?verbose", "text/plain", true); code != 503 || !strings.Contains(body, "[+]phase ok: ready\n[-]cordoned: disk swap") {
+		t.Errorf("/readyz?verbose text while cordoned, authorised: %d\n%s", code, body)
 	}
 	for _, p := range []string{"/livez", "/startupz"} {
 		if code, _ := get(p, "*/*"); code != 200 {
 			t.Errorf("%s while cordoned: %d, want 200", p, code)
 		}
 	}
-	code, body := get("/healthz?verbose", "application/health+json")
+	if _, body := get("/healthz?verbose", "application/health+json"); strings.Contains(body, "disk swap") || !strings.Contains(body, `"cordon":{"since"`) {
+		t.Errorf("anonymous deep view: %s; want the cordon without its reason", body)
+	}
+	code, body := get("/healthz?verbose", "application/health+json", true)
 	var deep struct {
 		Status string            `json:"status"`
 		Phase  string            `json:"phase"`

@@ -3,9 +3,7 @@ package server
 import (
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
-	"net/netip"
 	"strings"
 	"time"
 
@@ -18,10 +16,9 @@ import (
 type HandlerOption func(*handlerConfig) error
 
 type handlerConfig struct {
-	authorize func(*http.Request) bool
-	info      Info
-	deepPath  *string      // Register only; nil: HealthPath
-	browsers  http.Handler // Register's deep view only; see Browsers
+	info     Info
+	deepPath *string      // Register only; nil: HealthPath
+	browsers http.Handler // Register's deep view only; see Browsers
 }
 
 // Browsers makes the deep view that Register mounts hand requests from
@@ -54,29 +51,6 @@ func DeepView(path string) HandlerOption {
 	return func(c *handlerConfig) error { c.deepPath = &path; return nil }
 }
 
-// Authorize sets the hook that decides whether a request may see error texts
-// (health+json "output" fields and text-form reasons). Check names and statuses
-// are always public. The default (and a nil f) authorises no request.
-func Authorize(f func(*http.Request) bool) HandlerOption {
-	return func(c *handlerConfig) error { c.authorize = f; return nil }
-}
-
-// FromLoopback is an authorizer for Authorize that lets requests from a
-// loopback address (127.0.0.0/8, ::1) see error texts: an operator who
-// reaches the probe port through `kubectl port-forward` or an SSH tunnel
-// arrives from loopback, while the kubelet and the balancers do not. It is
-// off unless given. Do not use it when a proxy in the same pod or host
-// (a service-mesh sidecar, a local reverse proxy) forwards outside
-// requests to the probe port: they would all come from loopback too.
-func FromLoopback(r *http.Request) bool {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return false
-	}
-	ip, err := netip.ParseAddr(host)
-	return err == nil && ip.Unmap().IsLoopback()
-}
-
 // Service sets the service description every health+json body carries.
 // Default: none.
 func Service(info Info) HandlerOption {
@@ -93,12 +67,15 @@ func Service(info Info) HandlerOption {
 // move or a result is in the very next response, whatever the listeners are
 // doing. Answers that show the latest details (?verbose and each check's own
 // path) are rendered by the first request after any new result and read by
-// the ones after it. Only answers that differ per request are rendered for
-// it: ?exclude=, and error texts for authorised requests. Methods other than
+// the ones after it. What a request may read is the lifecycle's read policy's
+// to say (probes.Readers): reasons go to authorised readers only. Only
+// answers that differ per request are rendered for it (?exclude=); an
+// authorised reader's answers are rendered once per state. Methods other than
 // GET and HEAD get 405; pass and warn give 200, fail 503.
 type Handler struct {
 	gate   probes.Gate
-	path   string // "readyz", for the text form's last line
+	lc     *probes.Lifecycle // its read policy: see authorized
+	path   string            // "readyz", for the text form's last line
 	cfg    handlerConfig
 	cancel func()
 
@@ -139,7 +116,7 @@ func newHandler(g probes.Gate, cfg handlerConfig) (*Handler, error) {
 	if g == nil {
 		return nil, errors.New("server: NewHandler(nil): need a gate")
 	}
-	h := &Handler{gate: g, path: Path(g.Kind())[1:], cfg: cfg, probed: newProbeFails()}
+	h := &Handler{gate: g, lc: g.Lifecycle(), path: Path(g.Kind())[1:], cfg: cfg, probed: newProbeFails()}
 	if named, ok := g.(interface{ Name() string }); ok {
 		h.path = named.Name() // a group
 	}
@@ -263,9 +240,9 @@ func (h *Handler) serveCheck(w http.ResponseWriter, r *http.Request, name string
 	p.pick(text).write(w, r)
 }
 
-// authorized asks the Authorize hook.
+// authorized asks the lifecycle's read policy whether r reads reasons.
 func (h *Handler) authorized(r *http.Request) bool {
-	return h.cfg.authorize != nil && h.cfg.authorize(r)
+	return h.lc.Audience(r) == probes.Authorized
 }
 
 var (

@@ -27,6 +27,7 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // stubGate is a gate whose report the test sets.
 type stubGate struct {
+	lc      *probes.Lifecycle // nil: anonymous readers only
 	mu      sync.Mutex
 	rep     probes.Report
 	changes broadcast.B
@@ -34,6 +35,8 @@ type stubGate struct {
 }
 
 func (g *stubGate) Kind() probes.Kind { return g.Report().Gate }
+
+func (g *stubGate) Lifecycle() *probes.Lifecycle { return g.lc }
 
 func (g *stubGate) Report() probes.Report {
 	g.mu.Lock()
@@ -103,11 +106,14 @@ func newHandler(g probes.Gate, opts ...server.HandlerOption) *server.Handler {
 
 func authorizeHeader(r *http.Request) bool { return r.Header.Get("X-Debug") == "yes" }
 
+// debugReaders is a lifecycle whose read policy authorises X-Debug: yes.
+func debugReaders() *probes.Lifecycle { return probes.NewLifecycle(probes.Readers(authorizeHeader)) }
+
 // Detailed answers are rendered once per revision and read after that, yet
 // show a new result that changed no verdict at the very next request.
 func TestDetailsFollowEveryResult(t *testing.T) {
-	g := &stubGate{rep: failingReadiness()}
-	h := newMux(g, server.Authorize(authorizeHeader))
+	g := &stubGate{rep: failingReadiness(), lc: debugReaders()}
+	h := newMux(g)
 	get := func(target string, debug bool) string {
 		req := httptest.NewRequest(http.MethodGet, target, nil)
 		if debug {
@@ -142,8 +148,8 @@ func TestDetailsFollowEveryResult(t *testing.T) {
 }
 
 func TestHTTPContract(t *testing.T) {
-	g := &stubGate{rep: failingReadiness()}
-	h := newMux(g, server.Authorize(authorizeHeader), server.Service(server.Info{Version: "1", ServiceID: "items"}))
+	g := &stubGate{rep: failingReadiness(), lc: debugReaders()}
+	h := newMux(g, server.Service(server.Info{Version: "1", ServiceID: "items"}))
 	tests := []struct {
 		name, method, target, accept string
 		debug, direct                bool
@@ -436,8 +442,9 @@ func FuzzHandler(f *testing.F) {
 	})
 }
 
-// Observations that JSON cannot hold (NaN, ±Inf) are rendered as null, and
-// every answer stays whole: never a 500 or a dropped connection.
+// Observations that JSON cannot hold (NaN, ±Inf) are rendered as null for
+// authorised readers, anonymous readers get what was measured without its
+// value, and every answer stays whole: never a 500 or a dropped connection.
 func TestNonFiniteObservations(t *testing.T) {
 	rep := failingReadiness()
 	rep.Checks[2].Observations = []probes.Observation{
@@ -445,16 +452,26 @@ func TestNonFiniteObservations(t *testing.T) {
 		{Measurement: "rate", Value: math.Inf(1), Unit: "1/s"},
 		{Measurement: "huge", Value: math.MaxFloat64, Unit: "B"},
 	}
-	h := newMux(&stubGate{rep: rep})
+	h := newMux(&stubGate{rep: rep, lc: debugReaders()})
 	for _, target := range []string{"/readyz?verbose", "/readyz/queue", "/readyz?verbose&exclude=db"} {
-		rec := httptest.NewRecorder()
-		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, target, nil))
-		if rec.Code != 503 && rec.Code != 200 {
-			t.Fatalf("%s: got %d", target, rec.Code)
-		}
-		checkSchema(t, rec.Body.Bytes())
-		if !strings.Contains(rec.Body.String(), `"queue:lag":[{"componentType":"component","observedValue":null,"observedUnit":"s"`) {
-			t.Errorf("%s: NaN not rendered as null: %s", target, rec.Body)
+		for _, debug := range []bool{true, false} {
+			rec := httptest.NewRecorder()
+			req := httptest.NewRequest(http.MethodGet, target, nil)
+			if debug {
+				req.Header.Set("X-Debug", "yes")
+			}
+			h.ServeHTTP(rec, req)
+			if rec.Code != 503 && rec.Code != 200 {
+				t.Fatalf("%s: got %d", target, rec.Code)
+			}
+			checkSchema(t, rec.Body.Bytes())
+			want := `"queue:lag":[{"componentType":"component","observedValue":null,"observedUnit":"s"`
+			if !debug {
+				want = `"queue:lag":[{"componentType":"component","observedUnit":"s","status":"pass"`
+			}
+			if !strings.Contains(rec.Body.String(), want) {
+				t.Errorf("%s (authorised %v): %s, want %s", target, debug, rec.Body, want)
+			}
 		}
 	}
 }
@@ -466,7 +483,9 @@ func TestUntimedCheck(t *testing.T) {
 		Observations: []probes.Observation{{Measurement: "age", Value: 1.5, Unit: "s"}},
 	}}}
 	rec := httptest.NewRecorder()
-	newHandler(&stubGate{rep: rep}).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/livez?verbose", nil))
+	req := httptest.NewRequest(http.MethodGet, "/livez?verbose", nil)
+	req.Header.Set("X-Debug", "yes")
+	newHandler(&stubGate{rep: rep, lc: debugReaders()}).ServeHTTP(rec, req)
 	if body := rec.Body.String(); strings.Contains(body, "responseTime") || !strings.Contains(body, `"worker:age":[{"componentType":"system","observedValue":1.5,"observedUnit":"s"`) {
 		t.Errorf("verbose body: %s; want worker:age and no responseTime", body)
 	}
@@ -499,28 +518,6 @@ func TestZeroStatusFails(t *testing.T) {
 	newHandler(&stubGate{rep: probes.Report{Gate: probes.Readiness}}).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/readyz", nil))
 	if rec.Code != 503 {
 		t.Errorf("a report nobody filled in: got %d, want 503", rec.Code)
-	}
-}
-
-func TestFromLoopback(t *testing.T) {
-	for _, tt := range []struct {
-		remote string
-		want   bool
-	}{
-		{"127.0.0.1:5555", true},
-		{"127.8.9.10:1", true},
-		{"[::1]:80", true},
-		{"[::ffff:127.0.0.1]:80", true},
-		{"10.0.0.7:5555", false},
-		{"[2001:db8::1]:80", false},
-		{"127.0.0.1", false}, // no port: not what net/http sets
-		{"", false},
-	} {
-		r := httptest.NewRequest(http.MethodGet, "/readyz", nil)
-		r.RemoteAddr = tt.remote
-		if got := server.FromLoopback(r); got != tt.want {
-			t.Errorf("FromLoopback(%q): got %v, want %v", tt.remote, got, tt.want)
-		}
 	}
 }
 

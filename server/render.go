@@ -73,22 +73,31 @@ func (p pair) pick(text bool) *answer {
 // requests.
 type view struct {
 	code    int
-	rep     probes.Report // what it was rendered from
+	rep     probes.Report // what it was rendered from, as authorised readers see it
+	pub     probes.Report // the same, as anonymous readers see it (Report.For)
 	path    string
 	info    *Info
 	plain   pair
-	secrets bool // some error text exists for authorised eyes
+	secrets bool // authorised readers see more than anonymous ones
 }
 
 func newView(info *Info, rep *probes.Report, path string) *view {
-	v := &view{code: statusCode(rep.Status()), rep: *rep, path: path, info: info, secrets: hasSecrets(rep)}
+	v := &view{code: statusCode(rep.Status()), rep: *rep, pub: rep.For(probes.Anonymous), path: path, info: info, secrets: rep.HasReasons()}
 	v.plain = v.pair(renderOptions{})
 	return v
 }
 
+// report is the report o renders: the authorised one or the public one.
+func (v *view) report(o *renderOptions) *probes.Report {
+	if o.authz {
+		return &v.rep
+	}
+	return &v.pub
+}
+
 // detail is a gate's state with the answers that show its latest results
-// rendered: ?verbose and each check's or task's own path, for requests that
-// may not see error texts.
+// rendered: ?verbose and each check's or task's own path, for anonymous
+// readers.
 type detail struct {
 	view    *view
 	verbose pair
@@ -104,7 +113,7 @@ type shown struct {
 	checks         map[string]pair
 }
 
-// authorised returns the answers with error texts, rendered by the first
+// authorised returns the answers with reasons, rendered by the first
 // authorised request that needs them and kept for the rest: a probe that
 // may see reasons (an exec probe on loopback, say) costs a render per
 // state, not per request.
@@ -138,25 +147,12 @@ func newDetail(v *view) *detail {
 	return d
 }
 
-func hasSecrets(rep *probes.Report) bool {
-	for i := range rep.Checks {
-		if rep.Checks[i].Err != nil {
-			return true
-		}
-	}
-	for i := range rep.Tasks {
-		if rep.Tasks[i].Err != nil {
-			return true
-		}
-	}
-	return false
-}
-
 func (v *view) pair(o renderOptions) pair {
-	code := statusCode(o.status(&v.rep))
+	rep := v.report(&o)
+	code := statusCode(o.status(rep))
 	return pair{
-		json: newAnswer(code, hdrJSON, renderJSON(v.info, &v.rep, o)),
-		text: newAnswer(code, hdrText, renderText(&v.rep, v.path, o)),
+		json: newAnswer(code, hdrJSON, renderJSON(v.info, rep, o)),
+		text: newAnswer(code, hdrText, renderText(rep, v.path, o)),
 	}
 }
 
@@ -184,13 +180,15 @@ func renderQuery(v *view, q query, authz bool) pair {
 // /readyz/postgres fails while PostgreSQL is down even when readiness
 // only warns for it (a shared or non-critical check).
 func (v *view) checkPair(name string, authz bool) pair {
-	one := probes.Report{Gate: v.rep.Gate, Phase: v.rep.Phase}
+	o := renderOptions{verbose: true, authz: authz, single: true}
+	rep := v.report(&o)
+	one := probes.Report{Gate: rep.Gate, Phase: rep.Phase}
 	var st probes.Status
 	var err error
-	if c, ok := v.rep.Check(name); ok {
+	if c, ok := rep.Check(name); ok {
 		st, err = c.Status, c.Err
 		one.Checks = []probes.Result{c}
-	} else if t, ok := v.rep.Task(name); ok {
+	} else if t, ok := rep.Task(name); ok {
 		st, err = t.Status(), t.Err
 		one.Tasks = []probes.TaskState{t}
 	}
@@ -198,10 +196,10 @@ func (v *view) checkPair(name string, authz bool) pair {
 	code := statusCode(st)
 	line := "ok\n"
 	if !st.OK() {
-		line = name + " failed: " + reason(err, authz) + "\n"
+		line = name + " failed: " + reason(err) + "\n"
 	}
 	return pair{
-		json: newAnswer(code, hdrJSON, renderJSON(v.info, &one, renderOptions{verbose: true, authz: authz, single: true})),
+		json: newAnswer(code, hdrJSON, renderJSON(v.info, &one, o)),
 		text: newAnswer(code, hdrText, []byte(line)),
 	}
 }
@@ -234,18 +232,18 @@ type body struct {
 }
 
 type cordonMember struct {
-	Reason string `json:"reason"`
+	Reason string `json:"reason,omitempty"` // authorised readers only
 	Since  string `json:"since"`
 	Until  string `json:"until"`
 }
 
 type entry struct {
-	Gate          string `json:"gate,omitempty"` // beyond the draft, as Since
-	ComponentType string `json:"componentType,omitempty"`
-	ObservedValue number `json:"observedValue"`
-	ObservedUnit  string `json:"observedUnit,omitempty"`
-	Status        string `json:"status"`
-	Time          string `json:"time,omitempty"`
+	Gate          string  `json:"gate,omitempty"` // beyond the draft, as Since
+	ComponentType string  `json:"componentType,omitempty"`
+	ObservedValue *number `json:"observedValue,omitempty"` // nil: withheld from the reader
+	ObservedUnit  string  `json:"observedUnit,omitempty"`
+	Status        string  `json:"status"`
+	Time          string  `json:"time,omitempty"`
 	// Since and Flapping go beyond the draft (which allows more fields):
 	// when the check's verdict last changed, and whether it flaps.
 	Since    string `json:"since,omitempty"`
@@ -255,6 +253,8 @@ type entry struct {
 
 // number is an observed value; one JSON cannot hold (NaN, ±Inf) is null.
 type number float64
+
+func observed(f float64) *number { n := number(f); return &n }
 
 // MarshalJSON writes n, or null when n is not finite.
 func (n number) MarshalJSON() ([]byte, error) {
@@ -268,7 +268,7 @@ func (n number) MarshalJSON() ([]byte, error) {
 // renderOptions say what one rendering includes.
 type renderOptions struct {
 	verbose   bool
-	authz     bool                   // error texts may be shown
+	authz     bool                   // render the authorised report
 	single    bool                   // one check's own path
 	skip      func(name string) bool // ?exclude=
 	unmatched []string               // excluded names that match nothing
@@ -356,7 +356,7 @@ func renderJSON(info *Info, rep *probes.Report, o renderOptions) []byte {
 			if o.excluded(c.Name) {
 				continue
 			}
-			e := checkEntry(c, o.authz)
+			e := checkEntry(c)
 			if deep {
 				e.Gate = c.Gate.String()
 			}
@@ -364,13 +364,16 @@ func renderJSON(info *Info, rep *probes.Report, o renderOptions) []byte {
 				b.Checks[c.Name+":responseTime"] = []entry{e}
 			}
 			for _, ob := range c.Observations {
-				e.ObservedValue, e.ObservedUnit = number(ob.Value), ob.Unit
+				e.ObservedValue, e.ObservedUnit = observed(ob.Value), ob.Unit
+				if ob.Withheld {
+					e.ObservedValue = nil
+				}
 				b.Checks[c.Name+":"+ob.Measurement] = []entry{e}
 			}
 		}
 		for i := range rep.Tasks {
 			t := &rep.Tasks[i]
-			e := taskEntry(t, o.authz)
+			e := taskEntry(t)
 			if deep {
 				e.Gate = probes.Startup.String()
 			}
@@ -418,37 +421,33 @@ func stamp(t time.Time) string {
 	return t.UTC().Format(time.RFC3339Nano)
 }
 
-func checkEntry(c *probes.Result, authz bool) entry {
+func checkEntry(c *probes.Result) entry {
 	e := entry{
 		ComponentType: c.ComponentType,
-		ObservedValue: number(float64(c.Duration.Microseconds()) / 1000),
+		ObservedValue: observed(float64(c.Duration.Microseconds()) / 1000),
 		ObservedUnit:  "ms",
 		Status:        c.Status.String(),
 	}
 	e.Time, e.Since = stamp(c.Time), stamp(c.Since)
 	e.Flapping = c.Flapping
-	if authz && c.Err != nil {
-		e.Output = c.Err.Error()
-	}
+	e.Output = output(c.Err)
 	return e
 }
 
 // taskEntry renders a warm-up task: pass once done, fail while its last
 // attempt failed (it is being retried), and warn while it is in progress
 // without having failed: loading is not failing.
-func taskEntry(t *probes.TaskState, authz bool) entry {
+func taskEntry(t *probes.TaskState) entry {
 	st := t.Status()
 	if !t.Done && t.Failures == 0 {
 		st = probes.Warn
 	}
 	e := entry{
 		ComponentType: "component",
-		ObservedValue: number(float64(int(t.Fraction*1000)) / 10),
+		ObservedValue: observed(float64(int(t.Fraction*1000)) / 10),
 		ObservedUnit:  "%",
 		Status:        st.String(),
-	}
-	if authz && t.Err != nil {
-		e.Output = t.Err.Error()
+		Output:        output(t.Err),
 	}
 	return e
 }
@@ -481,7 +480,7 @@ func renderText(rep *probes.Report, path string, o renderOptions) []byte {
 			fmt.Fprintf(&b, "[+]%s excluded: ok\n", c.Name)
 			continue
 		}
-		checkLine(&b, c, o.authz)
+		checkLine(&b, c)
 	}
 	for i := range rep.Tasks {
 		t := &rep.Tasks[i]
@@ -489,7 +488,7 @@ func renderText(rep *probes.Report, path string, o renderOptions) []byte {
 		case t.Done:
 			fmt.Fprintf(&b, "[+]%s done\n", t.Name)
 		case t.Failures > 0:
-			fmt.Fprintf(&b, "[-]%s %d%%, retrying after %d failed attempts: %s\n", t.Name, int(t.Fraction*100), t.Failures, reason(t.Err, o.authz))
+			fmt.Fprintf(&b, "[-]%s %d%%, retrying after %d failed attempts: %s\n", t.Name, int(t.Fraction*100), t.Failures, reason(t.Err))
 		default:
 			fmt.Fprintf(&b, "[-]%s in progress: %d%%\n", t.Name, int(t.Fraction*100))
 		}
@@ -505,27 +504,35 @@ func renderText(rep *probes.Report, path string, o renderOptions) []byte {
 // checkLine writes a check's line of the text form. A failing check that
 // only makes the gate warn (shared, or non-critical) says so, so that its
 // line and the gate's closing "check passed" do not contradict each other.
-func checkLine(b *bytes.Buffer, c *probes.Result, authz bool) {
+func checkLine(b *bytes.Buffer, c *probes.Result) {
 	switch {
 	case c.Status == probes.Pass:
 		fmt.Fprintf(b, "[+]%s ok\n", c.Name)
 	case c.Status == probes.Warn:
-		fmt.Fprintf(b, "[+]%s warn: %s\n", c.Name, reason(c.Err, authz))
+		fmt.Fprintf(b, "[+]%s warn: %s\n", c.Name, reason(c.Err))
 	case c.Contribution() == probes.Warn && !c.Critical:
-		fmt.Fprintf(b, "[+]%s warn: failing, not critical: %s\n", c.Name, reason(c.Err, authz))
+		fmt.Fprintf(b, "[+]%s warn: failing, not critical: %s\n", c.Name, reason(c.Err))
 	case c.Contribution() == probes.Warn:
-		fmt.Fprintf(b, "[+]%s warn: failing, shared by the fleet, so this instance stays in rotation: %s\n", c.Name, reason(c.Err, authz))
+		fmt.Fprintf(b, "[+]%s warn: failing, shared by the fleet, so this instance stays in rotation: %s\n", c.Name, reason(c.Err))
 	default:
-		fmt.Fprintf(b, "[-]%s failed: %s\n", c.Name, reason(c.Err, authz))
+		fmt.Fprintf(b, "[-]%s failed: %s\n", c.Name, reason(c.Err))
 	}
 }
 
-func reason(err error, authz bool) string {
-	switch {
-	case err == nil:
+// reason is err's text for a line of the text form; a report made for
+// anonymous readers holds probes.ErrWithheld, which says "reason withheld".
+func reason(err error) string {
+	if err == nil {
 		return "no reason given"
-	case !authz:
-		return "reason withheld"
+	}
+	return err.Error()
+}
+
+// output is err's text for a health+json "output", or "" (left out) for no
+// error or one withheld from the reader.
+func output(err error) string {
+	if err == nil || err == probes.ErrWithheld {
+		return ""
 	}
 	return err.Error()
 }

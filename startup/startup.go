@@ -132,6 +132,9 @@ func New(lc *probes.Lifecycle, opts ...Option) (*Gate, error) {
 // Kind returns probes.Startup.
 func (g *Gate) Kind() probes.Kind { return probes.Startup }
 
+// Lifecycle is the lifecycle the gate is built on.
+func (g *Gate) Lifecycle() *probes.Lifecycle { return g.lc }
+
 // Deadline returns the warm-up deadline (see Deadline): past it the
 // lifecycle goes Broken. A startup probe's budget must cover it.
 func (g *Gate) Deadline() time.Duration { return g.cfg.deadline }

@@ -63,21 +63,15 @@ const (
 type Option func(*config) error
 
 type config struct {
-	authorize  func(*http.Request) bool
 	maxStreams int
 	refresh    time.Duration
 	title      string
 }
 
-// Authorize sets who sees error texts on the page, as server.Authorize
-// does for the probe handlers. Default (and nil): nobody.
-func Authorize(f func(*http.Request) bool) Option {
-	return func(c *config) error { c.authorize = f; return nil }
-}
-
 // MaxStreams bounds the live pages open at once; a stream beyond it gets
-// 503, and its page stays as it was rendered. With Authorize, a quarter of
-// the places is kept for the readers it accepts. A page that was closed
+// 503, and its page stays as it was rendered. When the lifecycle's read
+// policy can authorise readers (probes.Readers), a quarter of the places
+// is kept for those it authorises. A page that was closed
 // frees its place when a write to it fails (within two Refresh intervals);
 // one whose reader vanished, within TCP keepalive's probes (about 10 s
 // apart); every stream ends after ten minutes and its page reconnects.
@@ -222,27 +216,25 @@ func (p *Page) render() {
 	// Framed once here, not per stream: a thousand open pages cost one
 	// rendering and one framing per change. The authorised variant only
 	// when someone can be authorised.
-	pub := event(live(d, false))
+	pub := event(live(d, probes.Anonymous))
 	auth := pub
-	if p.cfg.authorize != nil {
-		auth = event(live(d, true))
+	if p.lc.Authorizes() {
+		auth = event(live(d, probes.Authorized))
 	}
 	p.frag.Store(&fragments{public: pub, authorized: auth})
 }
 
 // live renders the live part of the page: what a stream sends, and what
 // a page request embeds.
-func live(d snapshot, authz bool) []byte {
+func live(d snapshot, a probes.Audience) []byte {
 	var b bytes.Buffer
-	if err := tmpl.ExecuteTemplate(&b, "live", d.view(authz)); err != nil {
+	if err := tmpl.ExecuteTemplate(&b, "live", d.view(a)); err != nil {
 		return []byte("<p>cannot render the page</p>")
 	}
 	return b.Bytes()
 }
 
-func (p *Page) authorized(r *http.Request) bool {
-	return p.cfg.authorize != nil && p.cfg.authorize(r)
-}
+
 
 // ServeHTTP answers the page, or with ?events (or Accept:
 // text/event-stream) its stream. Methods other than GET and HEAD get 405.
@@ -264,7 +256,7 @@ func (p *Page) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.Set("Referrer-Policy", "no-referrer")
 	// Rendered for the request: a page is opened by a person, seldom, and
 	// must show the present, not the last push.
-	body := live(p.snapshot(), p.authorized(r))
+	body := live(p.snapshot(), p.lc.Audience(r))
 	var b bytes.Buffer
 	if err := tmpl.ExecuteTemplate(&b, "page", pageData{Title: p.cfg.title, Style: template.CSS(style),
 		Script: template.JS(script), Live: template.HTML(body)}); err != nil {
@@ -280,11 +272,11 @@ func (p *Page) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // listener's connections, and is written with a deadline: a reader that
 // stalls is dropped.
 func (p *Page) stream(w http.ResponseWriter, r *http.Request) {
-	authz := p.authorized(r)
+	authz := p.lc.Audience(r) == probes.Authorized
 	// A quarter of the places is kept for authorised readers, so that
 	// anonymous pages cannot lock the operators out.
 	limit := int64(p.cfg.maxStreams)
-	if !authz && p.cfg.authorize != nil {
+	if !authz && p.lc.Authorizes() {
 		limit -= int64(p.cfg.maxStreams) / 4
 	}
 	if p.streams.Add(1) > limit {

@@ -37,7 +37,17 @@ type fixture struct {
 
 func newFixture(t testing.TB, opts ...statuspage.Option) *fixture {
 	t.Helper()
-	f := &fixture{lc: probes.NewLifecycle()}
+	return newFixtureReadBy(t, nil, opts...)
+}
+
+// isOp authorises the requests that say X-Op: yes.
+func isOp(r *http.Request) bool { return r.Header.Get("X-Op") == "yes" }
+
+// newFixtureReadBy is newFixture on a lifecycle whose read policy is
+// readers (nil: nobody is authorised).
+func newFixtureReadBy(t testing.TB, readers func(*http.Request) bool, opts ...statuspage.Option) *fixture {
+	t.Helper()
+	f := &fixture{lc: probes.NewLifecycle(probes.Readers(readers))}
 	warm, err := startup.New(f.lc)
 	if err != nil {
 		t.Fatal(err)
@@ -123,7 +133,7 @@ func TestPageRenders(t *testing.T) {
 
 // An authorised reader sees the reason, masked.
 func TestPageAuthorised(t *testing.T) {
-	f := newFixture(t, statuspage.Authorize(func(r *http.Request) bool { return r.Header.Get("X-Op") == "yes" }))
+	f := newFixtureReadBy(t, isOp)
 	testutil.Background(t, f.lc.Run)
 	f.down.Store(true)
 	testutil.Eventually(t, "db failing", func() bool {
@@ -259,7 +269,7 @@ func TestNewRejects(t *testing.T) {
 // A carriage return in the page's text (an error's, say) cannot start a
 // field of its own in the event stream.
 func TestStreamFramesCarriageReturns(t *testing.T) {
-	f := newFixture(t, statuspage.Authorize(func(*http.Request) bool { return true }), statuspage.Refresh(time.Hour))
+	f := newFixtureReadBy(t, func(*http.Request) bool { return true }, statuspage.Refresh(time.Hour))
 	if err := f.ready.Add("evil", probes.CheckFunc(func(context.Context) error {
 		return errors.New("boom\revent: hijacked\rretry: 86400000\r\nid: 7")
 	}), probes.Every(time.Hour)); err != nil {
@@ -296,10 +306,10 @@ func TestStreamFramesCarriageReturns(t *testing.T) {
 	}
 }
 
-// With an authorizer, anonymous pages cannot take the places kept for the
+// With a read policy, anonymous pages cannot take the places kept for the
 // readers it accepts.
 func TestStreamPlacesKeptForOperators(t *testing.T) {
-	f := newFixture(t, statuspage.MaxStreams(4), statuspage.Authorize(func(r *http.Request) bool { return r.Header.Get("X-Op") == "yes" }))
+	f := newFixtureReadBy(t, isOp, statuspage.MaxStreams(4))
 	for range 3 {
 		_, next := stream(t, f.srv.URL)
 		next()
@@ -327,7 +337,7 @@ func TestStreamPlacesKeptForOperators(t *testing.T) {
 // A cordon shows on the page with its reason (data-cordon), and a stream
 // hears of it.
 func TestPageShowsCordon(t *testing.T) {
-	f := newFixture(t)
+	f := newFixtureReadBy(t, isOp)
 	testutil.Background(t, f.lc.Run)
 	testutil.Eventually(t, "ready", func() bool { return f.ready.Report().Status() == probes.Pass })
 	_, next := stream(t, f.srv.URL)
@@ -335,12 +345,21 @@ func TestPageShowsCordon(t *testing.T) {
 	if _, err := f.lc.Cordon("disk <swap>", time.Hour); err != nil {
 		t.Fatal(err)
 	}
-	for ev := next(); !strings.Contains(ev, `data-cordon="disk &lt;swap&gt;"`); ev = next() {
+	// An anonymous reader hears that it is cordoned, never why.
+	ev := next()
+	for ; !strings.Contains(ev, `data-cordon=`); ev = next() {
+	}
+	if !strings.Contains(ev, `data-cordon=""`) || strings.Contains(ev, "swap") {
+		t.Errorf("the anonymous stream's cordon: %s", ev)
 	}
 	_, _, body := f.get(t, "Accept", "text/html")
+	if !strings.Contains(body, `data-cordon=""`) || strings.Contains(body, "swap") {
+		t.Error("the anonymous page shows the cordon's reason, or no cordon")
+	}
+	_, _, body = f.get(t, "X-Op", "yes")
 	for _, want := range []string{`data-cordon="disk &lt;swap&gt;"`, `data-gate="readiness" data-status="fail"`} {
 		if !strings.Contains(body, want) {
-			t.Errorf("cordoned page lacks %s", want)
+			t.Errorf("cordoned page, authorised, lacks %s", want)
 		}
 	}
 	if _, err := f.lc.Uncordon(); err != nil {

@@ -74,24 +74,22 @@ type stripCell struct {
 
 type transitionView struct{ At, Subject, From, To, Reason string }
 
-// view is the snapshot as the template shows it, with error texts only
-// when authz.
-func (s snapshot) view(authz bool) liveData {
+// view is the snapshot as the template shows it to audience a: reasons
+// only for authorised readers (probes.Report.For).
+func (s snapshot) view(a probes.Audience) liveData {
 	d := liveData{Phase: s.phase.String(), Since: ago(s.at, s.since)}
-	if c := s.cordon; !c.IsZero() {
+	if c := s.cordon.For(a); !c.IsZero() {
 		d.Cordon = &cordonView{Reason: c.Reason, Since: c.Since.UTC().Format(time.TimeOnly), Until: c.Until.UTC().Format(time.DateTime)}
 	}
 	reason := func(err error) string {
-		switch {
-		case err == nil:
+		if err == nil {
 			return ""
-		case !authz:
-			return "reason withheld"
 		}
-		return err.Error()
+		return err.Error() // "reason withheld" for anonymous readers
 	}
 	for i := range s.gates {
-		rep := &s.gates[i]
+		shown := s.gates[i].For(a)
+		rep := &shown
 		d.Gates = append(d.Gates, gateView{Name: rep.Gate.String(), Status: rep.Status().String()})
 		for _, t := range rep.Tasks {
 			state := "in progress"
@@ -117,12 +115,8 @@ func (s snapshot) view(authz bool) liveData {
 		}
 	}
 	for i := len(s.transitions) - 1; i >= 0 && len(d.Transitions) < 50; i-- {
-		t := s.transitions[i]
-		r := ""
-		if authz {
-			r = t.Reason
-		}
-		d.Transitions = append(d.Transitions, transitionView{At: t.At.UTC().Format("15:04:05.000"), Subject: t.Subject, From: t.From, To: t.To, Reason: r})
+		t := s.transitions[i].For(a)
+		d.Transitions = append(d.Transitions, transitionView{At: t.At.UTC().Format("15:04:05.000"), Subject: t.Subject, From: t.From, To: t.To, Reason: t.Reason})
 	}
 	return d
 }
@@ -203,7 +197,7 @@ var tmpl = template.Must(template.New("").Parse(`{{define "page"}}<!doctype html
 {{end}}{{define "live"}}<section aria-labelledby="h-phase">
 <h2 id="h-phase">Phase</h2>
 <p class="phase"><strong data-phase="{{.Phase}}" class="ph-{{.Phase}}">{{.Phase}}</strong>{{if .Since}} for {{.Since}}{{end}}</p>
-{{with .Cordon}}<p class="warn" data-cordon="{{.Reason}}"><b>cordoned</b> by hand at {{.Since}} UTC: {{.Reason}}. Readiness fails until it is lifted, or by itself at {{.Until}} UTC.</p>{{end}}
+{{with .Cordon}}<p class="warn" data-cordon="{{.Reason}}"><b>cordoned</b> by hand at {{.Since}} UTC{{if .Reason}}: {{.Reason}}{{end}}. Readiness fails until it is lifted, or by itself at {{.Until}} UTC.</p>{{end}}
 <ul class="gates">{{range .Gates}}<li data-gate="{{.Name}}" data-status="{{.Status}}" class="{{.Status}}">{{.Name}}: <b>{{.Status}}</b></li>{{end}}</ul>
 </section>
 {{if .Tasks}}<section aria-labelledby="h-warm">

@@ -211,7 +211,9 @@ func (n *Notifier) progress() {
 
 // status is the unit's status line: the phase, the warm-up note while
 // warming, and the cordon while there is one (in the phases it counts in),
-// such as "ready; cordoned: disk swap (until 2026-12-01T10:45:00Z)".
+// such as "ready; cordoned (until 2026-12-01T10:45:00Z)". Any local user
+// can read it (systemctl status), so it is written for anonymous readers:
+// the cordon's reason stays out (probes.Cordon.For).
 func (n *Notifier) status(phase probes.Phase) string {
 	s := phase.String()
 	if phase == probes.Warming && n.startup != nil {
@@ -220,7 +222,7 @@ func (n *Notifier) status(phase probes.Phase) string {
 		}
 	}
 	if c, _ := n.lc.Cordoned(); c.CountsIn(phase) {
-		s += "; " + c.Note()
+		s += "; " + c.For(probes.Anonymous).Note()
 	}
 	return s
 }

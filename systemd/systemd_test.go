@@ -243,8 +243,8 @@ func TestBadEnvironment(t *testing.T) {
 	}
 }
 
-// The unit's STATUS says when the service is cordoned, and stops saying so
-// when the cordon goes.
+// The unit's STATUS says when the service is cordoned, never why (any local
+// user reads it), and stops saying so when the cordon goes.
 func TestStatusSaysCordoned(t *testing.T) {
 	socket := filepath.Join(t.TempDir(), "notify.sock")
 	sd := listen(t, socket)
@@ -258,8 +258,13 @@ func TestStatusSaysCordoned(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := "STATUS=ready; " + ch.Cordon.Note()
+	want := "STATUS=ready; cordoned (until " + ch.Cordon.Until.UTC().Format(time.RFC3339) + ")"
 	testutil.Eventually(t, "cordoned", func() bool { return sd.count(want) == 1 })
+	for _, d := range sd.datagrams() {
+		if strings.Contains(d, "disk swap") {
+			t.Errorf("the cordon's reason in a datagram: %q", d)
+		}
+	}
 	if _, err := lc.Uncordon(); err != nil {
 		t.Fatal(err)
 	}

@@ -48,6 +48,9 @@ func New(lc *probes.Lifecycle, k probes.Kind) (*Gate, error) {
 // Kind says which gate this is.
 func (g *Gate) Kind() probes.Kind { return g.kind }
 
+// Lifecycle is the lifecycle the gate is built on.
+func (g *Gate) Lifecycle() *probes.Lifecycle { return g.lc }
+
 // Add registers a check; see runner.Runner.Add.
 func (g *Gate) Add(name string, c probes.Checker, opts ...probes.CheckOption) error {
 	if err := g.runner.Add(name, c, opts...); err != nil {

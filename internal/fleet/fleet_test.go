@@ -36,10 +36,12 @@ func serveLifecycle(t testing.TB, checks map[string]error, want probes.Status) s
 	return addr
 }
 
-// serveLifecycleOn is serveLifecycle on ln (nil: a new loopback port).
+// serveLifecycleOn is serveLifecycle on ln (nil: a new loopback port). Its
+// read policy authorises loopback peers, as an operator's probectl on the
+// node (or through port-forward) is: the fleet reads reasons.
 func serveLifecycleOn(t testing.TB, ln net.Listener, checks map[string]error, want probes.Status) (string, *probes.Lifecycle) {
 	t.Helper()
-	lc := probes.NewLifecycle()
+	lc := probes.NewLifecycle(probes.Readers(probes.FromLoopback))
 	if _, err := liveness.New(lc); err != nil {
 		t.Fatal(err)
 	}

@@ -58,7 +58,7 @@ func newPool(t *testing.T, url string, maxConns int32) *pgxpool.Pool {
 
 func newStack(t *testing.T, check probes.Checker, opts ...probes.CheckOption) *stack {
 	t.Helper()
-	lc := probes.NewLifecycle()
+	lc := probes.NewLifecycle(probes.Readers(func(*http.Request) bool { return true }))
 	if _, err := liveness.New(lc); err != nil {
 		t.Fatal(err)
 	}
@@ -72,7 +72,7 @@ func newStack(t *testing.T, check probes.Checker, opts ...probes.CheckOption) *s
 	}
 	testutil.Ready(t, lc)
 	mux := http.NewServeMux()
-	if _, err := server.Register(mux, lc, server.Authorize(func(*http.Request) bool { return true })); err != nil {
+	if _, err := server.Register(mux, lc); err != nil {
 		t.Fatal(err)
 	}
 	ts := httptest.NewServer(mux)
