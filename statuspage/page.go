@@ -234,8 +234,6 @@ func live(d snapshot, a probes.Audience) []byte {
 	return b.Bytes()
 }
 
-
-
 // ServeHTTP answers the page, or with ?events (or Accept:
 // text/event-stream) its stream. Methods other than GET and HEAD get 405.
 func (p *Page) ServeHTTP(w http.ResponseWriter, r *http.Request) {
