@@ -47,8 +47,24 @@ const (
 	quotedKeys = `(?:auth|session|credentials?)(?:[-_.]?\d+)?`
 	// value is what follows a secret's name: a quoted string, a string
 	// quoted twice ("{\"password\":\"x y\"}"), or a run of non-space.
-	value = `'(?:[^'\\]|\\.)*'?\S*|"(?:[^"\\]|\\.)*"?\S*|` +
-		`\\"(?:[^\\]|\\[^"\\]|\\\\(?:[^\\]|\\.))*(?:\\")?\S*|\S+`
+	// It does not end in ':' or '"', which close the text around it: the
+	// quote and colon of `Get "https://h/?token=x": 404` stay, and so does
+	// the status after them. A run of nothing else is a value only when it
+	// is longer than such an ending.
+	value = quoted + `|` + bare
+	// eqValue is value after '=', where a '"' followed by ':' and white
+	// space closes the text around an empty value (?token=": 401) and
+	// opens nothing.
+	eqValue = single + `|"(?:[^:"\\]|:\S|\\.)(?:[^"\\]|\\.)*"?` + tail + `|""` + tail + `|` + twice + `|` + bare
+	quoted  = single + `|"(?:[^"\\]|\\.)*"?` + tail + `|` + twice
+	single  = `'(?:[^'\\]|\\.)*'?` + tail
+	twice   = `\\"(?:[^\\]|\\[^"\\]|\\\\(?:[^\\]|\\.))*(?:\\")?` + tail
+	tail    = `(?:\S*[^\s:"])?`
+	bare    = `\S*[^\s:"]|\S{3,}`
+	// notURL is the character before a name, with the name's other words,
+	// that is not the '/', '?' or '&' of a URL: in `Get "https://h/token":
+	// 401` the quote after the name closes the URL, and 401 is no secret.
+	notURL = `(?:^|[^/?&\w.-])[\w.-]*`
 	// wholeKeys are the headers whose whole value is a secret.
 	wholeKeys = `(?:(?:proxy-)?authorization|(?:set-)?cookie)(?:[-_.]?\d+)?\\?["']?[ \t]*[=:][ \t]*`
 	// scheme is an Authorization scheme shown in front of the mask.
@@ -78,8 +94,15 @@ var patterns = []struct {
 	{keyWords, regexp.MustCompile(`(?im)^([ \t]*[\w.-]*` + secretKeys + `[ \t]*:[ \t]*)[^\s][^\r\n]*`), "${1}" + Mask},
 	// password=secret (libpq and URL queries: the value runs to white space,
 	// as libpq reads it), password='se cret', "password": "x", token: x
-	{keyWords, regexp.MustCompile(`(?i)(` + secretKeys + `\\?["']?\s*[=:]\s*)(?:` + value + `)`), "${1}" + Mask},
-	{[]string{"auth", "session", "credential"}, regexp.MustCompile(`(?i)(` + quotedKeys + `(?:\\?["']\s*:|\s*=)\s*)(?:` + value + `)`), "${1}" + Mask},
+	//
+	// After a quote and ':', a name ending a URL's path or query counts
+	// only before a quoted value ({"app/password": "x"}).
+	{keyWords, regexp.MustCompile(`(?i)(` + secretKeys + `\\?["']?\s*=\s*)(?:` + eqValue + `)|` +
+		`(` + secretKeys + `\s*:\s*|` + notURL + secretKeys + `\\?["']\s*:\s*)(?:` + value + `)|` +
+		`(` + secretKeys + `\\?["']\s*:\s*)(?:` + quoted + `)`), "${1}${2}${3}" + Mask},
+	{[]string{"auth", "session", "credential"}, regexp.MustCompile(`(?i)(` + quotedKeys + `\s*=\s*)(?:` + eqValue + `)|` +
+		`(` + notURL + quotedKeys + `\\?["']\s*:\s*)(?:` + value + `)|` +
+		`(` + quotedKeys + `\\?["']\s*:\s*)(?:` + quoted + `)`), "${1}${2}${3}" + Mask},
 	// The '@' patterns run after the names', which would lose the name of
 	// a value holding '@' (password=p@ss@word) and leave its tail.
 	//

@@ -85,6 +85,9 @@ func TestString(t *testing.T) {
 		{"key with a kelvin sign", "api_\u212aey=s3cret", "s3cret"},
 		{"key value with at signs", `host=db password=p@ss@s3cr3t user=app`, "s3cr3t"},
 		{"key value starting with an at sign", `signing_key=@s3cr3t`, "s3cr3t"},
+		{"json key with a path", `{"app/db/password": "hunter2"}`, "hunter2"},
+		{"name and value in a url path", `Get "https://h.example/x/token:s3cr3tv4l": 401 Unauthorized`, "s3cr3tv4l"},
+		{"quoted query secret", `Get "https://h.example/x?api_key=\"s3cr3tv4l\"": 401 Unauthorized`, "s3cr3tv4l"},
 		{"jwt alone", `rejected eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0In0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U`, "dozjgNry"},
 	}
 	for _, tt := range tests {
@@ -107,6 +110,53 @@ func TestString(t *testing.T) {
 	}
 	if redact.Error(nil) != nil {
 		t.Error("Error(nil) is not nil")
+	}
+}
+
+// TestStringKeeps checks what stays around a masked value: the text after
+// it, and text that only looks like a name with a value.
+func TestStringKeeps(t *testing.T) {
+	tests := []struct {
+		name, in, want string
+	}{
+		// Go's net/http errors quote the URL and put the reason after ':'.
+		{"status after a query secret in a quoted url",
+			`Get "https://api.example.com/v1?api_key=s3cr3tv4l": 404 Not Found`,
+			`Get "https://api.example.com/v1?api_key=xxxxx": 404 Not Found`},
+		{"status after a query secret in a url",
+			`GET https://api.example.com/v1?token=s3cr3tv4l: 404 Not Found`,
+			`GET https://api.example.com/v1?token=xxxxx: 404 Not Found`},
+		{"status after a password and a query secret",
+			`GET https://user:hunter2@host/path?token=SECRET: 404`,
+			`GET https://user:xxxxx@host/path?token=xxxxx: 404`},
+		{"status after a quoted query secret",
+			`Get "https://api.example.com/v1?token='s3cr3tv4l'": 401 Unauthorized`,
+			`Get "https://api.example.com/v1?token=xxxxx": 401 Unauthorized`},
+		{"status after an empty query value",
+			`Get "https://api.example.com/v1?token=": 401 Unauthorized`,
+			`Get "https://api.example.com/v1?token=": 401 Unauthorized`},
+		{"status after a url ending in a secret's name",
+			`Post "https://auth.example.com/oauth/token": 401 Unauthorized`,
+			`Post "https://auth.example.com/oauth/token": 401 Unauthorized`},
+		{"status after a query name without a value",
+			`Get "https://api.example.com/v1?a=1&secret": 404 Not Found`,
+			`Get "https://api.example.com/v1?a=1&secret": 404 Not Found`},
+		{"status after a url ending in a quoted-only name",
+			`Get "https://api.example.com/v1/session": 404 Not Found`,
+			`Get "https://api.example.com/v1/session": 404 Not Found`},
+		{"reason after a key value",
+			`connect host=db password=hunter2: authentication failed`,
+			`connect host=db password=xxxxx: authentication failed`},
+		{"path-like key in a sentence",
+			`read app/db/password: hunter2`,
+			`read app/db/password: xxxxx`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := redact.String(tt.in); got != tt.want {
+				t.Errorf("String(%q):\ngot  %q\nwant %q", tt.in, got, tt.want)
+			}
+		})
 	}
 }
 
