@@ -120,6 +120,16 @@ var patterns = []struct {
 	{[]string{"bearer", "basic"}, regexp.MustCompile(`(?i)(\b(?:bearer|basic)\s+)[A-Za-z0-9._~+/-]+=*($|[\s"',;\])}>])`), "${1}" + Mask + "${2}"},
 	// Tokens known by their shape: GitHub's, and JSON Web Tokens.
 	{[]string{"gh", "eyj"}, regexp.MustCompile(`\b(?:gh[pousr]_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,}|eyJ[A-Za-z0-9_-]+\.eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*)`), Mask},
+	// AWS access key ids, long-lived (AKIA) and temporary (ASIA), as words;
+	// the kind stays.
+	{[]string{"akia", "asia"}, regexp.MustCompile(`\b(AKIA|ASIA)[A-Z0-9]{16}\b`), "${1}" + Mask},
+	// Stripe's secret and restricted keys and webhook signing secrets;
+	// publishable keys (pk_…) are not secrets. The kind stays.
+	{[]string{"k_live_", "k_test_", "whsec_"}, regexp.MustCompile(`\b((?:sk|rk)_(?:live|test)_)[A-Za-z0-9]{16,}|\b(whsec_)[A-Za-z0-9+/]{16,}=*`), "${1}${2}" + Mask},
+	// Slack's incoming webhook, workflow and trigger URLs, and the response
+	// URLs of commands and actions: the path after the kind is the secret,
+	// the host and kind stay.
+	{[]string{"hooks.slack"}, regexp.MustCompile(`(?i)(\bhooks\.slack(?:-gov)?\.com/(?:services|workflows|triggers|commands|actions)/)[^\s"'\x60<>()\[\]{},;:?#]+`), "${1}" + Mask},
 }
 
 // wholeWords are the words every wholeKeys name holds.
