@@ -32,6 +32,7 @@ package redact
 import (
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -103,6 +104,10 @@ var patterns = []struct {
 	{[]string{"auth", "session", "credential"}, regexp.MustCompile(`(?i)(` + quotedKeys + `\s*=\s*)(?:` + eqValue + `)|` +
 		`(` + notURL + quotedKeys + `\\?["']\s*:\s*)(?:` + value + `)|` +
 		`(` + quotedKeys + `\\?["']\s*:\s*)(?:` + quoted + `)`), "${1}${2}${3}" + Mask},
+	// An API key header's name with white space instead of ':' (upstream
+	// refused x-api-key abc123): the value counts only when shaped as a key,
+	// so "x-api-key missing" and "api key rotated" stay.
+	{[]string{"api-key", "apikey"}, regexp.MustCompile(`(?i)(\b(?:x-)?api-?key[ \t]+["']?)` + keyShaped()), "${1}" + Mask},
 	// The '@' patterns run after the names', which would lose the name of
 	// a value holding '@' (password=p@ss@word) and leave its tail.
 	//
@@ -130,6 +135,18 @@ var patterns = []struct {
 	// URLs of commands and actions: the path after the kind is the secret,
 	// the host and kind stay.
 	{[]string{"hooks.slack"}, regexp.MustCompile(`(?i)(\bhooks\.slack(?:-gov)?\.com/(?:services|workflows|triggers|commands|actions)/)[^\s"'\x60<>()\[\]{},;:?#]+`), "${1}" + Mask},
+}
+
+// keyShaped returns the pattern of a run of eight or more b64token
+// characters holding a digit: one alternative for each of the first seven
+// places its first digit may stand at, and one for a digit further on.
+func keyShaped() string {
+	const c = `[A-Za-z0-9._~+/=-]`
+	alts := []string{c + `{7,}\d` + c + `*`}
+	for i := range 7 {
+		alts = append(alts, c+`{`+strconv.Itoa(i)+`}\d`+c+`{`+strconv.Itoa(7-i)+`,}`)
+	}
+	return `(?:` + strings.Join(alts, "|") + `)`
 }
 
 // wholeWords are the words every wholeKeys name holds.

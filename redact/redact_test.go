@@ -100,6 +100,12 @@ func TestString(t *testing.T) {
 		{"stripe restricted live key", `rk_live_51H8abcDEFghiJKLmnoPQRstu revoked`, "51H8abcD"},
 		{"stripe restricted test key", `"rk_test_51H8abcDEFghiJKLmnoPQRstu"`, "51H8abcD"},
 		{"stripe webhook secret", `STRIPE_WEBHOOK=whsec_5f4dcc3b5aa765d61d8327deb882cf99 loaded`, "5f4dcc3b"},
+		{"x-api-key after a space", `upstream refused x-api-key abc123def`, "abc123def"},
+		{"X-API-Key after a space", `request had X-API-Key 5f4dcc3b5aa765d6, rejected`, "5f4dcc3b"},
+		{"api-key after a space", `header api-key k-9f8e7d6c5b4a: 401`, "9f8e7d6c"},
+		{"apikey after a space", `apikey a1b2c3d4e5f6 expired`, "a1b2c3d4"},
+		{"x-api-key after a space, quoted", `x-api-key "s3cr3t-v4lue" not accepted`, "s3cr3t-v4lue"},
+		{"x-api-key after a tab", "x-api-key\tab12cd34ef", "ab12cd34ef"},
 		{"jwt alone", `rejected eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0In0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U`, "dozjgNry"},
 	}
 	for _, tt := range tests {
@@ -162,6 +168,9 @@ func TestStringKeeps(t *testing.T) {
 		{"aws key id keeps its kind",
 			`key AKIAIOSFODNN7EXAMPLE: InvalidClientTokenId`,
 			`key AKIAxxxxx: InvalidClientTokenId`},
+		{"x-api-key keeps its name and the reason",
+			`upstream refused x-api-key abc123def: 403 Forbidden`,
+			`upstream refused x-api-key xxxxx: 403 Forbidden`},
 		{"stripe key keeps its kind",
 			`stripe: Invalid API Key provided: sk_live_4eC39HqLyjWDarjtT1zdp7dc, whsec_5f4dcc3b5aa765d61d8327deb882cf99`,
 			`stripe: Invalid API Key provided: sk_live_xxxxx, whsec_xxxxx`},
@@ -223,6 +232,19 @@ var clean = []string{
 	"sk_live_short",
 	"task_test_0123456789abcdefghij",
 	"whsec_ prefix",
+	"missing api key",
+	"api key rotated",
+	"api key 5 of 7 rotated",
+	"x-api-key missing",
+	"x-api-key header not set",
+	"the X-API-Key header is empty",
+	"api-key required",
+	"apikey authentication disabled",
+	"x-api-key v2 deprecated",
+	"x-api-key rejected: 401 Unauthorized",
+	"x-api-key 401",
+	"x_api_key ab12cd34ef is not a header",
+	"my api-keys 20240101 rotated",
 }
 
 // dsnForms put a password into every connection-string form the package
