@@ -14,7 +14,12 @@
 //     CLIENT_SECRET, X-Amz-Signature, x-auth-token and PGPASSWORD all count.
 //     The value runs to white space, to its closing quote when quoted, and
 //     to the end of the line when the name starts a line and ':' follows it
-//     (a header or YAML line);
+//     (a header or YAML line). A ':' or '"' ending it stays, with what
+//     follows: Get "https://h/?token=x": 404 keeps its 404. A name ending
+//     a quoted URL, as in Post "https://h/oauth/token": 401, is no name;
+//   - the value after X-Api-Key, Api-Key and ApiKey followed by white space
+//     (x-api-key abc123def), when shaped as a key: eight or more
+//     characters holding a digit;
 //   - the value after auth, session, credential and credentials only with
 //     '=' (auth=x, X-Amz-Credential=x) or as a quoted key ("session": "x"),
 //     since these words start ordinary error texts ("credentials: cannot
@@ -23,10 +28,17 @@
 //     Set-Cookie, whatever the scheme, to the end of the line or its closing
 //     quote or bracket; a known scheme's name stays (Bearer xxxxx);
 //   - Bearer and Basic credentials anywhere, PEM private key blocks,
-//     GitHub tokens (ghp_…, github_pat_…) and JSON Web Tokens.
+//     GitHub tokens (ghp_…, github_pat_…) and JSON Web Tokens;
+//   - AWS access key ids as words (AKIA… and ASIA…, 20 characters), and
+//     Stripe's secret, restricted and webhook keys (sk_live_…, sk_test_…,
+//     rk_live_…, rk_test_…, whsec_…, 16 characters or more after the
+//     prefix); the prefix stays (AKIAxxxxx, sk_live_xxxxx);
+//   - the path of Slack's webhook, workflow, trigger and response URLs
+//     (https://hooks.slack.com/services/xxxxx); the host and kind stay.
 //
-// A name without '=' or ':' after it is an ordinary word: "token bucket
-// empty" stays as it is.
+// But for the API key headers above, a name without '=' or ':' after it is
+// an ordinary word: "token bucket empty" and "missing api key" stay as they
+// are.
 package redact
 
 import (
