@@ -74,10 +74,6 @@ const (
 	twice   = `\\"(?:[^\\]|\\[^"\\]|\\\\(?:[^\\]|\\.))*(?:\\")?` + tail
 	tail    = `(?:\S*[^\s:"])?`
 	bare    = `\S*[^\s:"]|\S{3,}`
-	// notURL is the character before a name, with the name's other words,
-	// that is not the '/', '?' or '&' of a URL: in `Get "https://h/token":
-	// 401` the quote after the name closes the URL, and 401 is no secret.
-	notURL = `(?:^|[^/?&\w.-])[\w.-]*`
 	// wholeKeys are the headers whose whole value is a secret.
 	wholeKeys = `(?:(?:proxy-)?authorization|(?:set-)?cookie)(?:[-_.]?\d+)?\\?["']?[ \t]*[=:][ \t]*`
 	// scheme is an Authorization scheme shown in front of the mask.
@@ -92,7 +88,7 @@ var keyWords = []string{"pass", "pwd", "secret", "token", "sig", "sess", "key"}
 // most texts skip most patterns.
 var patterns = []struct {
 	needs []string
-	re    *regexp.Regexp
+	re    replacer
 	repl  string
 }{
 	// A PEM private key, up to its END line or the end of the text.
@@ -107,15 +103,8 @@ var patterns = []struct {
 	{keyWords, regexp.MustCompile(`(?im)^([ \t]*[\w.-]*` + secretKeys + `[ \t]*:[ \t]*)[^\s][^\r\n]*`), "${1}" + Mask},
 	// password=secret (libpq and URL queries: the value runs to white space,
 	// as libpq reads it), password='se cret', "password": "x", token: x
-	//
-	// After a quote and ':', a name ending a URL's path or query counts
-	// only before a quoted value ({"app/password": "x"}).
-	{keyWords, regexp.MustCompile(`(?i)(` + secretKeys + `\\?["']?\s*=\s*)(?:` + eqValue + `)|` +
-		`(` + secretKeys + `\s*:\s*|` + notURL + secretKeys + `\\?["']\s*:\s*)(?:` + value + `)|` +
-		`(` + secretKeys + `\\?["']\s*:\s*)(?:` + quoted + `)`), "${1}${2}${3}" + Mask},
-	{[]string{"auth", "session", "credential"}, regexp.MustCompile(`(?i)(` + quotedKeys + `\s*=\s*)(?:` + eqValue + `)|` +
-		`(` + notURL + quotedKeys + `\\?["']\s*:\s*)(?:` + value + `)|` +
-		`(` + quotedKeys + `\\?["']\s*:\s*)(?:` + quoted + `)`), "${1}${2}${3}" + Mask},
+	{keyWords, names(secretKeys, `\\?["']?`, `\\?["']?`), "${1}${2}${3}" + Mask},
+	{[]string{"auth", "session", "credential"}, names(quotedKeys, ``, `\\?["']`), "${1}${2}${3}" + Mask},
 	// An API key header's name with white space instead of ':' (upstream
 	// refused x-api-key abc123): the value counts only when shaped as a key,
 	// so "x-api-key missing" and "api key rotated" stay.
@@ -147,6 +136,62 @@ var patterns = []struct {
 	// URLs of commands and actions: the path after the kind is the secret,
 	// the host and kind stay.
 	{[]string{"hooks.slack"}, regexp.MustCompile(`(?i)(\bhooks\.slack(?:-gov)?\.com/(?:services|workflows|triggers|commands|actions)/)[^\s"'\x60<>()\[\]{},;:?#]+`), "${1}" + Mask},
+}
+
+// replacer is a *regexp.Regexp, or one that passes over some matches.
+type replacer interface {
+	ReplaceAllString(src, repl string) string
+}
+
+// names returns the pattern of a value after one of keys, and then the
+// quote, if any, and '=' of eq, or the quote and ':' of colon. Its groups
+// are the name, the '=' and the ':'.
+func names(keys, eq, colon string) nameValues {
+	return nameValues{regexp.MustCompile(`(?i)(` + keys + `)(?:(` + eq + `\s*=\s*)(?:` + eqValue + `)|` +
+		`(` + colon + `\s*:\s*)(?:` + value + `))`)}
+}
+
+// nameValues passes over a name ending a URL's path or query whose quote
+// and ':' close the quoted URL: in Post "https://h/oauth/token": 401 the
+// 401 is no secret. A quoted value after them ({"app/password": "x"}) is
+// one.
+type nameValues struct{ *regexp.Regexp }
+
+func (r nameValues) ReplaceAllString(s, repl string) string {
+	var b []byte
+	done := 0 // s[:done] is in b
+	for at := 0; ; {
+		m := r.FindStringSubmatchIndex(s[at:])
+		if m == nil {
+			break
+		}
+		for i := range m {
+			if m[i] >= 0 {
+				m[i] += at
+			}
+		}
+		if m[6] >= 0 && strings.ContainsAny(s[m[6]:m[7]], `"'`) &&
+			!strings.ContainsAny(s[m[7]:m[7]+1], `"'\`) && endsURL(s[:m[0]]) {
+			at = m[7] // the value may hold a name of its own
+			continue
+		}
+		b = append(b, s[done:m[0]]...)
+		b = r.ExpandString(b, repl, s, m)
+		done, at = m[1], m[1]
+	}
+	if done == 0 { // a match is never empty
+		return s
+	}
+	return string(append(b, s[done:]...))
+}
+
+// endsURL says whether s, the text before a name, ends in a URL's '/',
+// '?' or '&' and the name's other words (/oauth/access_token).
+func endsURL(s string) bool {
+	s = strings.TrimRightFunc(s, func(r rune) bool {
+		return r == '_' || r == '-' || r == '.' || 'a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9'
+	})
+	return s != "" && strings.IndexByte("/?&", s[len(s)-1]) >= 0
 }
 
 // keyShaped returns the pattern of a run of eight or more b64token

@@ -106,6 +106,7 @@ func TestString(t *testing.T) {
 		{"apikey after a space", `apikey a1b2c3d4e5f6 expired`, "a1b2c3d4"},
 		{"x-api-key after a space, quoted", `x-api-key "s3cr3t-v4lue" not accepted`, "s3cr3t-v4lue"},
 		{"x-api-key after a tab", "x-api-key\tab12cd34ef", "ab12cd34ef"},
+		{"name after a url ending in a name", `Get "https://h.example/oauth/token": password=hunter2`, "hunter2"},
 		{"jwt alone", `rejected eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0In0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U`, "dozjgNry"},
 	}
 	for _, tt := range tests {
@@ -156,6 +157,12 @@ func TestStringKeeps(t *testing.T) {
 		{"status after a url ending in a secret's name",
 			`Post "https://auth.example.com/oauth/token": 401 Unauthorized`,
 			`Post "https://auth.example.com/oauth/token": 401 Unauthorized`},
+		{"status after a url ending in a joined name",
+			`Get "https://h.example/oauth/access_token": 400 Bad Request`,
+			`Get "https://h.example/oauth/access_token": 400 Bad Request`},
+		{"status after a url ending in a joined name, single quotes",
+			`GET 'https://h.example/v1/client-secret': 404 Not Found`,
+			`GET 'https://h.example/v1/client-secret': 404 Not Found`},
 		{"status after a query name without a value",
 			`Get "https://api.example.com/v1?a=1&secret": 404 Not Found`,
 			`Get "https://api.example.com/v1?a=1&secret": 404 Not Found`},
