@@ -295,7 +295,8 @@ func checkForm(t *testing.T, pw string) {
 			b, _ := json.Marshal(pw)
 			shown = string(b[1 : len(b)-1])
 		}
-		if got := redact.String(in); strings.Contains(got, shown) {
+		// The mask and what follows it may spell the password ("xxx ").
+		if got := redact.String(in); strings.Contains(strings.ReplaceAll(got, redact.Mask, "\x00"), shown) {
 			t.Errorf("%s form: String(%q) = %q: still holds the password", f.name, in, got)
 		}
 	}
