@@ -85,6 +85,28 @@ func TestString(t *testing.T) {
 		{"key with a kelvin sign", "api_\u212aey=s3cret", "s3cret"},
 		{"key value with at signs", `host=db password=p@ss@s3cr3t user=app`, "s3cr3t"},
 		{"key value starting with an at sign", `signing_key=@s3cr3t`, "s3cr3t"},
+		{"json key with a path", `{"app/db/password": "hunter2"}`, "hunter2"},
+		{"name and value in a url path", `Get "https://h.example/x/token:s3cr3tv4l": 401 Unauthorized`, "s3cr3tv4l"},
+		{"quoted query secret", `Get "https://h.example/x?api_key=\"s3cr3tv4l\"": 401 Unauthorized`, "s3cr3tv4l"},
+		{"slack webhook", `post https://hooks.slack.com/services/T024BE7LD/B01ABCDEF12/xpLG6cwTd2lJ8pXs1f8q0uAe: 404 no_service`, "xpLG6cwT"},
+		{"slack webhook ids", `Post "https://hooks.slack.com/services/T024BE7LD/B01ABCDEF12/xpLG6cwTd2lJ8pXs1f8q0uAe": timeout`, "B01ABCDEF12"},
+		{"slack workflow", `https://hooks.slack.com/workflows/T024BE7LD/A05ABCDEF12/468123456789012345/Zx9wQ2rT5yU8iO1pA4sD7fG0`, "Zx9wQ2rT"},
+		{"slack trigger", `webhook=https://hooks.slack.com/triggers/T024BE7LD/5012345678901/0a1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d`, "0a1b2c3d"},
+		{"aws access key id", `InvalidClientTokenId: the security token included in the request is invalid (key AKIAIOSFODNN7EXAMPLE)`, "IOSFODNN7"},
+		{"aws temporary key id", `using ASIAY34FZKBOKMUTVV7A from the instance role`, "Y34FZKBO"},
+		{"aws key id in json", `{"AccessKeyId": "ASIAY34FZKBOKMUTVV7A", "Expiration": "2024-01-01T00:00:00Z"}`, "Y34FZKBO"},
+		{"stripe live key", `stripe: Invalid API Key provided: sk_live_4eC39HqLyjWDarjtT1zdp7dc`, "4eC39HqL"},
+		{"stripe test key", `using sk_test_51H8abcDEFghiJKLmnoPQRstu`, "51H8abcD"},
+		{"stripe restricted live key", `rk_live_51H8abcDEFghiJKLmnoPQRstu revoked`, "51H8abcD"},
+		{"stripe restricted test key", `"rk_test_51H8abcDEFghiJKLmnoPQRstu"`, "51H8abcD"},
+		{"stripe webhook secret", `STRIPE_WEBHOOK=whsec_5f4dcc3b5aa765d61d8327deb882cf99 loaded`, "5f4dcc3b"},
+		{"x-api-key after a space", `upstream refused x-api-key abc123def`, "abc123def"},
+		{"X-API-Key after a space", `request had X-API-Key 5f4dcc3b5aa765d6, rejected`, "5f4dcc3b"},
+		{"api-key after a space", `header api-key k-9f8e7d6c5b4a: 401`, "9f8e7d6c"},
+		{"apikey after a space", `apikey a1b2c3d4e5f6 expired`, "a1b2c3d4"},
+		{"x-api-key after a space, quoted", `x-api-key "s3cr3t-v4lue" not accepted`, "s3cr3t-v4lue"},
+		{"x-api-key after a tab", "x-api-key\tab12cd34ef", "ab12cd34ef"},
+		{"name after a url ending in a name", `Get "https://h.example/oauth/token": password=hunter2`, "hunter2"},
 		{"jwt alone", `rejected eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0In0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U`, "dozjgNry"},
 	}
 	for _, tt := range tests {
@@ -107,6 +129,71 @@ func TestString(t *testing.T) {
 	}
 	if redact.Error(nil) != nil {
 		t.Error("Error(nil) is not nil")
+	}
+}
+
+// TestStringKeeps checks what stays around a masked value: the text after
+// it, and text that only looks like a name with a value.
+func TestStringKeeps(t *testing.T) {
+	tests := []struct {
+		name, in, want string
+	}{
+		// Go's net/http errors quote the URL and put the reason after ':'.
+		{"status after a query secret in a quoted url",
+			`Get "https://api.example.com/v1?api_key=s3cr3tv4l": 404 Not Found`,
+			`Get "https://api.example.com/v1?api_key=xxxxx": 404 Not Found`},
+		{"status after a query secret in a url",
+			`GET https://api.example.com/v1?token=s3cr3tv4l: 404 Not Found`,
+			`GET https://api.example.com/v1?token=xxxxx: 404 Not Found`},
+		{"status after a password and a query secret",
+			`GET https://user:hunter2@host/path?token=SECRET: 404`,
+			`GET https://user:xxxxx@host/path?token=xxxxx: 404`},
+		{"status after a quoted query secret",
+			`Get "https://api.example.com/v1?token='s3cr3tv4l'": 401 Unauthorized`,
+			`Get "https://api.example.com/v1?token=xxxxx": 401 Unauthorized`},
+		{"status after an empty query value",
+			`Get "https://api.example.com/v1?token=": 401 Unauthorized`,
+			`Get "https://api.example.com/v1?token=": 401 Unauthorized`},
+		{"status after a url ending in a secret's name",
+			`Post "https://auth.example.com/oauth/token": 401 Unauthorized`,
+			`Post "https://auth.example.com/oauth/token": 401 Unauthorized`},
+		{"status after a url ending in a joined name",
+			`Get "https://h.example/oauth/access_token": 400 Bad Request`,
+			`Get "https://h.example/oauth/access_token": 400 Bad Request`},
+		{"status after a url ending in a joined name, single quotes",
+			`GET 'https://h.example/v1/client-secret': 404 Not Found`,
+			`GET 'https://h.example/v1/client-secret': 404 Not Found`},
+		{"status after a query name without a value",
+			`Get "https://api.example.com/v1?a=1&secret": 404 Not Found`,
+			`Get "https://api.example.com/v1?a=1&secret": 404 Not Found`},
+		{"status after a url ending in a quoted-only name",
+			`Get "https://api.example.com/v1/session": 404 Not Found`,
+			`Get "https://api.example.com/v1/session": 404 Not Found`},
+		{"slack webhook keeps its host and kind",
+			`Post "https://hooks.slack.com/services/T0000/B0000/XXXXXXXXXXXXXXXXXXXXXXXX": 404 no_service`,
+			`Post "https://hooks.slack.com/services/xxxxx": 404 no_service`},
+		{"aws key id keeps its kind",
+			`key AKIAIOSFODNN7EXAMPLE: InvalidClientTokenId`,
+			`key AKIAxxxxx: InvalidClientTokenId`},
+		{"x-api-key keeps its name and the reason",
+			`upstream refused x-api-key abc123def: 403 Forbidden`,
+			`upstream refused x-api-key xxxxx: 403 Forbidden`},
+		{"stripe key keeps its kind",
+			`stripe: Invalid API Key provided: sk_live_4eC39HqLyjWDarjtT1zdp7dc, whsec_5f4dcc3b5aa765d61d8327deb882cf99`,
+			`stripe: Invalid API Key provided: sk_live_xxxxx, whsec_xxxxx`},
+		{"reason after a key value",
+			`connect host=db password=hunter2: authentication failed`,
+			`connect host=db password=xxxxx: authentication failed`},
+		{"path-like key in a sentence",
+			`read app/db/password: hunter2`,
+			`read app/db/password: xxxxx`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := redact.String(tt.in); got != tt.want {
+				t.Errorf("String(%q):\ngot  %q\nwant %q", tt.in, got, tt.want)
+			}
+		})
 	}
 }
 
@@ -138,6 +225,33 @@ var clean = []string{
 	"tokens left: 3",
 	`{"status":"pass","checks":{"db":{"status":"pass"}}}`,
 	"context deadline exceeded (Client.Timeout exceeded while awaiting headers)",
+	"see https://api.slack.com/messaging/webhooks",
+	"posted to https://hooks.slack.com/ (no path)",
+	"https://hooks.slack.com/services",
+	"https://example.com/services/T024BE7LD/B01ABCDEF12/xpLG6cwTd2lJ8pXs1f8q0uAe",
+	"time zone Asia/Tokyo, region asia-east1",
+	"ASIA-PACIFIC",
+	"AKIAEXAMPLE is too short",
+	"AKIAIOSFODNN7EXAMPLE0 is too long",
+	"XAKIAIOSFODNN7EXAMPLE",
+	"akiaiosfodnn7example",
+	"pk_live_4eC39HqLyjWDarjtT1zdp7dc is a publishable key",
+	"sk_live_short",
+	"task_test_0123456789abcdefghij",
+	"whsec_ prefix",
+	"missing api key",
+	"api key rotated",
+	"api key 5 of 7 rotated",
+	"x-api-key missing",
+	"x-api-key header not set",
+	"the X-API-Key header is empty",
+	"api-key required",
+	"apikey authentication disabled",
+	"x-api-key v2 deprecated",
+	"x-api-key rejected: 401 Unauthorized",
+	"x-api-key 401",
+	"x_api_key ab12cd34ef is not a header",
+	"my api-keys 20240101 rotated",
 }
 
 // dsnForms put a password into every connection-string form the package
@@ -181,7 +295,8 @@ func checkForm(t *testing.T, pw string) {
 			b, _ := json.Marshal(pw)
 			shown = string(b[1 : len(b)-1])
 		}
-		if got := redact.String(in); strings.Contains(got, shown) {
+		// The mask and what follows it may spell the password ("xxx ").
+		if got := redact.String(in); strings.Contains(strings.ReplaceAll(got, redact.Mask, "\x00"), shown) {
 			t.Errorf("%s form: String(%q) = %q: still holds the password", f.name, in, got)
 		}
 	}
