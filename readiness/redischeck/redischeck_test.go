@@ -305,3 +305,39 @@ func TestPasswordNeverShown(t *testing.T) {
 		})
 	}
 }
+
+// A user whose ACL refuses INFO (-@dangerous, or no +info) still gets a
+// PONG: the server answered, so the check passes without the loading and
+// replication state INFO would have told.
+func TestINFORefused(t *testing.T) {
+	r := redistest.Start(t, redistest.Password(password))
+	for _, tt := range []struct {
+		name string
+		acl  []string
+	}{
+		{"-@dangerous", []string{"on", ">probe-pw", "~*", "+@all", "-@dangerous"}},
+		{"ping only", []string{"on", ">probe-pw", "-@all", "+ping", "+hello"}},
+		{"INFO replication refused", []string{"on", ">probe-pw", "-@all", "+ping", "+hello", "+info|persistence"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := r.Do(append([]string{"ACL", "SETUSER", "probe", "reset"}, tt.acl...)...); got != "OK" {
+				t.Fatalf("ACL SETUSER: %s", got)
+			}
+			client := redis.NewClient(&redis.Options{
+				Addr: r.Addr(), Username: "probe", Password: "probe-pw", ContextTimeoutEnabled: true,
+				MaxRetries: -1, DialerRetries: 1,
+			})
+			defer client.Close()
+			if err := client.Info(context.Background(), "replication").Err(); err == nil || !strings.HasPrefix(err.Error(), "NOPERM") {
+				t.Fatalf("INFO replication as the user: got %v, want NOPERM", err)
+			}
+			obs, err := testutil.CheckOnce(newChecker(t, client), 5*time.Second)
+			if err != nil {
+				t.Errorf("got %v, want a pass", err)
+			}
+			if _, ok := testutil.Observed(obs, "connections"); !ok {
+				t.Errorf("observed %v, want the pool's figures", obs)
+			}
+		})
+	}
+}
