@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
+	"google.golang.org/grpc/tap"
 
 	"github.com/probekit/probes"
 	"github.com/probekit/probes/grpchealth"
@@ -120,38 +121,59 @@ func ours(t *testing.T, drained bool) *grpc.Server {
 	return withHealth(h.Register)
 }
 
+// limited is grpc-go's health server behind a rate limiter refusing every
+// call, as grpc.InTapHandle's documentation has one do: with
+// ResourceExhausted.
+func limited() *grpc.Server {
+	gs := grpc.NewServer(grpc.InTapHandle(func(ctx context.Context, _ *tap.Info) (context.Context, error) {
+		return ctx, status.Error(codes.ResourceExhausted, "rate limit exceeded")
+	}))
+	hs := health.NewServer()
+	hs.SetServingStatus("items", healthpb.HealthCheckResponse_SERVING)
+	healthpb.RegisterHealthServer(gs, hs)
+	return gs
+}
+
 func TestAnswers(t *testing.T) {
 	for _, tt := range []struct {
 		name    string
 		server  func(t *testing.T) *grpc.Server
 		service string
+		opts    []grpccheck.Option
 		status  probes.Status
 		want    string // in the error
 	}{
-		{"SERVING passes", func(*testing.T) *grpc.Server { return standard() }, "items", probes.Pass, ""},
-		{"the whole server passes", func(*testing.T) *grpc.Server { return standard() }, "", probes.Pass, ""},
-		{"NOT_SERVING fails", func(*testing.T) *grpc.Server { return standard() }, "search", probes.Fail,
+		{"SERVING passes", func(*testing.T) *grpc.Server { return standard() }, "items", nil, probes.Pass, ""},
+		{"the whole server passes", func(*testing.T) *grpc.Server { return standard() }, "", nil, probes.Pass, ""},
+		{"NOT_SERVING fails", func(*testing.T) *grpc.Server { return standard() }, "search", nil, probes.Fail,
 			`health of service "search": NOT_SERVING`},
-		{"unknown to grpc-go's server fails", func(*testing.T) *grpc.Server { return standard() }, "billing", probes.Fail,
+		{"unknown to grpc-go's server fails", func(*testing.T) *grpc.Server { return standard() }, "billing", nil, probes.Fail,
 			`health of service "billing": SERVICE_UNKNOWN (NotFound): the server does not know it`},
 		{"SERVICE_UNKNOWN fails", func(*testing.T) *grpc.Server {
 			return answering(&healthpb.HealthCheckResponse{Status: healthpb.HealthCheckResponse_SERVICE_UNKNOWN}, nil)
-		}, "billing", probes.Fail, `health of service "billing": SERVICE_UNKNOWN: the server does not know it`},
+		}, "billing", nil, probes.Fail, `health of service "billing": SERVICE_UNKNOWN: the server does not know it`},
 		{"UNKNOWN fails", func(*testing.T) *grpc.Server {
 			return answering(&healthpb.HealthCheckResponse{Status: healthpb.HealthCheckResponse_UNKNOWN}, nil)
-		}, "billing", probes.Fail, `health of service "billing": UNKNOWN`},
-		{"no health service fails", func(*testing.T) *grpc.Server { return grpc.NewServer() }, "items", probes.Fail,
+		}, "billing", nil, probes.Fail, `health of service "billing": UNKNOWN`},
+		{"no health service fails", func(*testing.T) *grpc.Server { return grpc.NewServer() }, "items", nil, probes.Fail,
 			`health of service "items": the server has no grpc.health.v1 service`},
 		{"another error fails", func(*testing.T) *grpc.Server {
 			return answering(nil, status.Error(codes.PermissionDenied, "who are you"))
-		}, "items", probes.Fail, "Health/Check: rpc error: code = PermissionDenied desc = who are you"},
-		{"a ready service of ours passes", func(t *testing.T) *grpc.Server { return ours(t, false) }, "items.v1.Items", probes.Pass, ""},
-		{"a draining service of ours fails", func(t *testing.T) *grpc.Server { return ours(t, true) }, "readiness", probes.Fail,
+		}, "items", nil, probes.Fail, "Health/Check: rpc error: code = PermissionDenied desc = who are you"},
+		{"ResourceExhausted from a rate limiter warns", func(*testing.T) *grpc.Server { return limited() }, "items", nil, probes.Warn,
+			`health of service "items": the server is at a limit (ResourceExhausted): rpc error: code = ResourceExhausted desc = rate limit exceeded`},
+		{"ResourceExhausted from the health handler warns", func(*testing.T) *grpc.Server {
+			return answering(nil, status.Error(codes.ResourceExhausted, "too many calls"))
+		}, "items", nil, probes.Warn, "at a limit (ResourceExhausted)"},
+		{"ResourceExhausted, Exhausted(Fail), fails", func(*testing.T) *grpc.Server { return limited() }, "items",
+			[]grpccheck.Option{grpccheck.Exhausted(probes.Fail)}, probes.Fail, "at a limit (ResourceExhausted)"},
+		{"a ready service of ours passes", func(t *testing.T) *grpc.Server { return ours(t, false) }, "items.v1.Items", nil, probes.Pass, ""},
+		{"a draining service of ours fails", func(t *testing.T) *grpc.Server { return ours(t, true) }, "readiness", nil, probes.Fail,
 			`health of service "readiness": NOT_SERVING`},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			addr, _ := serve(t, tt.server(t))
-			c, err := grpccheck.New(dial(t, addr), tt.service)
+			c, err := grpccheck.New(dial(t, addr), tt.service, tt.opts...)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -235,6 +257,7 @@ func TestNewRejectsBadInput(t *testing.T) {
 	}{
 		{"nil conn", nil, nil, "grpccheck: New(nil)"},
 		{"nil call option", conn, []grpccheck.Option{grpccheck.CallOptions(grpc.WaitForReady(true), nil)}, "grpccheck: CallOptions: option 1 is nil"},
+		{"Exhausted(pass)", conn, []grpccheck.Option{grpccheck.Exhausted(probes.Pass)}, "grpccheck: Exhausted(pass): use probes.Warn or probes.Fail"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := grpccheck.New(tt.conn, "items", tt.opts...)
