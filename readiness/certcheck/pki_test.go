@@ -235,4 +235,4 @@ func serve(t *testing.T, l leaf) string {
 // frozen returns the address of a listener that never accepts, until the
 // test ends: the kernel completes the handshake of a connection queued
 // there, and the client then waits for a first word that never comes.
-func frozen(t *testing.T) string { return testutil.Listen(t).Addr().String() }
+func frozen(t testing.TB) string { return testutil.Listen(t).Addr().String() }
