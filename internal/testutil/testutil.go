@@ -198,3 +198,50 @@ func ServePeer(t testing.TB, p server.Peer) {
 		}
 	})
 }
+
+// Returns runs fn on a goroutine of its own and fails the test if fn has
+// not returned within d; it returns how long fn took. It is for behaviour
+// ("returns after its timeout rather than hanging"), with d generous enough
+// for a loaded machine: how fast is for a benchmark (see TimeToFail).
+func Returns(t testing.TB, d time.Duration, fn func()) time.Duration {
+	t.Helper()
+	done := make(chan struct{})
+	began := time.Now()
+	go func() {
+		defer close(done)
+		fn()
+	}()
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-done:
+		return time.Since(began)
+	case <-timer.C:
+		t.Fatalf("did not return within %s", d)
+		return 0
+	}
+}
+
+// TimeToFail runs c b.N times, each with a deadline of timeout as a gate
+// runs an execution, against a server that does not answer, and fails the
+// benchmark if an execution does not fail. ns/op is then the time a frozen
+// server takes to be reported failing; it also reports how far past the
+// timeout that was, on average ("ms-past-timeout") and at worst
+// ("max-ms-past-timeout"), where the design's target is under 100.
+func TimeToFail(b *testing.B, c probes.Checker, timeout time.Duration) {
+	b.Helper()
+	var past, worst time.Duration
+	b.ResetTimer()
+	for range b.N {
+		began := time.Now()
+		_, err := CheckOnce(c, timeout)
+		took := time.Since(began)
+		if probes.StatusOf(err) != probes.Fail {
+			b.Fatalf("got %v, want a failure", err)
+		}
+		past += took - timeout
+		worst = max(worst, took-timeout)
+	}
+	b.ReportMetric(float64(past.Microseconds())/1000/float64(b.N), "ms-past-timeout")
+	b.ReportMetric(float64(worst.Microseconds())/1000, "max-ms-past-timeout")
+}

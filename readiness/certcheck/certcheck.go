@@ -4,13 +4,20 @@
 // cert-manager Secret mounts. It lives in a package of its own so that a
 // service that does not use it never compiles it.
 //
-// At each execution the check looks at every certificate of the chain: it
-// fails when one has expired or is not yet valid, and when the chain does
-// not verify (an unknown authority, a host name the certificate is not
-// for), naming why; it warns when the first certificate to expire does so
-// within WarnBefore (default 14 days), long enough before the outage for
-// someone to act. Observed value: "expiresIn", the days until the first
-// certificate of the chain expires (negative once it has).
+// At each execution the check verifies the chain as a TLS client would
+// and dates the chain that verified, up to its trusted root: a server may
+// present certificates no client uses (the cross-signed twin of a root,
+// kept for old clients), and one of those expiring is no outage while a
+// valid path stands. Where several paths verify, the one whose first
+// expiry is latest counts. Where none does, or there is nothing to verify
+// against (a File without RootCAs), every certificate presented is dated.
+// The check fails when a dated certificate has expired or is not yet
+// valid, and when the chain does not verify (an unknown authority, a host
+// name the certificate is not for), naming why; it warns when the first
+// dated certificate to expire does so within WarnBefore (default 14 days),
+// long enough before the outage for someone to act. Observed value:
+// "expiresIn", the days until the first dated certificate expires
+// (negative once it has).
 //
 // Whether the check is Shared or Local depends on the certificate: an
 // upstream's is shared by the fleet (the default of readiness checks), the
@@ -66,7 +73,8 @@ func WarnBefore(d time.Duration) Option {
 // RootCAs sets the authorities the chain must verify against. Default: the
 // system's roots for Endpoint; a File is verified only when RootCAs is
 // given, since the file of a service's own certificate is often issued by
-// a private authority.
+// a private authority. Without it every certificate of the File is dated,
+// as the check cannot tell which a client would use.
 func RootCAs(pool *x509.CertPool) Option {
 	return func(c *config) error {
 		if pool == nil {
@@ -188,8 +196,9 @@ func readPEM(path string) ([]*x509.Certificate, error) {
 	return certs, nil
 }
 
-// Check gets the chain, observes the days left, and checks its dates, that
-// it verifies, and how soon it expires.
+// Check gets the chain, verifies it, observes the days left of the chain
+// that verified (of every certificate presented when none did), and checks
+// their dates and how soon the first of them expires.
 func (c *Checker) Check(ctx context.Context) error {
 	certs, err := c.chain(ctx)
 	if err != nil {
@@ -200,20 +209,20 @@ func (c *Checker) Check(ctx context.Context) error {
 	if where == "" {
 		where = c.path
 	}
-	chain, verifyErr := c.verify(certs, now)
-	if chain == nil {
-		chain = certs
+	chains, verifyErr := c.verify(certs, now)
+	// A server may present more than a client uses (the cross-signed twin
+	// of a root, kept for old clients): once a chain verifies, only it is
+	// dated. Otherwise every certificate presented is, so that an expired
+	// one is named rather than hidden in the verifier's error.
+	dated := certs
+	if len(chains) > 0 {
+		dated = latest(chains)
 	}
-	first := chain[0]
-	for _, cert := range chain[1:] {
-		if cert.NotAfter.Before(first.NotAfter) {
-			first = cert
-		}
-	}
+	first := earliest(dated)
 	left := first.NotAfter.Sub(now)
 	probes.Observe(ctx, probes.Observation{Measurement: "expiresIn", Value: left.Hours() / 24, Unit: "days"})
 
-	for _, cert := range certs {
+	for _, cert := range dated {
 		switch {
 		case now.After(cert.NotAfter):
 			return fmt.Errorf("%s: certificate %s expired %s ago, on %s", where, name(cert), days(now.Sub(cert.NotAfter)), cert.NotAfter.UTC().Format(time.RFC3339))
@@ -230,11 +239,34 @@ func (c *Checker) Check(ctx context.Context) error {
 	return nil
 }
 
+// earliest returns the certificate of chain that expires first.
+func earliest(chain []*x509.Certificate) *x509.Certificate {
+	first := chain[0]
+	for _, cert := range chain[1:] {
+		if cert.NotAfter.Before(first.NotAfter) {
+			first = cert
+		}
+	}
+	return first
+}
+
+// latest returns the chain whose first expiry is the latest: the path a
+// client keeps finding longest.
+func latest(chains [][]*x509.Certificate) []*x509.Certificate {
+	best := chains[0]
+	for _, chain := range chains[1:] {
+		if earliest(chain).NotAfter.After(earliest(best).NotAfter) {
+			best = chain
+		}
+	}
+	return best
+}
+
 // verify verifies certs (leaf first) as a TLS client would, and returns
-// the chain up to its root, when there is something to verify against:
-// always for an endpoint, for a file only with RootCAs. A file with a
-// ServerName and no RootCAs has its name verified.
-func (c *Checker) verify(certs []*x509.Certificate, now time.Time) ([]*x509.Certificate, error) {
+// the chains that verify, each up to its root, when there is something to
+// verify against: always for an endpoint, for a file only with RootCAs. A
+// file with a ServerName and no RootCAs has its name verified only.
+func (c *Checker) verify(certs []*x509.Certificate, now time.Time) ([][]*x509.Certificate, error) {
 	if c.addr == "" && c.cfg.roots == nil {
 		if c.cfg.serverName != "" {
 			return nil, certs[0].VerifyHostname(c.cfg.serverName)
@@ -255,7 +287,7 @@ func (c *Checker) verify(certs []*x509.Certificate, now time.Time) ([]*x509.Cert
 	if err != nil {
 		return nil, err
 	}
-	return chains[0], nil
+	return chains, nil
 }
 
 // name names a certificate by its subject, or its serial number when the

@@ -99,6 +99,32 @@ func (a *authority) intermediate(t *testing.T, cn string, notBefore, notAfter ti
 	return &authority{cert: cert, key: key}
 }
 
+// crossSigned returns a's key under a certificate of a's subject signed
+// by by, valid from notBefore to notAfter: the cross-signed twin of a root,
+// which a server presents after its intermediate so that older clients,
+// trusting by and not a, find a path too.
+func (a *authority) crossSigned(t *testing.T, by *authority, notBefore, notAfter time.Time) *authority {
+	t.Helper()
+	tmpl := &x509.Certificate{
+		SerialNumber:          nextSerial(),
+		Subject:               a.cert.Subject,
+		NotBefore:             notBefore,
+		NotAfter:              notAfter,
+		IsCA:                  true,
+		BasicConstraintsValid: true,
+		KeyUsage:              x509.KeyUsageCertSign,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, by.cert, a.key.Public(), by.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &authority{cert: cert, key: a.key}
+}
+
 // leaf is a server certificate and its key, with the chain that goes with
 // it (leaf first, no root).
 type leaf struct {
@@ -209,4 +235,4 @@ func serve(t *testing.T, l leaf) string {
 // frozen returns the address of a listener that never accepts, until the
 // test ends: the kernel completes the handshake of a connection queued
 // there, and the client then waits for a first word that never comes.
-func frozen(t *testing.T) string { return testutil.Listen(t).Addr().String() }
+func frozen(t testing.TB) string { return testutil.Listen(t).Addr().String() }

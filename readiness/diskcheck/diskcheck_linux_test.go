@@ -142,3 +142,32 @@ func TestMissingPath(t *testing.T) {
 		t.Errorf("got %v, want a failure wrapping ErrNotExist", err)
 	}
 }
+
+// Once for real, on the test's temporary directory, whatever filesystem
+// holds it: space and, where the filesystem counts them, inodes are read
+// and observed, and with the default options the check passes or warns.
+func TestTempDir(t *testing.T) {
+	dir := t.TempDir()
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(dir, &st); err != nil {
+		t.Fatal(err)
+	}
+	c, err := diskcheck.New(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	obs, err := testutil.CheckOnce(c, time.Second)
+	if !probes.StatusOf(err).OK() {
+		t.Errorf("got %v, want a pass or a warning", err)
+	}
+	for _, name := range []string{"free", "freePercent", "inodesFree", "inodesFreePercent"} {
+		_, ok := testutil.Observed(obs, name)
+		if want := !strings.HasPrefix(name, "inodes") || st.Files > 0; ok != want {
+			t.Errorf("%s: observed %t, want %t (the filesystem counts %d inodes)", name, ok, want, st.Files)
+		}
+	}
+	if got, ok := testutil.Observed(obs, "inodesFree"); ok && (got <= 0 || got > float64(st.Files)) {
+		t.Errorf("inodesFree: got %v, want between 1 and %d", got, st.Files)
+	}
+	t.Logf("%s: observed %v (%v)", dir, obs, err)
+}

@@ -12,8 +12,8 @@ import (
 )
 
 // Through a running gate, a filesystem that fills warns (under 10 %),
-// then fails (under 256 KiB),
-// within the check's interval, and passes again once freed.
+// then fails (under 256 KiB), each at a following check, and passes again
+// once freed.
 func TestGateSeesDiskFill(t *testing.T) {
 	const interval = 100 * time.Millisecond
 	dir := tmpfs(t, 8*mib, 64)
@@ -24,7 +24,8 @@ func TestGateSeesDiskFill(t *testing.T) {
 	ready := testutil.ReadyGate(t, "disk", c, probes.Every(interval), probes.Local())
 	testutil.WaitStatus(t, ready, "start", probes.Pass, 5*time.Second)
 
-	within := interval + 300*time.Millisecond
+	// Generous bounds, for a loaded machine: the times are logged.
+	within := testutil.Deadline
 	fill(t, dir, 7.5*mib, 0) // 6.25 % free: below the default 10 %
 	warned := testutil.WaitStatus(t, ready, "under 10% free", probes.Warn, within)
 	if err := os.WriteFile(filepath.Join(dir, "more"), make([]byte, 384<<10), 0o600); err != nil {

@@ -42,11 +42,12 @@ func gate(t *testing.T, c probes.Checker) *readiness.Gate {
 	return testutil.ReadyGate(t, "billing", c, probes.Every(gateInterval), probes.Timeout(gateTimeout), probes.Local())
 }
 
-// Through a running gate: an upstream that stops is seen within the
-// check's interval plus a little (the refusal is immediate), one whose
-// health handler hangs within interval plus timeout, and both are seen
-// again when they return (a restarted server after the connection's
-// reconnect backoff, about a second by default).
+// Through a running gate: an upstream that stops, and one whose health
+// handler hangs, fail readiness, and both pass it again when they return
+// (a restarted server after the connection's reconnect backoff, about a
+// second by default). The times are logged; they are about the interval
+// for a stop (the refusal is immediate) and interval plus timeout for a
+// hang.
 func TestGateSeesOutages(t *testing.T) {
 	ln := testutil.Listen(t)
 	addr := ln.Addr().String()
@@ -74,13 +75,14 @@ func TestGateSeesOutages(t *testing.T) {
 	}
 	wait("start", probes.Pass, 5*time.Second)
 
+	// Generous bounds, for a loaded machine: the times are logged.
 	hs.hang.Store(true)
-	hung := wait("hang", probes.Fail, gateInterval+gateTimeout+100*time.Millisecond)
+	hung := wait("hang", probes.Fail, testutil.Deadline)
 	hs.hang.Store(false)
-	unhung := wait("unhang", probes.Pass, 5*time.Second)
+	unhung := wait("unhang", probes.Pass, testutil.Deadline)
 
 	stop()
-	down := wait("stop", probes.Fail, gateInterval+gateTimeout+100*time.Millisecond)
+	down := wait("stop", probes.Fail, testutil.Deadline)
 	ln2, err := net.Listen("tcp", addr)
 	if err != nil {
 		t.Fatal(err)

@@ -8,8 +8,12 @@
 // named; so does NotFound, which is how grpc-go's health server answers
 // Check for a service it does not know. A server without the health service
 // (Unimplemented) fails saying so, since it can never pass. A server that
-// does not answer fails: at once when the connection is refused
-// (Unavailable), at the check's timeout when it accepts and says nothing.
+// refuses the call with ResourceExhausted (a rate limiter, say) has
+// answered and is alive: it warns (Exhausted makes it fail), as a Redis or
+// SQL server at its client limit does in redischeck and sqlcheck. A
+// server that does not answer fails: at once when the connection is
+// refused (Unavailable), at the check's timeout when it accepts and says
+// nothing.
 // Failures name the connection's state when conn is a *grpc.ClientConn, so
 // that "the server answered with a problem" reads apart from "the server
 // did not answer". The response time is the call's latency.
@@ -46,7 +50,25 @@ import (
 type Option func(*config) error
 
 type config struct {
-	callOpts []grpc.CallOption
+	callOpts  []grpc.CallOption
+	exhausted probes.Status
+}
+
+// Exhausted sets what a Health/Check answered with ResourceExhausted
+// reports: a server at one of its limits (a rate limiter, a concurrency
+// or quota interceptor) refusing the call. probes.Warn (the default: the
+// server answered, it is alive and busy, and failing readiness would move
+// this instance's load onto its peers, which share the upstream) or
+// probes.Fail. A server that does not answer fails either way. The same
+// convention as redischeck's and sqlcheck's Exhausted.
+func Exhausted(s probes.Status) Option {
+	return func(c *config) error {
+		if s != probes.Warn && s != probes.Fail {
+			return fmt.Errorf("Exhausted(%s): use probes.Warn or probes.Fail", s)
+		}
+		c.exhausted = s
+		return nil
+	}
 }
 
 // CallOptions adds options to every Health/Check call, such as per-RPC
@@ -84,7 +106,7 @@ func New(conn grpc.ClientConnInterface, service string, opts ...Option) (*Checke
 	if conn == nil {
 		return nil, errors.New("grpccheck: New(nil): need a connection")
 	}
-	var cfg config
+	cfg := config{exhausted: probes.Warn}
 	if err := opt.Apply("grpccheck", &cfg, opts); err != nil {
 		return nil, err
 	}
@@ -116,6 +138,13 @@ func (c *Checker) callFailed(ctx context.Context, err error) error {
 		return fmt.Errorf("%s: the server has no grpc.health.v1 service: %w", c.subject(), err)
 	case st.Code() == codes.NotFound:
 		return fmt.Errorf("%s: SERVICE_UNKNOWN (NotFound): the server does not know it: %w", c.subject(), err)
+	case st.Code() == codes.ResourceExhausted:
+		// It answered, refusing the call: alive, at a limit.
+		err = fmt.Errorf("%s: the server is at a limit (ResourceExhausted): %w", c.subject(), err)
+		if c.cfg.exhausted == probes.Warn {
+			return fmt.Errorf("%w: %w", err, probes.ErrWarn)
+		}
+		return err
 	case ctx.Err() != nil || st.Code() == codes.DeadlineExceeded:
 		return fmt.Errorf("%s: no answer before the timeout%s: %w", c.subject(), c.state(), err)
 	case st.Code() == codes.Unavailable:

@@ -69,6 +69,10 @@ func TestCgroup(t *testing.T) {
 			probes.Fail, "cgroup memory 990 B of memory.max 1000 B (99.0%), above 95%", 990, 99},
 		{"at the limit only warns by default", map[string]string{"memory.max": "1000\n", "memory.current": "1000\n"}, nil,
 			probes.Warn, "(100.0%)", 1000, 100},
+		{"cgroup v1 files", map[string]string{"memory.limit_in_bytes": "1000\n", "memory.usage_in_bytes": "950\n"}, nil,
+			probes.Warn, "cgroup memory 950 B of memory.limit_in_bytes 1000 B (95.0%)", 950, 95},
+		{"cgroup v1 files, unlimited", map[string]string{"memory.limit_in_bytes": "9223372036854771712\n", "memory.usage_in_bytes": "950\n"}, nil,
+			probes.Pass, "", 950, -1},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			c, err := memcheck.New(append([]memcheck.Option{memcheck.CgroupDir(cgroupDir(t, tt.files))}, tt.opts...)...)
@@ -193,4 +197,19 @@ func TestNewRejectsBadInput(t *testing.T) {
 			}
 		})
 	}
+}
+
+// On the machine the tests run on, the default finds whatever cgroup the
+// process is in (v1 or v2, a container's or a unit's, or none) and reads it
+// without error: with the default options the check passes or warns.
+func TestDefaultOnThisMachine(t *testing.T) {
+	c, err := memcheck.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	obs, err := testutil.CheckOnce(c, time.Second)
+	if !probes.StatusOf(err).OK() {
+		t.Errorf("got %v, want a pass or a warning", err)
+	}
+	t.Logf("observed %v (%v)", obs, err)
 }

@@ -13,7 +13,12 @@
 //   - a server at its client limit (maxclients: "ERR max number of clients
 //     reached") has answered: it warns (Exhausted makes it fail), while a
 //     server that does not answer fails;
-//   - a refused password fails, and no error holds a secret.
+//   - a refused password fails, and no error holds a secret;
+//   - an INFO refused by the client's ACL user (NOPERM: a user made with
+//     -@dangerous, or without +info) passes: the server answered the PING,
+//     and the check goes without the state that section would have told
+//     (a replica's link is then not looked at). Grant +info to the user to
+//     have it looked at.
 //
 // The client's pool is reported as observed values: "connections" (in
 // use), "open" (total), "idle" and "timeouts" (waits for a connection that
@@ -130,18 +135,18 @@ func (c *Checker) Check(ctx context.Context) error {
 	if err := c.client.Ping(ctx).Err(); err != nil {
 		return redact.Error(c.pingFailed(ctx, err))
 	}
-	persistence, err := c.client.Info(ctx, "persistence").Result()
+	info, err := c.info(ctx, "persistence")
 	if err != nil {
-		return redact.Error(fmt.Errorf("INFO persistence: %w", err))
+		return err
 	}
-	if info := fields(persistence); info["loading"] == "1" {
+	if info["loading"] == "1" {
 		return fmt.Errorf("server loading its dataset (%s%% loaded)", info["loading_loaded_perc"])
 	}
-	replication, err := c.client.Info(ctx, "replication").Result()
+	info, err = c.info(ctx, "replication")
 	if err != nil {
-		return redact.Error(fmt.Errorf("INFO replication: %w", err))
+		return err
 	}
-	if info := fields(replication); info["role"] == "slave" && info["master_link_status"] != "up" {
+	if info["role"] == "slave" && info["master_link_status"] != "up" {
 		err := fmt.Errorf("replica's link to its master %s:%s is %s (for %ss)", info["master_host"], info["master_port"],
 			info["master_link_status"], info["master_link_down_since_seconds"])
 		if c.cfg.masterDown == probes.Warn {
@@ -150,6 +155,21 @@ func (c *Checker) Check(ctx context.Context) error {
 		return err
 	}
 	return nil
+}
+
+// info reads an INFO section into its name:value lines. A section the
+// client's ACL user may not read (NOPERM: a user with -@dangerous, or
+// without +info) reads as empty: the server has answered the PING, and
+// the check goes without what the section would have told.
+func (c *Checker) info(ctx context.Context, section string) (map[string]string, error) {
+	text, err := c.client.Info(ctx, section).Result()
+	if redis.HasErrorPrefix(err, "NOPERM") {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, redact.Error(fmt.Errorf("INFO %s: %w", section, err))
+	}
+	return fields(text), nil
 }
 
 // observe reports the client's pool.
