@@ -1,7 +1,11 @@
 // Package fleet is `probectl fleet`: the whole fleet of a service at a
-// glance. It finds the instances the way Kubernetes publishes them (every
-// A and AAAA record of a headless Service's name, or its SRV records), or
-// takes a static list; asks each instance's deep view
+// glance. It finds the instances the way Kubernetes publishes them (the A
+// and AAAA records of a headless Service's name, or its SRV records), or
+// takes a static list. An instance is a pod, not an address: a dual-stack
+// pod's two addresses are one instance (paired by their PTR records, or
+// else one family standing for the pods), asked through one address. With
+// a DNS server given, only that server is asked, and only addresses it
+// gave are dialled. It asks each instance's deep view
 // (GET /healthz?verbose, Accept: application/health+json) concurrently,
 // each request bounded by a timeout and the requests in flight by a limit;
 // and tells the failing checks that are fleet-wide (failing on at least a

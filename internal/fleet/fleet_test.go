@@ -36,8 +36,9 @@ func serveLifecycle(t testing.TB, checks map[string]error, want probes.Status) s
 	return addr
 }
 
-// serveLifecycleOn is serveLifecycle on ln (nil: a new loopback port).
-func serveLifecycleOn(t testing.TB, ln net.Listener, checks map[string]error, want probes.Status) (string, *probes.Lifecycle) {
+// serveLifecycleOn is serveLifecycle on ln (nil: a new loopback port),
+// and on each of more too (a pod with more than one address).
+func serveLifecycleOn(t testing.TB, ln net.Listener, checks map[string]error, want probes.Status, more ...net.Listener) (string, *probes.Lifecycle) {
 	t.Helper()
 	lc := probes.NewLifecycle()
 	if _, err := liveness.New(lc); err != nil {
@@ -63,6 +64,13 @@ func serveLifecycleOn(t testing.TB, ln net.Listener, checks map[string]error, wa
 	}
 	ts.Start()
 	t.Cleanup(ts.Close)
+	for _, l := range more {
+		also := httptest.NewUnstartedServer(mux)
+		also.Listener.Close()
+		also.Listener = l
+		also.Start()
+		t.Cleanup(also.Close)
+	}
 	testutil.Ready(t, lc)
 	testutil.Background(t, lc.Run)
 	// Every check has run once: before that, a check counts as failing.

@@ -37,8 +37,9 @@ const usage = `usage: probectl fleet [flags] NAME
        probectl fleet [flags] -targets host:port,host:port,...
 
 Asks the deep view (/healthz?verbose) of every instance of a service, found
-through DNS (every A/AAAA record of NAME; its SRV records when NAME starts
-with '_' or with -srv) or listed with -targets, and prints each failing
+through DNS (the A/AAAA records of NAME, one instance a pod; its SRV
+records when NAME starts with '_' or with -srv) or listed with -targets,
+and prints each failing
 check as fleet-wide or local, then one row per instance. Exits 0 when every
 instance is reachable and ready with no failing check, 1 otherwise, 2 when
 discovery fails or on bad usage.
@@ -74,12 +75,12 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	p := newPoller(o.timeout, o.parallel)
 	defer p.close()
 	f := &fleet{src: &o.src, poller: p, share: o.share}
-	addrs, err := f.src.discover(ctx)
+	found, err := f.src.discover(ctx)
 	if err != nil {
 		fmt.Fprintln(stderr, "probectl fleet: discovery:", err)
 		return exitUsage
 	}
-	f.addrs = addrs
+	f.found = found
 	switch {
 	case o.serve != "":
 		return serve(ctx, f, o, stderr)
@@ -109,12 +110,12 @@ func write(w io.Writer, r *Round, asJSON bool) error {
 }
 
 // fleet is what a round needs: where the instances are, the last
-// addresses found and how to ask them.
+// instances found and how to ask them.
 type fleet struct {
 	src    *source
 	poller *poller
 	share  float64
-	addrs  []string // found last
+	found  found // last
 }
 
 // round asks the fleet once; with again, it discovers it again first
@@ -123,13 +124,13 @@ type fleet struct {
 func (f *fleet) round(ctx context.Context, again bool) Round {
 	var failed error
 	if again {
-		if addrs, err := f.src.discover(ctx); err != nil {
+		if found, err := f.src.discover(ctx); err != nil {
 			failed = err
 		} else {
-			f.addrs = addrs
+			f.found = found
 		}
 	}
-	r := round(ctx, f.poller, f.addrs, f.share)
+	r := round(ctx, f.poller, f.found.targets, f.share)
 	if failed != nil {
 		r.Error = clean(failed.Error())
 	}
@@ -244,7 +245,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	}
 	o := &options{}
 	targets := fs.String("targets", "", "a static list of instances, host:port,host:port,... (instead of NAME)")
-	resolver := fs.String("resolver", "", "the DNS server to ask, HOST:PORT, instead of the system's")
+	resolver := fs.String("resolver", "", "the DNS server to ask, HOST:PORT, instead of the system's: only it, names as written, no hosts file")
 	port := fs.Int("port", DefaultPort, "the probe port, where the records carry none (A/AAAA records, -targets without one)")
 	fs.BoolVar(&o.src.srv, "srv", false, "look up SRV records of NAME (each target's port is its probe port); the default for a NAME starting with '_'")
 	fs.DurationVar(&o.timeout, "timeout", DefaultTimeout, "how long one instance may take to answer")
@@ -304,10 +305,10 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	if len(o.src.name) > 0 && o.src.name[0] == '_' {
 		o.src.srv = true
 	}
-	r, server, err := resolverFor(*resolver)
+	dns, server, err := lookupFor(*resolver)
 	if err != nil {
 		return nil, err
 	}
-	o.src.resolver, o.src.server = r, server
+	o.src.dns, o.src.server = dns, server
 	return o, nil
 }

@@ -36,7 +36,7 @@ func TestPageContract(t *testing.T) {
 	gone := testutil.FreeAddr(t)
 	p := newPoller(time.Second, 8)
 	defer p.close()
-	r := round(context.Background(), p, []string{a, b, c, gone}, 0.5)
+	r := round(context.Background(), p, static([]string{a, b, c, gone}), 0.5)
 	pg := newPage("svc.fleet.test", 2*time.Second)
 	if rec := get(t, pg, "GET", "/"); !strings.Contains(rec.Body.String(), "asking the instances for the first time") {
 		t.Errorf("before the first round: %s", rec.Body.String())

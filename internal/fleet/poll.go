@@ -34,8 +34,16 @@ const (
 
 // Instance is what one instance said, or why it said nothing.
 type Instance struct {
-	// Address is where it was asked, host:port.
+	// Address is where it was asked, host:port: the address that
+	// answered, or the last one tried. An instance that has no address
+	// (its name did not resolve) is listed as name:port, and not asked.
 	Address string `json:"address"`
+	// Name is the pod's name, from its SRV record or the PTR records of
+	// its addresses; "" when it is known by an address only.
+	Name string `json:"name,omitempty"`
+	// Addresses are every address of the pod, in the order they are tried:
+	// one instance, asked once, through the first that takes a connection.
+	Addresses []string `json:"addresses"`
 	// Reachable says whether it answered with a deep view in time.
 	Reachable bool `json:"reachable"`
 	// Status is the deep view's top-level status: pass, warn or fail.
@@ -104,24 +112,24 @@ func newPoller(timeout time.Duration, parallel int) *poller {
 
 func (p *poller) close() { p.client.CloseIdleConnections() }
 
-// ask asks every address once, at most parallel at a time, and returns
-// the instances in the order of addrs. Each request has the timeout from
-// the moment it starts; a round never lasts longer than
-// ceil(len(addrs)/parallel) timeouts.
-func (p *poller) ask(ctx context.Context, addrs []string) []Instance {
-	out := make([]Instance, len(addrs))
+// ask asks every target once, at most parallel at a time, and returns
+// the instances in the order of targets. Each instance has the timeout
+// from the moment its request starts, for all of its addresses together;
+// a round never lasts longer than ceil(len(targets)/parallel) timeouts.
+func (p *poller) ask(ctx context.Context, targets []target) []Instance {
+	out := make([]Instance, len(targets))
 	next := make(chan int)
 	var wg sync.WaitGroup
-	for range min(p.parallel, len(addrs)) {
+	for range min(p.parallel, len(targets)) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for i := range next {
-				out[i] = p.one(ctx, addrs[i])
+				out[i] = p.one(ctx, &targets[i])
 			}
 		}()
 	}
-	for i := range addrs {
+	for i := range targets {
 		next <- i
 	}
 	close(next)
@@ -129,21 +137,49 @@ func (p *poller) ask(ctx context.Context, addrs []string) []Instance {
 	return out
 }
 
-// one asks one instance.
-func (p *poller) one(ctx context.Context, addr string) Instance {
+// one asks one instance: through its first address, and through the next
+// should that one take no connection (refused, unreachable), while the
+// timeout lasts. A target without an address is not asked at all.
+func (p *poller) one(ctx context.Context, t *target) Instance {
 	began := time.Now()
-	in := Instance{Address: addr, Failing: []string{}, Checks: []Check{}}
-	err := p.fetch(ctx, addr, &in)
+	fresh := func() Instance {
+		return Instance{Address: t.id, Name: clean(t.name), Addresses: append([]string{}, t.addrs...),
+			Failing: []string{}, Checks: []Check{}}
+	}
+	in := fresh()
+	if len(t.addrs) == 0 {
+		in.Error = clean(t.err)
+		return in
+	}
+	ctx, cancel := context.WithTimeout(ctx, p.timeout)
+	defer cancel()
+	var err error
+	for _, a := range t.addrs {
+		in = fresh()
+		in.Address = a
+		err = p.fetch(ctx, a, &in)
+		if err == nil || !noConnection(err) || ctx.Err() != nil {
+			break
+		}
+	}
 	in.Took = float64(time.Since(began).Microseconds()) / 1000
 	if err != nil {
-		in = Instance{Address: addr, Failing: []string{}, Checks: []Check{}, Took: in.Took, Error: clean(err.Error())}
+		addr, took := in.Address, in.Took
+		in = fresh()
+		in.Address, in.Took, in.Error = addr, took, clean(err.Error())
 	}
 	return in
 }
 
+// noConnection reports whether err is a connection not made: the
+// instance said nothing, so its other address may.
+func noConnection(err error) bool {
+	var oe *net.OpError
+	return errors.As(err, &oe) && oe.Op == "dial"
+}
+
+// fetch asks addr for its deep view, within ctx.
 func (p *poller) fetch(ctx context.Context, addr string, in *Instance) error {
-	ctx, cancel := context.WithTimeout(ctx, p.timeout)
-	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/healthz?verbose", nil)
 	if err != nil {
 		return err

@@ -63,10 +63,10 @@ func (r *Round) OK() bool {
 	return len(r.Instances) > 0 && r.Error == ""
 }
 
-// round asks every address once and classifies the faults.
-func round(ctx context.Context, p *poller, addrs []string, share float64) Round {
+// round asks every target once and classifies the faults.
+func round(ctx context.Context, p *poller, targets []target, share float64) Round {
 	began := time.Now()
-	r := Round{At: began.UTC(), Instances: p.ask(ctx, addrs)}
+	r := Round{At: began.UTC(), Instances: p.ask(ctx, targets)}
 	r.Took = float64(time.Since(began).Microseconds()) / 1000
 	sortInstances(r.Instances)
 	classify(&r, share)

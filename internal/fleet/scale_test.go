@@ -31,7 +31,7 @@ func TestRound500(t *testing.T) {
 	addrs := fleetOf(t, 500)
 	p := newPoller(generous, DefaultParallel)
 	defer p.close()
-	r := round(context.Background(), p, addrs, DefaultShare)
+	r := round(context.Background(), p, static(addrs), DefaultShare)
 	if r.Reachable != 500 || !r.OK() {
 		t.Errorf("got %d of 500 reachable, OK %v; want 500 and true", r.Reachable, r.OK())
 	}
@@ -51,7 +51,7 @@ func BenchmarkFleet500(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
 			p := newPoller(DefaultTimeout, DefaultParallel)
-			if r := round(context.Background(), p, addrs, DefaultShare); r.Reachable != 500 {
+			if r := round(context.Background(), p, static(addrs), DefaultShare); r.Reachable != 500 {
 				b.Fatalf("%d of 500 reachable", r.Reachable)
 			}
 			p.close()
@@ -62,10 +62,10 @@ func BenchmarkFleet500(b *testing.B) {
 		b.ReportAllocs()
 		p := newPoller(DefaultTimeout, DefaultParallel)
 		defer p.close()
-		round(context.Background(), p, addrs, DefaultShare)
+		round(context.Background(), p, static(addrs), DefaultShare)
 		b.ResetTimer()
 		for b.Loop() {
-			if r := round(context.Background(), p, addrs, DefaultShare); r.Reachable != 500 {
+			if r := round(context.Background(), p, static(addrs), DefaultShare); r.Reachable != 500 {
 				b.Fatalf("%d of 500 reachable", r.Reachable)
 			}
 		}
@@ -82,7 +82,7 @@ func BenchmarkStalled(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		p := newPoller(timeout, DefaultParallel)
-		if r := round(context.Background(), p, addrs, DefaultShare); r.Reachable != 1 {
+		if r := round(context.Background(), p, static(addrs), DefaultShare); r.Reachable != 1 {
 			b.Fatalf("%d of 3 reachable, want 1", r.Reachable)
 		}
 		p.close()
