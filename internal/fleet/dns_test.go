@@ -2,6 +2,7 @@ package fleet
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
@@ -250,6 +251,42 @@ func TestDualStackPodIsOneInstance(t *testing.T) {
 	}
 }
 
+// An SRV answer cut short (too large for a DNS message even over TCP) is
+// said to be, in the text and the JSON, and the round is not all well.
+func TestDiscoverSRVTruncated(t *testing.T) {
+	const records = 10000
+	recs := []dnstest.Record{dnstest.Zone("fleet.test")}
+	for i := range records {
+		recs = append(recs, dnstest.SRV("_probes._tcp.svc.fleet.test", fmt.Sprintf("pod-%d.svc.fleet.test", i), 8081))
+	}
+	dns := dnstest.Start(t, recs...)
+	args := []string{"-resolver", dns.Addr(), "-timeout", "1s", "_probes._tcp.svc.fleet.test"}
+	code, out, errOut := run(t, append([]string{"-json"}, args...)...)
+	var doc struct {
+		Instances []Instance `json:"instances"`
+		Truncated *bool      `json:"truncated"`
+		Warnings  []string   `json:"warnings"`
+	}
+	if err := json.Unmarshal([]byte(out), &doc); err != nil {
+		t.Fatalf("-json output %.200q (stderr %q): %v", out, errOut, err)
+	}
+	if code != 1 {
+		t.Errorf("exit code: got %d, want 1", code)
+	}
+	n := len(doc.Instances)
+	if n == 0 || n >= records {
+		t.Fatalf("got %d instances, want some and fewer than %d (the answer is cut short)", n, records)
+	}
+	want := fmt.Sprintf("discovery: answer truncated, %d of more instances listed", n)
+	if doc.Truncated == nil || !*doc.Truncated || fmt.Sprint(doc.Warnings) != "["+want+"]" {
+		t.Errorf("got truncated %v, warnings %q; want true and [%s]", doc.Truncated, doc.Warnings, want)
+	}
+	_, text, _ := run(t, args...)
+	if !strings.HasPrefix(text, want+"\n") {
+		t.Errorf("the text form does not lead with %q:\n%.300s", want, text)
+	}
+}
+
 // An SRV target that the given resolver does not resolve is never dialled
 // by its name (which the system would resolve: through /etc/hosts,
 // localhost): it is listed unreachable, with the reason.
@@ -306,4 +343,35 @@ func hostsName(t *testing.T) string {
 		}
 	}
 	return ""
+}
+
+// The system's resolver (Go's) returns an answer truncated over TCP as if
+// it were whole; the connection it dials is watched for the flag.
+func TestSystemLookupSeesTruncation(t *testing.T) {
+	recs := []dnstest.Record{dnstest.Zone("fleet.test")}
+	for i := range 5000 {
+		recs = append(recs, dnstest.SRV("_many._tcp.fleet.test", fmt.Sprintf("pod-%d.fleet.test", i), 8081))
+	}
+	recs = append(recs, dnstest.SRV("_few._tcp.fleet.test", "pod-0.fleet.test", 8081))
+	dns := dnstest.Start(t, recs...)
+	sys := &system{r: &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
+		return watchDial(ctx, network, dns.Addr()) // the server the system would have named
+	}}}
+	for _, tc := range []struct {
+		name string
+		cut  bool
+	}{
+		{"_many._tcp.fleet.test", true},
+		{"_few._tcp.fleet.test", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			recs, cut, err := sys.srv(context.Background(), tc.name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cut != tc.cut {
+				t.Errorf("got truncated %v with %d records, want %v", cut, len(recs), tc.cut)
+			}
+		})
+	}
 }

@@ -284,6 +284,28 @@ func TestClassify(t *testing.T) {
 	}
 }
 
+func TestOK(t *testing.T) {
+	well := Instance{Reachable: true, Ready: true}
+	for _, tc := range []struct {
+		name string
+		r    Round
+		want bool
+	}{
+		{"all well", Round{Instances: []Instance{well, well}}, true},
+		{"no instances", Round{}, false},
+		{"one unreachable", Round{Instances: []Instance{well, {}}}, false},
+		{"one failing check", Round{Instances: []Instance{well, {Reachable: true, Ready: true, Failing: []string{"r/a"}}}}, false},
+		{"discovery failed", Round{Instances: []Instance{well}, Error: "no answer"}, false},
+		{"discovery cut short: more instances than asked", Round{Instances: []Instance{well}, Truncated: true}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := tc.r.OK(); got != tc.want {
+				t.Errorf("got OK %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
 func orEmpty(s []string) []string {
 	if s == nil {
 		return []string{}
@@ -413,12 +435,12 @@ func TestJSONShape(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &doc); err != nil {
 		t.Fatal(err)
 	}
-	for _, k := range []string{"instances", "fleetWide", "local", "faults", "at", "reachable", "tookMs"} {
+	for _, k := range []string{"instances", "fleetWide", "local", "faults", "at", "reachable", "tookMs", "truncated", "warnings"} {
 		if _, ok := doc[k]; !ok {
 			t.Errorf("no %q in %s", k, out)
 		}
 	}
-	for _, k := range []string{"fleetWide", "local", "faults"} {
+	for _, k := range []string{"fleetWide", "local", "faults", "warnings"} {
 		if _, ok := doc[k].([]any); !ok {
 			t.Errorf("%q is %T, want a list (never null)", k, doc[k])
 		}

@@ -28,7 +28,7 @@ const (
 // Exit codes of Main.
 const (
 	exitOK      = 0 // every instance reachable and ready, no failing check
-	exitFaults  = 1 // anything else
+	exitFaults  = 1 // anything else, a truncated discovery included
 	exitUsage   = 2 // bad usage, or discovery failed
 	clearScreen = "\x1b[H\x1b[2J"
 )
@@ -39,10 +39,10 @@ const usage = `usage: probectl fleet [flags] NAME
 Asks the deep view (/healthz?verbose) of every instance of a service, found
 through DNS (the A/AAAA records of NAME, one instance a pod; its SRV
 records when NAME starts with '_' or with -srv) or listed with -targets,
-and prints each failing
-check as fleet-wide or local, then one row per instance. Exits 0 when every
-instance is reachable and ready with no failing check, 1 otherwise, 2 when
-discovery fails or on bad usage.
+and prints each failing check as fleet-wide or local, then one row per
+instance. Exits 0 when every instance is reachable and ready with no
+failing check, 1 otherwise (a DNS answer cut short included: more
+instances exist than were asked), 2 when discovery fails or on bad usage.
 
 `
 
@@ -61,7 +61,8 @@ type options struct {
 
 // Main runs `probectl fleet` with the arguments after "fleet" and returns
 // the exit code: 0 when every instance is reachable and ready with no
-// failing check, 1 otherwise, 2 on bad usage or when discovery fails. With
+// failing check, 1 otherwise (a truncated discovery too), 2 on bad usage
+// or when discovery fails. With
 // -watch or -serve it runs until ctx ends.
 func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	o, err := parseFlags(args, stderr)
@@ -133,6 +134,10 @@ func (f *fleet) round(ctx context.Context, again bool) Round {
 	r := round(ctx, f.poller, f.found.targets, f.share)
 	if failed != nil {
 		r.Error = clean(failed.Error())
+	}
+	if f.found.truncated {
+		r.Truncated = true
+		r.Warnings = append(r.Warnings, fmt.Sprintf("discovery: answer truncated, %d of more instances listed", len(f.found.targets)))
 	}
 	return r
 }

@@ -117,7 +117,7 @@ var pageTmpl = template.Must(template.New("fleet").Funcs(template.FuncMap{
 <body>
 <header><h1>Fleet: {{.Title}}</h1>{{with .R}}<p id="round" role="status">asked {{len .Instances}} instances at <time>{{.At.Format "15:04:05"}}</time> UTC in {{printf "%.0f" .Took}} ms; {{.Reachable}} answered</p>{{end}}</header>
 <main>
-{{with .R}}{{if .Error}}<p class="fail" data-discovery-error>discovery: {{.Error}} (the instances found before are shown)</p>{{end}}
+{{with .R}}{{if .Error}}<p class="fail" data-discovery-error>discovery: {{.Error}} (the instances found before are shown)</p>{{end}}{{range .Warnings}}<p class="warn" data-warning>{{.}}</p>{{end}}
 <section aria-labelledby="h-faults">
 <h2 id="h-faults">Failing checks</h2>
 {{if .Faults}}<ul class="faults">{{range .Faults}}{{if eq .Scope "fleet-wide"}}<li data-fleet-wide="{{.Check}}" class="wide"><b class="fail">{{.Check}}</b> fleet-wide: failing on {{.Failing}} of {{.Of}}, a shared dependency</li>{{else}}<li data-local="{{.Check}}"><b class="fail">{{.Check}}</b> local: failing on {{.Failing}} of {{.Of}}</li>{{end}}{{end}}</ul>

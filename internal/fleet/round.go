@@ -39,6 +39,13 @@ type Round struct {
 	// Error says why discovery failed this round ("" when it did not); the
 	// instances are then those of the round before.
 	Error string `json:"error,omitempty"`
+	// Truncated says the DNS answer that listed the instances was cut
+	// short: more instances exist than were asked. Such a round is never
+	// all well.
+	Truncated bool `json:"truncated"`
+	// Warnings say what makes the round incomplete, one line each, such as
+	// "discovery: answer truncated, 1819 of more instances listed".
+	Warnings []string `json:"warnings"`
 }
 
 // Fault is one failing check across the fleet.
@@ -53,8 +60,12 @@ type Fault struct {
 }
 
 // OK reports whether every instance is reachable and ready with no
-// failing check.
+// failing check, and every instance was asked (discovery neither failed
+// nor was cut short).
 func (r *Round) OK() bool {
+	if r.Truncated {
+		return false
+	}
 	for i := range r.Instances {
 		if !r.Instances[i].healthy() {
 			return false
@@ -66,7 +77,7 @@ func (r *Round) OK() bool {
 // round asks every target once and classifies the faults.
 func round(ctx context.Context, p *poller, targets []target, share float64) Round {
 	began := time.Now()
-	r := Round{At: began.UTC(), Instances: p.ask(ctx, targets)}
+	r := Round{At: began.UTC(), Instances: p.ask(ctx, targets), Warnings: []string{}}
 	r.Took = float64(time.Since(began).Microseconds()) / 1000
 	sortInstances(r.Instances)
 	classify(&r, share)

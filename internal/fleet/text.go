@@ -16,7 +16,13 @@ import (
 func writeText(w io.Writer, r *Round) error {
 	var b strings.Builder
 	if r.Error != "" {
-		fmt.Fprintf(&b, "discovery: %s (showing the instances found before)\n\n", r.Error)
+		fmt.Fprintf(&b, "discovery: %s (showing the instances found before)\n", r.Error)
+	}
+	for _, w := range r.Warnings {
+		fmt.Fprintln(&b, w)
+	}
+	if r.Error != "" || len(r.Warnings) > 0 {
+		b.WriteByte('\n')
 	}
 	if len(r.Faults) > 0 {
 		tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
