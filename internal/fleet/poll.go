@@ -5,15 +5,11 @@ package fleet
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/url"
-	"sort"
-	"strings"
 	"sync"
 	"time"
 )
@@ -61,10 +57,17 @@ type Instance struct {
 	Cordon string `json:"cordon"`
 	// CordonUntil is when the cordon lifts by itself.
 	CordonUntil string `json:"cordonUntil,omitempty"`
-	// Failing lists "<gate>/<name>" of every failing check, sorted.
+	// Failing lists "<gate>/<name>" of the failing checks kept in Checks,
+	// sorted.
 	Failing []string `json:"failing"`
-	// Checks are every check with its status, sorted by name.
+	// Checks are its checks with their status, sorted by name: at most
+	// MaxChecks, the most severe kept (failing, then warning, then
+	// passing; by name within each).
 	Checks []Check `json:"checks"`
+	// MoreChecks counts the checks not kept in Checks.
+	MoreChecks int `json:"moreChecks"`
+	// MoreFailing counts the failing checks among them, not in Failing.
+	MoreFailing int `json:"moreFailing"`
 	// Since is when the phase began, as the instance wrote it.
 	Since string `json:"since"`
 	// Error says why the instance is unreachable.
@@ -83,7 +86,7 @@ type Check struct {
 
 // healthy reports whether the instance counts as all well for the exit code.
 func (in *Instance) healthy() bool {
-	return in.Reachable && in.Ready && len(in.Failing) == 0
+	return in.Reachable && in.Ready && len(in.Failing) == 0 && in.MoreFailing == 0
 }
 
 // poller asks instances. Its client keeps connections between rounds;
@@ -200,103 +203,12 @@ func (p *poller) fetch(ctx context.Context, addr string, in *Instance) error {
 	if res.StatusCode != http.StatusOK && res.StatusCode != http.StatusServiceUnavailable {
 		return fmt.Errorf("HTTP %d: not a deep view", res.StatusCode)
 	}
-	b, err := io.ReadAll(io.LimitReader(res.Body, maxBody+1))
-	if err != nil {
-		if errors.Is(err, context.DeadlineExceeded) {
-			return fmt.Errorf("the body not read within %s", p.timeout)
-		}
-		return fmt.Errorf("reading the body: %w", err)
-	}
-	if len(b) > maxBody {
+	err = parse(&limited{r: res.Body, left: maxBody}, in)
+	switch {
+	case errors.Is(err, errTooLarge):
 		return fmt.Errorf("the deep view is larger than %d KiB", maxBody>>10)
+	case errors.Is(err, context.DeadlineExceeded):
+		return fmt.Errorf("the body not read within %s", p.timeout)
 	}
-	return parse(b, in)
-}
-
-// deepView is what the fleet reads of an instance's verbose deep view.
-type deepView struct {
-	Status string            `json:"status"`
-	Notes  []string          `json:"notes"`
-	Phase  string            `json:"phase"`
-	Since  string            `json:"since"`
-	Gates  map[string]string `json:"gates"`
-	Cordon *struct {
-		Reason string `json:"reason"`
-		Until  string `json:"until"`
-	} `json:"cordon"`
-	Checks map[string][]struct {
-		Status string `json:"status"`
-		Gate   string `json:"gate"`
-	} `json:"checks"`
-}
-
-// rank orders statuses from best to worst; anything unknown is worst.
-func rank(s string) int {
-	switch s {
-	case "pass":
-		return 0
-	case "warn":
-		return 1
-	}
-	return 2
-}
-
-// parse fills in from a deep view's body.
-func parse(b []byte, in *Instance) error {
-	var v deepView
-	if err := json.Unmarshal(b, &v); err != nil {
-		return fmt.Errorf("not a health+json deep view: %w", err)
-	}
-	if v.Status == "" {
-		return errors.New("not a health+json deep view: no status")
-	}
-	in.Reachable = true
-	in.Status = clean(v.Status)
-	in.Phase = clean(v.Phase)
-	if in.Phase == "" {
-		for _, n := range v.Notes {
-			if p, ok := strings.CutPrefix(n, "phase: "); ok {
-				p, _, _ = strings.Cut(p, ";")
-				in.Phase = clean(p)
-				break
-			}
-		}
-	}
-	in.Since = clean(v.Since)
-	if r, ok := v.Gates["readiness"]; ok {
-		in.Readiness = clean(r)
-		in.Ready = r != "fail"
-	} else {
-		in.Ready = v.Status != "fail"
-	}
-	if v.Cordon != nil {
-		in.Cordon = clean(v.Cordon.Reason)
-		if in.Cordon == "" {
-			in.Cordon = "cordoned"
-		}
-		in.CordonUntil = clean(v.Cordon.Until)
-	}
-	checks := map[string]string{}
-	for key, entries := range v.Checks {
-		name, _, _ := strings.Cut(key, ":")
-		for _, e := range entries {
-			gate := e.Gate
-			if gate == "" {
-				gate = oldGate
-			}
-			id := clean(gate) + "/" + clean(name)
-			if old, ok := checks[id]; !ok || rank(e.Status) > rank(old) {
-				checks[id] = clean(e.Status)
-			}
-		}
-	}
-	for id, st := range checks {
-		in.Checks = append(in.Checks, Check{Name: id, Status: st})
-		if st == "fail" {
-			in.Failing = append(in.Failing, id)
-		}
-	}
-	sort.Slice(in.Checks, func(i, j int) bool { return in.Checks[i].Name < in.Checks[j].Name })
-	sort.Strings(in.Failing)
-	return nil
+	return err
 }

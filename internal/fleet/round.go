@@ -14,6 +14,10 @@ import (
 	"github.com/probekit/probes/internal/printable"
 )
 
+// MaxFaults bounds the faults a round lists; the others are counted
+// (Round.MoreFaults).
+const MaxFaults = 64
+
 // Scopes of a fault.
 const (
 	FleetWide = "fleet-wide"
@@ -27,11 +31,16 @@ type Round struct {
 	// Instances are every instance asked, sorted by address.
 	Instances []Instance `json:"instances"`
 	// FleetWide and Local name the failing checks ("<gate>/<name>") of each
-	// scope, the most widespread first.
+	// scope in Faults, the most widespread first.
 	FleetWide []string `json:"fleetWide"`
 	Local     []string `json:"local"`
-	// Faults are the same checks with their counts.
+	// Faults are the same checks with their counts: at most MaxFaults,
+	// the fleet-wide first, then the most widespread.
 	Faults []Fault `json:"faults"`
+	// MoreFaults counts the failing checks beyond MaxFaults, of which
+	// MoreFleetWide are fleet-wide.
+	MoreFaults    int `json:"moreFaults"`
+	MoreFleetWide int `json:"moreFleetWide"`
 	// Reachable counts the instances that answered.
 	Reachable int `json:"reachable"`
 	// Took is how long the round took, in milliseconds.
@@ -86,7 +95,8 @@ func round(ctx context.Context, p *poller, targets []target, share float64) Roun
 
 // classify fills in the faults: a check failing on at least share of the
 // reachable instances, and on at least two, is fleet-wide; any other
-// failing check is local.
+// failing check is local. It counts the failing checks each instance
+// kept (at most MaxChecks).
 func classify(r *Round, share float64) {
 	counts := map[string]int{}
 	r.Reachable = 0
@@ -113,6 +123,16 @@ func classify(r *Round, share float64) {
 		}
 		return cmp.Or(cmp.Compare(b.Failing, a.Failing), cmp.Compare(a.Check, b.Check))
 	})
+	r.MoreFaults, r.MoreFleetWide = 0, 0
+	if len(r.Faults) > MaxFaults {
+		for _, f := range r.Faults[MaxFaults:] {
+			if f.Scope == FleetWide {
+				r.MoreFleetWide++
+			}
+		}
+		r.MoreFaults = len(r.Faults) - MaxFaults
+		r.Faults = slices.Clip(r.Faults[:MaxFaults])
+	}
 	for _, f := range r.Faults {
 		if f.Scope == FleetWide {
 			r.FleetWide = append(r.FleetWide, f.Check)
