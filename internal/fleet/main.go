@@ -253,7 +253,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	resolver := fs.String("resolver", "", "the DNS server to ask, HOST:PORT, instead of the system's: only it, names as written, no hosts file")
 	port := fs.Int("port", DefaultPort, "the probe port, where the records carry none (A/AAAA records, -targets without one)")
 	fs.BoolVar(&o.src.srv, "srv", false, "look up SRV records of NAME (each target's port is its probe port); the default for a NAME starting with '_'")
-	fs.DurationVar(&o.timeout, "timeout", DefaultTimeout, "how long one instance may take to answer")
+	fs.DurationVar(&o.timeout, "timeout", DefaultTimeout, "how long one instance may take to answer, through all its addresses together")
 	fs.IntVar(&o.parallel, "parallel", DefaultParallel, "requests in flight at once, at most")
 	fs.Float64Var(&o.share, "share", DefaultShare, "a failing check is fleet-wide when it fails on at least this share of the reachable instances (and on two)")
 	fs.BoolVar(&o.json, "json", false, "print JSON (one document per round)")
