@@ -15,13 +15,14 @@
 // let in, a bad reason), and 2 for bad usage or when the socket cannot be
 // reached; every error says why.
 //
-// fleet finds the instances of a service through DNS (every A/AAAA record
-// of a headless Service's name, or SRV records), or from -targets, asks
-// each one's deep view at once, and prints one row per instance with the
-// failing checks above, each told fleet-wide (a shared dependency) or local.
-// It exits 0 when every instance is reachable and ready with no failing
-// check, 1 otherwise, and 2 when discovery fails. -serve ADDR serves the
-// same as a live page. probectl fleet -h lists its flags.
+// fleet finds the instances of a service through DNS (a headless
+// Service's A/AAAA records, or SRV records; one instance a pod), or from
+// -targets, asks each one's deep view at once, and prints one row per
+// instance with the failing checks above, each told fleet-wide (a shared
+// dependency) or local. It exits 0 when every instance is reachable and
+// ready with no failing check, 1 otherwise (a DNS answer cut short too),
+// and 2 when discovery fails. -serve ADDR serves the same as a live page.
+// probectl fleet -h lists its flags.
 //
 // Build it static: CGO_ENABLED=0 go build ./cmd/probectl
 package main

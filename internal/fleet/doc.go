@@ -1,7 +1,11 @@
 // Package fleet is `probectl fleet`: the whole fleet of a service at a
-// glance. It finds the instances the way Kubernetes publishes them (every
-// A and AAAA record of a headless Service's name, or its SRV records), or
-// takes a static list; asks each instance's deep view
+// glance. It finds the instances the way Kubernetes publishes them (the A
+// and AAAA records of a headless Service's name, or its SRV records), or
+// takes a static list. An instance is a pod, not an address: a dual-stack
+// pod's two addresses are one instance (paired by their PTR records, or
+// else one family standing for the pods), asked through one address. With
+// a DNS server given, only that server is asked, and only addresses it
+// gave are dialled. It asks each instance's deep view
 // (GET /healthz?verbose, Accept: application/health+json) concurrently,
 // each request bounded by a timeout and the requests in flight by a limit;
 // and tells the failing checks that are fleet-wide (failing on at least a
@@ -25,17 +29,22 @@
 // of a check is "health".
 //
 // Everything an instance sends is untrusted: at most 1 MiB of a body is
-// read, each text it holds is cut short and has its control and
-// formatting characters (escape sequences, bidirectional overrides)
-// escaped as \x1b or \u202e before it is printed or kept, and the page
-// escapes it. A round asks at most MaxInstances instances.
+// read, as a stream; at most MaxChecks checks of an instance are kept (the
+// most severe) and the others counted; each text it holds is cut short
+// and has its control and formatting characters (escape sequences,
+// bidirectional overrides) escaped as \x1b or \u202e before it is printed
+// or kept, and the page escapes it. A round lists at most MaxFaults faults
+// and asks at most MaxInstances instances, so its output and memory are
+// bounded by the instance count.
 //
 // Testing contract of the page: each instance element carries
 // data-instance="<host:port>", data-phase="<phase>" ("" when unreachable),
 // data-reachable="true|false" and, while it is cordoned,
 // data-cordon="<reason>"; inside it, each check data-check="<gate>/<name>"
 // with data-status="pass|warn|fail"; each fleet-wide fault
-// data-fleet-wide="<gate>/<name>" and each local one data-local. The page
+// data-fleet-wide="<gate>/<name>" and each local one data-local; what the
+// bounds left out, data-more-checks="N" and data-more-faults="N"; each
+// warning, data-warning. The page
 // holds no script: it reloads itself (meta refresh) every interval, and
 // shows the last round, so that page requests never cause requests to the
 // instances.

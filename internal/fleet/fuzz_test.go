@@ -1,6 +1,7 @@
 package fleet
 
 import (
+	"bytes"
 	"strings"
 	"testing"
 	"unicode"
@@ -15,7 +16,7 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte(`{"status":"warn","checks":{":":[{"status":"fail"}],"a\u202e:b":[{"status":"fail","gate":"\u0000"}]}}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		in := Instance{Failing: []string{}, Checks: []Check{}}
-		if err := parse(b, &in); err != nil {
+		if err := parse(bytes.NewReader(b), &in); err != nil {
 			if in.Reachable {
 				t.Fatal("reachable after an error")
 			}

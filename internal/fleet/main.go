@@ -28,7 +28,7 @@ const (
 // Exit codes of Main.
 const (
 	exitOK      = 0 // every instance reachable and ready, no failing check
-	exitFaults  = 1 // anything else
+	exitFaults  = 1 // anything else, a truncated discovery included
 	exitUsage   = 2 // bad usage, or discovery failed
 	clearScreen = "\x1b[H\x1b[2J"
 )
@@ -37,11 +37,12 @@ const usage = `usage: probectl fleet [flags] NAME
        probectl fleet [flags] -targets host:port,host:port,...
 
 Asks the deep view (/healthz?verbose) of every instance of a service, found
-through DNS (every A/AAAA record of NAME; its SRV records when NAME starts
-with '_' or with -srv) or listed with -targets, and prints each failing
-check as fleet-wide or local, then one row per instance. Exits 0 when every
-instance is reachable and ready with no failing check, 1 otherwise, 2 when
-discovery fails or on bad usage.
+through DNS (the A/AAAA records of NAME, one instance a pod; its SRV
+records when NAME starts with '_' or with -srv) or listed with -targets,
+and prints each failing check as fleet-wide or local, then one row per
+instance. Exits 0 when every instance is reachable and ready with no
+failing check, 1 otherwise (a DNS answer cut short included: more
+instances exist than were asked), 2 when discovery fails or on bad usage.
 
 `
 
@@ -60,7 +61,8 @@ type options struct {
 
 // Main runs `probectl fleet` with the arguments after "fleet" and returns
 // the exit code: 0 when every instance is reachable and ready with no
-// failing check, 1 otherwise, 2 on bad usage or when discovery fails. With
+// failing check, 1 otherwise (a truncated discovery too), 2 on bad usage
+// or when discovery fails. With
 // -watch or -serve it runs until ctx ends.
 func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	o, err := parseFlags(args, stderr)
@@ -74,12 +76,12 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	p := newPoller(o.timeout, o.parallel)
 	defer p.close()
 	f := &fleet{src: &o.src, poller: p, share: o.share}
-	addrs, err := f.src.discover(ctx)
+	found, err := f.src.discover(ctx)
 	if err != nil {
 		fmt.Fprintln(stderr, "probectl fleet: discovery:", err)
 		return exitUsage
 	}
-	f.addrs = addrs
+	f.found = found
 	switch {
 	case o.serve != "":
 		return serve(ctx, f, o, stderr)
@@ -109,12 +111,12 @@ func write(w io.Writer, r *Round, asJSON bool) error {
 }
 
 // fleet is what a round needs: where the instances are, the last
-// addresses found and how to ask them.
+// instances found and how to ask them.
 type fleet struct {
 	src    *source
 	poller *poller
 	share  float64
-	addrs  []string // found last
+	found  found // last
 }
 
 // round asks the fleet once; with again, it discovers it again first
@@ -123,15 +125,19 @@ type fleet struct {
 func (f *fleet) round(ctx context.Context, again bool) Round {
 	var failed error
 	if again {
-		if addrs, err := f.src.discover(ctx); err != nil {
+		if found, err := f.src.discover(ctx); err != nil {
 			failed = err
 		} else {
-			f.addrs = addrs
+			f.found = found
 		}
 	}
-	r := round(ctx, f.poller, f.addrs, f.share)
+	r := round(ctx, f.poller, f.found.targets, f.share)
 	if failed != nil {
 		r.Error = clean(failed.Error())
+	}
+	if f.found.truncated {
+		r.Truncated = true
+		r.Warnings = append(r.Warnings, fmt.Sprintf("discovery: answer truncated, %d of more instances listed", len(f.found.targets)))
 	}
 	return r
 }
@@ -244,10 +250,10 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	}
 	o := &options{}
 	targets := fs.String("targets", "", "a static list of instances, host:port,host:port,... (instead of NAME)")
-	resolver := fs.String("resolver", "", "the DNS server to ask, HOST:PORT, instead of the system's")
+	resolver := fs.String("resolver", "", "the DNS server to ask, HOST:PORT, instead of the system's: only it, names as written, no hosts file")
 	port := fs.Int("port", DefaultPort, "the probe port, where the records carry none (A/AAAA records, -targets without one)")
 	fs.BoolVar(&o.src.srv, "srv", false, "look up SRV records of NAME (each target's port is its probe port); the default for a NAME starting with '_'")
-	fs.DurationVar(&o.timeout, "timeout", DefaultTimeout, "how long one instance may take to answer")
+	fs.DurationVar(&o.timeout, "timeout", DefaultTimeout, "how long one instance may take to answer, through all its addresses together")
 	fs.IntVar(&o.parallel, "parallel", DefaultParallel, "requests in flight at once, at most")
 	fs.Float64Var(&o.share, "share", DefaultShare, "a failing check is fleet-wide when it fails on at least this share of the reachable instances (and on two)")
 	fs.BoolVar(&o.json, "json", false, "print JSON (one document per round)")
@@ -304,10 +310,10 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	if len(o.src.name) > 0 && o.src.name[0] == '_' {
 		o.src.srv = true
 	}
-	r, server, err := resolverFor(*resolver)
+	dns, server, err := lookupFor(*resolver)
 	if err != nil {
 		return nil, err
 	}
-	o.src.resolver, o.src.server = r, server
+	o.src.dns, o.src.server = dns, server
 	return o, nil
 }

@@ -117,10 +117,10 @@ var pageTmpl = template.Must(template.New("fleet").Funcs(template.FuncMap{
 <body>
 <header><h1>Fleet: {{.Title}}</h1>{{with .R}}<p id="round" role="status">asked {{len .Instances}} instances at <time>{{.At.Format "15:04:05"}}</time> UTC in {{printf "%.0f" .Took}} ms; {{.Reachable}} answered</p>{{end}}</header>
 <main>
-{{with .R}}{{if .Error}}<p class="fail" data-discovery-error>discovery: {{.Error}} (the instances found before are shown)</p>{{end}}
+{{with .R}}{{if .Error}}<p class="fail" data-discovery-error>discovery: {{.Error}} (the instances found before are shown)</p>{{end}}{{range .Warnings}}<p class="warn" data-warning>{{.}}</p>{{end}}
 <section aria-labelledby="h-faults">
 <h2 id="h-faults">Failing checks</h2>
-{{if .Faults}}<ul class="faults">{{range .Faults}}{{if eq .Scope "fleet-wide"}}<li data-fleet-wide="{{.Check}}" class="wide"><b class="fail">{{.Check}}</b> fleet-wide: failing on {{.Failing}} of {{.Of}}, a shared dependency</li>{{else}}<li data-local="{{.Check}}"><b class="fail">{{.Check}}</b> local: failing on {{.Failing}} of {{.Of}}</li>{{end}}{{end}}</ul>
+{{if .Faults}}<ul class="faults">{{range .Faults}}{{if eq .Scope "fleet-wide"}}<li data-fleet-wide="{{.Check}}" class="wide"><b class="fail">{{.Check}}</b> fleet-wide: failing on {{.Failing}} of {{.Of}}, a shared dependency</li>{{else}}<li data-local="{{.Check}}"><b class="fail">{{.Check}}</b> local: failing on {{.Failing}} of {{.Of}}</li>{{end}}{{end}}{{if .MoreFaults}}<li data-more-faults="{{.MoreFaults}}">and {{.MoreFaults}} more failing checks, {{.MoreFleetWide}} of them fleet-wide</li>{{end}}</ul>
 {{else}}<p class="pass" data-no-faults>none</p>{{end}}
 </section>
 <section aria-labelledby="h-instances">
@@ -132,7 +132,7 @@ var pageTmpl = template.Must(template.New("fleet").Funcs(template.FuncMap{
 {{if .Reachable}}<td class="ph-{{.Phase}}">{{.Phase}}</td>
 <td class="{{if not .Ready}}fail{{else if eq .Readiness "warn"}}warn{{else}}pass{{end}}">{{if .Ready}}yes{{else}}no{{end}}{{if eq .Readiness "warn"}} <small>(warn)</small>{{end}}</td>
 <td>{{if .Cordon}}<span class="cordon">{{.Cordon}}</span>{{if .CordonUntil}} <small>{{left $at .CordonUntil}}</small>{{end}}{{end}}</td>
-<td><ul class="checks">{{range .Checks}}<li data-check="{{.Name}}" data-status="{{.Status}}" class="{{.Status}}">{{.Name}}: <b>{{.Status}}</b></li>{{end}}</ul></td>
+<td><ul class="checks">{{range .Checks}}<li data-check="{{.Name}}" data-status="{{.Status}}" class="{{.Status}}">{{.Name}}: <b>{{.Status}}</b></li>{{end}}{{if .MoreChecks}}<li data-more-checks="{{.MoreChecks}}">and {{.MoreChecks}} more{{if .MoreFailing}}, <b class="fail">{{.MoreFailing}} failing</b>{{end}}</li>{{end}}</ul></td>
 <td>{{age $at .Since}}</td>
 {{else}}<td class="fail" colspan="5">unreachable: <span class="reason">{{.Error}}</span></td>{{end}}
 </tr>{{end}}</tbody>

@@ -36,7 +36,7 @@ func TestPageContract(t *testing.T) {
 	gone := testutil.FreeAddr(t)
 	p := newPoller(time.Second, 8)
 	defer p.close()
-	r := round(context.Background(), p, []string{a, b, c, gone}, 0.5)
+	r := round(context.Background(), p, static([]string{a, b, c, gone}), 0.5)
 	pg := newPage("svc.fleet.test", 2*time.Second)
 	if rec := get(t, pg, "GET", "/"); !strings.Contains(rec.Body.String(), "asking the instances for the first time") {
 		t.Errorf("before the first round: %s", rec.Body.String())
@@ -165,5 +165,26 @@ func TestServeNoPollStorm(t *testing.T) {
 	}
 	if n := asked.Load(); n != 1 {
 		t.Errorf("the instance was asked %d times for 101 page requests in one round, want 1", n)
+	}
+}
+
+// The page shows what a round kept, and counts the rest: the checks of an
+// instance beyond MaxChecks, the faults beyond MaxFaults, and a warning.
+func TestPageCountsWhatItDoesNotShow(t *testing.T) {
+	r := Round{At: time.Now().UTC(), Reachable: 1, Faults: []Fault{{Check: "readiness/a", Scope: Local, Failing: 1, Of: 1}},
+		MoreFaults: 3, MoreFleetWide: 1, Warnings: []string{"discovery: answer truncated, 1 of more instances listed"},
+		Instances: []Instance{{Address: "127.0.0.2:8081", Reachable: true, Ready: true, Phase: "ready",
+			Checks: []Check{{Name: "readiness/a", Status: "fail"}}, Failing: []string{"readiness/a"}, MoreChecks: 5, MoreFailing: 2}}}
+	pg := newPage("svc", time.Second)
+	pg.update(&r)
+	body := get(t, pg, http.MethodGet, "/").Body.String()
+	for _, want := range []string{
+		`data-more-checks="5">and 5 more, <b class="fail">2 failing</b>`,
+		`data-more-faults="3">and 3 more failing checks, 1 of them fleet-wide`,
+		`<p class="warn" data-warning>discovery: answer truncated, 1 of more instances listed</p>`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("the page lacks %s", want)
+		}
 	}
 }

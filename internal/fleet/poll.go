@@ -5,15 +5,11 @@ package fleet
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/url"
-	"sort"
-	"strings"
 	"sync"
 	"time"
 )
@@ -34,8 +30,16 @@ const (
 
 // Instance is what one instance said, or why it said nothing.
 type Instance struct {
-	// Address is where it was asked, host:port.
+	// Address is where it was asked, host:port: the address that
+	// answered, or the last one tried. An instance that has no address
+	// (its name did not resolve) is listed as name:port, and not asked.
 	Address string `json:"address"`
+	// Name is the pod's name, from its SRV record or the PTR records of
+	// its addresses; "" when it is known by an address only.
+	Name string `json:"name,omitempty"`
+	// Addresses are every address of the pod, in the order they are tried:
+	// one instance, asked once, through the first that takes a connection.
+	Addresses []string `json:"addresses"`
 	// Reachable says whether it answered with a deep view in time.
 	Reachable bool `json:"reachable"`
 	// Status is the deep view's top-level status: pass, warn or fail.
@@ -53,10 +57,17 @@ type Instance struct {
 	Cordon string `json:"cordon"`
 	// CordonUntil is when the cordon lifts by itself.
 	CordonUntil string `json:"cordonUntil,omitempty"`
-	// Failing lists "<gate>/<name>" of every failing check, sorted.
+	// Failing lists "<gate>/<name>" of the failing checks kept in Checks,
+	// sorted.
 	Failing []string `json:"failing"`
-	// Checks are every check with its status, sorted by name.
+	// Checks are its checks with their status, sorted by name: at most
+	// MaxChecks, the most severe kept (failing, then warning, then
+	// passing; by name within each).
 	Checks []Check `json:"checks"`
+	// MoreChecks counts the checks not kept in Checks.
+	MoreChecks int `json:"moreChecks"`
+	// MoreFailing counts the failing checks among them, not in Failing.
+	MoreFailing int `json:"moreFailing"`
 	// Since is when the phase began, as the instance wrote it.
 	Since string `json:"since"`
 	// Error says why the instance is unreachable.
@@ -75,7 +86,7 @@ type Check struct {
 
 // healthy reports whether the instance counts as all well for the exit code.
 func (in *Instance) healthy() bool {
-	return in.Reachable && in.Ready && len(in.Failing) == 0
+	return in.Reachable && in.Ready && len(in.Failing) == 0 && in.MoreFailing == 0
 }
 
 // poller asks instances. Its client keeps connections between rounds;
@@ -104,24 +115,24 @@ func newPoller(timeout time.Duration, parallel int) *poller {
 
 func (p *poller) close() { p.client.CloseIdleConnections() }
 
-// ask asks every address once, at most parallel at a time, and returns
-// the instances in the order of addrs. Each request has the timeout from
-// the moment it starts; a round never lasts longer than
-// ceil(len(addrs)/parallel) timeouts.
-func (p *poller) ask(ctx context.Context, addrs []string) []Instance {
-	out := make([]Instance, len(addrs))
+// ask asks every target once, at most parallel at a time, and returns
+// the instances in the order of targets. Each instance has the timeout
+// from the moment its request starts, for all of its addresses together;
+// a round never lasts longer than ceil(len(targets)/parallel) timeouts.
+func (p *poller) ask(ctx context.Context, targets []target) []Instance {
+	out := make([]Instance, len(targets))
 	next := make(chan int)
 	var wg sync.WaitGroup
-	for range min(p.parallel, len(addrs)) {
+	for range min(p.parallel, len(targets)) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for i := range next {
-				out[i] = p.one(ctx, addrs[i])
+				out[i] = p.one(ctx, &targets[i])
 			}
 		}()
 	}
-	for i := range addrs {
+	for i := range targets {
 		next <- i
 	}
 	close(next)
@@ -129,21 +140,49 @@ func (p *poller) ask(ctx context.Context, addrs []string) []Instance {
 	return out
 }
 
-// one asks one instance.
-func (p *poller) one(ctx context.Context, addr string) Instance {
+// one asks one instance: through its first address, and through the next
+// should that one take no connection (refused, unreachable), while the
+// timeout lasts. A target without an address is not asked at all.
+func (p *poller) one(ctx context.Context, t *target) Instance {
 	began := time.Now()
-	in := Instance{Address: addr, Failing: []string{}, Checks: []Check{}}
-	err := p.fetch(ctx, addr, &in)
+	fresh := func() Instance {
+		return Instance{Address: t.id, Name: clean(t.name), Addresses: append([]string{}, t.addrs...),
+			Failing: []string{}, Checks: []Check{}}
+	}
+	in := fresh()
+	if len(t.addrs) == 0 {
+		in.Error = clean(t.err)
+		return in
+	}
+	ctx, cancel := context.WithTimeout(ctx, p.timeout)
+	defer cancel()
+	var err error
+	for _, a := range t.addrs {
+		in = fresh()
+		in.Address = a
+		err = p.fetch(ctx, a, &in)
+		if err == nil || !noConnection(err) || ctx.Err() != nil {
+			break
+		}
+	}
 	in.Took = float64(time.Since(began).Microseconds()) / 1000
 	if err != nil {
-		in = Instance{Address: addr, Failing: []string{}, Checks: []Check{}, Took: in.Took, Error: clean(err.Error())}
+		addr, took := in.Address, in.Took
+		in = fresh()
+		in.Address, in.Took, in.Error = addr, took, clean(err.Error())
 	}
 	return in
 }
 
+// noConnection reports whether err is a connection not made: the
+// instance said nothing, so its other address may.
+func noConnection(err error) bool {
+	var oe *net.OpError
+	return errors.As(err, &oe) && oe.Op == "dial"
+}
+
+// fetch asks addr for its deep view, within ctx.
 func (p *poller) fetch(ctx context.Context, addr string, in *Instance) error {
-	ctx, cancel := context.WithTimeout(ctx, p.timeout)
-	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/healthz?verbose", nil)
 	if err != nil {
 		return err
@@ -164,103 +203,12 @@ func (p *poller) fetch(ctx context.Context, addr string, in *Instance) error {
 	if res.StatusCode != http.StatusOK && res.StatusCode != http.StatusServiceUnavailable {
 		return fmt.Errorf("HTTP %d: not a deep view", res.StatusCode)
 	}
-	b, err := io.ReadAll(io.LimitReader(res.Body, maxBody+1))
-	if err != nil {
-		if errors.Is(err, context.DeadlineExceeded) {
-			return fmt.Errorf("the body not read within %s", p.timeout)
-		}
-		return fmt.Errorf("reading the body: %w", err)
-	}
-	if len(b) > maxBody {
+	err = parse(&limited{r: res.Body, left: maxBody}, in)
+	switch {
+	case errors.Is(err, errTooLarge):
 		return fmt.Errorf("the deep view is larger than %d KiB", maxBody>>10)
+	case errors.Is(err, context.DeadlineExceeded):
+		return fmt.Errorf("the body not read within %s", p.timeout)
 	}
-	return parse(b, in)
-}
-
-// deepView is what the fleet reads of an instance's verbose deep view.
-type deepView struct {
-	Status string            `json:"status"`
-	Notes  []string          `json:"notes"`
-	Phase  string            `json:"phase"`
-	Since  string            `json:"since"`
-	Gates  map[string]string `json:"gates"`
-	Cordon *struct {
-		Reason string `json:"reason"`
-		Until  string `json:"until"`
-	} `json:"cordon"`
-	Checks map[string][]struct {
-		Status string `json:"status"`
-		Gate   string `json:"gate"`
-	} `json:"checks"`
-}
-
-// rank orders statuses from best to worst; anything unknown is worst.
-func rank(s string) int {
-	switch s {
-	case "pass":
-		return 0
-	case "warn":
-		return 1
-	}
-	return 2
-}
-
-// parse fills in from a deep view's body.
-func parse(b []byte, in *Instance) error {
-	var v deepView
-	if err := json.Unmarshal(b, &v); err != nil {
-		return fmt.Errorf("not a health+json deep view: %w", err)
-	}
-	if v.Status == "" {
-		return errors.New("not a health+json deep view: no status")
-	}
-	in.Reachable = true
-	in.Status = clean(v.Status)
-	in.Phase = clean(v.Phase)
-	if in.Phase == "" {
-		for _, n := range v.Notes {
-			if p, ok := strings.CutPrefix(n, "phase: "); ok {
-				p, _, _ = strings.Cut(p, ";")
-				in.Phase = clean(p)
-				break
-			}
-		}
-	}
-	in.Since = clean(v.Since)
-	if r, ok := v.Gates["readiness"]; ok {
-		in.Readiness = clean(r)
-		in.Ready = r != "fail"
-	} else {
-		in.Ready = v.Status != "fail"
-	}
-	if v.Cordon != nil {
-		in.Cordon = clean(v.Cordon.Reason)
-		if in.Cordon == "" {
-			in.Cordon = "cordoned"
-		}
-		in.CordonUntil = clean(v.Cordon.Until)
-	}
-	checks := map[string]string{}
-	for key, entries := range v.Checks {
-		name, _, _ := strings.Cut(key, ":")
-		for _, e := range entries {
-			gate := e.Gate
-			if gate == "" {
-				gate = oldGate
-			}
-			id := clean(gate) + "/" + clean(name)
-			if old, ok := checks[id]; !ok || rank(e.Status) > rank(old) {
-				checks[id] = clean(e.Status)
-			}
-		}
-	}
-	for id, st := range checks {
-		in.Checks = append(in.Checks, Check{Name: id, Status: st})
-		if st == "fail" {
-			in.Failing = append(in.Failing, id)
-		}
-	}
-	sort.Slice(in.Checks, func(i, j int) bool { return in.Checks[i].Name < in.Checks[j].Name })
-	sort.Strings(in.Failing)
-	return nil
+	return err
 }

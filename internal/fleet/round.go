@@ -14,6 +14,10 @@ import (
 	"github.com/probekit/probes/internal/printable"
 )
 
+// MaxFaults bounds the faults a round lists; the others are counted
+// (Round.MoreFaults).
+const MaxFaults = 64
+
 // Scopes of a fault.
 const (
 	FleetWide = "fleet-wide"
@@ -27,11 +31,16 @@ type Round struct {
 	// Instances are every instance asked, sorted by address.
 	Instances []Instance `json:"instances"`
 	// FleetWide and Local name the failing checks ("<gate>/<name>") of each
-	// scope, the most widespread first.
+	// scope in Faults, the most widespread first.
 	FleetWide []string `json:"fleetWide"`
 	Local     []string `json:"local"`
-	// Faults are the same checks with their counts.
+	// Faults are the same checks with their counts: at most MaxFaults,
+	// the fleet-wide first, then the most widespread.
 	Faults []Fault `json:"faults"`
+	// MoreFaults counts the failing checks beyond MaxFaults, of which
+	// MoreFleetWide are fleet-wide.
+	MoreFaults    int `json:"moreFaults"`
+	MoreFleetWide int `json:"moreFleetWide"`
 	// Reachable counts the instances that answered.
 	Reachable int `json:"reachable"`
 	// Took is how long the round took, in milliseconds.
@@ -39,6 +48,13 @@ type Round struct {
 	// Error says why discovery failed this round ("" when it did not); the
 	// instances are then those of the round before.
 	Error string `json:"error,omitempty"`
+	// Truncated says the DNS answer that listed the instances was cut
+	// short: more instances exist than were asked. Such a round is never
+	// all well.
+	Truncated bool `json:"truncated"`
+	// Warnings say what makes the round incomplete, one line each, such as
+	// "discovery: answer truncated, 1819 of more instances listed".
+	Warnings []string `json:"warnings"`
 }
 
 // Fault is one failing check across the fleet.
@@ -53,8 +69,12 @@ type Fault struct {
 }
 
 // OK reports whether every instance is reachable and ready with no
-// failing check.
+// failing check, and every instance was asked (discovery neither failed
+// nor was cut short).
 func (r *Round) OK() bool {
+	if r.Truncated {
+		return false
+	}
 	for i := range r.Instances {
 		if !r.Instances[i].healthy() {
 			return false
@@ -63,10 +83,10 @@ func (r *Round) OK() bool {
 	return len(r.Instances) > 0 && r.Error == ""
 }
 
-// round asks every address once and classifies the faults.
-func round(ctx context.Context, p *poller, addrs []string, share float64) Round {
+// round asks every target once and classifies the faults.
+func round(ctx context.Context, p *poller, targets []target, share float64) Round {
 	began := time.Now()
-	r := Round{At: began.UTC(), Instances: p.ask(ctx, addrs)}
+	r := Round{At: began.UTC(), Instances: p.ask(ctx, targets), Warnings: []string{}}
 	r.Took = float64(time.Since(began).Microseconds()) / 1000
 	sortInstances(r.Instances)
 	classify(&r, share)
@@ -75,7 +95,8 @@ func round(ctx context.Context, p *poller, addrs []string, share float64) Round 
 
 // classify fills in the faults: a check failing on at least share of the
 // reachable instances, and on at least two, is fleet-wide; any other
-// failing check is local.
+// failing check is local. It counts the failing checks each instance
+// kept (at most MaxChecks).
 func classify(r *Round, share float64) {
 	counts := map[string]int{}
 	r.Reachable = 0
@@ -102,6 +123,16 @@ func classify(r *Round, share float64) {
 		}
 		return cmp.Or(cmp.Compare(b.Failing, a.Failing), cmp.Compare(a.Check, b.Check))
 	})
+	r.MoreFaults, r.MoreFleetWide = 0, 0
+	if len(r.Faults) > MaxFaults {
+		for _, f := range r.Faults[MaxFaults:] {
+			if f.Scope == FleetWide {
+				r.MoreFleetWide++
+			}
+		}
+		r.MoreFaults = len(r.Faults) - MaxFaults
+		r.Faults = slices.Clip(r.Faults[:MaxFaults])
+	}
 	for _, f := range r.Faults {
 		if f.Scope == FleetWide {
 			r.FleetWide = append(r.FleetWide, f.Check)

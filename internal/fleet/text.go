@@ -16,7 +16,13 @@ import (
 func writeText(w io.Writer, r *Round) error {
 	var b strings.Builder
 	if r.Error != "" {
-		fmt.Fprintf(&b, "discovery: %s (showing the instances found before)\n\n", r.Error)
+		fmt.Fprintf(&b, "discovery: %s (showing the instances found before)\n", r.Error)
+	}
+	for _, w := range r.Warnings {
+		fmt.Fprintln(&b, w)
+	}
+	if r.Error != "" || len(r.Warnings) > 0 {
+		b.WriteByte('\n')
 	}
 	if len(r.Faults) > 0 {
 		tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
@@ -24,6 +30,9 @@ func writeText(w io.Writer, r *Round) error {
 			fmt.Fprintf(tw, "%s\t%s\tfailing on %d of %d\n", f.Check, f.Scope, f.Failing, f.Of)
 		}
 		tw.Flush()
+		if r.MoreFaults > 0 {
+			fmt.Fprintf(&b, "and %d more failing checks, %d of them fleet-wide\n", r.MoreFaults, r.MoreFleetWide)
+		}
 		b.WriteByte('\n')
 	}
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
@@ -42,7 +51,7 @@ func writeText(w io.Writer, r *Round) error {
 			cordoned++
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", in.Address, dash(in.Phase), readyText(in), dash(in.Cordon),
-			dash(strings.Join(in.Failing, ",")), dash(age(r.At, in.Since)))
+			dash(failingCell(in)), dash(age(r.At, in.Since)))
 	}
 	tw.Flush()
 	noun := "instances"
@@ -60,6 +69,31 @@ func writeJSON(w io.Writer, r *Round) error {
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)
 	return enc.Encode(r)
+}
+
+// maxFailingCell bounds the failing checks named in an instance's row, in
+// bytes; a row names one at least.
+const maxFailingCell = 100
+
+// failingCell names an instance's failing checks, as many as fit in
+// maxFailingCell, and counts the others.
+func failingCell(in *Instance) string {
+	var b strings.Builder
+	shown := 0
+	for _, f := range in.Failing {
+		if shown > 0 && b.Len()+1+len(f) > maxFailingCell {
+			break
+		}
+		if shown > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(f)
+		shown++
+	}
+	if more := len(in.Failing) - shown + in.MoreFailing; more > 0 {
+		fmt.Fprintf(&b, " and %d more", more)
+	}
+	return b.String()
 }
 
 func dash(s string) string {
