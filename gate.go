@@ -51,6 +51,7 @@ func (l *Lifecycle) Attach(g Gate, run func(ctx context.Context) error) error {
 	}
 	l.work.gates = append(l.work.gates, g)
 	l.work.mu.Unlock()
+	l.watchGate(g)
 	if run == nil {
 		return nil
 	}

@@ -149,6 +149,7 @@ type Lifecycle struct {
 
 	listeners broadcast.List[func(Transition)]
 	cordoners broadcast.List[func(CordonChange)]
+	watchers  broadcast.List[func(Change)] // see Watch
 	cordon    atomic.Pointer[Cordon] // nil: not cordoned
 
 	mu         sync.Mutex
@@ -335,6 +336,11 @@ func (l *Lifecycle) enqueue(e event) {
 			}
 			for _, fn := range cordons {
 				fn(e.change)
+			}
+			if e.isCordon {
+				l.tell(Change{Kind: Recordoned, Cordon: e.change})
+			} else {
+				l.tell(Change{Kind: Moved, Move: e.move})
 			}
 		}()
 	}

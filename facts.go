@@ -1,0 +1,115 @@
+package probes
+
+import "time"
+
+// Facts is everything the lifecycle knows at one moment: the one source
+// every surface renders (health+json and its text form, the page, history,
+// the metrics, gRPC, systemd, the agent line, the admin status). Surfaces
+// derive nothing of their own; they read Facts, follow Watch, and show what
+// their reader may see (Report.For).
+type Facts struct {
+	// Phase is the lifecycle's phase, and Since when it began (zero before
+	// the first move).
+	Phase Phase
+	Since time.Time
+	// Started reports that warm-up has finished at least once.
+	Started bool
+	// Cordon is the cordon, zero when there is none.
+	Cordon Cordon
+	// Version grows with every move and cordon change (Lifecycle.Version).
+	Version uint64
+	// Gates holds every gate's report, in the order the gates were built:
+	// a gate built at any time is here from then on.
+	Gates []Report
+}
+
+// Facts returns the lifecycle's facts now. Each gate's report is
+// consistent in itself (see Basis); the phase above them is read first, so
+// a move in between shows in the reports and not yet in Phase.
+func (l *Lifecycle) Facts() Facts {
+	s := l.state.Load()
+	f := Facts{Phase: Phase(s & 0xff), Since: l.Since(), Started: s&startedBit != 0, Version: s >> seqShift}
+	if c := l.cordon.Load(); c != nil {
+		f.Cordon = *c
+	}
+	gates := l.Gates()
+	f.Gates = make([]Report, len(gates))
+	for i, g := range gates {
+		f.Gates[i] = g.Report()
+	}
+	return f
+}
+
+// Gate returns the report of the gate of kind k, and whether there is one.
+func (f *Facts) Gate(k Kind) (Report, bool) {
+	for i := range f.Gates {
+		if f.Gates[i].Gate == k {
+			return f.Gates[i], true
+		}
+	}
+	return Report{}, false
+}
+
+// ChangeKind says what a Change is.
+type ChangeKind uint8
+
+const (
+	// Moved is a phase move: Change.Move holds it.
+	Moved ChangeKind = iota + 1
+	// Recordoned is a cordon, an uncordon or a cordon's lifting:
+	// Change.Cordon holds it.
+	Recordoned
+	// Rejudged is a change of gate Change.Gate's verdict or of one of its
+	// checks' verdicts or warm-up progress (what Gate.Subscribe announces).
+	Rejudged
+	// Executed is one finished execution of a check of gate Change.Gate:
+	// Change.Execution holds it.
+	Executed
+)
+
+// Change is one thing that happened to the lifecycle or its gates, as
+// Watch delivers it. Kind says which of the other fields holds it.
+type Change struct {
+	Kind      ChangeKind
+	Move      Transition
+	Cordon    CordonChange
+	Gate      Kind
+	Execution Execution
+}
+
+// Watch adds fn to the lifecycle's watchers and returns a function that
+// removes it. fn hears every later change of the lifecycle and of every
+// gate built on it, those built after Watch included: moves and cordon
+// changes in order, after the listeners of Subscribe and SubscribeCordon;
+// verdict changes on the goroutine that made them; and every check's
+// execution, on the goroutine that ran it, without allocating. fn must be
+// quick and must not block: it delays the move or the check's next
+// execution. A panic in fn is recovered and dropped.
+//
+// Watch is how metrics, history and the page learn of changes: with Facts,
+// it is all a surface needs, whatever order things were built in.
+func (l *Lifecycle) Watch(fn func(Change)) (cancel func()) { return l.watchers.Add(fn) }
+
+// tell delivers c to every watcher.
+func (l *Lifecycle) tell(c Change) {
+	for _, fn := range l.watchers.Snapshot() {
+		tellOne(fn, c)
+	}
+}
+
+func tellOne(fn func(Change), c Change) {
+	defer func() { _ = recover() }()
+	fn(c)
+}
+
+// watchGate makes the lifecycle's watchers hear g's changes and, when g
+// reports them, its executions; once per gate, for the gate's life.
+func (l *Lifecycle) watchGate(g Gate) {
+	k := g.Kind()
+	g.Subscribe(func() { l.tell(Change{Kind: Rejudged, Gate: k}) })
+	if ex, ok := g.(interface {
+		OnExecution(func(Execution)) (cancel func())
+	}); ok {
+		ex.OnExecution(func(e Execution) { l.tell(Change{Kind: Executed, Gate: k, Execution: e}) })
+	}
+}
