@@ -150,7 +150,7 @@ type Lifecycle struct {
 	listeners broadcast.List[func(Transition)]
 	cordoners broadcast.List[func(CordonChange)]
 	watchers  broadcast.List[func(Change)] // see Watch
-	cordon    atomic.Pointer[Cordon] // nil: not cordoned
+	cordon    atomic.Pointer[Cordon]       // nil: not cordoned
 
 	mu         sync.Mutex
 	queue      []event
