@@ -673,7 +673,7 @@ func Example_statusPage() {
 	if _, err := readiness.New(lc); err != nil {
 		panic(err)
 	}
-	hist, err := history.New(lc) // after the gates
+	hist, err := history.New(lc) // in any order with the gates
 	if err != nil {
 		panic(err)
 	}

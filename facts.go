@@ -16,7 +16,8 @@ type Facts struct {
 	Started bool
 	// Cordon is the cordon, zero when there is none.
 	Cordon Cordon
-	// Version grows with every move and cordon change (Lifecycle.Version).
+	// Version grows with every move, cordon change and gate built
+	// (Lifecycle.Version).
 	Version uint64
 	// Gates holds every gate's report, in the order the gates were built:
 	// a gate built at any time is here from then on.
@@ -112,4 +113,57 @@ func (l *Lifecycle) watchGate(g Gate) {
 	}); ok {
 		ex.OnExecution(func(e Execution) { l.tell(Change{Kind: Executed, Gate: k, Execution: e}) })
 	}
+	// The gate's arrival is a change of the lifecycle (Version) and of
+	// what kind k's view reports.
+	l.mu.Lock()
+	l.state.Add(1 << seqShift)
+	l.mu.Unlock()
+	l.tell(Change{Kind: Rejudged, Gate: k})
+}
+
+// View returns a Gate that answers for kind k (Startup, Liveness or
+// Readiness) whatever the order things are built in: it reads the
+// lifecycle's gate of kind k whenever there is one, and the phase x gate
+// table alone (Basis) until then. A surface built before the gate (the
+// probe routes, the agent line) serves it from the moment it is built.
+func (l *Lifecycle) View(k Kind) Gate { return &view{lc: l, kind: k} }
+
+// view is what View returns.
+type view struct {
+	lc   *Lifecycle
+	kind Kind
+}
+
+func (v *view) Kind() Kind             { return v.kind }
+func (v *view) Lifecycle() *Lifecycle { return v.lc }
+
+func (v *view) Report() Report {
+	if g := v.lc.Gate(v.kind); g != nil {
+		return g.Report()
+	}
+	return v.lc.Basis(v.kind).Report(v.kind)
+}
+
+// Version counts the lifecycle's moves (a gate's arrival among them) and
+// the gate's own changes.
+func (v *view) Version() uint64 {
+	if g := v.lc.Gate(v.kind); g != nil {
+		return g.Version()
+	}
+	return v.lc.Version()
+}
+
+func (v *view) Revision() uint64 {
+	if g := v.lc.Gate(v.kind); g != nil {
+		return g.Revision()
+	}
+	return v.lc.Version()
+}
+
+func (v *view) Subscribe(fn func()) (cancel func()) {
+	return v.lc.Watch(func(c Change) {
+		if c.Kind == Moved || c.Kind == Recordoned || c.Kind == Rejudged && c.Gate == v.kind {
+			fn()
+		}
+	})
 }

@@ -2,13 +2,23 @@ package probes_test
 
 import (
 	"context"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/probekit/probes"
+	"github.com/probekit/probes/haproxy"
+	"github.com/probekit/probes/history"
 	"github.com/probekit/probes/internal/testutil"
 	"github.com/probekit/probes/readiness"
+	"github.com/probekit/probes/server"
+	"github.com/probekit/probes/startup"
+	"github.com/probekit/probes/statuspage"
 )
 
 // A watcher added before any gate hears the gates built after it: their
@@ -86,5 +96,81 @@ func TestWatchHearsGatesBuiltLater(t *testing.T) {
 	}
 	if _, ok := f.Gate(probes.Startup); ok {
 		t.Error("facts list a startup gate nobody built")
+	}
+}
+
+// Every surface built before the gates serves them once they are built:
+// nothing is silently missing because of the order things were built in.
+func TestSurfacesBuiltBeforeTheGates(t *testing.T) {
+	lc := probes.NewLifecycle()
+	mux := http.NewServeMux()
+	if _, err := server.Register(mux, lc); err != nil {
+		t.Fatal(err)
+	}
+	hist, err := history.New(lc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hist.Close()
+	mux.Handle("/history", hist.Handler())
+	page, err := statuspage.New(lc, hist)
+	if err != nil {
+		t.Fatal(err)
+	}
+	agent, err := haproxy.New(lc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(mux)
+	defer func() { page.Close(); ts.Close() }()
+
+	// Now the gates and their checks.
+	warm, err := startup.New(lc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := warm.Task("cache", func(context.Context, *startup.Progress) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	ready, err := readiness.New(lc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ready.Add("db", probes.CheckFunc(func(context.Context) error { return errors.New("refused") }), probes.Local(), probes.Every(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Background(t, lc.Run)
+	testutil.Eventually(t, "warm", func() bool { return lc.Phase() == probes.Ready })
+	testutil.Eventually(t, "db ran", func() bool { c, _ := ready.Report().Check("db"); return !c.Time.IsZero() })
+
+	for _, tt := range []struct{ path, want string }{
+		{"/readyz?verbose", `"db:responseTime"`},
+		{"/readyz/db", `"status":"fail"`},
+		{"/startupz/cache", `"status":"pass"`},
+		{"/healthz?verbose", `"readiness/db:responseTime"`},
+		{"/healthz/readiness/db", `"status":"fail"`},
+		{"/history", `"readiness/db"`},
+	} {
+		res, err := http.Get(ts.URL + tt.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if !strings.Contains(string(b), tt.want) {
+			t.Errorf("%s: %d %s, want %s", tt.path, res.StatusCode, b, tt.want)
+		}
+	}
+	rec := httptest.NewRecorder()
+	req := httptest.NewRequest(http.MethodGet, "/", nil)
+	page.ServeHTTP(rec, req)
+	if !strings.Contains(rec.Body.String(), `data-check="readiness/db" data-status="fail"`) {
+		t.Errorf("the page lacks the db check:\n%s", rec.Body)
+	}
+	if line := agent.Reply(); line != "down #failing: db" {
+		t.Errorf("agent line %q, want down for db", line)
+	}
+	if _, ok := hist.Check(probes.Readiness, "db"); !ok {
+		t.Error("history keeps no series for db")
 	}
 }

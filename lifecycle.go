@@ -216,7 +216,7 @@ func (l *Lifecycle) WarmupLength() time.Duration {
 // startup gate latches on it: after a Rewarm it stays true.
 func (l *Lifecycle) Started() bool { return l.state.Load()&startedBit != 0 }
 
-// Version counts the transitions and cordon changes so far. Renderers
+// Version counts the transitions, cordon changes and gates built so far. Renderers
 // compare it with the version they rendered to know whether anything that
 // changes a verdict has happened since.
 func (l *Lifecycle) Version() uint64 { return l.state.Load() >> seqShift }

@@ -612,10 +612,11 @@ func TestSharedDependency(t *testing.T) {
 		// The check's own path answers its own verdict: PostgreSQL is down.
 		{path: "/readyz/postgres", code: 503, has: []string{`"status":"fail"`}},
 		{path: "/livez", code: 200},
-		{path: "/healthz", code: 503, has: []string{`"status":"fail"`, `"failing: postgres"`}, lacks: []string{"10.0.0.7"}},
-		{path: "/healthz?verbose", code: 503, has: []string{`"postgres:responseTime"`, `"sidecar:responseTime"`, `"loop:responseTime"`}},
-		{path: "/healthz/postgres", code: 503},
-		{path: "/healthz/loop", code: 200},
+		{path: "/healthz", code: 503, has: []string{`"status":"fail"`, `"failing: readiness/postgres"`}, lacks: []string{"10.0.0.7"}},
+		{path: "/healthz?verbose", code: 503, has: []string{`"readiness/postgres:responseTime"`, `"readiness/sidecar:responseTime"`, `"liveness/loop:responseTime"`}},
+		{path: "/healthz/readiness/postgres", code: 503},
+		{path: "/healthz/liveness/loop", code: 200},
+		{path: "/healthz/postgres", code: 404},
 		{path: "/health/db", code: 503, has: []string{`"failing: postgres"`}},
 		{path: "/health/db?verbose", code: 503, lacks: []string{"sidecar", "loop"}},
 		{path: "/health/db/sidecar", code: 404},
@@ -764,7 +765,8 @@ func TestGroupAndGuardRefuseBadInput(t *testing.T) {
 		t.Errorf("a group over a check the gates do not share: %v", err)
 	}
 
-	// The deep view qualifies a name two gates use, rather than refuse.
+	// The deep view names every check by its canonical name, so a name two
+	// gates use never clashes.
 	deep, err := probes.NewGroup(lc, "healthz")
 	if err != nil {
 		t.Fatal(err)
@@ -773,7 +775,7 @@ func TestGroupAndGuardRefuseBadInput(t *testing.T) {
 	for _, c := range deep.Report().Checks {
 		got = append(got, c.Name)
 	}
-	if want := "[liveness.cache postgres readiness.cache]"; fmt.Sprint(got) != want {
+	if want := "[liveness/cache readiness/cache readiness/postgres]"; fmt.Sprint(got) != want {
 		t.Errorf("deep view names: %v, want %s", got, want)
 	}
 	mux := http.NewServeMux()
@@ -781,9 +783,9 @@ func TestGroupAndGuardRefuseBadInput(t *testing.T) {
 		t.Fatalf("Register with a name in two gates: %v", err)
 	}
 	rec := httptest.NewRecorder()
-	mux.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/healthz/readiness.cache", nil))
+	mux.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/healthz/readiness/cache", nil))
 	if rec.Code == http.StatusNotFound {
-		t.Errorf("/healthz/readiness.cache: 404")
+		t.Errorf("/healthz/readiness/cache: 404")
 	}
 
 	// A service with a /healthz of its own moves the deep view or leaves it out.

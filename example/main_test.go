@@ -365,7 +365,7 @@ func TestRunWithPostgresAndRedis(t *testing.T) {
 	testutil.Eventually(t, "ready with both", func() bool {
 		code, body := s.get("/healthz?verbose")
 		ready, _ := s.get("/readyz")
-		return code == 200 && ready == 200 && strings.Contains(body, `"postgres:responseTime"`) && strings.Contains(body, `"redis:responseTime"`)
+		return code == 200 && ready == 200 && strings.Contains(body, `"readiness/postgres:responseTime"`) && strings.Contains(body, `"readiness/redis:responseTime"`)
 	})
 	for want := 1; want <= 2; want++ {
 		if code, body := s.get("/api/visits/7"); code != 200 || body != fmt.Sprintf(`{"id":"7","visits":%d}`+"\n", want) {

@@ -95,9 +95,11 @@ type Health struct {
 
 var _ healthpb.HealthServer = (*Health)(nil)
 
-// New returns the health service of lc's gates. lc must have a readiness
-// gate; liveness and startup are served when lc has them. It fails with an
-// error naming the option when an option is invalid.
+// New returns the health service of lc's gates: readiness as "" and
+// "readiness", liveness and startup by their names, whatever order they are
+// built in (each answers by the phase alone until its gate is built; see
+// probes.Lifecycle.View). It fails with an error naming the option when an
+// option is invalid.
 func New(lc *probes.Lifecycle, opts ...Option) (*Health, error) {
 	if lc == nil {
 		return nil, errors.New("grpchealth: New(nil): need a lifecycle")
@@ -105,10 +107,6 @@ func New(lc *probes.Lifecycle, opts ...Option) (*Health, error) {
 	cfg := config{maxWatchers: DefaultMaxWatchers}
 	if err := opt.Apply("grpchealth", &cfg, opts); err != nil {
 		return nil, err
-	}
-	ready := lc.Gate(probes.Readiness)
-	if ready == nil {
-		return nil, errors.New("grpchealth: New: the lifecycle has no readiness gate; build one with readiness.New first")
 	}
 	h := &Health{services: map[string]*view{}, closing: make(chan struct{}), maxWatchers: int64(cfg.maxWatchers)}
 	add := func(g probes.Gate, names ...string) {
@@ -120,12 +118,11 @@ func New(lc *probes.Lifecycle, opts ...Option) (*Health, error) {
 			h.names = append(h.names, n)
 		}
 	}
-	add(ready, append([]string{"", "readiness"}, cfg.services...)...)
-	for _, k := range []probes.Kind{probes.Liveness, probes.Startup} {
-		if g := lc.Gate(k); g != nil {
-			add(g, k.String())
-		}
-	}
+	// Views, not the gates: a gate built after the service is served from
+	// the moment it is built, and by the phase alone before.
+	add(lc.View(probes.Readiness), append([]string{"", "readiness"}, cfg.services...)...)
+	add(lc.View(probes.Liveness), probes.Liveness.String())
+	add(lc.View(probes.Startup), probes.Startup.String())
 	slices.Sort(h.names)
 	return h, nil
 }

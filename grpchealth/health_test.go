@@ -290,12 +290,6 @@ func TestNewRejectsBadInput(t *testing.T) {
 		t.Error("New(nil) succeeded")
 	}
 	lc := probes.NewLifecycle()
-	if _, err := grpchealth.New(lc); err == nil {
-		t.Error("New without a readiness gate succeeded")
-	}
-	if _, err := readiness.New(lc); err != nil {
-		t.Fatal(err)
-	}
 	for _, names := range [][]string{{""}, {"liveness"}, {"a", "a"}} {
 		_, err := grpchealth.New(lc, grpchealth.Services(names...))
 		if err == nil || !strings.Contains(err.Error(), "Services") {
@@ -306,11 +300,37 @@ func TestNewRejectsBadInput(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := h.List(context.Background(), &healthpb.HealthListRequest{})
-	if err != nil || len(res.GetStatuses()) != 2 || res.GetStatuses()["readiness"].GetStatus() != notServing {
-		t.Errorf("List of a cold service with only readiness: %v, %v", res, err)
+	defer h.Close()
+	list := func() map[string]healthpb.HealthCheckResponse_ServingStatus {
+		res, err := h.List(context.Background(), &healthpb.HealthListRequest{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]healthpb.HealthCheckResponse_ServingStatus{}
+		for n, st := range res.GetStatuses() {
+			out[n] = st.GetStatus()
+		}
+		return out
 	}
-	h.Close()
+	// Before any gate: the phase alone. Liveness passes in Cold.
+	if got := list(); len(got) != 4 || got["readiness"] != notServing || got["liveness"] != serving || got["startup"] != notServing {
+		t.Errorf("List of a cold service without gates: %v", got)
+	}
+	// A readiness gate built after the service, with a check that fails
+	// once ready: the service follows it.
+	ready, err := readiness.New(lc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ready.Add("db", probes.CheckFunc(func(context.Context) error { return errors.New("down") }), probes.Local()); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Background(t, lc.Run)
+	testutil.Ready(t, lc)
+	testutil.Eventually(t, "the db check failed", func() bool { c, _ := ready.Report().Check("db"); return !c.Time.IsZero() })
+	if got := list(); got["readiness"] != notServing || got[""] != notServing || got["startup"] != serving {
+		t.Errorf("List once ready with a readiness gate built late and failing: %v", got)
+	}
 }
 
 // A cordon makes readiness (and the services that follow it) NOT_SERVING

@@ -135,7 +135,7 @@ func MaxConns(n int) Option {
 // Agent computes the agent line from a lifecycle and its readiness gate.
 // Build it with New; serve it with Serving.
 type Agent struct {
-	lc     *probes.Lifecycle
+	ready  probes.Gate // lc's readiness, whenever it is built (probes.Lifecycle.View)
 	cfg    config
 	weight atomic.Int64 // percent, smoothed; with Capacity only
 
@@ -160,19 +160,14 @@ func New(lc *probes.Lifecycle, opts ...Option) (*Agent, error) {
 			return nil, fmt.Errorf("haproxy: %w", err)
 		}
 	}
-	a := &Agent{lc: lc, cfg: cfg, spare: 1}
+	a := &Agent{ready: lc.View(probes.Readiness), cfg: cfg, spare: 1}
 	a.weight.Store(100)
 	return a, nil
 }
 
 // Reply returns the line the agent sends now, without its newline.
 func (a *Agent) Reply() string {
-	var rep probes.Report
-	if g := a.readiness(); g != nil {
-		rep = g.Report()
-	} else {
-		rep = a.lc.Basis(probes.Readiness).Report(probes.Readiness)
-	}
+	rep := a.ready.Report()
 	switch {
 	case rep.Phase == probes.Draining:
 		return "drain #draining: shutting down"
@@ -186,18 +181,6 @@ func (a *Agent) Reply() string {
 		return "ready up"
 	}
 	return "ready up " + strconv.FormatInt(a.weight.Load(), 10) + "%"
-}
-
-// readiness returns lc's readiness gate, or nil while it has none: looked
-// up at each reply, so that the order the service builds things in does
-// not matter.
-func (a *Agent) readiness() probes.Gate {
-	for _, g := range a.lc.Gates() {
-		if g.Kind() == probes.Readiness {
-			return g
-		}
-	}
-	return nil
 }
 
 // why is the short reason readiness fails: the failing checks, or the

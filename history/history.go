@@ -100,10 +100,11 @@ func (b Bucket) Executions() uint32 { return b.Pass + b.Warn + b.Fail }
 
 // History is a bounded record of one lifecycle. Create one with New.
 type History struct {
-	lc      *probes.Lifecycle
-	cancels []func()
+	lc     *probes.Lifecycle
+	cancel func()
 
 	mu     sync.Mutex
+	gates  map[probes.Kind]*gateState // what each gate's last look saw
 	ring   []Transition
 	next   int // where the next transition goes
 	filled bool
@@ -129,26 +130,33 @@ func New(lc *probes.Lifecycle, opts ...Option) (*History, error) {
 	if err := opt.Apply("history", &cfg, opts); err != nil {
 		return nil, err
 	}
-	h := &History{lc: lc, ring: make([]Transition, cfg.transitions), since: map[string]time.Time{}}
+	h := &History{lc: lc, ring: make([]Transition, cfg.transitions), since: map[string]time.Time{},
+		gates: map[probes.Kind]*gateState{}}
 	h.series.Store(&map[key]*series{})
-	h.cancels = append(h.cancels, lc.Subscribe(h.moved), lc.SubscribeCordon(h.cordoned))
+	h.cancel = lc.Watch(h.changed)
 	for _, g := range lc.Gates() {
-		st := &gateState{checks: map[string]probes.Status{}}
-		h.observe(g, st, false)
-		h.cancels = append(h.cancels, g.Subscribe(func() { h.observe(g, st, true) }))
-		if ex, ok := g.(interface {
-			OnExecution(func(probes.Execution)) func()
-		}); ok {
-			h.cancels = append(h.cancels, ex.OnExecution(h.executed))
-		}
+		h.observe(g, false)
 	}
 	return h, nil
 }
 
 // Close stops following the lifecycle and its gates.
-func (h *History) Close() {
-	for _, c := range h.cancels {
-		c()
+func (h *History) Close() { h.cancel() }
+
+// changed records one change of the lifecycle or of any of its gates,
+// those built after the History included.
+func (h *History) changed(c probes.Change) {
+	switch c.Kind {
+	case probes.Moved:
+		h.moved(c.Move)
+	case probes.Recordoned:
+		h.cordoned(c.Cordon)
+	case probes.Rejudged:
+		if g := h.lc.Gate(c.Gate); g != nil {
+			h.observe(g, true)
+		}
+	case probes.Executed:
+		h.executed(c.Execution)
 	}
 }
 
@@ -178,13 +186,18 @@ func (h *History) cordoned(c probes.CordonChange) {
 
 // observe records the changes of g's verdict and its checks' since the
 // last look; record false only takes the first look.
-func (h *History) observe(g probes.Gate, st *gateState, record bool) {
+func (h *History) observe(g probes.Gate, record bool) {
 	// The report is taken under h.mu: two goroutines that changed two
 	// checks at once must not apply an older report after a newer one.
 	// The gates never call out while they hold their locks, so this
 	// order cannot deadlock.
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	st := h.gates[g.Kind()]
+	if st == nil {
+		st = &gateState{checks: map[string]probes.Status{}}
+		h.gates[g.Kind()] = st
+	}
 	rep := g.Report()
 	at := h.lc.Clock().Now()
 	gate := g.Kind().String()
@@ -206,7 +219,7 @@ func (h *History) observe(g probes.Gate, st *gateState, record bool) {
 			continue
 		}
 		st.checks[c.Name] = c.Status
-		subject := gate + "/" + c.Name
+		subject := probes.CheckName(g.Kind(), c.Name)
 		reason := ""
 		if c.Err != nil {
 			reason = c.Err.Error() // masked by the runner

@@ -93,7 +93,7 @@ func (h *History) document(a probes.Audience) document {
 			if sr, ok := h.Check(rep.Gate, c.Name); ok {
 				cs.Minutes, cs.Quarters = bucketDocs(sr.Minutes), bucketDocs(sr.Quarters)
 			}
-			d.Checks[rep.Gate.String()+"/"+c.Name] = cs
+			d.Checks[probes.CheckName(rep.Gate, c.Name)] = cs
 		}
 	}
 	return d

@@ -111,10 +111,10 @@ func TestCordonOverHTTP(t *testing.T) {
 	if c := deep.Cordon; c == nil || c.Reason != "disk swap" || c.Until.Sub(c.Since) != time.Hour {
 		t.Errorf("cordon member: %+v", c)
 	}
-	if g := deep.Checks["db:responseTime"]; len(g) != 1 || g[0].Gate != "readiness" {
+	if g := deep.Checks["readiness/db:responseTime"]; len(g) != 1 || g[0].Gate != "readiness" {
 		t.Errorf("db entry %+v, want gate readiness", g)
 	}
-	if g := deep.Checks["cache:progress"]; len(g) != 1 || g[0].Gate != "startup" {
+	if g := deep.Checks["startup/cache:progress"]; len(g) != 1 || g[0].Gate != "startup" {
 		t.Errorf("cache entry %+v, want gate startup", g)
 	}
 

@@ -191,7 +191,7 @@ func ExampleNeeds() {
 	// Retry-After: 60
 	// /api/items/1 200 item
 	// /readyz 200 {"status":"warn","notes":["phase: ready","warning: postgres"]}
-	// /healthz 503 {"status":"fail","notes":["phase: ready","failing: postgres"]}
+	// /healthz 503 {"status":"fail","notes":["phase: ready","failing: readiness/postgres"]}
 }
 
 // A named group reports a subset of the checks for a monitor, with the

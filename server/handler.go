@@ -173,6 +173,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	name := r.PathValue("check")
+	if gate := r.PathValue("gate"); gate != "" {
+		name = gate + "/" + name // the deep view's canonical names
+	}
 	if h.cfg.browsers != nil && name == "" && wantsPage(r) {
 		// A page is monitoring, like a probe (marked above), and gets
 		// the same method and body rules.

@@ -38,18 +38,36 @@ func logCordon(log *zap.Logger, c probes.CordonChange) {
 	}
 }
 
-// watch logs every change of g's verdict, of a check's verdict, and of a
-// warm-up task's state, by comparing each report with the one before.
-func watch(log *zap.Logger, g probes.Gate) (cancel func()) {
+// logChanges returns a watcher (probes.Lifecycle.Watch) that logs every
+// move, cordon change, and change of a gate's verdict, a check's verdict
+// or a warm-up task's state, by comparing each gate's report with the one
+// before; a gate built later is logged from its first change on.
+func logChanges(log *zap.Logger, lc *probes.Lifecycle) func(probes.Change) {
 	var mu sync.Mutex
-	prev := g.Report()
-	return g.Subscribe(func() {
-		mu.Lock()
-		defer mu.Unlock()
-		cur := g.Report()
-		logDiff(log, &prev, &cur)
-		prev = cur
-	})
+	prev := map[probes.Kind]probes.Report{}
+	for _, g := range lc.Gates() {
+		prev[g.Kind()] = g.Report()
+	}
+	return func(c probes.Change) {
+		switch c.Kind {
+		case probes.Moved:
+			logTransition(log, c.Move)
+		case probes.Recordoned:
+			logCordon(log, c.Cordon)
+		case probes.Rejudged:
+			g := lc.Gate(c.Gate)
+			if g == nil {
+				return
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			cur := g.Report()
+			if was, ok := prev[c.Gate]; ok {
+				logDiff(log, &was, &cur)
+			}
+			prev[c.Gate] = cur
+		}
+	}
 }
 
 func logDiff(log *zap.Logger, prev, cur *probes.Report) {

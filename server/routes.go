@@ -18,8 +18,8 @@ type Mux interface {
 	Handle(pattern string, h http.Handler)
 }
 
-// Handlers are the handlers Register mounted; nil for a gate the lifecycle
-// does not have. Health is the deep view.
+// Handlers are the handlers Register mounted. Health is the deep view (nil
+// when DeepView leaves it out).
 type Handlers struct {
 	// Startup, Liveness and Readiness serve the gates at StartupPath,
 	// LivenessPath and ReadinessPath; Readiness is the handler to give
@@ -77,17 +77,29 @@ func mount(m Mux, path string, g probes.Gate, cfg handlerConfig) (*Handler, erro
 		return nil, err
 	}
 	m.Handle(path, h)
+	if g.Kind() == probes.Health {
+		if group, ok := g.(*probes.Group); !ok || group.Named() {
+			m.Handle(path+"/{check}", h)
+		} else {
+			// Checks go by their canonical names here: /healthz/readiness/postgres.
+			m.Handle(path+"/{gate}/{check}", h)
+		}
+		return h, nil
+	}
 	m.Handle(path+"/{check}", h)
 	return h, nil
 }
 
-// Register mounts every gate built on lc on m: startup at /startupz,
-// liveness at /livez, readiness at /readyz, the deep view over every check
-// of every gate at /healthz (see probes.Group), and each check or warm-up
-// task below its gate (/readyz/postgres, /healthz/postgres). Build the
-// gates and add their checks first: the deep view reads the gates lc has
-// when Register runs. DeepView moves the deep view or leaves it out. What it mounts is what lc.Run (and so
-// Server.Run) runs: a gate cannot be served without its checks running.
+// Register mounts lc's gates on m: startup at /startupz, liveness at
+// /livez, readiness at /readyz, the deep view over every check of every
+// gate at /healthz (see probes.Group), and each check or warm-up task below
+// its gate (/readyz/postgres) and in the deep view by its canonical name
+// (/healthz/readiness/postgres). The order things are built in does not
+// matter: each path answers for its gate from the moment the gate is
+// built, and by the phase alone before (probes.Lifecycle.View); a check
+// added at any time is on every path. DeepView moves the deep view or
+// leaves it out. What it mounts is what lc.Run (and so Server.Run) runs: a
+// gate cannot be served without its checks running.
 // Patterns use the "{name}" wildcard syntax that both *http.ServeMux (Go 1.22
 // and later) and chi understand; a chi.Router is a Mux as it is. The handlers it returns serve
 // DrainUntilProbed.
@@ -104,7 +116,7 @@ func Register(m Mux, lc *probes.Lifecycle, opts ...HandlerOption) (Handlers, err
 	if cfg.deepPath != nil {
 		deepPath = *cfg.deepPath
 	}
-	gates := lc.Gates()
+	gates := []probes.Gate{lc.View(probes.Startup), lc.View(probes.Liveness), lc.View(probes.Readiness)}
 	if deepPath != "" {
 		deep, err := probes.NewGroup(lc, HealthPath[1:])
 		if err != nil {

@@ -122,11 +122,7 @@ const (
 // are closed at the timeout without failing Run.
 func (s *Server) Run(ctx context.Context) error {
 	log := s.cfg.log
-	defer s.lc.Subscribe(func(t probes.Transition) { logTransition(log, t) })()
-	defer s.lc.SubscribeCordon(func(c probes.CordonChange) { logCordon(log, c) })()
-	for _, g := range s.lc.Gates() {
-		defer watch(log, g)()
-	}
+	defer s.lc.Watch(logChanges(log, s.lc))()
 	broke := make(chan error, 1)
 	defer s.lc.Subscribe(func(t probes.Transition) {
 		if t.To == probes.Broken {

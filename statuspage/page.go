@@ -151,11 +151,13 @@ func New(lc *probes.Lifecycle, hist *history.History, opts ...Option) (*Page, er
 		default:
 		}
 	}
-	p.cancels = append(p.cancels, lc.Subscribe(func(probes.Transition) { poke() }),
-		lc.SubscribeCordon(func(probes.CordonChange) { poke() }))
-	for _, g := range lc.Gates() {
-		p.cancels = append(p.cancels, g.Subscribe(poke))
-	}
+	// Every change but an execution (the figures those move are sent every
+	// Refresh), of every gate, those built after the page included.
+	p.cancels = append(p.cancels, lc.Watch(func(c probes.Change) {
+		if c.Kind != probes.Executed {
+			poke()
+		}
+	}))
 	p.stopped.Add(1)
 	go p.loop()
 	return p, nil

@@ -22,17 +22,15 @@ type snapshot struct {
 }
 
 func (p *Page) snapshot() snapshot {
-	s := snapshot{at: p.lc.Clock().Now(), phase: p.lc.Phase(), since: p.lc.Since(), series: map[string]history.Series{}}
-	s.cordon, _ = p.lc.Cordoned()
-	for _, g := range p.lc.Gates() {
-		rep := g.Report()
-		s.gates = append(s.gates, rep)
+	f := p.lc.Facts()
+	s := snapshot{at: p.lc.Clock().Now(), phase: f.Phase, since: f.Since, cordon: f.Cordon, gates: f.Gates, series: map[string]history.Series{}}
+	for _, rep := range s.gates {
 		if p.hist == nil {
-			continue
+			break
 		}
 		for _, c := range rep.Checks {
 			if sr, ok := p.hist.Check(rep.Gate, c.Name); ok {
-				s.series[rep.Gate.String()+"/"+c.Name] = sr
+				s.series[probes.CheckName(rep.Gate, c.Name)] = sr
 			}
 		}
 	}
@@ -108,7 +106,7 @@ func (s snapshot) view(a probes.Audience) liveData {
 			if !c.Since.IsZero() {
 				v.Since = ago(s.at, c.Since)
 			}
-			if sr, ok := s.series[v.Gate+"/"+c.Name]; ok {
+			if sr, ok := s.series[probes.CheckName(rep.Gate, c.Name)]; ok {
 				v.Points, v.P99, v.Strip = spark(sr.Minutes)
 			}
 			d.Checks = append(d.Checks, v)

@@ -141,10 +141,15 @@ func parse(r io.Reader, in *Instance) error {
 					if err := dec.Decode(&e); err != nil {
 						return err
 					}
-					if e.Gate == "" {
-						e.Gate = oldGate
+					full := name // the deep view names checks "<gate>/<check>"
+					if !strings.Contains(name, "/") {
+						// An instance from before canonical names.
+						if e.Gate == "" {
+							e.Gate = oldGate
+						}
+						full = e.Gate + "/" + name
 					}
-					checks.add(printable.Escape(clean(e.Gate)+"/"+clean(name), maxCheckName), e.Status)
+					checks.add(printable.Escape(clean(full), maxCheckName), e.Status)
 					return nil
 				})
 			})
