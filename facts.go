@@ -134,7 +134,7 @@ type view struct {
 	kind Kind
 }
 
-func (v *view) Kind() Kind             { return v.kind }
+func (v *view) Kind() Kind            { return v.kind }
 func (v *view) Lifecycle() *Lifecycle { return v.lc }
 
 func (v *view) Report() Report {
