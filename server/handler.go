@@ -4,10 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/probekit/probes"
+	"github.com/probekit/probes/internal/accept"
 	"github.com/probekit/probes/internal/opt"
 	"github.com/probekit/probes/internal/versioned"
 )
@@ -22,7 +22,8 @@ type handlerConfig struct {
 }
 
 // Browsers makes the deep view that Register mounts hand requests from
-// browsers (those that ask for text/html, or for a text/event-stream) to
+// browsers (those that prefer text/html to health+json and the text form,
+// by q-value, or ask for a text/event-stream) to
 // h, such as a statuspage.Page, on the same URL: a person opening /healthz
 // gets a page, while curl, the kubelet and monitors keep their JSON and
 // text. It is Register's alone, and applies to the deep view only:
@@ -37,12 +38,13 @@ func Browsers(h http.Handler) HandlerOption {
 	}
 }
 
-// wantsPage reports whether r is a browser's: it asks for HTML before JSON
-// or text, or for an event stream.
-func wantsPage(r *http.Request) bool {
-	accept := r.Header.Get("Accept")
-	return strings.HasPrefix(accept, "text/html") || strings.Contains(accept, "text/event-stream") || r.URL.RawQuery == "events"
-}
+// The forms a probe answer offers, the deep view with Browsers, and a
+// check's own path: health+json first, which a tie or an Accept nothing
+// matches gets.
+var (
+	probeForms = []accept.Form{accept.JSON, accept.Text}
+	pageForms  = []accept.Form{accept.JSON, accept.Text, accept.HTML, accept.Events}
+)
 
 // DeepView moves the deep view Register mounts from /healthz to path, or
 // leaves it out when path is "" (for a service that serves /healthz itself).
@@ -176,13 +178,20 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if gate := r.PathValue("gate"); gate != "" {
 		name = gate + "/" + name // the deep view's canonical names
 	}
-	if h.cfg.browsers != nil && name == "" && wantsPage(r) {
-		// A page is monitoring, like a probe (marked above), and gets
-		// the same method and body rules.
+	page := h.cfg.browsers != nil && name == ""
+	forms := probeForms
+	if page {
+		forms = pageForms
+	}
+	form := accept.Negotiate(r.Header["Accept"], forms...)
+	if page && (form >= accept.HTML || r.URL.RawQuery == "events") {
+		// A browser's: the page, or its stream. A page is monitoring,
+		// like a probe (marked above), and gets the same method and
+		// body rules.
 		h.cfg.browsers.ServeHTTP(w, r)
 		return
 	}
-	text := wantsText(r)
+	text := form == accept.Text
 	if name != "" {
 		h.serveCheck(w, r, name, text)
 		return
