@@ -21,6 +21,18 @@ type clock struct{ ns atomic.Int64 }
 func (c *clock) Now() time.Time      { return time.Unix(1e9, c.ns.Load()) }
 func (c *clock) Add(d time.Duration) { c.ns.Add(int64(d)) }
 
+// withClock returns a budget for cfg on a clock of its own.
+func withClock(t *testing.T, cfg Config) (*Budget, *clock) {
+	t.Helper()
+	clk := &clock{}
+	cfg.Now = clk.Now
+	b, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b, clk
+}
+
 // holder records how it was cut.
 type holder struct {
 	cut      atomic.Bool
@@ -100,12 +112,7 @@ func TestBudget(t *testing.T) {
 			held:  2, evicted: 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			clk := &clock{}
-			tc.cfg.Now = clk.Now
-			b, err := New(tc.cfg)
-			if err != nil {
-				t.Fatal(err)
-			}
+			b, clk := withClock(t, tc.cfg)
 			places := map[string]*Place{}
 			holders := map[string]*holder{}
 			for i, s := range tc.steps {
@@ -240,12 +247,7 @@ func TestRandomInterleavings(t *testing.T) {
 		{"silent first", Config{Max: 8, Reserved: 1, Policy: Policy{Evict: true, Quiet: 5 * time.Millisecond, SilentFirst: true}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			clk := &clock{}
-			tc.cfg.Now = clk.Now
-			b, err := New(tc.cfg)
-			if err != nil {
-				t.Fatal(err)
-			}
+			b, clk := withClock(t, tc.cfg)
 			var (
 				order    sync.RWMutex // Acquire and the clock exclusive; Touch shared
 				bad      atomic.Value
