@@ -70,9 +70,6 @@ type peerKey struct{}
 // handler on a server of your own (Handler.Serving does it). Off Linux, and on
 // other connections, it records nothing.
 func ConnContext(ctx context.Context, c net.Conn) context.Context {
-	if s, ok := c.(*slotConn); ok {
-		c = s.Conn
-	}
 	if p, ok := peerOf(c); ok {
 		return context.WithValue(ctx, peerKey{}, p)
 	}
@@ -198,11 +195,15 @@ var routes = map[string]route{
 // allowed reports whether a Unix peer with uid may come in.
 func (h *Handler) allowed(uid uint32) bool { return slices.Contains(h.cfg.uids, uid) }
 
+// field names a Unix peer for the log.
+func (p Peer) field() zap.Field {
+	return zap.Dict("peer", zap.Uint32("uid", p.UID), zap.Int32("pid", p.PID))
+}
+
 // admit says whether r may come in, and who sent it, for the log.
 func (h *Handler) admit(r *http.Request) (zap.Field, bool) {
 	if p, ok := PeerFrom(r.Context()); ok {
-		f := zap.Dict("peer", zap.Uint32("uid", p.UID), zap.Int32("pid", p.PID))
-		return f, h.allowed(p.UID)
+		return p.field(), h.allowed(p.UID)
 	}
 	f := zap.Dict("peer", zap.String("addr", r.RemoteAddr))
 	return f, h.cfg.authorize != nil && h.cfg.authorize(r)

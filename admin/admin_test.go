@@ -1,6 +1,7 @@
 package admin_test
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -300,5 +301,57 @@ func TestListenUnix(t *testing.T) {
 	}
 	if _, err := admin.ListenUnix(""); err == nil {
 		t.Error("an empty path accepted")
+	}
+}
+
+// At its bound of 64 connections, the socket answers a new one 503 at
+// once and never cuts an operator's connection; a connection closed makes
+// room again.
+func TestBoundAnswersBusy(t *testing.T) {
+	f := newFixture(t)
+	get := func(c net.Conn) (int, error) {
+		if _, err := io.WriteString(c, "GET /status HTTP/1.1\r\nHost: admin\r\n\r\n"); err != nil {
+			return 0, err
+		}
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		res, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			return 0, err
+		}
+		defer res.Body.Close()
+		_, err = io.Copy(io.Discard, res.Body)
+		return res.StatusCode, err
+	}
+	dial := func() net.Conn {
+		c, err := net.Dial("unix", f.socket)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	var held []net.Conn
+	for i := range 64 {
+		c := dial()
+		if code, err := get(c); code != 200 {
+			t.Fatalf("connection %d within the bound: got %d, %v; want 200", i, code, err)
+		}
+		held = append(held, c) // kept alive, idle
+	}
+	if code, err := get(dial()); code != 503 {
+		t.Fatalf("connection past the bound: got %d, %v; want 503", code, err)
+	}
+	for i, c := range held {
+		if code, err := get(c); code != 200 {
+			t.Fatalf("held connection %d after a refusal: got %d, %v; want 200 (never cut)", i, code, err)
+		}
+	}
+	held[0].Close()
+	testutil.Eventually(t, "a connection served once one closed", func() bool {
+		code, _ := get(dial())
+		return code == 200
+	})
+	if n := f.logs.FilterMessage("admin: connection refused: every connection in use").Len(); n < 1 {
+		t.Errorf("busy refusals logged: got %d, want at least 1", n)
 	}
 }

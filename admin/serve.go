@@ -17,6 +17,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/probekit/probes/internal/budget"
 	"github.com/probekit/probes/server"
 )
 
@@ -96,8 +97,10 @@ func (l *ownListener) Close() error {
 // through the drain, so an operator can still see and lift a cordon while
 // the service shuts down, and stops with the HTTP server. Requests are
 // bounded: headers within 5 s, the whole request within 10 s, at most 64
-// connections of peers let in at once. A Unix peer with a uid the handler
-// does not let in is answered 403 as it connects, outside that bound.
+// connections of peers let in at once; a connection beyond them is
+// answered 503 at once, and none is ever cut to make room. A Unix peer
+// with a uid the handler does not let in is answered 403 as it connects,
+// outside that bound.
 func (h *Handler) Serving(ln net.Listener) (server.Peer, error) {
 	if ln == nil {
 		return nil, errors.New("admin: Serving(nil): need a listener")
@@ -111,8 +114,16 @@ func (h *Handler) Serving(ln net.Listener) (server.Peer, error) {
 		IdleTimeout:       30 * time.Second,
 		MaxHeaderBytes:    8 << 10,
 	}
-	lim := &limited{Listener: ln, h: h, slots: make(chan struct{}, maxConns), refusing: make(chan struct{}, maxRefusing), closed: make(chan struct{})}
-	return &peer{srv: srv, ln: lim}, nil
+	conns, err := budget.New(budget.Config{Max: maxConns}) // refusing: an operator is never cut
+	if err != nil {
+		return nil, fmt.Errorf("admin: %w", err)
+	}
+	refusing, err := budget.New(budget.Config{Max: maxRefusing})
+	if err != nil {
+		return nil, fmt.Errorf("admin: %w", err)
+	}
+	sc := &screened{Listener: ln, h: h, refusing: refusing}
+	return &peer{srv: srv, ln: budget.Track(srv, sc, conns, sc.busy), sc: sc}, nil
 }
 
 // Connections of peers let in at once, and of refused peers being answered.
@@ -123,7 +134,8 @@ const (
 
 type peer struct {
 	srv *http.Server
-	ln  *limited
+	ln  net.Listener
+	sc  *screened
 }
 
 func (p *peer) Serve() error {
@@ -135,75 +147,80 @@ func (p *peer) Serve() error {
 
 func (p *peer) Shutdown(ctx context.Context) error {
 	err := p.srv.Shutdown(ctx)
-	p.ln.refused.Wait()
+	p.sc.answering.Wait()
 	return err
 }
 
 func (p *peer) Close() error { return p.srv.Close() }
 
-// limited bounds the connections open at once (Accept waits for a slot),
-// and answers refused Unix peers itself, before they take a slot.
-type limited struct {
+// screened answers refused Unix peers itself, before they can take one of
+// the places of the admin budget, and answers those the budget refuses.
+type screened struct {
 	net.Listener
-	h        *Handler
-	slots    chan struct{}
-	refusing chan struct{}
-	refused  sync.WaitGroup
-	closed   chan struct{}
-	once     sync.Once
+	h         *Handler
+	refusing  *budget.Budget // refusals being answered
+	answering sync.WaitGroup
 }
 
-func (l *limited) Accept() (net.Conn, error) {
+func (l *screened) Accept() (net.Conn, error) {
 	for {
 		c, err := l.Listener.Accept()
 		if err != nil {
 			return nil, err
 		}
 		if p, ok := peerOf(c); ok && !l.h.allowed(p.UID) {
-			l.refuse(c, p)
+			l.h.cfg.log.Warn("admin: connection refused: peer not allowed", p.field())
+			l.refuse(c, forbidden)
 			continue
 		}
-		select {
-		case l.slots <- struct{}{}:
-			return &slotConn{Conn: c, free: func() { <-l.slots }}, nil
-		case <-l.closed:
-			c.Close()
-			return nil, net.ErrClosed
-		}
+		return c, nil
 	}
 }
 
-var refusal = func() []byte {
-	body := `{"error":"refused: this peer may not use the admin socket"}` + "\n"
-	return []byte("HTTP/1.1 403 Forbidden\r\nContent-Type: application/json\r\nConnection: close\r\nContent-Length: " +
-		strconv.Itoa(len(body)) + "\r\n\r\n" + body)
-}()
+// busy answers a connection beyond the bound.
+func (l *screened) busy(c net.Conn) {
+	who := zap.Dict("peer", zap.Stringer("addr", c.RemoteAddr()))
+	if p, ok := peerOf(c); ok {
+		who = p.field()
+	}
+	l.h.cfg.log.Warn("admin: connection refused: every connection in use", who, zap.Int("max", maxConns))
+	l.refuse(c, unavailable)
+}
 
-// refuse answers a peer that may not come in with 403, without reading
-// its request, and closes it; beyond maxRefusing at once it just closes.
-func (l *limited) refuse(c net.Conn, p Peer) {
-	l.h.cfg.log.Warn("admin: connection refused: peer not allowed",
-		zap.Dict("peer", zap.Uint32("uid", p.UID), zap.Int32("pid", p.PID)))
-	select {
-	case l.refusing <- struct{}{}:
-	default:
+// refusal is a whole HTTP answer that closes its connection.
+func refusal(status, msg string) []byte {
+	body := `{"error":"` + msg + `"}` + "\n"
+	return []byte("HTTP/1.1 " + status + "\r\nContent-Type: application/json\r\nConnection: close\r\nContent-Length: " +
+		strconv.Itoa(len(body)) + "\r\n\r\n" + body)
+}
+
+var (
+	forbidden   = refusal("403 Forbidden", "refused: this peer may not use the admin socket")
+	unavailable = refusal("503 Service Unavailable", "busy: every admin connection is in use; try again")
+)
+
+// refuse answers c with answer, without reading its request, and closes
+// it; beyond maxRefusing at once it just closes.
+func (l *screened) refuse(c net.Conn, answer []byte) {
+	place, ok := l.refusing.Acquire(budget.Common, nil)
+	if !ok {
 		c.Close()
 		return
 	}
-	l.refused.Add(1)
+	l.answering.Add(1)
 	go func() {
-		defer func() { c.Close(); <-l.refusing; l.refused.Done() }()
+		defer func() { c.Close(); place.Release(); l.answering.Done() }()
 		_ = c.SetDeadline(time.Now().Add(time.Second))
 		// Wait for the request's head (at most 8 KiB, 1 s): an answer
 		// before it, HTTP clients take for an error of their own.
 		waitHead(c)
-		if _, err := c.Write(refusal); err != nil {
+		if _, err := c.Write(answer); err != nil {
 			return
 		}
 		// Read what the peer sent, so that the close sends no reset that
 		// could destroy the answer before it is read.
-		if uc, ok := c.(*net.UnixConn); ok {
-			_ = uc.CloseWrite()
+		if cw, ok := c.(interface{ CloseWrite() error }); ok {
+			_ = cw.CloseWrite()
 		}
 		_, _ = io.Copy(io.Discard, io.LimitReader(c, 64<<10))
 	}()
@@ -221,22 +238,4 @@ func waitHead(c net.Conn) {
 			return
 		}
 	}
-}
-
-func (l *limited) Close() error {
-	l.once.Do(func() { close(l.closed) })
-	return l.Listener.Close()
-}
-
-// slotConn gives its slot back when it closes, once.
-type slotConn struct {
-	net.Conn
-	free func()
-	once sync.Once
-}
-
-func (c *slotConn) Close() error {
-	err := c.Conn.Close()
-	c.once.Do(c.free)
-	return err
 }

@@ -14,26 +14,34 @@ import (
 // new ones, so a client that finishes its handshake and idles cannot keep
 // a prober out; busy ones are never cut.
 func TestBoundedEvictsQuietConnections(t *testing.T) {
-	b := &bounded{Listener: testutil.Listen(t), max: 2, quiet: time.Second}
+	b, bud, err := bound(testutil.Listen(t), 2, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
 	accepted := make(chan net.Conn, 8)
 	var served sync.WaitGroup // the accept loop and a reader per connection
+	var mu sync.Mutex
+	var all []net.Conn // every connection accepted, to end its reader
 	served.Go(func() {
 		for {
 			c, err := b.Accept()
 			if err != nil {
 				return
 			}
+			mu.Lock()
+			all = append(all, c)
+			mu.Unlock()
 			served.Go(func() { io.Copy(io.Discard, c); c.Close() }) // reads, as a server does
 			accepted <- c
 		}
 	})
 	t.Cleanup(func() {
 		b.Close()
-		b.mu.Lock()
-		for el := b.conns.Front(); el != nil; el = el.Next() {
-			el.Value.(*boundedConn).Conn.Close() // ends its reader
+		mu.Lock()
+		for _, c := range all {
+			c.Close() // ends its reader
 		}
-		b.mu.Unlock()
+		mu.Unlock()
 		served.Wait()
 	})
 	dial := func() net.Conn {
@@ -49,20 +57,10 @@ func TestBoundedEvictsQuietConnections(t *testing.T) {
 		c.Write([]byte("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")) // the handshake's first bytes, then nothing
 		<-accepted
 	}
-	testutil.Eventually(t, "both have spoken", func() bool {
-		n := 0
-		b.mu.Lock()
-		for el := b.conns.Front(); el != nil; el = el.Next() {
-			if el.Value.(*boundedConn).lastRead.Load() != 0 {
-				n++
-			}
-		}
-		b.mu.Unlock()
-		return n == 2
-	})
+	testutil.Eventually(t, "both have spoken", func() bool { return bud.Held() == 2 && bud.Silent() == 0 })
 	// Not quiet long enough yet: a third connection is refused.
 	dial()
-	testutil.Eventually(t, "the third refused", func() bool { return b.refused.Load() == 1 })
+	testutil.Eventually(t, "the third refused", func() bool { return bud.Refused() == 1 })
 	// Once they have been quiet for the bound, a new one takes a place.
 	testutil.Eventually(t, "a new connection in place of a quiet one", func() bool {
 		dial()
@@ -73,7 +71,7 @@ func TestBoundedEvictsQuietConnections(t *testing.T) {
 			return false
 		}
 	})
-	if b.evicted.Load() == 0 {
+	if bud.Evicted() == 0 {
 		t.Error("no quiet connection was evicted")
 	}
 }

@@ -81,7 +81,10 @@ func Serving(gs *grpc.Server, ln net.Listener, h *Health, opts ...ServeOption) (
 		return nil, fmt.Errorf("grpchealth: Serving needs a *grpc.Server and a listener")
 	}
 	if cfg.maxConns > 0 {
-		ln = &bounded{Listener: ln, max: cfg.maxConns, quiet: quietEvict}
+		var err error
+		if ln, _, err = bound(ln, cfg.maxConns, quietEvict); err != nil {
+			return nil, fmt.Errorf("grpchealth: MaxConns: %w", err)
+		}
 	}
 	return &peer{gs: gs, ln: ln, h: h}, nil
 }

@@ -22,7 +22,8 @@
 //	    server a 10.0.0.7:8080 check port 8081 weight 100 agent-check agent-port 8082 agent-inter 500ms
 //
 // Besides the standard library, the package uses only probes and package
-// server (for Peer and Shedder), and the project's own escaping of text.
+// server (for Peer and Shedder), and the project's own escaping of text
+// and connection budget.
 package haproxy
 
 import (
@@ -38,6 +39,7 @@ import (
 	"time"
 
 	"github.com/probekit/probes"
+	"github.com/probekit/probes/internal/budget"
 	"github.com/probekit/probes/internal/printable"
 	"github.com/probekit/probes/server"
 )
@@ -221,16 +223,20 @@ func (a *Agent) Serving(ln net.Listener) (server.Peer, error) {
 	if ln == nil {
 		return nil, errors.New("haproxy: Serving(nil): need a listener")
 	}
-	return &peer{a: a, ln: ln, slots: make(chan struct{}, a.cfg.maxConns), stop: make(chan struct{})}, nil
+	b, err := budget.New(budget.Config{Max: a.cfg.maxConns}) // refusing beyond it
+	if err != nil {
+		return nil, fmt.Errorf("haproxy: MaxConns: %w", err)
+	}
+	return &peer{a: a, ln: ln, places: b, stop: make(chan struct{})}, nil
 }
 
 type peer struct {
-	a     *Agent
-	ln    net.Listener
-	slots chan struct{}
-	conns sync.WaitGroup
-	stop  chan struct{}
-	once  sync.Once
+	a      *Agent
+	ln     net.Listener
+	places *budget.Budget
+	conns  sync.WaitGroup
+	stop   chan struct{}
+	once   sync.Once
 }
 
 func (p *peer) Serve() error {
@@ -260,20 +266,20 @@ func (p *peer) Serve() error {
 			continue
 		}
 		backoff = 0
-		select {
-		case p.slots <- struct{}{}:
-			p.conns.Add(1)
-			go p.answer(c)
-		default:
-			c.Close()
+		place, ok := p.places.Acquire(budget.Common, nil)
+		if !ok {
+			c.Close() // unanswered, unread
+			continue
 		}
+		p.conns.Add(1)
+		go p.answer(c, place)
 	}
 }
 
-func (p *peer) answer(c net.Conn) {
+func (p *peer) answer(c net.Conn, place *budget.Place) {
 	defer func() {
 		c.Close()
-		<-p.slots
+		place.Release()
 		p.conns.Done()
 	}()
 	_ = c.SetDeadline(time.Now().Add(connTimeout))

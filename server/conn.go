@@ -8,8 +8,9 @@ import (
 	"net/http"
 	"path"
 	"strings"
-	"sync/atomic"
 	"time"
+
+	"github.com/probekit/probes/internal/budget"
 )
 
 // Connection defaults New gives the application's *http.Server for every
@@ -109,53 +110,13 @@ func defaultMaxConns(limit uint64) int {
 	return int(limit - keep)
 }
 
-// conns bounds the connections an *http.Server holds: its listener closes
-// connections beyond max as it accepts them, and the server's ConnState hook
-// counts them.
-type conns struct {
-	max     int64
-	open    atomic.Int64
-	refused atomic.Uint64
-}
-
-// limit makes hs count its connections in c, chaining its own ConnState
-// hook, and returns ln bounded by c. A zero max leaves ln as it is.
-func (c *conns) limit(hs *http.Server, ln net.Listener) net.Listener {
-	if c.max <= 0 {
+// bounded returns ln for hs with its connections held in b (budget.Track),
+// or ln as it is when b is nil (no bound).
+func bounded(hs *http.Server, ln net.Listener, b *budget.Budget) net.Listener {
+	if b == nil {
 		return ln
 	}
-	user := hs.ConnState
-	hs.ConnState = func(conn net.Conn, st http.ConnState) {
-		switch st {
-		case http.StateNew:
-			c.open.Add(1)
-		case http.StateClosed, http.StateHijacked:
-			c.open.Add(-1)
-		}
-		if user != nil {
-			user(conn, st)
-		}
-	}
-	return &limitListener{Listener: ln, c: c}
-}
-
-// limitListener closes what it accepts while its server holds the maximum
-// of connections. The server calls its ConnState hook (StateNew) before it
-// accepts the next one, so the count is never behind.
-type limitListener struct {
-	net.Listener
-	c *conns
-}
-
-func (l *limitListener) Accept() (net.Conn, error) {
-	for {
-		conn, err := l.Listener.Accept()
-		if err != nil || l.c.open.Load() < l.c.max {
-			return conn, err
-		}
-		l.c.refused.Add(1)
-		conn.Close() //nolint:errcheck // refused; nothing to report
-	}
+	return budget.Track(hs, ln, b, nil)
 }
 
 // canonical answers 404 for a path that is not in its clean form

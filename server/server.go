@@ -18,6 +18,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/probekit/probes"
+	"github.com/probekit/probes/internal/budget"
 	"github.com/probekit/probes/internal/fds"
 	"github.com/probekit/probes/internal/opt"
 	"github.com/probekit/probes/redact"
@@ -30,10 +31,10 @@ type Server struct {
 	hs      *http.Server
 	lc      *probes.Lifecycle
 	cfg     config
-	active  atomic.Int64 // requests in flight
-	conns   conns        // of hs; bounded by MaxConns
-	probe   *http.Server // on the probe listener; nil without one
-	pconns  evicting
+	active  atomic.Int64   // requests in flight
+	conns   *budget.Budget // of hs, refusing beyond MaxConns; nil: no bound
+	probe   *http.Server   // on the probe listener; nil without one
+	pconns  *budget.Budget // of probe, cutting the quietest
 	drained drainState
 }
 
@@ -69,7 +70,12 @@ func New(hs *http.Server, lc *probes.Lifecycle, opts ...Option) (*Server, error)
 		secure(hs)
 	}
 	s := &Server{hs: hs, lc: lc, cfg: cfg}
-	s.conns.max = int64(cfg.maxConns)
+	if cfg.maxConns > 0 {
+		var err error
+		if s.conns, err = budget.New(budget.Config{Max: cfg.maxConns}); err != nil {
+			return nil, fmt.Errorf("server: MaxConns: %w", err)
+		}
+	}
 	if cfg.probeLn != nil {
 		s.probe = &http.Server{
 			Handler:           canonical(cfg.probeHandler),
@@ -78,7 +84,12 @@ func New(hs *http.Server, lc *probes.Lifecycle, opts ...Option) (*Server, error)
 			IdleTimeout:       probeIdleTimeout,
 			MaxHeaderBytes:    probeMaxHeaderBytes,
 		}
-		s.pconns.max = DefaultProbeMaxConns
+		// Never a refusal: any connection at all may make room, so the
+		// newest, a probe's, stays.
+		var err error
+		if s.pconns, err = budget.New(budget.Config{Max: DefaultProbeMaxConns, Policy: budget.Policy{Evict: true}}); err != nil {
+			return nil, fmt.Errorf("server: probe listener: %w", err)
+		}
 	}
 	return s, nil
 }
@@ -149,12 +160,12 @@ func (s *Server) Run(ctx context.Context) error {
 			}
 		}
 		s.hs.Handler = s.track(s.hs.Handler)
-		go func() { served <- s.hs.Serve(s.conns.limit(s.hs, ln)) }()
+		go func() { served <- s.hs.Serve(bounded(s.hs, ln, s.conns)) }()
 	}
 	bg := s.startBackground(ctx)
 	probeServed := make(chan error, 1)
 	if s.probe != nil {
-		go func() { probeServed <- s.probe.Serve(s.pconns.limit(s.probe, s.cfg.probeLn)) }()
+		go func() { probeServed <- s.probe.Serve(bounded(s.probe, s.cfg.probeLn, s.pconns)) }()
 	}
 	peers := s.startPeers()
 

@@ -88,11 +88,13 @@ type Stats struct {
 // time, from any goroutine.
 func (s *Server) Stats() Stats {
 	st := Stats{
-		RefusedConns: s.conns.refused.Load(),
 		LateRequests: s.drained.n.Load(),
 		AfterProbed:  s.drained.afterProbed.Load(),
 		CutRequests:  s.drained.cut.Load(),
 		Drain:        time.Duration(s.drained.took.Load()),
+	}
+	if s.conns != nil {
+		st.RefusedConns = s.conns.Refused()
 	}
 	if ns := s.drained.began.Load(); ns != 0 {
 		st.DrainBegan = time.Unix(0, ns)
