@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -196,5 +197,61 @@ func firstEvent(t *testing.T, url string, op bool) string {
 		case line == "\n" && data:
 			return b.String()
 		}
+	}
+}
+
+// The page answers a browser with the deep view's status code, at every
+// moment the JSON does: a browser-like monitor is never green through an
+// outage the deep view reports.
+func TestPageAnswersAsTheDeepView(t *testing.T) {
+	lc := probes.NewLifecycle()
+	ready, err := readiness.New(lc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var down atomic.Bool
+	if err := ready.Add("db", probes.CheckFunc(func(context.Context) error {
+		if down.Load() {
+			return errors.New("refused")
+		}
+		return nil
+	}), probes.Every(time.Millisecond)); err != nil { // shared: readiness only warns
+		t.Fatal(err)
+	}
+	page, err := statuspage.New(lc, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	if _, err := server.Register(mux, lc, server.Browsers(page)); err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(mux)
+	t.Cleanup(func() { page.Close(); ts.Close() })
+	testutil.Background(t, lc.Run)
+	testutil.Ready(t, lc)
+	code := func(accept string) int {
+		req, _ := http.NewRequest(http.MethodGet, ts.URL+"/healthz", nil)
+		req.Header.Set("Accept", accept)
+		res, err := noKeepAlive.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, res.Body) //nolint:errcheck // the code is what counts
+		res.Body.Close()
+		return res.StatusCode
+	}
+	const browser = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+	testutil.Eventually(t, "passing", func() bool { return code("application/json") == 200 })
+	if got := code(browser); got != 200 {
+		t.Errorf("page while passing: %d, want 200", got)
+	}
+	down.Store(true)
+	testutil.Eventually(t, "the deep view fails", func() bool { return code("application/json") == 503 })
+	if got := code(browser); got != 503 {
+		t.Errorf("page while the deep view fails: %d, want 503", got)
+	}
+	if got := code("text/html;q=0, application/json"); got != 503 {
+		t.Errorf("text/html;q=0: %d", got)
 	}
 }

@@ -2,6 +2,7 @@ package statuspage_test
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"net"
 	"net/http"
@@ -81,7 +82,10 @@ func service(b *testing.B, maxStreams int) (*probes.Lifecycle, http.Handler, str
 		b.Fatal(err)
 	}
 	srv := httptest.NewServer(mux)
-	b.Cleanup(func() { page.Close(); srv.Close() })
+	ctx, cancel := context.WithCancel(context.Background())
+	ran := make(chan error, 1)
+	go func() { ran <- lc.Run(ctx) }() // the page's pushes are the lifecycle's work
+	b.Cleanup(func() { cancel(); <-ran; page.Close(); srv.Close() })
 	return lc, mux, srv.URL
 }
 

@@ -24,6 +24,7 @@ package statuspage
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
@@ -31,14 +32,15 @@ import (
 	"html/template"
 	"net"
 	"net/http"
-
-	"strings"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/probekit/probes"
 	"github.com/probekit/probes/history"
+	"github.com/probekit/probes/internal/accept"
+	"github.com/probekit/probes/internal/budget"
 	"github.com/probekit/probes/internal/opt"
 )
 
@@ -106,35 +108,57 @@ func Title(s string) Option {
 // Page is the status page of one lifecycle. Create one with New; it is an
 // http.Handler.
 type Page struct {
-	lc   *probes.Lifecycle
-	hist *history.History
-	cfg  config
+	lc      *probes.Lifecycle
+	hist    *history.History
+	deep    *probes.Group // the deep view: the page answers with its status
+	cfg     config
+	streams *budget.Budget
 
-	streams  atomic.Int64
-	frag     atomic.Pointer[fragments]
+	renderMu sync.Mutex                // one rendering at a time
+	cur      atomic.Pointer[rendering] // the latest, shared by every reader
+
 	subsMu   sync.Mutex
 	subs     map[chan struct{}]struct{}
 	isClosed bool // guarded by subsMu
 
-	nudge   chan struct{} // capacity 1: something changed
-	done    chan struct{}
-	stopped sync.WaitGroup // the render loop and every stream
-	cancels []func()
-	closed  sync.Once
+	nudge  chan struct{} // capacity 1: something changed
+	done   chan struct{} // closed when the page stops (Close, or the end of lc.Run)
+	stop   sync.Once
+	open   sync.WaitGroup // every stream
+	cancel func()         // the page's Watch
 }
 
-// fragments are the live part of the page, framed as server-sent events,
-// for unauthorised and authorised readers.
-type fragments struct {
-	public, authorized []byte
+// rendering is the page at one state of the deep view and one refresh tick,
+// for both audiences: rendered once, and read by every page request and
+// every stream until the next change or tick.
+type rendering struct {
+	version uint64 // the deep view's Version
+	tick    int64  // the refresh tick (see Page.tick)
+	code    int    // the deep view's status code
+	public  *shown
+	authed  *shown // public itself when the read policy authorises nobody
+}
+
+// shown is one rendering for one audience: the live part, framed as a
+// server-sent event, and inside the whole page.
+type shown struct {
+	event, page []byte
+}
+
+func (r *rendering) of(a probes.Audience) *shown {
+	if a == probes.Authorized {
+		return r.authed
+	}
+	return r.public
 }
 
 var _ http.Handler = (*Page)(nil)
 
 // New returns the page of lc, with the transitions and rollups of hist
-// (nil for none). It fails when lc is nil, or with an error naming the
-// option when an option is invalid. Close it when done: it owns one
-// goroutine, which renders for the open streams.
+// (nil for none). It fails when lc is nil, when lc's Run has already
+// returned, or with an error naming the option when an option is invalid.
+// Its work (pushing changes to open pages) is lc's: Run starts it and ends
+// it, and every stream with it; Close ends them sooner.
 func New(lc *probes.Lifecycle, hist *history.History, opts ...Option) (*Page, error) {
 	if lc == nil {
 		return nil, errors.New("statuspage: New(nil, ...): need a *probes.Lifecycle")
@@ -143,54 +167,74 @@ func New(lc *probes.Lifecycle, hist *history.History, opts ...Option) (*Page, er
 	if err := opt.Apply("statuspage", &cfg, opts); err != nil {
 		return nil, err
 	}
-	p := &Page{lc: lc, hist: hist, cfg: cfg, subs: map[chan struct{}]struct{}{},
-		nudge: make(chan struct{}, 1), done: make(chan struct{})}
-	poke := func() {
-		select {
-		case p.nudge <- struct{}{}:
-		default:
-		}
+	deep, err := probes.NewGroup(lc, "healthz")
+	if err != nil {
+		return nil, fmt.Errorf("statuspage: %w", err)
 	}
+	// A quarter of the places is kept for authorised readers, so that
+	// anonymous pages cannot lock the operators out.
+	reserved := 0
+	if lc.Authorizes() {
+		reserved = cfg.maxStreams / 4
+	}
+	streams, err := budget.New(budget.Config{Max: cfg.maxStreams, Reserved: reserved})
+	if err != nil {
+		return nil, fmt.Errorf("statuspage: MaxStreams(%d): %w", cfg.maxStreams, err)
+	}
+	p := &Page{lc: lc, hist: hist, deep: deep, cfg: cfg, streams: streams, subs: map[chan struct{}]struct{}{},
+		nudge: make(chan struct{}, 1), done: make(chan struct{})}
 	// Every change but an execution (the figures those move are sent every
 	// Refresh), of every gate, those built after the page included.
-	p.cancels = append(p.cancels, lc.Watch(func(c probes.Change) {
+	p.cancel = lc.Watch(func(c probes.Change) {
 		if c.Kind != probes.Executed {
-			poke()
+			select {
+			case p.nudge <- struct{}{}:
+			default:
+			}
 		}
-	}))
-	p.stopped.Add(1)
-	go p.loop()
+	})
+	if err := lc.Go("status page", p.loop); err != nil {
+		p.cancel()
+		return nil, fmt.Errorf("statuspage: %w", err)
+	}
 	return p, nil
 }
 
-// Close ends every stream and the page's goroutine, and returns once they
-// have returned. Pages already open stay as they were last rendered.
-// Streams are taken off the HTTP server, so its Shutdown does not end
-// them: close the page when the server has stopped.
+// Close ends every stream and returns once they have returned. Pages
+// already open stay as they were last rendered. Streams are taken off the
+// HTTP server, so its Shutdown does not end them: the end of the
+// lifecycle's Run does, or Close.
 func (p *Page) Close() {
-	p.closed.Do(func() {
-		for _, c := range p.cancels {
-			c()
-		}
+	p.halt()
+	p.open.Wait()
+}
+
+// halt stops the page: no stream opens, and every open one ends.
+func (p *Page) halt() {
+	p.stop.Do(func() {
+		p.cancel()
 		p.subsMu.Lock()
 		p.isClosed = true
 		p.subsMu.Unlock()
 		close(p.done)
-		p.stopped.Wait()
 	})
 }
 
-// loop renders once per change (or refresh) and tells every stream; with
-// no stream open it renders nothing, and a stream that opens asks for a
-// rendering (see serveStream).
-func (p *Page) loop() {
-	defer p.stopped.Done()
+// loop tells every open stream of each new rendering: on a change at once,
+// and every Refresh for the figures that move without one. With no stream
+// open it renders nothing. It ends with the lifecycle's Run, and stops the
+// page then.
+func (p *Page) loop(ctx context.Context) error {
+	defer p.halt()
 	t := time.NewTicker(p.cfg.refresh)
 	defer t.Stop()
+	var told *rendering
 	for {
 		select {
+		case <-ctx.Done():
+			return nil
 		case <-p.done:
-			return
+			return nil
 		case <-p.nudge:
 		case <-t.C:
 		}
@@ -198,103 +242,157 @@ func (p *Page) loop() {
 		open := len(p.subs)
 		p.subsMu.Unlock()
 		if open == 0 {
-			p.frag.Store(nil) // stale from here on; nobody to send it to
 			continue
 		}
-		p.render()
-		p.subsMu.Lock()
-		for c := range p.subs {
-			select {
-			case c <- struct{}{}:
-			default: // a nudge not yet taken already says "send the latest"
+		if r := p.current(); r != told {
+			told = r
+			p.subsMu.Lock()
+			for c := range p.subs {
+				select {
+				case c <- struct{}{}:
+				default: // a nudge not yet taken already says "send the latest"
+				}
 			}
+			p.subsMu.Unlock()
 		}
-		p.subsMu.Unlock()
 	}
 }
 
-func (p *Page) render() {
+// tick numbers the refresh interval now is in: a rendering is fresh for
+// the deep view's version and the tick it was made in.
+func (p *Page) tick() int64 { return time.Now().UnixNano() / int64(p.cfg.refresh) }
+
+// current returns the latest rendering, rendering first when the deep
+// view has changed or a refresh tick has passed since the last one.
+func (p *Page) current() *rendering {
+	fresh := func() (*rendering, uint64, int64) {
+		ver, tick := p.deep.Version(), p.tick()
+		r := p.cur.Load()
+		if r != nil && r.version == ver && r.tick == tick {
+			return r, ver, tick
+		}
+		return nil, ver, tick
+	}
+	if r, _, _ := fresh(); r != nil {
+		return r
+	}
+	p.renderMu.Lock()
+	defer p.renderMu.Unlock()
+	r, ver, tick := fresh() // the version is read before the state it renders
+	if r != nil {
+		return r
+	}
+	r = p.render(ver, tick)
+	p.cur.Store(r)
+	return r
+}
+
+func (p *Page) render(ver uint64, tick int64) *rendering {
+	r := &rendering{version: ver, tick: tick, code: http.StatusOK}
+	if !p.deep.Report().Status().OK() {
+		r.code = http.StatusServiceUnavailable
+	}
 	d := p.snapshot()
-	// Framed once here, not per stream: a thousand open pages cost one
-	// rendering and one framing per change. The authorised variant only
-	// when someone can be authorised.
-	pub := event(live(d, probes.Anonymous))
-	auth := pub
+	r.public = p.show(d, probes.Anonymous)
+	r.authed = r.public
 	if p.lc.Authorizes() {
-		auth = event(live(d, probes.Authorized))
+		r.authed = p.show(d, probes.Authorized)
 	}
-	p.frag.Store(&fragments{public: pub, authorized: auth})
+	return r
 }
 
-// live renders the live part of the page: what a stream sends, and what
-// a page request embeds.
-func live(d snapshot, a probes.Audience) []byte {
-	var b bytes.Buffer
-	if err := tmpl.ExecuteTemplate(&b, "live", d.view(a)); err != nil {
-		return []byte("<p>cannot render the page</p>")
+// show renders d for audience a: the live part, framed as an event, and
+// the whole page around it.
+func (p *Page) show(d snapshot, a probes.Audience) *shown {
+	var live bytes.Buffer
+	if err := tmpl.ExecuteTemplate(&live, "live", d.view(a)); err != nil {
+		live.Reset()
+		live.WriteString("<p>cannot render the page</p>")
 	}
-	return b.Bytes()
+	var page bytes.Buffer
+	if err := tmpl.ExecuteTemplate(&page, "page", pageData{Title: p.cfg.title, Style: template.CSS(style),
+		Script: template.JS(script), Live: template.HTML(live.String())}); err != nil {
+		page.Reset()
+		page.WriteString("<!doctype html><p>cannot render the page</p>")
+	}
+	return &shown{event: event(live.Bytes()), page: page.Bytes()}
 }
 
-// ServeHTTP answers the page, or with ?events (or Accept:
-// text/event-stream) its stream. Methods other than GET and HEAD get 405.
+// pageForms are the forms the page offers: the page, or its stream.
+var pageForms = []accept.Form{accept.HTML, accept.Events}
+
+// ServeHTTP answers the page with the deep view's status code (200 or
+// 503), so that a monitor that reads the page sees what one that reads the
+// JSON sees; or, for ?events or an Accept that prefers text/event-stream,
+// its stream (200: a browser's EventSource gives up for good on any other).
+// HEAD gets the headers, never a stream. Methods other than GET and HEAD
+// get 405.
 func (p *Page) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
 		http.Error(w, "method not allowed: use GET or HEAD", http.StatusMethodNotAllowed)
 		return
 	}
-	if r.URL.Query().Has("events") || strings.Contains(r.Header.Get("Accept"), "text/event-stream") {
+	events := r.URL.Query().Has("events") || accept.Negotiate(r.Header["Accept"], pageForms...) == accept.Events
+	if events && r.Method == http.MethodGet {
 		p.stream(w, r)
 		return
 	}
 	h := w.Header()
-	h.Set("Content-Type", "text/html; charset=utf-8")
 	h.Set("Cache-Control", "no-store")
-	h.Set("Content-Security-Policy", csp)
 	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Referrer-Policy", "no-referrer")
-	// Rendered for the request: a page is opened by a person, seldom, and
-	// must show the present, not the last push.
-	body := live(p.snapshot(), p.lc.Audience(r))
-	var b bytes.Buffer
-	if err := tmpl.ExecuteTemplate(&b, "page", pageData{Title: p.cfg.title, Style: template.CSS(style),
-		Script: template.JS(script), Live: template.HTML(body)}); err != nil {
-		http.Error(w, "cannot render the page", http.StatusInternalServerError)
+	if events { // HEAD: what the stream would say, without opening one
+		h.Set("Content-Type", "text/event-stream")
+		w.WriteHeader(http.StatusOK)
 		return
 	}
-	w.Write(b.Bytes()) //nolint:errcheck // the client went away
+	cur := p.current()
+	body := cur.of(p.lc.Audience(r)).page
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Content-Security-Policy", csp)
+	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(cur.code)
+	if r.Method == http.MethodGet {
+		w.Write(body) //nolint:errcheck // the client went away
+	}
 }
 
 // stream serves server-sent events: the live part of the page, at once
+// (the latest rendering, without making anyone else's stream send again)
 // and after every change. The connection is taken from the server
 // (hijacked), so that it counts against MaxStreams only, never against the
 // listener's connections, and is written with a deadline: a reader that
 // stalls is dropped.
 func (p *Page) stream(w http.ResponseWriter, r *http.Request) {
-	authz := p.lc.Audience(r) == probes.Authorized
-	// A quarter of the places is kept for authorised readers, so that
-	// anonymous pages cannot lock the operators out.
-	limit := int64(p.cfg.maxStreams)
-	if !authz && p.lc.Authorizes() {
-		limit -= int64(p.cfg.maxStreams) / 4
+	aud := p.lc.Audience(r)
+	class := budget.Common
+	if aud == probes.Authorized {
+		class = budget.Privileged
 	}
-	if p.streams.Add(1) > limit {
-		p.streams.Add(-1)
+	place, ok := p.streams.Acquire(class, nil)
+	if !ok {
 		w.Header().Set("Retry-After", "10")
 		http.Error(w, "too many open status pages", http.StatusServiceUnavailable)
 		return
 	}
-	defer p.streams.Add(-1)
+	defer place.Release()
 	p.subsMu.Lock()
 	if p.isClosed {
 		p.subsMu.Unlock()
 		http.Error(w, "the status page is closed", http.StatusServiceUnavailable)
 		return
 	}
-	p.stopped.Add(1) // under the lock Close takes before it waits
+	p.open.Add(1) // under the lock Close takes before it waits
+	nudge := make(chan struct{}, 1)
+	p.subs[nudge] = struct{}{}
 	p.subsMu.Unlock()
-	defer p.stopped.Done()
+	defer p.open.Done()
+	defer func() {
+		p.subsMu.Lock()
+		delete(p.subs, nudge)
+		p.subsMu.Unlock()
+	}()
 	conn, rw, err := http.NewResponseController(w).Hijack()
 	if err != nil {
 		// HTTP/2 has no hijacking: the page stays as rendered.
@@ -311,19 +409,6 @@ func (p *Page) stream(w http.ResponseWriter, r *http.Request) {
 	}
 	life := time.NewTimer(maxStreamLife) // the page reconnects at once
 	defer life.Stop()
-	nudge := make(chan struct{}, 1)
-	p.subsMu.Lock()
-	p.subs[nudge] = struct{}{}
-	p.subsMu.Unlock()
-	select {
-	case p.nudge <- struct{}{}: // render for this stream too
-	default:
-	}
-	defer func() {
-		p.subsMu.Lock()
-		delete(p.subs, nudge)
-		p.subsMu.Unlock()
-	}()
 	// A reader that leaves is noticed at the next write (every change, and
 	// at least every Refresh): no goroutine per stream waits on its reads.
 	write := func(b []byte) bool {
@@ -336,24 +421,23 @@ func (p *Page) stream(w http.ResponseWriter, r *http.Request) {
 	if !write([]byte("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-store\r\nConnection: close\r\nX-Accel-Buffering: no\r\n\r\nretry: 1000\n\n")) {
 		return
 	}
-	var last *fragments
+	sent := p.current()
+	if !write(sent.of(aud).event) {
+		return
+	}
 	for {
-		if f := p.frag.Load(); f != nil && f != last {
-			last = f
-			frag := f.public
-			if authz {
-				frag = f.authorized
-			}
-			if !write(frag) {
-				return
-			}
-		}
 		select {
 		case <-nudge:
 		case <-life.C:
 			return
 		case <-p.done:
 			return
+		}
+		if r := p.cur.Load(); r != sent {
+			sent = r
+			if !write(r.of(aud).event) {
+				return
+			}
 		}
 	}
 }
@@ -376,7 +460,7 @@ func event(b []byte) []byte {
 }
 
 // Streams returns how many streams are open.
-func (p *Page) Streams() int { return int(p.streams.Load()) }
+func (p *Page) Streams() int { return p.streams.Held() }
 
 func hash(s string) string {
 	sum := sha256.Sum256([]byte(s))

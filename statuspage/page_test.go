@@ -101,11 +101,16 @@ func TestPageRenders(t *testing.T) {
 	f := newFixture(t)
 	testutil.Background(t, f.lc.Run)
 	testutil.Eventually(t, "ready", func() bool { return f.ready.Report().Status() == probes.Pass })
+	if code, _, _ := f.get(t, "Accept", "text/html"); code != 200 {
+		t.Errorf("page while every check passes: %d, want 200", code)
+	}
 	f.down.Store(true)
 	testutil.Eventually(t, "db failing", func() bool { return f.ready.Report().Status() == probes.Fail })
+	// The page answers as the deep view does: 503 while a critical check
+	// fails, so that a monitor reading it is not green through an outage.
 	code, h, body := f.get(t, "Accept", "text/html")
-	if code != 200 || !strings.HasPrefix(h.Get("Content-Type"), "text/html") {
-		t.Fatalf("page: %d %s", code, h.Get("Content-Type"))
+	if code != 503 || !strings.HasPrefix(h.Get("Content-Type"), "text/html") {
+		t.Fatalf("page while db fails: %d %s, want 503 text/html", code, h.Get("Content-Type"))
 	}
 	csp := h.Get("Content-Security-Policy")
 	for _, want := range []string{"default-src 'none'", "script-src 'sha256-", "style-src 'sha256-", "connect-src 'self'"} {
@@ -179,24 +184,25 @@ func stream(t *testing.T, url string) (net.Conn, func() string) {
 // A change reaches an open stream at once, rendered as the page renders it.
 func TestStreamPushesChanges(t *testing.T) {
 	f := newFixture(t, statuspage.Refresh(time.Hour))
+	testutil.Background(t, f.lc.Run)
+	testutil.Eventually(t, "ready", func() bool { return f.ready.Report().Status() == probes.Pass })
 	_, next := stream(t, f.srv.URL)
-	if ev := next(); !strings.Contains(ev, `data-phase="cold"`) {
+	if ev := next(); !strings.Contains(ev, `data-phase="ready"`) {
 		t.Fatalf("first event: %s", ev)
 	}
 	testutil.Eventually(t, "one stream counted", func() bool { return f.page.Streams() == 1 })
-	began := time.Now()
-	if err := f.lc.Start(); err != nil {
+	if _, err := f.lc.Cordon("swap", time.Hour); err != nil {
 		t.Fatal(err)
 	}
-	for ev := next(); !strings.Contains(ev, `data-phase="warming"`); ev = next() {
+	for ev := next(); !strings.Contains(ev, `data-cordon`); ev = next() {
 	}
-	t.Logf("a move reached the stream in %s", time.Since(began))
 }
 
 // Streams beyond the budget are refused; one that ends makes room.
 func TestStreamBudget(t *testing.T) {
 	// A reader that left is noticed at the next writes, which Refresh paces.
 	f := newFixture(t, statuspage.MaxStreams(2), statuspage.Refresh(50*time.Millisecond))
+	testutil.Background(t, f.lc.Run)
 	c1, next1 := stream(t, f.srv.URL)
 	next1()
 	_, next2 := stream(t, f.srv.URL)
@@ -367,5 +373,82 @@ func TestPageShowsCordon(t *testing.T) {
 	}
 	if _, _, body := f.get(t, "Accept", "text/html"); strings.Contains(body, "data-cordon") {
 		t.Error("the page still shows a cordon after uncordon")
+	}
+}
+
+// Only an Accept that asks for a stream by q-value opens one, and HEAD
+// never does: it gets the headers at once and holds no place.
+func TestStreamOnlyWhenAskedFor(t *testing.T) {
+	f := newFixture(t, statuspage.Refresh(time.Hour))
+	for _, tt := range []struct {
+		name, method, query, accept string
+		ctype                       string
+	}{
+		{"event-stream at q=0", http.MethodGet, "", "text/event-stream;q=0, text/html", "text/html"},
+		{"html preferred", http.MethodGet, "", "text/html, text/event-stream;q=0.5", "text/html"},
+		{"HEAD with ?events", http.MethodHead, "?events", "", "text/event-stream"},
+		{"HEAD asking for a stream", http.MethodHead, "", "text/event-stream", "text/event-stream"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), testutil.Deadline)
+			defer cancel()
+			req, _ := http.NewRequestWithContext(ctx, tt.method, f.srv.URL+tt.query, nil)
+			if tt.accept != "" {
+				req.Header.Set("Accept", tt.accept)
+			}
+			res, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = io.ReadAll(res.Body) // a stream would never end
+			res.Body.Close()
+			if err != nil || !strings.HasPrefix(res.Header.Get("Content-Type"), tt.ctype) {
+				t.Errorf("%s: %d %s, %v; want %s, whole", tt.name, res.StatusCode, res.Header.Get("Content-Type"), err, tt.ctype)
+			}
+			if n := f.page.Streams(); n != 0 {
+				t.Errorf("%s: %d streams open", tt.name, n)
+			}
+		})
+	}
+}
+
+// A stream that opens gets the page as it is; the streams already open
+// hear nothing of it, only of real changes.
+func TestOpeningAStreamTellsNobodyElse(t *testing.T) {
+	f := newFixture(t, statuspage.Refresh(time.Hour))
+	testutil.Background(t, f.lc.Run)
+	testutil.Eventually(t, "ready", func() bool { return f.ready.Report().Status() == probes.Pass })
+	_, first := stream(t, f.srv.URL)
+	first()
+	for range 5 {
+		_, next := stream(t, f.srv.URL)
+		if ev := next(); !strings.Contains(ev, `data-phase="ready"`) {
+			t.Fatalf("an opening stream's first event: %s", ev)
+		}
+	}
+	if _, err := f.lc.Cordon("swap", time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if ev := first(); !strings.Contains(ev, "data-cordon") {
+		t.Errorf("the first stream's next event is not the cordon: it heard the openers\n%s", ev)
+	}
+}
+
+// The streams are the lifecycle's work: they end when its Run does.
+func TestRunEndsStreams(t *testing.T) {
+	f := newFixture(t, statuspage.Refresh(time.Hour))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- f.lc.Run(ctx) }()
+	c, next := stream(t, f.srv.URL)
+	next()
+	cancel()
+	<-done
+	c.SetReadDeadline(time.Now().Add(testutil.Deadline))
+	if _, err := io.ReadAll(c); err != nil {
+		t.Errorf("the stream after Run ended: %v, want it closed", err)
+	}
+	if _, err := statuspage.New(f.lc, nil); err == nil {
+		t.Error("New after Run ended succeeded")
 	}
 }

@@ -12,7 +12,6 @@ import (
 
 // snapshot is what one rendering shows, read once for both variants.
 type snapshot struct {
-	at          time.Time
 	phase       probes.Phase
 	since       time.Time
 	cordon      probes.Cordon
@@ -23,7 +22,7 @@ type snapshot struct {
 
 func (p *Page) snapshot() snapshot {
 	f := p.lc.Facts()
-	s := snapshot{at: p.lc.Clock().Now(), phase: f.Phase, since: f.Since, cordon: f.Cordon, gates: f.Gates, series: map[string]history.Series{}}
+	s := snapshot{phase: f.Phase, since: f.Since, cordon: f.Cordon, gates: f.Gates, series: map[string]history.Series{}}
 	for _, rep := range s.gates {
 		if p.hist == nil {
 			break
@@ -75,7 +74,7 @@ type transitionView struct{ At, Subject, From, To, Reason string }
 // view is the snapshot as the template shows it to audience a: reasons
 // only for authorised readers (probes.Report.For).
 func (s snapshot) view(a probes.Audience) liveData {
-	d := liveData{Phase: s.phase.String(), Since: ago(s.at, s.since)}
+	d := liveData{Phase: s.phase.String(), Since: when(s.since)}
 	if c := s.cordon.For(a); !c.IsZero() {
 		d.Cordon = &cordonView{Reason: c.Reason, Since: c.Since.UTC().Format(time.TimeOnly), Until: c.Until.UTC().Format(time.DateTime)}
 	}
@@ -103,9 +102,7 @@ func (s snapshot) view(a probes.Audience) liveData {
 			c := &rep.Checks[j]
 			v := checkView{Gate: rep.Gate.String(), Name: c.Name, Status: c.Status.String(), Flapping: c.Flapping,
 				Critical: c.Critical, Reason: reason(c.Err)}
-			if !c.Since.IsZero() {
-				v.Since = ago(s.at, c.Since)
-			}
+			v.Since = when(c.Since)
 			if sr, ok := s.series[probes.CheckName(rep.Gate, c.Name)]; ok {
 				v.Points, v.P99, v.Strip = spark(sr.Minutes)
 			}
@@ -154,21 +151,14 @@ func spark(minutes []history.Bucket) (points, p99 string, strip []stripCell) {
 	return strings.Join(pts, " "), p99, strip
 }
 
-// ago says how long ago t was, at a person's precision.
-func ago(now, t time.Time) string {
+// when writes t for the page: absolute, since a rendering is shared by
+// every reader until the next change or refresh, and an age would be stale
+// in it.
+func when(t time.Time) string {
 	if t.IsZero() {
 		return ""
 	}
-	d := max(now.Sub(t), 0)
-	switch {
-	case d < time.Second:
-		return "just now"
-	case d < time.Minute:
-		return fmt.Sprintf("%ds", int(d.Seconds()))
-	case d < time.Hour:
-		return fmt.Sprintf("%dm%02ds", int(d.Minutes()), int(d.Seconds())%60)
-	}
-	return fmt.Sprintf("%dh%02dm", int(d.Hours()), int(d.Minutes())%60)
+	return t.UTC().Format("2006-01-02 15:04:05 UTC")
 }
 
 type pageData struct {
@@ -194,7 +184,7 @@ var tmpl = template.Must(template.New("").Parse(`{{define "page"}}<!doctype html
 </html>
 {{end}}{{define "live"}}<section aria-labelledby="h-phase">
 <h2 id="h-phase">Phase</h2>
-<p class="phase"><strong data-phase="{{.Phase}}" class="ph-{{.Phase}}">{{.Phase}}</strong>{{if .Since}} for {{.Since}}{{end}}</p>
+<p class="phase"><strong data-phase="{{.Phase}}" class="ph-{{.Phase}}">{{.Phase}}</strong>{{if .Since}} since <time>{{.Since}}</time>{{end}}</p>
 {{with .Cordon}}<p class="warn" data-cordon="{{.Reason}}"><b>cordoned</b> by hand at {{.Since}} UTC{{if .Reason}}: {{.Reason}}{{end}}. Readiness fails until it is lifted, or by itself at {{.Until}} UTC.</p>{{end}}
 <ul class="gates">{{range .Gates}}<li data-gate="{{.Name}}" data-status="{{.Status}}" class="{{.Status}}">{{.Name}}: <b>{{.Status}}</b></li>{{end}}</ul>
 </section>
@@ -209,7 +199,7 @@ var tmpl = template.Must(template.New("").Parse(`{{define "page"}}<!doctype html
 <tbody>{{range .Checks}}<tr data-check="{{.Gate}}/{{.Name}}" data-status="{{.Status}}"{{if .Flapping}} data-flapping{{end}}>
 <th scope="row">{{.Gate}}/{{.Name}}{{if not .Critical}} <small>(non-critical)</small>{{end}}</th>
 <td class="{{.Status}}"><b>{{.Status}}</b>{{if .Flapping}} <span class="flap" title="its outcomes keep changing">flapping</span>{{end}}{{if .Reason}}<br><span class="reason">{{.Reason}}</span>{{end}}</td>
-<td>{{.Since}}</td>
+<td>{{if .Since}}<time>{{.Since}}</time>{{end}}</td>
 <td>{{if .Points}}<svg class="spark" viewBox="0 0 120 24" width="120" height="24" role="img" aria-label="p99 latency per minute, at most {{.P99}}"><polyline points="{{.Points}}"/></svg> {{.P99}}{{end}}</td>
 <td>{{if .Strip}}<svg class="strip" viewBox="0 0 120 8" width="120" height="8" role="img" aria-label="outcomes per minute over the last hour">{{range .Strip}}<rect x="{{.X}}" y="0" width="2" height="8" class="{{.Class}}"><title>{{.Title}}</title></rect>{{end}}</svg>{{end}}</td>
 </tr>{{end}}</tbody>
