@@ -584,7 +584,7 @@ func Example_metrics() {
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	m, err := metrics.Register(reg, lc) // after the gates, before the lifecycle moves
+	m, err := metrics.Register(reg, lc) // before the lifecycle moves; gates before or after
 	if err != nil {
 		panic(err)
 	}

@@ -27,7 +27,7 @@ func ExampleRegister() {
 		log.Fatal(err)
 	}
 
-	// Register after the gates, before the lifecycle moves.
+	// Register before the lifecycle moves; gates may come before or after.
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if _, err := metrics.Register(reg, lc); err != nil {

@@ -3,10 +3,13 @@
 // answer from: nothing is kept in step by hand.
 //
 // State (the phase, each gate's and check's status, the warm-up's progress,
-// the age of each check's last result) is read when Prometheus scrapes.
-// What happens (check executions and their durations, phase transitions) is
-// counted as it happens. A service that does not import this package never
-// compiles client_golang.
+// the age of each check's last result) is read when Prometheus scrapes, from
+// one snapshot of the lifecycle (Lifecycle.Facts). What happens (check
+// executions and their durations, phase transitions, cordon changes) is
+// counted as it happens, from the lifecycle's one stream of changes
+// (Lifecycle.Watch). Both hold every gate, whenever it was built, so gates
+// may be built before or after Register. A service that does not import
+// this package never compiles client_golang.
 //
 // Every series is labelled only by names the service chose when it built its
 // gates (gates, checks, warm-up tasks) and by the fixed names of phases and
@@ -49,16 +52,14 @@ package metrics
 import (
 	"errors"
 	"fmt"
-	"maps"
 	"slices"
-	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/probekit/probes"
 	"github.com/probekit/probes/internal/buckets"
+	"github.com/probekit/probes/internal/readout"
 	"github.com/probekit/probes/server"
 )
 
@@ -121,57 +122,73 @@ func (m *Metrics) Server(s *server.Server) error {
 // Metrics is the collector of one lifecycle's metrics. Register creates and
 // registers it; it is a prometheus.Collector, so Unregister removes it.
 type Metrics struct {
-	lc    *probes.Lifecycle
-	gates []probes.Gate
-	srv   atomic.Pointer[server.Server]
+	lc  *probes.Lifecycle
+	srv atomic.Pointer[server.Server]
 
 	duration    *prometheus.HistogramVec
 	executions  *prometheus.CounterVec
 	transitions *prometheus.CounterVec
 	cordons     *prometheus.CounterVec
 
-	mu      sync.Mutex                          // serialises additions to byCheck
-	byCheck atomic.Pointer[map[checkKey]*check] // copied on write
-	cancels []func()
+	moved   [readout.LastPhase + 1][readout.LastPhase + 1]prometheus.Counter // nil for a move no lifecycle makes
+	byCheck *readout.ByCheck[*check]
+	cancel  func() // stops the watcher
 }
 
-type checkKey struct {
-	gate probes.Kind
-	name string
-}
-
-// check holds the series of one check that execution listeners update, so
-// that counting an execution looks nothing up in a vector.
+// check holds the series of one check that executions update, so that
+// counting an execution looks nothing up in a vector.
 type check struct {
 	duration   prometheus.Observer
 	executions [probes.Pass + 1]prometheus.Counter // by Status
 }
 
-// The series read at scrape time.
-var (
-	descPhase = prometheus.NewDesc("probes_phase",
-		"1 for the lifecycle's current phase, 0 for the others.", []string{"phase"}, nil)
-	descGate = prometheus.NewDesc("probes_gate_status",
-		"1 for the gate's current status (pass, warn, fail), 0 for the others.", []string{"gate", "status"}, nil)
-	descCheck = prometheus.NewDesc("probes_check_status",
-		"1 for the check's current status after its thresholds, 0 for the others.", []string{"gate", "check", "status"}, nil)
-	descLast = prometheus.NewDesc("probes_check_last_result_timestamp_seconds",
-		"When the check's last result came, in seconds since the epoch; 0 before the first.", []string{"gate", "check"}, nil)
-	descStale = prometheus.NewDesc("probes_check_stale",
-		"1 while the check's last result is older than its StaleAfter bound: its schedule has stalled.", []string{"gate", "check"}, nil)
-	descFails = prometheus.NewDesc("probes_check_consecutive_failures",
-		"Failures of the check since its last pass or warning.", []string{"gate", "check"}, nil)
-	descCordoned = prometheus.NewDesc("probes_cordoned",
-		"1 while the instance is cordoned (out of rotation by hand), else 0.", nil, nil)
-	descFlap = prometheus.NewDesc("probes_check_flapping",
-		"1 while the check's outcomes keep changing (flap detection with hysteresis), else 0.", []string{"gate", "check"}, nil)
-	descWarmup = prometheus.NewDesc("probes_warmup_progress_ratio",
-		"Progress of the warm-up, from 0 to 1: the mean of its tasks' progress.", nil, nil)
-	descWarmTime = prometheus.NewDesc("probes_warmup_duration_seconds",
-		"How long the last warm-up has lasted so far, then its length once it ended; 0 before it began.", nil, nil)
-	descTask = prometheus.NewDesc("probes_warmup_task_progress_ratio",
-		"Progress of one warm-up task, from 0 to 1.", []string{"task"}, nil)
+// facts are the series read at scrape time, by the fact they show: the
+// one place a fact gets its name.
+var facts = [readout.NumFacts]*prometheus.Desc{
+	readout.Phase: prometheus.NewDesc("probes_phase",
+		"1 for the lifecycle's current phase, 0 for the others.", []string{"phase"}, nil),
+	readout.Cordoned: prometheus.NewDesc("probes_cordoned",
+		"1 while the instance is cordoned (out of rotation by hand), else 0.", nil, nil),
+	readout.GateStatus: prometheus.NewDesc("probes_gate_status",
+		"1 for the gate's current status (pass, warn, fail), 0 for the others.", []string{"gate", "status"}, nil),
+	readout.CheckStatus: prometheus.NewDesc("probes_check_status",
+		"1 for the check's current status after its thresholds, 0 for the others.", []string{"gate", "check", "status"}, nil),
+	readout.LastResult: prometheus.NewDesc("probes_check_last_result_timestamp_seconds",
+		"When the check's last result came, in seconds since the epoch; 0 before the first.", []string{"gate", "check"}, nil),
+	readout.Stale: prometheus.NewDesc("probes_check_stale",
+		"1 while the check's last result is older than its StaleAfter bound: its schedule has stalled.", []string{"gate", "check"}, nil),
+	readout.ConsecutiveFailures: prometheus.NewDesc("probes_check_consecutive_failures",
+		"Failures of the check since its last pass or warning.", []string{"gate", "check"}, nil),
+	readout.Flapping: prometheus.NewDesc("probes_check_flapping",
+		"1 while the check's outcomes keep changing (flap detection with hysteresis), else 0.", []string{"gate", "check"}, nil),
+	readout.WarmupProgress: prometheus.NewDesc("probes_warmup_progress_ratio",
+		"Progress of the warm-up, from 0 to 1: the mean of its tasks' progress.", nil, nil),
+	readout.WarmupDuration: prometheus.NewDesc("probes_warmup_duration_seconds",
+		"How long the last warm-up has lasted so far, then its length once it ended; 0 before it began.", nil, nil),
+	readout.TaskProgress: prometheus.NewDesc("probes_warmup_task_progress_ratio",
+		"Progress of one warm-up task, from 0 to 1.", []string{"task"}, nil),
+}
 
+// labels appends to buf the label values of r, in the order of its Desc's
+// labels.
+func labels(buf []string, r *readout.Reading) []string {
+	switch {
+	case r.Fact == readout.Phase:
+		return append(buf, r.Phase.String())
+	case r.Fact == readout.GateStatus:
+		return append(buf, r.Gate.String(), r.Status.String())
+	case r.Fact == readout.CheckStatus:
+		return append(buf, r.Gate.String(), r.Name, r.Status.String())
+	case r.Fact.OfCheck():
+		return append(buf, r.Gate.String(), r.Name)
+	case r.Fact == readout.TaskProgress:
+		return append(buf, r.Name)
+	}
+	return buf
+}
+
+// The server's series, read at scrape time.
+var (
 	descRefused = prometheus.NewDesc("probes_refused_connections_total",
 		"Connections the application listener closed at once because it held MaxConns.", nil, nil)
 	descDrain = prometheus.NewDesc("probes_drain_duration_seconds",
@@ -185,17 +202,18 @@ var (
 )
 
 // Register creates the metrics of lc and registers them on reg; pass
-// prometheus.DefaultRegisterer to use the default registry. Build the gates
-// first: Register counts the executions of the gates lc has then (their
-// checks added later included) and reads the state of those gates at each
-// scrape; a gate built later is left out. Register before the lifecycle
-// starts: transitions before it are not counted. For two lifecycles in one registry, wrap reg with
-// prometheus.WrapRegistererWith and a label that tells them apart.
+// prometheus.DefaultRegisterer to use the default registry. Gates and
+// checks may be built before or after: every scrape reads all that lc has
+// then (Lifecycle.Facts), and every execution of every gate's checks is
+// counted, whenever the gate was built (Lifecycle.Watch). Register before
+// the lifecycle starts: transitions before it are not counted. For two
+// lifecycles in one registry, wrap reg with prometheus.WrapRegistererWith
+// and a label that tells them apart.
 //
-// One scrape reads the phase and each gate one after the other, and a
-// transition is counted right after it becomes visible: a scrape in the
-// middle of a move may see the new phase with the move not yet counted, or
-// a gate's status from just before it.
+// One scrape reads the lifecycle's facts once, and a transition is counted
+// right after it becomes visible: a scrape in the middle of a move may see
+// the new phase with the move not yet counted, or a gate's status from just
+// before it.
 func Register(reg prometheus.Registerer, lc *probes.Lifecycle, opts ...Option) (*Metrics, error) {
 	if reg == nil {
 		return nil, errors.New("metrics: Register(nil, ...): need a prometheus.Registerer (prometheus.DefaultRegisterer for the default registry)")
@@ -213,8 +231,7 @@ func Register(reg prometheus.Registerer, lc *probes.Lifecycle, opts ...Option) (
 		}
 	}
 	m := &Metrics{
-		lc:    lc,
-		gates: lc.Gates(),
+		lc: lc,
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "probes_check_duration_seconds",
 			Help:    "How long executions of the check took; one that timed out counts its timeout.",
@@ -233,34 +250,19 @@ func Register(reg prometheus.Registerer, lc *probes.Lifecycle, opts ...Option) (
 			Help: "Changes of the cordon by cause: cordoned, uncordoned, lifted (its time limit ended it).",
 		}, []string{"cause"}),
 	}
+	// Every cause's and every move's counter exists from the start at 0,
+	// so that increase() sees the first of each.
 	for _, cause := range probes.CordonCauses() {
-		m.cordons.WithLabelValues(string(cause)) // from 0, so that increase() sees the first
+		m.cordons.WithLabelValues(string(cause))
 	}
-	m.byCheck.Store(&map[checkKey]*check{})
+	for from, to := range readout.Moves() {
+		m.moved[from][to] = m.transitions.WithLabelValues(from.String(), to.String())
+	}
+	m.byCheck = readout.NewByCheck(m.newCheck)
 	if cfg.srv != nil {
 		m.srv.Store(cfg.srv)
 	}
-	// Every move's counter exists from the start at 0, so that increase()
-	// sees the first of each.
-	var moved [lastPhase + 1][lastPhase + 1]prometheus.Counter
-	for from := probes.Cold; from <= lastPhase; from++ {
-		for to := probes.Cold; to <= lastPhase; to++ {
-			if probes.CanMove(from, to) {
-				moved[from][to] = m.transitions.WithLabelValues(from.String(), to.String())
-			}
-		}
-	}
-	m.cancels = append(m.cancels, lc.Subscribe(func(t probes.Transition) {
-		moved[t.From][t.To].Inc() // a Lifecycle makes no other moves than CanMove's
-	}))
-	m.cancels = append(m.cancels, lc.SubscribeCordon(func(c probes.CordonChange) {
-		m.cordons.WithLabelValues(string(c.Cause)).Inc()
-	}))
-	for _, g := range m.gates {
-		if src, ok := g.(executionSource); ok {
-			m.cancels = append(m.cancels, src.OnExecution(m.observe))
-		}
-	}
+	m.cancel = lc.Watch(m.hear)
 	if err := reg.Register(m); err != nil {
 		m.Close()
 		return nil, fmt.Errorf("metrics: %w", err)
@@ -268,62 +270,47 @@ func Register(reg prometheus.Registerer, lc *probes.Lifecycle, opts ...Option) (
 	return m, nil
 }
 
-// lastPhase is the last phase; the transition table is indexed up to it.
-const lastPhase = probes.Broken
-
-// executionSource is what a gate offers when its checks run in the
-// background: liveness.Gate and readiness.Gate.
-type executionSource interface {
-	OnExecution(fn func(probes.Execution)) (cancel func())
-}
-
 // Close stops counting executions and transitions: their counters and the
 // duration histogram keep their last values, while the state read at scrape
 // time (phase, statuses, warm-up) stays live. Unregister the Metrics to
 // remove them all.
-func (m *Metrics) Close() {
-	for _, c := range m.cancels {
-		c()
+func (m *Metrics) Close() { m.cancel() }
+
+// hear counts what happened: a move, a cordon change or an execution. It
+// runs on the goroutine that made the change or ran the check, after every
+// execution: a map read, an observation and an increment.
+func (m *Metrics) hear(c probes.Change) {
+	switch c.Kind {
+	case probes.Moved:
+		if c.Move.From <= readout.LastPhase && c.Move.To <= readout.LastPhase && m.moved[c.Move.From][c.Move.To] != nil {
+			m.moved[c.Move.From][c.Move.To].Inc()
+		}
+	case probes.Recordoned:
+		m.cordons.WithLabelValues(string(c.Cordon.Cause)).Inc()
+	case probes.Executed:
+		e := &c.Execution
+		s := m.byCheck.Get(e.Gate, e.Check)
+		s.duration.Observe(e.Duration.Seconds())
+		if e.Status <= probes.Pass {
+			s.executions[e.Status].Inc()
+		}
 	}
 }
 
-// observe counts one execution. It runs on the check's goroutine after
-// every execution: a map read, an observation and an increment.
-func (m *Metrics) observe(e probes.Execution) {
-	c := m.check(e.Gate, e.Check)
-	c.duration.Observe(e.Duration.Seconds())
-	if e.Status <= probes.Pass {
-		c.executions[e.Status].Inc()
-	}
-}
-
-// check returns the series of the named check, creating them on first use.
-func (m *Metrics) check(gate probes.Kind, name string) *check {
-	key := checkKey{gate, name}
-	if c, ok := (*m.byCheck.Load())[key]; ok {
-		return c
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	old := *m.byCheck.Load()
-	if c, ok := old[key]; ok {
-		return c
-	}
+// newCheck makes the series of the named check.
+func (m *Metrics) newCheck(gate probes.Kind, name string) *check {
 	g := gate.String()
 	c := &check{duration: m.duration.WithLabelValues(g, name)}
-	for s := probes.Fail; s <= probes.Pass; s++ {
+	for s := range readout.Statuses() {
 		c.executions[s] = m.executions.WithLabelValues(g, name, s.String())
 	}
-	next := maps.Clone(old)
-	next[key] = c
-	m.byCheck.Store(&next)
 	return c
 }
 
 // Describe sends the descriptions of every metric; it is part of
 // prometheus.Collector.
 func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descPhase, descGate, descCheck, descLast, descStale, descFails, descFlap, descWarmup, descWarmTime, descTask, descCordoned} {
+	for _, d := range facts {
 		ch <- d
 	}
 	// Described whether or not a server is known yet: Metrics.Server may
@@ -337,36 +324,18 @@ func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
 	m.cordons.Describe(ch)
 }
 
-// Collect reads the state now and sends every metric; it is part of
-// prometheus.Collector.
+// Collect reads the lifecycle's facts once and sends every metric; it is
+// part of prometheus.Collector.
 func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
-	phase := m.lc.Phase()
-	for p := probes.Cold; p <= lastPhase; p++ {
-		ch <- prometheus.MustNewConstMetric(descPhase, prometheus.GaugeValue, flag(p == phase), p.String())
-	}
-	_, cordoned := m.lc.Cordoned()
-	ch <- prometheus.MustNewConstMetric(descCordoned, prometheus.GaugeValue, flag(cordoned))
-	warmup := flag(m.lc.Started()) // a service with no warm-up tasks
-	for _, g := range m.gates {
-		r := g.Report()
-		r.Gate = g.Kind() // the gate's own word, as Register subscribed it
-		kind := r.Gate.String()
-		status := r.Status()
-		for s := probes.Fail; s <= probes.Pass; s++ {
-			ch <- prometheus.MustNewConstMetric(descGate, prometheus.GaugeValue, flag(s == status), kind, s.String())
+	f := m.lc.Facts()
+	buf := make([]string, 0, 3) // the most labels a fact has
+	readout.Read(&f, m.lc.WarmupLength(), func(r *readout.Reading) {
+		if r.Fact == readout.LastResult { // once per check
+			m.byCheck.Get(r.Gate, r.Name) // its execution series exist from its first scrape
 		}
-		for i := range r.Checks {
-			m.collectCheck(ch, r.Gate, &r.Checks[i])
-		}
-		for i := range r.Tasks {
-			ch <- prometheus.MustNewConstMetric(descTask, prometheus.GaugeValue, r.Tasks[i].Progress(), r.Tasks[i].Name)
-		}
-		if len(r.Tasks) > 0 {
-			warmup = r.Progress()
-		}
-	}
-	ch <- prometheus.MustNewConstMetric(descWarmup, prometheus.GaugeValue, warmup)
-	ch <- prometheus.MustNewConstMetric(descWarmTime, prometheus.GaugeValue, m.lc.WarmupLength().Seconds())
+		buf = labels(buf[:0], r)
+		ch <- prometheus.MustNewConstMetric(facts[r.Fact], prometheus.GaugeValue, r.Value, buf...)
+	})
 	if srv := m.srv.Load(); srv != nil {
 		collectServer(ch, srv)
 	}
@@ -376,38 +345,11 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 	m.cordons.Collect(ch)
 }
 
-func (m *Metrics) collectCheck(ch chan<- prometheus.Metric, gate probes.Kind, c *probes.Result) {
-	m.check(gate, c.Name) // its execution series exist from its first scrape
-	g := gate.String()
-	for s := probes.Fail; s <= probes.Pass; s++ {
-		ch <- prometheus.MustNewConstMetric(descCheck, prometheus.GaugeValue, flag(s == c.Status), g, c.Name, s.String())
-	}
-	var last float64
-	if !c.Time.IsZero() {
-		last = float64(c.Time.UnixNano()) / 1e9
-	}
-	ch <- prometheus.MustNewConstMetric(descLast, prometheus.GaugeValue, last, g, c.Name)
-	ch <- prometheus.MustNewConstMetric(descStale, prometheus.GaugeValue, flag(c.Stale), g, c.Name)
-	ch <- prometheus.MustNewConstMetric(descFails, prometheus.GaugeValue, float64(c.ConsecutiveFailures), g, c.Name)
-	ch <- prometheus.MustNewConstMetric(descFlap, prometheus.GaugeValue, flag(c.Flapping), g, c.Name)
-}
-
 func collectServer(ch chan<- prometheus.Metric, srv *server.Server) {
 	st := srv.Stats()
-	drain := st.Drain
-	if drain == 0 && !st.DrainBegan.IsZero() {
-		drain = max(time.Since(st.DrainBegan), 0)
-	}
 	ch <- prometheus.MustNewConstMetric(descRefused, prometheus.CounterValue, float64(st.RefusedConns))
-	ch <- prometheus.MustNewConstMetric(descDrain, prometheus.GaugeValue, drain.Seconds())
+	ch <- prometheus.MustNewConstMetric(descDrain, prometheus.GaugeValue, readout.Drain(&st).Seconds())
 	ch <- prometheus.MustNewConstMetric(descLate, prometheus.CounterValue, float64(st.LateRequests))
 	ch <- prometheus.MustNewConstMetric(descAfterProbed, prometheus.CounterValue, float64(st.AfterProbed))
 	ch <- prometheus.MustNewConstMetric(descCut, prometheus.CounterValue, float64(st.CutRequests))
-}
-
-func flag(b bool) float64 {
-	if b {
-		return 1
-	}
-	return 0
 }

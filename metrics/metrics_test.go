@@ -22,6 +22,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/probekit/probes"
+	"github.com/probekit/probes/internal/exporttest"
 	"github.com/probekit/probes/internal/testutil"
 	"github.com/probekit/probes/liveness"
 	"github.com/probekit/probes/metrics"
@@ -87,49 +88,7 @@ func must(t *testing.T, err error) {
 }
 
 // value returns the value of the series name{labels}, and whether it exists.
-func value(t *testing.T, g prometheus.Gatherer, name string, labels ...string) (float64, bool) {
-	t.Helper()
-	mfs, err := g.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			if !matches(m, labels) {
-				continue
-			}
-			switch {
-			case m.Gauge != nil:
-				return m.GetGauge().GetValue(), true
-			case m.Counter != nil:
-				return m.GetCounter().GetValue(), true
-			case m.Histogram != nil:
-				return float64(m.GetHistogram().GetSampleCount()), true
-			}
-		}
-	}
-	return 0, false
-}
-
-func matches(m *dto.Metric, labels []string) bool {
-	want := map[string]string{}
-	for i := 0; i+1 < len(labels); i += 2 {
-		want[labels[i]] = labels[i+1]
-	}
-	n := 0
-	for _, l := range m.GetLabel() {
-		if v, ok := want[l.GetName()]; ok {
-			if v != l.GetValue() {
-				return false
-			}
-			n++
-		}
-	}
-	return n == len(want)
-}
+var value = exporttest.Value
 
 func (s *service) is(t *testing.T, want float64, name string, labels ...string) {
 	t.Helper()
@@ -632,4 +591,18 @@ func TestCordonCounted(t *testing.T) {
 	s.eventually(t, 1, "probes_cordon_changes_total", "cause", "lifted")
 	s.is(t, 0, "probes_cordoned")
 	s.is(t, 2, "probes_cordon_changes_total", "cause", "cordoned")
+}
+
+// Registered before any gate, the metrics show every gate built after them:
+// each gate's status, each check's state and every execution of it, and the
+// warm-up's tasks.
+func TestGatesBuiltAfterRegister(t *testing.T) {
+	lc := probes.NewLifecycle()
+	reg := prometheus.NewRegistry()
+	m, err := metrics.Register(reg, lc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	exporttest.GatesBuiltAfter(t, lc, reg)
 }

@@ -6,11 +6,13 @@
 //
 // State (the phase, each gate's and check's status, the warm-up's progress,
 // the age of each check's last result, the server's figures) is read at
-// collection time by one callback registered for the observable instruments.
-// What happens (check executions and their durations, phase transitions) is
-// recorded as it happens, from the gates' OnExecution and the lifecycle's
-// Subscribe; recording an execution allocates nothing, its attribute sets
-// being built once per check.
+// collection time by one callback registered for the observable instruments,
+// from one snapshot of the lifecycle (Lifecycle.Facts). What happens (check
+// executions and their durations, phase transitions, cordon changes) is
+// recorded as it happens, from the lifecycle's one stream of changes
+// (Lifecycle.Watch); recording an execution allocates nothing, its attribute
+// sets being built once per check. Both hold every gate, whenever it was
+// built, so gates may be built before or after Register.
 //
 // Every attribute is a name the service chose when it built its gates
 // (gates, checks, warm-up tasks) or a fixed name of a phase or a status, so

@@ -31,7 +31,7 @@ func ExampleRegister() {
 	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(rd))
 	defer mp.Shutdown(context.Background())
 
-	// Register after the gates, before the lifecycle moves.
+	// Register before the lifecycle moves; gates may come before or after.
 	m, err := otelprobes.Register(mp, lc)
 	if err != nil {
 		log.Fatal(err)

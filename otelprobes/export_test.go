@@ -2,5 +2,8 @@ package otelprobes
 
 import "github.com/probekit/probes"
 
-// Observe records e as the gates' listener does.
-func (m *Metrics) Observe(e probes.Execution) { m.observe(e) }
+// Observe records e as the metrics' watcher does when the lifecycle tells
+// of it.
+func (m *Metrics) Observe(e probes.Execution) {
+	m.hear(probes.Change{Kind: probes.Executed, Gate: e.Gate, Execution: e})
+}

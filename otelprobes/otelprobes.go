@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -15,6 +14,7 @@ import (
 	"github.com/probekit/probes"
 	"github.com/probekit/probes/internal/buckets"
 	"github.com/probekit/probes/internal/opt"
+	"github.com/probekit/probes/internal/readout"
 	"github.com/probekit/probes/server"
 )
 
@@ -61,15 +61,11 @@ func Server(s *server.Server) Option {
 	}
 }
 
-// lastPhase is the last phase; the tables by phase are indexed up to it.
-const lastPhase = probes.Broken
-
 // Metrics holds the instruments of one lifecycle on one MeterProvider.
 // Register creates it; Close stops it.
 type Metrics struct {
-	lc    *probes.Lifecycle
-	gates []probes.Gate
-	srv   atomic.Pointer[server.Server]
+	lc  *probes.Lifecycle
+	srv atomic.Pointer[server.Server]
 
 	duration    metric.Float64Histogram
 	executions  metric.Int64Counter
@@ -78,25 +74,18 @@ type Metrics struct {
 	observed    observables
 
 	// Attribute options built once: observing or counting looks up an
-	// array, never builds a set.
-	phaseOpts [lastPhase + 1][]metric.ObserveOption
+	// array or a map, never builds a set.
+	phaseOpts [readout.LastPhase + 1][]metric.ObserveOption
 	gateOpts  [probes.Readiness + 1][probes.Pass + 1][]metric.ObserveOption
-	moveOpts  [lastPhase + 1][lastPhase + 1][]metric.AddOption
-	causeOpts map[probes.CordonCause][]metric.AddOption // cordon changes by cause
-
-	mu      sync.Mutex                          // serialises additions to byCheck and tasks
-	byCheck atomic.Pointer[map[checkKey]*check] // copied on write
-	tasks   atomic.Pointer[map[string][]metric.ObserveOption]
+	moveOpts  [readout.LastPhase + 1][readout.LastPhase + 1][]metric.AddOption // nil for a move no lifecycle makes
+	causeOpts map[probes.CordonCause][]metric.AddOption                        // cordon changes by cause
+	byCheck   *readout.ByCheck[*check]
+	tasks     *readout.ByCheck[[]metric.ObserveOption] // by the startup gate and the task's name
 
 	closeOnce sync.Once
 	closeErr  error
-	cancels   []func()
+	cancel    func() // stops the watcher
 	reg       metric.Registration
-}
-
-type checkKey struct {
-	gate probes.Kind
-	name string
 }
 
 // check holds the attribute options of one check, built on first use, so
@@ -108,20 +97,15 @@ type check struct {
 	status  [probes.Pass + 1][]metric.ObserveOption // the same sets, for probes.check.status
 }
 
-// executionSource is what a gate offers when its checks run in the
-// background: liveness.Gate and readiness.Gate.
-type executionSource interface {
-	OnExecution(fn func(probes.Execution)) (cancel func())
-}
-
 // Register creates the instruments of lc on a meter of mp (scope
 // ScopeName) and starts recording; pass otel.GetMeterProvider() to use the
-// global provider, which Register never reads by itself. Build the gates
-// first: Register records the executions of the gates lc has then (their
-// checks added later included) and reads the state of those gates at each
-// collection; a gate built later is left out. Register before the lifecycle
-// starts: transitions before it are not counted. Register once per lifecycle and provider: a second
-// registration would count every execution twice in the same instruments.
+// global provider, which Register never reads by itself. Gates and checks
+// may be built before or after: every collection reads all that lc has
+// then (Lifecycle.Facts), and every execution of every gate's checks is
+// recorded, whenever the gate was built (Lifecycle.Watch). Register before
+// the lifecycle starts: transitions before it are not counted. Register
+// once per lifecycle and provider: a second registration would count every
+// execution twice in the same instruments.
 //
 // The counters of every legal transition start at 0, and those of a
 // check's executions from the first collection or execution that sees it
@@ -144,12 +128,14 @@ func Register(mp metric.MeterProvider, lc *probes.Lifecycle, opts ...Option) (*M
 		return nil, err
 	}
 	meter := mp.Meter(ScopeName)
-	m := &Metrics{lc: lc, gates: lc.Gates()}
+	m := &Metrics{lc: lc}
 	if err := m.instruments(meter, cfg.buckets); err != nil {
 		return nil, fmt.Errorf("otelprobes: %w", err)
 	}
-	m.byCheck.Store(&map[checkKey]*check{})
-	m.tasks.Store(&map[string][]metric.ObserveOption{})
+	m.byCheck = readout.NewByCheck(m.newCheck)
+	m.tasks = readout.NewByCheck(func(_ probes.Kind, task string) []metric.ObserveOption {
+		return observeWith(attribute.String("task", task))
+	})
 	if cfg.srv != nil {
 		m.srv.Store(cfg.srv)
 	}
@@ -161,37 +147,24 @@ func Register(mp metric.MeterProvider, lc *probes.Lifecycle, opts ...Option) (*M
 	m.reg = reg
 
 	ctx := context.Background()
-	for _, row := range m.moveOpts {
-		for _, opts := range row {
-			if opts != nil { // a legal move (buildOptions)
-				m.transitions.Add(ctx, 0, opts...)
-			}
-		}
+	for from, to := range readout.Moves() {
+		m.transitions.Add(ctx, 0, m.moveOpts[from][to]...)
 	}
 	for _, opts := range m.causeOpts {
 		m.cordons.Add(ctx, 0, opts...)
 	}
-	m.cancels = append(m.cancels, lc.Subscribe(m.transition), lc.SubscribeCordon(func(c probes.CordonChange) {
-		if opts, ok := m.causeOpts[c.Cause]; ok {
-			m.cordons.Add(context.Background(), 1, opts...)
-		}
-	}))
-	for _, g := range m.gates {
-		if src, ok := g.(executionSource); ok {
-			m.cancels = append(m.cancels, src.OnExecution(m.observe))
-		}
-	}
+	m.cancel = lc.Watch(m.hear)
 	return m, nil
 }
 
 // buildOptions builds the attribute options of the fixed sets: phases,
-// gates by status, and transitions.
+// gates by status, cordon causes and transitions.
 func (m *Metrics) buildOptions() {
-	for p := probes.Cold; p <= lastPhase; p++ {
+	for p := range readout.Phases() {
 		m.phaseOpts[p] = observeWith(attribute.String("phase", p.String()))
 	}
 	for k := probes.Startup; k <= probes.Readiness; k++ {
-		for s := probes.Fail; s <= probes.Pass; s++ {
+		for s := range readout.Statuses() {
 			m.gateOpts[k][s] = observeWith(attribute.String("gate", k.String()), attribute.String("status", s.String()))
 		}
 	}
@@ -199,13 +172,9 @@ func (m *Metrics) buildOptions() {
 	for _, cause := range probes.CordonCauses() {
 		m.causeOpts[cause] = []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(attribute.String("cause", string(cause))))}
 	}
-	for from := probes.Cold; from <= lastPhase; from++ {
-		for to := probes.Cold; to <= lastPhase; to++ {
-			if probes.CanMove(from, to) {
-				set := attribute.NewSet(attribute.String("from", from.String()), attribute.String("to", to.String()))
-				m.moveOpts[from][to] = []metric.AddOption{metric.WithAttributeSet(set)}
-			}
-		}
+	for from, to := range readout.Moves() {
+		set := attribute.NewSet(attribute.String("from", from.String()), attribute.String("to", to.String()))
+		m.moveOpts[from][to] = []metric.AddOption{metric.WithAttributeSet(set)}
 	}
 }
 
@@ -227,83 +196,55 @@ func (m *Metrics) Server(s *server.Server) error {
 	return nil
 }
 
-// Close stops recording: it removes the execution and transition listeners
-// and unregisters the collection callback, so the observable instruments
-// report nothing from the next collection on, while the counters and the
-// histogram keep their last values. It returns the callback's
-// unregistration error, and is safe to call more than once.
+// Close stops recording: it removes the watcher of executions and
+// transitions and unregisters the collection callback, so the observable
+// instruments report nothing from the next collection on, while the
+// counters and the histogram keep their last values. It returns the
+// callback's unregistration error, and is safe to call more than once.
 func (m *Metrics) Close() error {
 	m.closeOnce.Do(func() {
-		for _, c := range m.cancels {
-			c()
-		}
+		m.cancel()
 		m.closeErr = m.reg.Unregister()
 	})
 	return m.closeErr
 }
 
-// transition counts one move of the lifecycle.
-func (m *Metrics) transition(t probes.Transition) {
-	if t.From <= lastPhase && t.To <= lastPhase && m.moveOpts[t.From][t.To] != nil {
-		m.transitions.Add(context.Background(), 1, m.moveOpts[t.From][t.To]...)
-	}
-}
-
-// observe records one execution. It runs on the check's goroutine after
-// every execution: a map read, a histogram record and a counter add, with
+// hear records what happened: a move, a cordon change or an execution. It
+// runs on the goroutine that made the change or ran the check, after every
+// execution: a map read, a histogram record and a counter add, with
 // options built before.
-func (m *Metrics) observe(e probes.Execution) {
-	c := m.check(e.Gate, e.Check)
+func (m *Metrics) hear(c probes.Change) {
 	ctx := context.Background()
-	m.duration.Record(ctx, e.Duration.Seconds(), c.record...)
-	if e.Status <= probes.Pass {
-		m.executions.Add(ctx, 1, c.add[e.Status]...)
+	switch c.Kind {
+	case probes.Moved:
+		if t := c.Move; t.From <= readout.LastPhase && t.To <= readout.LastPhase && m.moveOpts[t.From][t.To] != nil {
+			m.transitions.Add(ctx, 1, m.moveOpts[t.From][t.To]...)
+		}
+	case probes.Recordoned:
+		if opts, ok := m.causeOpts[c.Cordon.Cause]; ok {
+			m.cordons.Add(ctx, 1, opts...)
+		}
+	case probes.Executed:
+		e := &c.Execution
+		k := m.byCheck.Get(e.Gate, e.Check)
+		m.duration.Record(ctx, e.Duration.Seconds(), k.record...)
+		if e.Status <= probes.Pass {
+			m.executions.Add(ctx, 1, k.add[e.Status]...)
+		}
 	}
 }
 
-// check returns the options of the named check, building them (and its
-// execution counters, at 0) on first use.
-func (m *Metrics) check(gate probes.Kind, name string) *check {
-	key := checkKey{gate, name}
-	if c, ok := (*m.byCheck.Load())[key]; ok {
-		return c
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	old := *m.byCheck.Load()
-	if c, ok := old[key]; ok {
-		return c
-	}
+// newCheck builds the options of the named check, and starts its
+// execution counters at 0.
+func (m *Metrics) newCheck(gate probes.Kind, name string) *check {
 	g, n := attribute.String("gate", gate.String()), attribute.String("check", name)
 	pair := metric.WithAttributeSet(attribute.NewSet(g, n))
 	c := &check{record: []metric.RecordOption{pair}, observe: []metric.ObserveOption{pair}}
-	for s := probes.Fail; s <= probes.Pass; s++ {
+	for s := range readout.Statuses() {
 		opt := metric.WithAttributeSet(attribute.NewSet(g, n, attribute.String("status", s.String())))
 		c.add[s] = []metric.AddOption{opt}
 		c.status[s] = []metric.ObserveOption{opt}
 		m.executions.Add(context.Background(), 0, c.add[s]...)
 	}
-	next := maps.Clone(old)
-	next[key] = c
-	m.byCheck.Store(&next)
 	return c
-}
-
-// task returns the options of the named warm-up task, building them on
-// first use.
-func (m *Metrics) task(name string) []metric.ObserveOption {
-	if o, ok := (*m.tasks.Load())[name]; ok {
-		return o
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	old := *m.tasks.Load()
-	if o, ok := old[name]; ok {
-		return o
-	}
-	o := observeWith(attribute.String("task", name))
-	next := maps.Clone(old)
-	next[name] = o
-	m.tasks.Store(&next)
-	return o
 }

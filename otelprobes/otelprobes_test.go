@@ -25,6 +25,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/probekit/probes"
+	"github.com/probekit/probes/internal/exporttest"
 	"github.com/probekit/probes/internal/testutil"
 	"github.com/probekit/probes/liveness"
 	"github.com/probekit/probes/metrics"
@@ -868,4 +869,21 @@ func TestExporterNamesArePackageMetrics(t *testing.T) {
 			t.Errorf("%s: the exporter serves it, package metrics does not", name)
 		}
 	}
+}
+
+// Registered before any gate, the instruments show every gate built after
+// them, read through the OpenTelemetry Prometheus exporter: each gate's
+// status, each check's state and every execution of it, and the warm-up's
+// tasks.
+func TestGatesBuiltAfterRegister(t *testing.T) {
+	lc := probes.NewLifecycle()
+	reg := prometheus.NewRegistry()
+	exporter, err := otelprom.New(otelprom.WithRegisterer(reg), otelprom.WithoutScopeInfo())
+	if err != nil {
+		t.Fatal(err)
+	}
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(exporter))
+	defer mp.Shutdown(context.Background())
+	register(t, mp, lc)
+	exporttest.GatesBuiltAfter(t, lc, reg)
 }
