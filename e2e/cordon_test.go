@@ -137,7 +137,9 @@ func (w *watcher) after(server string, since time.Time) []string {
 func buildProbectl(t *testing.T) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "probectl")
-	if out, err := exec.Command("go", "build", "-o", bin, "../cmd/probectl").CombinedOutput(); err != nil {
+	build := exec.Command("go", "build", "-o", bin, "./cmd/probectl")
+	build.Dir = ".." // the library's module: this one is the tests' own
+	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go build probectl: %v\n%s", err, out)
 	}
 	return bin

@@ -389,7 +389,8 @@ func rollingRestart(t *testing.T, bin string, args []string) outcome {
 func buildExample(t testing.TB) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "example")
-	build := exec.Command("go", "build", "-o", bin, "../example")
+	build := exec.Command("go", "build", "-o", bin, "./example")
+	build.Dir = ".." // the library's module: this one is the tests' own
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}

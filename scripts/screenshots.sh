@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/install-deps.sh
 dir=$(mktemp -d)
-PAGE_SCREENSHOTS="$dir" go test -tags e2e -count=1 -run 'TestStatusPageInABrowser|TestFleetView' ./e2e
+PAGE_SCREENSHOTS="$dir" (cd e2e && go test -tags e2e -count=1 -run 'TestStatusPageInABrowser|TestFleetView' ./...)
 cp "$dir/status-page-outage.png" docs/img/status-page.png
 cp "$dir/fleet-page.png" docs/img/fleet-page.png
 rm -rf "$dir"
