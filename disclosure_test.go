@@ -23,7 +23,6 @@ import (
 	"github.com/probekit/probes/readiness"
 	"github.com/probekit/probes/server"
 	"github.com/probekit/probes/startup"
-	"github.com/probekit/probes/statuspage"
 )
 
 // Every surface, read as an anonymous and as an authorised reader, with a
@@ -61,7 +60,7 @@ func TestDisclosureOnEverySurface(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(hist.Close)
-	page, err := statuspage.New(lc, hist, statuspage.Refresh(time.Hour))
+	page, err := history.NewPage(lc, hist, history.Refresh(time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -218,7 +217,7 @@ func TestPageAnswersAsTheDeepView(t *testing.T) {
 	}), probes.Every(time.Millisecond)); err != nil { // shared: readiness only warns
 		t.Fatal(err)
 	}
-	page, err := statuspage.New(lc, nil)
+	page, err := history.NewPage(lc, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -41,7 +41,6 @@ import (
 	"github.com/probekit/probes/readiness/pgxcheck"
 	"github.com/probekit/probes/server"
 	"github.com/probekit/probes/startup"
-	"github.com/probekit/probes/statuspage"
 	"github.com/probekit/probes/systemd"
 )
 
@@ -678,7 +677,7 @@ func Example_statusPage() {
 		panic(err)
 	}
 	defer hist.Close()
-	page, err := statuspage.New(lc, hist)
+	page, err := history.NewPage(lc, hist)
 	if err != nil {
 		panic(err)
 	}

@@ -18,7 +18,6 @@ import (
 	"github.com/probekit/probes/readiness"
 	"github.com/probekit/probes/server"
 	"github.com/probekit/probes/startup"
-	"github.com/probekit/probes/statuspage"
 )
 
 // A watcher added before any gate hears the gates built after it: their
@@ -113,7 +112,7 @@ func TestSurfacesBuiltBeforeTheGates(t *testing.T) {
 	}
 	defer hist.Close()
 	mux.Handle("/history", hist.Handler())
-	page, err := statuspage.New(lc, hist)
+	page, err := history.NewPage(lc, hist)
 	if err != nil {
 		t.Fatal(err)
 	}

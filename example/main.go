@@ -56,7 +56,6 @@ import (
 	"github.com/probekit/probes/redact"
 	"github.com/probekit/probes/server"
 	"github.com/probekit/probes/startup"
-	"github.com/probekit/probes/statuspage"
 	"github.com/probekit/probes/systemd"
 )
 
@@ -352,7 +351,7 @@ func run(ctx context.Context, cfg config, log *zap.Logger) error {
 		return err
 	}
 	defer hist.Close()
-	page, err := statuspage.New(lc, hist, statuspage.Title("probes-example: items API"))
+	page, err := history.NewPage(lc, hist, history.Title("probes-example: items API"))
 	if err != nil {
 		return err
 	}

@@ -1,14 +1,36 @@
-// Package history keeps what happened to a service recently, in memory
-// fixed when it is built: a ring of the last transitions (phase moves, gate
-// verdict changes, check verdict changes) and, per check, executions by
-// status and latency over fixed time buckets (the last hour by minute, the
-// last day by quarter hour), enough for a sparkline and a p99. Recording an
-// execution takes constant time and allocates nothing.
+// Package history keeps what happened to a service recently, and shows it
+// to people.
 //
-// A History follows a lifecycle and every gate it has when New runs; build
-// it after the gates. Its ServeHTTP answers the whole of it as JSON, with
-// reasons only for requests an authorizer accepts. The status page (package
-// statuspage) renders it.
+// A History keeps, in memory fixed when it is built, a ring of the last
+// transitions (phase moves, gate verdict changes, check verdict changes,
+// cordons) and, per check, executions by status and latency over fixed
+// time buckets (the last hour by minute, the last day by quarter hour),
+// enough for a sparkline and a p99. Recording an execution takes constant
+// time and allocates nothing. It follows the lifecycle and every gate built
+// on it, before or after the History (probes.Lifecycle.Watch). Its Handler
+// answers the whole of it as JSON, with reasons only for the readers the
+// lifecycle's read policy authorises.
+//
+// A Page (NewPage) renders the lifecycle and a History for people: a
+// self-contained HTML page of the phase, the warm-up, every gate and check
+// (status, since when, a latency sparkline and a strip of the last hour)
+// and the recent transitions, rendered on the server and kept live by a
+// server-sent event stream. It is what a browser gets from the deep view
+// when server.Browsers(page) is given to server.Register; curl, the
+// kubelet and monitors keep their JSON and text. The page loads nothing
+// from elsewhere: its style and script are inline, allowed by hash in a
+// strict Content-Security-Policy, and it works with JavaScript off (it is
+// simply not live then). Streams have a budget of their own (MaxStreams):
+// each is taken off the listener's connection count, written with a
+// deadline, and dropped when its reader stalls, so that open pages never
+// cost a probe.
+//
+// The page's testing contract: the phase element carries
+// data-phase="<phase>"; a cordon's element data-cordon="<reason>" (empty
+// for anonymous readers); each check data-check="<gate>/<name>" and
+// data-status="pass|warn|fail" (and data-flapping when it flaps); each
+// warm-up task data-task="<name>" and data-progress="<0-100>"; each
+// timeline entry data-transition with data-subject, data-from and data-to.
 //
 // The package uses only the standard library.
 package history

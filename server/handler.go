@@ -24,7 +24,7 @@ type handlerConfig struct {
 // Browsers makes the deep view that Register mounts hand requests from
 // browsers (those that prefer text/html to health+json and the text form,
 // by q-value, or ask for a text/event-stream) to
-// h, such as a statuspage.Page, on the same URL: a person opening /healthz
+// h, such as a history.Page, on the same URL: a person opening /healthz
 // gets a page, while curl, the kubelet and monitors keep their JSON and
 // text. It is Register's alone, and applies to the deep view only:
 // NewHandler and Mount refuse it.

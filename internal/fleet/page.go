@@ -144,7 +144,7 @@ var pageTmpl = template.Must(template.New("fleet").Funcs(template.FuncMap{
 </html>
 `))
 
-// The look of the instance page (statuspage), for the fleet.
+// The look of the instance page (history.Page), for the fleet.
 const pageStyle = `:root{color-scheme:light dark;--pass:#1a7f37;--warn:#9a6700;--fail:#cf222e;--none:#8c959f}
 body{font:15px/1.45 system-ui,sans-serif;margin:0 auto;max-width:72rem;padding:1rem}
 h1{font-size:1.3rem;margin:0}h2{font-size:1.05rem;margin:1.2rem 0 .4rem}

@@ -1,26 +1,4 @@
-// Package statuspage renders a lifecycle for people: a self-contained HTML
-// page of the phase, the warm-up, every gate and check (status, since when,
-// a latency sparkline and a strip of the last hour) and the recent
-// transitions, rendered on the server and kept live by a server-sent event
-// stream. It is what a browser gets from the deep view when
-// server.Browsers(page) is given to server.Register; curl, the kubelet and
-// monitors keep their JSON and text.
-//
-// The page loads nothing from elsewhere: its style and script are inline,
-// allowed by hash in a strict Content-Security-Policy, and it works with
-// JavaScript off (it is simply not live then). Streams have a budget of
-// their own (MaxStreams): each is taken off the listener's connection
-// count, written with a deadline, and dropped when its reader stalls, so
-// that open pages never cost a probe.
-//
-// Testing contract: the phase element carries data-phase="<phase>"; a
-// cordon's element data-cordon="<reason>"; each check data-check="<gate>/<name>" and data-status="pass|warn|fail" (and
-// data-flapping when it flaps); each warm-up task data-task="<name>" and
-// data-progress="<0-100>"; each timeline entry data-transition with
-// data-subject, data-from and data-to.
-//
-// The package uses only the standard library.
-package statuspage
+package history
 
 import (
 	"bytes"
@@ -38,7 +16,6 @@ import (
 	"time"
 
 	"github.com/probekit/probes"
-	"github.com/probekit/probes/history"
 	"github.com/probekit/probes/internal/accept"
 	"github.com/probekit/probes/internal/budget"
 	"github.com/probekit/probes/internal/opt"
@@ -60,11 +37,11 @@ const (
 	streamWriteBuffer = 32 << 10
 )
 
-// Option configures a Page. An invalid value makes New return an error
+// PageOption configures a Page. An invalid value makes NewPage return an error
 // that names the option.
-type Option func(*config) error
+type PageOption func(*pageConfig) error
 
-type config struct {
+type pageConfig struct {
 	maxStreams int
 	refresh    time.Duration
 	title      string
@@ -78,8 +55,8 @@ type config struct {
 // one whose reader vanished, within TCP keepalive's probes (about 10 s
 // apart); every stream ends after ten minutes and its page reconnects.
 // Default DefaultMaxStreams.
-func MaxStreams(n int) Option {
-	return func(c *config) error {
+func MaxStreams(n int) PageOption {
+	return func(c *pageConfig) error {
 		if n < 1 {
 			return fmt.Errorf("MaxStreams(%d): must be at least 1", n)
 		}
@@ -90,8 +67,8 @@ func MaxStreams(n int) Option {
 
 // Refresh sets how often open pages are sent the figures that change
 // without a verdict changing. Default DefaultRefresh.
-func Refresh(d time.Duration) Option {
-	return func(c *config) error {
+func Refresh(d time.Duration) PageOption {
+	return func(c *pageConfig) error {
 		if d <= 0 {
 			return fmt.Errorf("Refresh(%s): must be positive", d)
 		}
@@ -101,17 +78,17 @@ func Refresh(d time.Duration) Option {
 }
 
 // Title sets the page's title. Default "Service health".
-func Title(s string) Option {
-	return func(c *config) error { c.title = s; return nil }
+func Title(s string) PageOption {
+	return func(c *pageConfig) error { c.title = s; return nil }
 }
 
-// Page is the status page of one lifecycle. Create one with New; it is an
+// Page is the status page of one lifecycle. Create one with NewPage; it is an
 // http.Handler.
 type Page struct {
 	lc      *probes.Lifecycle
-	hist    *history.History
+	hist    *History
 	deep    *probes.Group // the deep view: the page answers with its status
-	cfg     config
+	cfg     pageConfig
 	streams *budget.Budget
 
 	renderMu sync.Mutex                // one rendering at a time
@@ -154,22 +131,22 @@ func (r *rendering) of(a probes.Audience) *shown {
 
 var _ http.Handler = (*Page)(nil)
 
-// New returns the page of lc, with the transitions and rollups of hist
+// NewPage returns the page of lc, with the transitions and rollups of hist
 // (nil for none). It fails when lc is nil, when lc's Run has already
 // returned, or with an error naming the option when an option is invalid.
 // Its work (pushing changes to open pages) is lc's: Run starts it and ends
 // it, and every stream with it; Close ends them sooner.
-func New(lc *probes.Lifecycle, hist *history.History, opts ...Option) (*Page, error) {
+func NewPage(lc *probes.Lifecycle, hist *History, opts ...PageOption) (*Page, error) {
 	if lc == nil {
-		return nil, errors.New("statuspage: New(nil, ...): need a *probes.Lifecycle")
+		return nil, errors.New("history: NewPage(nil, ...): need a *probes.Lifecycle")
 	}
-	cfg := config{maxStreams: DefaultMaxStreams, refresh: DefaultRefresh, title: "Service health"}
-	if err := opt.Apply("statuspage", &cfg, opts); err != nil {
+	cfg := pageConfig{maxStreams: DefaultMaxStreams, refresh: DefaultRefresh, title: "Service health"}
+	if err := opt.Apply("history", &cfg, opts); err != nil {
 		return nil, err
 	}
 	deep, err := probes.NewGroup(lc, "healthz")
 	if err != nil {
-		return nil, fmt.Errorf("statuspage: %w", err)
+		return nil, fmt.Errorf("history: %w", err)
 	}
 	// A quarter of the places is kept for authorised readers, so that
 	// anonymous pages cannot lock the operators out.
@@ -179,7 +156,7 @@ func New(lc *probes.Lifecycle, hist *history.History, opts ...Option) (*Page, er
 	}
 	streams, err := budget.New(budget.Config{Max: cfg.maxStreams, Reserved: reserved})
 	if err != nil {
-		return nil, fmt.Errorf("statuspage: MaxStreams(%d): %w", cfg.maxStreams, err)
+		return nil, fmt.Errorf("history: MaxStreams(%d): %w", cfg.maxStreams, err)
 	}
 	p := &Page{lc: lc, hist: hist, deep: deep, cfg: cfg, streams: streams, subs: map[chan struct{}]struct{}{},
 		nudge: make(chan struct{}, 1), done: make(chan struct{})}
@@ -195,7 +172,7 @@ func New(lc *probes.Lifecycle, hist *history.History, opts ...Option) (*Page, er
 	})
 	if err := lc.Go("status page", p.loop); err != nil {
 		p.cancel()
-		return nil, fmt.Errorf("statuspage: %w", err)
+		return nil, fmt.Errorf("history: %w", err)
 	}
 	return p, nil
 }

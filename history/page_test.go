@@ -1,4 +1,4 @@
-package statuspage_test
+package history_test
 
 import (
 	"bufio"
@@ -15,27 +15,22 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
-
 	"github.com/probekit/probes"
 	"github.com/probekit/probes/history"
 	"github.com/probekit/probes/internal/testutil"
 	"github.com/probekit/probes/readiness"
 	"github.com/probekit/probes/startup"
-	"github.com/probekit/probes/statuspage"
 )
-
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 type fixture struct {
 	lc    *probes.Lifecycle
 	ready *readiness.Gate
-	page  *statuspage.Page
+	page  *history.Page
 	srv   *httptest.Server
 	down  atomic.Bool
 }
 
-func newFixture(t testing.TB, opts ...statuspage.Option) *fixture {
+func newFixture(t testing.TB, opts ...history.PageOption) *fixture {
 	t.Helper()
 	return newFixtureReadBy(t, nil, opts...)
 }
@@ -45,7 +40,7 @@ func isOp(r *http.Request) bool { return r.Header.Get("X-Op") == "yes" }
 
 // newFixtureReadBy is newFixture on a lifecycle whose read policy is
 // readers (nil: nobody is authorised).
-func newFixtureReadBy(t testing.TB, readers func(*http.Request) bool, opts ...statuspage.Option) *fixture {
+func newFixtureReadBy(t testing.TB, readers func(*http.Request) bool, opts ...history.PageOption) *fixture {
 	t.Helper()
 	f := &fixture{lc: probes.NewLifecycle(probes.Readers(readers))}
 	warm, err := startup.New(f.lc)
@@ -71,7 +66,7 @@ func newFixtureReadBy(t testing.TB, readers func(*http.Request) bool, opts ...st
 		t.Fatal(err)
 	}
 	t.Cleanup(h.Close)
-	if f.page, err = statuspage.New(f.lc, h, opts...); err != nil {
+	if f.page, err = history.NewPage(f.lc, h, opts...); err != nil {
 		t.Fatal(err)
 	}
 	f.srv = httptest.NewServer(f.page)
@@ -183,7 +178,7 @@ func stream(t *testing.T, url string) (net.Conn, func() string) {
 
 // A change reaches an open stream at once, rendered as the page renders it.
 func TestStreamPushesChanges(t *testing.T) {
-	f := newFixture(t, statuspage.Refresh(time.Hour))
+	f := newFixture(t, history.Refresh(time.Hour))
 	testutil.Background(t, f.lc.Run)
 	testutil.Eventually(t, "ready", func() bool { return f.ready.Report().Status() == probes.Pass })
 	_, next := stream(t, f.srv.URL)
@@ -201,7 +196,7 @@ func TestStreamPushesChanges(t *testing.T) {
 // Streams beyond the budget are refused; one that ends makes room.
 func TestStreamBudget(t *testing.T) {
 	// A reader that left is noticed at the next writes, which Refresh paces.
-	f := newFixture(t, statuspage.MaxStreams(2), statuspage.Refresh(50*time.Millisecond))
+	f := newFixture(t, history.MaxStreams(2), history.Refresh(50*time.Millisecond))
 	testutil.Background(t, f.lc.Run)
 	c1, next1 := stream(t, f.srv.URL)
 	next1()
@@ -222,7 +217,7 @@ func TestStreamBudget(t *testing.T) {
 
 // A reader that stops reading is dropped, not buffered for.
 func TestStalledReaderDropped(t *testing.T) {
-	f := newFixture(t, statuspage.Refresh(time.Hour))
+	f := newFixture(t, history.Refresh(time.Hour))
 	testutil.Background(t, f.lc.Run)
 	c, next := stream(t, f.srv.URL)
 	next()
@@ -262,11 +257,11 @@ func TestCloseEndsStreams(t *testing.T) {
 }
 
 func TestNewRejects(t *testing.T) {
-	if _, err := statuspage.New(nil, nil); err == nil {
+	if _, err := history.NewPage(nil, nil); err == nil {
 		t.Error("New(nil) accepted")
 	}
-	for _, o := range []statuspage.Option{statuspage.MaxStreams(0), statuspage.Refresh(0)} {
-		if _, err := statuspage.New(probes.NewLifecycle(), nil, o); err == nil {
+	for _, o := range []history.PageOption{history.MaxStreams(0), history.Refresh(0)} {
+		if _, err := history.NewPage(probes.NewLifecycle(), nil, o); err == nil {
 			t.Error("a bad option accepted")
 		}
 	}
@@ -275,7 +270,7 @@ func TestNewRejects(t *testing.T) {
 // A carriage return in the page's text (an error's, say) cannot start a
 // field of its own in the event stream.
 func TestStreamFramesCarriageReturns(t *testing.T) {
-	f := newFixtureReadBy(t, func(*http.Request) bool { return true }, statuspage.Refresh(time.Hour))
+	f := newFixtureReadBy(t, func(*http.Request) bool { return true }, history.Refresh(time.Hour))
 	if err := f.ready.Add("evil", probes.CheckFunc(func(context.Context) error {
 		return errors.New("boom\revent: hijacked\rretry: 86400000\r\nid: 7")
 	}), probes.Every(time.Hour)); err != nil {
@@ -315,7 +310,7 @@ func TestStreamFramesCarriageReturns(t *testing.T) {
 // With a read policy, anonymous pages cannot take the places kept for the
 // readers it accepts.
 func TestStreamPlacesKeptForOperators(t *testing.T) {
-	f := newFixtureReadBy(t, isOp, statuspage.MaxStreams(4))
+	f := newFixtureReadBy(t, isOp, history.MaxStreams(4))
 	for range 3 {
 		_, next := stream(t, f.srv.URL)
 		next()
@@ -379,7 +374,7 @@ func TestPageShowsCordon(t *testing.T) {
 // Only an Accept that asks for a stream by q-value opens one, and HEAD
 // never does: it gets the headers at once and holds no place.
 func TestStreamOnlyWhenAskedFor(t *testing.T) {
-	f := newFixture(t, statuspage.Refresh(time.Hour))
+	f := newFixture(t, history.Refresh(time.Hour))
 	for _, tt := range []struct {
 		name, method, query, accept string
 		ctype                       string
@@ -415,7 +410,7 @@ func TestStreamOnlyWhenAskedFor(t *testing.T) {
 // A stream that opens gets the page as it is; the streams already open
 // hear nothing of it, only of real changes.
 func TestOpeningAStreamTellsNobodyElse(t *testing.T) {
-	f := newFixture(t, statuspage.Refresh(time.Hour))
+	f := newFixture(t, history.Refresh(time.Hour))
 	testutil.Background(t, f.lc.Run)
 	testutil.Eventually(t, "ready", func() bool { return f.ready.Report().Status() == probes.Pass })
 	_, first := stream(t, f.srv.URL)
@@ -436,7 +431,7 @@ func TestOpeningAStreamTellsNobodyElse(t *testing.T) {
 
 // The streams are the lifecycle's work: they end when its Run does.
 func TestRunEndsStreams(t *testing.T) {
-	f := newFixture(t, statuspage.Refresh(time.Hour))
+	f := newFixture(t, history.Refresh(time.Hour))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- f.lc.Run(ctx) }()
@@ -448,7 +443,7 @@ func TestRunEndsStreams(t *testing.T) {
 	if _, err := io.ReadAll(c); err != nil {
 		t.Errorf("the stream after Run ended: %v, want it closed", err)
 	}
-	if _, err := statuspage.New(f.lc, nil); err == nil {
+	if _, err := history.NewPage(f.lc, nil); err == nil {
 		t.Error("New after Run ended succeeded")
 	}
 }

@@ -1,4 +1,4 @@
-package statuspage
+package history
 
 import (
 	"fmt"
@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/probekit/probes"
-	"github.com/probekit/probes/history"
 )
 
 // snapshot is what one rendering shows, read once for both variants.
@@ -16,13 +15,13 @@ type snapshot struct {
 	since       time.Time
 	cordon      probes.Cordon
 	gates       []probes.Report
-	transitions []history.Transition
-	series      map[string]history.Series // "gate/check"
+	transitions []Transition
+	series      map[string]Series // "gate/check"
 }
 
 func (p *Page) snapshot() snapshot {
 	f := p.lc.Facts()
-	s := snapshot{phase: f.Phase, since: f.Since, cordon: f.Cordon, gates: f.Gates, series: map[string]history.Series{}}
+	s := snapshot{phase: f.Phase, since: f.Since, cordon: f.Cordon, gates: f.Gates, series: map[string]Series{}}
 	for _, rep := range s.gates {
 		if p.hist == nil {
 			break
@@ -119,7 +118,7 @@ func (s snapshot) view(a probes.Audience) liveData {
 // spark turns the last hour into a polyline of p99 per minute (120 x 24),
 // the hour's worst p99, and a strip of one cell per minute coloured by the
 // worst outcome in it.
-func spark(minutes []history.Bucket) (points, p99 string, strip []stripCell) {
+func spark(minutes []Bucket) (points, p99 string, strip []stripCell) {
 	var worst time.Duration
 	for _, b := range minutes {
 		worst = max(worst, b.P99)

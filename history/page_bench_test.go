@@ -1,4 +1,4 @@
-package statuspage_test
+package history_test
 
 import (
 	"bufio"
@@ -15,7 +15,6 @@ import (
 	"github.com/probekit/probes/history"
 	"github.com/probekit/probes/readiness"
 	"github.com/probekit/probes/server"
-	"github.com/probekit/probes/statuspage"
 )
 
 // BenchmarkRender is one rendering of the page for a request.
@@ -73,7 +72,7 @@ func service(b *testing.B, maxStreams int) (*probes.Lifecycle, http.Handler, str
 		b.Fatal(err)
 	}
 	b.Cleanup(h.Close)
-	page, err := statuspage.New(lc, h, statuspage.MaxStreams(maxStreams), statuspage.Refresh(time.Hour))
+	page, err := history.NewPage(lc, h, history.MaxStreams(maxStreams), history.Refresh(time.Hour))
 	if err != nil {
 		b.Fatal(err)
 	}
