@@ -4,9 +4,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"net/http"
-	"time"
 
 	"github.com/probekit/probes"
+	"github.com/probekit/probes/internal/format"
 )
 
 // Handler serves the History as JSON for tools (GET and HEAD; anything else
@@ -69,18 +69,11 @@ type bucketDoc struct {
 	Max   float64 `json:"maxMs"`
 }
 
-func stamp(t time.Time) string {
-	if t.IsZero() {
-		return ""
-	}
-	return t.UTC().Format(time.RFC3339Nano)
-}
-
 func (h *History) document(a probes.Audience) document {
-	d := document{Phase: h.lc.Phase().String(), Since: stamp(h.lc.Since()), Checks: map[string]checkSeries{}}
+	d := document{Phase: h.lc.Phase().String(), Since: format.Stamp(h.lc.Since()), Checks: map[string]checkSeries{}}
 	for _, t := range h.Transitions() {
 		t = t.For(a)
-		td := transitionDoc{At: stamp(t.At), Subject: t.Subject, From: t.From, To: t.To, Reason: t.Reason}
+		td := transitionDoc{At: format.Stamp(t.At), Subject: t.Subject, From: t.From, To: t.To, Reason: t.Reason}
 		d.Transitions = append(d.Transitions, td)
 	}
 	if d.Transitions == nil {
@@ -89,7 +82,7 @@ func (h *History) document(a probes.Audience) document {
 	for _, g := range h.lc.Gates() {
 		rep := g.Report()
 		for _, c := range rep.Checks {
-			cs := checkSeries{Since: stamp(c.Since), Flapping: c.Flapping, Minutes: []bucketDoc{}, Quarters: []bucketDoc{}}
+			cs := checkSeries{Since: format.Stamp(c.Since), Flapping: c.Flapping, Minutes: []bucketDoc{}, Quarters: []bucketDoc{}}
 			if sr, ok := h.Check(rep.Gate, c.Name); ok {
 				cs.Minutes, cs.Quarters = bucketDocs(sr.Minutes), bucketDocs(sr.Quarters)
 			}
@@ -102,7 +95,7 @@ func (h *History) document(a probes.Audience) document {
 func bucketDocs(bs []Bucket) []bucketDoc {
 	out := make([]bucketDoc, len(bs))
 	for i, b := range bs {
-		out[i] = bucketDoc{Start: stamp(b.Start), Pass: b.Pass, Warn: b.Warn, Fail: b.Fail,
+		out[i] = bucketDoc{Start: format.Stamp(b.Start), Pass: b.Pass, Warn: b.Warn, Fail: b.Fail,
 			P99: float64(b.P99.Microseconds()) / 1000, Max: float64(b.Max.Microseconds()) / 1000}
 	}
 	return out

@@ -3,8 +3,6 @@ package history
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"html/template"
@@ -18,6 +16,7 @@ import (
 	"github.com/probekit/probes"
 	"github.com/probekit/probes/internal/accept"
 	"github.com/probekit/probes/internal/budget"
+	"github.com/probekit/probes/internal/look"
 	"github.com/probekit/probes/internal/opt"
 )
 
@@ -439,10 +438,5 @@ func event(b []byte) []byte {
 // Streams returns how many streams are open.
 func (p *Page) Streams() int { return p.streams.Held() }
 
-func hash(s string) string {
-	sum := sha256.Sum256([]byte(s))
-	return "'sha256-" + base64.StdEncoding.EncodeToString(sum[:]) + "'"
-}
-
-var csp = "default-src 'none'; style-src " + hash(style) + "; script-src " + hash(script) +
+var csp = "default-src 'none'; style-src " + look.Hash(style) + "; script-src " + look.Hash(script) +
 	"; connect-src 'self'; img-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/probekit/probes"
+	"github.com/probekit/probes/internal/look"
 )
 
 // snapshot is what one rendering shows, read once for both variants.
@@ -210,19 +211,14 @@ var tmpl = template.Must(template.New("").Parse(`{{define "page"}}<!doctype html
 </section>
 {{end}}`))
 
-const style = `:root{color-scheme:light dark;--pass:#1a7f37;--warn:#9a6700;--fail:#cf222e;--none:#8c959f}
-body{font:15px/1.45 system-ui,sans-serif;margin:0 auto;max-width:60rem;padding:1rem}
-h1{font-size:1.3rem;margin:0}h2{font-size:1.05rem;margin:1.2rem 0 .4rem}
-header{display:flex;flex-wrap:wrap;gap:.5rem 1rem;align-items:baseline}
+// style is the shared look (package look) and the status page's own rules.
+const style = look.Base + `body{max-width:60rem}
 #conn{margin:0;color:var(--none)}.offline #conn{color:var(--fail)}
-.pass,.ph-ready{color:var(--pass)}.warn,.ph-warming{color:var(--warn)}.fail,.ph-broken,.ph-draining{color:var(--fail)}
 ul.gates,ul.tasks{list-style:none;padding:0;display:flex;flex-wrap:wrap;gap:.3rem 1.2rem}
-table{border-collapse:collapse;width:100%}th,td{text-align:left;padding:.25rem .4rem;border-bottom:1px solid #8884;vertical-align:top}
-.reason{color:var(--none);font-size:.9em;word-break:break-word}.flap{border:1px solid var(--warn);border-radius:.3rem;padding:0 .3rem;color:var(--warn)}
+.flap{border:1px solid var(--warn);border-radius:.3rem;padding:0 .3rem;color:var(--warn)}
 svg.spark polyline{fill:none;stroke:currentColor;stroke-width:1}
 svg.strip rect.pass{fill:var(--pass)}svg.strip rect.warn{fill:var(--warn)}svg.strip rect.fail{fill:var(--fail)}svg.strip rect.none{fill:#8883}
-ol.timeline{padding-left:1.5rem}time{font-variant-numeric:tabular-nums;color:var(--none)}
-@media (max-width:40rem){table,thead,tbody,tr,th,td{display:block}thead{display:none}tr{padding:.4rem 0}}`
+ol.timeline{padding-left:1.5rem}time{color:var(--none)}`
 
 const script = `(function(){var m=document.getElementById("live"),c=document.getElementById("conn");
 if(!window.EventSource||!m)return;c.textContent="connecting";

@@ -9,9 +9,9 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/probekit/probes"
+	"github.com/probekit/probes/internal/format"
 )
 
 // Info describes the service in every health+json body. Empty fields are left
@@ -338,7 +338,7 @@ func renderJSON(info *Info, rep *probes.Report, o renderOptions) []byte {
 	deep := rep.Gate == probes.Health
 	if o.verbose && !o.single && deep {
 		b.Phase = rep.Phase.String()
-		b.Since = stamp(rep.Since)
+		b.Since = format.Stamp(rep.Since)
 		if len(rep.Gates) > 0 {
 			b.Gates = make(map[string]string, len(rep.Gates))
 			for _, g := range rep.Gates {
@@ -346,7 +346,7 @@ func renderJSON(info *Info, rep *probes.Report, o renderOptions) []byte {
 			}
 		}
 		if c := rep.Cordon; !c.IsZero() {
-			b.Cordon = &cordonMember{Reason: c.Reason, Since: stamp(c.Since), Until: stamp(c.Until)}
+			b.Cordon = &cordonMember{Reason: c.Reason, Since: format.Stamp(c.Since), Until: format.Stamp(c.Until)}
 		}
 	}
 	if o.verbose {
@@ -413,14 +413,6 @@ func marshal(b *body) []byte {
 	return buf.Bytes()
 }
 
-// stamp formats t for a body, or "" for the zero time.
-func stamp(t time.Time) string {
-	if t.IsZero() {
-		return ""
-	}
-	return t.UTC().Format(time.RFC3339Nano)
-}
-
 func checkEntry(c *probes.Result) entry {
 	e := entry{
 		ComponentType: c.ComponentType,
@@ -428,7 +420,7 @@ func checkEntry(c *probes.Result) entry {
 		ObservedUnit:  "ms",
 		Status:        c.Status.String(),
 	}
-	e.Time, e.Since = stamp(c.Time), stamp(c.Since)
+	e.Time, e.Since = format.Stamp(c.Time), format.Stamp(c.Since)
 	e.Flapping = c.Flapping
 	e.Output = output(c.Err)
 	return e

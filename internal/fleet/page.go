@@ -4,8 +4,7 @@ package fleet
 
 import (
 	"bytes"
-	"crypto/sha256"
-	"encoding/base64"
+	"github.com/probekit/probes/internal/look"
 	"html/template"
 	"math"
 	"net/http"
@@ -84,14 +83,9 @@ type pageData struct {
 	R       *Round
 }
 
-func styleHash(s string) string {
-	sum := sha256.Sum256([]byte(s))
-	return "'sha256-" + base64.StdEncoding.EncodeToString(sum[:]) + "'"
-}
-
 // The page runs no script at all; links leave it to the instances' own
 // pages.
-var pageCSP = "default-src 'none'; style-src " + styleHash(pageStyle) +
+var pageCSP = "default-src 'none'; style-src " + look.Hash(pageStyle) +
 	"; script-src 'none'; img-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 
 var pageTmpl = template.Must(template.New("fleet").Funcs(template.FuncMap{
@@ -144,15 +138,9 @@ var pageTmpl = template.Must(template.New("fleet").Funcs(template.FuncMap{
 </html>
 `))
 
-// The look of the instance page (history.Page), for the fleet.
-const pageStyle = `:root{color-scheme:light dark;--pass:#1a7f37;--warn:#9a6700;--fail:#cf222e;--none:#8c959f}
-body{font:15px/1.45 system-ui,sans-serif;margin:0 auto;max-width:72rem;padding:1rem}
-h1{font-size:1.3rem;margin:0}h2{font-size:1.05rem;margin:1.2rem 0 .4rem}
-header{display:flex;flex-wrap:wrap;gap:.5rem 1rem;align-items:baseline}header p{margin:0;color:var(--none)}
-.pass,.ph-ready{color:var(--pass)}.warn,.ph-warming{color:var(--warn)}.fail,.ph-broken,.ph-draining,.ph-stopped{color:var(--fail)}
+// The shared look (package look), and the fleet page's own rules.
+const pageStyle = look.Base + `body{max-width:72rem}
+header p{margin:0;color:var(--none)}
 ul.faults{padding-left:1.2rem}ul.faults li.wide{font-weight:600}
 ul.checks{list-style:none;padding:0;margin:0;display:flex;flex-wrap:wrap;gap:.1rem 1rem}
-table{border-collapse:collapse;width:100%}th,td{text-align:left;padding:.25rem .4rem;border-bottom:1px solid #8884;vertical-align:top}
-.reason{color:var(--none);font-size:.9em;word-break:break-word}.cordon{border:1px solid var(--warn);border-radius:.3rem;padding:0 .3rem;color:var(--warn)}
-time{font-variant-numeric:tabular-nums}
-@media (max-width:40rem){table,thead,tbody,tr,th,td{display:block}thead{display:none}tr{padding:.4rem 0}}`
+.cordon{border:1px solid var(--warn);border-radius:.3rem;padding:0 .3rem;color:var(--warn)}`

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/probekit/probes"
+	"github.com/probekit/probes/internal/look"
 	"github.com/probekit/probes/internal/testutil"
 )
 
@@ -48,7 +49,7 @@ func TestPageContract(t *testing.T) {
 		t.Fatalf("got %d %q", rec.Code, rec.Header().Get("Content-Type"))
 	}
 	csp := rec.Header().Get("Content-Security-Policy")
-	if !strings.Contains(csp, "default-src 'none'") || !strings.Contains(csp, "script-src 'none'") || !strings.Contains(csp, styleHash(pageStyle)) {
+	if !strings.Contains(csp, "default-src 'none'") || !strings.Contains(csp, "script-src 'none'") || !strings.Contains(csp, look.Hash(pageStyle)) {
 		t.Errorf("CSP %q", csp)
 	}
 	if strings.Contains(body, "<script") || strings.Contains(body, "alert(1)</script>") {

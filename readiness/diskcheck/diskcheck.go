@@ -29,10 +29,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"strings"
 
 	"github.com/probekit/probes"
+	"github.com/probekit/probes/internal/format"
 	"github.com/probekit/probes/internal/opt"
 )
 
@@ -74,7 +74,7 @@ func Inodes(n uint64) Threshold { return Threshold{n: n, unit: inodes} }
 func (t Threshold) String() string {
 	switch t.unit {
 	case bytes:
-		return formatBytes(t.n)
+		return format.Bytes(t.n)
 	case inodes:
 		return fmt.Sprintf("%d inodes", t.n)
 	}
@@ -264,21 +264,11 @@ func (c *Checker) below(u usage, space, inodes *Threshold) string {
 	var reasons []string
 	if space != nil && space.spaceBelow(u) {
 		reasons = append(reasons, fmt.Sprintf("%s free of %s (%.1f%%), below %s",
-			formatBytes(u.free), formatBytes(u.size), u.freeFraction()*100, space))
+			format.Bytes(u.free), format.Bytes(u.size), u.freeFraction()*100, space))
 	}
 	if inodes != nil && inodes.inodesBelow(u) {
 		reasons = append(reasons, fmt.Sprintf("%d of %d inodes free (%.1f%%), below %s",
 			u.ffree, u.files, u.inodesFreeFraction()*100, inodes))
 	}
 	return strings.Join(reasons, "; ")
-}
-
-// formatBytes writes n in binary units: "512 B", "7.5 MiB".
-func formatBytes(n uint64) string {
-	if n < 1<<10 {
-		return fmt.Sprintf("%d B", n)
-	}
-	exp := int(math.Log2(float64(n)) / 10)
-	exp = min(exp, 6)
-	return fmt.Sprintf("%.4g %ciB", float64(n)/math.Pow(1024, float64(exp)), "KMGTPE"[exp-1])
 }

@@ -61,6 +61,7 @@ import (
 	"strings"
 
 	"github.com/probekit/probes"
+	"github.com/probekit/probes/internal/format"
 	"github.com/probekit/probes/internal/opt"
 )
 
@@ -186,7 +187,7 @@ func (c *Checker) Check(ctx context.Context) error {
 		}
 		ratio := r.ratio()
 		probes.Observe(ctx, probes.Observation{Measurement: r.observeRatio, Value: ratio * 100, Unit: "%"})
-		msg := fmt.Sprintf("%s %s of %s %s (%.1f%%)", r.what, formatBytes(r.used), r.limitName, formatBytes(r.limit), ratio*100)
+		msg := fmt.Sprintf("%s %s of %s %s (%.1f%%)", r.what, format.Bytes(r.used), r.limitName, format.Bytes(r.limit), ratio*100)
 		switch {
 		case c.cfg.fail != 0 && ratio > c.cfg.fail:
 			fails = append(fails, fmt.Sprintf("%s, above %g%%", msg, c.cfg.fail*100))
@@ -374,13 +375,4 @@ func goRuntime() reading {
 		r.limit = uint64(l)
 	}
 	return r
-}
-
-// formatBytes writes n in binary units: "512 B", "7.5 MiB".
-func formatBytes(n uint64) string {
-	if n < 1<<10 {
-		return fmt.Sprintf("%d B", n)
-	}
-	exp := min(int(math.Log2(float64(n))/10), 6)
-	return fmt.Sprintf("%.4g %ciB", float64(n)/math.Pow(1024, float64(exp)), "KMGTPE"[exp-1])
 }
