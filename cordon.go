@@ -216,7 +216,7 @@ func (b Basis) Report(k Kind) Report {
 }
 
 // Basis returns what gate k answers before it looks at any check: the
-// phase x gate table of Kind.Verdict with the cordon's column. While
+// phase x gate table (Kind.verdict) with the cordon's column. While
 // cordoned in Cold, Warming or Ready, readiness fails and the deep view
 // (Health) warns, with the cordon's Note after the phase's; in other
 // phases, and for startup and liveness, the cordon changes nothing. The
@@ -225,7 +225,7 @@ func (b Basis) Report(k Kind) Report {
 func (l *Lifecycle) Basis(k Kind) Basis {
 	s := l.state.Load()
 	p, started := Phase(s&0xff), s&startedBit != 0
-	st, note := k.Verdict(p, started)
+	st, note := k.verdict(p, started)
 	b := Basis{Phase: p, Since: l.Since(), Status: st, Notes: []string{note}}
 	c := l.cordon.Load()
 	if c == nil {

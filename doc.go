@@ -4,7 +4,7 @@
 //
 // The package holds the shared vocabulary: Status (pass, warn, fail), Phase and
 // the Lifecycle that moves between phases, the one phase x gate table
-// (Kind.Verdict), Checker and the check options (Every, Timeout, Recheck,
+// (Lifecycle.Basis), Checker and the check options (Every, Timeout, Recheck,
 // Shared, ...), and Report, the model every surface renders (HTTP in package
 // server, gRPC, systemd, metrics). Checks run in the background on their own
 // schedules, inside the gates' packages.

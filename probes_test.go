@@ -525,7 +525,7 @@ func TestInterleavings(t *testing.T) {
 							if lc.Version() != v0 {
 								continue // a move raced the request: either answer is honest
 							}
-							want, _ := k.Verdict(p0, s0)
+							want, _ := probes.Verdict(k, p0, s0)
 							if got := rec.Code; got != map[bool]int{true: 200, false: 503}[want.OK()] {
 								mismatches.Add(1)
 								t.Errorf("%s in %s (started %v): got %d, want %s", k, p0, s0, got, want)

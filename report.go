@@ -122,7 +122,7 @@ type Report struct {
 	// Cordon is the lifecycle's cordon when the report was made, zero
 	// when it was not cordoned (see Lifecycle.Cordon).
 	Cordon Cordon
-	// Base is the gate's verdict from the phase alone (Kind.Verdict),
+	// Base is the gate's verdict from the phase alone (Lifecycle.Basis),
 	// before its checks.
 	Base Status
 	// Notes are short human-readable lines, such as "phase: warming".

@@ -32,7 +32,7 @@ func (k Kind) String() string {
 	return fmt.Sprintf("Kind(%d)", uint8(k))
 }
 
-// Verdict is the one phase x gate table: what gate k answers in phase p
+// verdict is the one phase x gate table: what gate k answers in phase p
 // before it looks at any check or task, with a note that says why. started
 // reports whether the lifecycle has been Ready at least once (the startup
 // latch). Every gate and every surface (HTTP, systemd, ...) reads this table
@@ -58,7 +58,7 @@ func (k Kind) String() string {
 // Startup in Draining or Stopped passes only if warm-up had finished: a
 // service stopped halfway through its warm-up never started, and saying
 // otherwise would tell systemd or the kubelet a lie that nothing needs.
-func (k Kind) Verdict(p Phase, started bool) (Status, string) {
+func (k Kind) verdict(p Phase, started bool) (Status, string) {
 	if p == Broken {
 		return Fail, "phase: broken; the process must be restarted"
 	}

@@ -456,7 +456,7 @@ func renderText(rep *probes.Report, path string, o renderOptions) []byte {
 		b.WriteString(note + "\n")
 	}
 	// A cordon counts for readiness and the deep view, in the phases up to
-	// Ready (see probes.Lifecycle.Verdict); the phase's own line stays.
+	// Ready (see probes.Lifecycle.Basis); the phase's own line stays.
 	cordoned := rep.Cordon.CountsIn(rep.Phase) && (rep.Gate == probes.Readiness || rep.Gate == probes.Health)
 	if rep.Base.OK() || cordoned && rep.Phase == probes.Ready {
 		fmt.Fprintf(&b, "[+]phase ok: %s\n", rep.Phase)
