@@ -1,6 +1,7 @@
 package probes
 
 import (
+	"context"
 	"errors"
 	"net"
 	"net/http"
@@ -14,9 +15,11 @@ import (
 //
 // Each transport maps its own credential to an audience: an HTTP request
 // through the policy's function (Lifecycle.Audience); a peer on the admin
-// socket, already let in by its credentials, is Authorized; gRPC, systemd's
-// status line and the metrics are Anonymous. Who may change state (a
-// cordon) is a separate decision, made by the admin surface.
+// socket, already let in by its credentials, is Authorized, which package
+// admin says by serving the deep view with a request whose context
+// WithAudience marks; gRPC, systemd's status line and the metrics are
+// Anonymous. Who may change state (a cordon) is a separate decision, made
+// by the admin surface.
 type Audience uint8
 
 const (
@@ -53,19 +56,44 @@ func Readers(f func(*http.Request) bool) LifecycleOption {
 	return func(l *Lifecycle) { l.readers = f }
 }
 
-// Audience returns the audience of r under the read policy set with
-// Readers: Authorized when its function accepts r, else Anonymous. A nil
-// lifecycle or request is Anonymous.
+type audienceKey struct{}
+
+// WithAudience returns a copy of ctx that carries audience a, for a
+// transport that has decided who its reader is its own way (the admin
+// socket, by the peer's credentials) and then serves the reader through an
+// HTTP surface: Lifecycle.Audience answers a for a request with this
+// context, before and instead of the Readers policy. Only code in the
+// server's process sets a request's context, so no remote client can claim
+// an audience by what it sends. Any a but Authorized is Anonymous.
+func WithAudience(ctx context.Context, a Audience) context.Context {
+	if a != Authorized {
+		a = Anonymous
+	}
+	return context.WithValue(ctx, audienceKey{}, a)
+}
+
+// Audience returns the audience of r: the one its context carries when a
+// transport marked it with WithAudience, else the one the read policy set
+// with Readers gives, Authorized when its function accepts r and Anonymous
+// otherwise. A nil lifecycle or request is Anonymous.
 func (l *Lifecycle) Audience(r *http.Request) Audience {
-	if l == nil || r == nil || l.readers == nil || !l.readers(r) {
+	if l == nil || r == nil {
+		return Anonymous
+	}
+	if a, ok := r.Context().Value(audienceKey{}).(Audience); ok {
+		return a
+	}
+	if l.readers == nil || !l.readers(r) {
 		return Anonymous
 	}
 	return Authorized
 }
 
-// Authorizes reports whether the read policy can authorise any reader: it
-// is false without Readers, so that a surface need not prepare for
-// authorised readers there can never be.
+// Authorizes reports whether the read policy can authorise any HTTP
+// reader: it is false without Readers, so that a surface need not prepare
+// for authorised readers there can never be. It does not count readers a
+// transport marks itself (WithAudience): a surface served that way, as the
+// admin socket serves the deep view, asks Audience per request.
 func (l *Lifecycle) Authorizes() bool { return l != nil && l.readers != nil }
 
 // FromLoopback is a read policy for Readers that authorises requests from

@@ -41,6 +41,11 @@ func TestAudience(t *testing.T) {
 	anon := httptest.NewRequest(http.MethodGet, "/", nil)
 	isOp := func(r *http.Request) bool { return r.Header.Get("X-Op") == "yes" }
 	var nilLC *probes.Lifecycle
+	// A transport that let its reader in by credentials of its own (the
+	// admin socket) marks the request's context.
+	marked := func(r *http.Request, a probes.Audience) *http.Request {
+		return r.WithContext(probes.WithAudience(r.Context(), a))
+	}
 	tests := []struct {
 		name     string
 		lc       *probes.Lifecycle
@@ -54,6 +59,11 @@ func TestAudience(t *testing.T) {
 		{"policy says no", probes.NewLifecycle(probes.Readers(isOp)), anon, probes.Anonymous, true},
 		{"no request", probes.NewLifecycle(probes.Readers(isOp)), nil, probes.Anonymous, true},
 		{"no lifecycle", nilLC, op, probes.Anonymous, false},
+		{"marked authorised, no policy", probes.NewLifecycle(), marked(anon, probes.Authorized), probes.Authorized, false},
+		{"marked authorised, policy says no", probes.NewLifecycle(probes.Readers(isOp)), marked(anon, probes.Authorized), probes.Authorized, true},
+		{"marked anonymous, policy says yes", probes.NewLifecycle(probes.Readers(isOp)), marked(op, probes.Anonymous), probes.Anonymous, true},
+		{"marked with an unknown audience", probes.NewLifecycle(), marked(anon, probes.Audience(7)), probes.Anonymous, false},
+		{"marked, no lifecycle", nilLC, marked(op, probes.Authorized), probes.Anonymous, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -24,7 +24,7 @@
 //
 // The routes, relative to where the handler is mounted:
 //
-//	GET  /status    the phase, the cordon and every gate and check, as JSON
+//	GET  /status    the deep view (/healthz?verbose) as authorised readers read it
 //	POST /cordon    {"reason": "disk swap", "for": "30m"}
 //	POST /uncordon  {}
 package admin
@@ -46,6 +46,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/probekit/probes"
+	"github.com/probekit/probes/server"
 )
 
 // MaxBody is the largest request body the handler reads, in bytes.
@@ -87,6 +88,7 @@ type Option func(*config) error
 
 type config struct {
 	log       *zap.Logger
+	info      server.Info
 	authorize func(*http.Request) bool
 	uids      []uint32
 }
@@ -116,6 +118,16 @@ func Authorize(f func(*http.Request) bool) Option {
 	}
 }
 
+// Service sets the service description of the deep view GET /status
+// answers: give it the server.Info given to server.Register (server.Service),
+// so that both answer the same document. Default: none.
+func Service(info server.Info) Option {
+	return func(c *config) error {
+		c.info = info
+		return nil
+	}
+}
+
 // AllowUIDs lets Unix peers with these uids in, besides the service's own
 // uid and root. The socket's mode must let them connect too (ListenUnix).
 func AllowUIDs(uids ...uint32) Option {
@@ -127,8 +139,9 @@ func AllowUIDs(uids ...uint32) Option {
 
 // Handler serves the admin routes for one lifecycle. Build it with New.
 type Handler struct {
-	lc  *probes.Lifecycle
-	cfg config
+	lc   *probes.Lifecycle
+	cfg  config
+	deep *server.Handler // the deep view, for GET /status
 }
 
 // New returns the admin handler of lc. It fails when lc is nil or an
@@ -146,7 +159,19 @@ func New(lc *probes.Lifecycle, opts ...Option) (*Handler, error) {
 			return nil, fmt.Errorf("admin: %w", err)
 		}
 	}
-	return &Handler{lc: lc, cfg: cfg}, nil
+	group, err := probes.NewGroup(lc, "healthz")
+	if err != nil {
+		return nil, fmt.Errorf("admin: %w", err)
+	}
+	deep, err := server.NewHandler(group, server.Service(cfg.info))
+	if err != nil {
+		return nil, fmt.Errorf("admin: %w", err)
+	}
+	// Operators read the status now and then: render it when asked (a
+	// closed handler still answers, rendering what changed since), rather
+	// than on every change, for as long as the lifecycle lives.
+	deep.Close()
+	return &Handler{lc: lc, cfg: cfg, deep: deep}, nil
 }
 
 // ServeHTTP refuses a request whose peer is not let in (403), then serves
@@ -335,67 +360,20 @@ func (h *Handler) refuse(w http.ResponseWriter, who zap.Field, what string, stat
 	answer(w, status, errorBody(msg))
 }
 
-// Status is the answer to GET /status.
-type Status struct {
-	Phase  string       `json:"phase"`
-	Since  time.Time    `json:"since"`
-	Cordon *CordonState `json:"cordon"`
-	Gates  []GateState  `json:"gates"`
-}
-
-// GateState is one gate in a Status.
-type GateState struct {
-	Gate   string       `json:"gate"`
-	Status string       `json:"status"`
-	Notes  []string     `json:"notes,omitempty"`
-	Checks []CheckState `json:"checks,omitempty"`
-	Tasks  []TaskState  `json:"tasks,omitempty"`
-}
-
-// CheckState is one check in a GateState. Error is the last error's text,
-// with secrets masked: the admin socket's peers are trusted.
-type CheckState struct {
-	Name     string    `json:"name"`
-	Status   string    `json:"status"`
-	Since    time.Time `json:"since,omitzero"`
-	Flapping bool      `json:"flapping,omitempty"`
-	Error    string    `json:"error,omitempty"`
-}
-
-// TaskState is one warm-up task in a GateState.
-type TaskState struct {
-	Name     string  `json:"name"`
-	Done     bool    `json:"done"`
-	Progress float64 `json:"progress"`
-	Error    string  `json:"error,omitempty"`
-}
-
-func (h *Handler) status(w http.ResponseWriter, _ *http.Request, _ zap.Field) {
-	answer(w, http.StatusOK, h.Status())
-}
-
-// Status returns what GET /status answers.
-func (h *Handler) Status() Status {
-	c, _ := h.lc.Cordoned()
-	s := Status{Phase: h.lc.Phase().String(), Since: h.lc.Since(), Cordon: h.state(c)}
-	text := func(err error) string {
-		if err == nil {
-			return ""
-		}
-		return err.Error()
-	}
-	for _, g := range h.lc.Gates() {
-		rep := g.Report()
-		gs := GateState{Gate: g.Kind().String(), Status: rep.Status().String(), Notes: rep.Notes}
-		for _, c := range rep.Checks {
-			gs.Checks = append(gs.Checks, CheckState{Name: c.Name, Status: c.Status.String(), Since: c.Since, Flapping: c.Flapping, Error: text(c.Err)})
-		}
-		for _, t := range rep.Tasks {
-			gs.Tasks = append(gs.Tasks, TaskState{Name: t.Name, Done: t.Done, Progress: t.Progress(), Error: text(t.Err)})
-		}
-		s.Gates = append(s.Gates, gs)
-	}
-	return s
+// status serves the deep view as an authorised reader reads it with
+// ?verbose: admit let the peer in by its credentials (or the service's
+// authorizer), and that is what authorises it, whatever the lifecycle's
+// read policy says of HTTP requests. The answer is the deep view's own,
+// its status code (200, or 503 when the deep view fails) included, so
+// there is one document of the service's state, not one per surface.
+func (h *Handler) status(w http.ResponseWriter, r *http.Request, _ zap.Field) {
+	r = r.Clone(probes.WithAudience(r.Context(), probes.Authorized))
+	r.URL.RawQuery = "verbose"
+	// The deep view's aggregate, never one check's, whatever route of the
+	// service's own mounted the handler.
+	r.SetPathValue("gate", "")
+	r.SetPathValue("check", "")
+	h.deep.ServeHTTP(w, r)
 }
 
 func answer(w http.ResponseWriter, status int, v any) {

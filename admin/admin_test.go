@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -11,6 +12,7 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -24,6 +26,7 @@ import (
 	"github.com/probekit/probes/admin"
 	"github.com/probekit/probes/internal/testutil"
 	"github.com/probekit/probes/readiness"
+	"github.com/probekit/probes/server"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -39,12 +42,20 @@ type fixture struct {
 
 func newFixture(t *testing.T, opts ...admin.Option) *fixture {
 	t.Helper()
-	f := &fixture{lc: probes.NewLifecycle()}
-	var err error
-	if f.ready, err = readiness.New(f.lc); err != nil {
+	lc := probes.NewLifecycle()
+	ready, err := readiness.New(lc)
+	if err != nil {
 		t.Fatal(err)
 	}
-	testutil.Ready(t, f.lc)
+	testutil.Ready(t, lc)
+	return serveAdmin(t, lc, ready, opts...)
+}
+
+// serveAdmin serves lc's admin handler on a Unix socket until the test
+// ends.
+func serveAdmin(t *testing.T, lc *probes.Lifecycle, ready *readiness.Gate, opts ...admin.Option) *fixture {
+	t.Helper()
+	f := &fixture{lc: lc, ready: ready}
 	core, logs := observer.New(zap.InfoLevel)
 	f.logs = logs
 	h, err := admin.New(f.lc, append([]admin.Option{admin.Logger(zap.New(core))}, opts...)...)
@@ -112,9 +123,10 @@ func TestCordonThroughTheSocket(t *testing.T) {
 		t.Fatalf("readiness while cordoned: %s", s)
 	}
 	code, body = f.send(t, "GET", "/status", "", "")
-	var st admin.Status
-	if err := json.Unmarshal([]byte(body), &st); err != nil || code != 200 || st.Phase != "ready" || st.Cordon == nil ||
-		st.Cordon.Left <= 29*60 || len(st.Gates) != 1 || st.Gates[0].Status != "fail" {
+	var st deepView
+	// Cordoned, the deep view warns (200) and readiness fails.
+	if err := json.Unmarshal([]byte(body), &st); err != nil || code != 200 || st.Status != "warn" || st.Phase != "ready" ||
+		st.Cordon == nil || st.Cordon.Reason != "disk swap" || st.Gates["readiness"] != "fail" {
 		t.Fatalf("status: %d %s (%v)", code, body, err)
 	}
 	entries := f.logs.FilterMessage("admin: cordoned").All()
@@ -133,6 +145,222 @@ func TestCordonThroughTheSocket(t *testing.T) {
 	}
 	if s := f.ready.Report().Status(); s != probes.Pass {
 		t.Fatalf("readiness after uncordon: %s", s)
+	}
+}
+
+// deepView is what these tests read of the deep view's health+json
+// document.
+type deepView struct {
+	Status string
+	Phase  string
+	Notes  []string
+	Gates  map[string]string
+	Cordon *struct{ Reason, Since, Until string }
+	Checks map[string][]struct{ Gate, Status, Output string }
+}
+
+// get answers a GET of url: its status code, content type and body.
+func get(t *testing.T, c *http.Client, method, url string) (int, string, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res.StatusCode, res.Header.Get("Content-Type"), string(b)
+}
+
+// The admin status is the deep view an authorised reader reads: the same
+// document as /healthz?verbose, with the reasons an anonymous reader of
+// /healthz never sees (a check's error, the cordon's reason), secrets
+// masked for both.
+func TestStatusIsTheAuthorisedDeepView(t *testing.T) {
+	const (
+		checkReason  = "connection refused"
+		checkSecret  = "s3cret"
+		cordonReason = "disk swap on node-7"
+		cordonSecret = "hunter2"
+	)
+	// No read policy: every HTTP reader of /healthz is anonymous.
+	lc := probes.NewLifecycle()
+	ready, err := readiness.New(lc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ready.Add("db", probes.CheckFunc(func(context.Context) error {
+		return errors.New("dial postgres://app:" + checkSecret + "@db:5432: " + checkReason)
+	}), probes.Local(), probes.Every(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Ready(t, lc)
+	testutil.Background(t, lc.Run)
+	testutil.Eventually(t, "db failed once", func() bool { c, _ := ready.Report().Check("db"); return !c.Time.IsZero() })
+	if _, err := lc.Cordon(cordonReason+" password="+cordonSecret, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	info := server.Info{ServiceID: "items-api", ReleaseID: "1.4.2"}
+	mux := http.NewServeMux()
+	if _, err := server.Register(mux, lc, server.Service(info)); err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(mux)
+	t.Cleanup(ts.Close)
+	f := serveAdmin(t, lc, ready, admin.Service(info))
+
+	anonCode, _, anonBody := get(t, ts.Client(), "GET", ts.URL+"/healthz?verbose")
+	code, ctype, body := get(t, f.client(), "GET", "http://admin/status")
+	if code != anonCode || code != http.StatusServiceUnavailable {
+		t.Errorf("status codes: got %d from the admin status and %d from /healthz?verbose, want both 503 (a local check fails)", code, anonCode)
+	}
+	if ctype != "application/health+json" {
+		t.Errorf("admin status content type: got %q, want application/health+json", ctype)
+	}
+	for _, tt := range []struct {
+		name   string
+		body   string
+		reason string
+		want   bool
+	}{
+		{"admin status: the check's error", body, checkReason, true},
+		{"admin status: the cordon's reason", body, cordonReason, true},
+		{"admin status: the check's secret", body, checkSecret, false},
+		{"admin status: the cordon's secret", body, cordonSecret, false},
+		{"anonymous deep view: the check's error", anonBody, checkReason, false},
+		{"anonymous deep view: the cordon's reason", anonBody, cordonReason, false},
+		{"anonymous deep view: the check's secret", anonBody, checkSecret, false},
+		{"anonymous deep view: the cordon's secret", anonBody, cordonSecret, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := strings.Contains(tt.body, tt.reason); got != tt.want {
+				t.Errorf("%q shown: got %v, want %v, in\n%s", tt.reason, got, tt.want, tt.body)
+			}
+		})
+	}
+
+	// The same document: the same members and check keys, with only the
+	// reasons more (in each entry and in the cordon).
+	var authd, anon map[string]any
+	if err := json.Unmarshal([]byte(body), &authd); err != nil {
+		t.Fatalf("admin status: %v: %s", err, body)
+	}
+	if err := json.Unmarshal([]byte(anonBody), &anon); err != nil {
+		t.Fatalf("/healthz?verbose: %v: %s", err, anonBody)
+	}
+	if got, want := keys(authd, ""), keys(anon, ""); !slices.Equal(got, want) {
+		t.Errorf("keys but the reasons: got the admin status's\n%v\nwant /healthz?verbose's\n%v", got, want)
+	}
+	for _, key := range []string{"phase", "since", "gates", "cordon", "checks", "serviceId", "releaseId"} {
+		if _, ok := authd[key]; !ok {
+			t.Errorf("admin status: no %q member: %s", key, body)
+		}
+	}
+	var st deepView
+	if err := json.Unmarshal([]byte(body), &st); err != nil {
+		t.Fatal(err)
+	}
+	if e := st.Checks["readiness/db:responseTime"]; len(e) != 1 || e[0].Gate != "readiness" || e[0].Status != "fail" {
+		t.Errorf("admin status: the check's entry %+v, want readiness/db failing", e)
+	}
+}
+
+// keys lists the paths of v's object members, below prefix, sorted,
+// leaving out the reasons, which only authorised readers read.
+func keys(v any, prefix string) []string {
+	var out []string
+	switch v := v.(type) {
+	case map[string]any:
+		for k, e := range v {
+			if reasonOf(prefix, k) {
+				continue
+			}
+			out = append(out, prefix+k)
+			out = append(out, keys(e, prefix+k+".")...)
+		}
+	case []any:
+		for _, e := range v {
+			out = append(out, keys(e, prefix)...)
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// reasonOf reports whether member k of the object at prefix is a reason:
+// the cordon's, or a check entry's output or observed value (an entry is
+// at "checks.<key>.").
+func reasonOf(prefix, k string) bool {
+	if prefix == "cordon." {
+		return k == "reason"
+	}
+	entry := strings.HasPrefix(prefix, "checks.") && prefix != "checks."
+	return entry && (k == "output" || k == "observedValue")
+}
+
+// The admin status answers with the deep view's status code, for GET and
+// HEAD alike, and whatever query the peer sends.
+func TestStatusCode(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		broken bool
+		query  string
+		want   int
+	}{
+		{"ready", false, "", http.StatusOK},
+		{"ready, with a query of its own", false, "?exclude=readiness/x", http.StatusOK},
+		{"broken", true, "", http.StatusServiceUnavailable},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t)
+			if tt.broken {
+				if err := f.lc.MarkBroken(errors.New("out of file descriptors")); err != nil {
+					t.Fatal(err)
+				}
+			}
+			code, ctype, body := get(t, f.client(), "GET", "http://admin/status"+tt.query)
+			var st deepView
+			if err := json.Unmarshal([]byte(body), &st); err != nil || code != tt.want || ctype != "application/health+json" || st.Gates == nil {
+				t.Errorf("GET: got %d %q %s (%v), want %d with the verbose deep view", code, ctype, body, err, tt.want)
+			}
+			hcode, _, hbody := get(t, f.client(), "HEAD", "http://admin/status"+tt.query)
+			if hcode != tt.want || hbody != "" {
+				t.Errorf("HEAD: got %d %q, want %d without a body", hcode, hbody, tt.want)
+			}
+		})
+	}
+}
+
+// Over TCP, the service's authorizer lets the request in, and that
+// authorises it to read reasons whatever the read policy says of it.
+func TestStatusOverTCPIsAuthorised(t *testing.T) {
+	lc := probes.NewLifecycle(probes.Readers(func(*http.Request) bool { return false }))
+	testutil.Ready(t, lc)
+	if _, err := lc.Cordon("disk swap", time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	h, err := admin.New(lc, admin.Authorize(func(r *http.Request) bool { return r.Header.Get("Authorization") == "Bearer s3cret" }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	req, _ := http.NewRequest("GET", srv.URL+"/status", nil)
+	req.Header.Set("Authorization", "Bearer s3cret")
+	res, err := srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var st deepView
+	if err := json.NewDecoder(res.Body).Decode(&st); err != nil || st.Cordon == nil || st.Cordon.Reason != "disk swap" {
+		t.Errorf("status over TCP: %d %+v (%v), want the cordon's reason", res.StatusCode, st.Cordon, err)
 	}
 }
 

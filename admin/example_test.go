@@ -1,8 +1,10 @@
 package admin_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"time"
@@ -40,8 +42,10 @@ func Example() {
 	// Output: true <nil>
 }
 
-// The same cordon a request to the handler makes, from code.
-func ExampleHandler_Status() {
+// GET /status answers the deep view, verbose, as authorised readers read
+// it: the cordon's reason included. Here the peer is let in by a token, as
+// over TCP; on the Unix socket, by its credentials.
+func Example_status() {
 	lc := probes.NewLifecycle()
 	_ = lc.Start()
 	_ = lc.MarkReady()
@@ -49,8 +53,23 @@ func ExampleHandler_Status() {
 		fmt.Println(err)
 		return
 	}
-	h, _ := admin.New(lc)
-	st := h.Status()
-	fmt.Println(st.Phase, st.Cordon.Reason, st.Cordon.Until.Sub(st.Cordon.Since))
-	// Output: ready disk swap 30m0s
+	h, err := admin.New(lc, admin.Authorize(func(r *http.Request) bool { return r.Header.Get("Authorization") == "Bearer s3cret" }))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	req := httptest.NewRequest(http.MethodGet, "/status", nil)
+	req.Header.Set("Authorization", "Bearer s3cret")
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	var doc struct {
+		Status, Phase string
+		Cordon        struct{ Reason string }
+	}
+	_ = json.Unmarshal(rec.Body.Bytes(), &doc)
+	fmt.Println(rec.Code, rec.Header().Get("Content-Type"))
+	fmt.Println(doc.Status, doc.Phase, doc.Cordon.Reason)
+	// Output:
+	// 200 application/health+json
+	// warn ready disk swap
 }

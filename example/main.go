@@ -356,9 +356,8 @@ func run(ctx context.Context, cfg config, log *zap.Logger) error {
 		return err
 	}
 	defer page.Close()
-	handlers, err := server.Register(mountProbes, lc, server.Service(server.Info{
-		Version: "1", ServiceID: "probes-example", Description: "items API with a slow-loading cache",
-	}), server.Browsers(page))
+	info := server.Info{Version: "1", ServiceID: "probes-example", Description: "items API with a slow-loading cache"}
+	handlers, err := server.Register(mountProbes, lc, server.Service(info), server.Browsers(page))
 	if err != nil {
 		return err
 	}
@@ -415,7 +414,7 @@ func run(ctx context.Context, cfg config, log *zap.Logger) error {
 	// uid and root may use, and HAProxy's agent check from the same state,
 	// weighted by the spare capacity of the shedders.
 	if cfg.adminSocket != "" {
-		peer, ln, err := adminPeer(lc, log, cfg.adminSocket)
+		peer, ln, err := adminPeer(lc, log, info, cfg.adminSocket)
 		if err != nil {
 			return err
 		}
@@ -474,10 +473,11 @@ func run(ctx context.Context, cfg config, log *zap.Logger) error {
 	return srv.Run(ctx)
 }
 
-// adminPeer serves the admin handler on a Unix socket at path, and
-// returns the socket's listener too, for the caller to close.
-func adminPeer(lc *probes.Lifecycle, log *zap.Logger, path string) (server.Peer, net.Listener, error) {
-	h, err := admin.New(lc, admin.Logger(log))
+// adminPeer serves the admin handler on a Unix socket at path, its status
+// the deep view of the service info describes, and returns the socket's
+// listener too, for the caller to close.
+func adminPeer(lc *probes.Lifecycle, log *zap.Logger, info server.Info, path string) (server.Peer, net.Listener, error) {
+	h, err := admin.New(lc, admin.Logger(log), admin.Service(info))
 	if err != nil {
 		return nil, nil, err
 	}

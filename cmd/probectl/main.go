@@ -11,9 +11,15 @@
 // -socket defaults to $ADMIN_SOCKET. A cordon always has a time limit
 // (-for, 1h unless given): a forgotten cordon lifts by itself.
 //
+// status reads GET /status, the service's deep view as authorised readers
+// read it (/healthz?verbose, with the reasons), and prints it as a table,
+// or with -json the document as received.
+//
 // It exits 0 on success, 1 when the service refused (a peer it does not
-// let in, a bad reason), and 2 for bad usage or when the socket cannot be
-// reached; every error says why.
+// let in, a bad reason, every admin connection in use), and 2 for bad
+// usage, an answer it cannot read or when the socket cannot be reached;
+// every error says why. A failing service's status is an answer, not a
+// refusal: status exits 0 whether the deep view answers 200 or 503.
 //
 // fleet finds the instances of a service through DNS (a headless
 // Service's A/AAAA records, or SRV records; one instance a pod), or from
@@ -35,10 +41,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"mime"
 	"net"
 	"net/http"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 	"text/tabwriter"
@@ -131,8 +139,21 @@ func (r *refusal) Error() string { return fmt.Sprintf("refused (%d): %s", r.stat
 
 // do sends one request to the socket and decodes a 2xx answer into out.
 func (c *client) do(ctx context.Context, method, path string, body, out any) error {
+	b, err := c.send(ctx, method, path, body, func(res *http.Response) bool { return res.StatusCode/100 == 2 })
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(b, out); err != nil {
+		return fmt.Errorf("the answer is not what probectl expects (%w): %s", err, printable(string(b)))
+	}
+	return nil
+}
+
+// send sends one request to the socket and returns the body of an answer
+// that answered accepts; any other is a refusal, in the service's words.
+func (c *client) send(ctx context.Context, method, path string, body any, answered func(*http.Response) bool) ([]byte, error) {
 	if c.socket == "" {
-		return fmt.Errorf("%w: no socket; give -socket PATH or set ADMIN_SOCKET", errUnreachable)
+		return nil, fmt.Errorf("%w: no socket; give -socket PATH or set ADMIN_SOCKET", errUnreachable)
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
@@ -140,13 +161,13 @@ func (c *client) do(ctx context.Context, method, path string, body, out any) err
 	if body != nil {
 		b, err := json.Marshal(body)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		rd = bytes.NewReader(b)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, "http://admin"+path, rd)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
@@ -161,27 +182,24 @@ func (c *client) do(ctx context.Context, method, path string, body, out any) err
 	res, err := hc.Do(req)
 	if err != nil {
 		if ctx.Err() == context.DeadlineExceeded {
-			return fmt.Errorf("%w %s: no answer within %s (-timeout)", errUnreachable, c.socket, c.timeout)
+			return nil, fmt.Errorf("%w %s: no answer within %s (-timeout)", errUnreachable, c.socket, c.timeout)
 		}
-		return fmt.Errorf("%w %s: %v", errUnreachable, c.socket, errors.Unwrap(err))
+		return nil, fmt.Errorf("%w %s: %v", errUnreachable, c.socket, errors.Unwrap(err))
 	}
 	defer res.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(res.Body, 1<<20))
 	if err != nil {
-		return fmt.Errorf("%w %s: reading the answer: %v", errUnreachable, c.socket, err)
+		return nil, fmt.Errorf("%w %s: reading the answer: %v", errUnreachable, c.socket, err)
 	}
-	if res.StatusCode/100 != 2 {
+	if !answered(res) {
 		var e admin.ErrorResponse
 		msg := strings.TrimSpace(string(b))
 		if json.Unmarshal(b, &e) == nil && e.Error != "" {
 			msg = e.Error
 		}
-		return &refusal{status: res.StatusCode, msg: printable(msg)}
+		return nil, &refusal{status: res.StatusCode, msg: printable(msg)}
 	}
-	if err := json.Unmarshal(b, out); err != nil {
-		return fmt.Errorf("the answer is not what probectl expects (%v): %s", err, printable(string(b)))
-	}
-	return nil
+	return b, nil
 }
 
 // flags is a subcommand's flag set: its errors say what is wrong, then the
@@ -212,18 +230,32 @@ func (c *client) status(ctx context.Context, args []string) int {
 		}
 		return exitUsage
 	}
-	var st admin.Status
-	if err := c.do(ctx, http.MethodGet, "/status", nil, &st); err != nil {
+	b, err := c.send(ctx, http.MethodGet, "/status", nil, deepViewAnswer)
+	if err != nil {
 		return c.fail(err)
 	}
+	var dv deepView
+	if err := json.Unmarshal(b, &dv); err != nil || dv.Status == "" {
+		if err == nil {
+			err = errors.New("no status")
+		}
+		return c.fail(fmt.Errorf("the answer is not a health+json deep view (%w): %s", err, printable(string(b))))
+	}
 	if *asJSON {
-		enc := json.NewEncoder(c.stdout)
-		enc.SetIndent("", "  ")
-		_ = enc.Encode(st)
+		_, _ = c.stdout.Write(b)
 		return exitOK
 	}
-	printStatus(c.stdout, &st, time.Now())
+	printStatus(c.stdout, &dv, time.Now())
 	return exitOK
+}
+
+// deepViewAnswer reports whether res is the deep view's answer: 200, or
+// 503 when the deep view fails, which is the service's status and no
+// refusal. The admin socket's own 503 (every connection in use) is JSON,
+// not health+json, and stays a refusal.
+func deepViewAnswer(res *http.Response) bool {
+	mt, _, _ := mime.ParseMediaType(res.Header.Get("Content-Type"))
+	return res.StatusCode == http.StatusOK || res.StatusCode == http.StatusServiceUnavailable && mt == "application/health+json"
 }
 
 func (c *client) cordon(ctx context.Context, args []string) int {
@@ -272,7 +304,103 @@ func (c *client) uncordon(ctx context.Context, args []string) int {
 	return exitOK
 }
 
-func printStatus(w io.Writer, st *admin.Status, now time.Time) {
+// deepView is what probectl status prints of the document GET /status
+// answers: the deep view's health+json body (package server writes it), as
+// authorised readers read it with ?verbose. It reads that document and
+// keeps no model of its own.
+type deepView struct {
+	Status string            `json:"status"`
+	Notes  []string          `json:"notes"`
+	Phase  string            `json:"phase"`
+	Since  string            `json:"since"`
+	Gates  map[string]string `json:"gates"`
+	Cordon *struct {
+		Reason string `json:"reason"`
+		Until  string `json:"until"`
+	} `json:"cordon"`
+	// Checks are keyed "<gate>/<check>:<measurement>"; every entry of one
+	// check carries the check's status, since, flapping and output.
+	Checks map[string][]struct {
+		Gate          string   `json:"gate"`
+		Status        string   `json:"status"`
+		Since         string   `json:"since"`
+		Flapping      bool     `json:"flapping"`
+		ObservedValue *float64 `json:"observedValue"`
+		ObservedUnit  string   `json:"observedUnit"`
+		Output        string   `json:"output"`
+	} `json:"checks"`
+}
+
+// row is one check of a deep view, as the table shows it.
+type row struct {
+	gate, name, status, since, output string
+	flapping                          bool
+}
+
+// rows gathers the deep view's entries into one row per check, sorted by
+// name: a warm-up task (measurement "progress") that is not done shows how
+// far it got.
+func (d *deepView) rows() []row {
+	byName := map[string]*row{}
+	for key, entries := range d.Checks {
+		name, measurement, _ := strings.Cut(key, ":")
+		for _, e := range entries {
+			gate := e.Gate
+			if g, _, ok := strings.Cut(name, "/"); ok {
+				gate = g
+			}
+			full := name
+			if !strings.Contains(name, "/") { // a service from before canonical names
+				full = gate + "/" + name
+			}
+			r := byName[full]
+			if r == nil {
+				r = &row{gate: gate, name: full, status: e.Status, since: e.Since, output: e.Output, flapping: e.Flapping}
+				byName[full] = r
+			}
+			if measurement == "progress" && e.ObservedUnit == "%" && e.ObservedValue != nil && e.Status != "pass" {
+				r.status = fmt.Sprintf("%s (%g%%)", e.Status, *e.ObservedValue)
+			}
+		}
+	}
+	out := make([]row, 0, len(byName))
+	for _, r := range byName {
+		out = append(out, *r)
+	}
+	slices.SortFunc(out, func(a, b row) int { return strings.Compare(a.name, b.name) })
+	return out
+}
+
+// gateOrder lists the deep view's gates in the lifecycle's order, then any
+// other, by name.
+func (d *deepView) gateOrder(rows []row) []string {
+	rank := map[string]int{"startup": 0, "liveness": 1, "readiness": 2}
+	var gates []string
+	for g := range d.Gates {
+		gates = append(gates, g)
+	}
+	for _, r := range rows { // a check of a gate the document does not list
+		if _, ok := d.Gates[r.gate]; !ok && !slices.Contains(gates, r.gate) {
+			gates = append(gates, r.gate)
+		}
+	}
+	slices.SortFunc(gates, func(a, b string) int {
+		ra, oka := rank[a]
+		rb, okb := rank[b]
+		switch {
+		case oka && okb:
+			return ra - rb
+		case oka:
+			return -1
+		case okb:
+			return 1
+		}
+		return strings.Compare(a, b)
+	})
+	return gates
+}
+
+func printStatus(w io.Writer, d *deepView, now time.Time) {
 	var buf bytes.Buffer
 	defer func() {
 		// The table's empty last cells leave trailing blanks; drop them.
@@ -282,38 +410,56 @@ func printStatus(w io.Writer, st *admin.Status, now time.Time) {
 	}()
 	tw := tabwriter.NewWriter(&buf, 0, 0, 2, ' ', 0)
 	since := ""
-	if !st.Since.IsZero() {
-		since = fmt.Sprintf(" since %s (%s)", st.Since.UTC().Format(time.RFC3339), now.Sub(st.Since).Round(time.Second))
+	if t, ok := stamp(d.Since); ok {
+		since = fmt.Sprintf(" since %s (%s)", t.Format(time.RFC3339), now.Sub(t).Round(time.Second))
 	}
-	fmt.Fprintf(tw, "phase\t%s%s\n", printable(st.Phase), since)
-	if c := st.Cordon; c != nil {
-		fmt.Fprintf(tw, "cordon\t%s (until %s, %s left)\n", printable(c.Reason), c.Until.UTC().Format(time.RFC3339), seconds(c.Left))
+	fmt.Fprintf(tw, "phase\t%s%s\n", printable(d.Phase), since)
+	if c := d.Cordon; c != nil {
+		reason := c.Reason
+		if reason == "" {
+			reason = "cordoned"
+		}
+		until := printable(c.Until)
+		if t, ok := stamp(c.Until); ok {
+			until = fmt.Sprintf("%s, %s left", t.Format(time.RFC3339), max(t.Sub(now), 0).Round(time.Second))
+		}
+		fmt.Fprintf(tw, "cordon\t%s (until %s)\n", printable(reason), until)
 	} else {
 		fmt.Fprintf(tw, "cordon\tnone\n")
 	}
+	// The notes are the deep view's (the phase, the cordon, the checks
+	// behind its verdict), not a gate's.
+	notes := ""
+	if len(d.Notes) > 0 {
+		notes = ": " + strings.Join(d.Notes, "; ")
+	}
+	fmt.Fprintf(tw, "status\t%s\n", printable(d.Status+notes))
 	fmt.Fprintln(tw)
 	fmt.Fprintln(tw, "GATE/CHECK\tSTATUS\tSINCE\tDETAIL")
-	for _, g := range st.Gates {
-		fmt.Fprintf(tw, "%s\t%s\t\t%s\n", printable(g.Gate), printable(g.Status), printable(strings.Join(g.Notes, "; ")))
-		for _, t := range g.Tasks {
-			state := fmt.Sprintf("%d%%", int(t.Progress*100))
-			if t.Done {
-				state = "done"
+	rows := d.rows()
+	for _, g := range d.gateOrder(rows) {
+		fmt.Fprintf(tw, "%s\t%s\t\t\n", printable(g), printable(d.Gates[g]))
+		for _, r := range rows {
+			if r.gate != g {
+				continue
 			}
-			fmt.Fprintf(tw, "  %s/%s\t%s\t\t%s\n", printable(g.Gate), printable(t.Name), state, printable(t.Error))
-		}
-		for _, c := range g.Checks {
 			s, flap := "", ""
-			if !c.Since.IsZero() {
-				s = now.Sub(c.Since).Round(time.Second).String()
+			if t, ok := stamp(r.since); ok {
+				s = now.Sub(t).Round(time.Second).String()
 			}
-			if c.Flapping {
+			if r.flapping {
 				flap = " (flapping)"
 			}
-			fmt.Fprintf(tw, "  %s/%s\t%s%s\t%s\t%s\n", printable(g.Gate), printable(c.Name), printable(c.Status), flap, s, printable(c.Error))
+			fmt.Fprintf(tw, "  %s\t%s%s\t%s\t%s\n", printable(r.name), printable(r.status), flap, s, printable(r.output))
 		}
 	}
 	tw.Flush()
+}
+
+// stamp reads a time of the deep view ("" is none).
+func stamp(s string) (time.Time, bool) {
+	t, err := time.Parse(time.RFC3339Nano, s)
+	return t.UTC(), err == nil
 }
 
 func seconds(s float64) string {

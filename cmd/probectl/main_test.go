@@ -5,11 +5,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -44,6 +47,13 @@ func service(t *testing.T, dir string) (*probes.Lifecycle, string) {
 		t.Fatal(err)
 	}
 	testutil.Ready(t, lc)
+	return lc, serve(t, lc, dir)
+}
+
+// serve serves lc's admin handler on a socket in dir until the test ends,
+// and returns the socket's path.
+func serve(t *testing.T, lc *probes.Lifecycle, dir string) string {
+	t.Helper()
 	h, err := admin.New(lc)
 	if err != nil {
 		t.Fatal(err)
@@ -58,7 +68,7 @@ func service(t *testing.T, dir string) (*probes.Lifecycle, string) {
 		t.Fatal(err)
 	}
 	testutil.ServePeer(t, peer)
-	return lc, socket
+	return socket
 }
 
 func probectl(args ...string) (int, string, string) {
@@ -77,14 +87,22 @@ func TestCordonStatusUncordon(t *testing.T) {
 		t.Fatalf("after probectl cordon: %+v %v", c, ok)
 	}
 	code, out, _ = probectl("-socket", socket, "status")
-	for _, want := range []string{"phase   ready since ", "cordon  disk swap (until ", "readiness   fail", "cordoned: disk swap"} {
+	for _, want := range []string{"phase   ready since ", "cordon  disk swap (until ", " left)", "status  warn: ", "cordoned: disk swap"} {
 		if code != 0 || !strings.Contains(out, want) {
 			t.Errorf("status lacks %q:\n%s", want, out)
 		}
 	}
+	if !hasRow(out, "readiness", "fail") {
+		t.Errorf("status lacks readiness failing:\n%s", out)
+	}
 	code, out, _ = probectl("-socket", socket, "status", "-json")
-	var st admin.Status
-	if err := json.Unmarshal([]byte(out), &st); err != nil || code != 0 || st.Cordon == nil || st.Cordon.Reason != "disk swap" {
+	var st struct {
+		Status string
+		Gates  map[string]string
+		Cordon *struct{ Reason string }
+	}
+	if err := json.Unmarshal([]byte(out), &st); err != nil || code != 0 || st.Status != "warn" || st.Gates["readiness"] != "fail" ||
+		st.Cordon == nil || st.Cordon.Reason != "disk swap" {
 		t.Errorf("status -json: %d %v %s", code, err, out)
 	}
 	if code, out, _ := probectl("-socket", socket, "uncordon"); code != 0 || out != "uncordoned (was: disk swap)\n" {
@@ -98,6 +116,149 @@ func TestCordonStatusUncordon(t *testing.T) {
 	var sink bytes.Buffer
 	if code := run(context.Background(), []string{"status"}, getenv, &sink, &sink); code != 0 {
 		t.Errorf("status through $ADMIN_SOCKET: %d %s", code, sink.String())
+	}
+}
+
+// A failing service's status is an answer, not a refusal: the deep view
+// answers 503, and probectl prints it and exits 0, the check's error
+// included (the admin socket's readers are authorised).
+func TestStatusOfAFailingService(t *testing.T) {
+	lc := probes.NewLifecycle()
+	ready, err := readiness.New(lc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ready.Add("db", probes.CheckFunc(func(context.Context) error {
+		return errors.New("connection refused")
+	}), probes.Local(), probes.Every(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Ready(t, lc)
+	testutil.Background(t, lc.Run)
+	testutil.Eventually(t, "db failed once", func() bool { c, _ := ready.Report().Check("db"); return !c.Time.IsZero() })
+	socket := serve(t, lc, t.TempDir())
+	code, out, errOut := probectl("-socket", socket, "status")
+	for _, want := range []string{"status  fail: ", "failing: readiness/db"} {
+		if code != 0 || !strings.Contains(out, want) {
+			t.Errorf("status: exit %d, lacks %q:\n%s%s", code, want, out, errOut)
+		}
+	}
+	for _, want := range [][]string{{"readiness", "fail"}, {"readiness/db", "fail", "0s", "connection", "refused"}} {
+		if !hasRow(out, want...) {
+			t.Errorf("status lacks the row %q:\n%s", want, out)
+		}
+	}
+	code, out, errOut = probectl("-socket", socket, "status", "-json")
+	var doc map[string]any
+	if err := json.Unmarshal([]byte(out), &doc); err != nil || code != 0 || doc["status"] != "fail" || !strings.Contains(out, "connection refused") {
+		t.Errorf("status -json: exit %d %v:\n%s%s", code, err, out, errOut)
+	}
+}
+
+// hasRow reports whether out has a line of exactly these fields.
+func hasRow(out string, fields ...string) bool {
+	for line := range strings.Lines(out) {
+		if slices.Equal(strings.Fields(line), fields) {
+			return true
+		}
+	}
+	return false
+}
+
+// fake serves one fixed answer on a Unix socket until the test ends.
+func fake(t *testing.T, code int, ctype, body string) string {
+	t.Helper()
+	socket := filepath.Join(t.TempDir(), "fake.sock")
+	ln, err := net.Listen("unix", socket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", ctype)
+		w.WriteHeader(code)
+		io.WriteString(w, body)
+	})}
+	done := make(chan struct{})
+	go func() { srv.Serve(ln); close(done) }()
+	t.Cleanup(func() { srv.Close(); <-done })
+	return socket
+}
+
+// Which answers to GET /status probectl status takes for the status, and
+// which for a refusal or an answer it cannot read.
+func TestStatusAnswers(t *testing.T) {
+	const deep = `{"status":"fail","phase":"ready","gates":{"readiness":"fail"}}`
+	for _, tt := range []struct {
+		name  string
+		code  int
+		ctype string
+		body  string
+		want  int
+		says  string
+	}{
+		{"the deep view passing", 200, "application/health+json", `{"status":"pass","phase":"ready"}`, 0, "status  pass"},
+		{"the deep view failing", 503, "application/health+json", deep, 0, "status  fail"},
+		{"the socket busy", 503, "application/json", `{"error":"busy: every admin connection is in use; try again"}`, 1, "refused (503): busy"},
+		{"a peer refused", 403, "application/json", `{"error":"refused: this peer may not use the admin socket"}`, 1, "refused (403)"},
+		{"a 503 of another kind", 503, "text/plain", "overloaded", 1, "refused (503): overloaded"},
+		{"the admin status of old", 200, "application/json", `{"phase":"ready","gates":[]}`, 2, "not a health+json deep view"},
+		{"not JSON", 200, "application/health+json", "ok", 2, "not a health+json deep view"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			socket := fake(t, tt.code, tt.ctype, tt.body)
+			code, out, errOut := probectl("-socket", socket, "status")
+			if code != tt.want || !strings.Contains(out+errOut, tt.says) {
+				t.Errorf("got exit %d, %q %q; want %d saying %q", code, out, errOut, tt.want, tt.says)
+			}
+		})
+	}
+	socket := fake(t, 503, "application/health+json", deep)
+	if code, out, _ := probectl("-socket", socket, "status", "-json"); code != 0 || out != deep {
+		t.Errorf("status -json: got exit %d, %q; want 0 and the document as received, %q", code, out, deep)
+	}
+}
+
+// The table shows each check under its gate with its status, since when,
+// whether it flaps and its output, and a task's progress; whatever the
+// service sent is escaped, never obeyed.
+func TestPrintStatus(t *testing.T) {
+	now := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
+	const doc = `{
+		"status": "fail",
+		"notes": ["phase: ready", "cordoned: disk swap (until 2025-03-01T12:30:00Z)", "failing: readiness/db"],
+		"phase": "ready", "since": "2025-03-01T11:00:00Z",
+		"gates": {"readiness": "fail", "startup": "pass", "liveness": "pass"},
+		"cordon": {"reason": "disk swap", "since": "2025-03-01T11:50:00Z", "until": "2025-03-01T12:30:00Z"},
+		"checks": {
+			"readiness/db:responseTime": [{"gate": "readiness", "status": "fail", "since": "2025-03-01T11:59:00Z", "flapping": true, "output": "refused\u001b[2J"}],
+			"readiness/db:connections": [{"gate": "readiness", "status": "fail", "observedValue": 3, "observedUnit": "conns", "since": "2025-03-01T11:59:00Z", "flapping": true, "output": "refused\u001b[2J"}],
+			"liveness/loop:responseTime": [{"gate": "liveness", "status": "pass", "since": "2025-03-01T11:00:00Z"}],
+			"startup/cache:progress": [{"gate": "startup", "status": "warn", "observedValue": 40, "observedUnit": "%"}],
+			"mail:responseTime": [{"gate": "readiness", "status": "pass"}]
+		}
+	}`
+	var dv deepView
+	if err := json.Unmarshal([]byte(doc), &dv); err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	printStatus(&b, &dv, now)
+	got := b.String()
+	want := `phase   ready since 2025-03-01T11:00:00Z (1h0m0s)
+cordon  disk swap (until 2025-03-01T12:30:00Z, 30m0s left)
+status  fail: phase: ready; cordoned: disk swap (until 2025-03-01T12:30:00Z); failing: readiness/db
+
+GATE/CHECK        STATUS           SINCE   DETAIL
+startup           pass
+  startup/cache   warn (40%)
+liveness          pass
+  liveness/loop   pass             1h0m0s
+readiness         fail
+  readiness/db    fail (flapping)  1m0s    refused\x1b[2J
+  readiness/mail  pass
+`
+	if got != want {
+		t.Errorf("got\n%s\nwant\n%s", got, want)
 	}
 }
 
