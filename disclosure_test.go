@@ -18,7 +18,7 @@ import (
 	"github.com/probekit/probes/admin"
 	"github.com/probekit/probes/haproxy"
 	"github.com/probekit/probes/history"
-	"github.com/probekit/probes/internal/testutil"
+	"github.com/probekit/probes/internal/testenv/testutil"
 	"github.com/probekit/probes/readiness"
 	"github.com/probekit/probes/server"
 	"github.com/probekit/probes/startup"

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/probekit/probes"
-	"github.com/probekit/probes/internal/testutil"
+	"github.com/probekit/probes/internal/testenv/testutil"
 )
 
 // path drives a new lifecycle through the named moves and fails the test if

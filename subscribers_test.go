@@ -13,7 +13,7 @@ import (
 
 	"github.com/probekit/probes"
 	"github.com/probekit/probes/grpchealth"
-	"github.com/probekit/probes/internal/testutil"
+	"github.com/probekit/probes/internal/testenv/testutil"
 	"github.com/probekit/probes/liveness"
 	"github.com/probekit/probes/metrics"
 	"github.com/probekit/probes/readiness"

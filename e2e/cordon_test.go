@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/probekit/probes/internal/testutil"
+	"github.com/probekit/probes/internal/testenv/testutil"
 )
 
 const agentInter = 200 * time.Millisecond

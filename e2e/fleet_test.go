@@ -13,8 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/probekit/probes/internal/pgtest"
-	"github.com/probekit/probes/internal/testutil"
+	"github.com/probekit/probes/internal/testenv/pgtest"
+	"github.com/probekit/probes/internal/testenv/testutil"
 )
 
 // hit is one request of the fleet test's load.

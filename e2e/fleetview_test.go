@@ -21,11 +21,11 @@ import (
 	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 
-	"github.com/probekit/probes/internal/dnstest"
 	"github.com/probekit/probes/internal/fleet"
-	"github.com/probekit/probes/internal/pgtest"
-	"github.com/probekit/probes/internal/proctest"
-	"github.com/probekit/probes/internal/testutil"
+	"github.com/probekit/probes/internal/testenv/dnstest"
+	"github.com/probekit/probes/internal/testenv/pgtest"
+	"github.com/probekit/probes/internal/testenv/proctest"
+	"github.com/probekit/probes/internal/testenv/testutil"
 )
 
 // fleetName is the name the DNS server gives the three instances, as a

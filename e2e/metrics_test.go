@@ -16,8 +16,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/probekit/probes/internal/pgtest"
-	"github.com/probekit/probes/internal/testutil"
+	"github.com/probekit/probes/internal/testenv/pgtest"
+	"github.com/probekit/probes/internal/testenv/testutil"
 )
 
 // prometheusServer is a real Prometheus scraping one target every 100 ms.

@@ -19,7 +19,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/probekit/probes/internal/testutil"
+	"github.com/probekit/probes/internal/testenv/testutil"
 )
 
 // probeResult is one probe of a kubeletProber.

@@ -20,8 +20,8 @@ import (
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
-	"github.com/probekit/probes/internal/pgtest"
-	"github.com/probekit/probes/internal/testutil"
+	"github.com/probekit/probes/internal/testenv/pgtest"
+	"github.com/probekit/probes/internal/testenv/testutil"
 )
 
 // browser starts Debian's chromium, headless, and returns a tab's context

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/probekit/probes/internal/testutil"
+	"github.com/probekit/probes/internal/testenv/testutil"
 )
 
 // bareAddrEnv makes the test binary serve a bare handler instead of running

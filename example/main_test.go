@@ -21,9 +21,9 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
-	"github.com/probekit/probes/internal/pgtest"
-	"github.com/probekit/probes/internal/redistest"
-	"github.com/probekit/probes/internal/testutil"
+	"github.com/probekit/probes/internal/testenv/pgtest"
+	"github.com/probekit/probes/internal/testenv/redistest"
+	"github.com/probekit/probes/internal/testenv/testutil"
 	"github.com/probekit/probes/server"
 	"github.com/probekit/probes/startup"
 )

@@ -11,7 +11,7 @@ import (
 
 	"github.com/probekit/probes"
 	"github.com/probekit/probes/grpchealth"
-	"github.com/probekit/probes/internal/testutil"
+	"github.com/probekit/probes/internal/testenv/testutil"
 	"github.com/probekit/probes/readiness"
 	"github.com/probekit/probes/startup"
 )

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/probekit/probes/internal/testutil"
+	"github.com/probekit/probes/internal/testenv/testutil"
 )
 
 // At the bound, connections that spoke and then went quiet make room for

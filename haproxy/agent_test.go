@@ -20,7 +20,7 @@ import (
 
 	"github.com/probekit/probes"
 	"github.com/probekit/probes/haproxy"
-	"github.com/probekit/probes/internal/testutil"
+	"github.com/probekit/probes/internal/testenv/testutil"
 	"github.com/probekit/probes/readiness"
 	"github.com/probekit/probes/server"
 )

@@ -23,7 +23,7 @@ import (
 
 	"github.com/probekit/probes"
 	"github.com/probekit/probes/internal/exporttest"
-	"github.com/probekit/probes/internal/testutil"
+	"github.com/probekit/probes/internal/testenv/testutil"
 	"github.com/probekit/probes/liveness"
 	"github.com/probekit/probes/metrics"
 	"github.com/probekit/probes/readiness"

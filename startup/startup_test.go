@@ -12,7 +12,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/probekit/probes"
-	"github.com/probekit/probes/internal/testutil"
+	"github.com/probekit/probes/internal/testenv/testutil"
 	"github.com/probekit/probes/startup"
 )
 

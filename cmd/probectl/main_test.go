@@ -22,7 +22,7 @@ import (
 
 	"github.com/probekit/probes"
 	"github.com/probekit/probes/admin"
-	"github.com/probekit/probes/internal/testutil"
+	"github.com/probekit/probes/internal/testenv/testutil"
 	"github.com/probekit/probes/readiness"
 )
 

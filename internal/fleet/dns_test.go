@@ -15,8 +15,8 @@ import (
 	"time"
 
 	"github.com/probekit/probes"
-	"github.com/probekit/probes/internal/dnstest"
-	"github.com/probekit/probes/internal/testutil"
+	"github.com/probekit/probes/internal/testenv/dnstest"
+	"github.com/probekit/probes/internal/testenv/testutil"
 )
 
 // sharedPort listens on the same free port of each loopback address, as

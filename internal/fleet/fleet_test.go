@@ -17,7 +17,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/probekit/probes"
-	"github.com/probekit/probes/internal/testutil"
+	"github.com/probekit/probes/internal/testenv/testutil"
 	"github.com/probekit/probes/liveness"
 	"github.com/probekit/probes/readiness"
 	"github.com/probekit/probes/server"

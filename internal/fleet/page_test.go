@@ -15,7 +15,7 @@ import (
 
 	"github.com/probekit/probes"
 	"github.com/probekit/probes/internal/look"
-	"github.com/probekit/probes/internal/testutil"
+	"github.com/probekit/probes/internal/testenv/testutil"
 )
 
 func get(t testing.TB, h http.Handler, method, path string) *httptest.ResponseRecorder {

@@ -14,7 +14,7 @@ import (
 	"github.com/probekit/probes"
 	"github.com/probekit/probes/internal/runner"
 	"github.com/probekit/probes/internal/spec"
-	"github.com/probekit/probes/internal/testutil"
+	"github.com/probekit/probes/internal/testenv/testutil"
 	"go.uber.org/goleak"
 )
 

@@ -17,7 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/probekit/probes/internal/testutil"
+	"github.com/probekit/probes/internal/testenv/testutil"
 )
 
 // authority is a certificate authority made by the test.

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/probekit/probes"
-	"github.com/probekit/probes/internal/testutil"
+	"github.com/probekit/probes/internal/testenv/testutil"
 	"github.com/probekit/probes/readiness/diskcheck"
 )
 

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/probekit/probes"
-	"github.com/probekit/probes/internal/testutil"
+	"github.com/probekit/probes/internal/testenv/testutil"
 )
 
 // fixed is a statfs that reports u for every path.

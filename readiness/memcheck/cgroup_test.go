@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/probekit/probes"
-	"github.com/probekit/probes/internal/testutil"
+	"github.com/probekit/probes/internal/testenv/testutil"
 )
 
 // fakeTree writes files (paths under a temporary directory: "proc/self/cgroup",

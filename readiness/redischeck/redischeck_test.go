@@ -13,8 +13,8 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/probekit/probes"
-	"github.com/probekit/probes/internal/redistest"
-	"github.com/probekit/probes/internal/testutil"
+	"github.com/probekit/probes/internal/testenv/redistest"
+	"github.com/probekit/probes/internal/testenv/testutil"
 	"github.com/probekit/probes/readiness"
 	"github.com/probekit/probes/readiness/redischeck"
 )

@@ -15,9 +15,9 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/probekit/probes"
-	"github.com/probekit/probes/internal/mariadbtest"
-	"github.com/probekit/probes/internal/pgtest"
-	"github.com/probekit/probes/internal/testutil"
+	"github.com/probekit/probes/internal/testenv/mariadbtest"
+	"github.com/probekit/probes/internal/testenv/pgtest"
+	"github.com/probekit/probes/internal/testenv/testutil"
 	"github.com/probekit/probes/readiness"
 	"github.com/probekit/probes/readiness/sqlcheck"
 )

@@ -9,7 +9,7 @@ import (
 
 	"go.uber.org/goleak"
 
-	"github.com/probekit/probes/internal/dnstest"
+	"github.com/probekit/probes/internal/testenv/dnstest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }

@@ -21,7 +21,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/probekit/probes/internal/proctest"
+	"github.com/probekit/probes/internal/testenv/proctest"
 )
 
 // upName is the name Start asks until the server answers.

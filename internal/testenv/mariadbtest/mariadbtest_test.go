@@ -10,7 +10,7 @@ import (
 	_ "github.com/go-sql-driver/mysql"
 	"go.uber.org/goleak"
 
-	"github.com/probekit/probes/internal/mariadbtest"
+	"github.com/probekit/probes/internal/testenv/mariadbtest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }

@@ -23,7 +23,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/probekit/probes/internal/proctest"
+	"github.com/probekit/probes/internal/testenv/proctest"
 )
 
 // Option configures a Server.

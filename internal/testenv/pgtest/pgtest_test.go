@@ -8,7 +8,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"go.uber.org/goleak"
 
-	"github.com/probekit/probes/internal/pgtest"
+	"github.com/probekit/probes/internal/testenv/pgtest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }

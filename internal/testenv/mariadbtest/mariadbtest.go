@@ -27,7 +27,7 @@ import (
 
 	"github.com/go-sql-driver/mysql"
 
-	"github.com/probekit/probes/internal/proctest"
+	"github.com/probekit/probes/internal/testenv/proctest"
 )
 
 // Option configures a Server.

@@ -6,8 +6,8 @@ import (
 
 	"go.uber.org/goleak"
 
-	"github.com/probekit/probes/internal/redistest"
-	"github.com/probekit/probes/internal/testutil"
+	"github.com/probekit/probes/internal/testenv/redistest"
+	"github.com/probekit/probes/internal/testenv/testutil"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }

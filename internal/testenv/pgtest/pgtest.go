@@ -25,7 +25,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/probekit/probes/internal/proctest"
+	"github.com/probekit/probes/internal/testenv/proctest"
 )
 
 // Server is a running throwaway PostgreSQL server.
