@@ -133,6 +133,7 @@ type History struct {
 	since  map[string]time.Time // subject -> last change
 
 	series atomic.Pointer[map[key]*series] // copied on write
+	added  atomic.Uint64                   // transitions recorded so far: the page renders again when it moves
 	addMu  sync.Mutex
 }
 
@@ -256,6 +257,7 @@ func (h *History) observe(g probes.Gate, record bool) {
 
 // addLocked puts t in the ring; h.mu must be held.
 func (h *History) addLocked(t Transition) {
+	h.added.Add(1)
 	h.ring[h.next] = t
 	h.next++
 	if h.next == len(h.ring) {

@@ -109,6 +109,7 @@ type Page struct {
 // every stream until the next change or tick.
 type rendering struct {
 	version uint64 // the deep view's Version
+	added   uint64 // the History's transitions recorded (see History.added)
 	tick    int64  // the refresh tick (see Page.tick)
 	code    int    // the deep view's status code
 	public  *shown
@@ -234,6 +235,14 @@ func (p *Page) loop(ctx context.Context) error {
 	}
 }
 
+// added counts the transitions the History has recorded; 0 without one.
+func (p *Page) added() uint64 {
+	if p.hist == nil {
+		return 0
+	}
+	return p.hist.added.Load()
+}
+
 // tick numbers the refresh interval now is in: a rendering is fresh for
 // the deep view's version and the tick it was made in.
 func (p *Page) tick() int64 { return time.Now().UnixNano() / int64(p.cfg.refresh) }
@@ -241,30 +250,32 @@ func (p *Page) tick() int64 { return time.Now().UnixNano() / int64(p.cfg.refresh
 // current returns the latest rendering, rendering first when the deep
 // view has changed or a refresh tick has passed since the last one.
 func (p *Page) current() *rendering {
-	fresh := func() (*rendering, uint64, int64) {
-		ver, tick := p.deep.Version(), p.tick()
+	// The History counts apart: a transition is recorded by a watcher of
+	// its own, and may land after a rendering of the same version.
+	fresh := func() (*rendering, uint64, uint64, int64) {
+		ver, added, tick := p.deep.Version(), p.added(), p.tick()
 		r := p.cur.Load()
-		if r != nil && r.version == ver && r.tick == tick {
-			return r, ver, tick
+		if r != nil && r.version == ver && r.added == added && r.tick == tick {
+			return r, ver, added, tick
 		}
-		return nil, ver, tick
+		return nil, ver, added, tick
 	}
-	if r, _, _ := fresh(); r != nil {
+	if r, _, _, _ := fresh(); r != nil {
 		return r
 	}
 	p.renderMu.Lock()
 	defer p.renderMu.Unlock()
-	r, ver, tick := fresh() // the version is read before the state it renders
+	r, ver, added, tick := fresh() // the versions are read before the state they render
 	if r != nil {
 		return r
 	}
-	r = p.render(ver, tick)
+	r = p.render(ver, added, tick)
 	p.cur.Store(r)
 	return r
 }
 
-func (p *Page) render(ver uint64, tick int64) *rendering {
-	r := &rendering{version: ver, tick: tick, code: http.StatusOK}
+func (p *Page) render(ver, added uint64, tick int64) *rendering {
+	r := &rendering{version: ver, added: added, tick: tick, code: http.StatusOK}
 	if !p.deep.Report().Status().OK() {
 		r.code = http.StatusServiceUnavailable
 	}

@@ -447,3 +447,33 @@ func TestRunEndsStreams(t *testing.T) {
 		t.Error("New after Run ended succeeded")
 	}
 }
+
+// A transition the History records after the page rendered the same state
+// (its watcher told after another that asked for the page) is on the page
+// at the next request: the rendering follows the History too.
+func TestPageShowsTransitionsRecordedAfterARendering(t *testing.T) {
+	lc := probes.NewLifecycle()
+	var page *history.Page
+	lc.Watch(func(c probes.Change) {
+		if c.Kind == probes.Moved && page != nil {
+			page.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/", nil))
+		}
+	})
+	h, err := history.New(lc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	if page, err = history.NewPage(lc, h, history.Refresh(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	defer page.Close()
+	if err := lc.Start(); err != nil {
+		t.Fatal(err)
+	}
+	rec := httptest.NewRecorder()
+	page.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
+	if want := `data-transition data-subject="phase" data-from="cold" data-to="warming"`; !strings.Contains(rec.Body.String(), want) {
+		t.Errorf("the page lacks the move the History recorded after a rendering:\n%s", rec.Body)
+	}
+}
