@@ -14,16 +14,20 @@ import (
 	"github.com/probekit/probes"
 )
 
-// drain keeps serving until the drain is over: the fixed delay, or with
+// drain keeps serving until the drain is over: the fixed delay; with
 // DrainUntilProbed enough failing readiness answers and then a quiet period
-// without application requests (bounded by its max), whichever strategy is
-// set; a second signal cuts it short.
+// without application requests; with DrainUntilQuiet its minimum and then a
+// quiet period (either bounded by its max), whichever strategy is set; a
+// second signal cuts it short.
 func (s *Server) drain(began time.Time, sigs <-chan os.Signal) {
 	log := s.cfg.log
-	h := s.cfg.probed
+	h, q := s.cfg.probed, s.cfg.quiet
 	wait := s.cfg.drainDelay
-	if h != nil {
+	switch {
+	case h != nil:
 		wait = s.cfg.probedMax
+	case q != nil:
+		wait = q.max
 	}
 	if wait <= 0 {
 		return
@@ -36,12 +40,19 @@ func (s *Server) drain(began time.Time, sigs <-chan os.Signal) {
 		answered = h.probed.nudge
 	}
 	for {
-		if h != nil {
-			if next, over := s.probedOver(h, began, deadline); over {
-				return
-			} else if !next.IsZero() {
-				t.Reset(time.Until(next))
-			}
+		var next time.Time
+		var over bool
+		switch {
+		case h != nil:
+			next, over = s.probedOver(h, began, deadline)
+		case q != nil:
+			next, over = s.quietOver(q, began, deadline)
+		}
+		if over {
+			return
+		}
+		if !next.IsZero() {
+			t.Reset(time.Until(next))
 		}
 		select {
 		case <-answered:
@@ -49,20 +60,47 @@ func (s *Server) drain(began time.Time, sigs <-chan os.Signal) {
 			if time.Now().Before(deadline) {
 				continue // a quiet period to look at again
 			}
-			if h != nil {
+			switch {
+			case h != nil:
 				log.Warn("drain over: probe-aware drain reached its maximum", zap.Duration("after", time.Since(began)),
 					zap.Uint64("fail_answers", h.probed.n.Load()), zap.Int("wanted", s.cfg.probedN),
 					zap.Uint64("late_requests", s.drained.n.Load()))
-				return
+			case q != nil:
+				log.Warn("drain over: quiet drain reached its maximum", zap.Duration("after", time.Since(began)),
+					zap.Duration("quiet", q.quiet), zap.Uint64("late_requests", s.drained.n.Load()),
+					zap.Int64("in_flight", s.drained.pending.Load()))
+			default:
+				log.Info("drain over: delay passed", zap.Duration("after", time.Since(began)),
+					zap.Uint64("late_requests", s.drained.n.Load()))
 			}
-			log.Info("drain over: delay passed", zap.Duration("after", time.Since(began)),
-				zap.Uint64("late_requests", s.drained.n.Load()))
 			return
 		case sig := <-sigs:
 			log.Warn("drain cut short", zap.Stringer("signal", sig), zap.Duration("after", time.Since(began)))
 			return
 		}
 	}
+}
+
+// quietOver says whether a quiet drain is over: its minimum has passed,
+// and since the drain began (or since the last application request, if
+// later) a quiet period has passed with no application request in flight
+// that arrived during the drain. Otherwise it returns when to look again.
+func (s *Server) quietOver(q *quietDrain, began, deadline time.Time) (next time.Time, over bool) {
+	now := time.Now()
+	if minEnd := began.Add(q.min); now.Before(minEnd) {
+		return earlier(minEnd, deadline), false
+	}
+	if s.drained.pending.Load() > 0 {
+		return earlier(now.Add(max(q.quiet/10, time.Millisecond)), deadline), false
+	}
+	since := time.Unix(0, max(s.drained.last.Load(), began.UnixNano()))
+	if quietEnd := since.Add(q.quiet); now.Before(quietEnd) {
+		return earlier(quietEnd, deadline), false
+	}
+	s.cfg.log.Info("drain over: application requests stopped", zap.Duration("after", now.Sub(began)),
+		zap.Duration("quiet", q.quiet), zap.Duration("min", q.min),
+		zap.Uint64("late_requests", s.drained.n.Load()))
+	return time.Time{}, true
 }
 
 // probedOver says whether a probe-aware drain is over: the probers have
@@ -172,9 +210,11 @@ func (s *Server) track(next http.Handler) http.Handler {
 // serveLate serves a request that arrived during the drain and counts it
 // unless it was a probe.
 func (s *Server) serveLate(w http.ResponseWriter, r *http.Request, next http.Handler) {
+	// In flight before its arrival is taken, so that a drain never sees
+	// neither.
+	s.drained.pending.Add(1)
 	arrived := time.Now().UnixNano()
 	m := &probeMark{pending: &s.drained.pending}
-	s.drained.pending.Add(1)
 	defer func() {
 		if !m.probe {
 			s.drained.n.Add(1)

@@ -35,6 +35,8 @@ type config struct {
 	probedN         int
 	probedMax       time.Duration
 	drainQuiet      time.Duration
+	drainQuietSet   bool        // DrainQuiet was given
+	quiet           *quietDrain // quiet drain when not nil
 	onDrain         []hook
 	afterClose      []hook
 	maxConns        int
@@ -122,6 +124,67 @@ func DrainUntilProbed(h *Handler, n int, max time.Duration) Option {
 	}
 }
 
+// quietDrain is DrainUntilQuiet's policy.
+type quietDrain struct {
+	quiet, min, max time.Duration
+}
+
+// DrainUntilQuiet makes the drain end once no new application request has
+// arrived for quiet, and none that arrived during the drain is still in
+// flight, but not before min has passed since the drain began and never
+// after max. Set min to the time the balancer in front takes to notice a
+// failing readiness (its check interval times its unhealthy threshold):
+// until then it may still send traffic the drain has not seen yet. quiet
+// is then the gap in arrivals taken to mean the balancer has stopped:
+// several times the longest gap between requests under normal load. The
+// quiet period counts from the later of the drain's start and the last
+// application request's arrival, so with no traffic at all the drain
+// lasts the longer of min and quiet. It has no default; it takes the
+// place of DrainDelay, whatever the order of the options.
+//
+// Only application requests on the HTTP server's listener count: requests
+// on the probe listener (ProbeListener), probe paths served on the
+// application listener (Register's handlers, the status page they hand to
+// browsers), handlers wrapped in Monitoring (/metrics), and traffic of
+// Also peers neither hold the drain nor restart the quiet period. A
+// request still in flight that arrived before the drain does not hold it
+// either: the shutdown lets it finish.
+//
+// New fails when quiet is not positive, min is negative, max is less than
+// min or than quiet (the drain could never see a quiet period), or when
+// DrainUntilProbed or DrainQuiet is also given: they say how to end the
+// drain, too, and one policy must decide.
+func DrainUntilQuiet(quiet, min, max time.Duration) Option {
+	return func(c *config) error {
+		switch {
+		case quiet <= 0:
+			return fmt.Errorf("DrainUntilQuiet(%s, %s, %s): quiet must be positive", quiet, min, max)
+		case min < 0:
+			return fmt.Errorf("DrainUntilQuiet(%s, %s, %s): min must not be negative", quiet, min, max)
+		case max < min:
+			return fmt.Errorf("DrainUntilQuiet(%s, %s, %s): max must not be less than min", quiet, min, max)
+		case max < quiet:
+			return fmt.Errorf("DrainUntilQuiet(%s, %s, %s): max must not be less than quiet", quiet, min, max)
+		}
+		c.quiet = &quietDrain{quiet, min, max}
+		return nil
+	}
+}
+
+// drainPolicy checks that the options chose one way to end the drain.
+func (c *config) drainPolicy() error {
+	if c.quiet == nil {
+		return nil
+	}
+	switch {
+	case c.probed != nil:
+		return errors.New("DrainUntilQuiet and DrainUntilProbed: give one of them, not both")
+	case c.drainQuietSet:
+		return errors.New("DrainUntilQuiet and DrainQuiet: DrainQuiet is DrainUntilProbed's; DrainUntilQuiet takes its own quiet period")
+	}
+	return nil
+}
+
 // DrainQuiet sets how long a probe-aware drain (DrainUntilProbed) waits,
 // once the probers have seen readiness fail, for no new application request
 // to arrive before it ends; an application request still in flight that
@@ -132,7 +195,7 @@ func DrainQuiet(d time.Duration) Option {
 		if d < 0 {
 			return fmt.Errorf("DrainQuiet(%s): must not be negative", d)
 		}
-		c.drainQuiet = d
+		c.drainQuiet, c.drainQuietSet = d, true
 		return nil
 	}
 }

@@ -63,6 +63,9 @@ func New(hs *http.Server, lc *probes.Lifecycle, opts ...Option) (*Server, error)
 	if err := opt.Apply("server", &cfg, opts); err != nil {
 		return nil, err
 	}
+	if err := cfg.drainPolicy(); err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
 	if hs == nil && len(cfg.also) == 0 {
 		return nil, errors.New("server: New needs an *http.Server, or a service given with Also")
 	}
@@ -116,8 +119,8 @@ const (
 //     Connection: close (Run wraps hs.Handler for that);
 //  2. OnDrain hooks run, and the server keeps serving for the drain delay,
 //     or with DrainUntilProbed until the balancers have seen readiness fail
-//     and application requests have stopped (a second signal cuts it
-//     short); a service that was never ready skips the drain, since no
+//     and application requests have stopped, or with DrainUntilQuiet until
+//     application requests have stopped (a second signal cuts it short); a service that was never ready skips the drain, since no
 //     balancer sends it traffic;
 //  3. http.Server.Shutdown, bounded by the shutdown timeout;
 //  4. background work is cancelled and awaited until the same shutdown

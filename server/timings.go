@@ -12,14 +12,18 @@ import (
 // systemd's TimeoutStopSec) and readiness probe must fit. Package deployspec
 // turns it into probe specs.
 type Timings struct {
-	// Drain is the fixed drain (DrainDelay), or DrainUntilProbed's maximum.
+	// Drain is the fixed drain (DrainDelay), or DrainUntilProbed's or
+	// DrainUntilQuiet's maximum.
 	Drain time.Duration
 	// DrainProbes is DrainUntilProbed's count of failing readiness
 	// answers; 0 for a fixed drain.
 	DrainProbes int
 	// DrainQuiet is how long a probe-aware drain waits without application
-	// requests once the probers have seen readiness fail.
+	// requests once the probers have seen readiness fail, or the quiet
+	// period of DrainUntilQuiet.
 	DrainQuiet time.Duration
+	// DrainMin is DrainUntilQuiet's minimum; 0 for the other drains.
+	DrainMin time.Duration
 	// ShutdownTimeout bounds the HTTP (and peer) shutdown and the wait for
 	// background work together.
 	ShutdownTimeout time.Duration
@@ -50,6 +54,9 @@ func (s *Server) Timings() Timings {
 	t := Timings{Drain: s.cfg.drainDelay, ShutdownTimeout: s.cfg.shutdownTimeout}
 	if s.cfg.probed != nil {
 		t.Drain, t.DrainProbes, t.DrainQuiet = s.cfg.probedMax, s.cfg.probedN, s.cfg.drainQuiet
+	}
+	if q := s.cfg.quiet; q != nil {
+		t.Drain, t.DrainQuiet, t.DrainMin = q.max, q.quiet, q.min
 	}
 	for _, h := range s.cfg.onDrain {
 		t.OnDrain += h.timeout
