@@ -529,6 +529,27 @@ func Example_shutdown() {
 	// 53s
 }
 
+// A quiet drain: it ends once API requests have stopped for a second,
+// after the balancer's detection time (HAProxy inter 2s fall 5: 10s) and
+// within a minute.
+func Example_quietDrain() {
+	lc := probes.NewLifecycle()
+	if _, err := readiness.New(lc); err != nil {
+		panic(err)
+	}
+	hs := &http.Server{Addr: ":8080", Handler: http.NewServeMux()}
+
+	srv, err := server.New(hs, lc, server.DrainUntilQuiet(time.Second, 10*time.Second, 60*time.Second))
+	if err != nil {
+		panic(err)
+	}
+
+	t := srv.Timings()
+	fmt.Println(t.DrainMin, t.DrainQuiet, t.Drain, t.Stop()) // the stop fits the maximum
+	// Output:
+	// 10s 1s 1m0s 1m18s
+}
+
 // gRPC health beside HTTP, one lifecycle and one drain. It serves until
 // SIGTERM.
 func Example_grpc() {
