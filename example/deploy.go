@@ -169,6 +169,9 @@ func deployArgs(cfg config, grpc bool, extra string) []string {
 	if cfg.drainProbes > 0 {
 		args = append(args, fmt.Sprintf("-drain-probes=%d", cfg.drainProbes))
 	}
+	if cfg.drainQuiet > 0 {
+		args = append(args, "-drain-quiet="+human(cfg.drainQuiet), "-drain-min="+human(cfg.drainMin))
+	}
 	args = append(args, "-shutdown-timeout="+human(cfg.shutdownTimeout))
 	if extra != "" {
 		args = append(args, extra)

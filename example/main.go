@@ -17,7 +17,8 @@
 // (-probe-addr), gRPC health and items.v1.Items are on -grpc-addr, and
 // GET /api/report burns CPU to show load shedding. Every flag can also be
 // set from the environment: ADDR, PROBE_ADDR, GRPC_ADDR, WARMUP,
-// WARMUP_DEADLINE, DRAIN, DRAIN_PROBES, SHUTDOWN_TIMEOUT, DB_SCOPE,
+// WARMUP_DEADLINE, DRAIN, DRAIN_PROBES, DRAIN_QUIET, DRAIN_MIN,
+// SHUTDOWN_TIMEOUT, DB_SCOPE,
 // MAX_INFLIGHT, REPORT_INFLIGHT, REPORT_COST, METRICS, ADMIN_SOCKET and
 // AGENT_ADDR: -admin-socket serves cordon, uncordon and status to
 // probectl, and -agent-addr answers HAProxy's agent check. GET /metrics,
@@ -29,6 +30,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"net"
@@ -70,6 +72,8 @@ type config struct {
 	deadline        time.Duration
 	drain           time.Duration
 	drainProbes     int
+	drainQuiet      time.Duration
+	drainMin        time.Duration
 	shutdownTimeout time.Duration
 	databaseURL     string
 	redisURL        string
@@ -129,7 +133,9 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 		// The library's defaults, so that the example, the linter and a
 		// service that sets nothing agree.
 		{&cfg.deadline, "warmup-deadline", "WARMUP_DEADLINE", startup.DefaultDeadline.String(), "give up (go Broken) if warm-up has not finished by then (env WARMUP_DEADLINE)"},
-		{&cfg.drain, "drain", "DRAIN", server.DefaultDrainDelay.String(), "how long to keep serving after readiness fails on shutdown (env DRAIN)"},
+		{&cfg.drain, "drain", "DRAIN", server.DefaultDrainDelay.String(), "how long to keep serving after readiness fails on shutdown; with -drain-probes or -drain-quiet, the drain's maximum (env DRAIN)"},
+		{&cfg.drainQuiet, "drain-quiet", "DRAIN_QUIET", "0s", "end the drain once no API request has arrived for this long, after -drain-min, with -drain as the maximum; 0 for none (env DRAIN_QUIET)"},
+		{&cfg.drainMin, "drain-min", "DRAIN_MIN", "0s", "with -drain-quiet, the least the drain lasts: the balancer's check interval times its fall threshold (env DRAIN_MIN)"},
 		{&cfg.shutdownTimeout, "shutdown-timeout", "SHUTDOWN_TIMEOUT", server.DefaultShutdownTimeout.String(), "how long in-flight requests may take after the drain (env SHUTDOWN_TIMEOUT)"},
 		{&cfg.reportCost, "report-cost", "REPORT_COST", "20ms", "CPU time one GET /api/report burns (env REPORT_COST)"},
 	}
@@ -194,6 +200,16 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	}
 	if cfg.drainProbes < 0 {
 		return cfg, fmt.Errorf("-drain-probes %d: must not be negative", cfg.drainProbes)
+	}
+	switch {
+	case cfg.drainQuiet < 0:
+		return cfg, fmt.Errorf("-drain-quiet %s: must not be negative", cfg.drainQuiet)
+	case cfg.drainQuiet > 0 && cfg.drainProbes > 0:
+		return cfg, errors.New("-drain-quiet and -drain-probes: give one of them")
+	case cfg.drainMin != 0 && cfg.drainQuiet == 0:
+		return cfg, fmt.Errorf("-drain-min %s: only with -drain-quiet", cfg.drainMin)
+	case cfg.drainQuiet > 0 && (cfg.drainMin < 0 || cfg.drain < max(cfg.drainMin, cfg.drainQuiet)):
+		return cfg, fmt.Errorf("-drain-quiet %s, -drain-min %s, -drain %s: want 0 <= min <= drain and quiet <= drain", cfg.drainQuiet, cfg.drainMin, cfg.drain)
 	}
 	if cfg.warmup < 0 {
 		return cfg, fmt.Errorf("-warmup %s: must not be negative", cfg.warmup)
@@ -361,7 +377,8 @@ func run(ctx context.Context, cfg config, log *zap.Logger) error {
 	if err != nil {
 		return err
 	}
-	mountProbes.Handle("/history", hist.Handler())
+	// Monitoring, not traffic, for a drain when served on -addr.
+	mountProbes.Handle("/history", server.Monitoring(hist.Handler()))
 
 	warmGuard := server.WarmupGuard(lc, time.Second)
 	var needsDB, needsRedis func(http.Handler) http.Handler
@@ -498,8 +515,11 @@ func adminPeer(lc *probes.Lifecycle, log *zap.Logger, info server.Info, path str
 // are the ones run gets.
 func shutdownOptions(cfg config, readyz *server.Handler) []server.Option {
 	drain := server.DrainDelay(cfg.drain)
-	if cfg.drainProbes > 0 {
+	switch {
+	case cfg.drainProbes > 0:
 		drain = server.DrainUntilProbed(readyz, cfg.drainProbes, cfg.drain)
+	case cfg.drainQuiet > 0:
+		drain = server.DrainUntilQuiet(cfg.drainQuiet, cfg.drainMin, cfg.drain)
 	}
 	return []server.Option{drain, server.ShutdownTimeout(cfg.shutdownTimeout)}
 }

@@ -56,6 +56,13 @@ func TestParseConfig(t *testing.T) {
 		{name: "negative report cost", args: []string{"-report-cost", "-1ms"}, err: "-report-cost"},
 		{name: "bad metrics switch in the environment", env: map[string]string{"METRICS": "perhaps"}, err: "METRICS"},
 		{name: "negative drain probes", env: map[string]string{"DRAIN_PROBES": "-2"}, err: "-drain-probes"},
+		{name: "quiet drain", args: []string{"-drain-quiet", "1s", "-drain-min", "6s", "-drain", "30s"}, env: map[string]string{"WARMUP": "1s", "METRICS": "false"},
+			want: config{addr: "127.0.0.1:8080", probeAddr: "127.0.0.1:8081", grpcAddr: "127.0.0.1:9090", maxInFlight: 64, reportInFlight: 2 * runtime.GOMAXPROCS(0), reportCost: 20 * time.Millisecond, warmup: time.Second, deadline: startup.DefaultDeadline, drain: 30 * time.Second, drainQuiet: time.Second, drainMin: 6 * time.Second, shutdownTimeout: server.DefaultShutdownTimeout, dbScope: "shared"}},
+		{name: "quiet drain from the environment", env: map[string]string{"DRAIN_QUIET": "soon"}, err: "DRAIN_QUIET"},
+		{name: "negative quiet", args: []string{"-drain-quiet", "-1s"}, err: "-drain-quiet -1s"},
+		{name: "quiet and probes", args: []string{"-drain-quiet", "1s", "-drain-probes", "3"}, err: "-drain-quiet and -drain-probes"},
+		{name: "min without quiet", args: []string{"-drain-min", "6s"}, err: "-drain-min 6s: only with -drain-quiet"},
+		{name: "min beyond the maximum", args: []string{"-drain-quiet", "1s", "-drain-min", "6s", "-drain", "5s"}, err: "want 0 <= min <= drain"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
