@@ -125,8 +125,13 @@ type instance struct {
 	cmd        *exec.Cmd
 	exited     chan struct{}
 	mu         sync.Mutex
-	drainOver  time.Time // when its log said the drain was over (the listener closes right after)
+	drainOver  time.Time     // when its log said the drain was over (the listener closes right after)
+	drainTook  time.Duration // the drain's length, as that log line says
 }
+
+// reDrainAfter is the drain's length in the "drain over" log line, in
+// seconds (zap's production encoding of a duration).
+var reDrainAfter = regexp.MustCompile(`"after":([0-9.e+-]+)`)
 
 func startInstance(t *testing.T, bin, name, addr string, args []string, env ...string) *instance {
 	t.Helper()
@@ -157,6 +162,11 @@ func startInstanceAt(t *testing.T, bin, name, addr, probeAddr string, args []str
 			in.mu.Lock()
 			if strings.Contains(line, `"msg":"drain over`) {
 				in.drainOver = time.Now()
+				if m := reDrainAfter.FindStringSubmatch(line); m != nil {
+					if sec, err := strconv.ParseFloat(m[1], 64); err == nil {
+						in.drainTook = time.Duration(sec * float64(time.Second))
+					}
+				}
 			}
 			in.mu.Unlock()
 		}
@@ -314,6 +324,9 @@ type outcome struct {
 	// downFirst[name] reports whether HAProxy marked the instance down
 	// before its drain ended and its listener closed.
 	downFirst map[string]bool
+	// drains are the instances' drain lengths, as their logs say, in the
+	// order they stopped.
+	drains []time.Duration
 }
 
 // rollingRestart runs two instances behind HAProxy, drives load through it,
@@ -363,12 +376,13 @@ func rollingRestart(t *testing.T, bin string, args []string) outcome {
 		in.terminate(t)
 		down, seen := lb.downAt(in.name)
 		in.mu.Lock()
-		closed := in.drainOver
+		closed, took := in.drainOver, in.drainTook
 		in.mu.Unlock()
+		o.drains = append(o.drains, took)
 		o.downFirst[in.name] = seen && !closed.IsZero() && down.Before(closed)
 		if seen && !closed.IsZero() {
-			t.Logf("%s: HAProxy marked it down %s into the run; its drain ended at %s",
-				in.name, down.Sub(began).Round(time.Millisecond), closed.Sub(began).Round(time.Millisecond))
+			t.Logf("%s: HAProxy marked it down %s into the run; its drain ended at %s, after %s",
+				in.name, down.Sub(began).Round(time.Millisecond), closed.Sub(began).Round(time.Millisecond), took.Round(time.Millisecond))
 		}
 		instances[i] = startInstanceAt(t, bin, in.name, in.addr, in.probeAddr, args)
 		lb.waitStatus(t, in.name, "UP", 30*time.Second)
@@ -427,4 +441,46 @@ func TestRollingRestart(t *testing.T) {
 			t.Errorf("no request failed without a drain (%d requests); the harness cannot tell a drain from none", o.wrk.requests)
 		}
 	})
+}
+
+// TestRollingRestartQuietDrain restarts behind HAProxy with a quiet drain
+// (it ends once wrk's requests have stopped arriving for 250ms, after
+// HAProxy's detection time inter x fall) and with a fixed delay, and logs
+// both drains' lengths. Neither may fail a request.
+func TestRollingRestartQuietDrain(t *testing.T) {
+	need(t, "haproxy", "wrk")
+	bin := buildExample(t)
+	detection := inter * fall
+	const fixed = 2 * time.Second
+	variants := []struct {
+		name string
+		args []string
+	}{
+		{"quiet", []string{"-drain", "5s", "-drain-quiet", "250ms", "-drain-min", detection.String()}},
+		{"fixed", []string{"-drain", fixed.String()}},
+	}
+	lengths := map[string][]time.Duration{}
+	for _, v := range variants {
+		t.Run(v.name, func(t *testing.T) {
+			o := rollingRestart(t, bin, append([]string{"-warmup", "500ms", "-shutdown-timeout", "5s"}, v.args...))
+			if o.wrk.requests == 0 {
+				t.Fatal("wrk made no requests")
+			}
+			if o.wrk.non2xx != 0 || o.wrk.socketErrors != 0 {
+				t.Errorf("requests failed during the rolling restart: %d non-2xx, %d socket errors", o.wrk.non2xx, o.wrk.socketErrors)
+			}
+			for name, first := range o.downFirst {
+				if !first {
+					t.Errorf("instance %s closed its listener before HAProxy marked it down", name)
+				}
+			}
+			for i, d := range o.drains {
+				if d < detection {
+					t.Errorf("drain %d lasted %s, less than HAProxy's detection time %s", i, d, detection)
+				}
+			}
+			lengths[v.name] = o.drains
+		})
+	}
+	t.Logf("drain lengths: quiet (min %s, quiet 250ms, max 5s) %v; fixed %s %v", detection, lengths["quiet"], fixed, lengths["fixed"])
 }
