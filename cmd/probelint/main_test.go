@@ -153,7 +153,6 @@ func TestUnreadable(t *testing.T) {
 		name, text, want string
 	}{
 		{"bad YAML", "apiVersion: v1\nkind: Pod\n  metadata: {}\n", ":3: not YAML"},
-		{"unknown kind", "apiVersion: example.com/v1\nkind: Widget\nmetadata: {name: w}\n", `:2: unknown kind "Widget"`},
 		{"misspelt field", strings.Replace(good, "periodSeconds: 1\n", "periodSecond: 1\n", 1), `:77: Deployment does not decode as Kubernetes has it: unknown field "spec.template.spec.containers[0].readinessProbe.periodSecond"`},
 		{"a field in another case", strings.Replace(good, "            periodSeconds: 1\n", "            periodSeconds: 30\n            periodseconds: 1\n", 1), `:78: Deployment does not decode as Kubernetes has it: unknown field "spec.template.spec.containers[0].readinessProbe.periodseconds"`},
 		{"no kind", "a: 1\n", ":1: no kind"},
@@ -401,5 +400,44 @@ func TestFromArgsReadsTheWholeContainer(t *testing.T) {
 	cmd = strings.Replace(cmd, args, "", 1)
 	if code, out, _ := lint(t, "-from-args", write(t, "cmd.yaml", cmd)); code != unsafe {
 		t.Errorf("a setting in the command: exit %d, want 1\n%s", code, out)
+	}
+}
+
+// A document of a kind the linter does not know (a custom resource) is
+// passed over with a note naming the file, the line and the kind, and the
+// rest of the file is still checked: its status is the findings'.
+func TestUnknownKindsArePassedOver(t *testing.T) {
+	faulty := strings.Replace(base(t), "terminationGracePeriodSeconds: 28", "terminationGracePeriodSeconds: 20", 1)
+	monitor := "apiVersion: monitoring.coreos.com/v1\nkind: ServiceMonitor\nmetadata:\n  name: probes-example\nspec:\n  selector: {matchLabels: {app: probes-example}}\n  endpoints: [{port: probes, path: /metrics}]\n"
+	backend := "apiVersion: cloud.google.com/v1\nkind: BackendConfig\nmetadata:\n  name: probes-example\nspec:\n  healthCheck: {requestPath: /readyz, port: 8081, checkIntervalSec: 5}\n"
+	text := faulty + "---\n" + monitor + "---\n" + backend
+	monitorLine := strings.Count(faulty+"---\n", "\n") + 2
+	backendLine := monitorLine + strings.Count(monitor+"---\n", "\n")
+	file := write(t, "mixed.yaml", text)
+	code, out, errOut := lint(t, append(append([]string{}, flags...), file)...)
+	if code != unsafe {
+		t.Errorf("got exit %d, want %d (the Deployment's fault)\nstdout %q\nstderr %q", code, unsafe, out, errOut)
+	}
+	if strings.Count(out, "\tfix: ") != 1 || !strings.Contains(out, ": grace-period: ") {
+		t.Errorf("got stdout %q, want the one grace-period finding", out)
+	}
+	for _, tt := range []struct {
+		name string
+		want string
+	}{
+		{"ServiceMonitor", fmt.Sprintf("%s:%d: ServiceMonitor %q: not checked", file, monitorLine, "probes-example")},
+		{"BackendConfig", fmt.Sprintf("%s:%d: BackendConfig %q: not checked", file, backendLine, "probes-example")},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if !strings.Contains(errOut, tt.want) {
+				t.Errorf("got stderr %q, want a note %q", errOut, tt.want)
+			}
+		})
+	}
+	// A file of nothing the linter knows is clean, with its note.
+	widget := write(t, "widget.yaml", "apiVersion: example.com/v1\nkind: Widget\nmetadata: {name: w}\n")
+	code, out, errOut = lint(t, append(append([]string{}, flags...), widget)...)
+	if want := widget + `:2: Widget "w": not checked`; code != clean || out != "" || !strings.Contains(errOut, want) {
+		t.Errorf("got exit %d, stdout %q, stderr %q; want exit 0 and %q", code, out, errOut, want)
 	}
 }
