@@ -2,10 +2,13 @@
 // manifests against a service's own configuration: the warm-up deadline,
 // the drain and the shutdown timeout, and where its probes answer, given as
 // the example service's flags are named. It reads Deployments,
-// StatefulSets, DaemonSets, ReplicaSets, Jobs, CronJobs and Pods, in
-// multi-document YAML read as kubectl reads it (empty documents skipped,
-// aliases and merge keys resolved), and reports every unsafe timing with
-// the rule, the numbers and the fix (the rules are package deployspec's).
+// StatefulSets, DaemonSets, ReplicaSets, Jobs, CronJobs, Pods and
+// PodDisruptionBudgets, in multi-document YAML read as kubectl reads it
+// (empty documents skipped, aliases and merge keys resolved), and reports
+// every unsafe timing with the rule, the numbers and the fix (the rules
+// are package deployspec's). A PodDisruptionBudget is checked against the
+// workloads of the same file whose pods it selects: it must let node
+// drains through.
 //
 //	go install -C cmd/probelint .
 //	probelint -warmup-deadline=2m -drain=5s -shutdown-timeout=15s example/deploy/deployment.yaml
@@ -46,6 +49,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	kjson "sigs.k8s.io/json"
 	sigsyaml "sigs.k8s.io/yaml"
@@ -249,14 +253,14 @@ func fixed(s deployspec.Service) serviceOf {
 
 // finding is a deployspec.Finding where it is.
 type finding struct {
-	file      string
-	line      int
-	container string
+	file    string
+	line    int
+	subject string // what is at fault: `container "app"`
 	deployspec.Finding
 }
 
 func (f finding) String() string {
-	return fmt.Sprintf("%s:%d: container %q: %s: %s\n\tfix: %s", f.file, f.line, f.container, f.Rule, f.Problem, f.Fix)
+	return fmt.Sprintf("%s:%d: %s: %s: %s\n\tfix: %s", f.file, f.line, f.subject, f.Rule, f.Problem, f.Fix)
 }
 
 // note is a document the linter passed over: a kind it does not know.
@@ -274,6 +278,9 @@ func (n note) String() string {
 type report struct {
 	findings []finding
 	notes    []note
+	// For the rules across documents.
+	pods    []podSet
+	budgets []budget
 }
 
 // lintFile lints every pod template in file.
@@ -292,6 +299,9 @@ func lintYAML(file string, raw []byte, svc serviceOf, only string) (report, erro
 	for {
 		var doc yaml.Node
 		if err := dec.Decode(&doc); errors.Is(err, io.EOF) {
+			if err := lintBudgets(&out, file); err != nil {
+				return report{}, err
+			}
 			return out, nil
 		} else if err != nil {
 			return report{}, fmt.Errorf("%s:%d: not YAML: %s", file, yamlLine(err), strings.TrimPrefix(err.Error(), "yaml: "))
@@ -324,7 +334,7 @@ func yamlLine(err error) int {
 // BackendConfig or a ServiceMonitor, which may hold timings of its own) is
 // passed over with a note, so that nobody takes it for checked.
 var otherKinds = []string{"Service", "ConfigMap", "Secret", "Ingress", "ServiceAccount", "HorizontalPodAutoscaler",
-	"PodDisruptionBudget", "NetworkPolicy", "Namespace", "Role", "RoleBinding", "ClusterRole", "ClusterRoleBinding",
+	"NetworkPolicy", "Namespace", "Role", "RoleBinding", "ClusterRole", "ClusterRoleBinding",
 	"PersistentVolumeClaim"}
 
 // lintDoc decodes one document strictly as its kind and lints its pod
@@ -361,6 +371,13 @@ func lintDoc(r *report, file string, root *yaml.Node, svc serviceOf, only string
 	case "Pod":
 		o := &corev1.Pod{}
 		obj, pod = o, func() (*corev1.PodSpec, []string) { return &o.Spec, []string{"spec"} }
+	case "PodDisruptionBudget":
+		o := &policyv1.PodDisruptionBudget{}
+		if err := decodeStrict(root, o); err != nil {
+			return fmt.Errorf("%s:%d: %s does not decode as Kubernetes has it: %v", file, errLine(root, err), kind, err)
+		}
+		r.budgets = append(r.budgets, budget{o, root})
+		return nil
 	default:
 		if !slices.Contains(otherKinds, kind) {
 			r.notes = append(r.notes, note{file: file, line: kindNode.Line, kind: kind, name: nameOf(root)})
@@ -371,6 +388,7 @@ func lintDoc(r *report, file string, root *yaml.Node, svc serviceOf, only string
 		return fmt.Errorf("%s:%d: %s does not decode as Kubernetes has it: %v", file, errLine(root, err), kind, err)
 	}
 	spec, at := pod()
+	r.pods = append(r.pods, podSetOf(obj, root))
 	picked := pick(spec.Containers, only)
 	if only != "" && len(picked) == 0 {
 		return fmt.Errorf("%s:%d: %s has no container %q", file, root.Line, kind, only)
@@ -387,7 +405,7 @@ func lintDoc(r *report, file string, root *yaml.Node, svc serviceOf, only string
 			if rest, ok := strings.CutPrefix(f.Field, "pod."); ok {
 				path = append(slices.Clone(at), strings.Split(rest, ".")...)
 			}
-			r.findings = append(r.findings, finding{file: file, line: lineOf(root, path), container: c.Name, Finding: f})
+			r.findings = append(r.findings, finding{file: file, line: lineOf(root, path), subject: fmt.Sprintf("container %q", c.Name), Finding: f})
 		}
 	}
 	return nil
