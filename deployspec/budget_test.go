@@ -77,3 +77,47 @@ func TestMaxUnavailable(t *testing.T) {
 		})
 	}
 }
+
+// Asked for, the Deployment is followed by a PodDisruptionBudget for its
+// pods whose numbers pass LintBudget; by default there is none.
+func TestDeploymentDisruptionBudget(t *testing.T) {
+	for _, tt := range []struct {
+		name     string
+		replicas int
+		want     string
+	}{
+		{"default replicas", 0, "maxUnavailable: 1\n"},
+		{"one replica", 1, "maxUnavailable: 1\n"},
+		{"twelve replicas", 12, "maxUnavailable: 3\n"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			d := deployspec.Deployment{Name: "items", Image: "items:1", AppAddr: ":8080", Replicas: tt.replicas, Service: example, DisruptionBudget: true}
+			y, err := d.YAML()
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, pdb, ok := strings.Cut(y, "\n---\n")
+			if !ok {
+				t.Fatalf("got no second document:\n%s", y)
+			}
+			for _, want := range []string{"apiVersion: policy/v1\nkind: PodDisruptionBudget\n", "  name: items\n", "\n  " + tt.want,
+				"\n  unhealthyPodEvictionPolicy: AlwaysAllow\n", "  selector:\n    matchLabels:\n      app: items\n"} {
+				if !strings.Contains(pdb, want) {
+					t.Errorf("got budget\n%s\nwant it to hold %q", pdb, want)
+				}
+			}
+			n, _, _ := strings.Cut(strings.TrimPrefix(tt.want, "maxUnavailable: "), "\n")
+			b := deployspec.Budget{Replicas: max(tt.replicas, 1), MaxUnavailable: n, UnhealthyPodEvictionPolicy: deployspec.AlwaysAllow}
+			if tt.replicas == 0 {
+				b.Replicas = 2
+			}
+			if f := deployspec.LintBudget(b); len(f) != 0 {
+				t.Errorf("the generated budget is reported: %v", f)
+			}
+		})
+	}
+	d := deployspec.Deployment{Name: "items", Image: "items:1", AppAddr: ":8080", Service: example}
+	if y, err := d.YAML(); err != nil || strings.Contains(y, "PodDisruptionBudget") {
+		t.Errorf("by default: got %v and\n%s\nwant no budget", err, y)
+	}
+}
