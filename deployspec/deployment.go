@@ -14,8 +14,8 @@ import (
 // Deployment describes a Kubernetes Deployment of one service, which YAML
 // writes whole: its ports, its three probes and its grace period computed
 // from the service's settings (Compute), each number under a comment that
-// says why, and a rolling update that keeps every old pod until a new one
-// is ready.
+// says why, a rolling update that keeps every old pod until a new one is
+// ready, and, if asked, a PodDisruptionBudget that passes LintBudget.
 type Deployment struct {
 	// Name names the Deployment and labels its pods (app: Name). Required.
 	Name string
@@ -42,6 +42,11 @@ type Deployment struct {
 	// CPU and Memory are the container's resource requests, such as "50m"
 	// and "64Mi"; none when empty.
 	CPU, Memory string
+	// DisruptionBudget adds a policy/v1 PodDisruptionBudget for the pods,
+	// after the Deployment, that lets node drains through: maxUnavailable
+	// from the replicas (MaxUnavailable) and unhealthyPodEvictionPolicy
+	// AlwaysAllow. Off by default.
+	DisruptionBudget bool
 }
 
 // YAML returns the Deployment as a manifest. It fails when a required
@@ -132,6 +137,23 @@ spec:
 		if d.Memory != "" {
 			fmt.Fprintf(&b, "              memory: %s\n", scalar(d.Memory))
 		}
+	}
+	if d.DisruptionBudget {
+		fmt.Fprintf(&b, `---
+apiVersion: policy/v1
+kind: PodDisruptionBudget
+metadata:
+  name: %[1]s
+  labels:
+    app: %[1]s
+spec:
+`, scalar(d.Name))
+		w := writer{&b, "  "}
+		w.number("maxUnavailable", ": ", MaxUnavailable(cmp.Or(d.Replicas, 2)))
+		w.line("# a pod that is not ready serves nothing: evicting it costs no capacity, and a budget spent on")
+		w.line("# unready pods (warming up, cordoned, a shared dependency down) would block every drain")
+		w.line("unhealthyPodEvictionPolicy: " + AlwaysAllow)
+		fmt.Fprintf(&b, "  selector:\n    matchLabels:\n      app: %s\n", scalar(d.Name))
 	}
 	return b.String(), nil
 }

@@ -54,7 +54,8 @@ type Finding struct {
 	// Rule names the rule, such as "startup-budget".
 	Rule string
 	// Field is the field at fault, from the container ("startupProbe.failureThreshold",
-	// "args") or, prefixed "pod.", from the pod spec.
+	// "args") or, prefixed "pod.", from the pod spec; for LintBudget, from
+	// the PodDisruptionBudget's spec ("minAvailable").
 	Field string
 	// Problem says what goes wrong, with the numbers.
 	Problem string

@@ -146,6 +146,8 @@ func printDeploy(w io.Writer, cfg config, form string) error {
 			"prometheus.io annotations.",
 		},
 		CPU: "50m", Memory: "64Mi",
+		// A budget that lets node drains through, checked by probelint.
+		DisruptionBudget: true,
 	}
 	if cfg.metrics {
 		d.MetricsPath = "/metrics"

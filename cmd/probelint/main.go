@@ -2,10 +2,13 @@
 // manifests against a service's own configuration: the warm-up deadline,
 // the drain and the shutdown timeout, and where its probes answer, given as
 // the example service's flags are named. It reads Deployments,
-// StatefulSets, DaemonSets, ReplicaSets, Jobs, CronJobs and Pods, in
-// multi-document YAML read as kubectl reads it (empty documents skipped,
-// aliases and merge keys resolved), and reports every unsafe timing with
-// the rule, the numbers and the fix (the rules are package deployspec's).
+// StatefulSets, DaemonSets, ReplicaSets, Jobs, CronJobs, Pods and
+// PodDisruptionBudgets, in multi-document YAML read as kubectl reads it
+// (empty documents skipped, aliases and merge keys resolved), and reports
+// every unsafe timing with the rule, the numbers and the fix (the rules
+// are package deployspec's). A PodDisruptionBudget is checked against the
+// workloads of the same file whose pods it selects: it must let node
+// drains through.
 //
 //	go install -C cmd/probelint .
 //	probelint -warmup-deadline=2m -drain=5s -shutdown-timeout=15s example/deploy/deployment.yaml
@@ -16,11 +19,15 @@
 // args, where a service that takes the example's flags has its settings
 // already, instead of having them typed again.
 //
+// A document of a kind it does not know (a custom resource such as a
+// BackendConfig or a ServiceMonitor) is passed over with a note on stderr
+// naming the file, the line and the kind; the rest of the file is checked.
+//
 // Exit status: 0 when every manifest is safe, 1 when anything is unsafe, 2
-// when a file cannot be read, is not YAML, sets a key twice in a mapping
-// or merges a key over one written before the merge (the linter must not
-// judge another value than the one the API server would keep), or holds a
-// kind it does not know (the message names the file and line).
+// when a file cannot be read, is not YAML, has a document without a kind,
+// sets a key twice in a mapping or merges a key over one written before
+// the merge (the linter must not judge another value than the one the API
+// server would keep); the message names the file and line.
 package main
 
 import (
@@ -42,6 +49,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	kjson "sigs.k8s.io/json"
 	sigsyaml "sigs.k8s.io/yaml"
@@ -84,12 +92,15 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	status := clean
 	for _, file := range fs.Args() {
-		findings, err := lintFile(file, svc, *container)
+		r, err := lintFile(file, svc, *container)
 		if err != nil {
 			fmt.Fprintln(stderr, err)
 			return unreadable
 		}
-		for _, f := range findings {
+		for _, n := range r.notes {
+			fmt.Fprintln(stderr, n)
+		}
+		for _, f := range r.findings {
 			fmt.Fprintln(stdout, f)
 			status = unsafe
 		}
@@ -242,48 +253,69 @@ func fixed(s deployspec.Service) serviceOf {
 
 // finding is a deployspec.Finding where it is.
 type finding struct {
-	file      string
-	line      int
-	container string
+	file    string
+	line    int
+	subject string // what is at fault: `container "app"`
 	deployspec.Finding
 }
 
 func (f finding) String() string {
-	return fmt.Sprintf("%s:%d: container %q: %s: %s\n\tfix: %s", f.file, f.line, f.container, f.Rule, f.Problem, f.Fix)
+	return fmt.Sprintf("%s:%d: %s: %s: %s\n\tfix: %s", f.file, f.line, f.subject, f.Rule, f.Problem, f.Fix)
+}
+
+// note is a document the linter passed over: a kind it does not know.
+type note struct {
+	file       string
+	line       int
+	kind, name string
+}
+
+func (n note) String() string {
+	return fmt.Sprintf("%s:%d: %s %q: not checked (a kind probelint does not know; the rest of the file is checked)", n.file, n.line, n.kind, n.name)
+}
+
+// report is what the linter found in one file.
+type report struct {
+	findings []finding
+	notes    []note
+	// For the rules across documents.
+	pods    []podSet
+	budgets []budget
 }
 
 // lintFile lints every pod template in file.
-func lintFile(file string, svc serviceOf, only string) ([]finding, error) {
+func lintFile(file string, svc serviceOf, only string) (report, error) {
 	raw, err := os.ReadFile(file)
 	if err != nil {
-		return nil, err
+		return report{}, err
 	}
 	return lintYAML(file, raw, svc, only)
 }
 
 // lintYAML lints every pod template in raw, the text of file.
-func lintYAML(file string, raw []byte, svc serviceOf, only string) ([]finding, error) {
+func lintYAML(file string, raw []byte, svc serviceOf, only string) (report, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(raw))
-	var out []finding
+	var out report
 	for {
 		var doc yaml.Node
 		if err := dec.Decode(&doc); errors.Is(err, io.EOF) {
+			if err := lintBudgets(&out, file); err != nil {
+				return report{}, err
+			}
 			return out, nil
 		} else if err != nil {
-			return nil, fmt.Errorf("%s:%d: not YAML: %s", file, yamlLine(err), strings.TrimPrefix(err.Error(), "yaml: "))
+			return report{}, fmt.Errorf("%s:%d: not YAML: %s", file, yamlLine(err), strings.TrimPrefix(err.Error(), "yaml: "))
 		}
 		if len(doc.Content) == 0 || doc.Content[0].Kind == yaml.ScalarNode && doc.Content[0].ShortTag() == "!!null" {
 			continue // an empty document (or a trailing ---), which kubectl skips
 		}
 		root, err := resolveDoc(doc.Content[0])
 		if err != nil {
-			return nil, fmt.Errorf("%s:%w", file, err)
+			return report{}, fmt.Errorf("%s:%w", file, err)
 		}
-		found, err := lintDoc(file, root, svc, only)
-		if err != nil {
-			return nil, err
+		if err := lintDoc(&out, file, root, svc, only); err != nil {
+			return report{}, err
 		}
-		out = append(out, found...)
 	}
 }
 
@@ -297,16 +329,20 @@ func yamlLine(err error) int {
 	return 1
 }
 
-// Kinds that hold no pod template: skipped.
+// Kubernetes' own kinds that hold no pod template and no timing: skipped
+// without a word. Any other kind (a custom resource such as a
+// BackendConfig or a ServiceMonitor, which may hold timings of its own) is
+// passed over with a note, so that nobody takes it for checked.
 var otherKinds = []string{"Service", "ConfigMap", "Secret", "Ingress", "ServiceAccount", "HorizontalPodAutoscaler",
-	"PodDisruptionBudget", "NetworkPolicy", "Namespace", "Role", "RoleBinding", "ClusterRole", "ClusterRoleBinding",
-	"PersistentVolumeClaim", "ServiceMonitor", "PodMonitor", "PrometheusRule"}
+	"NetworkPolicy", "Namespace", "Role", "RoleBinding", "ClusterRole", "ClusterRoleBinding",
+	"PersistentVolumeClaim"}
 
-// lintDoc decodes one document strictly as its kind and lints its pod spec.
-func lintDoc(file string, root *yaml.Node, svc serviceOf, only string) ([]finding, error) {
+// lintDoc decodes one document strictly as its kind and lints its pod
+// spec into r.
+func lintDoc(r *report, file string, root *yaml.Node, svc serviceOf, only string) error {
 	kindNode := lookup(root, "kind")
 	if kindNode == nil || kindNode.Kind != yaml.ScalarNode {
-		return nil, fmt.Errorf("%s:%d: no kind: not a Kubernetes object", file, root.Line)
+		return fmt.Errorf("%s:%d: no kind: not a Kubernetes object", file, root.Line)
 	}
 	kind := kindNode.Value
 	var obj any
@@ -335,37 +371,54 @@ func lintDoc(file string, root *yaml.Node, svc serviceOf, only string) ([]findin
 	case "Pod":
 		o := &corev1.Pod{}
 		obj, pod = o, func() (*corev1.PodSpec, []string) { return &o.Spec, []string{"spec"} }
-	default:
-		if slices.Contains(otherKinds, kind) {
-			return nil, nil
+	case "PodDisruptionBudget":
+		o := &policyv1.PodDisruptionBudget{}
+		if err := decodeStrict(root, o); err != nil {
+			return fmt.Errorf("%s:%d: %s does not decode as Kubernetes has it: %v", file, errLine(root, err), kind, err)
 		}
-		return nil, fmt.Errorf("%s:%d: unknown kind %q: want a Deployment, StatefulSet, DaemonSet, ReplicaSet, Job, CronJob or Pod", file, kindNode.Line, kind)
+		r.budgets = append(r.budgets, budget{o, root})
+		return nil
+	default:
+		if !slices.Contains(otherKinds, kind) {
+			r.notes = append(r.notes, note{file: file, line: kindNode.Line, kind: kind, name: nameOf(root)})
+		}
+		return nil
 	}
 	if err := decodeStrict(root, obj); err != nil {
-		return nil, fmt.Errorf("%s:%d: %s does not decode as Kubernetes has it: %v", file, errLine(root, err), kind, err)
+		return fmt.Errorf("%s:%d: %s does not decode as Kubernetes has it: %v", file, errLine(root, err), kind, err)
 	}
 	spec, at := pod()
-	var out []finding
+	r.pods = append(r.pods, podSetOf(obj, root))
 	picked := pick(spec.Containers, only)
 	if only != "" && len(picked) == 0 {
-		return nil, fmt.Errorf("%s:%d: %s has no container %q", file, root.Line, kind, only)
+		return fmt.Errorf("%s:%d: %s has no container %q", file, root.Line, kind, only)
 	}
 	for _, i := range picked {
 		c := spec.Containers[i]
 		cpath := append(slices.Clone(at), "containers", strconv.Itoa(i))
 		s, err := svc(c)
 		if err != nil {
-			return nil, fmt.Errorf("%s:%d: container %q: args: %w", file, lineOf(root, append(slices.Clone(cpath), "args")), c.Name, err)
+			return fmt.Errorf("%s:%d: container %q: args: %w", file, lineOf(root, append(slices.Clone(cpath), "args")), c.Name, err)
 		}
 		for _, f := range deployspec.Lint(s, container(spec, c)) {
 			path := append(slices.Clone(cpath), strings.Split(f.Field, ".")...)
 			if rest, ok := strings.CutPrefix(f.Field, "pod."); ok {
 				path = append(slices.Clone(at), strings.Split(rest, ".")...)
 			}
-			out = append(out, finding{file: file, line: lineOf(root, path), container: c.Name, Finding: f})
+			r.findings = append(r.findings, finding{file: file, line: lineOf(root, path), subject: fmt.Sprintf("container %q", c.Name), Finding: f})
 		}
 	}
-	return out, nil
+	return nil
+}
+
+// nameOf returns the document's metadata.name, or "" when it has none.
+func nameOf(root *yaml.Node) string {
+	if meta := lookup(root, "metadata"); meta != nil {
+		if n := lookup(meta, "name"); n != nil && n.Kind == yaml.ScalarNode {
+			return n.Value
+		}
+	}
+	return ""
 }
 
 // pick returns the indexes of the containers to lint.

@@ -153,10 +153,10 @@ func TestUnreadable(t *testing.T) {
 		name, text, want string
 	}{
 		{"bad YAML", "apiVersion: v1\nkind: Pod\n  metadata: {}\n", ":3: not YAML"},
-		{"unknown kind", "apiVersion: example.com/v1\nkind: Widget\nmetadata: {name: w}\n", `:2: unknown kind "Widget"`},
 		{"misspelt field", strings.Replace(good, "periodSeconds: 1\n", "periodSecond: 1\n", 1), `:77: Deployment does not decode as Kubernetes has it: unknown field "spec.template.spec.containers[0].readinessProbe.periodSecond"`},
 		{"a field in another case", strings.Replace(good, "            periodSeconds: 1\n", "            periodSeconds: 30\n            periodseconds: 1\n", 1), `:78: Deployment does not decode as Kubernetes has it: unknown field "spec.template.spec.containers[0].readinessProbe.periodseconds"`},
 		{"no kind", "a: 1\n", ":1: no kind"},
+		{"misspelt budget field", strings.Replace(goodBudget, "unhealthyPodEvictionPolicy", "unhealthyPodEvictionPolicies", 1), `:7: PodDisruptionBudget does not decode as Kubernetes has it: unknown field "spec.unhealthyPodEvictionPolicies"`},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			file := write(t, "bad.yaml", tt.text)
@@ -401,5 +401,137 @@ func TestFromArgsReadsTheWholeContainer(t *testing.T) {
 	cmd = strings.Replace(cmd, args, "", 1)
 	if code, out, _ := lint(t, "-from-args", write(t, "cmd.yaml", cmd)); code != unsafe {
 		t.Errorf("a setting in the command: exit %d, want 1\n%s", code, out)
+	}
+}
+
+// A document of a kind the linter does not know (a custom resource) is
+// passed over with a note naming the file, the line and the kind, and the
+// rest of the file is still checked: its status is the findings'.
+func TestUnknownKindsArePassedOver(t *testing.T) {
+	faulty := strings.Replace(base(t), "terminationGracePeriodSeconds: 28", "terminationGracePeriodSeconds: 20", 1)
+	monitor := "apiVersion: monitoring.coreos.com/v1\nkind: ServiceMonitor\nmetadata:\n  name: probes-example\nspec:\n  selector: {matchLabels: {app: probes-example}}\n  endpoints: [{port: probes, path: /metrics}]\n"
+	backend := "apiVersion: cloud.google.com/v1\nkind: BackendConfig\nmetadata:\n  name: probes-example\nspec:\n  healthCheck: {requestPath: /readyz, port: 8081, checkIntervalSec: 5}\n"
+	text := faulty + "---\n" + monitor + "---\n" + backend
+	monitorLine := strings.Count(faulty+"---\n", "\n") + 2
+	backendLine := monitorLine + strings.Count(monitor+"---\n", "\n")
+	file := write(t, "mixed.yaml", text)
+	code, out, errOut := lint(t, append(append([]string{}, flags...), file)...)
+	if code != unsafe {
+		t.Errorf("got exit %d, want %d (the Deployment's fault)\nstdout %q\nstderr %q", code, unsafe, out, errOut)
+	}
+	if strings.Count(out, "\tfix: ") != 1 || !strings.Contains(out, ": grace-period: ") {
+		t.Errorf("got stdout %q, want the one grace-period finding", out)
+	}
+	for _, tt := range []struct {
+		name string
+		want string
+	}{
+		{"ServiceMonitor", fmt.Sprintf("%s:%d: ServiceMonitor %q: not checked", file, monitorLine, "probes-example")},
+		{"BackendConfig", fmt.Sprintf("%s:%d: BackendConfig %q: not checked", file, backendLine, "probes-example")},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if !strings.Contains(errOut, tt.want) {
+				t.Errorf("got stderr %q, want a note %q", errOut, tt.want)
+			}
+		})
+	}
+	// A file of nothing the linter knows is clean, with its note.
+	widget := write(t, "widget.yaml", "apiVersion: example.com/v1\nkind: Widget\nmetadata: {name: w}\n")
+	code, out, errOut = lint(t, append(append([]string{}, flags...), widget)...)
+	if want := widget + `:2: Widget "w": not checked`; code != clean || out != "" || !strings.Contains(errOut, want) {
+		t.Errorf("got exit %d, stdout %q, stderr %q; want exit 0 and %q", code, out, errOut, want)
+	}
+}
+
+// goodBudget lets drains through the example's Deployment.
+const goodBudget = `apiVersion: policy/v1
+kind: PodDisruptionBudget
+metadata:
+  name: probes-example
+spec:
+  maxUnavailable: 1
+  unhealthyPodEvictionPolicy: AlwaysAllow
+  selector:
+    matchLabels:
+      app: probes-example
+`
+
+// A PodDisruptionBudget is checked against the workload whose pods it
+// selects, in the same file: each case has one fault (or none), reported
+// at the budget's line with the rule and the fix.
+func TestBudgetAcrossDocuments(t *testing.T) {
+	deployment := base(t)
+	for _, tt := range []struct {
+		name            string
+		pdbOld, pdbNew  string // an edit of goodBudget
+		depOld, depNew  string // an edit of the Deployment
+		budgetFirst     bool
+		rule, line, fix string // rule empty: clean
+	}{
+		{name: "the example's budget"},
+		{name: "the budget before the Deployment", budgetFirst: true},
+		{name: "policy unset", pdbOld: "  unhealthyPodEvictionPolicy: AlwaysAllow\n",
+			rule: "pdb-unhealthy-policy", line: "spec:", fix: "unhealthyPodEvictionPolicy: AlwaysAllow"},
+		{name: "policy IfHealthyBudget", pdbOld: "AlwaysAllow", pdbNew: "IfHealthyBudget",
+			rule: "pdb-unhealthy-policy", line: "unhealthyPodEvictionPolicy: IfHealthyBudget", fix: "unhealthyPodEvictionPolicy: AlwaysAllow"},
+		{name: "policy unset, the budget first", pdbOld: "  unhealthyPodEvictionPolicy: AlwaysAllow\n", budgetFirst: true,
+			rule: "pdb-unhealthy-policy", line: "spec:", fix: "unhealthyPodEvictionPolicy: AlwaysAllow"},
+		{name: "maxUnavailable 0", pdbOld: "maxUnavailable: 1", pdbNew: "maxUnavailable: 0",
+			rule: "pdb-budget", line: "maxUnavailable: 0", fix: "maxUnavailable: 1"},
+		{name: "maxUnavailable 0%", pdbOld: "maxUnavailable: 1", pdbNew: `maxUnavailable: "0%"`,
+			rule: "pdb-budget", line: `maxUnavailable: "0%"`, fix: "maxUnavailable: 1"},
+		{name: "minAvailable as many as the replicas", pdbOld: "maxUnavailable: 1", pdbNew: "minAvailable: 2",
+			rule: "pdb-budget", line: "minAvailable: 2", fix: "maxUnavailable: 1 in place of minAvailable"},
+		{name: "minAvailable 100%", pdbOld: "maxUnavailable: 1", pdbNew: "minAvailable: 100%",
+			rule: "pdb-budget", line: "minAvailable: 100%", fix: "maxUnavailable: 1 in place of minAvailable"},
+		{name: "minAvailable 1 of replicas unset", pdbOld: "maxUnavailable: 1", pdbNew: "minAvailable: 1", depOld: "  replicas: 2\n",
+			rule: "pdb-budget", line: "minAvailable: 1", fix: "maxUnavailable: 1 in place of minAvailable"},
+		{name: "minAvailable 1 of 2 replicas", pdbOld: "maxUnavailable: 1", pdbNew: "minAvailable: 1"},
+		{name: "a quarter of 12 replicas", pdbOld: "maxUnavailable: 1", pdbNew: "maxUnavailable: 25%", depOld: "replicas: 2", depNew: "replicas: 12"},
+		{name: "minAvailable of 12 replicas", pdbOld: "maxUnavailable: 1", pdbNew: "minAvailable: 12", depOld: "replicas: 2", depNew: "replicas: 12",
+			rule: "pdb-budget", line: "minAvailable: 12", fix: "maxUnavailable: 3 in place of minAvailable"},
+		{name: "selected by an expression", pdbOld: "  maxUnavailable: 1\n  unhealthyPodEvictionPolicy: AlwaysAllow\n  selector:\n    matchLabels:\n      app: probes-example\n",
+			pdbNew: "  maxUnavailable: 0\n  unhealthyPodEvictionPolicy: AlwaysAllow\n  selector:\n    matchExpressions:\n      - {key: app, operator: In, values: [probes-example, other]}\n",
+			rule:   "pdb-budget", line: "maxUnavailable: 0", fix: "maxUnavailable: 1"},
+		{name: "an empty selector selects every pod", pdbOld: "  maxUnavailable: 1\n  unhealthyPodEvictionPolicy: AlwaysAllow\n  selector:\n    matchLabels:\n      app: probes-example\n",
+			pdbNew: "  maxUnavailable: 0\n  unhealthyPodEvictionPolicy: AlwaysAllow\n  selector: {}\n",
+			rule:   "pdb-budget", line: "maxUnavailable: 0", fix: "maxUnavailable: 1"},
+		{name: "another app's pods", pdbOld: "      app: probes-example\n", pdbNew: "      app: other\n  minAvailable: 5\n"},
+		{name: "no selector selects no pod", pdbOld: "  selector:\n    matchLabels:\n      app: probes-example\n", pdbNew: "  minAvailable: 5\n"},
+		{name: "another namespace", pdbOld: "  name: probes-example\n", pdbNew: "  name: probes-example\n  namespace: other\n", depOld: "  name: probes-example\n", depNew: "  name: probes-example\n  namespace: shop\n"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			pdb := strings.Replace(goodBudget, tt.pdbOld, tt.pdbNew, 1)
+			dep := strings.Replace(deployment, tt.depOld, tt.depNew, 1)
+			if tt.pdbOld != "" && pdb == goodBudget || tt.depOld != "" && dep == deployment {
+				t.Fatalf("an edit did not apply")
+			}
+			text, budgetAt := dep+"---\n"+pdb, strings.Count(dep, "\n")+2
+			if tt.budgetFirst {
+				text, budgetAt = pdb+"---\n"+dep, 1
+			}
+			code, out, errOut := lint(t, append(append([]string{}, flags...), write(t, "m.yaml", text))...)
+			if errOut != "" {
+				t.Fatalf("got stderr %q, want none", errOut)
+			}
+			if tt.rule == "" {
+				if code != clean {
+					t.Errorf("got exit %d\n%s; want 0", code, out)
+				}
+				return
+			}
+			if code != unsafe || strings.Count(out, "\tfix: ") != 1 || !strings.Contains(out, ": "+tt.rule+": ") || !strings.HasSuffix(out, "\tfix: "+tt.fix+"\n") {
+				t.Fatalf("got exit %d\n%s; want exactly one %s finding with the fix %q", code, out, tt.rule, tt.fix)
+			}
+			if !strings.Contains(out, `: PodDisruptionBudget "probes-example" for Deployment "probes-example"`) {
+				t.Errorf("got %q; want the budget and the Deployment named", out)
+			}
+			loc, _, _ := strings.Cut(out, ": PodDisruptionBudget")
+			n, _ := strconv.Atoi(loc[strings.LastIndex(loc, ":")+1:])
+			lines := strings.Split(text, "\n")
+			if n < budgetAt || n >= budgetAt+strings.Count(pdb, "\n") || !strings.Contains(lines[n-1], tt.line) {
+				t.Errorf("reported at line %d, %q; want the budget's line with %q", n, lines[max(n-1, 0)], tt.line)
+			}
+		})
 	}
 }

@@ -18,6 +18,9 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"sigs.k8s.io/yaml"
 )
@@ -75,27 +78,46 @@ func TestDeployment(t *testing.T) {
 	t.Run("grpc", func(t *testing.T) { testDeployment(t, "deployment-grpc.yaml", true) })
 }
 
-// testDeployment decodes file strictly and checks that its probes target
-// what the example serves and that its timings hang together. With grpc,
-// the three probes are gRPC probes of the gates' service names.
+// decodeStrict decodes one YAML document into obj, failing on a field
+// obj's type does not have, as kubectl --validate=strict would.
+func decodeStrict(t *testing.T, what string, doc []byte, obj any) {
+	t.Helper()
+	js, err := yaml.YAMLToJSON(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(js))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(obj); err != nil {
+		t.Fatalf("%s does not decode strictly: %v", what, err)
+	}
+}
+
+// testDeployment decodes file strictly (a Deployment, then a
+// PodDisruptionBudget for its pods) and checks that its probes target
+// what the example serves, that its timings hang together and that the
+// budget lets node drains through. With grpc, the three probes are gRPC
+// probes of the gates' service names.
 func testDeployment(t *testing.T, file string, grpc bool) {
 	raw, err := os.ReadFile(file)
 	if err != nil {
 		t.Fatal(err)
 	}
-	js, err := yaml.YAMLToJSON(raw)
-	if err != nil {
-		t.Fatal(err)
+	docs := bytes.Split(raw, []byte("\n---\n"))
+	if len(docs) != 2 {
+		t.Fatalf("%s has %d documents, want a Deployment and a PodDisruptionBudget", file, len(docs))
 	}
 	var d appsv1.Deployment
-	dec := json.NewDecoder(bytes.NewReader(js))
-	dec.DisallowUnknownFields() // a misspelt field fails, as kubectl --validate=strict would
-	if err := dec.Decode(&d); err != nil {
-		t.Fatalf("%s does not decode strictly as apps/v1 Deployment: %v", file, err)
-	}
+	decodeStrict(t, file+" as an apps/v1 Deployment", docs[0], &d)
 	if d.APIVersion != "apps/v1" || d.Kind != "Deployment" {
 		t.Fatalf("got %s %s, want apps/v1 Deployment", d.APIVersion, d.Kind)
 	}
+	var pdb policyv1.PodDisruptionBudget
+	decodeStrict(t, file+"'s second document as a policy/v1 PodDisruptionBudget", docs[1], &pdb)
+	if pdb.APIVersion != "policy/v1" || pdb.Kind != "PodDisruptionBudget" {
+		t.Fatalf("got %s %s, want policy/v1 PodDisruptionBudget", pdb.APIVersion, pdb.Kind)
+	}
+	testBudget(t, &d, &pdb)
 	if len(d.Spec.Template.Spec.Containers) != 1 {
 		t.Fatalf("want one container, got %d", len(d.Spec.Template.Spec.Containers))
 	}
@@ -179,6 +201,30 @@ func testDeployment(t *testing.T, file string, grpc bool) {
 	grace := d.Spec.Template.Spec.TerminationGracePeriodSeconds
 	if grace == nil || time.Duration(*grace)*time.Second < need {
 		t.Errorf("terminationGracePeriodSeconds %v is below drain %s + shutdown timeout %s", grace, s.drain, s.shutdown)
+	}
+}
+
+// testBudget checks that pdb selects d's pods and lets a node drain evict
+// at least one of them, unready ones included.
+func testBudget(t *testing.T, d *appsv1.Deployment, pdb *policyv1.PodDisruptionBudget) {
+	t.Helper()
+	sel, err := metav1.LabelSelectorAsSelector(pdb.Spec.Selector)
+	if err != nil {
+		t.Fatalf("budget selector: %v", err)
+	}
+	if !sel.Matches(labels.Set(d.Spec.Template.Labels)) {
+		t.Errorf("budget selector %s does not select the pod template's labels %v", sel, d.Spec.Template.Labels)
+	}
+	if p := pdb.Spec.UnhealthyPodEvictionPolicy; p == nil || *p != policyv1.AlwaysAllow {
+		t.Errorf("unhealthyPodEvictionPolicy %v, want AlwaysAllow: unready pods would block drains", p)
+	}
+	replicas := 1
+	if d.Spec.Replicas != nil {
+		replicas = int(*d.Spec.Replicas)
+	}
+	most := pdb.Spec.MaxUnavailable
+	if pdb.Spec.MinAvailable != nil || most == nil || most.Type != intstr.Int || most.IntVal < 1 || int(most.IntVal) > replicas {
+		t.Errorf("budget minAvailable %v, maxUnavailable %v with %d replicas; want maxUnavailable a count from 1 to the replicas", pdb.Spec.MinAvailable, most, replicas)
 	}
 }
 
