@@ -89,11 +89,11 @@ func (l *Lifecycle) Audience(r *http.Request) Audience {
 	return Authorized
 }
 
-// Authorizes reports whether the read policy can authorise any HTTP
-// reader: it is false without Readers, so that a surface need not prepare
-// for authorised readers there can never be. It does not count readers a
-// transport marks itself (WithAudience): a surface served that way, as the
-// admin socket serves the deep view, asks Audience per request.
+// Authorizes reports whether a Readers policy is set, so that some HTTP
+// readers may be authorised by it. It does not count readers a transport
+// marks itself (WithAudience): every surface still asks Audience per
+// request. The page keeps stream places for authorised readers only when it
+// is true.
 func (l *Lifecycle) Authorizes() bool { return l != nil && l.readers != nil }
 
 // FromLoopback is a read policy for Readers that authorises requests from

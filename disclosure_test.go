@@ -259,4 +259,16 @@ func TestPageAnswersAsTheDeepView(t *testing.T) {
 	if got := code("text/html;q=0, application/json"); got != 503 {
 		t.Errorf("text/html;q=0: %d", got)
 	}
+	// ?exclude= changes the verdict: a browser gets the JSON's answer.
+	req, _ := http.NewRequest(http.MethodGet, ts.URL+"/healthz?exclude=readiness/db", nil)
+	req.Header.Set("Accept", browser)
+	res, err := noKeepAlive.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, res.Body) //nolint:errcheck // the code is what counts
+	res.Body.Close()
+	if res.StatusCode != 200 || !strings.HasPrefix(res.Header.Get("Content-Type"), "application/health+json") {
+		t.Errorf("a browser's ?exclude=readiness/db: %d %s, want the JSON's 200", res.StatusCode, res.Header.Get("Content-Type"))
+	}
 }

@@ -4,9 +4,10 @@ import "time"
 
 // Facts is everything the lifecycle knows at one moment: the one source
 // every surface renders (health+json and its text form, the page, history,
-// the metrics, gRPC, systemd, the agent line, the admin status). Surfaces
-// derive nothing of their own; they read Facts, follow Watch, and show what
-// their reader may see (Report.For).
+// the metrics, gRPC, systemd, the agent line, the admin status): the same
+// gate reports, the same lifecycle. Surfaces derive nothing of their own;
+// they read these facts, follow Watch, and show what their reader may see
+// (Report.For).
 type Facts struct {
 	// Phase is the lifecycle's phase, and Since when it began (zero before
 	// the first move).
@@ -57,12 +58,13 @@ type ChangeKind uint8
 const (
 	// Moved is a phase move: Change.Move holds it.
 	Moved ChangeKind = iota + 1
-	// Recordoned is a cordon, an uncordon or a cordon's lifting:
+	// CordonChanged is a cordon, an uncordon or a cordon's lifting:
 	// Change.Cordon holds it.
-	Recordoned
-	// Rejudged is a change of gate Change.Gate's verdict or of one of its
+	CordonChanged
+	// VerdictChanged is the arrival of gate Change.Gate, or a change of its
+	// verdict or of one of its
 	// checks' verdicts or warm-up progress (what Gate.Subscribe announces).
-	Rejudged
+	VerdictChanged
 	// Executed is one finished execution of a check of gate Change.Gate:
 	// Change.Execution holds it.
 	Executed
@@ -84,8 +86,11 @@ type Change struct {
 // changes in order, after the listeners of Subscribe and SubscribeCordon;
 // verdict changes on the goroutine that made them; and every check's
 // execution, on the goroutine that ran it, without allocating. fn must be
-// quick and must not block: it delays the move or the check's next
-// execution. A panic in fn is recovered and dropped.
+// quick and must not block: every watcher shares the goroutine of the move
+// or the check, so a blocked fn holds the move's other listeners, or that
+// check's next result and verdict, on every surface. A panic in fn is
+// recovered and dropped, silently: fn must report its own failures. After
+// cancel returns, fn may still be running a change delivered just before.
 //
 // Watch is how metrics, history and the page learn of changes: with Facts,
 // it is all a surface needs, whatever order things were built in.
@@ -107,7 +112,7 @@ func tellOne(fn func(Change), c Change) {
 // reports them, its executions; once per gate, for the gate's life.
 func (l *Lifecycle) watchGate(g Gate) {
 	k := g.Kind()
-	g.Subscribe(func() { l.tell(Change{Kind: Rejudged, Gate: k}) })
+	g.Subscribe(func() { l.tell(Change{Kind: VerdictChanged, Gate: k}) })
 	if ex, ok := g.(interface {
 		OnExecution(func(Execution)) (cancel func())
 	}); ok {
@@ -118,7 +123,7 @@ func (l *Lifecycle) watchGate(g Gate) {
 	l.mu.Lock()
 	l.state.Add(1 << seqShift)
 	l.mu.Unlock()
-	l.tell(Change{Kind: Rejudged, Gate: k})
+	l.tell(Change{Kind: VerdictChanged, Gate: k})
 }
 
 // View returns a Gate that answers for kind k (Startup, Liveness or
@@ -162,7 +167,7 @@ func (v *view) Revision() uint64 {
 
 func (v *view) Subscribe(fn func()) (cancel func()) {
 	return v.lc.Watch(func(c Change) {
-		if c.Kind == Moved || c.Kind == Recordoned || c.Kind == Rejudged && c.Gate == v.kind {
+		if c.Kind == Moved || c.Kind == CordonChanged || c.Kind == VerdictChanged && c.Gate == v.kind {
 			fn()
 		}
 	})

@@ -58,14 +58,14 @@ func TestWatchHearsGatesBuiltLater(t *testing.T) {
 		defer mu.Unlock()
 		for _, c := range got {
 			if c.Kind == k && (k != probes.Executed || c.Gate == probes.Readiness && c.Execution.Check == "db") &&
-				(k != probes.Rejudged || c.Gate == probes.Readiness) {
+				(k != probes.VerdictChanged || c.Gate == probes.Readiness) {
 				return true
 			}
 		}
 		return false
 	}
 	testutil.Eventually(t, "db's execution heard", func() bool { return seen(probes.Executed) })
-	for _, k := range []probes.ChangeKind{probes.Moved, probes.Recordoned, probes.Rejudged} {
+	for _, k := range []probes.ChangeKind{probes.Moved, probes.CordonChanged, probes.VerdictChanged} {
 		if !seen(k) {
 			t.Errorf("no change of kind %d heard", k)
 		}
@@ -77,7 +77,7 @@ func TestWatchHearsGatesBuiltLater(t *testing.T) {
 		switch c.Kind {
 		case probes.Moved:
 			moves = append(moves, c.Move.To)
-		case probes.Recordoned:
+		case probes.CordonChanged:
 			cordons = append(cordons, c.Cordon.Cause)
 		}
 	}
@@ -171,5 +171,22 @@ func TestSurfacesBuiltBeforeTheGates(t *testing.T) {
 	}
 	if _, ok := hist.Check(probes.Readiness, "db"); !ok {
 		t.Error("history keeps no series for db")
+	}
+}
+
+// A gate built after Run has returned is refused and left out: it is never
+// in the facts or served, since its checks would never run.
+func TestGateAfterRunIsLeftOut(t *testing.T) {
+	lc := probes.NewLifecycle()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := lc.Run(ctx); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Run: %v", err)
+	}
+	if _, err := readiness.New(lc); !errors.Is(err, probes.ErrLifecycleRan) {
+		t.Fatalf("readiness.New after Run: %v, want ErrLifecycleRan", err)
+	}
+	if g := lc.Gate(probes.Readiness); g != nil || len(lc.Facts().Gates) != 0 {
+		t.Errorf("a refused gate is attached: %v, facts %d gates", g, len(lc.Facts().Gates))
 	}
 }

@@ -43,6 +43,12 @@ var ErrLifecycleRan = errors.New("probes: the lifecycle's Run has returned")
 func (l *Lifecycle) Attach(g Gate, run func(ctx context.Context) error) error {
 	k := g.Kind()
 	l.work.mu.Lock()
+	if l.work.state == 2 {
+		// Refused before it is added: a gate whose checks would never
+		// run must not be served, nor block a later attempt.
+		l.work.mu.Unlock()
+		return fmt.Errorf("%w: cannot add the %s gate", ErrLifecycleRan, k)
+	}
 	for _, have := range l.work.gates {
 		if have.Kind() == k {
 			l.work.mu.Unlock()

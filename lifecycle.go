@@ -338,7 +338,7 @@ func (l *Lifecycle) enqueue(e event) {
 				fn(e.change)
 			}
 			if e.isCordon {
-				l.tell(Change{Kind: Recordoned, Cordon: e.change})
+				l.tell(Change{Kind: CordonChanged, Cordon: e.change})
 			} else {
 				l.tell(Change{Kind: Moved, Move: e.move})
 			}

@@ -172,9 +172,9 @@ func (h *History) changed(c probes.Change) {
 	switch c.Kind {
 	case probes.Moved:
 		h.moved(c.Move)
-	case probes.Recordoned:
+	case probes.CordonChanged:
 		h.cordoned(c.Cordon)
-	case probes.Rejudged:
+	case probes.VerdictChanged:
 		if g := h.lc.Gate(c.Gate); g != nil {
 			h.observe(g, true)
 		}

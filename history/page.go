@@ -113,7 +113,7 @@ type rendering struct {
 	tick    int64  // the refresh tick (see Page.tick)
 	code    int    // the deep view's status code
 	public  *shown
-	authed  *shown // public itself when the read policy authorises nobody
+	authed  *shown
 }
 
 // shown is one rendering for one audience: the live part, framed as a
@@ -280,11 +280,10 @@ func (p *Page) render(ver, added uint64, tick int64) *rendering {
 		r.code = http.StatusServiceUnavailable
 	}
 	d := p.snapshot()
+	// Both audiences, always: a reader may be authorised by the read
+	// policy or by the transport that brought it (probes.WithAudience).
 	r.public = p.show(d, probes.Anonymous)
-	r.authed = r.public
-	if p.lc.Authorizes() {
-		r.authed = p.show(d, probes.Authorized)
-	}
+	r.authed = p.show(d, probes.Authorized)
 	return r
 }
 

@@ -477,3 +477,34 @@ func TestPageShowsTransitionsRecordedAfterARendering(t *testing.T) {
 		t.Errorf("the page lacks the move the History recorded after a rendering:\n%s", rec.Body)
 	}
 }
+
+// A reader the transport authorised (probes.WithAudience) sees the reasons
+// on the page, with no Readers policy set, as on every other surface.
+func TestPageHonoursTheTransportsAudience(t *testing.T) {
+	lc := probes.NewLifecycle()
+	page, err := history.NewPage(lc, nil, history.Refresh(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer page.Close()
+	testutil.Ready(t, lc)
+	if _, err := lc.Cordon("disk swap", time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	defer lc.Uncordon() //nolint:errcheck // stops the cordon's timer
+	get := func(authorised bool) string {
+		req := httptest.NewRequest(http.MethodGet, "/", nil)
+		if authorised {
+			req = req.WithContext(probes.WithAudience(req.Context(), probes.Authorized))
+		}
+		rec := httptest.NewRecorder()
+		page.ServeHTTP(rec, req)
+		return rec.Body.String()
+	}
+	if body := get(true); !strings.Contains(body, `data-cordon="disk swap"`) {
+		t.Errorf("the page for a reader the transport authorised lacks the cordon's reason:\n%s", body)
+	}
+	if body := get(false); strings.Contains(body, "disk swap") {
+		t.Error("the page for an anonymous reader shows the cordon's reason")
+	}
+}

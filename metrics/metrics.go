@@ -285,7 +285,7 @@ func (m *Metrics) hear(c probes.Change) {
 		if c.Move.From <= readout.LastPhase && c.Move.To <= readout.LastPhase && m.moved[c.Move.From][c.Move.To] != nil {
 			m.moved[c.Move.From][c.Move.To].Inc()
 		}
-	case probes.Recordoned:
+	case probes.CordonChanged:
 		m.cordons.WithLabelValues(string(c.Cordon.Cause)).Inc()
 	case probes.Executed:
 		e := &c.Execution

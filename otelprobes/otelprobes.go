@@ -220,7 +220,7 @@ func (m *Metrics) hear(c probes.Change) {
 		if t := c.Move; t.From <= readout.LastPhase && t.To <= readout.LastPhase && m.moveOpts[t.From][t.To] != nil {
 			m.transitions.Add(ctx, 1, m.moveOpts[t.From][t.To]...)
 		}
-	case probes.Recordoned:
+	case probes.CordonChanged:
 		if opts, ok := m.causeOpts[c.Cordon.Cause]; ok {
 			m.cordons.Add(ctx, 1, opts...)
 		}

@@ -8,9 +8,10 @@
 // "Health Check Response Format for HTTP APIs" (application/health+json);
 // Accept: text/plain selects the Kubernetes text form. ?verbose lists the
 // checks, ?exclude=name leaves one out. Pass and warn answer 200, fail 503;
-// a check's own path answers the check's own verdict. Error texts are shown
-// only to requests an Authorize hook accepts (FromLoopback is one, for
-// operators behind kubectl port-forward).
+// a check's own path answers the check's own verdict. Reasons (error texts,
+// the cordon's reason, observed values) are shown only to the readers the
+// lifecycle's read policy authorises (probes.Readers; probes.FromLoopback is
+// one, for operators behind kubectl port-forward).
 //
 // Bodies are rendered when a gate changes, so a probe request costs an atomic
 // load and a write, and a change shows in the very next response.

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/probekit/probes"
@@ -178,13 +179,16 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if gate := r.PathValue("gate"); gate != "" {
 		name = gate + "/" + name // the deep view's canonical names
 	}
-	page := h.cfg.browsers != nil && name == ""
+	// The page shows the whole deep view: a query that changes the
+	// verdict (?exclude=) is answered in JSON or text, so that the page
+	// and the JSON never give two status codes for one URL.
+	page := h.cfg.browsers != nil && name == "" && !strings.Contains(r.URL.RawQuery, "exclude")
 	forms := probeForms
 	if page {
 		forms = pageForms
 	}
 	form := accept.Negotiate(r.Header["Accept"], forms...)
-	if page && (form >= accept.HTML || r.URL.RawQuery == "events") {
+	if page && (form >= accept.HTML || r.URL.Query().Has("events")) {
 		// A browser's: the page, or its stream. A page is monitoring,
 		// like a probe (marked above), and gets the same method and
 		// body rules.

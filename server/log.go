@@ -52,9 +52,9 @@ func logChanges(log *zap.Logger, lc *probes.Lifecycle) func(probes.Change) {
 		switch c.Kind {
 		case probes.Moved:
 			logTransition(log, c.Move)
-		case probes.Recordoned:
+		case probes.CordonChanged:
 			logCordon(log, c.Cordon)
-		case probes.Rejudged:
+		case probes.VerdictChanged:
 			g := lc.Gate(c.Gate)
 			if g == nil {
 				return

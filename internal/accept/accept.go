@@ -31,8 +31,12 @@ func Negotiate(accept []string, offers ...Form) Form {
 		return offers[0]
 	}
 	var m [4]match
+	ranges := 0
 	for _, header := range accept {
 		for part := range strings.SplitSeq(header, ",") {
+			if ranges++; ranges > maxRanges {
+				break // a flood of ranges costs no more than a browser's header
+			}
 			mediaType, params, _ := strings.Cut(part, ";")
 			typ, sub, ok := strings.Cut(strings.TrimSpace(mediaType), "/")
 			if !ok {
@@ -55,6 +59,10 @@ func Negotiate(accept []string, offers ...Form) Form {
 	}
 	return best
 }
+
+// maxRanges bounds the media ranges Negotiate reads: a browser sends fewer
+// than ten; a header of thousands is read no further.
+const maxRanges = 32
 
 // match tracks the most specific media range that matches a form.
 type match struct {

@@ -1,6 +1,9 @@
 package accept
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 func TestNegotiate(t *testing.T) {
 	probe := []Form{JSON, Text}
@@ -27,6 +30,7 @@ func TestNegotiate(t *testing.T) {
 		{"case-insensitive", []string{"Text/HTML"}, page, HTML},
 		{"malformed q", []string{"text/html;q=x"}, page, JSON},
 		{"two headers", []string{"application/json;q=0.1", "text/plain"}, probe, Text},
+		{"ranges past the bound are not read", []string{strings.Repeat("a/b, ", maxRanges) + "text/plain"}, probe, JSON},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
