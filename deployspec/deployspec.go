@@ -42,6 +42,10 @@ type Service struct {
 	// GRPCServices are the service's own gRPC service names that its health
 	// service also answers for (grpchealth.Services).
 	GRPCServices []string
+	// Balancer is the load balancer in front, whose timings the drain and
+	// the grace period must fit (LintBalancer); nil for none but
+	// Kubernetes' own endpoints.
+	Balancer *Balancer
 }
 
 // Kubernetes defaults for fields a probe leaves unset.
@@ -92,13 +96,21 @@ type Plan struct {
 	TerminationGracePeriodSeconds Number
 	// The systemd unit's [Service] settings.
 	TimeoutStartSec, TimeoutStopSec, WatchdogSec Number
+	// Findings are what the plan cannot fix by itself and leaves to
+	// whoever deploys it, such as a balancer's deregistration delay
+	// longer than the grace period allows (LintBalancer's
+	// deregistration-delay); nil when there is nothing to do.
+	Findings []Finding
 }
 
 // Compute derives the plan for s, with gRPC probes when grpc is true and
 // HTTP ones otherwise. It fails when s cannot be deployed safely whatever the
 // probe settings, naming the setting to change: no warm-up deadline, a drain
 // shorter than the fastest readiness probe can notice, an address without a
-// port.
+// port, and with a Balancer, a drain shorter than the balancer's detection
+// time (LintBalancer's balancer-detection) or numbers no balancer can
+// have. What a setting of the balancer can fix instead of the service is
+// left in the plan's Findings.
 func Compute(s Service, grpc bool) (Plan, error) {
 	if s.WarmupDeadline <= 0 {
 		return Plan{}, errors.New("deployspec: WarmupDeadline must be positive: a startup probe needs a budget to cover")
@@ -170,6 +182,19 @@ func Compute(s Service, grpc bool) (Plan, error) {
 		fmt.Sprintf("READY=1 comes when warm-up ends; past the %s deadline the service stops itself (%ds more), +%ds", human(s.WarmupDeadline), stop, stopMargin)}
 	p.WatchdogSec = Number{minLiveFailures * livenessPeriod,
 		fmt.Sprintf("WATCHDOG=1 stops while liveness fails; restart after %ds, as the kubelet does after %d failures %ds apart", minLiveFailures*livenessPeriod, minLiveFailures, livenessPeriod)}
+	if s.Balancer != nil {
+		grace := int64(p.TerminationGracePeriodSeconds.Value)
+		found, err := LintBalancer(s, *s.Balancer, &grace)
+		if err != nil {
+			return Plan{}, err
+		}
+		for _, f := range found {
+			if f.Rule == "balancer-detection" {
+				return Plan{}, fmt.Errorf("deployspec: %s: %s; fix: %s", f.Field, f.Problem, f.Fix)
+			}
+			p.Findings = append(p.Findings, f)
+		}
+	}
 	return p, nil
 }
 
