@@ -139,3 +139,33 @@ func ExampleDeployment() {
 	//             # the first failing answer takes the pod out: readiness fails only for warm-up, the drain and local faults
 	//             failureThreshold: 1
 }
+
+func ExampleLintBalancer() {
+	alb := deployspec.AWSALB()                 // interval 30s x unhealthy threshold 2: 60s
+	alb.DeregistrationDelay = 20 * time.Second // deregistration_delay.timeout_seconds
+	svc := deployspec.Service{
+		WarmupDeadline: 2 * time.Minute,
+		// DrainUntilQuiet(2*time.Second, 60*time.Second, 90*time.Second)
+		Stop:      server.Timings{Drain: 90 * time.Second, DrainQuiet: 2 * time.Second, DrainMin: 60 * time.Second, ShutdownTimeout: 15 * time.Second},
+		ProbeAddr: ":8081",
+		Balancer:  &alb,
+	}
+	plan, err := deployspec.Compute(svc, false)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(plan.TerminationGracePeriodSeconds.Value, plan.Findings)
+
+	alb.DeregistrationDelay = 300 * time.Second // AWS's default
+	grace := int64(plan.TerminationGracePeriodSeconds.Value)
+	found, err := deployspec.LintBalancer(svc, alb, &grace)
+	if err != nil {
+		log.Fatal(err)
+	}
+	for _, f := range found {
+		fmt.Println(f.Field+":", f)
+	}
+	// Output:
+	// 113 []
+	// balancer.deregistration_delay.timeout_seconds: deregistration-delay: AWS ALB target group keeps a deregistered target for deregistration_delay.timeout_seconds 5m after the drain, until 6m30s after SIGTERM, but the pod is killed after 1m53s (terminationGracePeriodSeconds): its requests and connections still routed then are cut; fix: deregistration_delay.timeout_seconds: 23 (the grace period minus the drain), or terminationGracePeriodSeconds: 390
+}
