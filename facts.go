@@ -34,7 +34,7 @@ func (l *Lifecycle) Facts() Facts {
 	if c := l.cordon.Load(); c != nil {
 		f.Cordon = *c
 	}
-	gates := l.Gates()
+	gates := l.gatesNow()
 	f.Gates = make([]Report, len(gates))
 	for i, g := range gates {
 		f.Gates[i] = g.Report()

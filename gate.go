@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 
 	"github.com/probekit/probes/internal/safe"
 	"github.com/probekit/probes/redact"
@@ -49,13 +50,15 @@ func (l *Lifecycle) Attach(g Gate, run func(ctx context.Context) error) error {
 		l.work.mu.Unlock()
 		return fmt.Errorf("%w: cannot add the %s gate", ErrLifecycleRan, k)
 	}
-	for _, have := range l.work.gates {
-		if have.Kind() == k {
+	have := l.gatesNow()
+	for _, other := range have {
+		if other.Kind() == k {
 			l.work.mu.Unlock()
 			return fmt.Errorf("probes: the lifecycle has a %s gate already", k)
 		}
 	}
-	l.work.gates = append(l.work.gates, g)
+	next := append(append(make([]Gate, 0, len(have)+1), have...), g) // copied: readers hold the old one
+	l.work.gates.Store(&next)
 	l.work.mu.Unlock()
 	l.watchGate(g)
 	if run == nil {
@@ -65,10 +68,10 @@ func (l *Lifecycle) Attach(g Gate, run func(ctx context.Context) error) error {
 }
 
 // Gate returns the lifecycle's gate of kind k, or nil if none was built.
+// It is an atomic load and a scan of at most three gates: the probe
+// routes' views (View) call it on every request.
 func (l *Lifecycle) Gate(k Kind) Gate {
-	l.work.mu.Lock()
-	defer l.work.mu.Unlock()
-	for _, g := range l.work.gates {
+	for _, g := range l.gatesNow() {
 		if g.Kind() == k {
 			return g
 		}
@@ -78,10 +81,16 @@ func (l *Lifecycle) Gate(k Kind) Gate {
 
 // Gates returns the gates built on the lifecycle, in the order they were
 // built.
-func (l *Lifecycle) Gates() []Gate {
-	l.work.mu.Lock()
-	defer l.work.mu.Unlock()
-	return append([]Gate(nil), l.work.gates...)
+func (l *Lifecycle) Gates() []Gate { return append([]Gate(nil), l.gatesNow()...) }
+
+// gatesNow returns the gates built so far, without copying: the slice is
+// replaced, never changed, when a gate is added, so it must not be
+// written to.
+func (l *Lifecycle) gatesNow() []Gate {
+	if p := l.work.gates.Load(); p != nil {
+		return *p
+	}
+	return nil
 }
 
 // Go adds background work named name: Run starts it (at once if Run is
@@ -107,7 +116,7 @@ type workGroup struct {
 	lc *Lifecycle
 
 	mu      sync.Mutex
-	gates   []Gate
+	gates   atomic.Pointer[[]Gate] // written under mu; see gatesNow
 	pending []namedWork
 	state   uint8 // 0 before Run, 1 while running, 2 after
 	ctx     context.Context

@@ -96,7 +96,7 @@ func (g *Group) Kind() Kind { return Health }
 // group over named checks, by its own name.
 func (g *Group) Report() Report {
 	rep := g.lc.Basis(Health).Report(Health)
-	for _, gate := range g.lc.Gates() {
+	for _, gate := range g.lc.gatesNow() {
 		r := gate.Report()
 		if g.only == nil {
 			rep.Gates = append(rep.Gates, GateStatus{Gate: gate.Kind(), Status: r.Status()})
@@ -148,7 +148,7 @@ func CheckName(k Kind, name string) string { return k.String() + "/" + name }
 // verdict change of the gates it reads.
 func (g *Group) Version() uint64 {
 	v := g.lc.Version()
-	for _, gate := range g.lc.Gates() {
+	for _, gate := range g.lc.gatesNow() {
 		v += gate.Version()
 	}
 	return v
@@ -157,7 +157,7 @@ func (g *Group) Version() uint64 {
 // Revision grows with Version and with every result of the gates it reads.
 func (g *Group) Revision() uint64 {
 	v := g.lc.Version()
-	for _, gate := range g.lc.Gates() {
+	for _, gate := range g.lc.gatesNow() {
 		v += gate.Revision()
 	}
 	return v

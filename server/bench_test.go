@@ -13,6 +13,7 @@ import (
 	"github.com/probekit/probes/internal/testenv/testutil"
 	"github.com/probekit/probes/liveness"
 	"github.com/probekit/probes/readiness"
+	"github.com/probekit/probes/server"
 	"github.com/probekit/probes/startup"
 )
 
@@ -302,4 +303,29 @@ func BenchmarkCheckResultVisible(b *testing.B) {
 		lag += time.Since(start) - time.Duration(returned.Load())
 	}
 	b.ReportMetric(float64(lag.Nanoseconds())/float64(b.N), "ns/visible")
+}
+
+// BenchmarkProbeRegistered is the kubelet's readiness probe and a monitor's
+// deep view through the handlers Register mounts: the readiness path reads
+// the gate through the lifecycle's view (probes.Lifecycle.View), the deep
+// view through the group over every gate. Compare BenchmarkProbe, which
+// serves the gate itself, and BenchmarkBaselineHeaders.
+func BenchmarkProbeRegistered(b *testing.B) {
+	g := gate(b, "readiness", 10)
+	hs, err := server.Register(http.NewServeMux(), g.Lifecycle())
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, v := range []struct {
+		name string
+		h    http.Handler
+		path string
+	}{{"readyz", hs.Readiness, "/readyz"}, {"healthz", hs.Health, "/healthz"}} {
+		req := httptest.NewRequest(http.MethodGet, v.path, nil)
+		req.Header.Set("Accept", "*/*")
+		b.Run(v.name, func(b *testing.B) {
+			serve(b, "recorder", v.h, req)
+			serve(b, "discard", v.h, req)
+		})
+	}
 }
