@@ -57,14 +57,19 @@ func (l *Lifecycle) Attach(g Gate, run func(ctx context.Context) error) error {
 			return fmt.Errorf("probes: the lifecycle has a %s gate already", k)
 		}
 	}
+	if run != nil {
+		// Under the same lock as the check above: Run cannot end in
+		// between and leave a gate attached whose checks never run.
+		if err := l.work.addLocked(k.String(), run); err != nil {
+			l.work.mu.Unlock()
+			return err
+		}
+	}
 	next := append(append(make([]Gate, 0, len(have)+1), have...), g) // copied: readers hold the old one
 	l.work.gates.Store(&next)
 	l.work.mu.Unlock()
 	l.watchGate(g)
-	if run == nil {
-		return nil
-	}
-	return l.Go(k.String(), run)
+	return nil
 }
 
 // Gate returns the lifecycle's gate of kind k, or nil if none was built.
@@ -132,6 +137,11 @@ type namedWork struct {
 func (w *workGroup) add(name string, run func(context.Context) error) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	return w.addLocked(name, run)
+}
+
+// addLocked is add with w.mu held.
+func (w *workGroup) addLocked(name string, run func(context.Context) error) error {
 	switch w.state {
 	case 0:
 		w.pending = append(w.pending, namedWork{name, run})

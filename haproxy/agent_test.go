@@ -220,13 +220,8 @@ func TestBoundRefusesBeyondMaxConns(t *testing.T) {
 	// One place freed: a new connection is answered again.
 	held[0].Close()
 	held = held[1:]
-	deadline := time.Now().Add(10 * time.Second)
-	for askRaw(t, addr) != "ready up\n" {
-		if time.Now().After(deadline) {
-			t.Fatal("no connection answered after a place was freed")
-		}
-		time.Sleep(5 * time.Millisecond) // polling: the agent frees the place when it reads the close
-	}
+	// The agent frees the place when it reads the close.
+	testutil.Eventually(t, "a connection answered after a place was freed", func() bool { return askRaw(t, addr) == "ready up\n" })
 }
 
 // readLine reads what c sends until it closes or ends a line.

@@ -188,7 +188,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		forms = pageForms
 	}
 	form := accept.Negotiate(r.Header["Accept"], forms...)
-	if page && (form >= accept.HTML || r.URL.Query().Has("events")) {
+	if page && (form >= accept.HTML || r.URL.RawQuery != "" && r.URL.Query().Has("events")) {
 		// A browser's: the page, or its stream. A page is monitoring,
 		// like a probe (marked above), and gets the same method and
 		// body rules.
