@@ -6,7 +6,11 @@ package deployspec
 import (
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
+
+	"github.com/probekit/probes"
+	"github.com/probekit/probes/server"
 )
 
 // Balancer is what the drain and the grace period must fit of the load
@@ -38,8 +42,17 @@ type Balancer struct {
 	// as AWS's deregistration_delay.timeout_seconds and Google Cloud's
 	// connection draining timeout (drainingTimeoutSec) say; 0 for none.
 	DeregistrationDelay time.Duration
+	// CheckPath and CheckPort are what its health check asks, as a
+	// manifest configures it (BalancerFromAnnotations,
+	// BalancerFromBackendConfig): the HTTP path, "" for a TCP check; and
+	// the port, a number or "traffic-port" (the port the traffic goes
+	// to). When CheckPort is set, LintBalancer reports a check that does
+	// not ask the readiness gate on the probe port. The writers
+	// (Annotations, BackendConfig, HAProxyBackend) write the plan's.
+	CheckPath, CheckPort string
 
-	names fieldNames // the balancer's own names of the fields
+	names fieldNames   // the balancer's own names of the fields
+	kind  balancerKind // which balancer, for the writers
 }
 
 // fieldNames are a balancer's names for the Balancer's fields, which
@@ -58,7 +71,7 @@ var awsNames = fieldNames{"HealthCheckIntervalSeconds", "UnhealthyThresholdCount
 // of 60s), and a deregistration delay of 300s.
 func AWSALB() Balancer {
 	return Balancer{Name: "AWS ALB target group", Interval: 30 * time.Second, Timeout: 5 * time.Second,
-		HealthyThreshold: 5, UnhealthyThreshold: 2, DeregistrationDelay: 300 * time.Second, names: awsNames}
+		HealthyThreshold: 5, UnhealthyThreshold: 2, DeregistrationDelay: 300 * time.Second, names: awsNames, kind: albKind}
 }
 
 // AWSNLB returns an AWS Network Load Balancer target group with AWS's
@@ -69,7 +82,7 @@ func AWSALB() Balancer {
 // before AWS changed these defaults may have 3 and 3; set what yours has.
 func AWSNLB() Balancer {
 	return Balancer{Name: "AWS NLB target group", Interval: 30 * time.Second, Timeout: 10 * time.Second,
-		HealthyThreshold: 5, UnhealthyThreshold: 2, DeregistrationDelay: 300 * time.Second, names: awsNames}
+		HealthyThreshold: 5, UnhealthyThreshold: 2, DeregistrationDelay: 300 * time.Second, names: awsNames, kind: nlbKind}
 }
 
 // GoogleCloud returns a Google Cloud backend service's health check with
@@ -80,7 +93,7 @@ func AWSNLB() Balancer {
 func GoogleCloud() Balancer {
 	return Balancer{Name: "Google Cloud health check", Interval: 5 * time.Second, Timeout: 5 * time.Second,
 		HealthyThreshold: 2, UnhealthyThreshold: 2,
-		names: fieldNames{"checkIntervalSec", "unhealthyThreshold", "connectionDraining.drainingTimeoutSec"}}
+		names: fieldNames{"checkIntervalSec", "unhealthyThreshold", "connectionDraining.drainingTimeoutSec"}, kind: googleKind}
 }
 
 // HAProxy returns an HAProxy server line's checks with HAProxy's
@@ -91,7 +104,7 @@ func GoogleCloud() Balancer {
 func HAProxy() Balancer {
 	return Balancer{Name: "HAProxy", Interval: 2 * time.Second, Timeout: 2 * time.Second,
 		HealthyThreshold: 2, UnhealthyThreshold: 3,
-		names: fieldNames{"inter", "fall", "DeregistrationDelay"}}
+		names: fieldNames{"inter", "fall", "DeregistrationDelay"}, kind: haproxyKind}
 }
 
 // Detection is the longest the balancer takes to stop sending new
@@ -151,6 +164,11 @@ func (b Balancer) validate() error {
 //     to it): the pod must live that long. The field is the balancer's
 //     (such as "balancer.deregistration_delay.timeout_seconds").
 //
+//   - balancer-check: when b says what its check asks (CheckPort set, as
+//     the readers of manifests do), it must be an HTTP check of /readyz,
+//     on the probe port when CheckPort is a number: a TCP check, or one of
+//     another path, passes while the service drains.
+//
 // The grace period must also cover the drain plus the shutdown timeout:
 // Lint's grace-period rule says so, and Compute's plan does. It fails, naming
 // the field, when b holds numbers no balancer can have.
@@ -167,6 +185,9 @@ func LintBalancer(s Service, b Balancer, grace *int64) ([]Finding, error) {
 		out = append(out, f)
 	}
 	if f, ok := deregistration(s.Stop.Drain, seconds(g), b); ok {
+		out = append(out, f)
+	}
+	if f, ok := checkTarget(s, b); ok {
 		out = append(out, f)
 	}
 	return out, nil
@@ -213,4 +234,30 @@ func deregistration(drain, grace time.Duration, b Balancer) (Finding, bool) {
 		Problem: fmt.Sprintf("%s keeps a deregistered target for %s %s after the drain, until %s after SIGTERM, but the pod is killed after %s (terminationGracePeriodSeconds): its requests and connections still routed then are cut",
 			b.name(), n.deregistration, human(b.DeregistrationDelay), human(need), human(grace)),
 		Fix: fix}, true
+}
+
+// checkTarget is the balancer-check rule.
+func checkTarget(s Service, b Balancer) (Finding, bool) {
+	if b.CheckPort == "" {
+		return Finding{}, false
+	}
+	want := server.Path(probes.Readiness)
+	probePort, _ := portOf("ProbeAddr", s.ProbeAddr)
+	fix := fmt.Sprintf("an HTTP check of %s on port %d", want, probePort)
+	switch {
+	case b.CheckPath == "":
+		return Finding{Rule: "balancer-check", Field: "balancer.healthCheck",
+			Problem: fmt.Sprintf("%s checks with TCP: the connection opens until the listener closes, so the balancer keeps sending through the warm-up and the drain", b.name()),
+			Fix:     fix}, true
+	case b.CheckPath != want:
+		return Finding{Rule: "balancer-check", Field: "balancer.healthCheck.path",
+			Problem: fmt.Sprintf("%s checks %s, not the readiness gate: it passes while the service warms up, drains or is cordoned", b.name(), b.CheckPath),
+			Fix:     fix}, true
+	}
+	if n, err := strconv.Atoi(b.CheckPort); err == nil && probePort != 0 && n != probePort {
+		return Finding{Rule: "balancer-check", Field: "balancer.healthCheck.port",
+			Problem: fmt.Sprintf("%s checks port %d, but the probes answer on %d (%s)", b.name(), n, probePort, s.ProbeAddr),
+			Fix:     fix}, true
+	}
+	return Finding{}, false
 }

@@ -16,6 +16,9 @@ import (
 // from the service's settings (Compute), each number under a comment that
 // says why, a rolling update that keeps every old pod until a new one is
 // ready, and, if asked, a PodDisruptionBudget that passes LintBudget.
+// With a balancer in front (Service.Balancer from AWSALB, AWSNLB or
+// GoogleCloud), a Service for it follows, annotated as Plan.Annotations
+// says, and for Google Cloud the BackendConfig it names.
 type Deployment struct {
 	// Name names the Deployment and labels its pods (app: Name). Required.
 	Name string
@@ -42,6 +45,10 @@ type Deployment struct {
 	// CPU and Memory are the container's resource requests, such as "50m"
 	// and "64Mi"; none when empty.
 	CPU, Memory string
+	// ServicePort is the port of the Service written for a balancer in
+	// front (Service.Balancer: AWSALB, AWSNLB or GoogleCloud), which
+	// forwards to the "http" port. Default 80.
+	ServicePort int
 	// DisruptionBudget adds a policy/v1 PodDisruptionBudget for the pods,
 	// after the Deployment, that lets node drains through: maxUnavailable
 	// from the replicas (MaxUnavailable) and unhealthyPodEvictionPolicy
@@ -155,7 +162,49 @@ spec:
 		w.line("unhealthyPodEvictionPolicy: " + AlwaysAllow)
 		fmt.Fprintf(&b, "  selector:\n    matchLabels:\n      app: %s\n", scalar(d.Name))
 	}
+	if bal := p.Balancer; bal != nil && bal.kind != haproxyKind && bal.kind != anyKind {
+		if err := d.front(&b, p); err != nil {
+			return "", err
+		}
+	}
 	return b.String(), nil
+}
+
+// front writes the Service the balancer sends to, and Google Cloud's
+// BackendConfig.
+func (d Deployment) front(b *strings.Builder, p Plan) error {
+	backendConfig := ""
+	if p.Balancer.kind == googleKind {
+		backendConfig = d.Name
+	}
+	settings, err := p.serviceSettings(backendConfig)
+	if err != nil {
+		return err
+	}
+	port := cmp.Or(d.ServicePort, 80)
+	if port < 1 || port > 65535 {
+		return fmt.Errorf("deployspec: Deployment.ServicePort is %d; it must be from 1 to 65535", port)
+	}
+	kind := "ClusterIP"
+	if p.Balancer.kind == nlbKind {
+		kind = "LoadBalancer"
+	}
+	fmt.Fprintf(b, "---\n# the Service %s sends to\napiVersion: v1\nkind: Service\nmetadata:\n  name: %s\n  labels:\n    app: %s\n  annotations:\n",
+		p.Balancer.name(), scalar(d.Name), scalar(d.Name))
+	w := writer{b, "    "}
+	for _, s := range settings {
+		w.line("# " + s.why)
+		w.line(s.key + ": " + strconv.Quote(s.value))
+	}
+	fmt.Fprintf(b, "spec:\n  type: %s\n  selector:\n    app: %s\n  ports:\n    - name: http\n      port: %d\n      targetPort: http\n", kind, scalar(d.Name), port)
+	if backendConfig != "" {
+		bc, err := p.BackendConfig(backendConfig)
+		if err != nil {
+			return err
+		}
+		b.WriteString("---\n" + bc)
+	}
+	return nil
 }
 
 // plain is what a YAML plain scalar may hold here without being read as

@@ -101,6 +101,15 @@ type Plan struct {
 	// longer than the grace period allows (LintBalancer's
 	// deregistration-delay); nil when there is nothing to do.
 	Findings []Finding
+	// Balancer is Service.Balancer as the plan sets it, nil without one:
+	// its health check numbers as given, and a deregistration delay that
+	// fits the grace period (its own when it does and is not 0, the
+	// shutdown timeout otherwise, with a Finding that says so). The
+	// balancer writers (Annotations, BackendConfig, HAProxyBackend) write
+	// it.
+	Balancer *Balancer
+
+	httpPort int // the HTTP probe port, for the balancer writers; 0 when unknown
 }
 
 // Compute derives the plan for s, with gRPC probes when grpc is true and
@@ -128,6 +137,7 @@ func Compute(s Service, grpc bool) (Plan, error) {
 			human(drain), human(least), human(2*least))
 	}
 	p := Plan{}
+	p.httpPort, _ = portOf("ProbeAddr", s.ProbeAddr)
 	target := func(k probes.Kind) Probe {
 		pr := Probe{Gate: k, GRPC: grpc, Port: port}
 		if grpc {
@@ -194,6 +204,8 @@ func Compute(s Service, grpc bool) (Plan, error) {
 			}
 			p.Findings = append(p.Findings, f)
 		}
+		b, _ := fitDelay(*s.Balancer, s.Stop, seconds(grace))
+		p.Balancer = &b
 	}
 	return p, nil
 }
