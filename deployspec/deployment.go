@@ -189,7 +189,7 @@ func (d Deployment) front(b *strings.Builder, p Plan) error {
 	if p.Balancer.kind == nlbKind {
 		kind = "LoadBalancer"
 	}
-	fmt.Fprintf(b, "---\n# the Service %s sends to\napiVersion: v1\nkind: Service\nmetadata:\n  name: %s\n  labels:\n    app: %s\n  annotations:\n",
+	fmt.Fprintf(b, "---\n# the Service that %s sends to\napiVersion: v1\nkind: Service\nmetadata:\n  name: %s\n  labels:\n    app: %s\n  annotations:\n",
 		p.Balancer.name(), scalar(d.Name), scalar(d.Name))
 	w := writer{b, "    "}
 	for _, s := range settings {
