@@ -3,6 +3,8 @@ package deployspec_test
 import (
 	"fmt"
 	"log"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/probekit/probes/deployspec"
@@ -168,4 +170,69 @@ func ExampleLintBalancer() {
 	// Output:
 	// 113 []
 	// balancer.deregistration_delay.timeout_seconds: deregistration-delay: AWS ALB target group keeps a deregistered target for deregistration_delay.timeout_seconds 5m after the drain, until 6m30s after SIGTERM, but the pod is killed after 1m53s (terminationGracePeriodSeconds): its requests and connections still routed then are cut; fix: deregistration_delay.timeout_seconds: 23 (the grace period minus the drain), or terminationGracePeriodSeconds: 390
+}
+
+func ExamplePlan_Annotations() {
+	nlb := deployspec.AWSNLB()
+	nlb.Interval, nlb.Timeout = 5*time.Second, 5*time.Second // 5s x 2: out within 10s
+	svc := deployspec.Service{
+		WarmupDeadline: 2 * time.Minute,
+		Stop:           server.Timings{Drain: 20 * time.Second, ShutdownTimeout: 15 * time.Second},
+		ProbeAddr:      ":8081",
+		Balancer:       &nlb,
+	}
+	plan, err := deployspec.Compute(svc, false)
+	if err != nil {
+		log.Fatal(err)
+	}
+	a, err := plan.Annotations("")
+	if err != nil {
+		log.Fatal(err)
+	}
+	for _, k := range slices.Sorted(maps.Keys(a)) {
+		fmt.Printf("%s: %q\n", k, a[k])
+	}
+	// Output:
+	// service.beta.kubernetes.io/aws-load-balancer-healthcheck-healthy-threshold: "5"
+	// service.beta.kubernetes.io/aws-load-balancer-healthcheck-interval: "5"
+	// service.beta.kubernetes.io/aws-load-balancer-healthcheck-path: "/readyz"
+	// service.beta.kubernetes.io/aws-load-balancer-healthcheck-port: "8081"
+	// service.beta.kubernetes.io/aws-load-balancer-healthcheck-protocol: "HTTP"
+	// service.beta.kubernetes.io/aws-load-balancer-healthcheck-success-codes: "200"
+	// service.beta.kubernetes.io/aws-load-balancer-healthcheck-timeout: "5"
+	// service.beta.kubernetes.io/aws-load-balancer-healthcheck-unhealthy-threshold: "2"
+	// service.beta.kubernetes.io/aws-load-balancer-nlb-target-type: "ip"
+	// service.beta.kubernetes.io/aws-load-balancer-target-group-attributes: "deregistration_delay.timeout_seconds=15,deregistration_delay.connection_termination.enabled=true"
+	// service.beta.kubernetes.io/aws-load-balancer-type: "external"
+}
+
+func ExamplePlan_HAProxyBackend() {
+	hb := deployspec.HAProxy() // inter 2s x fall 3: out within 6s
+	svc := deployspec.Service{
+		WarmupDeadline: 2 * time.Minute,
+		Stop:           server.Timings{Drain: 12 * time.Second, ShutdownTimeout: 15 * time.Second},
+		ProbeAddr:      ":8081",
+		Balancer:       &hb,
+	}
+	plan, err := deployspec.Compute(svc, false)
+	if err != nil {
+		log.Fatal(err)
+	}
+	backend, err := plan.HAProxyBackend("app", []deployspec.HAProxyServer{
+		{Name: "web-1", Addr: "10.0.0.7:8080", AgentPort: 8082},
+		{Name: "web-2", Addr: "10.0.0.8:8080", AgentPort: 8082},
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Print(backend)
+	// Output:
+	// backend app
+	//     # the readiness gate: it fails while warming up, draining or cordoned
+	//     option httpchk GET /readyz
+	//     http-check expect status 200
+	//     # a server is out within inter x fall = 6s of the drain's start, inside the drain
+	//     default-server inter 2s fastinter 2s downinter 2s fall 3 rise 2
+	//     server web-1 10.0.0.7:8080 check port 8081 agent-check agent-port 8082 agent-inter 2s
+	//     server web-2 10.0.0.8:8080 check port 8081 agent-check agent-port 8082 agent-inter 2s
 }
