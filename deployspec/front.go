@@ -438,7 +438,7 @@ func BalancerFromBackendConfig(spec []byte) (b Balancer, ok bool, err error) {
 	var s struct {
 		HealthCheck *struct {
 			CheckIntervalSec, TimeoutSec, HealthyThreshold, UnhealthyThreshold, Port *int64
-			Type, RequestPath                                                     *string
+			Type, RequestPath                                                        *string
 		} `json:"healthCheck"`
 		ConnectionDraining *struct {
 			DrainingTimeoutSec int64 `json:"drainingTimeoutSec"`
