@@ -82,13 +82,43 @@ func settings(cfg config) (deployspec.Service, error) {
 	if err != nil {
 		return deployspec.Service{}, err
 	}
+	front, err := balancerOf(cfg.balancer)
+	if err != nil {
+		return deployspec.Service{}, err
+	}
 	return deployspec.Service{
+		Balancer:       front,
 		WarmupDeadline: warm.Deadline(),
 		Stop:           srv.Timings(),
 		ProbeAddr:      cmp.Or(cfg.probeAddr, cfg.addr),
 		GRPCAddr:       cfg.grpcAddr,
 		GRPCServices:   []string{itemsService},
 	}, nil
+}
+
+// balancerOf returns the balancer -balancer names, nil for none. The AWS
+// and Google Cloud ones check every 5s (AWS's shortest interval) with a 5s
+// timeout, so that they notice a drain within 10s; HAProxy keeps its
+// defaults (inter 2s, fall 3).
+func balancerOf(name string) (*deployspec.Balancer, error) {
+	var b deployspec.Balancer
+	switch name {
+	case "":
+		return nil, nil
+	case "aws-alb":
+		b = deployspec.AWSALB()
+	case "aws-nlb":
+		b = deployspec.AWSNLB()
+	case "google-cloud":
+		b = deployspec.GoogleCloud()
+	case "haproxy":
+		b = deployspec.HAProxy()
+		return &b, nil
+	default:
+		return nil, fmt.Errorf("-balancer %q: use aws-alb, aws-nlb, google-cloud or haproxy", name)
+	}
+	b.Interval, b.Timeout = 5*time.Second, 5*time.Second
+	return &b, nil
 }
 
 // rehost replaces addr's host with host.
@@ -175,6 +205,9 @@ func deployArgs(cfg config, grpc bool, extra string) []string {
 		args = append(args, "-drain-quiet="+human(cfg.drainQuiet), "-drain-min="+human(cfg.drainMin))
 	}
 	args = append(args, "-shutdown-timeout="+human(cfg.shutdownTimeout))
+	if cfg.balancer != "" {
+		args = append(args, "-balancer="+cfg.balancer)
+	}
 	if extra != "" {
 		args = append(args, extra)
 	}

@@ -41,9 +41,12 @@ func fileArgs(t *testing.T, path string) []string {
 // the flags they pass: their timings cannot drift from the flags.
 func TestDeployFilesAreGenerated(t *testing.T) {
 	for file, form := range map[string]string{
-		"deployment.yaml":        deployKubernetes,
-		"deployment-grpc.yaml":   deployKubernetesGRPC,
-		"probes-example.service": deploySystemd,
+		"deployment.yaml":         deployKubernetes,
+		"deployment-grpc.yaml":    deployKubernetesGRPC,
+		"deployment-aws-alb.yaml": deployKubernetes,
+		"deployment-aws-nlb.yaml": deployKubernetes,
+		"deployment-gke.yaml":     deployKubernetes,
+		"probes-example.service":  deploySystemd,
 	} {
 		t.Run(file, func(t *testing.T) {
 			path := filepath.Join("deploy", file)

@@ -81,6 +81,7 @@ type config struct {
 	metrics         bool
 	adminSocket     string
 	agentAddr       string
+	balancer        string // the balancer in front, for -print-deploy and -drain-min's default
 	printDeploy     string // a form of deployment file to print, instead of running
 }
 
@@ -181,6 +182,8 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 		"a Unix socket for probectl (cordon, uncordon, status), open to this uid and root; empty for none (env ADMIN_SOCKET)")
 	fs.StringVar(&cfg.agentAddr, "agent-addr", env("AGENT_ADDR", ""),
 		"listen address of HAProxy's agent check (ready up N%, drain, down), weighted by spare capacity; empty for none (env AGENT_ADDR)")
+	fs.StringVar(&cfg.balancer, "balancer", env("BALANCER", ""),
+		"the balancer in front: aws-alb, aws-nlb, google-cloud or haproxy; with -drain-quiet, -drain-min defaults to its detection time, and -print-deploy adds the Service (and BackendConfig) it needs; empty for none (env BALANCER)")
 	fs.StringVar(&cfg.dbScope, "db-scope", env("DB_SCOPE", "shared"),
 		"scope of the PostgreSQL check: shared (the fleet shares the database: readiness warns while it is down) or local (readiness fails) (env DB_SCOPE)")
 	if err := fs.Parse(args); err != nil {
@@ -200,6 +203,13 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	}
 	if cfg.drainProbes < 0 {
 		return cfg, fmt.Errorf("-drain-probes %d: must not be negative", cfg.drainProbes)
+	}
+	front, err := balancerOf(cfg.balancer)
+	if err != nil {
+		return cfg, err
+	}
+	if front != nil && cfg.drainQuiet > 0 && cfg.drainMin == 0 {
+		cfg.drainMin = front.Detection()
 	}
 	switch {
 	case cfg.drainQuiet < 0:

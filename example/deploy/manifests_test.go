@@ -8,6 +8,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -22,6 +23,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/intstr"
+	kjson "sigs.k8s.io/json"
 	"sigs.k8s.io/yaml"
 )
 
@@ -29,6 +31,8 @@ import (
 type settings struct {
 	addr, probeAddr, grpcAddr         string
 	warmup, deadline, drain, shutdown time.Duration
+	drainQuiet, drainMin              time.Duration
+	balancer                          string
 }
 
 func parseFlags(t *testing.T, args []string) settings {
@@ -61,6 +65,12 @@ func parseFlags(t *testing.T, args []string) settings {
 			s.drain = dur()
 		case "shutdown-timeout":
 			s.shutdown = dur()
+		case "drain-quiet":
+			s.drainQuiet = dur()
+		case "drain-min":
+			s.drainMin = dur()
+		case "balancer":
+			s.balancer = value
 		default:
 			t.Fatalf("flag %q: the example has no such flag", a)
 		}
@@ -79,16 +89,20 @@ func TestDeployment(t *testing.T) {
 }
 
 // decodeStrict decodes one YAML document into obj, failing on a field
-// obj's type does not have, as kubectl --validate=strict would.
+// obj's type does not have, a field spelt in another case, or a field set
+// twice, as kubectl --validate=strict would (sigs.k8s.io/json, the API
+// server's own decoder, matches field names case-sensitively).
 func decodeStrict(t *testing.T, what string, doc []byte, obj any) {
 	t.Helper()
 	js, err := yaml.YAMLToJSON(doc)
 	if err != nil {
 		t.Fatal(err)
 	}
-	dec := json.NewDecoder(bytes.NewReader(js))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(obj); err != nil {
+	strict, err := kjson.UnmarshalStrict(js, obj)
+	if err == nil && len(strict) > 0 {
+		err = errors.Join(strict...)
+	}
+	if err != nil {
 		t.Fatalf("%s does not decode strictly: %v", what, err)
 	}
 }
