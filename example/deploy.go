@@ -98,8 +98,8 @@ func settings(cfg config) (deployspec.Service, error) {
 
 // balancerOf returns the balancer -balancer names, nil for none. The AWS
 // and Google Cloud ones check every 5s (AWS's shortest interval) with a 5s
-// timeout, so that they notice a drain within 10s; HAProxy keeps its
-// defaults (inter 2s, fall 3).
+// timeout, so that they notice a drain within 10s, and take a pod back
+// after 2 passes; HAProxy keeps its defaults (inter 2s, fall 3, rise 2).
 func balancerOf(name string) (*deployspec.Balancer, error) {
 	var b deployspec.Balancer
 	switch name {
@@ -117,7 +117,7 @@ func balancerOf(name string) (*deployspec.Balancer, error) {
 	default:
 		return nil, fmt.Errorf("-balancer %q: use aws-alb, aws-nlb, google-cloud or haproxy", name)
 	}
-	b.Interval, b.Timeout = 5*time.Second, 5*time.Second
+	b.Interval, b.Timeout, b.HealthyThreshold = 5*time.Second, 5*time.Second, 2
 	return &b, nil
 }
 
