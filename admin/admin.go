@@ -35,6 +35,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"mime"
 	"net"
 	"net/http"
@@ -44,6 +45,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/probekit/probes/internal/logs"
 
 	"github.com/probekit/probes"
 	"github.com/probekit/probes/server"
@@ -91,6 +94,19 @@ type config struct {
 	info      server.Info
 	authorize func(*http.Request) bool
 	uids      []uint32
+}
+
+// Slog is Logger for a service that logs through log/slog: the same lines,
+// with their fields as slog attributes, go to l's handler. The last of
+// Logger and Slog wins.
+func Slog(l *slog.Logger) Option {
+	return func(c *config) error {
+		if l == nil {
+			return errors.New("Slog(nil): need a logger")
+		}
+		c.log = logs.FromSlog(l)
+		return nil
+	}
 }
 
 // Logger sets where changes and refusals are logged; the default logs

@@ -2,11 +2,13 @@ package admin_test
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -583,3 +585,43 @@ func TestBoundAnswersBusy(t *testing.T) {
 		t.Errorf("busy refusals logged: got %d, want at least 1", n)
 	}
 }
+
+// TestSlog: the cordon's log line, peer and all, reaches a log/slog
+// handler; a nil logger is refused by name.
+func TestSlog(t *testing.T) {
+	if _, err := admin.New(probes.NewLifecycle(), admin.Slog(nil)); err == nil || !strings.Contains(err.Error(), "Slog(nil)") {
+		t.Errorf("Slog(nil): %v, want an error naming it", err)
+	}
+	var mu sync.Mutex
+	var buf bytes.Buffer
+	h := slog.NewJSONHandler(writerFunc(func(p []byte) (int, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return buf.Write(p)
+	}), nil)
+	f := newFixture(t, admin.Slog(slog.New(h)))
+	if code, body := f.send(t, "POST", "/cordon", "application/json", `{"reason":"disk swap","for":"30m"}`); code != 200 {
+		t.Fatalf("cordon: %d %s", code, body)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	var rec struct {
+		Msg  string `json:"msg"`
+		Peer struct {
+			UID *uint32 `json:"uid"`
+			PID *int32  `json:"pid"`
+		} `json:"peer"`
+	}
+	for line := range strings.SplitSeq(strings.TrimSpace(buf.String()), "\n") {
+		if err := json.Unmarshal([]byte(line), &rec); err == nil && rec.Msg == "admin: cordoned" {
+			break
+		}
+	}
+	if rec.Msg != "admin: cordoned" || rec.Peer.UID == nil || rec.Peer.PID == nil {
+		t.Errorf("no cordon line with the peer's uid and pid among:\n%s", buf.String())
+	}
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }

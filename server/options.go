@@ -6,12 +6,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/probekit/probes/internal/logs"
 )
 
 // Defaults of the Server options.
@@ -51,6 +54,18 @@ func Logger(l *zap.Logger) Option {
 	return func(c *config) error {
 		if l != nil {
 			c.log = l
+		}
+		return nil
+	}
+}
+
+// Slog is Logger for a service that logs through log/slog: the same lines,
+// with their levels and fields as slog attributes, go to l's handler.
+// Default (and nil): no logs. The last of Logger and Slog wins.
+func Slog(l *slog.Logger) Option {
+	return func(c *config) error {
+		if l != nil {
+			c.log = logs.FromSlog(l)
 		}
 		return nil
 	}

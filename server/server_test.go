@@ -1,10 +1,13 @@
 package server_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"math"
 	"net"
 	"net/http"
@@ -703,3 +706,44 @@ func TestTimingsStopSaturates(t *testing.T) {
 		t.Errorf("Stop: got %s, want %s", got, want)
 	}
 }
+
+// TestSlog: a service that logs through log/slog gets the server's lines,
+// structured, in its own handler.
+func TestSlog(t *testing.T) {
+	var mu sync.Mutex
+	var buf bytes.Buffer
+	h := slog.NewJSONHandler(writerFunc(func(p []byte) (int, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return buf.Write(p)
+	}), nil)
+	lc := probes.NewLifecycle()
+	srv := bare(t, lc, server.Slog(slog.New(h)))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(ctx) }()
+	testutil.Ready(t, lc)
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	var moved bool
+	for line := range strings.SplitSeq(strings.TrimSpace(buf.String()), "\n") {
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatalf("a line that is not slog's JSON: %q: %v", line, err)
+		}
+		if rec["msg"] == "phase changed" && rec["to"] == "draining" && rec["level"] == "INFO" {
+			moved = true
+		}
+	}
+	if !moved {
+		t.Errorf("no INFO line \"phase changed\" with to=draining among:\n%s", buf.String())
+	}
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
