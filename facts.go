@@ -23,6 +23,8 @@ type Facts struct {
 	// Gates holds every gate's report, in the order the gates were built:
 	// a gate built at any time is here from then on.
 	Gates []Report
+	// Identity names the service and the instance (Identify).
+	Identity Identity
 }
 
 // Facts returns the lifecycle's facts now. Each gate's report is
@@ -30,7 +32,7 @@ type Facts struct {
 // a move in between shows in the reports and not yet in Phase.
 func (l *Lifecycle) Facts() Facts {
 	s := l.state.Load()
-	f := Facts{Phase: Phase(s & 0xff), Since: l.Since(), Started: s&startedBit != 0, Version: s >> seqShift}
+	f := Facts{Phase: Phase(s & 0xff), Since: l.Since(), Started: s&startedBit != 0, Version: s >> seqShift, Identity: l.identity}
 	if c := l.cordon.Load(); c != nil {
 		f.Cordon = *c
 	}

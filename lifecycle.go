@@ -157,7 +157,8 @@ type Lifecycle struct {
 	delivering bool
 	lift       *time.Timer // the present cordon's time limit
 
-	readers func(*http.Request) bool // the read policy; see Readers
+	readers  func(*http.Request) bool // the read policy; see Readers
+	identity Identity                 // see Identify
 
 	work workGroup
 }

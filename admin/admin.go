@@ -175,6 +175,7 @@ func New(lc *probes.Lifecycle, opts ...Option) (*Handler, error) {
 			return nil, fmt.Errorf("admin: %w", err)
 		}
 	}
+	cfg.log = logs.Identified(cfg.log, lc.Identity())
 	group, err := probes.NewGroup(lc, "healthz")
 	if err != nil {
 		return nil, fmt.Errorf("admin: %w", err)

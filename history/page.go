@@ -76,7 +76,9 @@ func Refresh(d time.Duration) PageOption {
 	}
 }
 
-// Title sets the page's title. Default "Service health".
+// Title sets the page's title. Default: the lifecycle's identity
+// (probes.Identify) as "service release on instance", or "Service health"
+// without one.
 func Title(s string) PageOption {
 	return func(c *pageConfig) error { c.title = s; return nil }
 }
@@ -131,6 +133,21 @@ func (r *rendering) of(a probes.Audience) *shown {
 
 var _ http.Handler = (*Page)(nil)
 
+// titleOf is the page's default title for a service of identity id.
+func titleOf(id probes.Identity) string {
+	if id.Service == "" {
+		return "Service health"
+	}
+	t := id.Service
+	if id.Release != "" {
+		t += " " + id.Release
+	}
+	if id.Instance != "" {
+		t += " on " + id.Instance
+	}
+	return t
+}
+
 // NewPage returns the page of lc, with the transitions and rollups of hist
 // (nil for none). It fails when lc is nil, when lc's Run has already
 // returned, or with an error naming the option when an option is invalid.
@@ -140,9 +157,12 @@ func NewPage(lc *probes.Lifecycle, hist *History, opts ...PageOption) (*Page, er
 	if lc == nil {
 		return nil, errors.New("history: NewPage(nil, ...): need a *probes.Lifecycle")
 	}
-	cfg := pageConfig{maxStreams: DefaultMaxStreams, refresh: DefaultRefresh, title: "Service health"}
+	cfg := pageConfig{maxStreams: DefaultMaxStreams, refresh: DefaultRefresh}
 	if err := opt.Apply("history", &cfg, opts); err != nil {
 		return nil, err
+	}
+	if cfg.title == "" {
+		cfg.title = titleOf(lc.Identity())
 	}
 	deep, err := probes.NewGroup(lc, "healthz")
 	if err != nil {

@@ -508,3 +508,32 @@ func TestPageHonoursTheTransportsAudience(t *testing.T) {
 		t.Error("the page for an anonymous reader shows the cordon's reason")
 	}
 }
+
+// TestPageTitle: the page is titled with the lifecycle's identity, HTML
+// escaped; Title overrides it; without either it is "Service health".
+func TestPageTitle(t *testing.T) {
+	for _, tc := range []struct {
+		id   probes.Identity
+		opts []history.PageOption
+		want string
+	}{
+		{probes.Identity{}, nil, "<title>Service health</title>"},
+		{probes.Identity{Service: "shop", Release: "1.4.2", Instance: "shop-0"}, nil, "<title>shop 1.4.2 on shop-0</title>"},
+		{probes.Identity{Service: "<b>shop</b>", Instance: "x"}, nil, "<title>&lt;b&gt;shop&lt;/b&gt; on x</title>"},
+		{probes.Identity{Service: "shop", Instance: "x"}, []history.PageOption{history.Title("Items")}, "<title>Items</title>"},
+	} {
+		lc := probes.NewLifecycle(probes.Identify(tc.id))
+		page, err := history.NewPage(lc, nil, tc.opts...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec := httptest.NewRecorder()
+		req := httptest.NewRequest("GET", "/healthz", nil)
+		req.Header.Set("Accept", "text/html")
+		page.ServeHTTP(rec, req)
+		page.Close()
+		if !strings.Contains(rec.Body.String(), tc.want) {
+			t.Errorf("%+v: page lacks %s", tc.id, tc.want)
+		}
+	}
+}

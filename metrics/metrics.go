@@ -189,6 +189,8 @@ func labels(buf []string, r *readout.Reading) []string {
 
 // The server's series, read at scrape time.
 var (
+	descInfo = prometheus.NewDesc("probes_info",
+		"1, labelled with the service's identity (probes.Identify): service, release, instance and node.", []string{"service", "release", "instance", "node"}, nil)
 	descRefused = prometheus.NewDesc("probes_refused_connections_total",
 		"Connections the application listener closed at once because it held MaxConns.", nil, nil)
 	descDrain = prometheus.NewDesc("probes_drain_duration_seconds",
@@ -315,7 +317,7 @@ func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
 	}
 	// Described whether or not a server is known yet: Metrics.Server may
 	// add one after registration.
-	for _, d := range []*prometheus.Desc{descRefused, descDrain, descLate, descAfterProbed, descCut} {
+	for _, d := range []*prometheus.Desc{descInfo, descRefused, descDrain, descLate, descAfterProbed, descCut} {
 		ch <- d
 	}
 	m.duration.Describe(ch)
@@ -336,6 +338,9 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 		buf = labels(buf[:0], r)
 		ch <- prometheus.MustNewConstMetric(facts[r.Fact], prometheus.GaugeValue, r.Value, buf...)
 	})
+	if id := f.Identity; id != (probes.Identity{}) {
+		ch <- prometheus.MustNewConstMetric(descInfo, prometheus.GaugeValue, 1, id.Service, id.Release, id.Instance, id.Node)
+	}
 	if srv := m.srv.Load(); srv != nil {
 		collectServer(ch, srv)
 	}

@@ -606,3 +606,19 @@ func TestGatesBuiltAfterRegister(t *testing.T) {
 	defer m.Close()
 	exporttest.GatesBuiltAfter(t, lc, reg)
 }
+
+// TestInfo: probes_info carries the identity, and is absent without one.
+func TestInfo(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	lc := probes.NewLifecycle(probes.Identify(probes.Identity{Service: "shop", Release: "1.4.2", Instance: "shop-0", Node: "node-a"}))
+	if _, err := metrics.Register(reg, lc); err != nil {
+		t.Fatal(err)
+	}
+	if got, ok := value(t, reg, "probes_info", "service", "shop", "release", "1.4.2", "instance", "shop-0", "node", "node-a"); !ok || got != 1 {
+		t.Errorf("probes_info = %v (present %v), want 1 with the identity", got, ok)
+	}
+	bare := newService(t)
+	if _, ok := value(t, bare.reg, "probes_info"); ok {
+		t.Error("probes_info without an identity")
+	}
+}

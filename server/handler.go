@@ -1,6 +1,7 @@
 package server
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"net/http"
@@ -55,7 +56,8 @@ func DeepView(path string) HandlerOption {
 }
 
 // Service sets the service description every health+json body carries.
-// Default: none.
+// Default: serviceId and releaseId from the lifecycle's Identity (Service
+// and Release), nothing else; the fields info leaves empty keep those.
 func Service(info Info) HandlerOption {
 	return func(c *handlerConfig) error { c.info = info; return nil }
 }
@@ -120,6 +122,12 @@ func newHandler(g probes.Gate, cfg handlerConfig) (*Handler, error) {
 		return nil, errors.New("server: NewHandler(nil): need a gate")
 	}
 	h := &Handler{gate: g, lc: g.Lifecycle(), path: Path(g.Kind())[1:], cfg: cfg, probed: newProbeFails()}
+	if h.lc != nil {
+		id := h.lc.Identity()
+		h.cfg.info.ServiceID = cmp.Or(h.cfg.info.ServiceID, id.Service)
+		h.cfg.info.ReleaseID = cmp.Or(h.cfg.info.ReleaseID, id.Release)
+		h.cfg.info.instance = id.Instance
+	}
 	if named, ok := g.(interface{ Name() string }); ok {
 		h.path = named.Name() // a group
 	}

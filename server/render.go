@@ -25,6 +25,8 @@ type Info struct {
 	ServiceID string
 	// Description is a human-friendly description of the service.
 	Description string
+
+	instance string // the lifecycle's Identity().Instance, for the deep view
 }
 
 // answer is one complete response, ready to write.
@@ -222,13 +224,14 @@ type body struct {
 	Output      string             `json:"output,omitempty"`
 	Checks      map[string][]entry `json:"checks,omitempty"`
 	// Beyond the draft (which allows more members), in the deep view's
-	// verbose body only: the phase and since when, each gate's verdict,
-	// and the cordon while there is one. probectl fleet reads them, with
+	// verbose body only: the instance (Identity().Instance), the phase and
+	// since when, each gate's verdict, and the cordon while there is one. probectl fleet reads them, with
 	// each entry's gate.
-	Phase  string            `json:"phase,omitempty"`
-	Since  string            `json:"since,omitempty"`
-	Gates  map[string]string `json:"gates,omitempty"`
-	Cordon *cordonMember     `json:"cordon,omitempty"`
+	Instance string            `json:"instance,omitempty"`
+	Phase    string            `json:"phase,omitempty"`
+	Since    string            `json:"since,omitempty"`
+	Gates    map[string]string `json:"gates,omitempty"`
+	Cordon   *cordonMember     `json:"cordon,omitempty"`
 }
 
 type cordonMember struct {
@@ -337,6 +340,7 @@ func renderJSON(info *Info, rep *probes.Report, o renderOptions) []byte {
 	}
 	deep := rep.Gate == probes.Health
 	if o.verbose && !o.single && deep {
+		b.Instance = info.instance
 		b.Phase = rep.Phase.String()
 		b.Since = format.Stamp(rep.Since)
 		if len(rep.Gates) > 0 {

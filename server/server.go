@@ -20,6 +20,7 @@ import (
 	"github.com/probekit/probes"
 	"github.com/probekit/probes/internal/budget"
 	"github.com/probekit/probes/internal/fds"
+	"github.com/probekit/probes/internal/logs"
 	"github.com/probekit/probes/internal/opt"
 	"github.com/probekit/probes/redact"
 )
@@ -72,6 +73,7 @@ func New(hs *http.Server, lc *probes.Lifecycle, opts ...Option) (*Server, error)
 	if hs != nil {
 		secure(hs)
 	}
+	cfg.log = logs.Identified(cfg.log, lc.Identity())
 	s := &Server{hs: hs, lc: lc, cfg: cfg}
 	if cfg.maxConns > 0 {
 		var err error

@@ -11,6 +11,7 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/http/httptrace"
 	"os"
 	"strings"
@@ -747,3 +748,64 @@ func TestSlog(t *testing.T) {
 type writerFunc func([]byte) (int, error)
 
 func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
+// TestIdentity: the lifecycle's identity is in every body (serviceId,
+// releaseId), the deep view's verbose body names the instance, for
+// anonymous readers too, and the server's log lines carry it; Service's
+// own fields win.
+func TestIdentity(t *testing.T) {
+	t.Setenv("POD_NAME", "shop-7d9f-x2k")
+	t.Setenv("NODE_NAME", "node-a")
+	lc := probes.NewLifecycle(probes.Identify(probes.Identity{Service: "shop", Release: "1.4.2"}))
+	if _, err := readiness.New(lc); err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	if _, err := server.Register(mux, lc, server.Service(server.Info{Version: "1", ReleaseID: "1.4.2+dirty"})); err != nil {
+		t.Fatal(err)
+	}
+	read := func(path string) map[string]any {
+		rec := httptest.NewRecorder()
+		req := httptest.NewRequest("GET", path, nil)
+		req.RemoteAddr = "192.0.2.7:4000" // anonymous under the default policy
+		mux.ServeHTTP(rec, req)
+		var b map[string]any
+		if err := json.Unmarshal(rec.Body.Bytes(), &b); err != nil {
+			t.Fatalf("%s: %v: %s", path, err, rec.Body)
+		}
+		return b
+	}
+	for _, path := range []string{"/readyz", "/healthz?verbose"} {
+		b := read(path)
+		if b["serviceId"] != "shop" || b["releaseId"] != "1.4.2+dirty" || b["version"] != "1" {
+			t.Errorf("%s: serviceId %v, releaseId %v, version %v; want shop, Service's 1.4.2+dirty, 1", path, b["serviceId"], b["releaseId"], b["version"])
+		}
+	}
+	if b := read("/healthz?verbose"); b["instance"] != "shop-7d9f-x2k" {
+		t.Errorf("deep view's instance %v, want the pod's name", b["instance"])
+	}
+	if b := read("/readyz"); b["instance"] != nil {
+		t.Errorf("a probe body carries the instance %v; only the deep view does", b["instance"])
+	}
+
+	core, logs := observer.New(zap.DebugLevel)
+	srv := bare(t, lc, server.Logger(zap.New(core)))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(ctx) }()
+	testutil.Ready(t, lc)
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	entries := logs.All()
+	if len(entries) == 0 {
+		t.Fatal("no log lines")
+	}
+	for _, e := range entries {
+		m := e.ContextMap()
+		if m["service"] != "shop" || m["instance"] != "shop-7d9f-x2k" || m["node"] != "node-a" || m["release"] != "1.4.2" {
+			t.Errorf("log line %q without the identity: %v", e.Message, m)
+		}
+	}
+}

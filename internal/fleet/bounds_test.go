@@ -243,3 +243,24 @@ func peakRSS() (uint64, bool) {
 	}
 	return 0, false
 }
+
+// TestParseIdentity: the deep view's serviceId, releaseId and instance
+// are read, control characters escaped as the fleet escapes them; a name the instance was
+// discovered by (SRV, PTR) is kept over the one it gives itself.
+func TestParseIdentity(t *testing.T) {
+	body := `{"status":"pass","serviceId":"shop","releaseId":"1.4.2\u001b[2J","instance":"shop-7d9f-x2k","phase":"ready"}`
+	in := Instance{Failing: []string{}, Checks: []Check{}}
+	if err := parse(strings.NewReader(body), &in); err != nil {
+		t.Fatal(err)
+	}
+	if in.Service != "shop" || in.Release != `1.4.2\x1b[2J` || in.Name != "shop-7d9f-x2k" {
+		t.Errorf("service %q, release %q, name %q", in.Service, in.Release, in.Name)
+	}
+	known := Instance{Name: "from-srv", Failing: []string{}, Checks: []Check{}}
+	if err := parse(strings.NewReader(body), &known); err != nil {
+		t.Fatal(err)
+	}
+	if known.Name != "from-srv" {
+		t.Errorf("name %q, want the discovered from-srv kept", known.Name)
+	}
+}

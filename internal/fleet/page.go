@@ -122,7 +122,7 @@ var pageTmpl = template.Must(template.New("fleet").Funcs(template.FuncMap{
 <table>
 <thead><tr><th scope="col">instance</th><th scope="col">phase</th><th scope="col">ready</th><th scope="col">cordon</th><th scope="col">checks</th><th scope="col">since</th></tr></thead>
 <tbody>{{$at := .At}}{{range .Instances}}<tr data-instance="{{.Address}}" data-phase="{{.Phase}}" data-reachable="{{.Reachable}}"{{if .Cordon}} data-cordon="{{.Cordon}}"{{end}}>
-<th scope="row"><a href="{{link .Address}}">{{.Address}}</a></th>
+<th scope="row"><a href="{{link .Address}}">{{.Address}}</a>{{if .Name}} <small data-name>{{.Name}}</small>{{end}}{{if .Release}} <small data-release>{{.Release}}</small>{{end}}</th>
 {{if .Reachable}}<td class="ph-{{.Phase}}">{{.Phase}}</td>
 <td class="{{if not .Ready}}fail{{else if eq .Readiness "warn"}}warn{{else}}pass{{end}}">{{if .Ready}}yes{{else}}no{{end}}{{if eq .Readiness "warn"}} <small>(warn)</small>{{end}}</td>
 <td>{{if .Cordon}}<span class="cordon">{{.Cordon}}</span>{{if .CordonUntil}} <small>{{left $at .CordonUntil}}</small>{{end}}{{end}}</td>

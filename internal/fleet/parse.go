@@ -83,7 +83,7 @@ func rank(s string) int {
 // errTooLarge, a deadline).
 func parse(r io.Reader, in *Instance) error {
 	dec := json.NewDecoder(r)
-	var status, phase, note, since, readiness string
+	var status, phase, note, since, readiness, service, release, self string
 	var hasReadiness bool
 	var cordon *[2]string // reason, until
 	checks := newCheckSet()
@@ -94,6 +94,12 @@ func parse(r io.Reader, in *Instance) error {
 			status, err = str(dec)
 		case "phase":
 			phase, err = str(dec)
+		case "serviceId":
+			service, err = str(dec)
+		case "releaseId":
+			release, err = str(dec)
+		case "instance":
+			self, err = str(dec)
 		case "since":
 			since, err = str(dec)
 		case "notes":
@@ -180,6 +186,10 @@ func parse(r io.Reader, in *Instance) error {
 		in.Phase = clean(note)
 	}
 	in.Since = clean(since)
+	in.Service, in.Release = clean(service), clean(release)
+	if in.Name == "" {
+		in.Name = clean(self)
+	}
 	if hasReadiness {
 		in.Readiness = clean(readiness)
 		in.Ready = readiness != "fail"

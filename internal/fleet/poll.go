@@ -35,8 +35,14 @@ type Instance struct {
 	// (its name did not resolve) is listed as name:port, and not asked.
 	Address string `json:"address"`
 	// Name is the pod's name, from its SRV record or the PTR records of
-	// its addresses; "" when it is known by an address only.
+	// its addresses, or else the instance its deep view names (its
+	// probes.Identity's Instance); "" when it is known by an address only.
 	Name string `json:"name,omitempty"`
+	// Service and Release are the deep view's serviceId and releaseId:
+	// which service answered, and which build of it; "" when it does not
+	// say.
+	Service string `json:"service,omitempty"`
+	Release string `json:"release,omitempty"`
 	// Addresses are every address of the pod, in the order they are tried:
 	// one instance, asked once, through the first that takes a connection.
 	Addresses []string `json:"addresses"`

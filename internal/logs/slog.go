@@ -1,6 +1,7 @@
 // Package logs lets the library's packages, which log through zap, write
-// to a service's log/slog logger instead: every line keeps its level, its
-// message and its fields as slog attributes.
+// to a service's log/slog logger instead (every line keeps its level, its
+// message and its fields as slog attributes), and name the service and
+// instance on every line.
 package logs
 
 import (
@@ -10,6 +11,8 @@ import (
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
+
+	"github.com/probekit/probes"
 )
 
 // FromSlog returns a zap logger that writes through l's handler; a nil l
@@ -102,4 +105,20 @@ func attr(k string, v any) slog.Attr {
 		return slog.Group(k, group...)
 	}
 	return slog.Any(k, v)
+}
+
+// Identified returns l with the fields of id that are set (service,
+// release, instance, node), so that every line the library writes says
+// which service and instance wrote it.
+func Identified(l *zap.Logger, id probes.Identity) *zap.Logger {
+	var fs []zap.Field
+	for _, f := range []struct{ k, v string }{{"service", id.Service}, {"release", id.Release}, {"instance", id.Instance}, {"node", id.Node}} {
+		if f.v != "" {
+			fs = append(fs, zap.String(f.k, f.v))
+		}
+	}
+	if len(fs) == 0 {
+		return l
+	}
+	return l.With(fs...)
 }
