@@ -720,14 +720,7 @@ func TestSlog(t *testing.T) {
 	}), nil)
 	lc := probes.NewLifecycle()
 	srv := bare(t, lc, server.Slog(slog.New(h)))
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Run(ctx) }()
-	testutil.Ready(t, lc)
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
+	readyThenStop(t, srv, lc)
 	mu.Lock()
 	defer mu.Unlock()
 	var moved bool
@@ -790,14 +783,7 @@ func TestIdentity(t *testing.T) {
 
 	core, logs := observer.New(zap.DebugLevel)
 	srv := bare(t, lc, server.Logger(zap.New(core)))
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Run(ctx) }()
-	testutil.Ready(t, lc)
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
+	readyThenStop(t, srv, lc)
 	entries := logs.All()
 	if len(entries) == 0 {
 		t.Fatal("no log lines")
@@ -807,5 +793,18 @@ func TestIdentity(t *testing.T) {
 		if m["service"] != "shop" || m["instance"] != "shop-7d9f-x2k" || m["node"] != "node-a" || m["release"] != "1.4.2" {
 			t.Errorf("log line %q without the identity: %v", e.Message, m)
 		}
+	}
+}
+
+// readyThenStop runs srv until lc is ready, then stops it cleanly.
+func readyThenStop(t *testing.T, srv *server.Server, lc *probes.Lifecycle) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(ctx) }()
+	testutil.Ready(t, lc)
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
 	}
 }
