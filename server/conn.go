@@ -85,7 +85,23 @@ func ProbeListener(ln net.Listener, h http.Handler) Option {
 		case h == nil:
 			return errors.New("ProbeListener(ln, nil): need a handler")
 		}
-		c.probeLn, c.probeHandler = ln, h
+		c.probeLn, c.probeHandler, c.probeAddr = ln, h, ""
+		return nil
+	}
+}
+
+// ProbeAddr is ProbeListener with a listener Run binds on addr (host:port)
+// before it serves anything, rather than one bound already; a failure to
+// bind fails Run at once. The last of ProbeListener and ProbeAddr wins.
+func ProbeAddr(addr string, h http.Handler) Option {
+	return func(c *config) error {
+		switch {
+		case addr == "":
+			return errors.New("ProbeAddr(\"\", h): need an address")
+		case h == nil:
+			return fmt.Errorf("ProbeAddr(%q, nil): need a handler", addr)
+		}
+		c.probeLn, c.probeHandler, c.probeAddr = nil, h, addr
 		return nil
 	}
 }

@@ -44,6 +44,7 @@ type config struct {
 	afterClose      []hook
 	maxConns        int
 	probeLn         net.Listener
+	probeAddr       string // ProbeAddr's: bound by Run
 	probeHandler    http.Handler
 	also            []also
 }

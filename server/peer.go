@@ -45,6 +45,56 @@ func Also(name string, svc Peer) Option {
 	}
 }
 
+// BindOnRun returns a Peer whose listener Run binds before it serves
+// anything, with the HTTP server's and the probe listener: bind binds it
+// and returns the peer that serves on it (grpchealth.Serving,
+// admin.Handler.Serving, haproxy.Agent.Serving). Give it to Also. A bind
+// that fails fails Run at once, naming the peer, and the listeners bound
+// before it are closed; nothing has been served.
+func BindOnRun(bind func() (Peer, error)) Peer { return &onRun{do: bind} }
+
+// onRun is BindOnRun's peer: the peer bind returned, once bound.
+type onRun struct {
+	do func() (Peer, error)
+	p  Peer
+}
+
+func (o *onRun) bind() error {
+	if o.do == nil {
+		return errors.New("BindOnRun(nil): need a bind function")
+	}
+	p, err := o.do()
+	if err == nil && p == nil {
+		err = errors.New("its bind returned no peer")
+	}
+	if err != nil {
+		return err
+	}
+	o.p = p
+	return nil
+}
+
+func (o *onRun) Serve() error {
+	if o.p == nil {
+		return errors.New("not bound: give BindOnRun's peer to Also")
+	}
+	return o.p.Serve()
+}
+
+func (o *onRun) Shutdown(ctx context.Context) error {
+	if o.p == nil {
+		return nil
+	}
+	return o.p.Shutdown(ctx)
+}
+
+func (o *onRun) Close() error {
+	if o.p == nil {
+		return nil
+	}
+	return o.p.Close()
+}
+
 // peers runs the Also servers and collects what their Serve returned.
 type peers struct {
 	list    []also

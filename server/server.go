@@ -7,10 +7,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
 	"os/signal"
+	"slices"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -81,7 +83,7 @@ func New(hs *http.Server, lc *probes.Lifecycle, opts ...Option) (*Server, error)
 			return nil, fmt.Errorf("server: MaxConns: %w", err)
 		}
 	}
-	if cfg.probeLn != nil {
+	if cfg.probeLn != nil || cfg.probeAddr != "" {
 		s.probe = &http.Server{
 			Handler:           canonical(cfg.probeHandler),
 			ReadHeaderTimeout: probeReadTimeout,
@@ -155,22 +157,19 @@ func (s *Server) Run(ctx context.Context) error {
 		defer signal.Stop(sigs)
 	}
 
+	ln, probeLn, err := s.bind()
+	if err != nil {
+		return redact.Error(err) // nothing has started yet
+	}
 	served := make(chan error, 1)
 	if s.hs != nil {
-		ln := s.cfg.listener
-		if ln == nil {
-			var err error
-			if ln, err = listen(s.hs.Addr); err != nil {
-				return redact.Error(fmt.Errorf("server: %w", err)) // nothing has started yet
-			}
-		}
 		s.hs.Handler = s.track(s.hs.Handler)
 		go func() { served <- s.hs.Serve(bounded(s.hs, ln, s.conns)) }()
 	}
 	bg := s.startBackground(ctx)
 	probeServed := make(chan error, 1)
 	if s.probe != nil {
-		go func() { probeServed <- s.probe.Serve(bounded(s.probe, s.cfg.probeLn, s.pconns)) }()
+		go func() { probeServed <- s.probe.Serve(bounded(s.probe, probeLn, s.pconns)) }()
 	}
 	peers := s.startPeers()
 
@@ -200,9 +199,50 @@ func (s *Server) Run(ctx context.Context) error {
 		failure = fmt.Errorf("server: lifecycle broken: %w", err)
 		reason = "lifecycle broken"
 	}
-	err := s.shutdown(reason, failure, sigs, served, peers, bg)
+	err = s.shutdown(reason, failure, sigs, served, peers, bg)
 	// Masked here too, not only in the log: callers log what Run returns.
 	return redact.Error(errors.Join(err, s.closeProbes(probeServed)))
+}
+
+// bind binds what Run serves before anything starts: the HTTP server's
+// listener (Listener's, or one on http.Server.Addr), the probe listener
+// (ProbeListener's, or one on ProbeAddr's address), and every peer made
+// with BindOnRun, in that order. On a failure it closes what it bound
+// itself and returns an error naming what could not be bound.
+func (s *Server) bind() (ln, probeLn net.Listener, err error) {
+	var bound []io.Closer
+	defer func() {
+		if err != nil {
+			for _, c := range slices.Backward(bound) {
+				c.Close() //nolint:errcheck // undoing a failed start
+			}
+		}
+	}()
+	if s.hs != nil {
+		if ln = s.cfg.listener; ln == nil {
+			if ln, err = listen(s.hs.Addr); err != nil {
+				return nil, nil, fmt.Errorf("server: %w", err)
+			}
+			bound = append(bound, ln)
+		}
+	}
+	if s.probe != nil {
+		if probeLn = s.cfg.probeLn; probeLn == nil {
+			if probeLn, err = listen(s.cfg.probeAddr); err != nil {
+				return nil, nil, fmt.Errorf("server: probe listener: %w", err)
+			}
+			bound = append(bound, probeLn)
+		}
+	}
+	for _, a := range s.cfg.also {
+		if b, ok := a.svc.(*onRun); ok {
+			if err := b.bind(); err != nil {
+				return nil, nil, fmt.Errorf("server: %s: %w", a.name, err)
+			}
+			bound = append(bound, b)
+		}
+	}
+	return ln, probeLn, nil
 }
 
 // listen listens on addr as http.Server.ListenAndServe does.
