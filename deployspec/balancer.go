@@ -157,6 +157,7 @@ func (b Balancer) validate() error {
 //     field is the one the service sets: "Stop.Drain" (server.DrainDelay,
 //     or DrainUntilProbed's max) or "Stop.DrainMin" (DrainUntilQuiet's
 //     min).
+//
 //   - deregistration-delay: the drain plus b.DeregistrationDelay must fit
 //     in the grace period. The target may be deregistered as late as the
 //     drain's end, and for the delay after it the balancer waits on the
