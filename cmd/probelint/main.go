@@ -2,13 +2,26 @@
 // manifests against a service's own configuration: the warm-up deadline,
 // the drain and the shutdown timeout, and where its probes answer, given as
 // the example service's flags are named. It reads Deployments,
-// StatefulSets, DaemonSets, ReplicaSets, Jobs, CronJobs, Pods and
-// PodDisruptionBudgets, in multi-document YAML read as kubectl reads it
-// (empty documents skipped, aliases and merge keys resolved), and reports
-// every unsafe timing with the rule, the numbers and the fix (the rules
-// are package deployspec's). A PodDisruptionBudget is checked against the
-// workloads of the same file whose pods it selects: it must let node
-// drains through.
+// StatefulSets, DaemonSets, ReplicaSets, Jobs, CronJobs, Pods,
+// PodDisruptionBudgets, Services, Ingresses (networking.k8s.io/v1) and
+// GKE BackendConfigs (cloud.google.com/v1 and v1beta1), in multi-document
+// YAML read as kubectl reads it (empty documents skipped, aliases and
+// merge keys resolved), and reports every unsafe timing with the file, the
+// line, the rule, the numbers and the fix (the rules are package
+// deployspec's).
+//
+// Some rules hold across the documents of a file, each against the
+// workloads of the same file whose pods it selects. A PodDisruptionBudget
+// must let node drains through. The balancer in front must see the drain
+// in time and fit its deregistration delay in the grace period, with each
+// container's settings and the pod's terminationGracePeriodSeconds: as
+// the AWS Load Balancer Controller's annotations configure it on a Service
+// (an NLB, or an ALB) or on an Ingress (an ALB, for the Services it routes
+// to; a Service's own annotations take precedence), and as the
+// BackendConfig a Service names in cloud.google.com/backend-config
+// configures it on GKE. Such a finding is reported at the line of the
+// annotation or the BackendConfig field at fault, and a value the
+// controller would refuse is one too (balancer-annotation).
 //
 //	go install -C cmd/probelint .
 //	probelint -warmup-deadline=2m -drain=5s -shutdown-timeout=15s example/deploy/deployment.yaml
@@ -263,15 +276,18 @@ func (f finding) String() string {
 	return fmt.Sprintf("%s:%d: %s: %s: %s\n\tfix: %s", f.file, f.line, f.subject, f.Rule, f.Problem, f.Fix)
 }
 
-// note is a document the linter passed over: a kind it does not know.
+// note is a document the linter passed over: a kind it does not know, or
+// a version of one it does not read.
 type note struct {
 	file       string
 	line       int
 	kind, name string
+	why        string // "" for a kind it does not know
 }
 
 func (n note) String() string {
-	return fmt.Sprintf("%s:%d: %s %q: not checked (a kind probelint does not know; the rest of the file is checked)", n.file, n.line, n.kind, n.name)
+	why := cmp.Or(n.why, "a kind probelint does not know")
+	return fmt.Sprintf("%s:%d: %s %q: not checked (%s; the rest of the file is checked)", n.file, n.line, n.kind, n.name, why)
 }
 
 // report is what the linter found in one file.
@@ -279,8 +295,11 @@ type report struct {
 	findings []finding
 	notes    []note
 	// For the rules across documents.
-	pods    []podSet
-	budgets []budget
+	pods           []podSet
+	budgets        []budget
+	services       []service
+	ingresses      []ingress
+	backendConfigs []backendConfig
 }
 
 // lintFile lints every pod template in file.
@@ -300,6 +319,9 @@ func lintYAML(file string, raw []byte, svc serviceOf, only string) (report, erro
 		var doc yaml.Node
 		if err := dec.Decode(&doc); errors.Is(err, io.EOF) {
 			if err := lintBudgets(&out, file); err != nil {
+				return report{}, err
+			}
+			if err := lintFront(&out, file); err != nil {
 				return report{}, err
 			}
 			return out, nil
@@ -331,9 +353,9 @@ func yamlLine(err error) int {
 
 // Kubernetes' own kinds that hold no pod template and no timing: skipped
 // without a word. Any other kind (a custom resource such as a
-// BackendConfig or a ServiceMonitor, which may hold timings of its own) is
-// passed over with a note, so that nobody takes it for checked.
-var otherKinds = []string{"Service", "ConfigMap", "Secret", "Ingress", "ServiceAccount", "HorizontalPodAutoscaler",
+// ServiceMonitor, which may hold timings of its own) is passed over with a
+// note, so that nobody takes it for checked.
+var otherKinds = []string{"ConfigMap", "Secret", "ServiceAccount", "HorizontalPodAutoscaler",
 	"NetworkPolicy", "Namespace", "Role", "RoleBinding", "ClusterRole", "ClusterRoleBinding",
 	"PersistentVolumeClaim"}
 
@@ -378,6 +400,8 @@ func lintDoc(r *report, file string, root *yaml.Node, svc serviceOf, only string
 		}
 		r.budgets = append(r.budgets, budget{o, root})
 		return nil
+	case "Service", "Ingress", "BackendConfig":
+		return readFront(r, file, kind, root)
 	default:
 		if !slices.Contains(otherKinds, kind) {
 			r.notes = append(r.notes, note{file: file, line: kindNode.Line, kind: kind, name: nameOf(root)})
@@ -388,7 +412,8 @@ func lintDoc(r *report, file string, root *yaml.Node, svc serviceOf, only string
 		return fmt.Errorf("%s:%d: %s does not decode as Kubernetes has it: %v", file, errLine(root, err), kind, err)
 	}
 	spec, at := pod()
-	r.pods = append(r.pods, podSetOf(obj, root))
+	ps := podSetOf(obj, root)
+	ps.pod = spec
 	picked := pick(spec.Containers, only)
 	if only != "" && len(picked) == 0 {
 		return fmt.Errorf("%s:%d: %s has no container %q", file, root.Line, kind, only)
@@ -400,6 +425,7 @@ func lintDoc(r *report, file string, root *yaml.Node, svc serviceOf, only string
 		if err != nil {
 			return fmt.Errorf("%s:%d: container %q: args: %w", file, lineOf(root, append(slices.Clone(cpath), "args")), c.Name, err)
 		}
+		ps.served = append(ps.served, served{c.Name, s})
 		for _, f := range deployspec.Lint(s, container(spec, c)) {
 			path := append(slices.Clone(cpath), strings.Split(f.Field, ".")...)
 			if rest, ok := strings.CutPrefix(f.Field, "pod."); ok {
@@ -408,6 +434,7 @@ func lintDoc(r *report, file string, root *yaml.Node, svc serviceOf, only string
 			r.findings = append(r.findings, finding{file: file, line: lineOf(root, path), subject: fmt.Sprintf("container %q", c.Name), Finding: f})
 		}
 	}
+	r.pods = append(r.pods, ps)
 	return nil
 }
 
