@@ -367,3 +367,16 @@ func TestFrontVersionsPassedOver(t *testing.T) {
 		t.Errorf("got exit %d\n%s; want 0", code, out)
 	}
 }
+
+// The usage says what is read.
+func TestUsageSaysWhatIsRead(t *testing.T) {
+	code, _, errOut := lint(t)
+	for _, kind := range []string{"Deployments", "PodDisruptionBudgets", "Service's", "Ingress's", "BackendConfig", "ServiceMonitor"} {
+		if !strings.Contains(errOut, kind) {
+			t.Errorf("the usage does not name %s:\n%s", kind, errOut)
+		}
+	}
+	if code != unreadable {
+		t.Errorf("got exit %d, want 2", code)
+	}
+}

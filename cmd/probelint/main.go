@@ -33,8 +33,10 @@
 // already, instead of having them typed again.
 //
 // A document of a kind it does not know (a custom resource such as a
-// BackendConfig or a ServiceMonitor) is passed over with a note on stderr
-// naming the file, the line and the kind; the rest of the file is checked.
+// ServiceMonitor) or an Ingress of a version Kubernetes no longer serves
+// is passed over with a note on stderr naming the file, the line and the
+// kind; the rest of the file is checked, and the exit status is its
+// findings'.
 //
 // Exit status: 0 when every manifest is safe, 1 when anything is unsafe, 2
 // when a file cannot be read, is not YAML, has a document without a kind,
@@ -74,6 +76,19 @@ import (
 
 func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
 
+const usage = `usage: probelint [the service's flags] FILE...
+
+Checks the probe and stop timings of the Deployments, StatefulSets,
+DaemonSets, ReplicaSets, Jobs, CronJobs and Pods in each file against the
+service's settings, and across the documents of the file: the
+PodDisruptionBudgets, and the balancer in front as a Service's or an
+Ingress's AWS Load Balancer Controller annotations or a GKE BackendConfig
+configure it, against the workloads whose pods they select. Other kinds (a
+ServiceMonitor, any custom resource) are passed over with a note.
+Exit status: 0 safe, 1 unsafe, 2 unreadable.
+
+`
+
 // Exit statuses.
 const (
 	clean      = 0
@@ -85,7 +100,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("probelint", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: probelint [the service's flags] FILE...")
+		fmt.Fprint(stderr, usage)
 		fs.PrintDefaults()
 	}
 	var cli settings
