@@ -86,10 +86,12 @@ func AWSNLB() Balancer {
 }
 
 // GoogleCloud returns a Google Cloud backend service's health check with
-// Google Cloud's defaults (also a GKE BackendConfig's healthCheck fields):
-// a check every 5s (checkIntervalSec), a 5s timeout (timeoutSec), 2 passes
-// to come back, 2 failures to go out (a detection time of 10s), and
-// connection draining off (connectionDraining.drainingTimeoutSec 0).
+// Compute Engine's defaults, named as a GKE BackendConfig's healthCheck
+// fields: a check every 5s (checkIntervalSec), a 5s timeout (timeoutSec),
+// 2 passes to come back, 2 failures to go out (a detection time of 10s),
+// and connection draining off (connectionDraining.drainingTimeoutSec 0).
+// What a BackendConfig leaves unset is the GKE Ingress controller's own
+// (see BalancerFromBackendConfig), not these.
 func GoogleCloud() Balancer {
 	return Balancer{Name: "Google Cloud health check", Interval: 5 * time.Second, Timeout: 5 * time.Second,
 		HealthyThreshold: 2, UnhealthyThreshold: 2,

@@ -6,6 +6,7 @@ package deployspec
 // reverse, reading a balancer back from a manifest's annotations.
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -343,7 +344,7 @@ func haproxyTime(d time.Duration) string {
 // 15s, a 5s timeout and thresholds of 2; for both, the target group's
 // 300s deregistration delay. ok is false when the annotations configure
 // neither. It fails, naming the annotation, on a value the controller
-// would refuse.
+// would refuse, such as a TCP check for an ALB.
 func BalancerFromAnnotations(annotations map[string]string) (b Balancer, ok bool, err error) {
 	var keys struct{ proto, port, path, interval, timeout, healthy, unhealthy, attrs string }
 	switch t := annotations[nlbPrefix+"type"]; {
@@ -385,6 +386,9 @@ func BalancerFromAnnotations(annotations map[string]string) (b Balancer, ok bool
 	if v, has := annotations[keys.proto]; has {
 		switch strings.ToUpper(strings.TrimSpace(v)) {
 		case "TCP":
+			if b.kind == albKind {
+				return Balancer{}, false, fmt.Errorf("annotation %s is %q; an ALB checks with HTTP or HTTPS", keys.proto, v)
+			}
 			b.CheckPath = ""
 		case "HTTP", "HTTPS":
 			if b.CheckPath == "" {
@@ -428,64 +432,117 @@ func mapKeys(m map[string]string) []string {
 	return out
 }
 
+// Defaults of the GKE Ingress controller (ingress-gce) for a health check
+// of container-native load balancing (NEG backends), which a
+// BackendConfig's healthCheck overrides field by field.
+const (
+	gkeInterval  = 15 * time.Second
+	gkeTimeout   = 15 * time.Second
+	gkeHealthy   = 1
+	gkeUnhealthy = 2
+)
+
 // BalancerFromBackendConfig reads the balancer a GKE BackendConfig's spec
 // configures, given as JSON (the spec object, as the API server stores
-// it), with Google Cloud's defaults for what it leaves unset. ok is false
-// when the spec has no healthCheck: GKE then builds the check from the
-// pods' readinessProbe, which Lint checks. It fails on a spec that is not
-// a JSON object or a number no health check can have.
+// it). Fields are matched exactly, as the API server keeps them: one
+// spelt in another case is dropped there, and here. What the healthCheck
+// leaves unset is what the GKE Ingress controller sets for
+// container-native load balancing: a check of / on the serving port every
+// 15s, a 15s timeout, 1 pass to come back and 2 failures to go out; when
+// the pods' readinessProbe is an HTTP check on the serving port, GKE takes
+// its path, period and timeout instead, which this reader cannot see: set
+// the fields to have them read as they are. ok is false when the spec has
+// no healthCheck: GKE then builds the check from the pods' readinessProbe,
+// which Lint checks. It fails, naming the field, on a spec that is not a
+// JSON object, a value of the wrong type, a number Google Cloud refuses or
+// a type other than HTTP, HTTPS or HTTP2 (the only ones the controller
+// builds).
 func BalancerFromBackendConfig(spec []byte) (b Balancer, ok bool, err error) {
-	var s struct {
-		HealthCheck *struct {
-			CheckIntervalSec, TimeoutSec, HealthyThreshold, UnhealthyThreshold, Port *int64
-			Type, RequestPath                                                        *string
-		} `json:"healthCheck"`
-		ConnectionDraining *struct {
-			DrainingTimeoutSec int64 `json:"drainingTimeoutSec"`
-		} `json:"connectionDraining"`
-	}
-	if err := json.Unmarshal(spec, &s); err != nil {
-		return Balancer{}, false, fmt.Errorf("BackendConfig spec: %w", err)
-	}
-	if s.HealthCheck == nil {
+	if isNull(spec) {
 		return Balancer{}, false, nil
 	}
+	s, err := jsonObject("spec", spec)
+	if err != nil {
+		return Balancer{}, false, err
+	}
+	if isNull(s["healthCheck"]) {
+		return Balancer{}, false, nil
+	}
+	h, err := jsonObject("spec.healthCheck", s["healthCheck"])
+	if err != nil {
+		return Balancer{}, false, err
+	}
 	b = GoogleCloud()
-	h := s.HealthCheck
+	b.Interval, b.Timeout, b.HealthyThreshold, b.UnhealthyThreshold = gkeInterval, gkeTimeout, gkeHealthy, gkeUnhealthy
+	b.CheckPort, b.CheckPath = "traffic-port", "/"
 	for _, f := range []struct {
 		name   string
-		v      *int64
 		lo, hi int64
 		set    func(int64)
 	}{
-		{"checkIntervalSec", h.CheckIntervalSec, 1, 300, func(n int64) { b.Interval = time.Duration(n) * time.Second }},
-		{"timeoutSec", h.TimeoutSec, 1, 300, func(n int64) { b.Timeout = time.Duration(n) * time.Second }},
-		{"healthyThreshold", h.HealthyThreshold, 1, 10, func(n int64) { b.HealthyThreshold = int(n) }},
-		{"unhealthyThreshold", h.UnhealthyThreshold, 1, 10, func(n int64) { b.UnhealthyThreshold = int(n) }},
+		{"checkIntervalSec", 1, 300, func(n int64) { b.Interval = time.Duration(n) * time.Second }},
+		{"timeoutSec", 1, 300, func(n int64) { b.Timeout = time.Duration(n) * time.Second }},
+		{"healthyThreshold", 1, 10, func(n int64) { b.HealthyThreshold = int(n) }},
+		{"unhealthyThreshold", 1, 10, func(n int64) { b.UnhealthyThreshold = int(n) }},
+		{"port", 1, 65535, func(n int64) { b.CheckPort = strconv.FormatInt(n, 10) }},
 	} {
-		if f.v == nil {
-			continue
+		if err := jsonInt("spec.healthCheck."+f.name, h[f.name], f.lo, f.hi, f.set); err != nil {
+			return Balancer{}, false, err
 		}
-		if *f.v < f.lo || *f.v > f.hi {
-			return Balancer{}, false, fmt.Errorf("BackendConfig spec.healthCheck.%s is %d; Google Cloud takes %d to %d", f.name, *f.v, f.lo, f.hi)
+	}
+	if raw := h["type"]; !isNull(raw) {
+		var t string
+		if json.Unmarshal(raw, &t) != nil || t != "HTTP" && t != "HTTPS" && t != "HTTP2" {
+			return Balancer{}, false, fmt.Errorf("BackendConfig spec.healthCheck.type is %s; the GKE Ingress controller takes HTTP, HTTPS or HTTP2", raw)
 		}
-		f.set(*f.v)
 	}
-	b.CheckPort, b.CheckPath = "traffic-port", "/"
-	if h.Port != nil {
-		b.CheckPort = strconv.FormatInt(*h.Port, 10)
-	}
-	if h.Type != nil && strings.EqualFold(*h.Type, "TCP") {
-		b.CheckPath = ""
-	}
-	if h.RequestPath != nil && b.CheckPath != "" {
-		b.CheckPath = *h.RequestPath
-	}
-	if d := s.ConnectionDraining; d != nil {
-		if d.DrainingTimeoutSec < 0 || d.DrainingTimeoutSec > 3600 {
-			return Balancer{}, false, fmt.Errorf("BackendConfig spec.connectionDraining.drainingTimeoutSec is %d; Google Cloud takes 0 to 3600", d.DrainingTimeoutSec)
+	if raw := h["requestPath"]; !isNull(raw) {
+		if json.Unmarshal(raw, &b.CheckPath) != nil {
+			return Balancer{}, false, fmt.Errorf("BackendConfig spec.healthCheck.requestPath is %s; it must be a string", raw)
 		}
-		b.DeregistrationDelay = time.Duration(d.DrainingTimeoutSec) * time.Second
+	}
+	if raw := s["connectionDraining"]; !isNull(raw) {
+		d, err := jsonObject("spec.connectionDraining", raw)
+		if err != nil {
+			return Balancer{}, false, err
+		}
+		err = jsonInt("spec.connectionDraining.drainingTimeoutSec", d["drainingTimeoutSec"], 0, 3600, func(n int64) {
+			b.DeregistrationDelay = time.Duration(n) * time.Second
+		})
+		if err != nil {
+			return Balancer{}, false, err
+		}
 	}
 	return b, true, nil
+}
+
+// jsonObject decodes raw, the BackendConfig's field, as an object whose
+// keys are matched exactly.
+func jsonObject(field string, raw []byte) (map[string]json.RawMessage, error) {
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &m); err != nil || m == nil {
+		return nil, fmt.Errorf("BackendConfig %s is not an object", field)
+	}
+	return m, nil
+}
+
+// jsonInt reads raw, the BackendConfig's field, as an integer from lo to
+// hi, and sets it; a field unset or null is left alone.
+func jsonInt(field string, raw json.RawMessage, lo, hi int64, set func(int64)) error {
+	if isNull(raw) {
+		return nil
+	}
+	n, err := strconv.ParseInt(string(bytes.TrimSpace(raw)), 10, 64)
+	if err != nil || n < lo || n > hi {
+		return fmt.Errorf("BackendConfig %s is %s; Google Cloud takes an integer from %d to %d", field, raw, lo, hi)
+	}
+	set(n)
+	return nil
+}
+
+// isNull reports whether raw is unset or JSON null, which the API server
+// drops from a custom resource's field.
+func isNull(raw json.RawMessage) bool {
+	t := bytes.TrimSpace(raw)
+	return len(t) == 0 || string(t) == "null"
 }

@@ -26,6 +26,14 @@ type podSet struct {
 	labels                map[string]string // the pod template's
 	replicas              int               // 0 when not known (a DaemonSet's) or scaled to zero
 	line                  int
+	pod                   *corev1.PodSpec
+	served                []served // the containers linted, with the service in each
+}
+
+// served is a container linted, and the service in it as Lint had it.
+type served struct {
+	container string
+	svc       deployspec.Service
 }
 
 // podSetOf describes a decoded workload.
@@ -77,7 +85,7 @@ func lintBudgets(r *report, file string) error {
 		}
 		var seen []deployspec.Finding
 		for _, p := range r.pods {
-			if b.pdb.Namespace != "" && p.namespace != "" && b.pdb.Namespace != p.namespace || !sel.Matches(labels.Set(p.labels)) {
+			if !sameNamespace(b.pdb.Namespace, p.namespace) || !sel.Matches(labels.Set(p.labels)) {
 				continue
 			}
 			in := deployspec.Budget{

@@ -37,9 +37,17 @@ func FuzzReadManifest(f *testing.F) {
 		"a: &a {b: 1}\nc: {<<: *a, b: 2}\n1: x\n\"1\": y\n",
 		"apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n    - name: a\n      readinessProbe: {periodSeconds: 2147483647, failureThreshold: 2147483647, timeoutSeconds: -2147483648, httpGet: {path: /readyz/, port: 8081}}\n",
 		"apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  terminationGracePeriodSeconds: 9223372036854775807\n  containers:\n    - name: a\n      lifecycle: {preStop: {sleep: {seconds: 18446744074}}}\n      startupProbe: {periodSeconds: 1000000000, failureThreshold: 11, httpGet: {path: /startupz, port: 8081}}\n",
+		"apiVersion: v1\nkind: Service\nmetadata: {name: s, annotations: {service.beta.kubernetes.io/aws-load-balancer-healthcheck-port: x}}\nspec: {type: LoadBalancer, loadBalancerClass: service.k8s.aws/nlb, selector: {app: p}}\n---\napiVersion: v1\nkind: Pod\nmetadata: {name: p, labels: {app: p}}\nspec: {containers: [{name: a}]}\n",
+		"apiVersion: cloud.google.com/v1beta1\nkind: BackendConfig\nmetadata: {name: b}\nspec: null\n---\napiVersion: v1\nkind: Service\nmetadata: {name: s, annotations: {cloud.google.com/backend-config: '{\"ports\": {\"0\": \"b\"}}'}}\nspec: {selector: {app: p}, ports: [{port: 0}]}\n",
+		"apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata: {name: i, annotations: {alb.ingress.kubernetes.io/healthcheck-port: traffic-port}}\nspec: {defaultBackend: {resource: {kind: Bucket, name: b}}, rules: [{http: {paths: [{path: /, pathType: Prefix, backend: {service: {name: s, port: {number: 80}}}}]}}]}\n",
 	} {
 		f.Add([]byte(seed))
 	}
+	// The files deployspec writes behind each balancer, and an Ingress.
+	for _, b := range balancers() {
+		f.Add([]byte(generated(f, b, 15e9, 15e9)))
+	}
+	f.Add([]byte(generated(f, nil, 15e9, 15e9) + "---\n" + plainService + "---\n" + albIngress))
 	s := deployspec.Service{WarmupDeadline: 120e9, Stop: server.Timings{Drain: 5e9, ShutdownTimeout: 15e9}, ProbeAddr: "0.0.0.0:8081"}
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		_, err := lintYAML("f.yaml", raw, fixed(s), "")

@@ -2,13 +2,26 @@
 // manifests against a service's own configuration: the warm-up deadline,
 // the drain and the shutdown timeout, and where its probes answer, given as
 // the example service's flags are named. It reads Deployments,
-// StatefulSets, DaemonSets, ReplicaSets, Jobs, CronJobs, Pods and
-// PodDisruptionBudgets, in multi-document YAML read as kubectl reads it
-// (empty documents skipped, aliases and merge keys resolved), and reports
-// every unsafe timing with the rule, the numbers and the fix (the rules
-// are package deployspec's). A PodDisruptionBudget is checked against the
-// workloads of the same file whose pods it selects: it must let node
-// drains through.
+// StatefulSets, DaemonSets, ReplicaSets, Jobs, CronJobs, Pods,
+// PodDisruptionBudgets, Services, Ingresses (networking.k8s.io/v1) and
+// GKE BackendConfigs (cloud.google.com/v1 and v1beta1), in multi-document
+// YAML read as kubectl reads it (empty documents skipped, aliases and
+// merge keys resolved), and reports every unsafe timing with the file, the
+// line, the rule, the numbers and the fix (the rules are package
+// deployspec's).
+//
+// Some rules hold across the documents of a file, each against the
+// workloads of the same file whose pods it selects. A PodDisruptionBudget
+// must let node drains through. The balancer in front must see the drain
+// in time and fit its deregistration delay in the grace period, with each
+// container's settings and the pod's terminationGracePeriodSeconds: as
+// the AWS Load Balancer Controller's annotations configure it on a Service
+// (an NLB, or an ALB) or on an Ingress (an ALB, for the Services it routes
+// to; a Service's own annotations take precedence), and as the
+// BackendConfig a Service names in cloud.google.com/backend-config
+// configures it on GKE. Such a finding is reported at the line of the
+// annotation or the BackendConfig field at fault, and a value the
+// controller would refuse is one too (balancer-annotation).
 //
 //	go install -C cmd/probelint .
 //	probelint -warmup-deadline=2m -drain=5s -shutdown-timeout=15s example/deploy/deployment.yaml
@@ -20,8 +33,10 @@
 // already, instead of having them typed again.
 //
 // A document of a kind it does not know (a custom resource such as a
-// BackendConfig or a ServiceMonitor) is passed over with a note on stderr
-// naming the file, the line and the kind; the rest of the file is checked.
+// ServiceMonitor) or an Ingress of a version Kubernetes no longer serves
+// is passed over with a note on stderr naming the file, the line and the
+// kind; the rest of the file is checked, and the exit status is its
+// findings'.
 //
 // Exit status: 0 when every manifest is safe, 1 when anything is unsafe, 2
 // when a file cannot be read, is not YAML, has a document without a kind,
@@ -61,6 +76,19 @@ import (
 
 func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
 
+const usage = `usage: probelint [the service's flags] FILE...
+
+Checks the probe and stop timings of the Deployments, StatefulSets,
+DaemonSets, ReplicaSets, Jobs, CronJobs and Pods in each file against the
+service's settings, and across the documents of the file: the
+PodDisruptionBudgets, and the balancer in front as a Service's or an
+Ingress's AWS Load Balancer Controller annotations or a GKE BackendConfig
+configure it, against the workloads whose pods they select. Other kinds (a
+ServiceMonitor, any custom resource) are passed over with a note.
+Exit status: 0 safe, 1 unsafe, 2 unreadable.
+
+`
+
 // Exit statuses.
 const (
 	clean      = 0
@@ -72,7 +100,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("probelint", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: probelint [the service's flags] FILE...")
+		fmt.Fprint(stderr, usage)
 		fs.PrintDefaults()
 	}
 	var cli settings
@@ -111,6 +139,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 // settings are the service's settings, as its flags name them.
 type settings struct {
 	deadline, warmup, drain, shutdown, hooks time.Duration
+	drainQuiet, drainMin                     time.Duration
 	drainProbes                              int
 	addr, probeAddr, grpcAddr, services      string
 }
@@ -128,6 +157,8 @@ func (st *settings) register(fs *flag.FlagSet, d settings) {
 	fs.DurationVar(&st.warmup, "warmup", d.warmup, "the expected warm-up (accepted so the service's flags can be copied; the deadline is what counts)")
 	fs.DurationVar(&st.drain, "drain", d.drain, "the drain, or a probe-aware drain's maximum")
 	fs.IntVar(&st.drainProbes, "drain-probes", d.drainProbes, "a probe-aware drain's count of failing readiness answers; 0 for a fixed drain")
+	fs.DurationVar(&st.drainQuiet, "drain-quiet", d.drainQuiet, "a quiet drain's quiet period (DrainUntilQuiet); 0 for none")
+	fs.DurationVar(&st.drainMin, "drain-min", d.drainMin, "a quiet drain's minimum, which must outlast the balancer's detection")
 	fs.DurationVar(&st.shutdown, "shutdown-timeout", d.shutdown, "the shutdown timeout")
 	fs.DurationVar(&st.hooks, "hooks", d.hooks, "the sum of the OnDrain and AfterClose hooks' timeouts")
 	fs.StringVar(&st.addr, "addr", d.addr, "the application's listen address")
@@ -144,6 +175,9 @@ func (st *settings) service() deployspec.Service {
 		ProbeAddr:      cmp.Or(st.probeAddr, st.addr),
 		GRPCAddr:       st.grpcAddr,
 	}
+	if st.drainQuiet > 0 && st.drainProbes == 0 {
+		s.Stop.DrainQuiet, s.Stop.DrainMin = st.drainQuiet, st.drainMin
+	}
 	if st.services != "" {
 		s.GRPCServices = strings.Split(st.services, ",")
 	}
@@ -155,6 +189,7 @@ func (st *settings) service() deployspec.Service {
 var envFlags = map[string]string{
 	"ADDR": "addr", "PROBE_ADDR": "probe-addr", "GRPC_ADDR": "grpc-addr", "WARMUP": "warmup",
 	"WARMUP_DEADLINE": "warmup-deadline", "DRAIN": "drain", "DRAIN_PROBES": "drain-probes",
+	"DRAIN_QUIET": "drain-quiet", "DRAIN_MIN": "drain-min",
 	"SHUTDOWN_TIMEOUT": "shutdown-timeout",
 }
 
@@ -263,15 +298,18 @@ func (f finding) String() string {
 	return fmt.Sprintf("%s:%d: %s: %s: %s\n\tfix: %s", f.file, f.line, f.subject, f.Rule, f.Problem, f.Fix)
 }
 
-// note is a document the linter passed over: a kind it does not know.
+// note is a document the linter passed over: a kind it does not know, or
+// a version of one it does not read.
 type note struct {
 	file       string
 	line       int
 	kind, name string
+	why        string // "" for a kind it does not know
 }
 
 func (n note) String() string {
-	return fmt.Sprintf("%s:%d: %s %q: not checked (a kind probelint does not know; the rest of the file is checked)", n.file, n.line, n.kind, n.name)
+	why := cmp.Or(n.why, "a kind probelint does not know")
+	return fmt.Sprintf("%s:%d: %s %q: not checked (%s; the rest of the file is checked)", n.file, n.line, n.kind, n.name, why)
 }
 
 // report is what the linter found in one file.
@@ -279,8 +317,11 @@ type report struct {
 	findings []finding
 	notes    []note
 	// For the rules across documents.
-	pods    []podSet
-	budgets []budget
+	pods           []podSet
+	budgets        []budget
+	services       []service
+	ingresses      []ingress
+	backendConfigs []backendConfig
 }
 
 // lintFile lints every pod template in file.
@@ -300,6 +341,9 @@ func lintYAML(file string, raw []byte, svc serviceOf, only string) (report, erro
 		var doc yaml.Node
 		if err := dec.Decode(&doc); errors.Is(err, io.EOF) {
 			if err := lintBudgets(&out, file); err != nil {
+				return report{}, err
+			}
+			if err := lintFront(&out, file); err != nil {
 				return report{}, err
 			}
 			return out, nil
@@ -331,9 +375,9 @@ func yamlLine(err error) int {
 
 // Kubernetes' own kinds that hold no pod template and no timing: skipped
 // without a word. Any other kind (a custom resource such as a
-// BackendConfig or a ServiceMonitor, which may hold timings of its own) is
-// passed over with a note, so that nobody takes it for checked.
-var otherKinds = []string{"Service", "ConfigMap", "Secret", "Ingress", "ServiceAccount", "HorizontalPodAutoscaler",
+// ServiceMonitor, which may hold timings of its own) is passed over with a
+// note, so that nobody takes it for checked.
+var otherKinds = []string{"ConfigMap", "Secret", "ServiceAccount", "HorizontalPodAutoscaler",
 	"NetworkPolicy", "Namespace", "Role", "RoleBinding", "ClusterRole", "ClusterRoleBinding",
 	"PersistentVolumeClaim"}
 
@@ -378,6 +422,8 @@ func lintDoc(r *report, file string, root *yaml.Node, svc serviceOf, only string
 		}
 		r.budgets = append(r.budgets, budget{o, root})
 		return nil
+	case "Service", "Ingress", "BackendConfig":
+		return readFront(r, file, kind, root)
 	default:
 		if !slices.Contains(otherKinds, kind) {
 			r.notes = append(r.notes, note{file: file, line: kindNode.Line, kind: kind, name: nameOf(root)})
@@ -388,7 +434,8 @@ func lintDoc(r *report, file string, root *yaml.Node, svc serviceOf, only string
 		return fmt.Errorf("%s:%d: %s does not decode as Kubernetes has it: %v", file, errLine(root, err), kind, err)
 	}
 	spec, at := pod()
-	r.pods = append(r.pods, podSetOf(obj, root))
+	ps := podSetOf(obj, root)
+	ps.pod = spec
 	picked := pick(spec.Containers, only)
 	if only != "" && len(picked) == 0 {
 		return fmt.Errorf("%s:%d: %s has no container %q", file, root.Line, kind, only)
@@ -400,6 +447,7 @@ func lintDoc(r *report, file string, root *yaml.Node, svc serviceOf, only string
 		if err != nil {
 			return fmt.Errorf("%s:%d: container %q: args: %w", file, lineOf(root, append(slices.Clone(cpath), "args")), c.Name, err)
 		}
+		ps.served = append(ps.served, served{c.Name, s})
 		for _, f := range deployspec.Lint(s, container(spec, c)) {
 			path := append(slices.Clone(cpath), strings.Split(f.Field, ".")...)
 			if rest, ok := strings.CutPrefix(f.Field, "pod."); ok {
@@ -408,6 +456,7 @@ func lintDoc(r *report, file string, root *yaml.Node, svc serviceOf, only string
 			r.findings = append(r.findings, finding{file: file, line: lineOf(root, path), subject: fmt.Sprintf("container %q", c.Name), Finding: f})
 		}
 	}
+	r.pods = append(r.pods, ps)
 	return nil
 }
 

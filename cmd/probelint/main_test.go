@@ -217,7 +217,7 @@ func TestDuplicateKeys(t *testing.T) {
 			key: "periodSeconds", first: 0, dup: 1},
 		{name: "a number and a string", old: "        app: probes-example\n      annotations:", new: "        app: probes-example\n        1: a\n        \"1\": b\n      annotations:",
 			key: "1", first: 1, dup: 2},
-		{name: "in a kind that is skipped", text: service, key: "port", first: 7, dup: 8},
+		{name: "in a Service", text: service, key: "port", first: 7, dup: 8},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			text, at := tt.text, 0
@@ -337,7 +337,7 @@ func TestDocumentsAsTheAPIServerReadsThem(t *testing.T) {
 // args ask for a longer shutdown than its grace period allows does not,
 // though it lints clean on the defaults.
 func TestFromArgs(t *testing.T) {
-	for _, file := range []string{"deployment.yaml", "deployment-grpc.yaml"} {
+	for _, file := range []string{"deployment.yaml", "deployment-grpc.yaml", "deployment-aws-alb.yaml", "deployment-aws-nlb.yaml", "deployment-gke.yaml"} {
 		if code, out, errOut := lint(t, "-from-args", "../../example/deploy/"+file); code != clean {
 			t.Errorf("%s with -from-args: exit %d\n%s%s", file, code, out, errOut)
 		}
@@ -353,6 +353,19 @@ func TestFromArgs(t *testing.T) {
 	code, out, _ := lint(t, "-from-args", path)
 	if code != unsafe || !strings.Contains(out, "terminationGracePeriodSeconds") {
 		t.Errorf("-from-args with -shutdown-timeout=60s in the args: exit %d\n%s; want the grace period reported", code, out)
+	}
+	// A quiet drain's minimum is read from the args: below the ALB's
+	// detection, it is reported at the Service's annotations.
+	alb, err := os.ReadFile("../../example/deploy/deployment-aws-alb.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	short := strings.Replace(string(alb), "- -drain-min=10s", "- -drain-min=5s", 1)
+	if short == string(alb) {
+		t.Fatal("the ALB example has no -drain-min=10s arg to change")
+	}
+	if code, out, _ := lint(t, "-from-args", write(t, "short.yaml", short)); code != unsafe || !strings.Contains(out, "balancer-detection") || !strings.Contains(out, "DrainUntilQuiet's min is 5s") {
+		t.Errorf("-from-args with -drain-min=5s behind a 10s ALB: exit %d\n%s; want balancer-detection on the quiet drain's min", code, out)
 	}
 	// A separate value of a flag the linter does not know is passed over.
 	odd := strings.Replace(base(t), "- -shutdown-timeout=15s", "- -shutdown-timeout=15s\n            - -db-scope\n            - local", 1)
@@ -406,14 +419,17 @@ func TestFromArgsReadsTheWholeContainer(t *testing.T) {
 
 // A document of a kind the linter does not know (a custom resource) is
 // passed over with a note naming the file, the line and the kind, and the
-// rest of the file is still checked: its status is the findings'.
+// rest of the file is still checked: its status is the findings'. A
+// BackendConfig is read: no note, and none of its findings when no
+// Service of the file names it.
 func TestUnknownKindsArePassedOver(t *testing.T) {
 	faulty := strings.Replace(base(t), "terminationGracePeriodSeconds: 28", "terminationGracePeriodSeconds: 20", 1)
 	monitor := "apiVersion: monitoring.coreos.com/v1\nkind: ServiceMonitor\nmetadata:\n  name: probes-example\nspec:\n  selector: {matchLabels: {app: probes-example}}\n  endpoints: [{port: probes, path: /metrics}]\n"
 	backend := "apiVersion: cloud.google.com/v1\nkind: BackendConfig\nmetadata:\n  name: probes-example\nspec:\n  healthCheck: {requestPath: /readyz, port: 8081, checkIntervalSec: 5}\n"
-	text := faulty + "---\n" + monitor + "---\n" + backend
+	cert := "apiVersion: networking.gke.io/v1\nkind: ManagedCertificate\nmetadata:\n  name: probes-example\nspec:\n  domains: [shop.example.com]\n"
+	text := faulty + "---\n" + monitor + "---\n" + backend + "---\n" + cert
 	monitorLine := strings.Count(faulty+"---\n", "\n") + 2
-	backendLine := monitorLine + strings.Count(monitor+"---\n", "\n")
+	certLine := monitorLine + strings.Count(monitor+"---\n"+backend+"---\n", "\n")
 	file := write(t, "mixed.yaml", text)
 	code, out, errOut := lint(t, append(append([]string{}, flags...), file)...)
 	if code != unsafe {
@@ -427,13 +443,16 @@ func TestUnknownKindsArePassedOver(t *testing.T) {
 		want string
 	}{
 		{"ServiceMonitor", fmt.Sprintf("%s:%d: ServiceMonitor %q: not checked", file, monitorLine, "probes-example")},
-		{"BackendConfig", fmt.Sprintf("%s:%d: BackendConfig %q: not checked", file, backendLine, "probes-example")},
+		{"ManagedCertificate", fmt.Sprintf("%s:%d: ManagedCertificate %q: not checked", file, certLine, "probes-example")},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			if !strings.Contains(errOut, tt.want) {
 				t.Errorf("got stderr %q, want a note %q", errOut, tt.want)
 			}
 		})
+	}
+	if strings.Contains(errOut, "BackendConfig") {
+		t.Errorf("got stderr %q, want no note of the BackendConfig, which is read", errOut)
 	}
 	// A file of nothing the linter knows is clean, with its note.
 	widget := write(t, "widget.yaml", "apiVersion: example.com/v1\nkind: Widget\nmetadata: {name: w}\n")
