@@ -31,7 +31,7 @@ type Peer interface {
 // the drain it serves as before (its health reads the lifecycle, so it
 // reports the drain at once), then Run shuts it down with the HTTP server,
 // bounded by the same shutdown timeout, and closes it past the timeout.
-// With Also, New accepts a nil *http.Server, for a service with no HTTP.
+// With Also, New accepts a nil *http.Server, for a service with no HTTP API.
 func Also(name string, svc Peer) Option {
 	return func(c *config) error {
 		switch {

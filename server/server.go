@@ -41,9 +41,11 @@ type Server struct {
 	drained drainState
 }
 
-// New returns a Server for hs and lc. It fails when lc is nil, when hs is
-// nil and no Also service is given, or with an error naming the option when
-// an option is invalid.
+// New returns a Server for hs and lc. hs may be nil for a service with no
+// HTTP API of its own, served through Also peers or only probed (a worker
+// with a ProbeListener or ProbeAddr). It fails when lc is nil, when there
+// is nothing to serve at all, or with an error naming the option when an
+// option is invalid.
 //
 // New sets the connection settings of hs that are zero to safe defaults:
 // ReadHeaderTimeout (DefaultReadHeaderTimeout), ReadTimeout
@@ -69,8 +71,8 @@ func New(hs *http.Server, lc *probes.Lifecycle, opts ...Option) (*Server, error)
 	if err := cfg.drainPolicy(); err != nil {
 		return nil, fmt.Errorf("server: %w", err)
 	}
-	if hs == nil && len(cfg.also) == 0 {
-		return nil, errors.New("server: New needs an *http.Server, or a service given with Also")
+	if hs == nil && len(cfg.also) == 0 && cfg.probeLn == nil && cfg.probeAddr == "" {
+		return nil, errors.New("server: New needs an *http.Server, a service given with Also, or a probe listener")
 	}
 	if hs != nil {
 		secure(hs)

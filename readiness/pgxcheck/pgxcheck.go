@@ -37,6 +37,8 @@ const (
 type Option func(*config) error
 
 type config struct {
+	check     []probes.CheckOption // With's, for Part
+	owned     bool
 	query     string
 	warnAbove float64
 	exhausted probes.Status
@@ -81,6 +83,14 @@ func Exhausted(s probes.Status) Option {
 }
 
 // Checker checks PostgreSQL through a pool. Create one with New.
+// Owned makes the Checker own its pool: Close closes it. The assembly
+// (package app) closes a checker it owns after the server has stopped,
+// bounded; a service without it calls Close from a server.AfterClose hook.
+// Default: the pool stays the service's to close.
+func Owned() Option {
+	return func(c *config) error { c.owned = true; return nil }
+}
+
 type Checker struct {
 	pool *pgxpool.Pool
 	cfg  config
@@ -163,4 +173,17 @@ func (c *Checker) exhaustedPool(ctx context.Context, acquired, maxConns int32) e
 		return fmt.Errorf("%w: %w", exhausted, probes.ErrWarn)
 	}
 	return exhausted
+}
+
+// Owned reports whether c owns its pool (the Owned option).
+func (c *Checker) Owned() bool { return c.cfg.owned }
+
+// Close closes the pool when c owns it (Owned), and does nothing
+// otherwise. Call it once the checks have stopped.
+func (c *Checker) Close() error {
+	if !c.cfg.owned {
+		return nil
+	}
+	c.pool.Close()
+	return nil
 }

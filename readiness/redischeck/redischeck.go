@@ -56,6 +56,8 @@ import (
 type Option func(*config) error
 
 type config struct {
+	check      []probes.CheckOption // With's, for Part
+	owned      bool
 	exhausted  probes.Status
 	masterDown probes.Status
 }
@@ -89,6 +91,14 @@ func MasterLinkDown(s probes.Status) Option {
 }
 
 // Checker checks Redis through a client. Create one with New.
+// Owned makes the Checker own its client: Close closes it. The assembly
+// (package app) closes a checker it owns after the server has stopped,
+// bounded; a service without it calls Close from a server.AfterClose hook.
+// Default: the client stays the service's to close.
+func Owned() Option {
+	return func(c *config) error { c.owned = true; return nil }
+}
+
 type Checker struct {
 	client redis.UniversalClient
 	cfg    config
@@ -258,4 +268,16 @@ func fields(info string) map[string]string {
 		}
 	}
 	return out
+}
+
+// Owned reports whether c owns its client (the Owned option).
+func (c *Checker) Owned() bool { return c.cfg.owned }
+
+// Close closes the client when c owns it (Owned), and does nothing
+// otherwise. Call it once the checks have stopped.
+func (c *Checker) Close() error {
+	if !c.cfg.owned {
+		return nil
+	}
+	return c.client.Close()
 }

@@ -1,0 +1,488 @@
+// Package app assembles a whole service's probes from one Config: the
+// lifecycle and its three gates, the probe listener with the probes, the
+// status page and /history, the admin socket, HAProxy's agent and systemd's
+// notifications, under one identity, one read policy and one logger, and
+// the graceful shutdown that ties them together.
+//
+// The zero Config is the recommended layout: the application on :8080, the
+// probes on their own listener on :8081, a fixed 5 s drain and a 15 s
+// shutdown timeout. Everything New builds stays reachable on the App (the
+// gates, the page, the probe mux, the server), and every package it uses
+// still works alone: the assembly only saves the wiring.
+//
+// The assembly needs only the standard library and the core. Metrics
+// (Prometheus or OpenTelemetry), gRPC health and the checkers of client
+// libraries come as Parts that their own packages supply, so that a service
+// still never compiles what it does not use:
+//
+//	a, err := app.New(app.Config{
+//		Name:    "shop",
+//		Handler: router,
+//		Parts: []app.Part{
+//			metrics.Part(prometheus.NewRegistry()),
+//			app.Task("cache", cache.Load),
+//			app.Check("postgres", pgx, probes.ComponentType("datastore")),
+//		},
+//	})
+//	if err != nil {
+//		log.Fatal(err)
+//	}
+//	log.Fatal(a.Run(context.Background()))
+package app
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/probekit/probes"
+	"github.com/probekit/probes/admin"
+	"github.com/probekit/probes/haproxy"
+	"github.com/probekit/probes/history"
+	"github.com/probekit/probes/internal/logs"
+	"github.com/probekit/probes/liveness"
+	"github.com/probekit/probes/readiness"
+	"github.com/probekit/probes/server"
+	"github.com/probekit/probes/startup"
+	"github.com/probekit/probes/systemd"
+)
+
+// Defaults of the Config.
+const (
+	DefaultAddr      = ":8080"
+	DefaultProbeAddr = ":8081"
+)
+
+// Config is a whole service's probes. Every field's zero value is its
+// default, and the zero Config is the recommended layout.
+type Config struct {
+	// Name names the service on every surface (probes.Identity.Service):
+	// serviceId in health+json, the page's title, every log line, the
+	// metrics' info series. Default: the executable's base name.
+	Name string
+	// Release is the running build's version (probes.Identity.Release,
+	// releaseId). Default: the main module's version from the build
+	// information, or its VCS revision; empty when neither is known.
+	Release string
+	// Instance names this process among the service's instances.
+	// Default: POD_NAME, else the host name (probes.Identify).
+	Instance string
+	// Description describes the service in health+json bodies. Default:
+	// none.
+	Description string
+
+	// Handler serves the application on Addr. Default: nil, a service with
+	// no HTTP API of its own (a worker, a gRPC server given as a Part).
+	Handler http.Handler
+	// Addr is where Handler is served. Run binds it. Default DefaultAddr
+	// (":8080").
+	Addr string
+	// Listener, when set, is bound already and used instead of Addr.
+	Listener net.Listener
+	// ProbeAddr is the probe listener's address: the probes (/startupz,
+	// /livez, /readyz, and /healthz with the page for browsers), /history,
+	// and what the parts mount (/metrics). Run binds it. Default
+	// DefaultProbeAddr (":8081").
+	ProbeAddr string
+	// ProbeListener, when set, is bound already and used instead of
+	// ProbeAddr.
+	ProbeListener net.Listener
+	// ProbesOnAddr serves the probe listener's routes on Addr instead,
+	// ahead of Handler: a request whose path the probes serve gets the
+	// probes, any other Handler. Default false: a listener of their own,
+	// so that load on the application cannot queue the probes.
+	ProbesOnAddr bool
+
+	// WarmupDeadline is how long warm-up may take before the service goes
+	// Broken (startup.Deadline). Default startup.DefaultDeadline.
+	WarmupDeadline time.Duration
+	// Drain is how long the service keeps serving once readiness fails on
+	// shutdown (server.DrainDelay); with DrainQuiet or DrainProbes, the
+	// drain's maximum. Default server.DefaultDrainDelay (5s).
+	Drain time.Duration
+	// DrainQuiet ends the drain once the application has seen no request
+	// for this long, after DrainMin (server.DrainUntilQuiet). Default 0:
+	// none.
+	DrainQuiet time.Duration
+	// DrainMin is the least a quiet drain lasts: the balancer's detection
+	// time (deployspec.Balancer.Detection). Default 0.
+	DrainMin time.Duration
+	// DrainProbes ends the drain once /readyz has answered fail this many
+	// times (server.DrainUntilProbed). Default 0: none. Not with DrainQuiet.
+	DrainProbes int
+	// ShutdownTimeout bounds the requests in flight after the drain
+	// (server.ShutdownTimeout). Default server.DefaultShutdownTimeout (15s).
+	ShutdownTimeout time.Duration
+
+	// Readers decides which HTTP readers see reasons (probes.Readers), on
+	// every surface. Default: none; the admin socket's peers are authorised
+	// by their uid.
+	Readers func(*http.Request) bool
+
+	// AdminSocket is the path of a Unix socket for probectl (status,
+	// cordon, uncordon), open to this uid and root. Run binds it. Default:
+	// none.
+	AdminSocket string
+	// AgentAddr is where HAProxy's agent check is answered (package
+	// haproxy). Run binds it. Default: none.
+	AgentAddr string
+	// Capacity are the shedders whose spare capacity weighs the agent's
+	// answer (haproxy.Capacity). Default: none.
+	Capacity []*server.Shedder
+
+	// Logger or Slog receives the library's lines, each with the service's
+	// identity; give at most one. Default: no logs.
+	Logger *zap.Logger
+	Slog   *slog.Logger
+
+	// Parts are added in order, after the gates, the probe routes and the
+	// page, before the server: metrics.Part, grpchealth.Part, Task,
+	// Worker, Check, and any of the service's own.
+	Parts []Part
+}
+
+// App is an assembled service. Its fields are what New built, for the
+// service that needs one more knob.
+type App struct {
+	// Lifecycle is the state machine every surface reads.
+	Lifecycle *probes.Lifecycle
+	// Startup, Liveness and Readiness are the gates.
+	Startup   *startup.Gate
+	Liveness  *liveness.Gate
+	Readiness *readiness.Gate
+	// History records what happened; Page shows it to browsers on
+	// /healthz.
+	History *history.History
+	Page    *history.Page
+	// Probes is the probe listener's mux (Addr's, with ProbesOnAddr), with
+	// the probes, the deep view and /history mounted.
+	Probes *http.ServeMux
+	// Handlers are the probe handlers Register mounted.
+	Handlers server.Handlers
+	// Info is what every health+json body says of the service.
+	Info server.Info
+	// Log is the library's logger, with the service's identity.
+	Log *zap.Logger
+
+	cfg   Config
+	opts  []server.Option
+	built []func(*server.Server) error
+	srv   *server.Server
+}
+
+// Part is a piece of a service that New adds to the App: its checks, its
+// routes on the probe listener, its servers, its hooks. Packages that need
+// a client library (metrics, grpchealth, otelprobes) supply their parts, so
+// that the assembly compiles none of them.
+type Part interface {
+	// Attach adds the part to a. New calls it once, in the order of
+	// Config.Parts; an error fails New, naming the part.
+	Attach(a *App) error
+}
+
+// PartFunc is a Part written as a function.
+type PartFunc func(a *App) error
+
+// Attach calls f(a).
+func (f PartFunc) Attach(a *App) error { return f(a) }
+
+// New assembles the service cfg describes. Nothing is bound and nothing
+// runs until Run. It fails with every error of cfg at once, each naming
+// its field, or with the first part that fails, naming it.
+func New(cfg Config) (*App, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	var id probes.Identity
+	id.Service = cmp.Or(cfg.Name, filepath.Base(os.Args[0]))
+	id.Release = cmp.Or(cfg.Release, buildRelease())
+	id.Instance = cfg.Instance
+	lcOpts := []probes.LifecycleOption{probes.Identify(id)}
+	if cfg.Readers != nil {
+		lcOpts = append(lcOpts, probes.Readers(cfg.Readers))
+	}
+	a := &App{Lifecycle: probes.NewLifecycle(lcOpts...), cfg: cfg}
+	lc := a.Lifecycle
+	a.Log = zap.NewNop()
+	switch {
+	case cfg.Logger != nil:
+		a.Log = cfg.Logger
+	case cfg.Slog != nil:
+		a.Log = logs.FromSlog(cfg.Slog)
+	}
+	a.Log = logs.Identified(a.Log, lc.Identity())
+	a.Info = server.Info{ServiceID: lc.Identity().Service, ReleaseID: lc.Identity().Release, Description: cfg.Description}
+
+	var err error
+	if a.Startup, err = startup.New(lc, startup.Deadline(cmp.Or(cfg.WarmupDeadline, startup.DefaultDeadline))); err != nil {
+		return nil, fmt.Errorf("app: Config.WarmupDeadline: %w", err)
+	}
+	if a.Liveness, err = liveness.New(lc); err != nil {
+		return nil, fmt.Errorf("app: %w", err)
+	}
+	if a.Readiness, err = readiness.New(lc); err != nil {
+		return nil, fmt.Errorf("app: %w", err)
+	}
+	if a.History, err = history.New(lc); err != nil {
+		return nil, fmt.Errorf("app: %w", err)
+	}
+	if a.Page, err = history.NewPage(lc, a.History); err != nil {
+		return nil, fmt.Errorf("app: %w", err)
+	}
+	a.Probes = http.NewServeMux()
+	if a.Handlers, err = server.Register(a.Probes, lc, server.Service(a.Info), server.Browsers(a.Page)); err != nil {
+		return nil, fmt.Errorf("app: %w", err)
+	}
+	a.Monitor("/history", a.History.Handler())
+
+	if err := a.operators(); err != nil {
+		return nil, err
+	}
+	for i, p := range cfg.Parts {
+		if p == nil {
+			return nil, fmt.Errorf("app: Config.Parts[%d] is nil", i)
+		}
+		if err := p.Attach(a); err != nil {
+			return nil, fmt.Errorf("app: Config.Parts[%d] (%T): %w", i, p, err)
+		}
+	}
+	// systemd last: it reads the gates as they are when it is built.
+	if _, err := systemd.New(lc); err != nil {
+		return nil, fmt.Errorf("app: systemd: %w", err)
+	}
+	if a.srv, err = a.server(); err != nil {
+		return nil, err
+	}
+	for _, fn := range a.built {
+		if err := fn(a.srv); err != nil {
+			return nil, fmt.Errorf("app: %w", err)
+		}
+	}
+	return a, nil
+}
+
+// validate reports every field of c that no service can have, each by
+// name.
+func (c *Config) validate() error {
+	var errs []error
+	bad := func(field, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("app: Config.%s: %s", field, fmt.Sprintf(format, args...)))
+	}
+	for _, d := range []struct {
+		field string
+		v     time.Duration
+	}{{"WarmupDeadline", c.WarmupDeadline}, {"Drain", c.Drain}, {"DrainQuiet", c.DrainQuiet}, {"DrainMin", c.DrainMin}, {"ShutdownTimeout", c.ShutdownTimeout}} {
+		if d.v < 0 {
+			bad(d.field, "%s is negative", d.v)
+		}
+	}
+	if c.DrainProbes < 0 {
+		bad("DrainProbes", "%d is negative", c.DrainProbes)
+	}
+	if c.DrainQuiet > 0 && c.DrainProbes > 0 {
+		bad("DrainQuiet", "and DrainProbes both end the drain; give one")
+	}
+	if c.DrainMin > 0 && c.DrainQuiet == 0 {
+		bad("DrainMin", "%s without DrainQuiet, which it is the minimum of", c.DrainMin)
+	}
+	if c.Logger != nil && c.Slog != nil {
+		bad("Slog", "and Logger both set; give one")
+	}
+	if c.Listener != nil && c.Addr != "" {
+		bad("Addr", "%q and Listener both set; give one", c.Addr)
+	}
+	if c.ProbeListener != nil && c.ProbeAddr != "" {
+		bad("ProbeAddr", "%q and ProbeListener both set; give one", c.ProbeAddr)
+	}
+	if c.ProbesOnAddr && (c.ProbeListener != nil || c.ProbeAddr != "") {
+		bad("ProbesOnAddr", "with a ProbeAddr or ProbeListener of their own; give one")
+	}
+	if c.ProbesOnAddr && c.Handler == nil {
+		bad("ProbesOnAddr", "without a Handler: the probes need a listener; leave ProbesOnAddr false")
+	}
+	for _, a := range []struct{ field, v string }{{"Addr", c.Addr}, {"ProbeAddr", c.ProbeAddr}, {"AgentAddr", c.AgentAddr}} {
+		if a.v == "" {
+			continue
+		}
+		if _, _, err := net.SplitHostPort(a.v); err != nil {
+			bad(a.field, "%q is not host:port: %v", a.v, err)
+		}
+	}
+	if strings.ContainsRune(c.AdminSocket, 0) {
+		bad("AdminSocket", "%q holds a NUL byte", c.AdminSocket)
+	}
+	return errors.Join(errs...)
+}
+
+// buildRelease is the main module's version, or its VCS revision when
+// built from a work tree; "" when neither is known.
+func buildRelease() string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return ""
+	}
+	if v := bi.Main.Version; v != "" && v != "(devel)" {
+		return v
+	}
+	var rev, dirty string
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.modified":
+			if s.Value == "true" {
+				dirty = "+dirty"
+			}
+		}
+	}
+	if len(rev) > 12 {
+		rev = rev[:12]
+	}
+	if rev == "" {
+		return ""
+	}
+	return rev + dirty
+}
+
+// operators adds the admin socket and HAProxy's agent, when asked.
+func (a *App) operators() error {
+	if path := a.cfg.AdminSocket; path != "" {
+		h, err := admin.New(a.Lifecycle, admin.Logger(a.Log), admin.Service(a.Info))
+		if err != nil {
+			return fmt.Errorf("app: Config.AdminSocket: %w", err)
+		}
+		a.Serve("admin", func() (server.Peer, error) {
+			ln, err := admin.ListenUnix(path)
+			if err != nil {
+				return nil, fmt.Errorf("Config.AdminSocket: %w", err)
+			}
+			peer, err := h.Serving(ln)
+			if err != nil {
+				ln.Close()
+				return nil, err
+			}
+			return peer, nil
+		})
+	}
+	if addr := a.cfg.AgentAddr; addr != "" {
+		var opts []haproxy.Option
+		if len(a.cfg.Capacity) > 0 {
+			opts = append(opts, haproxy.Capacity(a.cfg.Capacity...))
+		}
+		agent, err := haproxy.New(a.Lifecycle, opts...)
+		if err != nil {
+			return fmt.Errorf("app: Config.Capacity: %w", err)
+		}
+		a.Serve("haproxy agent", func() (server.Peer, error) {
+			ln, err := net.Listen("tcp", addr)
+			if err != nil {
+				return nil, fmt.Errorf("Config.AgentAddr: %w", err)
+			}
+			peer, err := agent.Serving(ln)
+			if err != nil {
+				ln.Close()
+				return nil, err
+			}
+			return peer, nil
+		})
+	}
+	return nil
+}
+
+// server builds the server with the drain, the listeners, the logger and
+// what the parts added.
+func (a *App) server() (*server.Server, error) {
+	c := &a.cfg
+	drain := server.DrainDelay(cmp.Or(c.Drain, server.DefaultDrainDelay))
+	switch {
+	case c.DrainQuiet > 0:
+		drain = server.DrainUntilQuiet(c.DrainQuiet, c.DrainMin, cmp.Or(c.Drain, server.DefaultDrainDelay))
+	case c.DrainProbes > 0:
+		drain = server.DrainUntilProbed(a.Handlers.Readiness, c.DrainProbes, cmp.Or(c.Drain, server.DefaultDrainDelay))
+	}
+	opts := []server.Option{drain, server.ShutdownTimeout(cmp.Or(c.ShutdownTimeout, server.DefaultShutdownTimeout)), server.Logger(a.Log)}
+	switch {
+	case c.ProbesOnAddr:
+	case c.ProbeListener != nil:
+		opts = append(opts, server.ProbeListener(c.ProbeListener, a.Probes))
+	default:
+		opts = append(opts, server.ProbeAddr(cmp.Or(c.ProbeAddr, DefaultProbeAddr), a.Probes))
+	}
+	var hs *http.Server
+	if c.Handler != nil {
+		h := c.Handler
+		if c.ProbesOnAddr {
+			h = probesFirst(a.Probes, h)
+		}
+		hs = &http.Server{Addr: cmp.Or(c.Addr, DefaultAddr), Handler: h}
+		if c.Listener != nil {
+			opts = append(opts, server.Listener(c.Listener))
+		}
+	}
+	srv, err := server.New(hs, a.Lifecycle, append(opts, a.opts...)...)
+	if err != nil {
+		return nil, fmt.Errorf("app: %w", err)
+	}
+	return srv, nil
+}
+
+// probesFirst serves a request whose path probes has a route for with
+// probes, any other with h.
+func probesFirst(probes *http.ServeMux, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, pattern := probes.Handler(r); pattern != "" {
+			probes.ServeHTTP(w, r)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// Monitor mounts h on the probe listener at pattern (an http.ServeMux
+// pattern, such as "/metrics"), marked as monitoring (server.Monitoring):
+// it never holds a quiet drain.
+func (a *App) Monitor(pattern string, h http.Handler) {
+	a.Probes.Handle(pattern, server.Monitoring(h))
+}
+
+// Serve makes Run serve a peer beside the HTTP server (server.Also),
+// bound when Run begins (server.BindOnRun): bind listens and returns the
+// peer. For parts such as gRPC health.
+func (a *App) Serve(name string, bind func() (server.Peer, error)) {
+	a.opts = append(a.opts, server.Also(name, server.BindOnRun(bind)))
+}
+
+// Option adds server options to the server New builds (server.OnDrain,
+// server.AfterClose, server.MaxConns, ...), for parts and for knobs the
+// Config does not have.
+func (a *App) Option(opts ...server.Option) { a.opts = append(a.opts, opts...) }
+
+// Built calls fn with the server once New has built it, for parts that
+// read it (metrics.Metrics.Server); an error fails New.
+func (a *App) Built(fn func(*server.Server) error) { a.built = append(a.built, fn) }
+
+// Server is the server New built: its Timings and Stats.
+func (a *App) Server() *server.Server { return a.srv }
+
+// Run binds every listener (Addr, ProbeAddr, AdminSocket, AgentAddr, and
+// the parts'), then serves and runs the lifecycle until ctx is done, a
+// signal (SIGTERM, SIGINT) arrives or the lifecycle breaks, and shuts down
+// gracefully: readiness fails at once, the drain, the shutdown, the hooks
+// (server.Server.Run says how). A listener that cannot be bound fails Run
+// at once, naming it, with nothing served. Run may be called once.
+func (a *App) Run(ctx context.Context) error {
+	defer a.History.Close()
+	defer a.Page.Close()
+	return a.srv.Run(ctx)
+}

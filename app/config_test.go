@@ -1,0 +1,156 @@
+package app_test
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/probekit/probes"
+	"github.com/probekit/probes/app"
+	"github.com/probekit/probes/internal/testenv/testutil"
+	"github.com/probekit/probes/liveness"
+)
+
+// TestConfigErrors: every field that no service can have is reported at
+// once, each by its name.
+func TestConfigErrors(t *testing.T) {
+	_, err := app.New(app.Config{
+		Drain: -time.Second, DrainMin: time.Second, ShutdownTimeout: -1,
+		DrainProbes: 2, DrainQuiet: time.Second,
+		Addr: "8080", AgentAddr: "localhost",
+		Logger: zap.NewNop(), Slog: nil,
+		ProbesOnAddr: true, ProbeAddr: ":9000",
+	})
+	if err == nil {
+		t.Fatal("no error")
+	}
+	for _, field := range []string{"Config.Drain:", "Config.ShutdownTimeout:", "Config.DrainQuiet:", "Config.Addr:", "Config.AgentAddr:", "Config.ProbesOnAddr:"} {
+		if !strings.Contains(err.Error(), field) {
+			t.Errorf("error lacks %s:\n%v", field, err)
+		}
+	}
+	for _, tc := range []struct {
+		cfg  app.Config
+		want string
+	}{
+		{app.Config{DrainMin: time.Second}, "Config.DrainMin: 1s without DrainQuiet"},
+		{app.Config{Logger: zap.NewNop(), Slog: slogDiscard()}, "Config.Slog: and Logger both set"},
+		{app.Config{ProbesOnAddr: true}, "Config.ProbesOnAddr: without a Handler"},
+		{app.Config{Parts: []app.Part{nil}}, "Config.Parts[0] is nil"},
+		{app.Config{Parts: []app.Part{app.Task("bad name!", nil)}}, "Config.Parts[0]"},
+		{app.Config{Parts: []app.Part{app.Worker("w", 0, func(context.Context, *liveness.Heartbeat) error { return nil })}}, `Worker("w"): within is 0s`},
+		{app.Config{Parts: []app.Part{app.Worker("w", time.Second, nil)}}, `Worker("w"): fn is nil`},
+		{app.Config{Parts: []app.Part{app.PartFunc(func(*app.App) error { return errors.New("no") })}}, "Config.Parts[0] (app.PartFunc): no"},
+	} {
+		if _, err := app.New(tc.cfg); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("error %v, want one containing %q", err, tc.want)
+		}
+	}
+}
+
+// TestRunBindFails: a listener that cannot be bound fails Run at once,
+// naming its field, and nothing runs.
+func TestRunBindFails(t *testing.T) {
+	taken := testutil.Listen(t)
+	for _, tc := range []struct {
+		cfg  app.Config
+		want string
+	}{
+		{app.Config{Handler: http.NotFoundHandler(), Addr: taken.Addr().String(), ProbeAddr: testutil.FreeAddr(t)}, "address already in use"},
+		{app.Config{Handler: http.NotFoundHandler(), Addr: testutil.FreeAddr(t), ProbeAddr: taken.Addr().String()}, "probe listener"},
+		{app.Config{ProbeAddr: testutil.FreeAddr(t), AdminSocket: filepath.Join(t.TempDir(), "no", "such", "dir", "admin.sock")}, "Config.AdminSocket"},
+		{app.Config{ProbeAddr: testutil.FreeAddr(t), AgentAddr: taken.Addr().String()}, "Config.AgentAddr"},
+	} {
+		a, err := app.New(tc.cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := a.Run(context.Background()); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("Run: %v, want an error containing %q", err, tc.want)
+		}
+		if p := a.Lifecycle.Phase(); p != probes.Cold {
+			t.Errorf("phase %s after a failed bind, want cold", p)
+		}
+	}
+}
+
+// TestProbesOnAddr: the probes share the application's listener, ahead of
+// the handler; a worker with no HTTP API is probed on its own listener.
+func TestProbesOnAddr(t *testing.T) {
+	addr := testutil.FreeAddr(t)
+	a, err := app.New(app.Config{Name: "shop", Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(418) }),
+		Addr: addr, ProbesOnAddr: true, Drain: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	testutil.Eventually(t, "readyz on the application's address", func() bool { return status(t, "http://"+addr+"/readyz", "") == 200 })
+	if code := status(t, "http://"+addr+"/anything", ""); code != 418 {
+		t.Errorf("the application's route: %d, want its 418", code)
+	}
+	if code := status(t, "http://"+addr+"/history", ""); code != 200 {
+		t.Errorf("/history on the application's address: %d", code)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+
+	probeAddr := testutil.FreeAddr(t)
+	w, err := app.New(app.Config{ProbeAddr: probeAddr, Drain: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel = context.WithCancel(context.Background())
+	go func() { done <- w.Run(ctx) }()
+	testutil.Eventually(t, "a worker's readyz", func() bool { return status(t, "http://"+probeAddr+"/readyz", "") == 200 })
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestDefaults: the zero Config's identity and timings.
+func TestDefaults(t *testing.T) {
+	t.Setenv("POD_NAME", "")
+	a, err := app.New(app.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := a.Lifecycle.Identity()
+	if id.Service == "" || id.Instance == "" {
+		t.Errorf("identity %+v: want the executable's name and the host's", id)
+	}
+	tm := a.Server().Timings()
+	if tm.Drain != 5*time.Second || tm.ShutdownTimeout != 15*time.Second {
+		t.Errorf("timings %+v, want the library's defaults", tm)
+	}
+	if a.Startup.Deadline() != 5*time.Minute {
+		t.Errorf("warm-up deadline %s, want 5m", a.Startup.Deadline())
+	}
+}
+
+// TestWorkerFailureStopsTheService: a worker whose loop returns an error
+// stops the service, and Run says why.
+func TestWorkerFailureStopsTheService(t *testing.T) {
+	a, err := app.New(app.Config{ProbeAddr: testutil.FreeAddr(t), Drain: time.Millisecond, Parts: []app.Part{
+		app.Worker("sync", time.Second, func(context.Context, *liveness.Heartbeat) error { return errors.New("queue gone") }),
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Run(context.Background()); err == nil || !strings.Contains(err.Error(), "queue gone") {
+		t.Errorf("Run: %v, want the worker's error", err)
+	}
+}
+
+func slogDiscard() *slog.Logger { return slog.New(slog.DiscardHandler) }

@@ -1,0 +1,84 @@
+package app_test
+
+import (
+	"context"
+	"log"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+	"google.golang.org/grpc"
+
+	"github.com/probekit/probes/app"
+	"github.com/probekit/probes/grpchealth"
+	"github.com/probekit/probes/liveness"
+	"github.com/probekit/probes/metrics"
+	"github.com/probekit/probes/readiness/pgxcheck"
+	"github.com/probekit/probes/readiness/redischeck"
+	"github.com/probekit/probes/startup"
+)
+
+// A whole service: a chi API whose cache loads at start-up, PostgreSQL and
+// Redis, a worker with a heartbeat, gRPC health, Prometheus, the status
+// page with its history, an admin socket for probectl, systemd's
+// notifications and a graceful shutdown. The probes answer on :8081, the
+// API on :8080, gRPC on :9090.
+func Example() {
+	ctx := context.Background()
+	pool, err := pgxpool.New(ctx, os.Getenv("DATABASE_URL"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	rdb := redis.NewClient(&redis.Options{Addr: os.Getenv("REDIS_ADDR")})
+	r := chi.NewRouter()
+	r.Get("/api/items/{id}", serveItem)
+	gs := grpc.NewServer(grpchealth.ServerOptions()...)
+
+	a, err := app.New(app.Config{
+		Name:        "shop",
+		Handler:     r,
+		AdminSocket: "/run/shop/admin.sock",
+		Parts: []app.Part{
+			app.Task("cache", loadCache),
+			app.Worker("refresher", 10*time.Second, refresh),
+			pgxcheck.Part("postgres", pool, pgxcheck.Owned()),
+			redischeck.Part("redis", rdb, redischeck.Owned()),
+			grpchealth.Part(gs, ":9090"),
+			metrics.Part(prometheus.NewRegistry()),
+		},
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := a.Run(ctx); err != nil {
+		log.Fatal(err)
+	}
+}
+
+// The service's own business, which the assembly does not count.
+
+func serveItem(w http.ResponseWriter, _ *http.Request) { w.Write([]byte(`{"id":1}`)) }
+
+func loadCache(ctx context.Context, p *startup.Progress) error {
+	for i := 1; i <= 10; i++ {
+		p.Set(float64(i) / 10) // load a tenth of the cache
+	}
+	return nil
+}
+
+func refresh(ctx context.Context, beat *liveness.Heartbeat) error {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		beat.Tick() // refresh prices, say
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+}
