@@ -48,6 +48,7 @@ import (
 
 	"github.com/probekit/probes"
 	"github.com/probekit/probes/admin"
+	"github.com/probekit/probes/deployspec"
 	"github.com/probekit/probes/haproxy"
 	"github.com/probekit/probes/history"
 	"github.com/probekit/probes/internal/logs"
@@ -174,6 +175,9 @@ type App struct {
 	Info server.Info
 	// Log is the library's logger, with the service's identity.
 	Log *zap.Logger
+	// GRPCAddr is where gRPC health answers, as the part that serves it
+	// (grpchealth.Part) sets it; "" for none.
+	GRPCAddr string
 
 	cfg   Config
 	opts  []server.Option
@@ -474,6 +478,32 @@ func (a *App) Built(fn func(*server.Server) error) { a.built = append(a.built, f
 
 // Server is the server New built: its Timings and Stats.
 func (a *App) Server() *server.Server { return a.srv }
+
+// DeploySpec is what package deployspec computes the probe specs, the
+// grace period and the systemd unit's timeouts from, as this service
+// really is: its warm-up deadline, the stop its server will really take
+// (the drain, the shutdown timeout, every hook the parts added), where its
+// probes answer and where gRPC health does. Give it to
+// deployspec.Deployment, deployspec.Compute or probelint's settings, so
+// that the manifest and the service cannot disagree.
+func (a *App) DeploySpec() deployspec.Service {
+	probeAddr := cmp.Or(a.cfg.ProbeAddr, DefaultProbeAddr)
+	switch {
+	case a.cfg.ProbesOnAddr:
+		probeAddr = cmp.Or(a.cfg.Addr, DefaultAddr)
+		if a.cfg.Listener != nil {
+			probeAddr = a.cfg.Listener.Addr().String()
+		}
+	case a.cfg.ProbeListener != nil:
+		probeAddr = a.cfg.ProbeListener.Addr().String()
+	}
+	return deployspec.Service{
+		WarmupDeadline: a.Startup.Deadline(),
+		Stop:           a.srv.Timings(),
+		ProbeAddr:      probeAddr,
+		GRPCAddr:       a.GRPCAddr,
+	}
+}
 
 // Run binds every listener (Addr, ProbeAddr, AdminSocket, AgentAddr, and
 // the parts'), then serves and runs the lifecycle until ctx is done, a

@@ -14,6 +14,7 @@ import (
 
 	"github.com/probekit/probes"
 	"github.com/probekit/probes/app"
+	"github.com/probekit/probes/deployspec"
 	"github.com/probekit/probes/internal/testenv/testutil"
 	"github.com/probekit/probes/liveness"
 )
@@ -154,3 +155,28 @@ func TestWorkerFailureStopsTheService(t *testing.T) {
 }
 
 func slogDiscard() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// TestDeploySpec: the spec is the service as it is: its deadline, its
+// server's real stop with the hooks the parts added, its addresses; and
+// deployspec computes a plan from it whose grace period covers that stop.
+func TestDeploySpec(t *testing.T) {
+	a, err := app.New(app.Config{
+		WarmupDeadline: 2 * time.Minute, Drain: 20 * time.Second, ShutdownTimeout: 10 * time.Second, ProbeAddr: "0.0.0.0:9081",
+		Parts: []app.Part{app.Check("db", &ownedCheck{})}, // its client closed within 5s after the server
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := a.DeploySpec()
+	if s.WarmupDeadline != 2*time.Minute || s.Stop.Drain != 20*time.Second || s.Stop.ShutdownTimeout != 10*time.Second ||
+		s.Stop.AfterClose != app.DefaultCloseTimeout || s.ProbeAddr != "0.0.0.0:9081" {
+		t.Errorf("spec %+v", s)
+	}
+	p, err := deployspec.Compute(s, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, least := time.Duration(p.TerminationGracePeriodSeconds.Value)*time.Second, s.Stop.Stop(); got < least {
+		t.Errorf("grace period %s below the real stop %s", got, least)
+	}
+}

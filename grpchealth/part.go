@@ -14,8 +14,9 @@ import (
 // Part is the assembly's part (app.Part) for gRPC: it registers the health
 // service of the lifecycle's gates (New, with opts) on gs and serves gs on
 // addr beside the HTTP server, through the same drain (Serving), bound when
-// Run begins. Build gs with ServerOptions() among its options, and register
-// the service's own services on it before Run.
+// Run begins; the App's GRPCAddr says where, for its DeploySpec. Build gs
+// with ServerOptions() among its options, and register the service's own
+// services on it before Run.
 func Part(gs *grpc.Server, addr string, opts ...Option) app.Part {
 	return app.PartFunc(func(a *app.App) error {
 		if gs == nil {
@@ -29,6 +30,7 @@ func Part(gs *grpc.Server, addr string, opts ...Option) app.Part {
 			return err
 		}
 		h.Register(gs)
+		a.GRPCAddr = addr
 		a.Serve("grpc", func() (server.Peer, error) {
 			ln, err := net.Listen("tcp", addr)
 			if err != nil {
