@@ -65,6 +65,11 @@ const (
 	DefaultProbeAddr = ":8081"
 )
 
+// NoDrain, as Config.Drain, turns the drain off: the listener closes as
+// soon as the stop begins. For tests, and for a service no balancer sends
+// to.
+const NoDrain time.Duration = -1
+
 // Config is a whole service's probes. Every field's zero value is its
 // default, and the zero Config is the recommended layout.
 type Config struct {
@@ -79,6 +84,9 @@ type Config struct {
 	// Instance names this process among the service's instances.
 	// Default: POD_NAME, else the host name (probes.Identify).
 	Instance string
+	// APIVersion is the public version of the service's API ("version" in
+	// health+json), such as "1". Default: none.
+	APIVersion string
 	// Description describes the service in health+json bodies. Default:
 	// none.
 	Description string
@@ -110,7 +118,8 @@ type Config struct {
 	WarmupDeadline time.Duration
 	// Drain is how long the service keeps serving once readiness fails on
 	// shutdown (server.DrainDelay); with DrainQuiet or DrainProbes, the
-	// drain's maximum. Default server.DefaultDrainDelay (5s).
+	// drain's maximum. Default server.DefaultDrainDelay (5s); NoDrain for
+	// none.
 	Drain time.Duration
 	// DrainQuiet ends the drain once the application has seen no request
 	// for this long, after DrainMin (server.DrainUntilQuiet). Default 0:
@@ -226,7 +235,7 @@ func New(cfg Config) (*App, error) {
 		a.Log = logs.FromSlog(cfg.Slog)
 	}
 	a.Log = logs.Identified(a.Log, lc.Identity())
-	a.Info = server.Info{ServiceID: lc.Identity().Service, ReleaseID: lc.Identity().Release, Description: cfg.Description}
+	a.Info = server.Info{Version: cfg.APIVersion, ServiceID: lc.Identity().Service, ReleaseID: lc.Identity().Release, Description: cfg.Description}
 
 	var err error
 	if a.Startup, err = startup.New(lc, startup.Deadline(cmp.Or(cfg.WarmupDeadline, startup.DefaultDeadline))); err != nil {
@@ -286,10 +295,16 @@ func (c *Config) validate() error {
 	for _, d := range []struct {
 		field string
 		v     time.Duration
-	}{{"WarmupDeadline", c.WarmupDeadline}, {"Drain", c.Drain}, {"DrainQuiet", c.DrainQuiet}, {"DrainMin", c.DrainMin}, {"ShutdownTimeout", c.ShutdownTimeout}} {
+	}{{"WarmupDeadline", c.WarmupDeadline}, {"Drain", max(c.Drain, 0)}, {"DrainQuiet", c.DrainQuiet}, {"DrainMin", c.DrainMin}, {"ShutdownTimeout", c.ShutdownTimeout}} {
 		if d.v < 0 {
 			bad(d.field, "%s is negative", d.v)
 		}
+	}
+	if c.Drain < 0 && c.Drain != NoDrain {
+		bad("Drain", "%s is negative; NoDrain turns the drain off", c.Drain)
+	}
+	if c.Drain == NoDrain && (c.DrainQuiet > 0 || c.DrainProbes > 0) {
+		bad("Drain", "NoDrain with DrainQuiet or DrainProbes, which end a drain")
 	}
 	if c.DrainProbes < 0 {
 		bad("DrainProbes", "%d is negative", c.DrainProbes)
@@ -408,7 +423,7 @@ func (a *App) operators() error {
 // what the parts added.
 func (a *App) server() (*server.Server, error) {
 	c := &a.cfg
-	drain := server.DrainDelay(cmp.Or(c.Drain, server.DefaultDrainDelay))
+	drain := server.DrainDelay(max(cmp.Or(c.Drain, server.DefaultDrainDelay), 0))
 	switch {
 	case c.DrainQuiet > 0:
 		drain = server.DrainUntilQuiet(c.DrainQuiet, c.DrainMin, cmp.Or(c.Drain, server.DefaultDrainDelay))

@@ -138,6 +138,16 @@ func TestDefaults(t *testing.T) {
 	if a.Startup.Deadline() != 5*time.Minute {
 		t.Errorf("warm-up deadline %s, want 5m", a.Startup.Deadline())
 	}
+	none, err := app.New(app.Config{Drain: app.NoDrain})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := none.Server().Timings().Drain; d != 0 {
+		t.Errorf("NoDrain: drain %s, want none", d)
+	}
+	if _, err := app.New(app.Config{Drain: app.NoDrain, DrainQuiet: time.Second}); err == nil || !strings.Contains(err.Error(), "Config.Drain: NoDrain with DrainQuiet") {
+		t.Errorf("NoDrain with DrainQuiet: %v", err)
+	}
 }
 
 // TestWorkerFailureStopsTheService: a worker whose loop returns an error

@@ -1,19 +1,15 @@
 package main
 
 import (
-	"cmp"
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"strings"
 	"time"
 
-	"github.com/probekit/probes"
+	"go.uber.org/zap"
+
 	"github.com/probekit/probes/deployspec"
-	"github.com/probekit/probes/readiness"
-	"github.com/probekit/probes/server"
-	"github.com/probekit/probes/startup"
 )
 
 // The forms -print-deploy prints.
@@ -58,27 +54,12 @@ func plan(cfg config, grpc bool) (deployspec.Plan, error) {
 	return deployspec.Compute(s, grpc)
 }
 
-// settings builds the service as run would (warm-up deadline, drain,
-// shutdown timeout, hooks; no listener) and says what its timings follow
-// from.
+// settings builds the service as run would (nothing listens) and says
+// what its timings follow from: the assembly's DeploySpec, the service as
+// it really is, with the balancer in front and the gRPC services that
+// answer readiness.
 func settings(cfg config) (deployspec.Service, error) {
-	lc := probes.NewLifecycle()
-	warm, err := startup.New(lc, startup.Deadline(cfg.deadline))
-	if err != nil {
-		return deployspec.Service{}, err
-	}
-	if _, err := readiness.New(lc); err != nil {
-		return deployspec.Service{}, err
-	}
-	handlers, err := server.Register(http.NewServeMux(), lc)
-	if err != nil {
-		return deployspec.Service{}, err
-	}
-	opts := shutdownOptions(cfg, handlers.Readiness)
-	if cfg.databaseURL != "" {
-		opts = append(opts, closePoolHook(func() {}))
-	}
-	srv, err := server.New(&http.Server{}, lc, opts...)
+	a, err := build(cfg, zap.NewNop())
 	if err != nil {
 		return deployspec.Service{}, err
 	}
@@ -86,14 +67,10 @@ func settings(cfg config) (deployspec.Service, error) {
 	if err != nil {
 		return deployspec.Service{}, err
 	}
-	return deployspec.Service{
-		Balancer:       front,
-		WarmupDeadline: warm.Deadline(),
-		Stop:           srv.Timings(),
-		ProbeAddr:      cmp.Or(cfg.probeAddr, cfg.addr),
-		GRPCAddr:       cfg.grpcAddr,
-		GRPCServices:   []string{itemsService},
-	}, nil
+	s := a.DeploySpec()
+	s.Balancer = front
+	s.GRPCServices = []string{itemsService}
+	return s, nil
 }
 
 // balancerOf returns the balancer -balancer names, nil for none. The AWS

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"net"
 	"strings"
 
 	"google.golang.org/grpc"
@@ -11,8 +10,8 @@ import (
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/probekit/probes"
+	"github.com/probekit/probes/app"
 	"github.com/probekit/probes/grpchealth"
-	"github.com/probekit/probes/server"
 )
 
 // itemsService is the gRPC service items.v1.Items, written out by hand over
@@ -79,15 +78,13 @@ func warmupInterceptor(lc *probes.Lifecycle) grpc.UnaryServerInterceptor {
 	}
 }
 
-// grpcPeer returns the example's gRPC server on ln, with the health service
-// (items.v1.Items answering readiness) and items.v1.Items, for server.Also.
-func grpcPeer(lc *probes.Lifecycle, c *cache, ln net.Listener) (server.Peer, error) {
-	health, err := grpchealth.New(lc, grpchealth.Services(itemsService))
-	if err != nil {
-		return nil, err
-	}
-	gs := grpc.NewServer(append(grpchealth.ServerOptions(), grpc.UnaryInterceptor(warmupInterceptor(lc)))...)
-	health.Register(gs)
-	gs.RegisterService(&itemsDesc, grpcItems{c})
-	return grpchealth.Serving(gs, ln, health)
+// grpcPart is the example's gRPC server on addr, with the health service
+// (items.v1.Items answering readiness) and items.v1.Items, beside the HTTP
+// server.
+func grpcPart(c *cache, addr string) app.Part {
+	return app.PartFunc(func(a *app.App) error {
+		gs := grpc.NewServer(append(grpchealth.ServerOptions(), grpc.UnaryInterceptor(warmupInterceptor(a.Lifecycle)))...)
+		gs.RegisterService(&itemsDesc, grpcItems{c})
+		return grpchealth.Part(gs, addr, grpchealth.Services(itemsService)).Attach(a)
+	})
 }

@@ -33,7 +33,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"runtime"
@@ -45,20 +44,16 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.uber.org/zap"
 
 	"github.com/probekit/probes"
-	"github.com/probekit/probes/admin"
-	"github.com/probekit/probes/haproxy"
-	"github.com/probekit/probes/history"
+	"github.com/probekit/probes/app"
 	"github.com/probekit/probes/liveness"
 	"github.com/probekit/probes/metrics"
 	"github.com/probekit/probes/readiness"
 	"github.com/probekit/probes/redact"
 	"github.com/probekit/probes/server"
 	"github.com/probekit/probes/startup"
-	"github.com/probekit/probes/systemd"
 )
 
 type config struct {
@@ -233,175 +228,149 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 }
 
 func run(ctx context.Context, cfg config, log *zap.Logger) error {
-	// Listen first, so that probes answer (honestly) while the cache loads.
-	ln, err := net.Listen("tcp", cfg.addr)
+	a, err := build(cfg, log)
 	if err != nil {
 		return err
 	}
-	defer ln.Close() // Run closes it too; this covers the set-up failing
-	var probeLn net.Listener
+	probeBase, base := "http://"+cfg.addr, "http://"+cfg.addr
 	if cfg.probeAddr != "" {
-		if probeLn, err = net.Listen("tcp", cfg.probeAddr); err != nil {
-			return fmt.Errorf("-probe-addr: %w", err)
-		}
-		defer probeLn.Close()
+		probeBase = "http://" + cfg.probeAddr
 	}
-	var agentLn net.Listener
-	if cfg.agentAddr != "" {
-		if agentLn, err = net.Listen("tcp", cfg.agentAddr); err != nil {
-			return fmt.Errorf("-agent-addr: %w", err)
-		}
-		defer agentLn.Close()
-	}
-	var grpcLn net.Listener
-	if cfg.grpcAddr != "" {
-		if grpcLn, err = net.Listen("tcp", cfg.grpcAddr); err != nil {
-			return fmt.Errorf("-grpc-addr: %w", err)
-		}
-		defer grpcLn.Close()
-	}
+	log.Info("listening",
+		zap.String("startup", probeBase+"/startupz"), zap.String("liveness", probeBase+"/livez"),
+		zap.String("readiness", probeBase+"/readyz"), zap.String("health", probeBase+"/healthz"),
+		zap.String("api", base+"/api/items/{id}"), zap.Duration("warmup", cfg.warmup),
+		zap.String("grpc", cfg.grpcAddr), zap.Int("maxInFlight", cfg.maxInFlight), zap.Int("reportInFlight", cfg.reportInFlight),
+		zap.String("adminSocket", cfg.adminSocket), zap.String("agent", cfg.agentAddr),
+		zap.Bool("postgres", cfg.databaseURL != ""), zap.Bool("redis", cfg.redisURL != ""), zap.String("dbScope", cfg.dbScope), zap.Bool("metrics", cfg.metrics))
+	// Run binds every listener first, so that the probes answer (honestly)
+	// while the cache loads, then serves until SIGTERM or Ctrl-C, and drains.
+	return a.Run(ctx)
+}
 
-	lc := probes.NewLifecycle()
-	warm, err := startup.New(lc, startup.Deadline(cfg.deadline))
-	if err != nil {
-		return err
-	}
-	live, err := liveness.New(lc)
-	if err != nil {
-		return err
-	}
-	ready, err := readiness.New(lc)
-	if err != nil {
-		return err
-	}
-
+// build assembles the service cfg describes; nothing listens until Run.
+// -print-deploy builds it too, so that the timings it prints are the ones
+// run gets.
+func build(cfg config, log *zap.Logger) (*app.App, error) {
 	c := &cache{}
-	if err := warm.Task("cache", func(ctx context.Context, p *startup.Progress) error {
-		return c.load(ctx, cfg.warmup, p)
-	}); err != nil {
-		return err
+	parts := []app.Part{
+		app.Task("cache", func(ctx context.Context, p *startup.Progress) error { return c.load(ctx, cfg.warmup, p) }),
+		// A background worker (it would refresh prices, say) whose heartbeat
+		// liveness watches: if its loop stops ticking for 10s, the process is
+		// wedged and liveness fails. The lifecycle owns and stops it.
+		app.Worker("refresher", 10*time.Second, refresh),
 	}
-
-	// A background worker (it would refresh prices, say) whose heartbeat
-	// liveness watches: if its loop stops ticking for 10s, the process is
-	// wedged and liveness fails. The lifecycle owns and stops it.
-	beat, err := live.Heartbeat("refresher", 10*time.Second)
-	if err != nil {
-		return err
-	}
-	if err := lc.Go("refresher", func(ctx context.Context) error {
-		t := time.NewTicker(time.Second)
-		defer t.Stop()
-		for {
-			beat.Tick()
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-t.C:
-			}
-		}
-	}); err != nil {
-		return err
-	}
-
 	// A dependency every deployment has: name resolution. Non-critical, so
 	// a resolver hiccup makes readiness warn (still 200) rather than fail.
 	resolver, err := readiness.DNS("localhost")
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if err := ready.Add("dns", resolver, probes.Every(10*time.Second), probes.NonCritical()); err != nil {
-		return err
-	}
+	parts = append(parts, app.Check("dns", resolver, probes.Every(10*time.Second), probes.NonCritical()))
 
 	// Load shedding: beyond its bound, a request gets 503 at once, so a
 	// busy process spends its CPU on what it has taken and its probes are
 	// not queued behind a backlog. All of /api has a broad bound; the
 	// CPU-heavy report a tight one, near the core count. Readiness warns
 	// while either sheds (never fails: failing would push the load onto
-	// the other instances, which would shed in turn).
-	shed, err := shedder(ready, "load", cfg.maxInFlight)
-	if err != nil {
-		return err
-	}
-	reportShed, err := shedder(ready, "report-load", cfg.reportInFlight)
-	if err != nil {
-		return err
-	}
-
-	var (
-		closePool []server.Option
-		st        *stock
-	)
-	if cfg.databaseURL != "" {
-		pool, err := pgxpool.New(ctx, cfg.databaseURL)
+	// the other instances, which would shed in turn), and HAProxy's agent
+	// weighs the instance by their spare capacity.
+	var sheds []*server.Shedder
+	shedder := func(name string, bound int) (*server.Shedder, error) {
+		if bound == 0 {
+			return nil, nil
+		}
+		s, err := server.NewShedder(bound)
 		if err != nil {
-			return fmt.Errorf("DATABASE_URL: %w", redact.Error(err))
+			return nil, err
 		}
-		// Closed after the server and the checks have stopped, bounded.
-		closePool = append(closePool, closePoolHook(pool.Close))
-		if st, err = addDatabase(pool, warm, ready, cfg.dbScope); err != nil {
-			pool.Close()
-			return err
-		}
+		sheds = append(sheds, s)
+		parts = append(parts, app.Check(name, s, probes.Every(time.Second), probes.Local()))
+		return s, nil
+	}
+	shed, err := shedder("load", cfg.maxInFlight)
+	if err != nil {
+		return nil, err
+	}
+	reportShed, err := shedder("report-load", cfg.reportInFlight)
+	if err != nil {
+		return nil, err
 	}
 
+	// PostgreSQL and Redis: their checks own their clients, which are
+	// closed after the server has stopped.
+	var st *stock
+	if cfg.databaseURL != "" {
+		pool, err := pgxpool.New(context.Background(), cfg.databaseURL)
+		if err != nil {
+			return nil, fmt.Errorf("DATABASE_URL: %w", redact.Error(err))
+		}
+		st = &stock{pool: pool}
+		parts = append(parts, st.parts(cfg.dbScope)...)
+	}
 	var vis *visits
 	if cfg.redisURL != "" {
-		if vis, err = addRedis(cfg.redisURL, ready); err != nil {
-			return err
+		if vis, err = newVisits(cfg.redisURL); err != nil {
+			return nil, err
 		}
-		closePool = append(closePool, server.AfterClose("redis client", 5*time.Second, func(context.Context) error { return vis.rdb.Close() }))
+		parts = append(parts, vis.part())
+	}
+	if cfg.grpcAddr != "" {
+		parts = append(parts, grpcPart(c, cfg.grpcAddr))
+	}
+	// Metrics go where the probes are: the probe listener answers new
+	// connections whatever the application's clients do, so monitoring
+	// does not go blind in the flood it should show.
+	if cfg.metrics {
+		reg := prometheus.NewRegistry()
+		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+		parts = append(parts, metrics.Part(reg))
 	}
 
-	// Under systemd (Type=notify): READY=1 once warm, STATUS= with progress,
-	// STOPPING=1 on drain, WATCHDOG=1 while liveness passes. A no-op elsewhere.
-	if _, err := systemd.New(lc); err != nil {
-		return err
+	drain := cfg.drain
+	if drain == 0 {
+		drain = app.NoDrain // -drain=0: none
 	}
-
-	// The probes: on their own listener (the production layout), or on the
-	// API's router with -probe-addr "".
 	r := chi.NewRouter()
-	probeMux := http.NewServeMux()
-	var mountProbes server.Mux = probeMux
-	if probeLn == nil {
-		mountProbes = r
+	a, err := app.New(app.Config{
+		Name: "probes-example", APIVersion: "1", Description: "items API with a slow-loading cache",
+		Handler: r, Addr: cfg.addr, ProbeAddr: cfg.probeAddr, ProbesOnAddr: cfg.probeAddr == "",
+		WarmupDeadline: cfg.deadline, Drain: drain, DrainQuiet: cfg.drainQuiet, DrainMin: cfg.drainMin, DrainProbes: cfg.drainProbes,
+		ShutdownTimeout: cfg.shutdownTimeout,
+		// For operators: cordon and uncordon by hand over a socket only
+		// this uid and root may use, and HAProxy's agent check from the
+		// same state.
+		AdminSocket: cfg.adminSocket, AgentAddr: cfg.agentAddr, Capacity: sheds,
+		Logger: log, Parts: parts,
+	})
+	if err != nil {
+		if st != nil {
+			st.pool.Close()
+		}
+		if vis != nil {
+			vis.rdb.Close()
+		}
+		return nil, err
+	}
+	if cfg.probeAddr == "" {
 		r.MethodNotAllowed(server.MethodNotAllowed)
 	}
-	// For people: a bounded history of what happened, and a live status
-	// page that a browser opening /healthz gets (curl and monitors keep
-	// JSON); /history answers the history as JSON.
-	hist, err := history.New(lc)
-	if err != nil {
-		return err
-	}
-	defer hist.Close()
-	page, err := history.NewPage(lc, hist, history.Title("probes-example: items API"))
-	if err != nil {
-		return err
-	}
-	defer page.Close()
-	info := server.Info{Version: "1", ServiceID: "probes-example", Description: "items API with a slow-loading cache"}
-	handlers, err := server.Register(mountProbes, lc, server.Service(info), server.Browsers(page))
-	if err != nil {
-		return err
-	}
-	// Monitoring, not traffic, for a drain when served on -addr.
-	mountProbes.Handle("/history", server.Monitoring(hist.Handler()))
 
-	warmGuard := server.WarmupGuard(lc, time.Second)
+	// The routes: warm-up answers first (503 until the cache is warm);
+	// then a route that needs a dependency fails fast, naming it, while
+	// that dependency's check fails.
+	warmGuard := server.WarmupGuard(a.Lifecycle, time.Second)
 	var needsDB, needsRedis func(http.Handler) http.Handler
-	if vis != nil {
-		if needsRedis, err = server.Needs(ready, "redis"); err != nil {
-			return err
+	if st != nil {
+		st.ready = a.Readiness
+		if needsDB, err = server.Needs(a.Readiness, "postgres"); err != nil {
+			return nil, err
 		}
 	}
-	if st != nil {
-		// Warm-up answers first; then the route fails fast, naming the
-		// database, while the postgres check fails.
-		if needsDB, err = server.Needs(ready, "postgres"); err != nil {
-			return err
+	if vis != nil {
+		vis.ready = a.Readiness
+		if needsRedis, err = server.Needs(a.Readiness, "redis"); err != nil {
+			return nil, err
 		}
 	}
 	r.Route("/api", func(r chi.Router) {
@@ -422,155 +391,21 @@ func run(ctx context.Context, cfg config, log *zap.Logger) error {
 			r.With(needsDB).Get("/stock/{id}", st.serve)
 		}
 	})
-
-	opts := append([]server.Option{server.Listener(ln), server.Logger(log)}, shutdownOptions(cfg, handlers.Readiness)...)
-	opts = append(opts, closePool...)
-	probeBase := "http://" + ln.Addr().String()
-	if probeLn != nil {
-		opts = append(opts, server.ProbeListener(probeLn, probeMux))
-		probeBase = "http://" + probeLn.Addr().String()
-	}
-	if grpcLn != nil {
-		peer, err := grpcPeer(lc, c, grpcLn)
-		if err != nil {
-			return err
-		}
-		opts = append(opts, server.Also("grpc", peer))
-	}
-	// For operators: cordon and uncordon by hand over a socket only this
-	// uid and root may use, and HAProxy's agent check from the same state,
-	// weighted by the spare capacity of the shedders.
-	if cfg.adminSocket != "" {
-		peer, ln, err := adminPeer(lc, log, info, cfg.adminSocket)
-		if err != nil {
-			return err
-		}
-		defer ln.Close() // the server closes it too; this covers the set-up failing
-		opts = append(opts, server.Also("admin", peer))
-	}
-	if agentLn != nil {
-		var sheds []*server.Shedder
-		for _, s := range []*server.Shedder{shed, reportShed} {
-			if s != nil {
-				sheds = append(sheds, s)
-			}
-		}
-		var capacity []haproxy.Option
-		if len(sheds) > 0 {
-			capacity = append(capacity, haproxy.Capacity(sheds...))
-		}
-		agent, err := haproxy.New(lc, capacity...)
-		if err != nil {
-			return err
-		}
-		peer, err := agent.Serving(agentLn)
-		if err != nil {
-			return err
-		}
-		opts = append(opts, server.Also("haproxy agent", peer))
-	}
-	// New sets safe connection defaults (timeouts, header bytes, a bound
-	// on connections) for what is left unset here.
-	// Metrics go where the probes are: the probe listener answers new
-	// connections whatever the application's clients do, so monitoring
-	// does not go blind in the flood it should show.
-	var m *metrics.Metrics
-	if cfg.metrics {
-		if m, err = serveMetrics(mountProbes, lc); err != nil {
-			return err
-		}
-	}
-	srv, err := server.New(&http.Server{Handler: r}, lc, opts...)
-	if err != nil {
-		return err
-	}
-	if m != nil {
-		if err := m.Server(srv); err != nil {
-			return err
-		}
-	}
-	base := "http://" + ln.Addr().String()
-	log.Info("listening",
-		zap.String("startup", probeBase+"/startupz"), zap.String("liveness", probeBase+"/livez"),
-		zap.String("readiness", probeBase+"/readyz"), zap.String("health", probeBase+"/healthz"),
-		zap.String("api", base+"/api/items/{id}"), zap.Duration("warmup", cfg.warmup),
-		zap.String("grpc", cfg.grpcAddr), zap.Int("maxInFlight", cfg.maxInFlight), zap.Int("reportInFlight", cfg.reportInFlight),
-		zap.String("adminSocket", cfg.adminSocket), zap.String("agent", cfg.agentAddr),
-		zap.Bool("postgres", cfg.databaseURL != ""), zap.Bool("redis", cfg.redisURL != ""), zap.String("dbScope", cfg.dbScope), zap.Bool("metrics", cfg.metrics))
-	return srv.Run(ctx)
+	return a, nil
 }
 
-// adminPeer serves the admin handler on a Unix socket at path, its status
-// the deep view of the service info describes, and returns the socket's
-// listener too, for the caller to close.
-func adminPeer(lc *probes.Lifecycle, log *zap.Logger, info server.Info, path string) (server.Peer, net.Listener, error) {
-	h, err := admin.New(lc, admin.Logger(log), admin.Service(info))
-	if err != nil {
-		return nil, nil, err
+// refresh is the background worker's loop: a tick a second.
+func refresh(ctx context.Context, beat *liveness.Heartbeat) error {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		beat.Tick()
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
 	}
-	ln, err := admin.ListenUnix(path)
-	if err != nil {
-		return nil, nil, fmt.Errorf("-admin-socket: %w", err)
-	}
-	peer, err := h.Serving(ln)
-	if err != nil {
-		ln.Close()
-		return nil, nil, err
-	}
-	return peer, ln, nil
-}
-
-// shutdownOptions are the server's drain and shutdown timeout, from cfg.
-// -print-deploy builds a server with them too, so that the timings it prints
-// are the ones run gets.
-func shutdownOptions(cfg config, readyz *server.Handler) []server.Option {
-	drain := server.DrainDelay(cfg.drain)
-	switch {
-	case cfg.drainProbes > 0:
-		drain = server.DrainUntilProbed(readyz, cfg.drainProbes, cfg.drain)
-	case cfg.drainQuiet > 0:
-		drain = server.DrainUntilQuiet(cfg.drainQuiet, cfg.drainMin, cfg.drain)
-	}
-	return []server.Option{drain, server.ShutdownTimeout(cfg.shutdownTimeout)}
-}
-
-// closePoolHook closes the pgx pool after the server and the checks have
-// stopped, bounded.
-func closePoolHook(closePool func()) server.Option {
-	return server.AfterClose("postgres pool", 5*time.Second, func(context.Context) error {
-		closePool()
-		return nil
-	})
-}
-
-// serveMetrics serves the lifecycle's metrics and the Go and process
-// collectors at /metrics on m, the probes' mux; the caller hands the server
-// over once built, for its drain figures. Scrapes are monitoring, not
-// traffic, for the drain; at most 4 are served at once, so that a flood of
-// them cannot take the CPU from the API.
-func serveMetrics(m server.Mux, lc *probes.Lifecycle) (*metrics.Metrics, error) {
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	mm, err := metrics.Register(reg, lc)
-	if err != nil {
-		return nil, err
-	}
-	h := promhttp.HandlerFor(reg, promhttp.HandlerOpts{MaxRequestsInFlight: 4, Timeout: 5 * time.Second})
-	m.Handle("/metrics", server.Monitoring(h))
-	return mm, nil
-}
-
-// shedder returns a Shedder with the bound, its warning added to
-// readiness as name, or nil for a zero bound.
-func shedder(ready *readiness.Gate, name string, bound int) (*server.Shedder, error) {
-	if bound == 0 {
-		return nil, nil
-	}
-	shed, err := server.NewShedder(bound)
-	if err != nil {
-		return nil, err
-	}
-	return shed, ready.Add(name, shed, probes.Every(time.Second), probes.Local())
 }
 
 // item is what the API serves.

@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/probekit/probes"
+	"github.com/probekit/probes/app"
 	"github.com/probekit/probes/readiness"
 	"github.com/probekit/probes/readiness/pgxcheck"
 	"github.com/probekit/probes/startup"
@@ -26,32 +27,25 @@ type stock struct {
 
 const stockRows = 1000
 
-// addDatabase adds what the database brings: a warm-up task that creates
-// and fills the stock table, and the postgres readiness check in scope.
-func addDatabase(pool *pgxpool.Pool, warm *startup.Gate, ready *readiness.Gate, scope string) (*stock, error) {
-	if err := warm.Task("stock", func(ctx context.Context, p *startup.Progress) error {
-		if _, err := pool.Exec(ctx, `CREATE TABLE IF NOT EXISTS stock (id int PRIMARY KEY, quantity int NOT NULL)`); err != nil {
-			return err
-		}
-		p.Set(0.5)
-		_, err := pool.Exec(ctx, `INSERT INTO stock SELECT i, i % 97 FROM generate_series(1, $1) AS i ON CONFLICT (id) DO NOTHING`, stockRows)
-		return err
-	}); err != nil {
-		return nil, err
-	}
-	check, err := pgxcheck.New(pool)
-	if err != nil {
-		return nil, err
-	}
+// databaseParts are what the database brings: a warm-up task that creates
+// and fills the stock table, and the postgres readiness check in scope,
+// which owns the pool (closed after the server has stopped).
+func (s *stock) parts(scope string) []app.Part {
 	inScope := probes.Shared()
 	if scope == "local" {
 		inScope = probes.Local()
 	}
-	if err := ready.Add("postgres", check, inScope,
-		probes.Every(5*time.Second), probes.Timeout(time.Second), probes.ComponentType("datastore")); err != nil {
-		return nil, err
+	return []app.Part{
+		app.Task("stock", func(ctx context.Context, p *startup.Progress) error {
+			if _, err := s.pool.Exec(ctx, `CREATE TABLE IF NOT EXISTS stock (id int PRIMARY KEY, quantity int NOT NULL)`); err != nil {
+				return err
+			}
+			p.Set(0.5)
+			_, err := s.pool.Exec(ctx, `INSERT INTO stock SELECT i, i % 97 FROM generate_series(1, $1) AS i ON CONFLICT (id) DO NOTHING`, stockRows)
+			return err
+		}),
+		pgxcheck.Part("postgres", s.pool, pgxcheck.Owned(), pgxcheck.With(inScope, probes.Every(5*time.Second), probes.Timeout(time.Second))),
 	}
-	return &stock{pool: pool, ready: ready}, nil
 }
 
 func (s *stock) serve(w http.ResponseWriter, r *http.Request) {

@@ -10,6 +10,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/probekit/probes"
+	"github.com/probekit/probes/app"
 	"github.com/probekit/probes/readiness"
 	"github.com/probekit/probes/readiness/redischeck"
 	"github.com/probekit/probes/redact"
@@ -23,9 +24,8 @@ type visits struct {
 	ready *readiness.Gate
 }
 
-// addRedis opens a client for url (redis://[:password@]host:port/db) and
-// adds its readiness check, shared by the fleet like the database.
-func addRedis(url string, ready *readiness.Gate) (*visits, error) {
+// newVisits opens a client for url (redis://[:password@]host:port/db).
+func newVisits(url string) (*visits, error) {
 	opts, err := redis.ParseURL(url)
 	if err != nil {
 		return nil, fmt.Errorf("REDIS_URL: %w", redact.Error(err))
@@ -34,18 +34,13 @@ func addRedis(url string, ready *readiness.Gate) (*visits, error) {
 	// at the check's timeout instead of hanging it (redischeck refuses a
 	// client without it).
 	opts.ContextTimeoutEnabled = true
-	rdb := redis.NewClient(opts)
-	check, err := redischeck.New(rdb)
-	if err != nil {
-		rdb.Close()
-		return nil, err
-	}
-	if err := ready.Add("redis", check, probes.Shared(),
-		probes.Every(5*time.Second), probes.Timeout(time.Second), probes.ComponentType("datastore")); err != nil {
-		rdb.Close()
-		return nil, err
-	}
-	return &visits{rdb: rdb, ready: ready}, nil
+	return &visits{rdb: redis.NewClient(opts)}, nil
+}
+
+// part is the redis readiness check, shared by the fleet like the
+// database, which owns the client (closed after the server has stopped).
+func (v *visits) part() app.Part {
+	return redischeck.Part("redis", v.rdb, redischeck.Owned(), redischeck.With(probes.Shared(), probes.Every(5*time.Second), probes.Timeout(time.Second)))
 }
 
 func (v *visits) serve(w http.ResponseWriter, r *http.Request) {
