@@ -91,12 +91,13 @@ func docReadMarkdown(t *testing.T, page string) []docLine {
 type docSnippet struct {
 	page      string
 	line      int      // line of the opening fence
-	file, fn  string   // from the <!-- snippet: FILE FUNC --> comment; "" if none
+	file, fn  string   // from the <!-- snippet: FILE FUNC --> comment; "" if none; fn "" with a file: the whole file
 	lines     []string // the block's lines, trimmed, empty ones left out
+	raw       []string // the block's lines as written
 	annotated bool
 }
 
-var docSnippetComment = regexp.MustCompile(`^<!--\s*snippet:\s*(\S+)\s+(\S+)\s*-->$`)
+var docSnippetComment = regexp.MustCompile(`^<!--\s*snippet:\s*(\S+)(?:\s+(\S+))?\s*-->$`)
 
 // docGoSnippets returns the ```go blocks of page.
 func docGoSnippets(t *testing.T, page string) []docSnippet {
@@ -123,6 +124,7 @@ func docGoSnippets(t *testing.T, page string) []docSnippet {
 			if strings.HasPrefix(body, "```") || strings.HasPrefix(body, "~~~") {
 				break
 			}
+			s.raw = append(s.raw, lines[i].text)
 			if body != "" {
 				s.lines = append(s.lines, body)
 			}
@@ -161,8 +163,9 @@ func docFuncBody(file, fn string) ([]string, error) {
 
 // TestDocSnippets checks that every Go snippet of the documentation is
 // preceded by <!-- snippet: FILE FUNC --> and that its non-empty lines
-// appear, in order, as lines of that function's body, so that every
-// snippet is code that compiles with the tests.
+// appear, in order, as lines of that function's body, or by
+// <!-- snippet: FILE --> and is that whole file, so that every snippet is
+// code that compiles with the tests.
 func TestDocSnippets(t *testing.T) {
 	total := 0
 	for _, page := range docPages(t) {
@@ -175,6 +178,15 @@ func TestDocSnippets(t *testing.T) {
 			}
 			if filepath.IsAbs(s.file) || !filepath.IsLocal(s.file) || !strings.HasSuffix(s.file, ".go") {
 				t.Errorf("%s: snippet source %q: want a .go file inside the repository", where, s.file)
+				continue
+			}
+			if s.fn == "" { // the whole file, as it is
+				raw, err := os.ReadFile(s.file)
+				if err != nil {
+					t.Errorf("%s: %v", where, err)
+				} else if got, want := strings.Join(s.raw, "\n"), strings.TrimRight(string(raw), "\n"); got != want {
+					t.Errorf("%s: the block is not %s as it is; copy the file into it", where, s.file)
+				}
 				continue
 			}
 			body, err := docFuncBody(s.file, s.fn)

@@ -2,7 +2,9 @@ package app_test
 
 import (
 	"context"
+	"fmt"
 	"log"
+	"log/slog"
 	"net/http"
 	"os"
 	"time"
@@ -81,4 +83,25 @@ func refresh(ctx context.Context, beat *liveness.Heartbeat) error {
 		case <-t.C:
 		}
 	}
+}
+
+// A service that logs through log/slog gives its logger to the assembly,
+// and routes go-redis's own lines (go-redis logs through one process-wide
+// logger, which only the service may set) into it too.
+func Example_slog() {
+	logger := slog.New(slog.NewJSONHandler(os.Stderr, nil))
+	redis.SetLogger(redisLog{logger})
+	a, err := app.New(app.Config{Name: "worker", Slog: logger, Drain: app.NoDrain})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(a.Lifecycle.Identity().Service)
+	// Output: worker
+}
+
+// redisLog writes go-redis's lines through a slog.Logger, structured.
+type redisLog struct{ l *slog.Logger }
+
+func (r redisLog) Printf(ctx context.Context, format string, v ...any) {
+	r.l.WarnContext(ctx, fmt.Sprintf(format, v...), "client", "go-redis")
 }
