@@ -25,11 +25,12 @@
 //   - a server that does not answer fails at the check's timeout, as the
 //     driver honours the context (go-sql-driver/mysql and pgx's stdlib do).
 //
-//     db, err := sql.Open("mysql", dsn)
-//     ...
-//     check, err := sqlcheck.New(db, sqlcheck.DSN(dsn))
-//     ...
-//     err = ready.Add("mysql", check, probes.ComponentType("datastore"))
+// Open the pool through the package, so that the check knows how to reach
+// the server past an exhausted pool, and owns the pool:
+//
+//	db, check, err := sqlcheck.Open("mysql", dsn)
+//	...
+//	err = ready.Add("mysql", check, probes.ComponentType("datastore")) // or app.Check
 package sqlcheck
 
 import (
@@ -54,6 +55,7 @@ const (
 type Option func(*config) error
 
 type config struct {
+	owned     bool
 	query     string
 	warnAbove float64
 	exhausted probes.Status
@@ -135,6 +137,65 @@ type Checker struct {
 }
 
 var _ probes.Checker = (*Checker)(nil)
+
+// Open opens a pool of the driver driverName for dsn (sql.Open) and
+// returns it with a Checker over it that tells an exhausted pool from a
+// dead server (DSN(dsn): with every connection in use, the server is asked
+// over a connection of the check's own) and owns the pool (Owned: Close
+// closes it, and the assembly's app.Check closes it after the server has
+// stopped). Prefer it to sql.Open and New: a *sql.DB shows neither its DSN
+// nor its connector, so New alone cannot ask the server past an exhausted
+// pool, and under load a busy instance's check then fails after its
+// timeout, taking the instance out. Set the pool's limits
+// (SetMaxOpenConns, ...) on the *sql.DB it returns. It fails as sql.Open
+// and New do; the pool is closed then.
+func Open(driverName, dsn string, opts ...Option) (*sql.DB, *Checker, error) {
+	db, err := sql.Open(driverName, dsn)
+	if err != nil {
+		return nil, nil, redact.Error(fmt.Errorf("sqlcheck: Open(%q, %q): %w", driverName, redact.String(dsn), err))
+	}
+	c, err := New(db, append([]Option{DSN(dsn), Owned()}, opts...)...)
+	if err != nil {
+		db.Close()
+		return nil, nil, err
+	}
+	return db, c, nil
+}
+
+// OpenDB is Open for a pool opened with a connector (sql.OpenDB), which the
+// check also opens its own connection with (Connector).
+func OpenDB(connector driver.Connector, opts ...Option) (*sql.DB, *Checker, error) {
+	if connector == nil {
+		return nil, nil, errors.New("sqlcheck: OpenDB(nil): need a driver.Connector")
+	}
+	db := sql.OpenDB(connector)
+	c, err := New(db, append([]Option{Connector(connector), Owned()}, opts...)...)
+	if err != nil {
+		db.Close()
+		return nil, nil, err
+	}
+	return db, c, nil
+}
+
+// Owned makes the Checker own its pool: Close closes it. Open and OpenDB
+// set it. The assembly (package app) closes a checker it owns after the
+// server has stopped, bounded. Default (New): the pool stays the
+// service's to close.
+func Owned() Option {
+	return func(c *config) error { c.owned = true; return nil }
+}
+
+// Owned reports whether c owns its pool (Owned, Open, OpenDB).
+func (c *Checker) Owned() bool { return c.cfg.owned }
+
+// Close closes the pool when c owns it, and does nothing otherwise. Call
+// it once the checks have stopped.
+func (c *Checker) Close() error {
+	if !c.cfg.owned {
+		return nil
+	}
+	return c.db.Close()
+}
 
 // New returns a Checker over db. It returns an error naming the option
 // when an option is invalid (a DSN the driver cannot parse, for one), or
