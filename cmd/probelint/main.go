@@ -30,7 +30,8 @@
 // Settings not given default to the library's defaults (a service that sets
 // nothing has them). With -from-args the linter reads each container's own
 // args, where a service that takes the example's flags has its settings
-// already, instead of having them typed again.
+// already, instead of having them typed again; -flag-names gives the
+// service's own names for them (-flag-names drain=shutdown-drain,shutdown-timeout=$GRACE).
 //
 // A pod template that carries the service's stop in the
 // probes.probekit.dev/stop annotation (deployspec.StopAnnotation, which
@@ -103,6 +104,12 @@ the settings below say it. An annotation that does not read, or that
 disagrees with what the container's args or env set (-from-args), is a
 finding (stop-annotation).
 
+With -from-args the settings are read from each container by the
+example's flag and variable names (-drain, DRAIN, ...); -flag-names gives
+the service's own, and a setting named there is read by those only:
+
+    probelint -from-args -flag-names 'drain=shutdown-drain,shutdown-timeout=$GRACE' FILE
+
 Exit status: 0 safe, 1 unsafe, 2 unreadable.
 
 `
@@ -123,7 +130,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	var cli settings
 	cli.register(fs, defaults)
-	fromArgsFlag := fs.Bool("from-args", false, "read the service's settings from each container (its env, command and args, flags named as here; others ignored), on top of those given here")
+	fromArgsFlag := fs.Bool("from-args", false, "read the service's settings from each container (its env, command and args, flags named as here or as -flag-names says; others ignored), on top of those given here")
+	flagNames := fs.String("flag-names", "", "with -from-args, the service's own names for the settings, as comma-separated setting=name pairs (drain=shutdown-drain,shutdown-timeout=grace): a flag's name, or $NAME for an environment variable, or nothing for none; a setting named here is read by these names only, the others by the example's")
 	container := fs.String("container", "", "the container the service runs in; default every container with a probe (or the first)")
 	if err := fs.Parse(args); err != nil {
 		return unreadable
@@ -134,7 +142,15 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	svc := fixed(cli.service())
 	if *fromArgsFlag {
-		svc = fromArgs{base: cli, names: exampleNames()}.read
+		n, err := exampleNames().rename(*flagNames)
+		if err != nil {
+			fmt.Fprintln(stderr, err)
+			return unreadable
+		}
+		svc = fromArgs{base: cli, names: n}.read
+	} else if *flagNames != "" {
+		fmt.Fprintln(stderr, "-flag-names names the service's flags in the containers: it needs -from-args")
+		return unreadable
 	}
 	status := clean
 	for _, file := range fs.Args() {
@@ -233,6 +249,64 @@ func exampleNames() names {
 		n.flags[s] = s
 	}
 	return n
+}
+
+// rename returns n with -flag-names applied: comma-separated
+// setting=name pairs, name a flag's name (its dashes optional) or, as
+// $NAME, an environment variable, or empty for none. A setting named is
+// read by the names given for it only, none of n's; a setting may be
+// named more than once (a flag and a variable). A name that would set two
+// settings is an error.
+func (n names) rename(spec string) (names, error) {
+	known := settingNames()
+	type pair struct{ setting, name string }
+	var pairs []pair
+	renamed := map[string]bool{}
+	for p := range strings.SplitSeq(spec, ",") {
+		if p = strings.TrimSpace(p); p == "" {
+			continue
+		}
+		setting, name, ok := strings.Cut(p, "=")
+		setting, name = strings.TrimLeft(strings.TrimSpace(setting), "-"), strings.TrimSpace(name)
+		switch {
+		case !ok:
+			return names{}, fmt.Errorf("-flag-names: %q is not setting=name", p)
+		case !slices.Contains(known, setting):
+			return names{}, fmt.Errorf("-flag-names: %q: no setting %q; the settings are %s", p, setting, strings.Join(known, ", "))
+		case strings.ContainsAny(name, "= \t") || name == "$" || name != "" && strings.TrimLeft(name, "-") == "":
+			return names{}, fmt.Errorf("-flag-names: %q: %q is not a flag's name or a $VARIABLE", p, name)
+		}
+		renamed[setting] = true
+		pairs = append(pairs, pair{setting, name})
+	}
+	out := names{flags: map[string]string{}, env: map[string]string{}}
+	for k, s := range n.flags {
+		if !renamed[s] {
+			out.flags[k] = s
+		}
+	}
+	for k, s := range n.env {
+		if !renamed[s] {
+			out.env[k] = s
+		}
+	}
+	for _, p := range pairs {
+		if p.name == "" {
+			continue // the service has no name for it
+		}
+		m, key, shown := out.flags, strings.TrimLeft(p.name, "-"), "-"+strings.TrimLeft(p.name, "-")
+		if v, ok := strings.CutPrefix(p.name, "$"); ok {
+			m, key, shown = out.env, v, p.name
+		}
+		switch was, ok := m[key]; {
+		case ok && was != p.setting && !renamed[was]:
+			return names{}, fmt.Errorf("-flag-names: %s already sets %s, as the example names it; name %s too (%s=its-own-name, or %s= for none)", shown, was, was, was, was)
+		case ok && was != p.setting:
+			return names{}, fmt.Errorf("-flag-names: %s names both %s and %s; a name sets one setting", shown, was, p.setting)
+		}
+		m[key] = p.setting
+	}
+	return out, nil
 }
 
 // inContainer is the service in a container.

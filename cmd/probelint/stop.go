@@ -92,7 +92,7 @@ func disagreement(in inContainer, t server.Timings) (deployspec.Finding, bool) {
 		Field: "metadata.annotations." + deployspec.StopAnnotation,
 		Problem: fmt.Sprintf("the container's settings disagree with annotation %s (%s): one of the two is stale; the stop is checked as the annotation says",
 			deployspec.StopAnnotation, strings.Join(diffs, "; ")),
-		Fix: "generate the manifest again from the service, so that its args and its annotation agree",
+		Fix: "generate the manifest again from the service, so that its args and its annotation agree (or, when the service's flag of that name means something else, name its own with -flag-names)",
 	}, true
 }
 

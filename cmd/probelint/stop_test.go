@@ -171,3 +171,82 @@ spec:
 		})
 	}
 }
+
+// -flag-names reads the settings from a container by the service's own
+// flag and variable names, and by those only.
+func TestFlagNames(t *testing.T) {
+	const arg = "            - -shutdown-timeout=15s\n"
+	for _, tt := range []struct {
+		name      string
+		annotated bool
+		edits     []edit
+		names     string // -flag-names; none when empty
+		rule      string // the one finding; clean when empty
+		has       string
+	}{
+		{name: "unknown to the linter", edits: []edit{{arg, "            - -grace=60s\n"}}},
+		{name: "its own flag", edits: []edit{{arg, "            - -grace=60s\n"}}, names: "shutdown-timeout=grace", rule: "grace-period", has: "1m8s to stop"},
+		{name: "its own flag, written apart", edits: []edit{{arg, "            - --grace\n            - 1m\n"}}, names: "shutdown-timeout=--grace", rule: "grace-period", has: "1m8s to stop"},
+		{name: "its own variable", edits: []edit{{arg, "          env:\n            - name: GRACE_PERIOD\n              value: 60s\n"}},
+			names: "shutdown-timeout=$GRACE_PERIOD", rule: "grace-period", has: "1m8s to stop"},
+		{name: "a flag and a variable", edits: []edit{{arg, "            - -grace=$(GRACE_PERIOD)\n          env:\n            - name: GRACE_PERIOD\n              value: 60s\n"}},
+			names: "shutdown-timeout=grace, shutdown-timeout=$GRACE_PERIOD", rule: "grace-period", has: "1m8s to stop"},
+		{name: "the example's name no longer read", edits: []edit{{arg, "            - -shutdown-timeout=60s\n            - -grace=15s\n          env:\n            - name: SHUTDOWN_TIMEOUT\n              value: 60s\n"}},
+			names: "shutdown-timeout=grace"},
+		{name: "names swapped", edits: []edit{{"            - -drain=5s\n", "            - -drain=1h\n"}},
+			names: "drain=shutdown-timeout,shutdown-timeout=", rule: "grace-period", has: "drain 15s + shutdown timeout 15s"},
+		{name: "none at all", edits: []edit{{arg, "            - -shutdown-timeout=1h\n"}}, names: "shutdown-timeout="},
+		{name: "against the annotation", annotated: true, edits: []edit{{arg, "            - -grace=60s\n"}}, names: "shutdown-timeout=grace",
+			rule: "stop-annotation", has: "(-grace=60s against shutdown-timeout=15s)"},
+		{name: "a variable against the annotation", annotated: true, edits: []edit{{arg, "          env:\n            - name: GRACE_PERIOD\n              value: 60s\n"}},
+			names: "shutdown-timeout=$GRACE_PERIOD", rule: "stop-annotation", has: "(env GRACE_PERIOD=60s against shutdown-timeout=15s)"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			text := base(t)
+			if !tt.annotated {
+				text = bare(t, text)
+			}
+			text = apply(t, text, tt.edits...)
+			args := []string{"-from-args"}
+			if tt.names != "" {
+				args = append(args, "-flag-names", tt.names)
+			}
+			code, out, errOut := lint(t, append(args, write(t, "d.yaml", text))...)
+			if tt.rule == "" {
+				if code != clean || errOut != "" {
+					t.Errorf("got exit %d, stderr %q; want 0\n%s", code, errOut, out)
+				}
+				return
+			}
+			got := findings(t, out, text)
+			if code != unsafe || errOut != "" || len(got) != 1 || got[0].rule != tt.rule || !strings.Contains(got[0].text, tt.has) {
+				t.Errorf("got exit %d, stderr %q\n%s; want one %s finding with %q", code, errOut, out, tt.rule, tt.has)
+			}
+		})
+	}
+}
+
+// A -flag-names the linter cannot follow is a usage error: exit 2, with
+// what is wrong.
+func TestFlagNamesRefused(t *testing.T) {
+	file := "../../example/deploy/deployment.yaml"
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-flag-names", "drain=x"}, "-flag-names names the service's flags in the containers: it needs -from-args"},
+		{[]string{"-from-args", "-flag-names", "drain"}, `-flag-names: "drain" is not setting=name`},
+		{[]string{"-from-args", "-flag-names", "grace=shutdown-timeout"}, `-flag-names: "grace=shutdown-timeout": no setting "grace"; the settings are addr, drain,`},
+		{[]string{"-from-args", "-flag-names", "drain=shutdown-timeout"}, "-flag-names: -shutdown-timeout already sets shutdown-timeout, as the example names it; name shutdown-timeout too (shutdown-timeout=its-own-name, or shutdown-timeout= for none)"},
+		{[]string{"-from-args", "-flag-names", "drain=x,shutdown-timeout=--x"}, "-flag-names: -x names both drain and shutdown-timeout; a name sets one setting"},
+		{[]string{"-from-args", "-flag-names", "drain=$DRAIN,shutdown-timeout=$DRAIN"}, "-flag-names: $DRAIN names both drain and shutdown-timeout"},
+		{[]string{"-from-args", "-flag-names", "drain=-"}, `-flag-names: "drain=-": "-" is not a flag's name or a $VARIABLE`},
+		{[]string{"-from-args", "-flag-names", "drain=$"}, `"$" is not a flag's name or a $VARIABLE`},
+		{[]string{"-from-args", "-flag-names", "drain=a=b"}, `"a=b" is not a flag's name`},
+	} {
+		code, out, errOut := lint(t, append(tt.args, file)...)
+		if code != unreadable || out != "" || !strings.Contains(errOut, tt.want) {
+			t.Errorf("%q: got exit %d, stdout %q, stderr %q; want exit 2 and %q", tt.args, code, out, errOut, tt.want)
+		}
+	}
+}
