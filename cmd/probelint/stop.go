@@ -35,7 +35,7 @@ func stopOf(annotations map[string]string) (server.Timings, bool, *deployspec.Fi
 		return server.Timings{}, false, &deployspec.Finding{
 			Rule:  stopRule,
 			Field: "metadata.annotations." + deployspec.StopAnnotation,
-			Problem: fmt.Sprintf("annotation %s does not read: %s; the stop is checked as the settings say, which know nothing of the service's hooks",
+			Problem: fmt.Sprintf("annotation %s does not read: %s; the stop is checked as the settings say, which may leave out the service's hooks",
 				deployspec.StopAnnotation, strings.TrimPrefix(err.Error(), "deployspec: ")),
 			Fix: fmt.Sprintf("generate the manifest again from the service (deployspec.Deployment.YAML), or write the stop as deployspec.FormatStop does: %q", example),
 		}
