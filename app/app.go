@@ -10,6 +10,11 @@
 // gates, the page, the probe mux, the server), and every package it uses
 // still works alone: the assembly only saves the wiring.
 //
+// The deployment files follow from the assembled service: Deployment
+// writes its Kubernetes Deployment, whose grace period and stop annotation
+// count every hook the parts added, and SystemdTimeouts its systemd unit's
+// timeouts, both from DeploySpec.
+//
 // The assembly needs only the standard library and the core. Metrics
 // (Prometheus or OpenTelemetry), gRPC health and the checkers of client
 // libraries come as Parts that their own packages supply, so that a service
@@ -505,10 +510,7 @@ func (a *App) DeploySpec() deployspec.Service {
 	probeAddr := cmp.Or(a.cfg.ProbeAddr, DefaultProbeAddr)
 	switch {
 	case a.cfg.ProbesOnAddr:
-		probeAddr = cmp.Or(a.cfg.Addr, DefaultAddr)
-		if a.cfg.Listener != nil {
-			probeAddr = a.cfg.Listener.Addr().String()
-		}
+		probeAddr = a.appAddr()
 	case a.cfg.ProbeListener != nil:
 		probeAddr = a.cfg.ProbeListener.Addr().String()
 	}
@@ -518,6 +520,46 @@ func (a *App) DeploySpec() deployspec.Service {
 		ProbeAddr:      probeAddr,
 		GRPCAddr:       a.GRPCAddr,
 	}
+}
+
+// appAddr is the application listener's address: the Listener's, or Addr.
+func (a *App) appAddr() string {
+	if a.cfg.Listener != nil {
+		return a.cfg.Listener.Addr().String()
+	}
+	return cmp.Or(a.cfg.Addr, DefaultAddr)
+}
+
+// Deployment writes a Kubernetes Deployment of this service as
+// deployspec.Deployment.YAML does, with d.Service this service's
+// DeploySpec (but for d.Service's Balancer and GRPCServices, which the App
+// does not know, kept as d gives them) and, when d.AppAddr is empty, the
+// application listener's address (Config.Addr, DefaultAddr when unset).
+// Its grace period covers the stop the service will really take, every
+// hook the parts added included, and its pod template carries that stop
+// (deployspec.StopAnnotation) for probelint to check the manifest against
+// as it is edited.
+func (a *App) Deployment(d deployspec.Deployment) (string, error) {
+	s := a.DeploySpec()
+	s.Balancer, s.GRPCServices = d.Service.Balancer, d.Service.GRPCServices
+	d.Service = s
+	if d.AppAddr == "" {
+		d.AppAddr = a.appAddr()
+	}
+	return d.YAML()
+}
+
+// SystemdTimeouts returns the [Service] timeouts of a Type=notify systemd
+// unit for this service (deployspec.Plan.Systemd): TimeoutStartSec,
+// TimeoutStopSec and WatchdogSec computed from DeploySpec, each under a
+// comment that says why, so that systemd waits out the real stop, hooks
+// included, before it kills. It fails as deployspec.Compute does.
+func (a *App) SystemdTimeouts() (string, error) {
+	p, err := deployspec.Compute(a.DeploySpec(), false)
+	if err != nil {
+		return "", err
+	}
+	return p.Systemd(), nil
 }
 
 // Run binds every listener (Addr, ProbeAddr, AdminSocket, AgentAddr, and

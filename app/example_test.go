@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -16,6 +17,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/probekit/probes/app"
+	"github.com/probekit/probes/deployspec"
 	"github.com/probekit/probes/grpchealth"
 	"github.com/probekit/probes/liveness"
 	"github.com/probekit/probes/metrics"
@@ -105,3 +107,41 @@ type redisLog struct{ l *slog.Logger }
 func (r redisLog) Printf(ctx context.Context, format string, v ...any) {
 	r.l.WarnContext(ctx, fmt.Sprintf(format, v...), "client", "go-redis")
 }
+
+// A service writes its own Deployment, behind a -print-deploy flag say: the
+// grace period covers the pool the check owns, closed after the server
+// within app.DefaultCloseTimeout, which no flag says, and the pod template
+// carries that stop, for probelint to check the manifest against as it is
+// edited.
+func ExampleApp_Deployment() {
+	a, err := app.New(app.Config{
+		Name:      "shop",
+		Handler:   http.NotFoundHandler(),
+		Addr:      "0.0.0.0:8080",
+		ProbeAddr: "0.0.0.0:8081",
+		Parts:     []app.Part{app.Check("postgres", pool{})},
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	manifest, err := a.Deployment(deployspec.Deployment{Name: "shop", Image: "registry.example/shop:1.4.2"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	for line := range strings.SplitSeq(manifest, "\n") {
+		if line = strings.TrimSpace(line); strings.HasPrefix(line, deployspec.StopAnnotation) ||
+			strings.HasPrefix(line, "# the longest stop") || strings.HasPrefix(line, "terminationGracePeriodSeconds") {
+			fmt.Println(line)
+		}
+	}
+	// Output:
+	// probes.probekit.dev/stop: "drain=5s on-drain=0s shutdown-timeout=15s after-close=5s stop=28s"
+	// # the longest stop is 28s (drain 5s + shutdown timeout 15s + AfterClose hooks 5s + 3s of one-second bounds), +5s to exit
+	// terminationGracePeriodSeconds: 33
+}
+
+// pool is a client a check owns: the assembly closes it after the server.
+type pool struct{}
+
+func (pool) Check(context.Context) error { return nil }
+func (pool) Close()                      {}

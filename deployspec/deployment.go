@@ -16,6 +16,9 @@ import (
 // from the service's settings (Compute), each number under a comment that
 // says why, a rolling update that keeps every old pod until a new one is
 // ready, and, if asked, a PodDisruptionBudget that passes LintBudget.
+// The pod template carries the service's stop in StopAnnotation, so that
+// a linter checks the grace period against the stop the service computed,
+// hooks included, rather than against what the flags say.
 // With a balancer in front (Service.Balancer from AWSALB, AWSNLB or
 // GoogleCloud), a Service for it follows, annotated as Plan.Annotations
 // says, and for Google Cloud the BackendConfig it names.
@@ -104,10 +107,12 @@ spec:
     metadata:
       labels:
         app: %[1]s
-`, scalar(d.Name), cmp.Or(d.Replicas, 2))
+      annotations:
+        # what the service takes to stop, hooks included: probelint checks the grace period against it
+        %[3]s: %[4]s
+`, scalar(d.Name), cmp.Or(d.Replicas, 2), StopAnnotation, scalar(FormatStop(d.Service.Stop)))
 	if d.MetricsPath != "" {
-		fmt.Fprintf(&b, `      annotations:
-        prometheus.io/scrape: "true"
+		fmt.Fprintf(&b, `        prometheus.io/scrape: "true"
         prometheus.io/port: "%d"
         prometheus.io/path: %s
 `, probePort, scalar(d.MetricsPath))

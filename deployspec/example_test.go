@@ -93,6 +93,8 @@ func ExampleDeployment() {
 	//       labels:
 	//         app: items
 	//       annotations:
+	//         # what the service takes to stop, hooks included: probelint checks the grace period against it
+	//         probes.probekit.dev/stop: "drain=5s on-drain=0s shutdown-timeout=15s after-close=0s stop=23s"
 	//         prometheus.io/scrape: "true"
 	//         prometheus.io/port: "8081"
 	//         prometheus.io/path: /metrics

@@ -76,3 +76,26 @@ func FuzzLint(f *testing.F) {
 
 // pastDuration reports whether n nanoseconds are past what a Duration holds.
 func pastDuration(n *big.Int) bool { return !n.IsInt64() }
+
+// ParseStop never panics, and what it takes it takes exactly: a value it
+// reads, written again by FormatStop, reads back the same.
+func FuzzParseStop(f *testing.F) {
+	for _, seed := range []string{
+		"drain=5s on-drain=0s shutdown-timeout=15s after-close=0s stop=23s",
+		"drain=30s drain-probes=3 drain-quiet=2s on-drain=0s shutdown-timeout=15s after-close=0s stop=48s",
+		"drain=1281023h53m38.427387904s on-drain=0s shutdown-timeout=1281023h53m38.427387904s after-close=0s stop=2562047h47m16.854775807s",
+		"stop=23s drain=5s", "drain==5s", "=", "drain=-0s", "drain-probes=+3", "drain=1e3s", "",
+	} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, v string) {
+		got, err := deployspec.ParseStop(v)
+		if err != nil {
+			return
+		}
+		again, err := deployspec.ParseStop(deployspec.FormatStop(got))
+		if err != nil || again != got {
+			t.Errorf("ParseStop(%q) = %+v, which FormatStop writes as %q, read back as %+v, %v", v, got, deployspec.FormatStop(got), again, err)
+		}
+	})
+}

@@ -30,10 +30,12 @@ type podSet struct {
 	served                []served // the containers linted, with the service in each
 }
 
-// served is a container linted, and the service in it as Lint had it.
+// served is a container linted, and the service in it as Lint had it;
+// annotated when its stop is the pod's deployspec.StopAnnotation.
 type served struct {
 	container string
 	svc       deployspec.Service
+	annotated bool
 }
 
 // podSetOf describes a decoded workload.

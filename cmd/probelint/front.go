@@ -304,6 +304,9 @@ func (l *frontLint) lint(b deployspec.Balancer, s service, ports []corev1.Servic
 				}
 				about := fmt.Sprintf("%s for %s %q (line %d)", subject, p.kind, p.name, p.line)
 				for _, f := range found {
+					if c.annotated {
+						f = fromAnnotation(f)
+					}
 					// The same finding for another container of the pod is
 					// the same fault: reported once.
 					l.add(finding{file: l.file, line: at.line(f.Field), subject: fmt.Sprintf("%s, container %q", about, c.container), Finding: f}, about)

@@ -34,6 +34,8 @@ func FuzzReadManifest(f *testing.F) {
 		strings.Replace(anchored, "        <<: *probe\n", "        <<: [*ready, *probe]\n", 1),
 		strings.Replace(anchored, "        <<: *probe\n", "        <<: *probe\n        <<: *ready\n", 1),
 		"apiVersion: v1\nkind: Pod\nmetadata: &m\n  name: *m\n",
+		strings.Replace(anchored, "  name: p\n", "  name: p\n  annotations: {probes.probekit.dev/stop: \"drain=5s on-drain=0s shutdown-timeout=15s after-close=1h stop=1h23s\"}\n", 1),
+		strings.Replace(anchored, "  name: p\n", "  name: p\n  annotations: {probes.probekit.dev/stop: \"drain=5s drain=5s\"}\n", 1),
 		"a: &a {b: 1}\nc: {<<: *a, b: 2}\n1: x\n\"1\": y\n",
 		"apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n    - name: a\n      readinessProbe: {periodSeconds: 2147483647, failureThreshold: 2147483647, timeoutSeconds: -2147483648, httpGet: {path: /readyz/, port: 8081}}\n",
 		"apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  terminationGracePeriodSeconds: 9223372036854775807\n  containers:\n    - name: a\n      lifecycle: {preStop: {sleep: {seconds: 18446744074}}}\n      startupProbe: {periodSeconds: 1000000000, failureThreshold: 11, httpGet: {path: /startupz, port: 8081}}\n",

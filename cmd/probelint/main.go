@@ -30,7 +30,17 @@
 // Settings not given default to the library's defaults (a service that sets
 // nothing has them). With -from-args the linter reads each container's own
 // args, where a service that takes the example's flags has its settings
-// already, instead of having them typed again.
+// already, instead of having them typed again; -flag-names gives the
+// service's own names for them (-flag-names drain=shutdown-drain,shutdown-timeout=$GRACE).
+//
+// A pod template that carries the service's stop in the
+// probes.probekit.dev/stop annotation (deployspec.StopAnnotation, which
+// deployspec.Deployment writes) is checked against that stop instead of
+// the settings': it is what the service computed, hooks included, which no
+// flag says. A finding whose numbers come from it says so. An annotation
+// that does not read (deployspec.ParseStop), or that disagrees with a stop
+// setting the container's args or env set (-from-args), is a finding
+// (stop-annotation) at its line.
 //
 // A document of a kind it does not know (a custom resource such as a
 // ServiceMonitor) or an Ingress of a version Kubernetes no longer serves
@@ -52,6 +62,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"os"
 	"regexp"
@@ -85,6 +96,20 @@ PodDisruptionBudgets, and the balancer in front as a Service's or an
 Ingress's AWS Load Balancer Controller annotations or a GKE BackendConfig
 configure it, against the workloads whose pods they select. Other kinds (a
 ServiceMonitor, any custom resource) are passed over with a note.
+
+The stop (the drain, the shutdown timeout, the hooks) is the pod
+template's probes.probekit.dev/stop annotation when it has one, which
+deployspec.Deployment writes with what the service computed; otherwise
+the settings below say it. An annotation that does not read, or that
+disagrees with what the container's args or env set (-from-args), is a
+finding (stop-annotation).
+
+With -from-args the settings are read from each container by the
+example's flag and variable names (-drain, DRAIN, ...); -flag-names gives
+the service's own, and a setting named there is read by those only:
+
+    probelint -from-args -flag-names 'drain=shutdown-drain,shutdown-timeout=$GRACE' FILE
+
 Exit status: 0 safe, 1 unsafe, 2 unreadable.
 
 `
@@ -105,7 +130,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	var cli settings
 	cli.register(fs, defaults)
-	fromArgs := fs.Bool("from-args", false, "read the service's settings from each container (its env, command and args, flags named as here; others ignored), on top of those given here")
+	fromArgsFlag := fs.Bool("from-args", false, "read the service's settings from each container (its env, command and args, flags named as here or as -flag-names says; others ignored), on top of those given here")
+	flagNames := fs.String("flag-names", "", "with -from-args, the service's own names for the settings, as comma-separated setting=name pairs (drain=shutdown-drain,shutdown-timeout=grace): a flag's name, or $NAME for an environment variable, or nothing for none; a setting named here is read by these names only, the others by the example's")
 	container := fs.String("container", "", "the container the service runs in; default every container with a probe (or the first)")
 	if err := fs.Parse(args); err != nil {
 		return unreadable
@@ -115,8 +141,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return unreadable
 	}
 	svc := fixed(cli.service())
-	if *fromArgs {
-		svc = cli.withContainer
+	if *fromArgsFlag {
+		n, err := exampleNames().rename(*flagNames)
+		if err != nil {
+			fmt.Fprintln(stderr, err)
+			return unreadable
+		}
+		svc = fromArgs{base: cli, names: n}.read
+	} else if *flagNames != "" {
+		fmt.Fprintln(stderr, "-flag-names names the service's flags in the containers: it needs -from-args")
+		return unreadable
 	}
 	status := clean
 	for _, file := range fs.Args() {
@@ -193,34 +227,133 @@ var envFlags = map[string]string{
 	"SHUTDOWN_TIMEOUT": "shutdown-timeout",
 }
 
-// withContainer is the service as a container sets it, on top of st: its
-// environment (the variables envFlags names), then its command's
-// arguments and its args, with $(VAR) expanded as the kubelet does. Flags
-// that are not settings are passed over, with their value when it is
-// written apart ("-db-scope shared"), as far as that can be told. A
-// setting the linter cannot read (a variable from a ConfigMap or Secret, a
-// $(VAR) of one) is an error: judging another value than the pod's would
-// be a lie.
-func (st *settings) withContainer(c corev1.Container) (deployspec.Service, error) {
+// names are what a container sets the settings by: its flags' names and
+// its environment variables, each to the setting (the linter's flag of
+// that meaning) it sets.
+type names struct{ flags, env map[string]string }
+
+// settingNames are the settings, as the linter's flags name them.
+func settingNames() []string {
+	fs := flag.NewFlagSet("", flag.ContinueOnError)
+	new(settings).register(fs, settings{})
+	var out []string
+	fs.VisitAll(func(f *flag.Flag) { out = append(out, f.Name) })
+	return out
+}
+
+// exampleNames are the example's names: each setting's flag named as the
+// linter's, and the variables of envFlags.
+func exampleNames() names {
+	n := names{flags: map[string]string{}, env: maps.Clone(envFlags)}
+	for _, s := range settingNames() {
+		n.flags[s] = s
+	}
+	return n
+}
+
+// rename returns n with -flag-names applied: comma-separated
+// setting=name pairs, name a flag's name (its dashes optional) or, as
+// $NAME, an environment variable, or empty for none. A setting named is
+// read by the names given for it only, none of n's; a setting may be
+// named more than once (a flag and a variable). A name that would set two
+// settings is an error.
+func (n names) rename(spec string) (names, error) {
+	known := settingNames()
+	type pair struct{ setting, name string }
+	var pairs []pair
+	renamed := map[string]bool{}
+	for p := range strings.SplitSeq(spec, ",") {
+		if p = strings.TrimSpace(p); p == "" {
+			continue
+		}
+		setting, name, ok := strings.Cut(p, "=")
+		setting, name = strings.TrimLeft(strings.TrimSpace(setting), "-"), strings.TrimSpace(name)
+		switch {
+		case !ok:
+			return names{}, fmt.Errorf("-flag-names: %q is not setting=name", p)
+		case !slices.Contains(known, setting):
+			return names{}, fmt.Errorf("-flag-names: %q: no setting %q; the settings are %s", p, setting, strings.Join(known, ", "))
+		case strings.ContainsAny(name, "= \t") || name == "$" || name != "" && strings.TrimLeft(name, "-") == "":
+			return names{}, fmt.Errorf("-flag-names: %q: %q is not a flag's name or a $VARIABLE", p, name)
+		}
+		renamed[setting] = true
+		pairs = append(pairs, pair{setting, name})
+	}
+	out := names{flags: map[string]string{}, env: map[string]string{}}
+	for k, s := range n.flags {
+		if !renamed[s] {
+			out.flags[k] = s
+		}
+	}
+	for k, s := range n.env {
+		if !renamed[s] {
+			out.env[k] = s
+		}
+	}
+	for _, p := range pairs {
+		if p.name == "" {
+			continue // the service has no name for it
+		}
+		m, key, shown := out.flags, strings.TrimLeft(p.name, "-"), "-"+strings.TrimLeft(p.name, "-")
+		if v, ok := strings.CutPrefix(p.name, "$"); ok {
+			m, key, shown = out.env, v, p.name
+		}
+		switch was, ok := m[key]; {
+		case ok && was != p.setting && !renamed[was]:
+			return names{}, fmt.Errorf("-flag-names: %s already sets %s, as the example names it; name %s too (%s=its-own-name, or %s= for none)", shown, was, was, was, was)
+		case ok && was != p.setting:
+			return names{}, fmt.Errorf("-flag-names: %s names both %s and %s; a name sets one setting", shown, was, p.setting)
+		}
+		m[key] = p.setting
+	}
+	return out, nil
+}
+
+// inContainer is the service in a container.
+type inContainer struct {
+	svc deployspec.Service
+	// st are the settings svc follows from, and set those the container
+	// sets itself (-from-args), by setting, as it writes them
+	// ("-grace=60s", "env DRAIN=5s").
+	st  settings
+	set map[string]string
+}
+
+// fromArgs reads the service in each container (-from-args).
+type fromArgs struct {
+	base  settings // the linter's, which the container's override
+	names names
+}
+
+// read is the service as a container sets it, on top of the linter's
+// settings: its environment (the variables names lists), then its
+// command's arguments and its args, with $(VAR) expanded as the kubelet
+// does. Flags that are not settings are passed over, with their value
+// when it is written apart ("-db-scope shared"), as far as that can be
+// told. A setting the linter cannot read (a variable from a ConfigMap or
+// Secret, a $(VAR) of one) is an error: judging another value than the
+// pod's would be a lie.
+func (r fromArgs) read(c corev1.Container) (inContainer, error) {
 	var per settings
 	fs := flag.NewFlagSet("args", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	per.register(fs, *st)
+	per.register(fs, r.base)
 	env := map[string]string{}
-	unknown := map[string]bool{}
+	set := map[string]string{}
 	var known []string
 	for _, e := range c.Env {
+		setting, ok := r.names.env[e.Name]
 		if e.ValueFrom != nil {
-			unknown[e.Name] = true
-			if name, ok := envFlags[e.Name]; ok {
-				return deployspec.Service{}, fmt.Errorf("env %s (-%s) comes from elsewhere (valueFrom); give it a value, or the setting on the linter's command line", e.Name, name)
+			if ok {
+				return inContainer{}, fmt.Errorf("env %s (-%s) comes from elsewhere (valueFrom); give it a value, or the setting on the linter's command line", e.Name, setting)
 			}
 			continue
 		}
 		v := expand(e.Value, env)
 		env[e.Name] = v
-		if name, ok := envFlags[e.Name]; ok {
-			known = append(known, "-"+name+"="+v)
+		if ok {
+			known = append(known, "-"+setting+"="+v)
+			set[setting] = "env " + e.Name + "=" + v
 		}
 	}
 	args := c.Args
@@ -228,27 +361,35 @@ func (st *settings) withContainer(c corev1.Container) (deployspec.Service, error
 		args = append(slices.Clone(c.Command[1:]), c.Args...)
 	}
 	for i := 0; i < len(args); i++ {
-		if !strings.HasPrefix(args[i], "-") {
+		bare := strings.TrimLeft(args[i], "-")
+		if bare == args[i] {
 			continue
 		}
-		name, _, hasValue := strings.Cut(strings.TrimLeft(args[i], "-"), "=")
-		if fs.Lookup(name) == nil {
+		name, value, hasValue := strings.Cut(bare, "=")
+		setting, ok := r.names.flags[name]
+		if !ok {
 			continue
 		}
-		arg := expand(args[i], env)
+		written := args[i][:len(args[i])-len(bare)] + name
 		if !hasValue && i+1 < len(args) {
 			i++
-			arg += "=" + expand(args[i], env)
+			value, hasValue = args[i], true
 		}
-		if strings.Contains(arg, "$(") {
-			return deployspec.Service{}, fmt.Errorf("%q: a variable the linter cannot read (from a ConfigMap or Secret, or not set); give the setting on the linter's command line", arg)
+		if !hasValue {
+			known = append(known, "-"+setting) // no value: the parse says so
+			continue
 		}
-		known = append(known, arg)
+		value = expand(value, env)
+		if strings.Contains(value, "$(") {
+			return inContainer{}, fmt.Errorf("%q: a variable the linter cannot read (from a ConfigMap or Secret, or not set); give the setting on the linter's command line", written+"="+value)
+		}
+		known = append(known, "-"+setting+"="+value)
+		set[setting] = written + "=" + value
 	}
 	if err := fs.Parse(known); err != nil {
-		return deployspec.Service{}, err
+		return inContainer{}, err
 	}
-	return per.service(), nil
+	return inContainer{svc: per.service(), st: per, set: set}, nil
 }
 
 // expand replaces $(VAR) with env's value as the kubelet does: $$ is a
@@ -279,11 +420,11 @@ func expand(s string, env map[string]string) string {
 }
 
 // serviceOf says what the service in a container is set to.
-type serviceOf func(corev1.Container) (deployspec.Service, error)
+type serviceOf func(corev1.Container) (inContainer, error)
 
 // fixed is the same service for every container.
 func fixed(s deployspec.Service) serviceOf {
-	return func(corev1.Container) (deployspec.Service, error) { return s, nil }
+	return func(corev1.Container) (inContainer, error) { return inContainer{svc: s}, nil }
 }
 
 // finding is a deployspec.Finding where it is.
@@ -390,31 +531,36 @@ func lintDoc(r *report, file string, root *yaml.Node, svc serviceOf, only string
 	}
 	kind := kindNode.Value
 	var obj any
-	var pod func() (*corev1.PodSpec, []string)
+	// pod returns the pod template (a Pod's own metadata and spec) and the
+	// path of its spec.
+	var pod func() (*corev1.PodTemplateSpec, []string)
+	inTemplate := []string{"spec", "template", "spec"}
 	switch kind {
 	case "Deployment":
 		o := &appsv1.Deployment{}
-		obj, pod = o, func() (*corev1.PodSpec, []string) { return &o.Spec.Template.Spec, []string{"spec", "template", "spec"} }
+		obj, pod = o, func() (*corev1.PodTemplateSpec, []string) { return &o.Spec.Template, inTemplate }
 	case "StatefulSet":
 		o := &appsv1.StatefulSet{}
-		obj, pod = o, func() (*corev1.PodSpec, []string) { return &o.Spec.Template.Spec, []string{"spec", "template", "spec"} }
+		obj, pod = o, func() (*corev1.PodTemplateSpec, []string) { return &o.Spec.Template, inTemplate }
 	case "DaemonSet":
 		o := &appsv1.DaemonSet{}
-		obj, pod = o, func() (*corev1.PodSpec, []string) { return &o.Spec.Template.Spec, []string{"spec", "template", "spec"} }
+		obj, pod = o, func() (*corev1.PodTemplateSpec, []string) { return &o.Spec.Template, inTemplate }
 	case "ReplicaSet":
 		o := &appsv1.ReplicaSet{}
-		obj, pod = o, func() (*corev1.PodSpec, []string) { return &o.Spec.Template.Spec, []string{"spec", "template", "spec"} }
+		obj, pod = o, func() (*corev1.PodTemplateSpec, []string) { return &o.Spec.Template, inTemplate }
 	case "Job":
 		o := &batchv1.Job{}
-		obj, pod = o, func() (*corev1.PodSpec, []string) { return &o.Spec.Template.Spec, []string{"spec", "template", "spec"} }
+		obj, pod = o, func() (*corev1.PodTemplateSpec, []string) { return &o.Spec.Template, inTemplate }
 	case "CronJob":
 		o := &batchv1.CronJob{}
-		obj, pod = o, func() (*corev1.PodSpec, []string) {
-			return &o.Spec.JobTemplate.Spec.Template.Spec, []string{"spec", "jobTemplate", "spec", "template", "spec"}
+		obj, pod = o, func() (*corev1.PodTemplateSpec, []string) {
+			return &o.Spec.JobTemplate.Spec.Template, []string{"spec", "jobTemplate", "spec", "template", "spec"}
 		}
 	case "Pod":
 		o := &corev1.Pod{}
-		obj, pod = o, func() (*corev1.PodSpec, []string) { return &o.Spec, []string{"spec"} }
+		obj, pod = o, func() (*corev1.PodTemplateSpec, []string) {
+			return &corev1.PodTemplateSpec{ObjectMeta: o.ObjectMeta, Spec: o.Spec}, []string{"spec"}
+		}
 	case "PodDisruptionBudget":
 		o := &policyv1.PodDisruptionBudget{}
 		if err := decodeStrict(root, o); err != nil {
@@ -433,27 +579,45 @@ func lintDoc(r *report, file string, root *yaml.Node, svc serviceOf, only string
 	if err := decodeStrict(root, obj); err != nil {
 		return fmt.Errorf("%s:%d: %s does not decode as Kubernetes has it: %v", file, errLine(root, err), kind, err)
 	}
-	spec, at := pod()
+	tmpl, at := pod()
+	spec := &tmpl.Spec
 	ps := podSetOf(obj, root)
 	ps.pod = spec
 	picked := pick(spec.Containers, only)
 	if only != "" && len(picked) == 0 {
 		return fmt.Errorf("%s:%d: %s has no container %q", file, root.Line, kind, only)
 	}
+	// The stop annotation is in the pod template's metadata, beside its spec.
+	stopLine := lineOf(root, append(slices.Clone(at[:len(at)-1]), "metadata", "annotations", deployspec.StopAnnotation))
+	stop, annotated, bad := stopOf(tmpl.Annotations)
+	if bad != nil {
+		r.findings = append(r.findings, finding{file: file, line: stopLine, subject: fmt.Sprintf("%s %q", kind, nameOf(root)), Finding: *bad})
+	}
 	for _, i := range picked {
 		c := spec.Containers[i]
 		cpath := append(slices.Clone(at), "containers", strconv.Itoa(i))
-		s, err := svc(c)
+		in, err := svc(c)
 		if err != nil {
 			return fmt.Errorf("%s:%d: container %q: args: %w", file, lineOf(root, append(slices.Clone(cpath), "args")), c.Name, err)
 		}
-		ps.served = append(ps.served, served{c.Name, s})
+		s := in.svc
+		subject := fmt.Sprintf("container %q", c.Name)
+		if annotated {
+			s.Stop = stop
+			if f, ok := disagreement(in, stop); ok {
+				r.findings = append(r.findings, finding{file: file, line: stopLine, subject: subject, Finding: f})
+			}
+		}
+		ps.served = append(ps.served, served{c.Name, s, annotated})
 		for _, f := range deployspec.Lint(s, container(spec, c)) {
 			path := append(slices.Clone(cpath), strings.Split(f.Field, ".")...)
 			if rest, ok := strings.CutPrefix(f.Field, "pod."); ok {
 				path = append(slices.Clone(at), strings.Split(rest, ".")...)
 			}
-			r.findings = append(r.findings, finding{file: file, line: lineOf(root, path), subject: fmt.Sprintf("container %q", c.Name), Finding: f})
+			if annotated {
+				f = fromAnnotation(f)
+			}
+			r.findings = append(r.findings, finding{file: file, line: lineOf(root, path), subject: subject, Finding: f})
 		}
 	}
 	r.pods = append(r.pods, ps)

@@ -5,10 +5,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/probekit/probes/deployspec"
 	"github.com/probekit/probes/server"
 	"github.com/probekit/probes/startup"
 )
@@ -57,6 +59,18 @@ func base(t *testing.T) string {
 	return string(raw)
 }
 
+// bare is text without its stop annotation and the comment above it: a
+// manifest whose stop is the settings'.
+func bare(t *testing.T, text string) string {
+	t.Helper()
+	lines := strings.SplitAfter(text, "\n")
+	i := slices.IndexFunc(lines, func(l string) bool { return strings.Contains(l, deployspec.StopAnnotation+": ") })
+	if i < 1 || !strings.Contains(lines[i-1], "# ") {
+		t.Fatalf("no %s annotation under its comment", deployspec.StopAnnotation)
+	}
+	return strings.Join(slices.Delete(lines, i-1, i+1), "")
+}
+
 // Each manifest is the right one but for one fault: exit 1, and the
 // report names the rule, the file and the line of the field at fault.
 func TestEachRule(t *testing.T) {
@@ -68,7 +82,6 @@ func TestEachRule(t *testing.T) {
 	}{
 		{"startup budget", "failureThreshold: 26", "failureThreshold: 10", nil, "startup-budget", "failureThreshold: 10"},
 		{"grace period", "terminationGracePeriodSeconds: 28", "terminationGracePeriodSeconds: 20", nil, "grace-period", "terminationGracePeriodSeconds: 20"},
-		{"grace period by default", "      terminationGracePeriodSeconds: 28\n", "", []string{"-shutdown-timeout=30s"}, "grace-period", "spec:"},
 		{"readiness misses the drain", "            periodSeconds: 1\n", "            periodSeconds: 5\n", nil, "readiness-drain", "periodSeconds: 5"},
 		{"liveness on one failure", "failureThreshold: 3", "failureThreshold: 1", nil, "liveness-threshold", "failureThreshold: 1"},
 		{"liveness on readiness", "path: /livez", "path: /readyz", nil, "liveness-target", "path: /readyz"},
@@ -153,8 +166,8 @@ func TestUnreadable(t *testing.T) {
 		name, text, want string
 	}{
 		{"bad YAML", "apiVersion: v1\nkind: Pod\n  metadata: {}\n", ":3: not YAML"},
-		{"misspelt field", strings.Replace(good, "periodSeconds: 1\n", "periodSecond: 1\n", 1), `:77: Deployment does not decode as Kubernetes has it: unknown field "spec.template.spec.containers[0].readinessProbe.periodSecond"`},
-		{"a field in another case", strings.Replace(good, "            periodSeconds: 1\n", "            periodSeconds: 30\n            periodseconds: 1\n", 1), `:78: Deployment does not decode as Kubernetes has it: unknown field "spec.template.spec.containers[0].readinessProbe.periodseconds"`},
+		{"misspelt field", strings.Replace(good, "periodSeconds: 1\n", "periodSecond: 1\n", 1), `:79: Deployment does not decode as Kubernetes has it: unknown field "spec.template.spec.containers[0].readinessProbe.periodSecond"`},
+		{"a field in another case", strings.Replace(good, "            periodSeconds: 1\n", "            periodSeconds: 30\n            periodseconds: 1\n", 1), `:80: Deployment does not decode as Kubernetes has it: unknown field "spec.template.spec.containers[0].readinessProbe.periodseconds"`},
 		{"no kind", "a: 1\n", ":1: no kind"},
 		{"misspelt budget field", strings.Replace(goodBudget, "unhealthyPodEvictionPolicy", "unhealthyPodEvictionPolicies", 1), `:7: PodDisruptionBudget does not decode as Kubernetes has it: unknown field "spec.unhealthyPodEvictionPolicies"`},
 	} {
@@ -335,7 +348,8 @@ func TestDocumentsAsTheAPIServerReadsThem(t *testing.T) {
 // With -from-args the settings come from each container's own args: the
 // example's files lint clean with no settings typed, and a manifest whose
 // args ask for a longer shutdown than its grace period allows does not,
-// though it lints clean on the defaults.
+// though it lints clean on the defaults. With the stop annotation, args
+// that disagree with it are reported as such: one of the two is stale.
 func TestFromArgs(t *testing.T) {
 	for _, file := range []string{"deployment.yaml", "deployment-grpc.yaml", "deployment-aws-alb.yaml", "deployment-aws-nlb.yaml", "deployment-gke.yaml"} {
 		if code, out, errOut := lint(t, "-from-args", "../../example/deploy/"+file); code != clean {
@@ -346,13 +360,28 @@ func TestFromArgs(t *testing.T) {
 	if slow == base(t) {
 		t.Fatal("the example's Deployment has no -shutdown-timeout=15s arg to change")
 	}
-	path := write(t, "slow.yaml", slow)
-	if code, out, _ := lint(t, append(flags, path)...); code != clean {
-		t.Errorf("typed settings: exit %d\n%s", code, out)
-	}
-	code, out, _ := lint(t, "-from-args", path)
-	if code != unsafe || !strings.Contains(out, "terminationGracePeriodSeconds") {
-		t.Errorf("-from-args with -shutdown-timeout=60s in the args: exit %d\n%s; want the grace period reported", code, out)
+	for _, tt := range []struct {
+		name, text string
+		want       []string
+	}{
+		{"bare", bare(t, slow), []string{": grace-period: ", "terminationGracePeriodSeconds"}},
+		{"annotated", slow, []string{": stop-annotation: ", "-shutdown-timeout=60s against shutdown-timeout=15s"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			path := write(t, "slow.yaml", tt.text)
+			if code, out, _ := lint(t, append(flags, path)...); code != clean {
+				t.Errorf("typed settings: exit %d\n%s", code, out)
+			}
+			code, out, _ := lint(t, "-from-args", path)
+			if code != unsafe || strings.Count(out, "\tfix: ") != 1 {
+				t.Fatalf("-from-args with -shutdown-timeout=60s in the args: exit %d\n%s; want one finding", code, out)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(out, w) {
+					t.Errorf("-from-args with -shutdown-timeout=60s in the args: got\n%s; want %q", out, w)
+				}
+			}
+		})
 	}
 	// A quiet drain's minimum is read from the args: below the ALB's
 	// detection, it is reported at the Service's annotations.
@@ -364,8 +393,11 @@ func TestFromArgs(t *testing.T) {
 	if short == string(alb) {
 		t.Fatal("the ALB example has no -drain-min=10s arg to change")
 	}
-	if code, out, _ := lint(t, "-from-args", write(t, "short.yaml", short)); code != unsafe || !strings.Contains(out, "balancer-detection") || !strings.Contains(out, "DrainUntilQuiet's min is 5s") {
+	if code, out, _ := lint(t, "-from-args", write(t, "short.yaml", bare(t, short))); code != unsafe || !strings.Contains(out, "balancer-detection") || !strings.Contains(out, "DrainUntilQuiet's min is 5s") {
 		t.Errorf("-from-args with -drain-min=5s behind a 10s ALB: exit %d\n%s; want balancer-detection on the quiet drain's min", code, out)
+	}
+	if code, out, _ := lint(t, "-from-args", write(t, "short.yaml", short)); code != unsafe || !strings.Contains(out, "-drain-min=5s against drain-min=10s") {
+		t.Errorf("-from-args with -drain-min=5s against the annotation's 10s: exit %d\n%s; want stop-annotation", code, out)
 	}
 	// A separate value of a flag the linter does not know is passed over.
 	odd := strings.Replace(base(t), "- -shutdown-timeout=15s", "- -shutdown-timeout=15s\n            - -db-scope\n            - local", 1)
@@ -404,7 +436,7 @@ func TestFromArgsReadsTheWholeContainer(t *testing.T) {
 		{"a variable not set", "            - -shutdown-timeout=$(NOPE)\n", unreadable, "cannot read"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			code, out, errOut := lint(t, "-from-args", write(t, "d.yaml", strings.Replace(good, args, tt.edit, 1)))
+			code, out, errOut := lint(t, "-from-args", write(t, "d.yaml", bare(t, strings.Replace(good, args, tt.edit, 1))))
 			if code != tt.code || !strings.Contains(out+errOut, tt.want) {
 				t.Errorf("exit %d, want %d with %q\n%s%s", code, tt.code, tt.want, out, errOut)
 			}
@@ -412,7 +444,7 @@ func TestFromArgsReadsTheWholeContainer(t *testing.T) {
 	}
 	cmd := strings.Replace(good, "          args:\n", "          command:\n            - /probes-example\n"+"            - -shutdown-timeout=60s\n          args:\n", 1)
 	cmd = strings.Replace(cmd, args, "", 1)
-	if code, out, _ := lint(t, "-from-args", write(t, "cmd.yaml", cmd)); code != unsafe {
+	if code, out, _ := lint(t, "-from-args", write(t, "cmd.yaml", bare(t, cmd))); code != unsafe || !strings.Contains(out, ": grace-period: ") {
 		t.Errorf("a setting in the command: exit %d, want 1\n%s", code, out)
 	}
 }
