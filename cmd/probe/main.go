@@ -3,6 +3,12 @@
 //
 //	probe [-timeout 1s] http://127.0.0.1:8081/readyz
 //	probe -grpc [-service NAME] [-timeout 1s] 127.0.0.1:9090
+//	probe -format nagios [-timeout 1s] http://127.0.0.1:8081/healthz?verbose
+//
+// With -format nagios it speaks the monitoring-plugin convention of
+// Nagios, Icinga, Sensu, Consul and Mackerel's check plugins instead: one
+// line "PROBES OK|WARNING|CRITICAL|UNKNOWN - summary | perfdata" and exit
+// 0, 1, 2 or 3 (see nagios.go).
 //
 // With -grpc it calls grpc.health.v1.Health/Check as the kubelet's gRPC
 // probe does: plaintext, user agent kube-probe, the timeout bounding the
@@ -31,6 +37,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -50,43 +57,46 @@ func run(args []string, out io.Writer) int {
 	timeout := fs.Duration("timeout", time.Second, "how long the whole probe may take")
 	useGRPC := fs.Bool("grpc", false, "probe grpc.health.v1 at host:port instead of an HTTP URL")
 	service := fs.String("service", "", "with -grpc: the service name to check (\"\" is the whole server)")
+	format := fs.String("format", "line", "what to print and how to exit: line (0 healthy, 1 not, one line why) or nagios (the monitoring-plugin convention: exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN)")
 	fs.Usage = func() {
-		fmt.Fprintln(out, "usage: probe [-timeout 1s] http://host:port/path\n       probe -grpc [-service NAME] [-timeout 1s] host:port")
+		fmt.Fprintln(out, "usage: probe [-format line|nagios] [-timeout 1s] http://host:port/path\n       probe -grpc [-format line|nagios] [-service NAME] [-timeout 1s] host:port")
+	}
+	nagios := slices.Contains(args, "nagios") || slices.Contains(args, "-format=nagios") || slices.Contains(args, "--format=nagios")
+	bad := 1
+	if nagios {
+		bad = nagiosUnknown // a plugin that cannot run says UNKNOWN
 	}
 	if err := fs.Parse(args); err != nil {
-		return 1
+		return bad
+	}
+	if *format != "line" && *format != "nagios" {
+		fmt.Fprintf(out, "probe: -format %q: use line or nagios\n", shown(*format))
+		return bad
 	}
 	if fs.NArg() != 1 || *timeout <= 0 {
 		fs.Usage()
-		return 1
+		return bad
 	}
 	if *useGRPC {
+		if *format == "nagios" {
+			return nagiosGRPC(fs.Arg(0), *service, *timeout, out)
+		}
 		return probeGRPC(fs.Arg(0), *service, *timeout, out)
 	}
 	target, err := url.Parse(fs.Arg(0))
 	if err != nil || (target.Scheme != "http" && target.Scheme != "https") || target.Host == "" {
+		if *format == "nagios" {
+			fmt.Fprintf(out, "PROBES UNKNOWN - %q is not an http or https URL\n", redact.String(fs.Arg(0)))
+			return nagiosUnknown
+		}
 		fmt.Fprintf(out, "probe: %q is not an http or https URL\n", redact.String(fs.Arg(0)))
 		return 1
 	}
-
-	client := &http.Client{
-		Timeout: *timeout,
-		Transport: &http.Transport{
-			Proxy:              nil, // never from the environment
-			DisableKeepAlives:  true,
-			DisableCompression: true,
-			TLSClientConfig:    &tls.Config{InsecureSkipVerify: true}, //nolint:gosec // as the kubelet: a probe checks health, not identity
-		},
-		CheckRedirect: func(req *http.Request, via []*http.Request) error {
-			if len(via) >= 10 {
-				return errors.New("stopped after 10 redirects")
-			}
-			if req.URL.Hostname() != via[0].URL.Hostname() {
-				return http.ErrUseLastResponse
-			}
-			return nil
-		},
+	if *format == "nagios" {
+		return nagiosHTTP(target, *timeout, out)
 	}
+
+	client := httpClient(*timeout)
 	req, err := http.NewRequest(http.MethodGet, target.String(), nil)
 	if err != nil {
 		fmt.Fprintf(out, "probe: %s\n", shown(err.Error()))
@@ -121,6 +131,30 @@ func run(args []string, out io.Writer) int {
 	}
 	fmt.Fprintf(out, "probe: %s: %s\n", from, summary)
 	return 1
+}
+
+// httpClient is the kubelet's HTTP prober, bounded by timeout: no proxy
+// from the environment, no keep-alive, no TLS verification, redirects
+// followed to the same host only.
+func httpClient(timeout time.Duration) *http.Client {
+	return &http.Client{
+		Timeout: timeout,
+		Transport: &http.Transport{
+			Proxy:              nil, // never from the environment
+			DisableKeepAlives:  true,
+			DisableCompression: true,
+			TLSClientConfig:    &tls.Config{InsecureSkipVerify: true}, //nolint:gosec // as the kubelet: a probe checks health, not identity
+		},
+		CheckRedirect: func(req *http.Request, via []*http.Request) error {
+			if len(via) >= 10 {
+				return errors.New("stopped after 10 redirects")
+			}
+			if req.URL.Hostname() != via[0].URL.Hostname() {
+				return http.ErrUseLastResponse
+			}
+			return nil
+		},
+	}
 }
 
 // firstLine returns the body's first line as shown prints it.
