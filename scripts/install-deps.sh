@@ -2,8 +2,9 @@
 # Installs what the tests talk to when it is missing, from Debian's packages:
 # PostgreSQL server binaries, HAProxy, wrk, Prometheus (its server and
 # promtool), Redis (redis-server), MariaDB (mariadb-install-db and
-# mariadbd), Chromium (the browser tests drive it headless) and dnsmasq (a
-# DNS server the fleet view's tests discover instances through).
+# mariadbd), Chromium (the browser tests drive it headless), dnsmasq (a
+# DNS server the fleet view's tests discover instances through) and Nagios
+# (nagios4-core: the scheduler `probe -format nagios` is run under).
 set -euo pipefail
 
 missing=()
@@ -23,6 +24,7 @@ if ! command -v mariadb-install-db >/dev/null 2>&1 ||
   missing+=(mariadb-server)
 fi
 command -v dnsmasq >/dev/null 2>&1 || [ -x /usr/sbin/dnsmasq ] || missing+=(dnsmasq)
+command -v nagios4 >/dev/null 2>&1 || [ -x /usr/sbin/nagios4 ] || missing+=(nagios4-core)
 
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing: ${missing[*]}"

@@ -142,7 +142,9 @@ func (h *health) summary(from string) string {
 	if h.Output != "" {
 		parts = append(parts, h.Output)
 	}
-	s := strings.Join(parts, "; ")
+	// " / " between the parts: Nagios turns every ';' of a plugin's output
+	// into ':' (its logs use ';' as a separator), so "; " would read as ": ".
+	s := strings.Join(parts, " / ")
 	// The line must stay one line, and the perfdata separator must not
 	// appear in the text.
 	s = strings.NewReplacer("|", "/").Replace(s)

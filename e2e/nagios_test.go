@@ -1,0 +1,203 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/probekit/probes/internal/testenv/testutil"
+)
+
+// nagiosService is a service's state as Nagios's status file says it.
+type nagiosService struct {
+	checked bool
+	state   string // current_state: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN
+	output  string // plugin_output
+	perf    string // performance_data
+}
+
+// TestNagiosScheduler runs `probe -format nagios` under the real Nagios
+// scheduler against the example service: CRITICAL while it warms up, OK
+// once ready with its response times as performance data, UNKNOWN while
+// nothing answers, as Nagios's own status file records them.
+func TestNagiosScheduler(t *testing.T) {
+	need(t, "nagios4")
+	example := buildExample(t)
+	// Nagios runs its checks as its own user: everything it reads and
+	// writes lives in a directory it may use.
+	dir, err := os.MkdirTemp("", "nagios-e2e-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	for _, d := range []string{dir, filepath.Join(dir, "checkresults")} {
+		if err := os.MkdirAll(d, 0o777); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(d, 0o777); err != nil {
+			t.Fatal(err)
+		}
+	}
+	probe := filepath.Join(dir, "probe")
+	build := exec.Command("go", "build", "-o", probe, "./cmd/probe")
+	build.Dir = ".."
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build probe: %v\n%s", err, out)
+	}
+	if err := os.Chmod(probe, 0o755); err != nil {
+		t.Fatal(err)
+	}
+
+	addr, probeAddr := testutil.FreeAddr(t), testutil.FreeAddr(t)
+	cfg := filepath.Join(dir, "nagios.cfg")
+	write := func(name, text string) {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(strings.ReplaceAll(text, "DIR", dir)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("nagios.cfg", `log_file=DIR/nagios.log
+cfg_file=DIR/objects.cfg
+object_cache_file=DIR/objects.cache
+precached_object_file=DIR/objects.precache
+status_file=DIR/status.dat
+status_update_interval=1
+temp_file=DIR/nagios.tmp
+temp_path=DIR
+lock_file=DIR/nagios.lock
+check_result_path=DIR/checkresults
+check_result_reaper_frequency=1
+interval_length=1
+nagios_user=nagios
+nagios_group=nagios
+command_file=DIR/nagios.cmd
+check_external_commands=0
+enable_notifications=0
+enable_flap_detection=0
+retain_state_information=0
+illegal_macro_output_chars=`+"`"+`~$&|'"<>
+`)
+	write("objects.cfg", fmt.Sprintf(`define timeperiod {
+  timeperiod_name always
+  alias always
+  sunday 00:00-24:00
+  monday 00:00-24:00
+  tuesday 00:00-24:00
+  wednesday 00:00-24:00
+  thursday 00:00-24:00
+  friday 00:00-24:00
+  saturday 00:00-24:00
+}
+define command {
+  command_name check_probes
+  command_line %s -format nagios -timeout 2s $ARG1$
+}
+define contact {
+  contact_name nobody
+  host_notifications_enabled 0
+  service_notifications_enabled 0
+  host_notification_period always
+  service_notification_period always
+  host_notification_options n
+  service_notification_options n
+  host_notification_commands check_probes
+  service_notification_commands check_probes
+}
+define host {
+  host_name app
+  address 127.0.0.1
+  check_command check_probes!http://%[2]s/livez
+  max_check_attempts 1
+  check_interval 1
+  retry_interval 1
+  check_period always
+  notification_period always
+  contacts nobody
+}
+define service {
+  host_name app
+  service_description readiness
+  check_command check_probes!http://%[2]s/readyz?verbose
+  max_check_attempts 1
+  check_interval 1
+  retry_interval 1
+  check_period always
+  notification_period always
+  contacts nobody
+}
+`, probe, probeAddr))
+	if out, err := exec.Command("nagios4", "-v", cfg).CombinedOutput(); err != nil {
+		t.Fatalf("nagios4 -v: %v\n%s", err, out)
+	}
+
+	// The service first, warming up for long enough that Nagios sees it.
+	svc := exec.Command(example, "-addr", addr, "-probe-addr", probeAddr, "-grpc-addr=", "-warmup", "6s", "-drain", "0s")
+	svc.Stdout, svc.Stderr = nil, nil
+	startOwned(t, svc)
+	nagios := exec.Command("nagios4", cfg)
+	startOwned(t, nagios)
+
+	read := func() nagiosService {
+		f, err := os.Open(filepath.Join(dir, "status.dat"))
+		if err != nil {
+			return nagiosService{}
+		}
+		defer f.Close()
+		var s nagiosService
+		in := false
+		sc := bufio.NewScanner(f)
+		sc.Buffer(make([]byte, 64<<10), 1<<20)
+		for sc.Scan() {
+			line := strings.TrimSpace(sc.Text())
+			switch {
+			case line == "servicestatus {":
+				in = true
+			case line == "}":
+				in = false
+			case in:
+				k, v, _ := strings.Cut(line, "=")
+				switch k {
+				case "has_been_checked":
+					s.checked = v == "1"
+				case "current_state":
+					s.state = v
+				case "plugin_output":
+					s.output = v
+				case "performance_data":
+					s.perf = v
+				}
+			}
+		}
+		return s
+	}
+	wait := func(what, state, output string) nagiosService {
+		t.Helper()
+		var last nagiosService
+		testutil.Eventually(t, what, func() bool {
+			last = read()
+			return last.checked && last.state == state && strings.Contains(last.output, output)
+		})
+		return last
+	}
+	warming := wait("CRITICAL while warming", "2", "PROBES CRITICAL")
+	if !strings.Contains(warming.output, "warming") {
+		t.Errorf("while warming: %q, want it to say warming", warming.output)
+	}
+	ready := wait("OK once ready", "0", "PROBES OK - probes-example")
+	if !strings.Contains(ready.perf, "'time'=") || !strings.Contains(ready.perf, "'dns:responseTime'=") {
+		t.Errorf("performance data %q: want the request's time and the checks' response times", ready.perf)
+	}
+	t.Logf("Nagios: state %s, %q | %q", ready.state, ready.output, ready.perf)
+
+	if err := svc.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	gone := wait("UNKNOWN once nothing answers", "3", "no answer")
+	t.Logf("Nagios: state %s, %q", gone.state, gone.output)
+}
