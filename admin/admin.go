@@ -25,7 +25,7 @@
 // The routes, relative to where the handler is mounted:
 //
 //	GET  /status    the deep view (/healthz?verbose) as authorised readers read it
-//	POST /cordon    {"reason": "disk swap", "for": "30m"}
+//	POST /cordon    {"reason": "disk swap", "for": "30m"}   (for: ParseDuration, days too: "7d")
 //	POST /uncordon  {}
 package admin
 
@@ -289,7 +289,8 @@ func decode(w http.ResponseWriter, r *http.Request, v any) (int, error) {
 type CordonRequest struct {
 	// Reason says why, in at most probes.MaxCordonReason printable bytes.
 	Reason string `json:"reason"`
-	// For is the time limit, as time.ParseDuration reads it ("30m").
+	// For is the time limit, as ParseDuration reads it ("30m", "7d"), at
+	// least MinCordon and at most probes.MaxCordon.
 	For string `json:"for"`
 }
 
@@ -331,12 +332,12 @@ func (h *Handler) cordon(w http.ResponseWriter, r *http.Request, who zap.Field) 
 		return
 	}
 	if req.For == "" {
-		h.refuse(w, who, "cordon", http.StatusBadRequest, `"for": missing; a cordon needs a time limit, such as "30m"`)
+		h.refuse(w, who, "cordon", http.StatusBadRequest, `"for": missing; a cordon needs a time limit, such as "30m" or "7d"`)
 		return
 	}
-	d, err := time.ParseDuration(req.For)
+	d, err := ParseDuration(req.For)
 	if err != nil {
-		h.refuse(w, who, "cordon", http.StatusBadRequest, fmt.Sprintf(`"for": %q is not a duration, such as "30m"`, req.For))
+		h.refuse(w, who, "cordon", http.StatusBadRequest, fmt.Sprintf(`"for": %q is not a duration, such as "30m" or "7d"`, req.For))
 		return
 	}
 	if d < MinCordon {

@@ -366,6 +366,31 @@ func TestStatusOverTCPIsAuthorised(t *testing.T) {
 	}
 }
 
+// The time limit may be given in days, up to the longest cordon,
+// probes.MaxCordon (seven days).
+func TestCordonForDays(t *testing.T) {
+	f := newFixture(t)
+	for _, tt := range []struct {
+		name, limit string
+		want        time.Duration
+	}{
+		{"the longest cordon", "7d", probes.MaxCordon},
+		{"days and hours", "1d12h", 36 * time.Hour},
+		{"a fraction of a day", "0.5d", 12 * time.Hour},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			code, body := f.send(t, "POST", "/cordon", "application/json", `{"reason":"disk swap","for":"`+tt.limit+`"}`)
+			var res admin.ChangeResponse
+			if err := json.Unmarshal([]byte(body), &res); err != nil || code != 200 || res.Cordon == nil {
+				t.Fatalf("cordon for %s: %d %s (%v)", tt.limit, code, body, err)
+			}
+			if got := res.Cordon.Until.Sub(res.Cordon.Since); got != tt.want {
+				t.Errorf("cordon for %s: got %s, want %s", tt.limit, got, tt.want)
+			}
+		})
+	}
+}
+
 // Every malformed or unsafe request is refused with a clear status, and
 // none of them changes anything.
 func TestRefusals(t *testing.T) {
@@ -388,6 +413,8 @@ func TestRefusals(t *testing.T) {
 		{"no time limit", "POST", "/cordon", "application/json", `{"reason":"x"}`, 400, "time limit"},
 		{"a bad duration", "POST", "/cordon", "application/json", `{"reason":"x","for":"soon"}`, 400, "not a duration"},
 		{"a limit over the maximum", "POST", "/cordon", "application/json", `{"reason":"x","for":"1000h"}`, 400, "at most"},
+		{"days over the maximum", "POST", "/cordon", "application/json", `{"reason":"x","for":"7d1s"}`, 400, "at most"},
+		{"a week as a unit", "POST", "/cordon", "application/json", `{"reason":"x","for":"1w"}`, 400, "not a duration"},
 		{"an unknown field", "POST", "/cordon", "application/json", `{"reason":"x","for":"1m","force":true}`, 400, "unknown field"},
 		{"two JSON values", "POST", "/cordon", "application/json", `{"reason":"x","for":"1m"}{}`, 400, "more than one"},
 		{"not JSON", "POST", "/cordon", "application/json", `reason=x`, 400, "body"},
