@@ -86,12 +86,21 @@ func logDiff(log *zap.Logger, prev, cur *probes.Report) {
 				log.Info("check no longer flapping", gate, zap.String("check", c.Name), zap.Stringer("status", c.Status))
 			}
 		}
-		if c.Time.IsZero() || ok && old.Status == c.Status && !old.Time.IsZero() {
-			continue // no result yet, or no change
+		if c.Time.IsZero() {
+			continue // no result yet
+		}
+		// A check stands for a verdict before its first result (a
+		// self-check passes, a readiness check fails): a first result that
+		// only confirms it is no change, unless it is not passing, when
+		// its reason is news.
+		changed := ok && old.Status != c.Status
+		firstNotPassing := (!ok || old.Time.IsZero()) && c.Status != probes.Pass
+		if !changed && !firstNotPassing {
+			continue
 		}
 		fields := []zap.Field{gate, zap.String("check", c.Name), zap.Stringer("to", c.Status),
 			zap.Duration("duration", c.Duration), zap.Int("consecutive_failures", c.ConsecutiveFailures)}
-		if ok {
+		if changed {
 			fields = append(fields, zap.Stringer("from", old.Status))
 		}
 		if c.Err != nil {
