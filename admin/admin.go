@@ -110,7 +110,8 @@ func Slog(l *slog.Logger) Option {
 }
 
 // Logger sets where changes and refusals are logged; the default logs
-// nothing.
+// nothing. A cordon or uncordon made here is logged here only, with the
+// peer who asked (server.Logger's lines leave it out).
 func Logger(l *zap.Logger) Option {
 	return func(c *config) error {
 		if l == nil {
@@ -349,8 +350,14 @@ func (h *Handler) cordon(w http.ResponseWriter, r *http.Request, who zap.Field) 
 		h.refuse(w, who, "cordon", http.StatusBadRequest, err.Error())
 		return
 	}
+	// The one line of this cordon: the server's log leaves a cordon made
+	// by hand to whoever made it, since only here is the peer known.
 	c := ch.Cordon
-	h.cfg.log.Warn("admin: cordoned", who, zap.String("reason", c.Reason), zap.Duration("for", d), zap.Time("until", c.Until))
+	fields := []zap.Field{who, zap.String("reason", c.Reason), zap.Duration("for", d), zap.Time("until", c.Until)}
+	if !ch.Was.IsZero() {
+		fields = append(fields, zap.String("replaced", ch.Was.Reason))
+	}
+	h.cfg.log.Warn("admin: cordoned", fields...)
 	answer(w, http.StatusOK, ChangeResponse{Cordon: h.state(c), Was: h.state(ch.Was)})
 }
 
