@@ -25,7 +25,7 @@
 // The routes, relative to where the handler is mounted:
 //
 //	GET  /status    the deep view (/healthz?verbose) as authorised readers read it
-//	POST /cordon    {"reason": "disk swap", "for": "30m"}
+//	POST /cordon    {"reason": "disk swap", "for": "30m"}   (for: ParseDuration, days too: "7d")
 //	POST /uncordon  {}
 package admin
 
@@ -110,7 +110,8 @@ func Slog(l *slog.Logger) Option {
 }
 
 // Logger sets where changes and refusals are logged; the default logs
-// nothing.
+// nothing. A cordon or uncordon made here is logged here only, with the
+// peer who asked (server.Logger's lines leave it out).
 func Logger(l *zap.Logger) Option {
 	return func(c *config) error {
 		if l == nil {
@@ -289,7 +290,8 @@ func decode(w http.ResponseWriter, r *http.Request, v any) (int, error) {
 type CordonRequest struct {
 	// Reason says why, in at most probes.MaxCordonReason printable bytes.
 	Reason string `json:"reason"`
-	// For is the time limit, as time.ParseDuration reads it ("30m").
+	// For is the time limit, as ParseDuration reads it ("30m", "7d"), at
+	// least MinCordon and at most probes.MaxCordon.
 	For string `json:"for"`
 }
 
@@ -331,12 +333,12 @@ func (h *Handler) cordon(w http.ResponseWriter, r *http.Request, who zap.Field) 
 		return
 	}
 	if req.For == "" {
-		h.refuse(w, who, "cordon", http.StatusBadRequest, `"for": missing; a cordon needs a time limit, such as "30m"`)
+		h.refuse(w, who, "cordon", http.StatusBadRequest, `"for": missing; a cordon needs a time limit, such as "30m" or "7d"`)
 		return
 	}
-	d, err := time.ParseDuration(req.For)
+	d, err := ParseDuration(req.For)
 	if err != nil {
-		h.refuse(w, who, "cordon", http.StatusBadRequest, fmt.Sprintf(`"for": %q is not a duration, such as "30m"`, req.For))
+		h.refuse(w, who, "cordon", http.StatusBadRequest, fmt.Sprintf(`"for": %q is not a duration, such as "30m" or "7d"`, req.For))
 		return
 	}
 	if d < MinCordon {
@@ -348,8 +350,14 @@ func (h *Handler) cordon(w http.ResponseWriter, r *http.Request, who zap.Field) 
 		h.refuse(w, who, "cordon", http.StatusBadRequest, err.Error())
 		return
 	}
+	// The one line of this cordon: the server's log leaves a cordon made
+	// by hand to whoever made it, since only here is the peer known.
 	c := ch.Cordon
-	h.cfg.log.Warn("admin: cordoned", who, zap.String("reason", c.Reason), zap.Duration("for", d), zap.Time("until", c.Until))
+	fields := []zap.Field{who, zap.String("reason", c.Reason), zap.Duration("for", d), zap.Time("until", c.Until)}
+	if !ch.Was.IsZero() {
+		fields = append(fields, zap.String("replaced", ch.Was.Reason))
+	}
+	h.cfg.log.Warn("admin: cordoned", fields...)
 	answer(w, http.StatusOK, ChangeResponse{Cordon: h.state(c), Was: h.state(ch.Was)})
 }
 

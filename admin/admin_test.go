@@ -162,6 +162,75 @@ type deepView struct {
 }
 
 // get answers a GET of url: its status code, content type and body.
+// A cordon is logged once, by admin, with the peer who asked, its reason
+// and until when, when the server logs to the same logger: the server
+// leaves cordons made by hand to admin, and logs one that lifts by itself.
+func TestOneLinePerCordon(t *testing.T) {
+	core, logs := observer.New(zap.InfoLevel)
+	log := zap.New(core)
+	lc := probes.NewLifecycle()
+	ready, err := readiness.New(lc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := admin.New(lc, admin.Logger(log))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &fixture{lc: lc, ready: ready, socket: filepath.Join(t.TempDir(), "admin.sock"), logs: logs}
+	ln, err := admin.ListenUnix(f.socket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	peer, err := h.Serving(ln)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := server.New(nil, lc, server.Also("admin", peer), server.Logger(log), server.DrainDelay(0), server.Signals())
+	if err != nil {
+		t.Fatal(err)
+	}
+	testutil.Ready(t, lc)
+	testutil.Background(t, srv.Run)
+
+	for _, body := range []string{`{"reason":"disk swap","for":"30m"}`, `{"reason":"kernel update","for":"1h"}`} {
+		if code, answer := f.send(t, "POST", "/cordon", "application/json", body); code != 200 {
+			t.Fatalf("cordon %s: %d %s", body, code, answer)
+		}
+	}
+	if code, answer := f.send(t, "POST", "/uncordon", "application/json", `{}`); code != 200 {
+		t.Fatalf("uncordon: %d %s", code, answer)
+	}
+	if code, answer := f.send(t, "POST", "/cordon", "application/json", `{"reason":"brief","for":"1s"}`); code != 200 {
+		t.Fatalf("cordon for 1s: %d %s", code, answer)
+	}
+	testutil.Eventually(t, "the lift logged", func() bool {
+		for _, e := range logs.All() {
+			if e.Message != "admin: cordoned" && e.ContextMap()["reason"] == "brief" {
+				return true
+			}
+		}
+		return false
+	})
+	lifted := "cordon lifted at its time limit: back in rotation unless the phase or a check says otherwise"
+
+	var got []string
+	for _, e := range logs.All() {
+		if strings.Contains(e.Message, "cordon") {
+			got = append(got, e.Message+": "+fmt.Sprint(e.ContextMap()["reason"]))
+		}
+	}
+	want := []string{"admin: cordoned: disk swap", "admin: cordoned: kernel update", "admin: uncordoned: kernel update", "admin: cordoned: brief", lifted + ": brief"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("logged\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	replaced := logs.FilterMessage("admin: cordoned").All()[1].ContextMap()
+	peerFields, _ := replaced["peer"].(map[string]any)
+	if peerFields["uid"] == nil || peerFields["pid"] == nil || replaced["until"] == nil || replaced["for"] == nil || replaced["replaced"] != "disk swap" {
+		t.Errorf("the cordon's line: got %v, want the peer's uid and pid, until, for and what it replaced", replaced)
+	}
+}
+
 func get(t *testing.T, c *http.Client, method, url string) (int, string, string) {
 	t.Helper()
 	req, err := http.NewRequest(method, url, nil)
@@ -366,6 +435,31 @@ func TestStatusOverTCPIsAuthorised(t *testing.T) {
 	}
 }
 
+// The time limit may be given in days, up to the longest cordon,
+// probes.MaxCordon (seven days).
+func TestCordonForDays(t *testing.T) {
+	f := newFixture(t)
+	for _, tt := range []struct {
+		name, limit string
+		want        time.Duration
+	}{
+		{"the longest cordon", "7d", probes.MaxCordon},
+		{"days and hours", "1d12h", 36 * time.Hour},
+		{"a fraction of a day", "0.5d", 12 * time.Hour},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			code, body := f.send(t, "POST", "/cordon", "application/json", `{"reason":"disk swap","for":"`+tt.limit+`"}`)
+			var res admin.ChangeResponse
+			if err := json.Unmarshal([]byte(body), &res); err != nil || code != 200 || res.Cordon == nil {
+				t.Fatalf("cordon for %s: %d %s (%v)", tt.limit, code, body, err)
+			}
+			if got := res.Cordon.Until.Sub(res.Cordon.Since); got != tt.want {
+				t.Errorf("cordon for %s: got %s, want %s", tt.limit, got, tt.want)
+			}
+		})
+	}
+}
+
 // Every malformed or unsafe request is refused with a clear status, and
 // none of them changes anything.
 func TestRefusals(t *testing.T) {
@@ -388,6 +482,8 @@ func TestRefusals(t *testing.T) {
 		{"no time limit", "POST", "/cordon", "application/json", `{"reason":"x"}`, 400, "time limit"},
 		{"a bad duration", "POST", "/cordon", "application/json", `{"reason":"x","for":"soon"}`, 400, "not a duration"},
 		{"a limit over the maximum", "POST", "/cordon", "application/json", `{"reason":"x","for":"1000h"}`, 400, "at most"},
+		{"days over the maximum", "POST", "/cordon", "application/json", `{"reason":"x","for":"7d1s"}`, 400, "at most"},
+		{"a week as a unit", "POST", "/cordon", "application/json", `{"reason":"x","for":"1w"}`, 400, "not a duration"},
 		{"an unknown field", "POST", "/cordon", "application/json", `{"reason":"x","for":"1m","force":true}`, 400, "unknown field"},
 		{"two JSON values", "POST", "/cordon", "application/json", `{"reason":"x","for":"1m"}{}`, 400, "more than one"},
 		{"not JSON", "POST", "/cordon", "application/json", `reason=x`, 400, "body"},

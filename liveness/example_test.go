@@ -16,12 +16,14 @@ func ExampleGate_Heartbeat() {
 	if err != nil {
 		panic(err)
 	}
-	beat, err := live.Heartbeat("worker", 30*time.Second)
-	if err != nil {
-		panic(err)
-	}
-	// The watched worker, owned by the lifecycle: its loop ticks the heartbeat.
+	// The watched worker, owned by the lifecycle. It makes its heartbeat as
+	// it starts, so that the limit does not run through a long warm-up, and
+	// its loop ticks it.
 	_ = lc.Go("worker", func(ctx context.Context) error {
+		beat, err := live.Heartbeat("worker", 30*time.Second)
+		if err != nil {
+			return err
+		}
 		t := time.NewTicker(10 * time.Millisecond)
 		defer t.Stop()
 		for {
@@ -35,8 +37,8 @@ func ExampleGate_Heartbeat() {
 	})
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
-	wg.Go(func() { _ = lc.Run(ctx) })           // runs the checks and the worker
-	for live.Report().Status() != probes.Pass { // the first evaluation is under way
+	wg.Go(func() { _ = lc.Run(ctx) }) // runs the checks and the worker
+	for !beating(live) {              // the worker starts, then the first evaluation
 		time.Sleep(time.Millisecond)
 	}
 	fmt.Println("liveness:", live.Report().Status())
@@ -44,4 +46,10 @@ func ExampleGate_Heartbeat() {
 	wg.Wait()
 	// Output:
 	// liveness: pass
+}
+
+// beating reports whether live has a passing "worker" heartbeat.
+func beating(live *liveness.Gate) bool {
+	c, ok := live.Report().Check("worker")
+	return ok && c.Status == probes.Pass
 }

@@ -598,3 +598,42 @@ func TestFlappingShown(t *testing.T) {
 		}
 	}
 }
+
+// The text form gives a check or a task one line, whatever its error
+// holds: lines of their own (pgconn's, errors.Join's), a text wrapped with
+// itself.
+func TestTextFormOneLinePerCheck(t *testing.T) {
+	pgconn := "failed to connect to `user=app database=items`:\n\t127.0.0.1:5432 (db): connect: connection refused\n\t127.0.0.1:5432 (db): connect: connection refused"
+	rep := probes.Report{
+		Gate: probes.Readiness, Phase: probes.Warming, Base: probes.Fail,
+		Checks: []probes.Result{
+			{Name: "db", Critical: true, Status: probes.Fail, Err: errors.New(pgconn), Time: when},
+			{Name: "both", Critical: true, Status: probes.Fail, Err: errors.Join(errors.New("first"), errors.New("second")), Time: when},
+			{Name: "twice", Critical: true, Status: probes.Fail, Err: errors.New("ping: refused: refused"), Time: when},
+		},
+		Tasks: []probes.TaskState{{Name: "cache", Failures: 2, Err: errors.New("load:\r\nEOF\r\n")}},
+	}
+	h := newMux(&stubGate{rep: rep, lc: debugReaders()})
+	tests := []struct{ target, want string }{
+		{"/readyz?verbose", "[-]phase failed: warming\n" +
+			"[-]db failed: failed to connect to `user=app database=items`: 127.0.0.1:5432 (db): connect: connection refused\n" +
+			"[-]both failed: first; second\n" +
+			"[-]twice failed: ping: refused\n" +
+			"[-]cache 0%, retrying after 2 failed attempts: load: EOF\n" +
+			"readyz check failed\n"},
+		{"/readyz/db", "db failed: failed to connect to `user=app database=items`: 127.0.0.1:5432 (db): connect: connection refused\n"},
+		{"/readyz/cache", "cache failed: load: EOF\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.target, func(t *testing.T) {
+			req := httptest.NewRequest(http.MethodGet, tt.target, nil)
+			req.Header.Set("Accept", "text/plain")
+			req.Header.Set("X-Debug", "yes")
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req)
+			if got := rec.Body.String(); got != tt.want {
+				t.Errorf("got\n%s\nwant\n%s", got, tt.want)
+			}
+		})
+	}
+}

@@ -24,23 +24,20 @@ func logTransition(log *zap.Logger, t probes.Transition) {
 	log.Info("phase changed", fields...)
 }
 
+// logCordon logs a cordon that lifted by itself at its time limit. A
+// cordon set or lifted by hand is logged once, by whoever did it: only the
+// caller knows who asked (package admin logs the peer, its uid and pid).
 func logCordon(log *zap.Logger, c probes.CordonChange) {
-	switch c.Cause {
-	case probes.CauseCordoned:
-		fields := []zap.Field{zap.String("reason", c.Cordon.Reason), zap.Time("until", c.Cordon.Until)}
-		if !c.Was.IsZero() {
-			fields = append(fields, zap.String("replaced", c.Was.Reason))
-		}
-		log.Warn("cordoned: out of rotation by hand", fields...)
-	default:
-		log.Info(string(c.Cause)+": back in rotation unless the phase or a check says otherwise",
-			zap.String("reason", c.Was.Reason), zap.Duration("cordoned_for", c.At.Sub(c.Was.Since)))
+	if c.Cause != probes.CauseLifted {
+		return
 	}
+	log.Info("cordon lifted at its time limit: back in rotation unless the phase or a check says otherwise",
+		zap.String("reason", c.Was.Reason), zap.Time("until", c.Was.Until), zap.Duration("cordoned_for", c.At.Sub(c.Was.Since)))
 }
 
 // logChanges returns a watcher (probes.Lifecycle.Watch) that logs every
-// move, cordon change, and change of a gate's verdict, a check's verdict
-// or a warm-up task's state, by comparing each gate's report with the one
+// move, cordon that lifts by itself, and change of a gate's verdict, a
+// check's verdict or a warm-up task's state, by comparing each gate's report with the one
 // before; a gate built later is logged from its first change on.
 func logChanges(log *zap.Logger, lc *probes.Lifecycle) func(probes.Change) {
 	var mu sync.Mutex
@@ -86,12 +83,21 @@ func logDiff(log *zap.Logger, prev, cur *probes.Report) {
 				log.Info("check no longer flapping", gate, zap.String("check", c.Name), zap.Stringer("status", c.Status))
 			}
 		}
-		if c.Time.IsZero() || ok && old.Status == c.Status && !old.Time.IsZero() {
-			continue // no result yet, or no change
+		if c.Time.IsZero() {
+			continue // no result yet
+		}
+		// A check stands for a verdict before its first result (a
+		// self-check passes, a readiness check fails): a first result that
+		// only confirms it is no change, unless it is not passing, when
+		// its reason is news.
+		changed := ok && old.Status != c.Status
+		firstNotPassing := (!ok || old.Time.IsZero()) && c.Status != probes.Pass
+		if !changed && !firstNotPassing {
+			continue
 		}
 		fields := []zap.Field{gate, zap.String("check", c.Name), zap.Stringer("to", c.Status),
 			zap.Duration("duration", c.Duration), zap.Int("consecutive_failures", c.ConsecutiveFailures)}
-		if ok {
+		if changed {
 			fields = append(fields, zap.Stringer("from", old.Status))
 		}
 		if c.Err != nil {

@@ -49,8 +49,11 @@ type config struct {
 	also            []also
 }
 
-// Logger sets the logger for phase transitions, verdict changes and the
-// shutdown sequence. Default (and nil): no logs.
+// Logger sets the logger for phase transitions, verdict changes, a
+// cordon that lifts by itself at its time limit, and the shutdown
+// sequence. A cordon set or lifted by hand is logged by whoever did it,
+// since only the caller knows who asked: package admin logs it with the
+// peer. Default (and nil): no logs.
 func Logger(l *zap.Logger) Option {
 	return func(c *config) error {
 		if l != nil {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/probekit/probes"
 	"github.com/probekit/probes/internal/format"
+	"github.com/probekit/probes/internal/printable"
 )
 
 // Info describes the service in every health+json body. Empty fields are left
@@ -517,11 +518,13 @@ func checkLine(b *bytes.Buffer, c *probes.Result) {
 
 // reason is err's text for a line of the text form; a report made for
 // anonymous readers holds probes.ErrWithheld, which says "reason withheld".
+// The text is made one line whatever err holds (the checks' errors are
+// already), so that a check keeps its one line.
 func reason(err error) string {
 	if err == nil {
 		return "no reason given"
 	}
-	return err.Error()
+	return printable.Line(err.Error())
 }
 
 // output is err's text for a health+json "output", or "" (left out) for no

@@ -14,6 +14,7 @@ import (
 	"net/http/httptest"
 	"net/http/httptrace"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -328,6 +329,89 @@ func TestLogsVerdictChanges(t *testing.T) {
 	}
 	if msg, _ := first["error"].(string); !strings.Contains(msg, "refused") || strings.Contains(msg, "hunter2") {
 		t.Errorf("logged error %q: want the reason without the password", msg)
+	}
+}
+
+// Only real changes of a check's verdict are logged: at start-up a
+// self-check, which passes until its first result, is not logged passing
+// "from pass to pass"; a readiness check, failing until then, is logged
+// passing once; a self-check that fails later is logged.
+func TestLogsOnlyRealVerdictChanges(t *testing.T) {
+	core, logs := observer.New(zap.DebugLevel)
+	lc := probes.NewLifecycle()
+	live, err := liveness.New(lc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ready, err := readiness.New(lc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wedged atomic.Bool
+	self := probes.CheckFunc(func(context.Context) error {
+		if wedged.Load() {
+			return errors.New("wedged")
+		}
+		return nil
+	})
+	if err := live.Add("self", self, probes.Every(time.Millisecond)); err != nil {
+		t.Fatal(err)
+	}
+	if err := ready.Add("db", probes.CheckFunc(func(context.Context) error { return nil }), probes.Every(time.Millisecond)); err != nil {
+		t.Fatal(err)
+	}
+	// A heartbeat made as its goroutine starts, after Run has begun.
+	if err := lc.Go("worker", func(ctx context.Context) error {
+		beat, err := live.Heartbeat("worker", time.Second)
+		if err != nil {
+			return err
+		}
+		for {
+			beat.Tick()
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(time.Millisecond):
+			}
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	srv := bare(t, lc, server.Logger(zap.New(core)))
+	testutil.Background(t, srv.Run)
+	testutil.Ready(t, lc)
+	testutil.Eventually(t, "every check has a result", func() bool {
+		for _, g := range []probes.Gate{live, ready} {
+			rep := g.Report()
+			for _, c := range rep.Checks {
+				if c.Time.IsZero() {
+					return false
+				}
+			}
+			if len(rep.Checks) == 0 {
+				return false
+			}
+		}
+		_, ok := live.Report().Check("worker")
+		return ok
+	})
+	wedged.Store(true)
+	testutil.Eventually(t, "the wedged self-check logged", func() bool {
+		for _, e := range logs.FilterMessage("check verdict changed").All() {
+			if e.ContextMap()["check"] == "self" {
+				return true
+			}
+		}
+		return false
+	})
+	var got []string
+	for _, e := range logs.FilterMessage("check verdict changed").All() {
+		m := e.ContextMap()
+		got = append(got, fmt.Sprintf("%v: %v to %v", m["check"], m["from"], m["to"]))
+	}
+	want := []string{"db: fail to pass", "self: pass to fail"}
+	if !slices.Equal(got, want) {
+		t.Errorf("logged %q, want %q", got, want)
 	}
 }
 

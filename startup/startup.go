@@ -35,6 +35,7 @@ import (
 	"github.com/probekit/probes"
 	"github.com/probekit/probes/internal/broadcast"
 	"github.com/probekit/probes/internal/opt"
+	"github.com/probekit/probes/internal/printable"
 	"github.com/probekit/probes/internal/safe"
 	"github.com/probekit/probes/internal/spec"
 	"github.com/probekit/probes/redact"
@@ -348,7 +349,7 @@ func (g *Gate) runTask(ctx context.Context, t *task) {
 		g.mu.Lock()
 		t.state.Attempts++
 		g.mu.Unlock()
-		err := redact.Error(safe.Call(func() error { return t.fn(ctx, p) }))
+		err := printable.LineError(redact.Error(safe.Call(func() error { return t.fn(ctx, p) })))
 		g.mu.Lock()
 		t.state.Done = err == nil
 		t.state.Err = err

@@ -9,7 +9,8 @@
 //	probectl fleet -targets 10.0.0.7:8081,10.0.0.8:8081
 //
 // -socket defaults to $ADMIN_SOCKET. A cordon always has a time limit
-// (-for, 1h unless given): a forgotten cordon lifts by itself.
+// (-for, 1h unless given, up to 7d; days count as 24h, as in 1d12h): a
+// forgotten cordon lifts by itself.
 //
 // status reads GET /status, the service's deep view as authorised readers
 // read it (/healthz?verbose, with the reasons), and prints it as a table,
@@ -261,7 +262,8 @@ func deepViewAnswer(res *http.Response) bool {
 func (c *client) cordon(ctx context.Context, args []string) int {
 	fs := c.flags("cordon")
 	reason := fs.String("reason", "", "why the instance is out of rotation (required; printable, at most 200 bytes)")
-	limit := fs.Duration("for", time.Hour, "how long until the cordon lifts by itself")
+	limit := forFlag(time.Hour)
+	fs.Var(&limit, "for", "how long until the cordon lifts by itself, in h, m, s or days (30m, 1d12h; at most 7d)")
 	if err := fs.Parse(args); err != nil || fs.NArg() > 0 {
 		if err == nil {
 			fmt.Fprint(c.stderr, usage)
@@ -273,7 +275,7 @@ func (c *client) cordon(ctx context.Context, args []string) int {
 		return exitUsage
 	}
 	var res admin.ChangeResponse
-	if err := c.do(ctx, http.MethodPost, "/cordon", admin.CordonRequest{Reason: *reason, For: limit.String()}, &res); err != nil {
+	if err := c.do(ctx, http.MethodPost, "/cordon", admin.CordonRequest{Reason: *reason, For: time.Duration(limit).String()}, &res); err != nil {
 		return c.fail(err)
 	}
 	if res.Cordon == nil {
@@ -285,6 +287,21 @@ func (c *client) cordon(ctx context.Context, args []string) int {
 		fmt.Fprintf(c.stdout, "replaced: %s\n", printable(res.Was.Reason))
 	}
 	return exitOK
+}
+
+// forFlag is cordon's -for: a duration as the admin socket reads it,
+// days included ("7d").
+type forFlag time.Duration
+
+func (f *forFlag) String() string { return time.Duration(*f).String() }
+
+func (f *forFlag) Set(s string) error {
+	d, err := admin.ParseDuration(s)
+	if err != nil {
+		return err
+	}
+	*f = forFlag(d)
+	return nil
 }
 
 func (c *client) uncordon(ctx context.Context, args []string) int {

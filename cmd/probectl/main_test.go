@@ -262,6 +262,27 @@ readiness         fail
 	}
 }
 
+// -for takes days, up to the longest cordon (seven days).
+func TestCordonForDays(t *testing.T) {
+	lc, socket := service(t, t.TempDir())
+	for _, tt := range []struct {
+		limit string
+		want  time.Duration
+	}{
+		{"7d", probes.MaxCordon},
+		{"1d12h", 36 * time.Hour},
+	} {
+		t.Run(tt.limit, func(t *testing.T) {
+			if code, out, errOut := probectl("-socket", socket, "cordon", "-reason", "disk swap", "-for", tt.limit); code != 0 {
+				t.Fatalf("cordon -for %s: %d %q %q", tt.limit, code, out, errOut)
+			}
+			if c, ok := lc.Cordoned(); !ok || c.Until.Sub(c.Since) != tt.want {
+				t.Errorf("after cordon -for %s: got %+v (cordoned %t), want %s", tt.limit, c, ok, tt.want)
+			}
+		})
+	}
+}
+
 func TestExitCodes(t *testing.T) {
 	_, socket := service(t, t.TempDir())
 	cases := []struct {
@@ -278,6 +299,8 @@ func TestExitCodes(t *testing.T) {
 		{"a bad flag", []string{"-socket", socket, "cordon", "-for", "soon", "-reason", "x"}, 2, "invalid value"},
 		{"a reason the service refuses", []string{"-socket", socket, "cordon", "-reason", "two\nlines"}, 1, "refused (400): probes: cordon reason: unprintable"},
 		{"a limit the service refuses", []string{"-socket", socket, "cordon", "-reason", "x", "-for", "1000h"}, 1, "refused (400)"},
+		{"days over the maximum", []string{"-socket", socket, "cordon", "-reason", "x", "-for", "8d"}, 1, "at most 168h0m0s"},
+		{"a unit it does not know", []string{"-socket", socket, "cordon", "-for", "1w", "-reason", "x"}, 2, "invalid value"},
 		{"a zero timeout", []string{"-socket", socket, "-timeout", "0s", "status"}, 2, "-timeout"},
 	}
 	for _, c := range cases {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/probekit/probes"
+	"github.com/probekit/probes/internal/printable"
 	"github.com/probekit/probes/internal/safe"
 	"github.com/probekit/probes/internal/spec"
 	"github.com/probekit/probes/redact"
@@ -462,7 +463,9 @@ func (r *Runner) apply(c *check, elapsed time.Duration, obs []probes.Observation
 	}
 	c.res.Duration = elapsed
 	c.res.ConsecutiveFailures = c.fails
-	c.res.Err = redact.Error(err)
+	// One line, secrets masked: every surface shows this text, and the
+	// text form gives a check one line.
+	c.res.Err = printable.LineError(redact.Error(err))
 	c.res.Observations = obs
 	r.armStale(c)
 	if changed {

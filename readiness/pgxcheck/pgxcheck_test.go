@@ -205,6 +205,60 @@ func waitBody(t *testing.T, url string, code int, marker string, within time.Dur
 	}
 }
 
+// A stopped database's error is one line of the text form, said once.
+// Under sslmode=prefer, pgx's default, pgconn tries TLS and then plain
+// text, and its error holds both attempts, each on a line of its own.
+func TestStoppedDatabaseErrorOneLine(t *testing.T) {
+	pg := pgtest.Start(t)
+	url := strings.Replace(pg.URL("pw"), "sslmode=disable", "sslmode=prefer", 1)
+	s := newStack(t, newChecker(t, newPool(t, url, 4)), probes.Local())
+	waitCode(t, s.url+"/readyz", 200, 10*time.Second)
+	pg.Stop()
+
+	const refused = "connect: connection refused"
+	var body string
+	began := time.Now()
+	for !strings.Contains(body, refused) {
+		if time.Since(began) > generous {
+			t.Fatalf("the text form did not say %q within %s; last:\n%s", refused, generous, body)
+		}
+		time.Sleep(10 * time.Millisecond)
+		req, err := http.NewRequest(http.MethodGet, s.url+"/readyz?verbose", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Accept", "text/plain")
+		res, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		body = string(b)
+	}
+	lines := strings.Split(strings.TrimSuffix(body, "\n"), "\n")
+	want := []string{"[+]phase ok: ready", "[-]postgres failed: ", "readyz check failed"}
+	if len(lines) != len(want) {
+		t.Fatalf("got %d lines, want %d, one per check:\n%s", len(lines), len(want), body)
+	}
+	for i, w := range want {
+		if !strings.HasPrefix(lines[i], w) {
+			t.Errorf("line %d: got %q, want it to begin %q", i+1, lines[i], w)
+		}
+	}
+	if n := strings.Count(lines[1], refused); n != 1 {
+		t.Errorf("%q %d times in %q, want once", refused, n, lines[1])
+	}
+	if !strings.Contains(lines[1], "failed to connect to `user=postgres database=postgres`: 127.0.0.1:") {
+		t.Errorf("got %q, want pgconn's error, the prefix and the attempt on one line", lines[1])
+	}
+	res, _ := s.ready.Report().Check("postgres")
+	if got := res.Err.Error(); got != strings.TrimPrefix(lines[1], "[-]postgres failed: ") {
+		t.Errorf("the report's error: got %q, want the text form's", got)
+	}
+	t.Logf("%s", lines[1])
+}
+
 func TestDatabaseHangs(t *testing.T) {
 	pg := pgtest.Start(t)
 	s := newStack(t, newChecker(t, newPool(t, pg.URL("pw"), 4)), probes.Local())

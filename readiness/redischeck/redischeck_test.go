@@ -211,6 +211,52 @@ func TestRestarted(t *testing.T) {
 	t.Logf("fault table: restarted: pass %s after the server answered again", took.Round(time.Millisecond))
 }
 
+// TestStoppedRetries: how a stopped server shows depends on the client's
+// retries. go-redis by default dials 5 times, 100 ms apart, for each of
+// 4 attempts at the command, so a check of 1 s or less times out before
+// the refusal comes back; the fault table's clients, made with
+// MaxRetries: -1 and DialerRetries: 1, see "connection refused" at once.
+// Either way the check fails.
+func TestStoppedRetries(t *testing.T) {
+	r := redistest.Start(t, redistest.Password(password))
+	tests := []struct {
+		name     string
+		opts     redis.Options
+		timedOut bool
+	}{
+		{"go-redis defaults", redis.Options{}, true},
+		{"as the fault table's", redis.Options{MaxRetries: -1, DialerRetries: 1}, false},
+	}
+	var checks []*redischeck.Checker
+	for _, tt := range tests {
+		o := tt.opts
+		o.Addr, o.Password, o.ContextTimeoutEnabled = r.Addr(), password, true
+		client := redis.NewClient(&o)
+		t.Cleanup(func() { client.Close() })
+		check := newChecker(t, client)
+		if err := check.Check(context.Background()); err != nil {
+			t.Fatalf("%s, before the stop: %v", tt.name, err)
+		}
+		checks = append(checks, check)
+	}
+	r.Stop()
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), probes.DefaultTimeout)
+			defer cancel()
+			err := checks[i].Check(ctx)
+			if probes.StatusOf(err) != probes.Fail {
+				t.Fatalf("got %v, want a failure", err)
+			}
+			timedOut := errors.Is(err, context.DeadlineExceeded)
+			refused := strings.Contains(err.Error(), "connection refused")
+			if timedOut != tt.timedOut || refused == tt.timedOut {
+				t.Errorf("got %v, want timed out %t, connection refused %t", err, tt.timedOut, !tt.timedOut)
+			}
+		})
+	}
+}
+
 // A frozen server: Check itself returns after its context's deadline
 // rather than hanging, and hung checks leave no goroutine behind.
 func TestFrozenCheckReturns(t *testing.T) {
