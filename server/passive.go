@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"slices"
 )
 
 // triggerer is a gate that runs a check on demand, as readiness.Gate and
@@ -35,6 +36,34 @@ func (n *needs) serve(next http.Handler, w http.ResponseWriter, r *http.Request)
 	}
 }
 
+// Failed tells the Needs guards around a handler that the dependency
+// behind check failed while it served: each guard on the path that needs
+// check triggers it, as a 5xx answer would, so that the guard fails the
+// next requests fast. Call it when the handler answers otherwise (a
+// fallback, a partial answer) or sees the failure on a goroutine of its
+// own; not when the failure came from the request's own context ending
+// (the client hung up), which says nothing of the dependency. Trigger
+// bounds the cost: at most one execution per Recheck wait, however many
+// requests call it.
+//
+// w is the handler's ResponseWriter, or a writer that unwraps to it (an
+// Unwrap() http.ResponseWriter method, as http.ResponseController
+// expects). Failed is safe from any goroutine while the handler runs; like
+// w itself, it must not be used after the handler has returned. It does
+// nothing, and allocates nothing, when no guard on the path needs check.
+func Failed(w http.ResponseWriter, check string) {
+	for w != nil {
+		if p, ok := w.(*passive); ok && slices.Contains(p.guard.checks, check) {
+			p.guard.trigger.Trigger(check)
+		}
+		u, ok := w.(interface{ Unwrap() http.ResponseWriter })
+		if !ok {
+			return
+		}
+		w = u.Unwrap()
+	}
+}
+
 // markRefused marks the guards' writers around w: the 503 being written is a
 // guard's or a Shedder's own, not the dependency's.
 func markRefused(w http.ResponseWriter) {
@@ -53,9 +82,12 @@ func markRefused(w http.ResponseWriter) {
 // passive is the writer a Needs guard hands its handler when its gate can
 // trigger checks. It notes the answer's first final status and keeps what
 // handlers look for on a ResponseWriter (Flusher, Hijacker, ReaderFrom,
-// Pusher); http.ResponseController reaches the rest through Unwrap.
+// Pusher); http.ResponseController reaches the rest through Unwrap. A
+// guard's pool holds them, so guard is set once and only the other fields
+// change.
 type passive struct {
 	http.ResponseWriter
+	guard   *needs
 	status  int  // the first final status; 0 before one is written
 	refused bool // a guard or Shedder inside answered 503 of its own
 }

@@ -244,6 +244,25 @@ func TestNeedsTriggers(t *testing.T) {
 		{name: "TimeoutHandler inside", handler: http.TimeoutHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			<-r.Context().Done()
 		}), shortly, "timeout"), want: 1},
+		{name: "Failed, then 200", handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			server.Failed(w, "db")
+			io.WriteString(w, "from the cache") //nolint:errcheck
+		}), want: 1},
+		{name: "Failed on a goroutine", handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			var wg sync.WaitGroup
+			wg.Go(func() { server.Failed(w, "db") })
+			wg.Wait()
+		}), want: 1},
+		{name: "Failed through a wrapper that unwraps", handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			server.Failed(&unwrapper{w}, "db")
+		}), want: 1},
+		{name: "Failed for a check the guard does not need", handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			server.Failed(w, "cache")
+		})},
+		{name: "Failed and 500", handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			server.Failed(w, "db")
+			w.WriteHeader(http.StatusInternalServerError)
+		}), want: 2},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			d := newDeps(t, time.Millisecond, "db", "cache")
@@ -273,6 +292,12 @@ func TestNeedsTriggers(t *testing.T) {
 		})
 	}
 }
+
+// unwrapper is a handler's own writer around the guard's, such as a
+// logging middleware's, with the Unwrap that http.ResponseController uses.
+type unwrapper struct{ http.ResponseWriter }
+
+func (u *unwrapper) Unwrap() http.ResponseWriter { return u.ResponseWriter }
 
 // A 503 that a guard or a Shedder inside answers on its own says nothing
 // of the outer guard's dependency.
@@ -368,6 +393,12 @@ func TestNeedsRace(t *testing.T) {
 		switch r.URL.Query().Get("do") {
 		case "fail":
 			w.WriteHeader(http.StatusInternalServerError)
+		case "report":
+			var wg sync.WaitGroup
+			for range 2 {
+				wg.Go(func() { server.Failed(w, "db") })
+			}
+			wg.Wait()
 		case "stream":
 			io.WriteString(w, "a") //nolint:errcheck
 			http.NewResponseController(w).Flush()
@@ -395,7 +426,7 @@ func TestNeedsRace(t *testing.T) {
 	for range 4 {
 		wg.Go(func() {
 			for i := range 150 {
-				do := []string{"ok", "fail", "stream"}[i%3]
+				do := []string{"ok", "fail", "report", "stream"}[i%4]
 				code, body := fetch(t.Context(), keepAlive, srv.url+"?do="+do)
 				switch {
 				case code == http.StatusServiceUnavailable && strings.Contains(body, "needs db"):
@@ -515,6 +546,7 @@ func TestNeedsWithoutTrigger(t *testing.T) {
 			http.Error(w, "wrapped", http.StatusTeapot)
 			return
 		}
+		server.Failed(w, "db")
 		w.WriteHeader(http.StatusInternalServerError)
 	}))
 	if code, body := fetch(t.Context(), http.DefaultClient, srv.url); code != http.StatusInternalServerError {
@@ -523,5 +555,23 @@ func TestNeedsWithoutTrigger(t *testing.T) {
 	<-srv.served
 	if got := d.gate.triggers("db"); got != 0 {
 		t.Errorf("triggers: got %d, want 0", got)
+	}
+}
+
+// Failed with no guard on the path does nothing and allocates nothing.
+func TestFailedWithoutGuard(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		w    http.ResponseWriter
+	}{
+		{"recorder", httptest.NewRecorder()},
+		{"wrapper", &unwrapper{httptest.NewRecorder()}},
+		{"nil", nil},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if n := testing.AllocsPerRun(100, func() { server.Failed(tt.w, "db") }); n != 0 {
+				t.Errorf("allocations: got %v, want 0", n)
+			}
+		})
 	}
 }
