@@ -329,3 +329,26 @@ func BenchmarkProbeRegistered(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkNeeds times a route that answers 200 alone ("unguarded") and
+// behind a Needs guard on a passing readiness check ("guarded"), into a
+// discarding writer, with a request whose context can be cancelled as a
+// server's is. The difference is what the guard costs a request it lets
+// through.
+func BenchmarkNeeds(b *testing.B) {
+	ctype, body := []string{"application/json"}, []byte(`{"id":7,"name":"item 7"}`+"\n")
+	route := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header()["Content-Type"] = ctype
+		w.WriteHeader(http.StatusOK)
+		w.Write(body) //nolint:errcheck
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	req := httptest.NewRequestWithContext(ctx, http.MethodGet, "/api/items/7", nil)
+	serve(b, "unguarded", route, req)
+	needs, err := server.Needs(gate(b, "readiness", 1), "dep0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	serve(b, "guarded", needs(route), req)
+}

@@ -31,5 +31,6 @@
 //
 // The files hold one idea each: options.go, server.go (New and Run),
 // shutdown.go, drain.go (the drain and its accounting), timings.go,
-// handler.go, render.go, routes.go, guard.go, conn.go and peer.go.
+// handler.go, render.go, routes.go, guard.go, passive.go (what makes a
+// guard trigger its checks), conn.go and peer.go.
 package server

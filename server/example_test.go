@@ -194,6 +194,60 @@ func ExampleNeeds() {
 	// /healthz 503 {"status":"fail","notes":["phase: ready","failing: readiness/postgres"]}
 }
 
+// A handler that sees Redis fail answers without it and says so: the
+// redis check runs at once rather than an hour later, and the route's next
+// request is refused fast. A 5xx answer or a request timeout would trigger
+// the check the same way.
+func ExampleFailed() {
+	lc := probes.NewLifecycle()
+	ready, _ := readiness.New(lc)
+	var down atomic.Bool
+	_ = ready.Add("redis", probes.CheckFunc(func(context.Context) error {
+		if down.Load() {
+			return errors.New("connection refused")
+		}
+		return nil
+	}), probes.Every(time.Hour), probes.Recheck(10*time.Millisecond))
+
+	needsRedis, _ := server.Needs(ready, "redis")
+	visits := needsRedis(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if down.Load() { // the count failed: welcome the visitor without it
+			server.Failed(w, "redis")
+			fmt.Fprintln(w, "welcome")
+			return
+		}
+		fmt.Fprintln(w, "welcome, visitor 42")
+	}))
+
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- lc.Run(ctx) }()
+	_ = lc.Start()
+	_ = lc.MarkReady()
+	wait := func(want probes.Status) { // until the check has said so
+		for c, _ := ready.Report().Check("redis"); c.Status != want || c.Time.IsZero(); c, _ = ready.Report().Check("redis") {
+			time.Sleep(time.Millisecond)
+		}
+	}
+	visit := func() {
+		rec := httptest.NewRecorder()
+		visits.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/visits", nil))
+		fmt.Print(rec.Code, " ", rec.Body.String())
+	}
+	wait(probes.Pass)
+	visit()
+	down.Store(true) // Redis stops; its check would run again in an hour
+	visit()
+	wait(probes.Fail)
+	visit()
+	stop()
+	<-done
+	// Output:
+	// 200 welcome, visitor 42
+	// 200 welcome
+	// 503 service unavailable: this route needs redis, which is failing
+}
+
 // A named group reports a subset of the checks for a monitor, with the
 // same answers as the gates.
 func ExampleMount() {

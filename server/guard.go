@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/probekit/probes"
@@ -50,6 +51,23 @@ func WarmupGuard(lc *probes.Lifecycle, wait time.Duration) func(http.Handler) ht
 // changes. Put WarmupGuard outside it: warm-up answers first, and a route
 // is guarded by its dependencies only once the service serves.
 //
+// Passive checks: when g can run a check on demand (a Trigger(name string)
+// method, as readiness and liveness gates have), a request that the handler
+// answers with a 5xx status, or whose context has reached its deadline when
+// the handler returns (a timeout set outside the guard, such as
+// http.TimeoutHandler's), triggers each named check, so that an outage is
+// seen after one failed request rather than one interval. Failed does the
+// same for a failure the handler reports itself. A 1xx to 4xx answer, a
+// client that went away (the context cancelled), and the 503 of this
+// package's WarmupGuard, Needs or Shedder nested inside trigger nothing; put
+// other middleware that answers 5xx on its own outside the guard. Trigger
+// bounds the cost: a check runs at most once per its Recheck wait however
+// many requests fail, and the guard calls it inline, with no goroutine or
+// queue of its own. The handler writes through a pooled wrapper that keeps
+// http.Flusher, http.Hijacker, io.ReaderFrom and http.Pusher, and unwraps
+// for http.ResponseController; like any ResponseWriter, it must not be used
+// once the handler has returned.
+//
 // Needs fails when g is nil, when no check is named, or when a name is not
 // one of g's checks.
 func Needs(g probes.Gate, checks ...string) (func(http.Handler) http.Handler, error) {
@@ -66,21 +84,29 @@ func Needs(g probes.Gate, checks ...string) (func(http.Handler) http.Handler, er
 		}
 	}
 	n := &needs{gate: g, checks: slices.Clone(checks)}
+	n.trigger, _ = g.(triggerer)
+	n.writers.New = func() any { return &passive{guard: n} }
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if refuse := n.current(); refuse != nil {
 				unavailable(w, refuse.retry, refuse.body)
 				return
 			}
-			next.ServeHTTP(w, r)
+			if n.trigger == nil {
+				next.ServeHTTP(w, r)
+				return
+			}
+			n.serve(next, w, r)
 		})
 	}, nil
 }
 
 type needs struct {
-	gate   probes.Gate
-	checks []string
-	state  versioned.Cache[*refusal] // nil: every needed check passes or warns
+	gate    probes.Gate
+	checks  []string
+	state   versioned.Cache[*refusal] // nil: every needed check passes or warns
+	trigger triggerer                 // nil: the gate cannot run a check on demand
+	writers sync.Pool                 // of *passive, whose guard is this one
 }
 
 // refusal is the guard's answer while a needed check fails.
@@ -126,8 +152,10 @@ func retryAfter(d time.Duration) []string {
 	return []string{strconv.Itoa(max(1, int(math.Ceil(d.Seconds()))))}
 }
 
-// unavailable answers 503 with Retry-After and a plain-text body.
+// unavailable answers 503 with Retry-After and a plain-text body. The
+// Needs guards around w do not take it for the dependency's failure.
 func unavailable(w http.ResponseWriter, retry []string, body []byte) {
+	markRefused(w)
 	hdr := w.Header()
 	hdr["Retry-After"] = retry
 	hdr["Content-Type"] = hdrText

@@ -71,6 +71,7 @@ type check struct {
 	timer   *time.Timer
 
 	// Guarded by Runner.mu.
+	due         time.Time // when timer is set to fire; see arm
 	inFlight    bool
 	gen         uint64 // execution number
 	recordedGen uint64 // execution whose result is recorded
@@ -187,6 +188,7 @@ func (r *Runner) Run(ctx context.Context) error {
 	}
 	r.state = running
 	r.start = func(c *check) {
+		c.due = time.Now()
 		c.timer = time.AfterFunc(0, func() { r.fire(base, c) })
 	}
 	for _, c := range r.checks {
@@ -242,8 +244,18 @@ func (r *Runner) Trigger(name string) {
 			c.rerun = true // run again once the execution in flight returns
 			return
 		}
-		c.timer.Reset(c.gapLeft())
+		c.arm(c.gapLeft())
 	}
+}
+
+// arm sets c's timer to fire after d; r.mu must be held. A firing
+// before c.due is one that a later arm superseded while it waited for the
+// lock (time.Timer's Reset does not recall a function already started),
+// and fire drops it: without that, triggers racing a firing under load
+// would start executions sooner than the trigger gap.
+func (c *check) arm(d time.Duration) {
+	c.due = time.Now().Add(d)
+	c.timer.Reset(d)
 }
 
 // gapLeft is how long a Trigger must still wait; r.mu must be held.
@@ -264,7 +276,7 @@ func (r *Runner) reschedule(c *check, began time.Time) {
 	}
 	if c.rerun {
 		c.rerun = false
-		c.timer.Reset(c.gapLeft())
+		c.arm(c.gapLeft())
 		return
 	}
 	first := c.cfg.Rechecks()
@@ -278,7 +290,7 @@ func (r *Runner) reschedule(c *check, began time.Time) {
 		c.backoff = first // the first failure, or a pass not yet enough to flip back
 	}
 	if left := c.cfg.Interval - time.Since(began); c.backoff < left {
-		c.timer.Reset(c.backoff)
+		c.arm(c.backoff)
 	}
 }
 
@@ -332,11 +344,11 @@ func (r *Runner) changed() {
 // goroutine waits between executions.
 func (r *Runner) fire(base context.Context, c *check) {
 	r.mu.Lock()
-	if r.state != running {
+	if r.state != running || time.Now().Before(c.due) {
 		r.mu.Unlock()
 		return
 	}
-	c.timer.Reset(c.cfg.Interval)
+	c.arm(c.cfg.Interval)
 	if c.inFlight {
 		// The previous execution hangs past its timeout and ignores its
 		// context. Start no other; count one more failure per interval, so

@@ -641,3 +641,34 @@ func TestRunnerFlapping(t *testing.T) {
 	}
 	t.Logf("marked flapping at outcome %d, cleared at %d", marked, cleared)
 }
+
+// Triggers that race the timer's firing, many goroutines at once, start
+// no execution sooner than the gap after the last one began: a firing
+// that was superseded while it waited for the lock does not run the check
+// again.
+func TestRunnerTriggerRaceIsBounded(t *testing.T) {
+	const gap = 20 * time.Millisecond
+	r := runner.New(clock, nil)
+	var calls atomic.Int64
+	if err := r.Add("db", probes.CheckFunc(func(context.Context) error { calls.Add(1); return nil }),
+		probes.Every(time.Hour), probes.Recheck(gap)); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Background(t, r.Run)
+	testutil.Eventually(t, "first run", func() bool { return calls.Load() == 1 })
+	began := time.Now()
+	var wg sync.WaitGroup
+	for range 64 {
+		wg.Go(func() {
+			for range 3000 {
+				r.Trigger("db")
+			}
+		})
+	}
+	wg.Wait()
+	elapsed := time.Since(began)
+	// One execution at the start, at most one per gap since, one pending.
+	if n, most := calls.Load(), 2+int64(elapsed/gap)+1; n > most {
+		t.Errorf("192000 triggers from 64 goroutines over %s ran the check %d times; want at most %d", elapsed, n, most)
+	}
+}
