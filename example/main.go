@@ -362,13 +362,11 @@ func build(cfg config, log *zap.Logger) (*app.App, error) {
 	warmGuard := server.WarmupGuard(a.Lifecycle, time.Second)
 	var needsDB, needsRedis func(http.Handler) http.Handler
 	if st != nil {
-		st.ready = a.Readiness
 		if needsDB, err = server.Needs(a.Readiness, "postgres"); err != nil {
 			return nil, err
 		}
 	}
 	if vis != nil {
-		vis.ready = a.Readiness
 		if needsRedis, err = server.Needs(a.Readiness, "redis"); err != nil {
 			return nil, err
 		}

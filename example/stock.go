@@ -14,15 +14,13 @@ import (
 
 	"github.com/probekit/probes"
 	"github.com/probekit/probes/app"
-	"github.com/probekit/probes/readiness"
 	"github.com/probekit/probes/readiness/pgxcheck"
 	"github.com/probekit/probes/startup"
 )
 
 // stock serves GET /api/stock/{id} from PostgreSQL.
 type stock struct {
-	pool  *pgxpool.Pool
-	ready *readiness.Gate
+	pool *pgxpool.Pool
 }
 
 const stockRows = 1000
@@ -63,13 +61,10 @@ func (s *stock) serve(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "no such item", http.StatusNotFound)
 		return
 	case err != nil:
-		// The database failed before the check noticed: ask the check now,
-		// so the route guard fails the next requests fast. Not when the
-		// client hung up: that says nothing of the database. Trigger
-		// itself runs the check at most once per Recheck wait.
-		if r.Context().Err() == nil {
-			s.ready.Trigger("postgres")
-		}
+		// The database failed before the check noticed: the route guard
+		// (server.Needs) sees the 5xx and runs the check at once, at most
+		// once per Recheck wait, so the next requests fail fast. A client
+		// that hung up triggers nothing: that says nothing of the database.
 		w.Header().Set("Retry-After", "1")
 		http.Error(w, "service unavailable: the database did not answer", http.StatusServiceUnavailable)
 		return

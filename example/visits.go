@@ -11,7 +11,6 @@ import (
 
 	"github.com/probekit/probes"
 	"github.com/probekit/probes/app"
-	"github.com/probekit/probes/readiness"
 	"github.com/probekit/probes/readiness/redischeck"
 	"github.com/probekit/probes/redact"
 )
@@ -20,8 +19,7 @@ import (
 // route GET /api/visits/{id} alone, which a Redis outage fails fast while
 // the other routes keep serving.
 type visits struct {
-	rdb   *redis.Client
-	ready *readiness.Gate
+	rdb *redis.Client
 }
 
 // newVisits opens a client for url (redis://[:password@]host:port/db).
@@ -48,9 +46,8 @@ func (v *visits) serve(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	n, err := v.rdb.Incr(ctx, "visits:"+chi.URLParam(r, "id")).Result()
 	if err != nil {
-		if r.Context().Err() == nil {
-			v.ready.Trigger("redis") // as the stock route does for PostgreSQL
-		}
+		// The guard sees the 503 and runs the redis check at once, as for
+		// the stock route.
 		w.Header().Set("Retry-After", "1")
 		http.Error(w, "service unavailable: redis did not answer", http.StatusServiceUnavailable)
 		return
