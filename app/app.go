@@ -40,6 +40,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -112,6 +113,12 @@ type Config struct {
 	// ProbeListener, when set, is bound already and used instead of
 	// ProbeAddr.
 	ProbeListener net.Listener
+	// ServeWhileWarming serves Handler during the warm-up too. Default
+	// false: until the warm-up has finished, Handler's requests get 503
+	// with Retry-After (server.WarmupGuard), so that nothing is served
+	// from a half-loaded state; the probes, the page and /metrics answer
+	// throughout.
+	ServeWhileWarming bool
 	// ProbesOnAddr serves the probe listener's routes on Addr instead,
 	// ahead of Handler: a request whose path the probes serve gets the
 	// probes, any other Handler. Default false: a listener of their own,
@@ -149,6 +156,10 @@ type Config struct {
 	// cordon, uncordon), open to this uid and root. Run binds it. Default:
 	// none.
 	AdminSocket string
+	// AdminUIDs are more Unix users let in on the admin socket, besides the
+	// service's own uid and root (admin.AllowUIDs); the socket's file mode
+	// must let them connect too. Default: none.
+	AdminUIDs []uint32
 	// AgentAddr is where HAProxy's agent check is answered (package
 	// haproxy). Run binds it. Default: none.
 	AgentAddr string
@@ -192,8 +203,13 @@ type App struct {
 	// GRPCAddr is where gRPC health answers, as the part that serves it
 	// (grpchealth.Part) sets it; "" for none.
 	GRPCAddr string
+	// MetricsPath is where metrics are served on the probe listener, as the
+	// part that serves them (metrics.Part) sets it; "" for none. Deployment
+	// writes Prometheus's scrape annotations for it.
+	MetricsPath string
 
 	cfg   Config
+	base  *zap.Logger // the logger given, without the identity
 	opts  []server.Option
 	built []func(*server.Server) error
 	srv   *server.Server
@@ -215,6 +231,18 @@ type PartFunc func(a *App) error
 // Attach calls f(a).
 func (f PartFunc) Attach(a *App) error { return f(a) }
 
+// NewPart returns a Part named name (such as `pgxcheck.Part("postgres")`)
+// that attach adds: the name is what New's errors call it.
+func NewPart(name string, attach func(a *App) error) Part { return named{name, attach} }
+
+type named struct {
+	name   string
+	attach func(*App) error
+}
+
+func (n named) Attach(a *App) error { return n.attach(a) }
+func (n named) String() string      { return n.name }
+
 // New assembles the service cfg describes. Nothing is bound and nothing
 // runs until Run. It fails with every error of cfg at once, each naming
 // its field, or with the first part that fails, naming it.
@@ -232,14 +260,15 @@ func New(cfg Config) (*App, error) {
 	}
 	a := &App{Lifecycle: probes.NewLifecycle(lcOpts...), cfg: cfg}
 	lc := a.Lifecycle
-	a.Log = zap.NewNop()
+	a.base = zap.NewNop()
 	switch {
 	case cfg.Logger != nil:
-		a.Log = cfg.Logger
+		a.base = cfg.Logger
 	case cfg.Slog != nil:
-		a.Log = logs.FromSlog(cfg.Slog)
+		a.base = logs.FromSlog(cfg.Slog)
 	}
-	a.Log = logs.Identified(a.Log, lc.Identity())
+	// The server and admin name the identity on their lines themselves.
+	a.Log = logs.Identified(a.base, lc.Identity())
 	a.Info = server.Info{Version: cfg.APIVersion, ServiceID: lc.Identity().Service, ReleaseID: lc.Identity().Release, Description: cfg.Description}
 
 	var err error
@@ -272,7 +301,11 @@ func New(cfg Config) (*App, error) {
 			return nil, fmt.Errorf("app: Config.Parts[%d] is nil", i)
 		}
 		if err := p.Attach(a); err != nil {
-			return nil, fmt.Errorf("app: Config.Parts[%d] (%T): %w", i, p, err)
+			what := fmt.Sprintf("%T", p)
+			if n, ok := p.(fmt.Stringer); ok {
+				what = n.String()
+			}
+			return nil, fmt.Errorf("app: Config.Parts[%d] (%s): %w", i, what, err)
 		}
 	}
 	// systemd last: it reads the gates as they are when it is built.
@@ -332,6 +365,9 @@ func (c *Config) validate() error {
 	if c.ProbesOnAddr && (c.ProbeListener != nil || c.ProbeAddr != "") {
 		bad("ProbesOnAddr", "with a ProbeAddr or ProbeListener of their own; give one")
 	}
+	if c.Addr != "" && c.Addr == c.ProbeAddr {
+		bad("ProbeAddr", "%q is Addr too; to serve the probes on Addr, set ProbesOnAddr", c.ProbeAddr)
+	}
 	if c.ProbesOnAddr && c.Handler == nil {
 		bad("ProbesOnAddr", "without a Handler: the probes need a listener; leave ProbesOnAddr false")
 	}
@@ -382,14 +418,18 @@ func buildRelease() string {
 // operators adds the admin socket and HAProxy's agent, when asked.
 func (a *App) operators() error {
 	if path := a.cfg.AdminSocket; path != "" {
-		h, err := admin.New(a.Lifecycle, admin.Logger(a.Log), admin.Service(a.Info))
+		opts := []admin.Option{admin.Logger(a.base), admin.Service(a.Info)}
+		if len(a.cfg.AdminUIDs) > 0 {
+			opts = append(opts, admin.AllowUIDs(a.cfg.AdminUIDs...))
+		}
+		h, err := admin.New(a.Lifecycle, opts...)
 		if err != nil {
 			return fmt.Errorf("app: Config.AdminSocket: %w", err)
 		}
 		a.Serve("admin", func() (server.Peer, error) {
 			ln, err := admin.ListenUnix(path)
 			if err != nil {
-				return nil, fmt.Errorf("Config.AdminSocket: %w", err)
+				return nil, err
 			}
 			peer, err := h.Serving(ln)
 			if err != nil {
@@ -411,7 +451,7 @@ func (a *App) operators() error {
 		a.Serve("haproxy agent", func() (server.Peer, error) {
 			ln, err := net.Listen("tcp", addr)
 			if err != nil {
-				return nil, fmt.Errorf("Config.AgentAddr: %w", err)
+				return nil, err
 			}
 			peer, err := agent.Serving(ln)
 			if err != nil {
@@ -435,7 +475,7 @@ func (a *App) server() (*server.Server, error) {
 	case c.DrainProbes > 0:
 		drain = server.DrainUntilProbed(a.Handlers.Readiness, c.DrainProbes, cmp.Or(c.Drain, server.DefaultDrainDelay))
 	}
-	opts := []server.Option{drain, server.ShutdownTimeout(cmp.Or(c.ShutdownTimeout, server.DefaultShutdownTimeout)), server.Logger(a.Log)}
+	opts := []server.Option{drain, server.ShutdownTimeout(cmp.Or(c.ShutdownTimeout, server.DefaultShutdownTimeout)), server.Logger(a.base)}
 	switch {
 	case c.ProbesOnAddr:
 	case c.ProbeListener != nil:
@@ -446,6 +486,9 @@ func (a *App) server() (*server.Server, error) {
 	var hs *http.Server
 	if c.Handler != nil {
 		h := c.Handler
+		if !c.ServeWhileWarming {
+			h = server.WarmupGuard(a.Lifecycle, time.Second)(h)
+		}
 		if c.ProbesOnAddr {
 			h = probesFirst(a.Probes, h)
 		}
@@ -546,6 +589,9 @@ func (a *App) Deployment(d deployspec.Deployment) (string, error) {
 	if d.AppAddr == "" {
 		d.AppAddr = a.appAddr()
 	}
+	if d.MetricsPath == "" {
+		d.MetricsPath = a.MetricsPath
+	}
 	return d.YAML()
 }
 
@@ -571,5 +617,17 @@ func (a *App) SystemdTimeouts() (string, error) {
 func (a *App) Run(ctx context.Context) error {
 	defer a.History.Close()
 	defer a.Page.Close()
-	return a.srv.Run(ctx)
+	err := a.srv.Run(ctx)
+	var bind *server.BindError
+	if !errors.As(err, &bind) {
+		return err
+	}
+	field := map[string]string{"listener": "Addr", "probe listener": "ProbeAddr", "admin": "AdminSocket", "haproxy agent": "AgentAddr"}[bind.Listener]
+	if field == "" {
+		return fmt.Errorf("app: %s: %w", bind.Listener, bind.Err) // a part's
+	}
+	if field == "AdminSocket" && errors.Is(bind.Err, fs.ErrNotExist) {
+		return fmt.Errorf("app: Config.AdminSocket %q: its directory does not exist; create it first: %w", a.cfg.AdminSocket, bind.Err)
+	}
+	return fmt.Errorf("app: Config.%s: %w", field, bind.Err)
 }

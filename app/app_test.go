@@ -25,6 +25,7 @@ import (
 
 	"github.com/probekit/probes"
 	"github.com/probekit/probes/app"
+	"github.com/probekit/probes/deployspec"
 	"github.com/probekit/probes/grpchealth"
 	"github.com/probekit/probes/internal/exporttest"
 	"github.com/probekit/probes/internal/testenv/testutil"
@@ -117,6 +118,10 @@ func TestWholeService(t *testing.T) {
 	if code := status(t, probe+"/startupz", ""); code != 503 {
 		t.Errorf("startup while warming: %d, want 503", code)
 	}
+	// The API is guarded by default: nothing is served half-loaded.
+	if code := status(t, "http://"+addr+"/api/hello", ""); code != 503 {
+		t.Errorf("the API while warming: %d, want 503", code)
+	}
 	close(loaded)
 	testutil.Eventually(t, "ready", func() bool { return status(t, probe+"/readyz", "") == 200 })
 	testutil.Eventually(t, "the check's failure seen", func() bool {
@@ -203,6 +208,12 @@ func TestWholeService(t *testing.T) {
 	// Every library line names the service and the instance; none holds
 	// the secret.
 	for _, e := range logs.All() {
+		seen := map[string]int{}
+		for _, f := range e.Context {
+			if seen[f.Key]++; seen[f.Key] == 2 {
+				t.Errorf("log line %q has %s twice", e.Message, f.Key)
+			}
+		}
 		m := e.ContextMap()
 		if m["service"] != "shop" || m["instance"] != "shop-0" {
 			t.Errorf("log line %q without the identity: %v", e.Message, m)
@@ -268,5 +279,33 @@ func mustJSON(t *testing.T, s string, v any) {
 	t.Helper()
 	if err := json.Unmarshal([]byte(s), v); err != nil {
 		t.Fatalf("%v: %s", err, s)
+	}
+}
+
+// TestDeploymentScrapes: with metrics.Part, the App's Deployment has
+// Prometheus's scrape annotations for /metrics on the probe port, and a
+// loopback address is refused, naming it, rather than written into probes
+// that would always fail.
+func TestDeploymentScrapes(t *testing.T) {
+	a, err := app.New(app.Config{Name: "shop", Handler: http.NotFoundHandler(), ProbeAddr: ":9001",
+		Parts: []app.Part{metrics.Part(prometheus.NewRegistry())}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	y, err := a.Deployment(deployspec.Deployment{Name: "shop", Image: "shop:1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`prometheus.io/port: "9001"`, "prometheus.io/path: /metrics", `probes.probekit.dev/service: "warmup-deadline=5m probe-addr=:9001"`} {
+		if !strings.Contains(y, want) {
+			t.Errorf("the Deployment lacks %s:\n%s", want, y)
+		}
+	}
+	lo, err := app.New(app.Config{Name: "shop", Handler: http.NotFoundHandler(), ProbeAddr: "127.0.0.1:9001"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := lo.Deployment(deployspec.Deployment{Name: "shop", Image: "shop:1"}); err == nil || !strings.Contains(err.Error(), "loopback") {
+		t.Errorf("a loopback probe address: %v, want it refused", err)
 	}
 }

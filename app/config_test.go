@@ -42,6 +42,7 @@ func TestConfigErrors(t *testing.T) {
 		want string
 	}{
 		{app.Config{DrainMin: time.Second}, "Config.DrainMin: 1s without DrainQuiet"},
+		{app.Config{Handler: http.NotFoundHandler(), Addr: ":9000", ProbeAddr: ":9000"}, "Config.ProbeAddr: \":9000\" is Addr too; to serve the probes on Addr, set ProbesOnAddr"},
 		{app.Config{Logger: zap.NewNop(), Slog: slogDiscard()}, "Config.Slog: and Logger both set"},
 		{app.Config{ProbesOnAddr: true}, "Config.ProbesOnAddr: without a Handler"},
 		{app.Config{Parts: []app.Part{nil}}, "Config.Parts[0] is nil"},
@@ -64,9 +65,9 @@ func TestRunBindFails(t *testing.T) {
 		cfg  app.Config
 		want string
 	}{
-		{app.Config{Handler: http.NotFoundHandler(), Addr: taken.Addr().String(), ProbeAddr: testutil.FreeAddr(t)}, "address already in use"},
-		{app.Config{Handler: http.NotFoundHandler(), Addr: testutil.FreeAddr(t), ProbeAddr: taken.Addr().String()}, "probe listener"},
-		{app.Config{ProbeAddr: testutil.FreeAddr(t), AdminSocket: filepath.Join(t.TempDir(), "no", "such", "dir", "admin.sock")}, "Config.AdminSocket"},
+		{app.Config{Handler: http.NotFoundHandler(), Addr: taken.Addr().String(), ProbeAddr: testutil.FreeAddr(t)}, "app: Config.Addr: listen tcp"},
+		{app.Config{Handler: http.NotFoundHandler(), Addr: testutil.FreeAddr(t), ProbeAddr: taken.Addr().String()}, "app: Config.ProbeAddr: listen tcp"},
+		{app.Config{ProbeAddr: testutil.FreeAddr(t), AdminSocket: filepath.Join(t.TempDir(), "no", "such", "dir", "admin.sock")}, "its directory does not exist; create it first"},
 		{app.Config{ProbeAddr: testutil.FreeAddr(t), AgentAddr: taken.Addr().String()}, "Config.AgentAddr"},
 	} {
 		a, err := app.New(tc.cfg)

@@ -20,7 +20,7 @@ const DefaultCloseTimeout = 5 * time.Second
 // (startup.Gate.Task): startup passes, and readiness may, once every task
 // has finished.
 func Task(name string, fn startup.TaskFunc) Part {
-	return PartFunc(func(a *App) error { return a.Startup.Task(name, fn) })
+	return NewPart(fmt.Sprintf("app.Task(%q)", name), func(a *App) error { return a.Startup.Task(name, fn) })
 }
 
 // Check is a Part that adds a check of a dependency to the readiness gate
@@ -29,7 +29,7 @@ func Task(name string, fn startup.TaskFunc) Part {
 // with their Owned option: pgxcheck.Owned, redischeck.Owned), the client
 // is closed after the server has stopped, within DefaultCloseTimeout (5s).
 func Check(name string, c probes.Checker, opts ...probes.CheckOption) Part {
-	return PartFunc(func(a *App) error {
+	return NewPart(fmt.Sprintf("app.Check(%q)", name), func(a *App) error {
 		if err := a.Readiness.Add(name, c, opts...); err != nil {
 			return err
 		}
@@ -42,7 +42,7 @@ func Check(name string, c probes.Checker, opts ...probes.CheckOption) Part {
 // liveness gate (liveness.Gate.Add): never a dependency, or every instance
 // restarts when it blips.
 func SelfCheck(name string, c probes.Checker, opts ...probes.CheckOption) Part {
-	return PartFunc(func(a *App) error {
+	return NewPart(fmt.Sprintf("app.SelfCheck(%q)", name), func(a *App) error {
 		if err := a.Liveness.Add(name, c, opts...); err != nil {
 			return err
 		}
@@ -76,7 +76,7 @@ func (a *App) closes(name string, c probes.Checker) {
 // process. fn runs from Run until the shutdown cancels ctx; an error it
 // returns (other than ctx's) stops the service.
 func Worker(name string, within time.Duration, fn func(ctx context.Context, beat *liveness.Heartbeat) error) Part {
-	return PartFunc(func(a *App) error {
+	return NewPart(fmt.Sprintf("app.Worker(%q)", name), func(a *App) error {
 		if fn == nil {
 			return fmt.Errorf("Worker(%q): fn is nil", name)
 		}

@@ -4,6 +4,7 @@ package deployspec
 
 import (
 	"cmp"
+	"net"
 	"errors"
 	"fmt"
 	"regexp"
@@ -75,6 +76,11 @@ func (d Deployment) YAML() (string, error) {
 	if err != nil {
 		return "", err
 	}
+	for _, a := range []struct{ field, addr string }{{"Deployment.AppAddr", d.AppAddr}, {"Service.ProbeAddr", d.Service.ProbeAddr}, {"Service.GRPCAddr", d.Service.GRPCAddr}} {
+		if host, port, err := net.SplitHostPort(a.addr); err == nil && loopback(host) {
+			return "", fmt.Errorf("deployspec: %s %q listens on loopback, which the kubelet and the other pods cannot reach: listen on :%s (or 0.0.0.0:%s)", a.field, a.addr, port, port)
+		}
+	}
 	p, err := Compute(d.Service, d.GRPC)
 	if err != nil {
 		return "", err
@@ -110,7 +116,9 @@ spec:
       annotations:
         # what the service takes to stop, hooks included: probelint checks the grace period against it
         %[3]s: %[4]s
-`, scalar(d.Name), cmp.Or(d.Replicas, 2), StopAnnotation, scalar(FormatStop(d.Service.Stop)))
+        # its warm-up deadline and where its probes answer: probelint checks the probes against them
+        %[5]s: %[6]s
+`, scalar(d.Name), cmp.Or(d.Replicas, 2), StopAnnotation, scalar(FormatStop(d.Service.Stop)), ServiceAnnotation, scalar(FormatService(d.Service)))
 	if d.MetricsPath != "" {
 		fmt.Fprintf(&b, `        prometheus.io/scrape: "true"
         prometheus.io/port: "%d"

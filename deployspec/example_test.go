@@ -95,6 +95,8 @@ func ExampleDeployment() {
 	//       annotations:
 	//         # what the service takes to stop, hooks included: probelint checks the grace period against it
 	//         probes.probekit.dev/stop: "drain=5s on-drain=0s shutdown-timeout=15s after-close=0s stop=23s"
+	//         # its warm-up deadline and where its probes answer: probelint checks the probes against them
+	//         probes.probekit.dev/service: "warmup-deadline=2m probe-addr=0.0.0.0:8081"
 	//         prometheus.io/scrape: "true"
 	//         prometheus.io/port: "8081"
 	//         prometheus.io/path: /metrics

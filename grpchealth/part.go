@@ -18,7 +18,7 @@ import (
 // with ServerOptions() among its options, and register the service's own
 // services on it before Run.
 func Part(gs *grpc.Server, addr string, opts ...Option) app.Part {
-	return app.PartFunc(func(a *app.App) error {
+	return app.NewPart("grpchealth.Part", func(a *app.App) error {
 		if gs == nil {
 			return errors.New("grpchealth: Part(nil, ...): need a *grpc.Server")
 		}

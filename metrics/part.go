@@ -26,7 +26,7 @@ type Registry interface {
 // at once and each within 5 s, so that a flood of scrapes cannot take the
 // CPU from the application.
 func Part(reg Registry, opts ...Option) app.Part {
-	return app.PartFunc(func(a *app.App) error {
+	return app.NewPart("metrics.Part", func(a *app.App) error {
 		if reg == nil {
 			return errors.New("metrics: Part(nil): need a registry, such as prometheus.NewRegistry()")
 		}
@@ -35,6 +35,7 @@ func Part(reg Registry, opts ...Option) app.Part {
 			return err
 		}
 		a.Monitor("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{MaxRequestsInFlight: 4, Timeout: 5 * time.Second}))
+		a.MetricsPath = "/metrics"
 		a.Built(func(s *server.Server) error { return m.Server(s) })
 		return nil
 	})

@@ -13,7 +13,7 @@ import (
 // exporter, or the Prometheus exporter's handler mounted with
 // app.App.Monitor) is the service's MeterProvider's to do.
 func Part(mp metric.MeterProvider, opts ...Option) app.Part {
-	return app.PartFunc(func(a *app.App) error {
+	return app.NewPart("otelprobes.Part", func(a *app.App) error {
 		m, err := Register(mp, a.Lifecycle, opts...)
 		if err != nil {
 			return err

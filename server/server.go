@@ -223,7 +223,7 @@ func (s *Server) bind() (ln, probeLn net.Listener, err error) {
 	if s.hs != nil {
 		if ln = s.cfg.listener; ln == nil {
 			if ln, err = listen(s.hs.Addr); err != nil {
-				return nil, nil, fmt.Errorf("server: %w", err)
+				return nil, nil, &BindError{Listener: "listener", Err: err}
 			}
 			bound = append(bound, ln)
 		}
@@ -231,7 +231,7 @@ func (s *Server) bind() (ln, probeLn net.Listener, err error) {
 	if s.probe != nil {
 		if probeLn = s.cfg.probeLn; probeLn == nil {
 			if probeLn, err = listen(s.cfg.probeAddr); err != nil {
-				return nil, nil, fmt.Errorf("server: probe listener: %w", err)
+				return nil, nil, &BindError{Listener: "probe listener", Err: err}
 			}
 			bound = append(bound, probeLn)
 		}
@@ -239,13 +239,27 @@ func (s *Server) bind() (ln, probeLn net.Listener, err error) {
 	for _, a := range s.cfg.also {
 		if b, ok := a.svc.(*onRun); ok {
 			if err := b.bind(); err != nil {
-				return nil, nil, fmt.Errorf("server: %s: %w", a.name, err)
+				return nil, nil, &BindError{Listener: a.name, Err: err}
 			}
 			bound = append(bound, b)
 		}
 	}
 	return ln, probeLn, nil
 }
+
+// BindError is Run's error when it cannot bind what it serves, before it
+// has served anything: Listener says which ("listener" for the HTTP
+// server's, "probe listener", or the name given to Also for a peer made
+// with BindOnRun).
+type BindError struct {
+	Listener string
+	Err      error
+}
+
+func (e *BindError) Error() string { return "server: " + e.Listener + ": " + e.Err.Error() }
+
+// Unwrap returns the bind's own error.
+func (e *BindError) Unwrap() error { return e.Err }
 
 // listen listens on addr as http.Server.ListenAndServe does.
 func listen(addr string) (net.Listener, error) {

@@ -593,6 +593,11 @@ func lintDoc(r *report, file string, root *yaml.Node, svc serviceOf, only string
 	if bad != nil {
 		r.findings = append(r.findings, finding{file: file, line: stopLine, subject: fmt.Sprintf("%s %q", kind, nameOf(root)), Finding: *bad})
 	}
+	serviceLine := lineOf(root, append(slices.Clone(at[:len(at)-1]), "metadata", "annotations", deployspec.ServiceAnnotation))
+	own, described, badService := serviceAnnotation(tmpl.Annotations)
+	if badService != nil {
+		r.findings = append(r.findings, finding{file: file, line: serviceLine, subject: fmt.Sprintf("%s %q", kind, nameOf(root)), Finding: *badService})
+	}
 	for _, i := range picked {
 		c := spec.Containers[i]
 		cpath := append(slices.Clone(at), "containers", strconv.Itoa(i))
@@ -601,6 +606,11 @@ func lintDoc(r *report, file string, root *yaml.Node, svc serviceOf, only string
 			return fmt.Errorf("%s:%d: container %q: args: %w", file, lineOf(root, append(slices.Clone(cpath), "args")), c.Name, err)
 		}
 		s := in.svc
+		if described {
+			// The service's own word on its deadline and addresses, above
+			// the flags: whatever its flags are called.
+			s.WarmupDeadline, s.ProbeAddr, s.GRPCAddr = own.WarmupDeadline, own.ProbeAddr, own.GRPCAddr
+		}
 		subject := fmt.Sprintf("container %q", c.Name)
 		if annotated {
 			s.Stop = stop

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/probekit/probes/deployspec"
 	"github.com/probekit/probes/server"
@@ -71,6 +72,18 @@ func bare(t *testing.T, text string) string {
 	return strings.Join(slices.Delete(lines, i-1, i+1), "")
 }
 
+// withoutService is text without its service annotation and the comment
+// above it: a manifest whose deadline and addresses are the settings'.
+func withoutService(t *testing.T, text string) string {
+	t.Helper()
+	lines := strings.SplitAfter(text, "\n")
+	i := slices.IndexFunc(lines, func(l string) bool { return strings.Contains(l, deployspec.ServiceAnnotation+": ") })
+	if i < 1 || !strings.Contains(lines[i-1], "# ") {
+		t.Fatalf("no %s annotation under its comment", deployspec.ServiceAnnotation)
+	}
+	return strings.Join(slices.Delete(lines, i-1, i+1), "")
+}
+
 // Each manifest is the right one but for one fault: exit 1, and the
 // report names the rule, the file and the line of the field at fault.
 func TestEachRule(t *testing.T) {
@@ -91,7 +104,7 @@ func TestEachRule(t *testing.T) {
 		{"the API's port", "              path: /livez\n              port: probes", "              path: /livez\n              port: 8080", nil, "probe-port", "port: 8080"},
 		{"a port name not declared", "              path: /readyz\n              port: probes", "              path: /readyz\n              port: probe", nil, "probe-port", "port: probe"},
 		{"no readiness", "          readinessProbe:\n            httpGet:\n              path: /readyz\n              port: probes\n", "          readinessProbe:\n            tcpSocket:\n              port: probes\n", nil, "probe-target", "tcpSocket:"},
-		{"probes on loopback", "", "", []string{"-probe-addr=127.0.0.1:8081"}, "probe-listen", "args:"},
+		{"probes on loopback, as the service says", "probe-addr=0.0.0.0:8081\"", "probe-addr=127.0.0.1:8081\"", nil, "probe-listen", "args:"},
 		{"a preStop sleep past a Duration", "          ports:\n", "          lifecycle:\n            preStop:\n              sleep:\n                seconds: 18446744074\n          ports:\n", nil, "grace-period", "terminationGracePeriodSeconds: 28"},
 	}
 	for _, tt := range tests {
@@ -166,8 +179,8 @@ func TestUnreadable(t *testing.T) {
 		name, text, want string
 	}{
 		{"bad YAML", "apiVersion: v1\nkind: Pod\n  metadata: {}\n", ":3: not YAML"},
-		{"misspelt field", strings.Replace(good, "periodSeconds: 1\n", "periodSecond: 1\n", 1), `:79: Deployment does not decode as Kubernetes has it: unknown field "spec.template.spec.containers[0].readinessProbe.periodSecond"`},
-		{"a field in another case", strings.Replace(good, "            periodSeconds: 1\n", "            periodSeconds: 30\n            periodseconds: 1\n", 1), `:80: Deployment does not decode as Kubernetes has it: unknown field "spec.template.spec.containers[0].readinessProbe.periodseconds"`},
+		{"misspelt field", strings.Replace(good, "periodSeconds: 1\n", "periodSecond: 1\n", 1), `:81: Deployment does not decode as Kubernetes has it: unknown field "spec.template.spec.containers[0].readinessProbe.periodSecond"`},
+		{"a field in another case", strings.Replace(good, "            periodSeconds: 1\n", "            periodSeconds: 30\n            periodseconds: 1\n", 1), `:82: Deployment does not decode as Kubernetes has it: unknown field "spec.template.spec.containers[0].readinessProbe.periodseconds"`},
 		{"no kind", "a: 1\n", ":1: no kind"},
 		{"misspelt budget field", strings.Replace(goodBudget, "unhealthyPodEvictionPolicy", "unhealthyPodEvictionPolicies", 1), `:7: PodDisruptionBudget does not decode as Kubernetes has it: unknown field "spec.unhealthyPodEvictionPolicies"`},
 	} {
@@ -584,5 +597,28 @@ func TestBudgetAcrossDocuments(t *testing.T) {
 				t.Errorf("reported at line %d, %q; want the budget's line with %q", n, lines[max(n-1, 0)], tt.line)
 			}
 		})
+	}
+}
+
+// TestServiceAnnotationDecides: a manifest generated for a service off the
+// defaults (probes on 9001, a 2m deadline) lints clean with no settings
+// typed, as the annotation says them; without the annotation the typed
+// loopback address is still caught; a malformed annotation is a finding.
+func TestServiceAnnotationDecides(t *testing.T) {
+	d := deployspec.Deployment{Name: "shop", Image: "shop:1", AppAddr: ":8080", Service: deployspec.Service{
+		WarmupDeadline: 2 * time.Minute, ProbeAddr: ":9001", Stop: server.Timings{Drain: 5 * time.Second, ShutdownTimeout: 15 * time.Second}}}
+	text, err := d.YAML()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, out, errOut := lint(t, write(t, "shop.yaml", text)); code != clean {
+		t.Errorf("a generated manifest off the defaults, no settings typed: exit %d\n%s%s", code, out, errOut)
+	}
+	if code, out, _ := lint(t, "-probe-addr=127.0.0.1:8081", write(t, "bare.yaml", withoutService(t, base(t)))); code != unsafe || !strings.Contains(out, "probe-listen") {
+		t.Errorf("typed loopback without the annotation: exit %d\n%s", code, out)
+	}
+	broken := strings.Replace(text, "warmup-deadline=2m", "warmup-deadline=soon", 1)
+	if code, out, _ := lint(t, write(t, "broken.yaml", broken)); code != unsafe || !strings.Contains(out, "service-annotation") || !strings.Contains(out, "not a positive duration") {
+		t.Errorf("a malformed service annotation: exit %d\n%s", code, out)
 	}
 }

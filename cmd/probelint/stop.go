@@ -113,3 +113,26 @@ func fromAnnotation(f deployspec.Finding) deployspec.Finding {
 	}
 	return f
 }
+
+// serviceAnnotation reads the pod template's service annotation
+// (deployspec.ServiceAnnotation): the warm-up deadline and the addresses,
+// and true, when it has one that reads; a finding when it has one that
+// does not (the settings then decide).
+func serviceAnnotation(annotations map[string]string) (deployspec.Service, bool, *deployspec.Finding) {
+	v, ok := annotations[deployspec.ServiceAnnotation]
+	if !ok {
+		return deployspec.Service{}, false, nil
+	}
+	s, err := deployspec.ParseService(v)
+	if err != nil {
+		return deployspec.Service{}, false, &deployspec.Finding{
+			Rule:  "service-annotation",
+			Field: "metadata.annotations." + deployspec.ServiceAnnotation,
+			Problem: fmt.Sprintf("annotation %s does not read: %s; the probes are checked against the settings instead",
+				deployspec.ServiceAnnotation, strings.TrimPrefix(err.Error(), "deployspec: ")),
+			Fix: fmt.Sprintf("generate the manifest again from the service (deployspec.Deployment.YAML), or write it as deployspec.FormatService does: %q",
+				deployspec.FormatService(deployspec.Service{WarmupDeadline: 2 * time.Minute, ProbeAddr: ":8081"})),
+		}
+	}
+	return s, true, nil
+}

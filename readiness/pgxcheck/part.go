@@ -1,6 +1,8 @@
 package pgxcheck
 
 import (
+	"fmt"
+
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/probekit/probes"
@@ -13,7 +15,7 @@ import (
 // another). With Owned, the pool is closed after the server has
 // stopped. An invalid option fails app.New, naming the part.
 func Part(name string, pool *pgxpool.Pool, opts ...Option) app.Part {
-	return app.PartFunc(func(a *app.App) error {
+	return app.NewPart(fmt.Sprintf("pgxcheck.Part(%q)", name), func(a *app.App) error {
 		c, err := New(pool, opts...)
 		if err != nil {
 			return err

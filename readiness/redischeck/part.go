@@ -1,6 +1,8 @@
 package redischeck
 
 import (
+	"fmt"
+
 	"github.com/redis/go-redis/v9"
 
 	"github.com/probekit/probes"
@@ -13,7 +15,7 @@ import (
 // another). With Owned, the client is closed after the server has
 // stopped. An invalid option fails app.New, naming the part.
 func Part(name string, client redis.UniversalClient, opts ...Option) app.Part {
-	return app.PartFunc(func(a *app.App) error {
+	return app.NewPart(fmt.Sprintf("redischeck.Part(%q)", name), func(a *app.App) error {
 		c, err := New(client, opts...)
 		if err != nil {
 			return err
