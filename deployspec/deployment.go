@@ -4,9 +4,9 @@ package deployspec
 
 import (
 	"cmp"
-	"net"
 	"errors"
 	"fmt"
+	"net"
 	"regexp"
 	"strconv"
 	"strings"
