@@ -38,11 +38,28 @@ func logCordon(log *zap.Logger, c probes.CordonChange) {
 	}
 }
 
-// logChanges returns a watcher (probes.Lifecycle.Watch) that logs every
-// move, cordon change, and change of a gate's verdict, a check's verdict
-// or a warm-up task's state, by comparing each gate's report with the one
-// before; a gate built later is logged from its first change on.
-func logChanges(log *zap.Logger, lc *probes.Lifecycle) func(probes.Change) {
+// changes hears what watchChanges tells: every move, every cordon change,
+// and every change of a gate's report with the report before it. The log
+// and the termination message are its two.
+type changes interface {
+	moved(t probes.Transition)
+	cordonChanged(c probes.CordonChange)
+	reportChanged(prev, cur *probes.Report)
+}
+
+// logSink logs what it hears.
+type logSink struct{ log *zap.Logger }
+
+func (l logSink) moved(t probes.Transition)              { logTransition(l.log, t) }
+func (l logSink) cordonChanged(c probes.CordonChange)    { logCordon(l.log, c) }
+func (l logSink) reportChanged(prev, cur *probes.Report) { logDiff(l.log, prev, cur) }
+
+// watchChanges returns a watcher (probes.Lifecycle.Watch) that tells each
+// of to every move, cordon change, and change of a gate's verdict, a
+// check's verdict or a warm-up task's state, comparing each gate's report
+// with the one before, once for all of them; a gate built later is told
+// from its first change on.
+func watchChanges(lc *probes.Lifecycle, to ...changes) func(probes.Change) {
 	var mu sync.Mutex
 	prev := map[probes.Kind]probes.Report{}
 	for _, g := range lc.Gates() {
@@ -51,9 +68,13 @@ func logChanges(log *zap.Logger, lc *probes.Lifecycle) func(probes.Change) {
 	return func(c probes.Change) {
 		switch c.Kind {
 		case probes.Moved:
-			logTransition(log, c.Move)
+			for _, t := range to {
+				t.moved(c.Move)
+			}
 		case probes.CordonChanged:
-			logCordon(log, c.Cordon)
+			for _, t := range to {
+				t.cordonChanged(c.Cordon)
+			}
 		case probes.VerdictChanged:
 			g := lc.Gate(c.Gate)
 			if g == nil {
@@ -63,7 +84,9 @@ func logChanges(log *zap.Logger, lc *probes.Lifecycle) func(probes.Change) {
 			defer mu.Unlock()
 			cur := g.Report()
 			if was, ok := prev[c.Gate]; ok {
-				logDiff(log, &was, &cur)
+				for _, t := range to {
+					t.reportChanged(&was, &cur)
+				}
 			}
 			prev[c.Gate] = cur
 		}
