@@ -6,7 +6,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os"
@@ -98,14 +97,22 @@ func sendSignal(t *testing.T) {
 	}
 }
 
-// described renders msg as kubectl describe pod shows a container that
-// was restarted after a Run that returned err (a service exits 1 on an
-// error, as the example does), through the same tab writer settings and
-// lines as kubectl's describeStatus.
-func described(msg string, err error, started, finished time.Time) string {
-	reason, code := "Completed", 0
+// exitCode is the exit status of a service whose Run returned err: 1 for
+// an error, as the example's, 0 otherwise.
+func exitCode(err error) int {
 	if err != nil {
-		reason, code = "Error", 1
+		return 1
+	}
+	return 0
+}
+
+// described renders msg as kubectl describe pod shows a container
+// restarted after it exited with code, through the same tab writer
+// settings and lines as kubectl's describeStatus.
+func described(msg string, code int, started, finished time.Time) string {
+	reason := "Completed"
+	if code != 0 {
+		reason = "Error"
 	}
 	var b strings.Builder
 	w := tabwriter.NewWriter(&b, 0, 8, 2, ' ', 0)
@@ -145,7 +152,7 @@ func TestTerminationMessageStop(t *testing.T) {
 		t.Fatalf("Run: %v", err)
 	}
 	msg := readMessage(t, path)
-	t.Logf("\n%s", described(msg, err, began, time.Now()))
+	t.Logf("\n%s", described(msg, exitCode(err), began, time.Now()))
 	lines := strings.Split(msg, "\n")
 	if lines[0] != want {
 		t.Errorf("after Run: got first line %q, want %q", lines[0], want)
@@ -401,7 +408,7 @@ func TestTerminationMessageCauses(t *testing.T) {
 			}
 			err := wait(t, done)
 			msg := readMessage(t, path)
-			t.Logf("Run: %v\n%s", err, described(msg, err, began, time.Now()))
+			t.Logf("Run: %v\n%s", err, described(msg, exitCode(err), began, time.Now()))
 			got := firstLine(msg)
 			if !strings.HasPrefix(got, tt.want) || !strings.Contains(got, tt.has) {
 				t.Errorf("first line:\n got %q\nwant %q, holding %q", got, tt.want, tt.has)
@@ -464,50 +471,79 @@ func TestTerminationLogOption(t *testing.T) {
 	}
 }
 
-// The environment variable that makes the test binary a child process,
-// and what it does: "drain" serves until SIGTERM and drains for an hour;
-// "panic" panics on Run's goroutine as the stop begins.
+// The environment variables that make the test binary a child process,
+// and say where it writes its termination message.
 const (
 	childEnv     = "PROBES_SERVER_TEST_CHILD"
 	childPathEnv = "PROBES_SERVER_TEST_TERMLOG"
 )
 
-// child is the test binary run as a child process: it serves on loopback,
-// prints "serving ADDR", and runs until it is killed or its mode ends it.
+// child is the test binary run as a child process, a service stopped by
+// real signals: it warms up (a task "cache"), serves the probes on
+// loopback, prints "serving ADDR", and runs with the default signals until
+// they stop it, it is killed, or its mode ends it. The modes:
+//
+//   - stop: a 100ms drain;
+//   - drain: an hour's drain, for a SIGKILL to cut;
+//   - liveness: a liveness check "worker" that fails;
+//   - warming: a warm-up that stays at 45% (it prints "warming" once there);
+//   - panic: a listener of the drain that panics on Run's goroutine, and
+//     a context done from the start.
 func child(mode string) int {
 	lc := probes.NewLifecycle()
-	if _, err := liveness.New(lc); err != nil {
+	live, err := liveness.New(lc)
+	if err != nil {
 		return fail(err)
 	}
 	if _, err := readiness.New(lc); err != nil {
 		return fail(err)
 	}
-	if err := lc.Start(); err != nil {
+	warm, err := startup.New(lc)
+	if err != nil {
 		return fail(err)
 	}
-	if err := lc.MarkReady(); err != nil {
+	if err := warm.Task("cache", func(ctx context.Context, p *startup.Progress) error {
+		if mode == "warming" {
+			p.Set(0.45)
+			fmt.Println("warming")
+			<-ctx.Done()
+			return ctx.Err()
+		}
+		p.Set(1)
+		return nil
+	}); err != nil {
+		return fail(err)
+	}
+	mux := http.NewServeMux()
+	if _, err := server.Register(mux, lc); err != nil {
 		return fail(err)
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return fail(err)
 	}
-	opts := []server.Option{server.Listener(ln), server.TerminationLog(os.Getenv(childPathEnv))}
+	opts := []server.Option{server.Listener(ln), server.TerminationLog(os.Getenv(childPathEnv)), server.DrainDelay(100 * time.Millisecond)}
 	ctx := context.Background()
 	switch mode {
 	case "drain":
 		opts = append(opts, server.DrainDelay(time.Hour))
+	case "liveness":
+		if err := live.Add("worker", probes.CheckFunc(func(context.Context) error {
+			return errors.New("no heartbeat for 12s: the loop is stuck")
+		}), probes.Every(20*time.Millisecond), probes.FailureThreshold(3)); err != nil {
+			return fail(err)
+		}
 	case "panic":
 		lc.Subscribe(func(t probes.Transition) {
 			if t.To == probes.Draining {
-				panic("listener of the drain: nil map write")
+				panic("listener of the drain: assignment to entry in nil map")
 			}
 		})
 		c, cancel := context.WithCancel(ctx)
 		cancel()
 		ctx = c
 	}
-	srv, err := server.New(&http.Server{}, lc, opts...)
+	srv, err := server.New(&http.Server{Handler: mux}, lc, opts...)
 	if err != nil {
 		return fail(err)
 	}
@@ -523,62 +559,148 @@ func fail(err error) int {
 	return 1
 }
 
+// childProcess is the test binary run as a child.
+type childProcess struct {
+	cmd    *exec.Cmd
+	out    *bufio.Reader
+	base   string
+	stderr bytes.Buffer
+	began  time.Time
+}
+
 // startChild runs the test binary as a child in mode, writing its
 // termination message to path, and returns it once it serves.
-func startChild(t *testing.T, mode, path string, stderr io.Writer) (*exec.Cmd, string) {
+func startChild(t *testing.T, mode, path string) *childProcess {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), childEnv+"="+mode, childPathEnv+"="+path)
-	cmd.Stderr = stderr
-	out, err := cmd.StdoutPipe()
+	c := &childProcess{cmd: exec.Command(os.Args[0], "-test.run=^$"), began: time.Now()}
+	// The race detector's pause at exit would only slow the test down.
+	c.cmd.Env = append(os.Environ(), childEnv+"="+mode, childPathEnv+"="+path, "GORACE="+os.Getenv("GORACE")+" atexit_sleep_ms=0")
+	c.cmd.Stderr = &c.stderr
+	out, err := c.cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := cmd.Start(); err != nil {
+	if err := c.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		cmd.Process.Kill() //nolint:errcheck // gone already when the test went well
-		cmd.Wait()         //nolint:errcheck
+		c.cmd.Process.Kill() //nolint:errcheck // gone already when the test went well
+		c.cmd.Wait()         //nolint:errcheck
 	})
-	line, err := bufio.NewReader(out).ReadString('\n')
-	addr, ok := strings.CutPrefix(strings.TrimSpace(line), "serving ")
-	if err != nil || !ok {
-		t.Fatalf("child: got %q (%v), want serving ADDR", line, err)
+	c.out = bufio.NewReader(out)
+	addr, ok := strings.CutPrefix(c.line(t), "serving ")
+	if !ok {
+		t.Fatalf("child: want serving ADDR first\n%s", c.stderr.String())
 	}
-	return cmd, addr
+	c.base = "http://" + addr
+	return c
+}
+
+// line reads the child's next line of output.
+func (c *childProcess) line(t *testing.T) string {
+	t.Helper()
+	line, err := c.out.ReadString('\n')
+	if err != nil {
+		t.Fatalf("child: %v\n%s", err, c.stderr.String())
+	}
+	return strings.TrimSpace(line)
+}
+
+// until waits until the child's path answers code.
+func (c *childProcess) until(t *testing.T, path string, code int) {
+	t.Helper()
+	testutil.Eventually(t, fmt.Sprintf("%s answering %d", path, code), func() bool {
+		res, err := client.Get(c.base + path)
+		if err != nil {
+			return false
+		}
+		res.Body.Close()
+		return res.StatusCode == code
+	})
+}
+
+func (c *childProcess) signal(t *testing.T, sig syscall.Signal) {
+	t.Helper()
+	if err := c.cmd.Process.Signal(sig); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// exit waits for the child and returns its exit status, 128 and the
+// signal's number when a signal killed it, as a container runtime says.
+func (c *childProcess) exit(t *testing.T) int {
+	t.Helper()
+	c.cmd.Wait() //nolint:errcheck // the status says it
+	ws, ok := c.cmd.ProcessState.Sys().(syscall.WaitStatus)
+	switch {
+	case !ok:
+		t.Fatalf("child: %v", c.cmd.ProcessState)
+	case ws.Signaled():
+		return 128 + int(ws.Signal())
+	}
+	return ws.ExitStatus()
+}
+
+// Real signals, to a service in a process of its own: the message says
+// what the kubelet's SIGTERM meant, and with how the stop ended.
+func TestTerminationMessageSIGTERM(t *testing.T) {
+	for _, tt := range []struct {
+		mode  string
+		await func(t *testing.T, c *childProcess)
+		code  int
+		want  string // the first line's start
+	}{
+		{"stop", func(t *testing.T, c *childProcess) { c.until(t, "/readyz", 200) }, 0,
+			"stopped by SIGTERM while ready and live: a stop from outside (a rolling update, a scale-in, an eviction)"},
+		{"liveness", func(t *testing.T, c *childProcess) { c.until(t, "/livez", 503) }, 0,
+			`restarted by the kubelet: SIGTERM while liveness fails: check "worker" fails since `},
+		{"warming", func(t *testing.T, c *childProcess) {
+			if l := c.line(t); l != "warming" {
+				t.Fatalf("child: got %q, want warming", l)
+			}
+		}, 0, "stopped by SIGTERM during warm-up (warm-up 45%: cache 45%): the kubelet's restart once the startup probe has failed failureThreshold times, or a stop from outside"},
+	} {
+		t.Run(tt.mode, func(t *testing.T) {
+			path := termFile(t)
+			c := startChild(t, tt.mode, path)
+			tt.await(t, c)
+			c.signal(t, syscall.SIGTERM)
+			code := c.exit(t)
+			msg := readMessage(t, path)
+			t.Logf("\n%s", described(msg, code, c.began, time.Now()))
+			if code != tt.code {
+				t.Errorf("exit status %d, want %d\n%s", code, tt.code, c.stderr.String())
+			}
+			if got := firstLine(msg); !strings.HasPrefix(got, tt.want) {
+				t.Errorf("first line:\n got %q\nwant %q", got, tt.want)
+			}
+			if !strings.Contains(msg, "Run returned after a ") {
+				t.Errorf("no line on how the stop ended:\n%s", msg)
+			}
+		})
+	}
 }
 
 // The message written as the stop begins survives a SIGKILL in the middle
 // of the drain, as the kubelet sends at the end of the grace period.
 func TestTerminationMessageSurvivesSIGKILL(t *testing.T) {
 	path := termFile(t)
-	began := time.Now()
-	var stderr bytes.Buffer
-	cmd, addr := startChild(t, "drain", path, &stderr)
-	testutil.Eventually(t, "child ready", func() bool {
-		res, err := client.Get("http://" + addr + "/")
-		if err == nil {
-			res.Body.Close()
-		}
-		return err == nil
-	})
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
+	c := startChild(t, "drain", path)
+	c.until(t, "/readyz", 200)
+	c.signal(t, syscall.SIGTERM)
 	testutil.Eventually(t, "the message written", func() bool { return readMessage(t, path) != "" })
-	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	err := cmd.Wait()
-	if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
-		t.Fatalf("child: %v, want killed by SIGKILL\n%s", err, stderr.String())
+	c.signal(t, syscall.SIGKILL)
+	if code := c.exit(t); code != 128+int(syscall.SIGKILL) {
+		t.Fatalf("child: exit status %d, want killed by SIGKILL\n%s", code, c.stderr.String())
 	}
 	msg := readMessage(t, path)
-	t.Logf("\n%s", strings.Replace(described(msg, err, began, time.Now()), "Exit Code:    1", "Exit Code:    137", 1))
+	t.Logf("\n%s", described(msg, 128+int(syscall.SIGKILL), c.began, time.Now()))
 	const want = "stopped by SIGTERM while ready and live: a stop from outside (a rolling update, a scale-in, an eviction)"
 	if got := firstLine(msg); got != want {
 		t.Errorf("after SIGKILL: got first line %q, want %q", got, want)
+	}
+	if !strings.Contains(msg, "phase warming -> ready: warm-up done") {
+		t.Errorf("the transitions before the stop are missing:\n%s", msg)
 	}
 }
 
@@ -587,15 +709,13 @@ func TestTerminationMessageSurvivesSIGKILL(t *testing.T) {
 // leaves its message first, with the stop that had begun.
 func TestTerminationMessagePanicOnRunsGoroutine(t *testing.T) {
 	path := termFile(t)
-	var stderr bytes.Buffer
-	cmd, _ := startChild(t, "panic", path, &stderr)
-	err := cmd.Wait()
-	if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || ws.ExitStatus() != 2 || !strings.Contains(stderr.String(), "panic: listener of the drain") {
-		t.Fatalf("child: %v, want the exit status 2 of a panic\n%s", err, stderr.String())
+	c := startChild(t, "panic", path)
+	if code := c.exit(t); code != 2 || !strings.Contains(c.stderr.String(), "panic: listener of the drain") {
+		t.Fatalf("child: exit status %d, want the 2 of a panic\n%s", code, c.stderr.String())
 	}
 	msg := readMessage(t, path)
-	t.Logf("\n%s", msg)
-	if got, want := firstLine(msg), "panicked on Server.Run's goroutine: listener of the drain: nil map write"; got != want {
+	t.Logf("\n%s", described(msg, 2, c.began, time.Now()))
+	if got, want := firstLine(msg), "panicked on Server.Run's goroutine: listener of the drain: assignment to entry in nil map"; got != want {
 		t.Errorf("first line: got %q, want %q", got, want)
 	}
 	if !strings.Contains(msg, "the stop had begun: stopped: the context was cancelled") {
