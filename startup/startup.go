@@ -384,6 +384,9 @@ func (g *Gate) runTask(ctx context.Context, t *task) {
 		t.state.Attempts++
 		g.mu.Unlock()
 		err := redact.Error(safe.Call(func() error { return t.fn(ctx, p) }))
+		if err != nil && ctx.Err() != nil {
+			return // cut short by the deadline or the drain: not the task's failure
+		}
 		g.mu.Lock()
 		t.state.Done = err == nil
 		t.state.Err = err

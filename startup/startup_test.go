@@ -339,6 +339,12 @@ func TestDeadlineErrorNamesTasks(t *testing.T) {
 			return nil
 		},
 		"schema": func(context.Context, *startup.Progress) error { return errors.New("db not up: password=hunter2") },
+		// Cut short by the deadline, which is no failure of its own.
+		"polite": func(ctx context.Context, p *startup.Progress) error {
+			p.Set(0.3)
+			<-ctx.Done()
+			return ctx.Err()
+		},
 	}
 	for name, fn := range tasks {
 		if err := g.Task(name, fn); err != nil {
@@ -358,16 +364,19 @@ func TestDeadlineErrorNamesTasks(t *testing.T) {
 	if !errors.As(err, &de) || !errors.Is(err, startup.ErrDeadline) || !errors.Is(brokenWith, startup.ErrDeadline) {
 		t.Fatalf("Run: got %v (Broken with %v), want a *DeadlineError", err, brokenWith)
 	}
-	if de.Deadline != 100*time.Millisecond || len(de.Unfinished) != 2 || de.Unfinished[0].Name != "schema" || de.Unfinished[1].Name != "slow" {
-		t.Fatalf("DeadlineError: got %+v, want schema and slow unfinished", de)
+	if de.Deadline != 100*time.Millisecond || len(de.Unfinished) != 3 || de.Unfinished[0].Name != "polite" || de.Unfinished[1].Name != "schema" || de.Unfinished[2].Name != "slow" {
+		t.Fatalf("DeadlineError: got %+v, want polite, schema and slow unfinished", de)
 	}
-	for _, want := range []string{`task "schema" at 0% after `, ` failed attempts: db not up: password=xxxxx`, `task "slow" still running (45%)`} {
+	for _, want := range []string{`task "polite" still running (30%)`, `task "schema" at 0% after `, ` failed attempts: db not up: password=xxxxx`, `task "slow" still running (45%)`} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("Run: got %q, want it to hold %q", err, want)
 		}
 	}
 	if strings.Contains(err.Error(), "hunter2") {
 		t.Errorf("Run: got %q, with the secret", err)
+	}
+	if st, _ := g.Report().Task("polite"); st.Failures != 0 || st.Err != nil {
+		t.Errorf("the task the deadline cut: got %d failures (%v), want none", st.Failures, st.Err)
 	}
 }
 
