@@ -304,7 +304,7 @@ func (s *Server) signalCause(name string) string {
 }
 
 // failing describes the checks that fail r, each with when it began to
-// fail, how long before at, and its error; or the phase, when none does.
+// fail, for how long by at, and its error; or the phase, when none does.
 func failing(r *probes.Report, at time.Time) string {
 	var parts []string
 	for i := range r.Checks {
@@ -312,9 +312,9 @@ func failing(r *probes.Report, at time.Time) string {
 		if c.Contribution() != probes.Fail {
 			continue
 		}
-		part := fmt.Sprintf("check %q fails", c.Name)
+		part := fmt.Sprintf("check %q failing", c.Name)
 		if !c.Since.IsZero() {
-			part += fmt.Sprintf(" since %s (%s before)", stamp(c.Since), at.Sub(c.Since).Round(time.Millisecond))
+			part += fmt.Sprintf(" since %s (for %s)", stamp(c.Since), at.Sub(c.Since).Round(time.Millisecond))
 		}
 		if c.Err != nil {
 			part += ": " + clean(c.Err.Error(), 200) // room for the other checks

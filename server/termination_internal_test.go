@@ -150,7 +150,7 @@ func BenchmarkTerminationWrite(b *testing.B) {
 	for i := range recent {
 		w.note(fmt.Sprintf("check readiness/postgres pass -> fail %d: %s", i, strings.Repeat("dial tcp 10.0.0.1:5432: connect: connection refused; ", 10)))
 	}
-	cause := `restarted by the kubelet: SIGTERM while liveness fails: check "worker" fails since 2026-07-13T10:00:00.000Z (42s before): no tick for 12s`
+	cause := `restarted by the kubelet: SIGTERM while liveness fails: check "worker" failing since 2026-07-13T10:00:00.000Z (for 42s): no tick for 12s`
 	b.ReportAllocs()
 	for b.Loop() {
 		w.stopping(cause)
