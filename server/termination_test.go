@@ -106,9 +106,9 @@ func exitCode(err error) int {
 	return 0
 }
 
-// described renders msg as kubectl describe pod shows a container
-// restarted after it exited with code, through the same tab writer
-// settings and lines as kubectl's describeStatus.
+// described renders msg as kubectl describe pod shows the last state of
+// a container that exited with code, through the same tab writer settings
+// and lines as kubectl's describeStatus.
 func described(msg string, code int, started, finished time.Time) string {
 	reason := "Completed"
 	if code != 0 {
@@ -116,16 +116,12 @@ func described(msg string, code int, started, finished time.Time) string {
 	}
 	var b strings.Builder
 	w := tabwriter.NewWriter(&b, 0, 8, 2, ' ', 0)
-	fmt.Fprintf(w, "    State:\tRunning\n")
-	fmt.Fprintf(w, "      Started:\t%s\n", finished.Add(time.Second).Format(time.RFC1123Z))
 	fmt.Fprintf(w, "    Last State:\tTerminated\n")
 	fmt.Fprintf(w, "      Reason:\t%s\n", reason)
 	fmt.Fprintf(w, "      Message:\t%s\n", msg)
 	fmt.Fprintf(w, "      Exit Code:\t%d\n", code)
 	fmt.Fprintf(w, "      Started:\t%s\n", started.Format(time.RFC1123Z))
 	fmt.Fprintf(w, "      Finished:\t%s\n", finished.Format(time.RFC1123Z))
-	fmt.Fprintf(w, "    Ready:\tTrue\n")
-	fmt.Fprintf(w, "    Restart Count:\t1\n")
 	w.Flush()
 	return b.String()
 }
