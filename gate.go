@@ -162,7 +162,7 @@ func (w *workGroup) start(nw namedWork) {
 			return
 		}
 		select {
-		case w.failed <- redact.Error(fmt.Errorf("%s: %w", nw.name, err)): // masked where it enters
+		case w.failed <- redact.Error(&safe.WorkError{Name: nw.name, Err: err}): // masked where it enters
 		default:
 		}
 	})

@@ -76,6 +76,10 @@ const (
 // to.
 const NoDrain time.Duration = -1
 
+// NoTerminationLog, as Config.TerminationLog, writes no termination
+// message anywhere.
+const NoTerminationLog = "-"
+
 // Config is a whole service's probes. Every field's zero value is its
 // default, and the zero Config is the recommended layout.
 type Config struct {
@@ -146,6 +150,15 @@ type Config struct {
 	// ShutdownTimeout bounds the requests in flight after the drain
 	// (server.ShutdownTimeout). Default server.DefaultShutdownTimeout (15s).
 	ShutdownTimeout time.Duration
+
+	// TerminationLog is the file the termination message goes to: why the
+	// service stopped, then its last transitions, where Kubernetes shows
+	// them (server.TerminationLog). Give the container's
+	// terminationMessagePath when it is not the default. Default: the
+	// library's, server.DefaultTerminationLog ("/dev/termination-log")
+	// when it exists and can be written, nothing elsewhere;
+	// NoTerminationLog ("-") for none.
+	TerminationLog string
 
 	// Readers decides which HTTP readers see reasons (probes.Readers), on
 	// every surface. Default: none; the admin socket's peers are authorised
@@ -379,8 +392,10 @@ func (c *Config) validate() error {
 			bad(a.field, "%q is not host:port: %v", a.v, err)
 		}
 	}
-	if strings.ContainsRune(c.AdminSocket, 0) {
-		bad("AdminSocket", "%q holds a NUL byte", c.AdminSocket)
+	for _, p := range []struct{ field, v string }{{"AdminSocket", c.AdminSocket}, {"TerminationLog", c.TerminationLog}} {
+		if strings.ContainsRune(p.v, 0) {
+			bad(p.field, "%q holds a NUL byte", p.v)
+		}
 	}
 	return errors.Join(errs...)
 }
@@ -476,6 +491,13 @@ func (a *App) server() (*server.Server, error) {
 		drain = server.DrainUntilProbed(a.Handlers.Readiness, c.DrainProbes, cmp.Or(c.Drain, server.DefaultDrainDelay))
 	}
 	opts := []server.Option{drain, server.ShutdownTimeout(cmp.Or(c.ShutdownTimeout, server.DefaultShutdownTimeout)), server.Logger(a.base)}
+	switch c.TerminationLog {
+	case "": // the library's default
+	case NoTerminationLog:
+		opts = append(opts, server.TerminationLog(""))
+	default:
+		opts = append(opts, server.TerminationLog(c.TerminationLog))
+	}
 	switch {
 	case c.ProbesOnAddr:
 	case c.ProbeListener != nil:

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -162,6 +163,46 @@ func TestWorkerFailureStopsTheService(t *testing.T) {
 	}
 	if err := a.Run(context.Background()); err == nil || !strings.Contains(err.Error(), "queue gone") {
 		t.Errorf("Run: %v, want the worker's error", err)
+	}
+}
+
+// TestTerminationLog: the service leaves why it stopped at
+// Config.TerminationLog, and nothing with NoTerminationLog.
+func TestTerminationLog(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "termination-log")
+	a, err := app.New(app.Config{ProbeAddr: testutil.FreeAddr(t), Drain: time.Millisecond, TerminationLog: path, Parts: []app.Part{
+		app.Worker("sync", time.Second, func(context.Context, *liveness.Heartbeat) error { return errors.New("queue gone") }),
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Run(context.Background()); err == nil {
+		t.Fatal("Run: nil, want the worker's error")
+	}
+	msg, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first, _, _ := strings.Cut(string(msg), "\n"); first != `broken: background work "sync" failed: queue gone` {
+		t.Errorf("first line %q, want the worker's failure", first)
+	}
+
+	if _, err := app.New(app.Config{TerminationLog: "a\x00b"}); err == nil || !strings.Contains(err.Error(), "Config.TerminationLog:") {
+		t.Errorf("a NUL in the path: %v, want an error naming Config.TerminationLog", err)
+	}
+	dir := t.TempDir()
+	t.Chdir(dir)
+	none, err := app.New(app.Config{ProbeAddr: testutil.FreeAddr(t), Drain: app.NoDrain, TerminationLog: app.NoTerminationLog})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := none.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Errorf("NoTerminationLog wrote %v", entries)
 	}
 }
 

@@ -16,7 +16,8 @@ import (
 // writes whole: its ports, its three probes and its grace period computed
 // from the service's settings (Compute), each number under a comment that
 // says why, a rolling update that keeps every old pod until a new one is
-// ready, and, if asked, a PodDisruptionBudget that passes LintBudget.
+// ready, the container's TerminationMessagePolicy, and, if asked, a
+// PodDisruptionBudget that passes LintBudget.
 // The pod template carries the service's stop in StopAnnotation, so that
 // a linter checks the grace period against the stop the service computed,
 // hooks included, rather than against what the flags say.
@@ -59,6 +60,14 @@ type Deployment struct {
 	// AlwaysAllow. Off by default.
 	DisruptionBudget bool
 }
+
+// TerminationMessagePolicy is the container's terminationMessagePolicy
+// that Deployment writes and probelint wants where there are probes:
+// Kubernetes shows the termination message the service writes
+// (server.TerminationLog), or the end of its log when it wrote none (a
+// panic on a goroutine of its own, which ends the process at once),
+// rather than nothing.
+const TerminationMessagePolicy = "FallbackToLogsOnError"
 
 // YAML returns the Deployment as a manifest. It fails when a required
 // field is empty, or as Compute does when the service cannot be deployed
@@ -158,6 +167,9 @@ spec:
 			fmt.Fprintf(&b, "              memory: %s\n", scalar(d.Memory))
 		}
 	}
+	b.WriteString("          # why it stopped: the termination message the service writes as its stop begins, or the end of its log\n")
+	b.WriteString("          # when it could write none (a panic on a goroutine of its own)\n")
+	b.WriteString("          terminationMessagePolicy: " + TerminationMessagePolicy + "\n")
 	if d.DisruptionBudget {
 		fmt.Fprintf(&b, `---
 apiVersion: policy/v1

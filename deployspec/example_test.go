@@ -144,6 +144,9 @@ func ExampleDeployment() {
 	//             timeoutSeconds: 1
 	//             # the first failing answer takes the pod out: readiness fails only for warm-up, the drain and local faults
 	//             failureThreshold: 1
+	//           # why it stopped: the termination message the service writes as its stop begins, or the end of its log
+	//           # when it could write none (a panic on a goroutine of its own)
+	//           terminationMessagePolicy: FallbackToLogsOnError
 }
 
 func ExampleLintBalancer() {

@@ -19,9 +19,10 @@
 // set from the environment: ADDR, PROBE_ADDR, GRPC_ADDR, WARMUP,
 // WARMUP_DEADLINE, DRAIN, DRAIN_PROBES, DRAIN_QUIET, DRAIN_MIN,
 // SHUTDOWN_TIMEOUT, DB_SCOPE,
-// MAX_INFLIGHT, REPORT_INFLIGHT, REPORT_COST, METRICS, ADMIN_SOCKET and
-// AGENT_ADDR: -admin-socket serves cordon, uncordon and status to
-// probectl, and -agent-addr answers HAProxy's agent check. GET /metrics,
+// MAX_INFLIGHT, REPORT_INFLIGHT, REPORT_COST, METRICS, ADMIN_SOCKET,
+// AGENT_ADDR and TERMINATION_LOG: -admin-socket serves cordon, uncordon
+// and status to probectl, -agent-addr answers HAProxy's agent check, and
+// -termination-log says where the termination message goes. GET /metrics,
 // beside the probes, serves Prometheus metrics (-metrics=false turns it
 // off). example/deploy
 // holds a systemd unit, a Kubernetes Deployment and a Dockerfile for it.
@@ -76,6 +77,7 @@ type config struct {
 	metrics         bool
 	adminSocket     string
 	agentAddr       string
+	terminationLog  string // where the termination message goes; "" for the library's default
 	balancer        string // the balancer in front, for -print-deploy and -drain-min's default
 	printDeploy     string // a form of deployment file to print, instead of running
 }
@@ -177,6 +179,8 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 		"a Unix socket for probectl (cordon, uncordon, status), open to this uid and root; empty for none (env ADMIN_SOCKET)")
 	fs.StringVar(&cfg.agentAddr, "agent-addr", env("AGENT_ADDR", ""),
 		"listen address of HAProxy's agent check (ready up N%, drain, down), weighted by spare capacity; empty for none (env AGENT_ADDR)")
+	fs.StringVar(&cfg.terminationLog, "termination-log", env("TERMINATION_LOG", ""),
+		"the file the termination message (why the service stopped, then its last transitions) goes to: the container's terminationMessagePath; empty for /dev/termination-log when it exists, - for none (env TERMINATION_LOG)")
 	fs.StringVar(&cfg.balancer, "balancer", env("BALANCER", ""),
 		"the balancer in front: aws-alb, aws-nlb, google-cloud or haproxy; with -drain-quiet, -drain-min defaults to its detection time, and -print-deploy adds the Service (and BackendConfig) it needs; empty for none (env BALANCER)")
 	fs.StringVar(&cfg.dbScope, "db-scope", env("DB_SCOPE", "shared"),
@@ -341,7 +345,8 @@ func build(cfg config, log *zap.Logger) (*app.App, error) {
 		// this uid and root may use, and HAProxy's agent check from the
 		// same state.
 		AdminSocket: cfg.adminSocket, AgentAddr: cfg.agentAddr, Capacity: sheds,
-		Logger: log, Parts: parts,
+		// Why it stopped, where kubectl describe pod shows it.
+		TerminationLog: cfg.terminationLog, Logger: log, Parts: parts,
 	})
 	if err != nil {
 		if st != nil {

@@ -23,6 +23,12 @@
 // the package's one dependency outside the standard library. WarmupGuard
 // and Needs keep application routes from answering when they cannot serve.
 //
+// Run leaves the cause of every stop where Kubernetes shows it, the
+// termination message (TerminationLog): a stop from outside, the kubelet's
+// restart for a failing liveness check, the warm-up deadline, background
+// work that failed or panicked, a listener that failed, or the service's
+// own stop, followed by the last transitions.
+//
 // For production, serve the probes on their own listener (ProbeListener:
 // it never refuses a probe's connection), bound the application's requests
 // in flight (Shedder) and its connections (MaxConns), and let New fill in
@@ -30,7 +36,8 @@
 // probes, and is not restarted for being busy.
 //
 // The files hold one idea each: options.go, server.go (New and Run),
-// shutdown.go, drain.go (the drain and its accounting), timings.go,
-// handler.go, render.go, routes.go, guard.go, passive.go (what makes a
-// guard trigger its checks), conn.go and peer.go.
+// shutdown.go, drain.go (the drain and its accounting), termination.go
+// (the termination message), timings.go, handler.go, render.go,
+// routes.go, guard.go, passive.go (what makes a guard trigger its
+// checks), conn.go and peer.go.
 package server

@@ -4,6 +4,7 @@ package server
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"os"
 	"sync/atomic"
@@ -76,6 +77,7 @@ func (s *Server) drain(began time.Time, sigs <-chan os.Signal) {
 			return
 		case sig := <-sigs:
 			log.Warn("drain cut short", zap.Stringer("signal", sig), zap.Duration("after", time.Since(began)))
+			s.words.note(fmt.Sprintf("drain cut short by %s after %s", signalName(sig.String()), time.Since(began).Round(time.Millisecond)))
 			return
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"math"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -23,7 +24,12 @@ import (
 	"github.com/probekit/probes/server"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	if mode := os.Getenv(childEnv); mode != "" {
+		os.Exit(child(mode)) // the test binary as a child process: see termination_test.go
+	}
+	goleak.VerifyTestMain(m)
+}
 
 // stubGate is a gate whose report the test sets.
 type stubGate struct {

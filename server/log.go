@@ -35,11 +35,28 @@ func logCordon(log *zap.Logger, c probes.CordonChange) {
 		zap.String("reason", c.Was.Reason), zap.Time("until", c.Was.Until), zap.Duration("cordoned_for", c.At.Sub(c.Was.Since)))
 }
 
-// logChanges returns a watcher (probes.Lifecycle.Watch) that logs every
-// move, cordon that lifts by itself, and change of a gate's verdict, a
-// check's verdict or a warm-up task's state, by comparing each gate's report with the one
-// before; a gate built later is logged from its first change on.
-func logChanges(log *zap.Logger, lc *probes.Lifecycle) func(probes.Change) {
+// changes hears what watchChanges tells: every move, every cordon change,
+// and every change of a gate's report with the report before it. The log
+// and the termination message are its two.
+type changes interface {
+	moved(t probes.Transition)
+	cordonChanged(c probes.CordonChange)
+	reportChanged(prev, cur *probes.Report)
+}
+
+// logSink logs what it hears.
+type logSink struct{ log *zap.Logger }
+
+func (l logSink) moved(t probes.Transition)              { logTransition(l.log, t) }
+func (l logSink) cordonChanged(c probes.CordonChange)    { logCordon(l.log, c) }
+func (l logSink) reportChanged(prev, cur *probes.Report) { logDiff(l.log, prev, cur) }
+
+// watchChanges returns a watcher (probes.Lifecycle.Watch) that tells each
+// of to every move, cordon change, and change of a gate's verdict, a
+// check's verdict or a warm-up task's state, comparing each gate's report
+// with the one before, once for all of them; a gate built later is told
+// from its first change on.
+func watchChanges(lc *probes.Lifecycle, to ...changes) func(probes.Change) {
 	var mu sync.Mutex
 	prev := map[probes.Kind]probes.Report{}
 	for _, g := range lc.Gates() {
@@ -48,9 +65,13 @@ func logChanges(log *zap.Logger, lc *probes.Lifecycle) func(probes.Change) {
 	return func(c probes.Change) {
 		switch c.Kind {
 		case probes.Moved:
-			logTransition(log, c.Move)
+			for _, t := range to {
+				t.moved(c.Move)
+			}
 		case probes.CordonChanged:
-			logCordon(log, c.Cordon)
+			for _, t := range to {
+				t.cordonChanged(c.Cordon)
+			}
 		case probes.VerdictChanged:
 			g := lc.Gate(c.Gate)
 			if g == nil {
@@ -60,7 +81,9 @@ func logChanges(log *zap.Logger, lc *probes.Lifecycle) func(probes.Change) {
 			defer mu.Unlock()
 			cur := g.Report()
 			if was, ok := prev[c.Gate]; ok {
-				logDiff(log, &was, &cur)
+				for _, t := range to {
+					t.reportChanged(&was, &cur)
+				}
 			}
 			prev[c.Gate] = cur
 		}
@@ -87,12 +110,13 @@ func logDiff(log *zap.Logger, prev, cur *probes.Report) {
 			continue // no result yet
 		}
 		// A check stands for a verdict before its first result (a
-		// self-check passes, a readiness check fails): a first result that
-		// only confirms it is no change, unless it is not passing, when
-		// its reason is news.
-		changed := ok && old.Status != c.Status
-		firstNotPassing := (!ok || old.Time.IsZero()) && c.Status != probes.Pass
-		if !changed && !firstNotPassing {
+		// self-check passes, a readiness check fails). A first result is
+		// logged when it differs from that, or is not passing (its reason
+		// is news), and without a "from": there was no result before it. A
+		// later result is logged when its verdict changed, from the last.
+		changed := ok && !old.Time.IsZero() && old.Status != c.Status
+		first := (!ok || old.Time.IsZero()) && (c.Status != probes.Pass || ok && old.Status != c.Status)
+		if !changed && !first {
 			continue
 		}
 		fields := []zap.Field{gate, zap.String("check", c.Name), zap.Stringer("to", c.Status),

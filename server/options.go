@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -47,6 +48,8 @@ type config struct {
 	probeAddr       string // ProbeAddr's: bound by Run
 	probeHandler    http.Handler
 	also            []also
+	termLog         string // TerminationLog's path
+	termLogSet      bool   // TerminationLog was given
 }
 
 // Logger sets the logger for phase transitions, verdict changes, a
@@ -265,4 +268,43 @@ func hookOption(stage, name string, timeout time.Duration, fn func(context.Conte
 // through the context only).
 func Signals(sig ...os.Signal) Option {
 	return func(c *config) error { c.signals = sig; return nil }
+}
+
+// TerminationLog sets the file Run writes the termination message to: the
+// cause of the stop on the first line (a stop from outside, the kubelet's
+// restart for a failing liveness check, the warm-up deadline, background
+// work that failed or panicked, a listener's Serve that failed, the
+// context's end), then the last transitions (phase moves, changes of the
+// checks' verdicts with their errors, cordons), newest first. It is at
+// most 4096 bytes, what the kubelet keeps, of printable text with secrets
+// masked (package redact). Run writes it when the stop begins, so that a
+// SIGKILL at the grace period still leaves the cause, and again when it
+// returns, over the file in place (no rename: the path is a bind mount).
+// A failure to write it is logged, never fatal. The file is created when
+// missing.
+//
+// A panic is a cause only where something can still write: background
+// work that panicked (Lifecycle.Go, a gate's work), which the lifecycle
+// recovers into Broken, is named as such; a panic on Run's own goroutine
+// (the lifecycle's listeners run on the goroutine that moves it, Run's
+// during the stop) is written before it goes on taking the process down.
+// A panic on any other goroutine ends the process before any code can
+// write: Go prints it to stderr, and a container whose
+// terminationMessagePolicy is FallbackToLogsOnError shows the end of that
+// log instead of an empty message. A panicking check fails with the panic
+// as its error, a warm-up task's panic is a failed attempt (retried, then
+// named at the warm-up deadline), and net/http recovers a handler's.
+//
+// Default DefaultTerminationLog ("/dev/termination-log") when it is a
+// regular file this process can write, as in a Kubernetes container, and
+// nothing elsewhere; "" for none. Set it to the container's
+// terminationMessagePath when that is not the default.
+func TerminationLog(path string) Option {
+	return func(c *config) error {
+		if strings.ContainsRune(path, 0) {
+			return fmt.Errorf("TerminationLog(%q): the path holds a NUL byte", path)
+		}
+		c.termLog, c.termLogSet = path, true
+		return nil
+	}
 }

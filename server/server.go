@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -39,6 +40,7 @@ type Server struct {
 	probe   *http.Server   // on the probe listener; nil without one
 	pconns  *budget.Budget // of probe, cutting the quietest
 	drained drainState
+	words   *lastWords // the termination message, set by Run; nil for none
 }
 
 // New returns a Server for hs and lc. hs may be nil for a service with no
@@ -135,6 +137,10 @@ const (
 //  5. AfterClose hooks run, then the lifecycle goes Stopped;
 //  6. the probe listener, if any, closes.
 //
+// Run writes the termination message (TerminationLog) as the shutdown
+// begins and again before it returns: why it stopped, then the last
+// transitions.
+//
 // Run returns nil after a clean shutdown; otherwise an error that says why:
 // serving failed, background work failed or the lifecycle broke, or the
 // shutdown timeout cut requests off (saying how many). Connections that
@@ -142,7 +148,22 @@ const (
 // are closed at the timeout without failing Run.
 func (s *Server) Run(ctx context.Context) error {
 	log := s.cfg.log
-	defer s.lc.Watch(logChanges(log, s.lc))()
+	words := s.newLastWords()
+	s.words = words
+	// A panic on this goroutine (a listener of the lifecycle's moves, say,
+	// which runs on the goroutine that moves it) takes the process down:
+	// it leaves its cause before it does.
+	defer func() {
+		if v := recover(); v != nil {
+			words.panicked(v)
+			panic(v)
+		}
+	}()
+	watchers := []changes{logSink{log}}
+	if words != nil {
+		watchers = append(watchers, words)
+	}
+	defer s.lc.Watch(watchChanges(s.lc, watchers...))()
 	broke := make(chan error, 1)
 	defer s.lc.Subscribe(func(t probes.Transition) {
 		if t.To == probes.Broken {
@@ -150,7 +171,7 @@ func (s *Server) Run(ctx context.Context) error {
 		}
 	})()
 	if s.lc.Phase() == probes.Broken {
-		broke <- errors.New("broken before Run")
+		broke <- errBrokenBeforeRun
 	}
 
 	sigs := make(chan os.Signal, 2)
@@ -161,7 +182,9 @@ func (s *Server) Run(ctx context.Context) error {
 
 	ln, probeLn, err := s.bind()
 	if err != nil {
-		return redact.Error(err) // nothing has started yet
+		err = redact.Error(err) // nothing has started yet
+		words.stopping("failed before serving: " + err.Error())
+		return err
 	}
 	served := make(chan error, 1)
 	if s.hs != nil {
@@ -175,35 +198,46 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	peers := s.startPeers()
 
-	var reason string
+	var reason, cause string
 	var failure error
 	select {
 	case err := <-served:
 		served = nil // its Serve has returned: reported here, nothing for the shutdown to wait for
 		failure = fmt.Errorf("server: %w", err)
 		reason = "serving failed"
+		cause = "failed: the HTTP server's Serve returned: " + err.Error()
 	case r := <-peers.done:
 		peers.pending--
 		failure = fmt.Errorf("server: %s stopped serving: %w", r.name, cmp.Or(r.err, errors.New("its Serve returned")))
 		reason = r.name + " failed"
+		cause = "failed: " + strings.TrimPrefix(failure.Error(), "server: ")
 	case err := <-probeServed:
 		probeServed = nil // its Serve has returned: reported here, nothing for closeProbes to wait for
 		failure = fmt.Errorf("server: probe listener: %w", err)
 		reason = "probe listener failed"
+		cause = "failed: the probe listener's Serve returned: " + err.Error()
 	case <-ctx.Done():
 		reason = "context done"
+		cause = s.contextCause(ctx)
 	case sig := <-sigs:
-		reason = "signal " + sig.String()
+		reason = signalName(sig.String())
+		cause = s.signalCause(reason)
 	case err := <-bg.done:
 		bg.finished, failure = true, fmt.Errorf("server: background work: %w", err)
 		reason = "background work failed"
+		cause = brokenCause(err)
 	case err := <-broke:
 		failure = fmt.Errorf("server: lifecycle broken: %w", err)
 		reason = "lifecycle broken"
+		cause = brokenCause(err)
 	}
+	began := time.Now()
+	words.stopping(cause)
 	err = s.shutdown(reason, failure, sigs, served, peers, bg)
+	err = errors.Join(err, s.closeProbes(probeServed))
+	words.exited(time.Since(began), redact.Error(err))
 	// Masked here too, not only in the log: callers log what Run returns.
-	return redact.Error(errors.Join(err, s.closeProbes(probeServed)))
+	return redact.Error(err)
 }
 
 // bind binds what Run serves before anything starts: the HTTP server's

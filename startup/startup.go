@@ -7,7 +7,8 @@
 // reports its progress, which the startup response and the logs show. A task that fails is retried with exponential
 // backoff until the warm-up deadline; past the deadline the lifecycle goes
 // Broken, so that startup and liveness fail and the platform restarts the
-// process instead of waiting forever.
+// process instead of waiting forever. The error it goes Broken with, a
+// *DeadlineError, names the unfinished tasks with their progress.
 //
 // The gate latches: once warm-up has finished, it passes until the process is
 // Broken, even while a Rewarm runs. Kubernetes runs liveness and readiness
@@ -277,7 +278,7 @@ func (g *Gate) warm(parent context.Context, start func() error) error {
 		if context.Cause(ctx) == errDeadline {
 			// Broken at the deadline, whether or not the tasks still
 			// running honour their context.
-			missed = fmt.Errorf("startup: warm-up deadline %s missed: %s", g.cfg.deadline, g.unfinished())
+			missed = &DeadlineError{Deadline: g.cfg.deadline, Unfinished: g.unfinished()}
 			_ = g.lc.MarkBroken(missed)
 		}
 	}
@@ -322,22 +323,56 @@ func (g *Gate) restore(tasks []*task, before []probes.TaskState) {
 	g.changes.Notify()
 }
 
-// unfinished describes the tasks not yet done, with their last errors.
-func (g *Gate) unfinished() string {
+// unfinished returns the tasks not yet done, with their progress.
+func (g *Gate) unfinished() []probes.TaskState {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	var parts []string
+	var out []probes.TaskState
 	for _, t := range g.tasks {
-		switch {
-		case t.state.Done:
-		case t.state.Err != nil:
-			parts = append(parts, fmt.Sprintf("task %q after %d failed attempts: %v", t.name, t.state.Failures, t.state.Err))
-		default:
-			parts = append(parts, fmt.Sprintf("task %q still running", t.name))
+		if !t.state.Done {
+			st := t.state
+			st.Fraction = float64(t.permille.Load()) / 1000
+			out = append(out, st)
 		}
 	}
-	return strings.Join(parts, "; ")
+	return out
 }
+
+// ErrDeadline is what the error of a warm-up that missed its deadline (a
+// *DeadlineError) matches with errors.Is.
+var ErrDeadline = errors.New("warm-up deadline missed")
+
+// DeadlineError is the error of a warm-up that missed its deadline: the
+// lifecycle goes Broken with it, and the lifecycle's Run (and so
+// server.Server.Run) returns it, through errors.As.
+type DeadlineError struct {
+	// Deadline is the warm-up deadline that passed (see Deadline).
+	Deadline time.Duration
+	// Unfinished are the tasks not done at the deadline, sorted by name,
+	// with their progress and the error of their last failed attempt
+	// (secrets masked).
+	Unfinished []probes.TaskState
+}
+
+// Error names the deadline and every unfinished task, with its progress
+// and its last error: `startup: warm-up deadline 2m0s missed: task "cache"
+// still running (45%)`.
+func (e *DeadlineError) Error() string {
+	parts := make([]string, len(e.Unfinished))
+	for i := range e.Unfinished {
+		t := &e.Unfinished[i]
+		pct := int(t.Fraction * 100)
+		if t.Err != nil {
+			parts[i] = fmt.Sprintf("task %q at %d%% after %d failed attempts: %v", t.Name, pct, t.Failures, t.Err)
+		} else {
+			parts[i] = fmt.Sprintf("task %q still running (%d%%)", t.Name, pct)
+		}
+	}
+	return fmt.Sprintf("startup: warm-up deadline %s missed: %s", e.Deadline, strings.Join(parts, "; "))
+}
+
+// Is reports whether target is ErrDeadline.
+func (e *DeadlineError) Is(target error) bool { return target == ErrDeadline }
 
 // runTask runs t until it succeeds or ctx ends, backing off between
 // attempts. A task that ignores ctx keeps its warm-up waiting; the deadline
@@ -350,6 +385,9 @@ func (g *Gate) runTask(ctx context.Context, t *task) {
 		t.state.Attempts++
 		g.mu.Unlock()
 		err := printable.LineError(redact.Error(safe.Call(func() error { return t.fn(ctx, p) })))
+		if err != nil && ctx.Err() != nil {
+			return // cut short by the deadline or the drain: not the task's failure
+		}
 		g.mu.Lock()
 		t.state.Done = err == nil
 		t.state.Err = err

@@ -324,6 +324,62 @@ func TestDeadlineWithTaskIgnoringContext(t *testing.T) {
 	}
 }
 
+// The deadline's error names each unfinished task with its progress and
+// last error, and errors.As and errors.Is find it through the lifecycle's
+// Run and its Broken move.
+func TestDeadlineErrorNamesTasks(t *testing.T) {
+	lc, g := newGate(t, startup.Deadline(100*time.Millisecond), startup.Backoff(time.Millisecond, time.Millisecond))
+	halfway, release := make(chan struct{}), make(chan struct{})
+	tasks := map[string]startup.TaskFunc{
+		"quick": func(context.Context, *startup.Progress) error { return nil },
+		"slow": func(ctx context.Context, p *startup.Progress) error {
+			p.Set(0.45)
+			close(halfway)
+			<-release // past the deadline, whatever its context says
+			return nil
+		},
+		"schema": func(context.Context, *startup.Progress) error { return errors.New("db not up: password=hunter2") },
+		// Cut short by the deadline, which is no failure of its own.
+		"polite": func(ctx context.Context, p *startup.Progress) error {
+			p.Set(0.3)
+			<-ctx.Done()
+			return ctx.Err()
+		},
+	}
+	for name, fn := range tasks {
+		if err := g.Task(name, fn); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var brokenWith error
+	lc.Subscribe(func(tr probes.Transition) {
+		if tr.To == probes.Broken {
+			brokenWith = tr.Err
+			close(release)
+		}
+	})
+	err := lc.Run(context.Background())
+	<-halfway
+	var de *startup.DeadlineError
+	if !errors.As(err, &de) || !errors.Is(err, startup.ErrDeadline) || !errors.Is(brokenWith, startup.ErrDeadline) {
+		t.Fatalf("Run: got %v (Broken with %v), want a *DeadlineError", err, brokenWith)
+	}
+	if de.Deadline != 100*time.Millisecond || len(de.Unfinished) != 3 || de.Unfinished[0].Name != "polite" || de.Unfinished[1].Name != "schema" || de.Unfinished[2].Name != "slow" {
+		t.Fatalf("DeadlineError: got %+v, want polite, schema and slow unfinished", de)
+	}
+	for _, want := range []string{`task "polite" still running (30%)`, `task "schema" at 0% after `, ` failed attempts: db not up: password=xxxxx`, `task "slow" still running (45%)`} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("Run: got %q, want it to hold %q", err, want)
+		}
+	}
+	if strings.Contains(err.Error(), "hunter2") {
+		t.Errorf("Run: got %q, with the secret", err)
+	}
+	if st, _ := g.Report().Task("polite"); st.Failures != 0 || st.Err != nil {
+		t.Errorf("the task the deadline cut: got %d failures (%v), want none", st.Failures, st.Err)
+	}
+}
+
 func TestRewarmWhileWarmingChangesNothing(t *testing.T) {
 	lc, g, release, done := rewarming(t)
 	if err := g.Rewarm(context.Background(), "second"); err == nil || !strings.Contains(err.Error(), "already running") {

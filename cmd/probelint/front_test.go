@@ -308,7 +308,8 @@ func TestBalancerFindingNamesItsDocuments(t *testing.T) {
 	text := generated(t, bs["gke"], 15*time.Second, 15*time.Second)
 	text = strings.Replace(text, "requestPath: /readyz", "requestPath: /", 1)
 	// A second container with probes, which Lint checks too.
-	sidecar := "        - name: sidecar\n          image: side:1\n          readinessProbe:\n            httpGet: {path: /readyz, port: 8081}\n            periodSeconds: 1\n            failureThreshold: 1\n"
+	sidecar := "        - name: sidecar\n          image: side:1\n          readinessProbe:\n            httpGet: {path: /readyz, port: 8081}\n            periodSeconds: 1\n            failureThreshold: 1\n" +
+		"          terminationMessagePolicy: FallbackToLogsOnError\n"
 	text = strings.Replace(text, "      containers:\n", "      containers:\n"+sidecar, 1)
 	code, out, errOut := lint(t, append(append([]string{}, flags...), "-drain=15s", write(t, "two.yaml", text))...)
 	want := `: BackendConfig "shop" of Service "shop" for Deployment "shop" (line 1), container "sidecar": balancer-check: `

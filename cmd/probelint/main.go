@@ -42,6 +42,13 @@
 // setting the container's args or env set (-from-args), is a finding
 // (stop-annotation) at its line.
 //
+// A container with probes sets terminationMessagePolicy:
+// FallbackToLogsOnError (deployspec.TerminationMessagePolicy), or it is a
+// finding (termination-message-policy) at the container, or at the
+// field when it holds another policy: the service writes why it stopped
+// as its termination message, and a process that dies before it can (a
+// panic) then shows the end of its log rather than nothing.
+//
 // A document of a kind it does not know (a custom resource such as a
 // ServiceMonitor) or an Ingress of a version Kubernetes no longer serves
 // is passed over with a note on stderr naming the file, the line and the
@@ -103,6 +110,10 @@ deployspec.Deployment writes with what the service computed; otherwise
 the settings below say it. An annotation that does not read, or that
 disagrees with what the container's args or env set (-from-args), is a
 finding (stop-annotation).
+
+A container with probes must set terminationMessagePolicy:
+FallbackToLogsOnError (termination-message-policy), so that a process
+that dies before it writes its termination message shows its log's end.
 
 With -from-args the settings are read from each container by the
 example's flag and variable names (-drain, DRAIN, ...); -flag-names gives
@@ -619,6 +630,11 @@ func lintDoc(r *report, file string, root *yaml.Node, svc serviceOf, only string
 			}
 		}
 		ps.served = append(ps.served, served{c.Name, s, annotated})
+		// Reported at the container when the field is missing, at the
+		// field when it holds another policy.
+		if f, ok := terminationPolicy(c); ok {
+			r.findings = append(r.findings, finding{file: file, line: lineOf(root, append(slices.Clone(cpath), f.Field)), subject: subject, Finding: f})
+		}
 		for _, f := range deployspec.Lint(s, container(spec, c)) {
 			path := append(slices.Clone(cpath), strings.Split(f.Field, ".")...)
 			if rest, ok := strings.CutPrefix(f.Field, "pod."); ok {

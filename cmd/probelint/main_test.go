@@ -105,6 +105,8 @@ func TestEachRule(t *testing.T) {
 		{"a port name not declared", "              path: /readyz\n              port: probes", "              path: /readyz\n              port: probe", nil, "probe-port", "port: probe"},
 		{"no readiness", "          readinessProbe:\n            httpGet:\n              path: /readyz\n              port: probes\n", "          readinessProbe:\n            tcpSocket:\n              port: probes\n", nil, "probe-target", "tcpSocket:"},
 		{"probes on loopback, as the service says", "probe-addr=0.0.0.0:8081\"", "probe-addr=127.0.0.1:8081\"", nil, "probe-listen", "args:"},
+		{"no termination message policy", "          terminationMessagePolicy: FallbackToLogsOnError\n", "", nil, "termination-message-policy", "- name: app"},
+		{"the File policy", "terminationMessagePolicy: FallbackToLogsOnError", "terminationMessagePolicy: File", nil, "termination-message-policy", "terminationMessagePolicy: File"},
 		{"a preStop sleep past a Duration", "          ports:\n", "          lifecycle:\n            preStop:\n              sleep:\n                seconds: 18446744074\n          ports:\n", nil, "grace-period", "terminationGracePeriodSeconds: 28"},
 	}
 	for _, tt := range tests {
@@ -290,6 +292,7 @@ spec:
         httpGet: {path: /livez, port: 8081}
         periodSeconds: 10
         failureThreshold: 3
+      terminationMessagePolicy: FallbackToLogsOnError
 `
 
 // Documents are read as kubectl and the API server read them: empty

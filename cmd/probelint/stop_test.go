@@ -89,6 +89,7 @@ spec:
                 httpGet: {path: /readyz, port: 8081}
                 periodSeconds: 1
                 failureThreshold: 1
+              terminationMessagePolicy: FallbackToLogsOnError
 `
 	for _, tt := range []struct {
 		name  string
