@@ -11,6 +11,15 @@
 // answers the whole of it as JSON, with reasons only for the readers the
 // lifecycle's read policy authorises.
 //
+// With StateDir, a History keeps its transitions and rollups in bounded
+// files too (256 KiB at most, written in the background), so that the
+// next instance of the service on the same directory (a container
+// restarted within its pod, the directory an emptyDir) lists the ones
+// before it: when each began and ended, how (stopped, broken, or without
+// a word when it was killed), why, and its last transitions. /history, the
+// page and the deep view (probes.Lifecycle.Past) show them, causes to
+// authorised readers only.
+//
 // A Page (NewPage) renders the lifecycle and a History for people: a
 // self-contained HTML page of the phase, the warm-up, every gate and check
 // (status, since when, a latency sparkline and a strip of the last hour)
@@ -31,6 +40,11 @@
 // data-status="pass|warn|fail" (and data-flapping when it flaps); each
 // warm-up task data-task="<name>" and data-progress="<0-100>"; each
 // timeline entry data-transition with data-subject, data-from and data-to.
+// With StateDir and restarts, the line under the phase data-restarts="<n>";
+// each previous instance data-previous="<number>", data-ended (stopped,
+// broken, closed, without a word) and data-clean when it stopped or was
+// closed; each of the last one's transitions data-previous-transition with
+// data-subject, data-from and data-to.
 //
 // The package uses only the standard library.
 package history

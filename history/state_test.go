@@ -3,8 +3,11 @@ package history_test
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -479,5 +482,96 @@ func TestRollupsTakenBack(t *testing.T) {
 	}
 	if n != 0 {
 		t.Errorf("a day later: %d executions in the quarter hours, want none", n)
+	}
+}
+
+// /history and the page list the instances before this one: to anyone,
+// when each ran and how it ended; the cause and the reasons of its
+// transitions to authorised readers only, masked.
+func TestPreviousShown(t *testing.T) {
+	dir := t.TempDir()
+	lc, h := instance(t, dir, history.NoSync())
+	testutil.Ready(t, lc)
+	if _, err := lc.Cordon("disk swap on node-7", time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	must(t, lc.MarkBroken(errors.New("dial postgres://app:s3cret@db: connection refused")))
+	h.Close()
+
+	lc2 := probes.NewLifecycle(probes.Identify(shop), probes.Readers(isOp))
+	h2, err := history.New(lc2, history.StateDir(dir), history.NoSync())
+	must(t, err)
+	defer h2.Close()
+	page, err := history.NewPage(lc2, h2)
+	must(t, err)
+	defer page.Close()
+	read := func(handler http.Handler, op bool) string {
+		req := httptest.NewRequest(http.MethodGet, "/", nil)
+		req.Header.Set("Accept", "text/html")
+		if op {
+			req.Header.Set("X-Op", "yes")
+		}
+		rec := httptest.NewRecorder()
+		handler.ServeHTTP(rec, req)
+		return rec.Body.String()
+	}
+	type previous struct {
+		Number            int
+		Release, Instance string
+		Start, End, Ended string
+		Clean             bool
+		Cause             string
+		Transitions       []struct{ Subject, Reason string }
+	}
+	for _, op := range []bool{false, true} {
+		body := read(h2.Handler(), op)
+		var doc struct {
+			Restarts *int
+			Previous []previous
+		}
+		must(t, json.Unmarshal([]byte(body), &doc))
+		if doc.Restarts == nil || *doc.Restarts != 1 || len(doc.Previous) != 1 {
+			t.Fatalf("op %v: /history: %s", op, body)
+		}
+		p := doc.Previous[0]
+		if p.Number != 0 || p.Release != shop.Release || p.Instance != shop.Instance || p.Start == "" || p.End == "" ||
+			p.Ended != probes.EndedBroken || p.Clean {
+			t.Errorf("op %v: previous %+v", op, p)
+		}
+		var cordon string
+		for _, tr := range p.Transitions {
+			if tr.Subject == "cordon" {
+				cordon = tr.Reason
+			}
+		}
+		html := read(page, op)
+		for _, want := range []string{`data-restarts="1"`, `data-previous="0" data-ended="broken"`, "Previous instance", "broke",
+			`data-previous-transition data-subject="cordon"`} {
+			if !strings.Contains(html, want) {
+				t.Errorf("op %v: the page lacks %s", op, want)
+			}
+		}
+		for _, s := range []string{body, html} {
+			if strings.Contains(s, "s3cret") {
+				t.Errorf("op %v: a secret shows: %s", op, s)
+			}
+			if got := strings.Contains(s, "connection refused"); got != op {
+				t.Errorf("op %v: the cause shows: %v", op, got)
+			}
+			if got := strings.Contains(s, "disk swap"); got != op {
+				t.Errorf("op %v: the cordon's reason shows: %v", op, got)
+			}
+		}
+		if want := map[bool]string{false: "", true: "disk swap on node-7"}[op]; cordon != want || !op && p.Cause != "" {
+			t.Errorf("op %v: cause %q, cordon's reason %q", op, p.Cause, cordon)
+		}
+	}
+
+	// Without a state directory, /history says nothing of restarts.
+	plain, err := history.New(probes.NewLifecycle())
+	must(t, err)
+	defer plain.Close()
+	if body := read(plain.Handler(), true); strings.Contains(body, "restarts") || strings.Contains(body, "previous") {
+		t.Errorf("/history without a state directory: %s", body)
 	}
 }
