@@ -6,6 +6,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"path"
 	"regexp"
 	"strconv"
 	"strings"
@@ -52,12 +53,24 @@ type Deployment struct {
 	// front (Service.Balancer: AWSALB, AWSNLB or GoogleCloud), which
 	// forwards to the "http" port. Default 80.
 	ServicePort int
+	// StateDir, when not empty, is where the service keeps its state
+	// (history.StateDir, app.Config.StateDir), an absolute path: an
+	// emptyDir volume is mounted there, which lives as long as the pod and
+	// so outlives the container's restarts, bounded to StateSizeLimit.
+	// None by default.
+	StateDir string
 	// DisruptionBudget adds a policy/v1 PodDisruptionBudget for the pods,
 	// after the Deployment, that lets node drains through: maxUnavailable
 	// from the replicas (MaxUnavailable) and unhealthyPodEvictionPolicy
 	// AlwaysAllow. Off by default.
 	DisruptionBudget bool
 }
+
+// StateSizeLimit is the sizeLimit of the emptyDir mounted at
+// Deployment.StateDir: four times what the history keeps there at most
+// (history.MaxStateSize, 256 KiB), so that the kubelet never evicts the pod
+// for it, while a runaway writer cannot fill the node's disk.
+const StateSizeLimit = "1Mi"
 
 // YAML returns the Deployment as a manifest. It fails when a required
 // field is empty, or as Compute does when the service cannot be deployed
@@ -70,6 +83,9 @@ func (d Deployment) YAML() (string, error) {
 		return "", errors.New("deployspec: Deployment.Image: need an image")
 	case d.AppAddr == "":
 		return "", errors.New("deployspec: Deployment.AppAddr: need the application's address")
+	}
+	if d.StateDir != "" && !path.IsAbs(d.StateDir) {
+		return "", fmt.Errorf("deployspec: Deployment.StateDir %q: need an absolute path in the container", d.StateDir)
 	}
 	appPort, err := portOf("Deployment.AppAddr", d.AppAddr)
 	if err != nil {
@@ -149,6 +165,18 @@ spec:
 		if d.Memory != "" {
 			fmt.Fprintf(&b, "              memory: %s\n", scalar(d.Memory))
 		}
+	}
+	if d.StateDir != "" {
+		fmt.Fprintf(&b, `          volumeMounts:
+            - name: state
+              mountPath: %s
+      volumes:
+        - name: state
+          # the service's state directory: an emptyDir lives as long as the pod, so the container after a
+          # restart reads how the one before ended; the history holds at most 256 KiB there
+          emptyDir:
+            sizeLimit: %s
+`, scalar(d.StateDir), StateSizeLimit)
 	}
 	if d.DisruptionBudget {
 		fmt.Fprintf(&b, `---
