@@ -19,9 +19,11 @@
 // set from the environment: ADDR, PROBE_ADDR, GRPC_ADDR, WARMUP,
 // WARMUP_DEADLINE, DRAIN, DRAIN_PROBES, DRAIN_QUIET, DRAIN_MIN,
 // SHUTDOWN_TIMEOUT, DB_SCOPE,
-// MAX_INFLIGHT, REPORT_INFLIGHT, REPORT_COST, METRICS, ADMIN_SOCKET and
-// AGENT_ADDR: -admin-socket serves cordon, uncordon and status to
-// probectl, and -agent-addr answers HAProxy's agent check. GET /metrics,
+// MAX_INFLIGHT, REPORT_INFLIGHT, REPORT_COST, METRICS, ADMIN_SOCKET,
+// AGENT_ADDR and STATE_DIR: -admin-socket serves cordon, uncordon and
+// status to probectl, -agent-addr answers HAProxy's agent check, and
+// -state-dir keeps the history in files there, so that after a restart
+// the service says how the instance before it ended, and why. GET /metrics,
 // beside the probes, serves Prometheus metrics (-metrics=false turns it
 // off). example/deploy
 // holds a systemd unit, a Kubernetes Deployment and a Dockerfile for it.
@@ -76,6 +78,7 @@ type config struct {
 	metrics         bool
 	adminSocket     string
 	agentAddr       string
+	stateDir        string // where the history keeps its files, for the next instance
 	balancer        string // the balancer in front, for -print-deploy and -drain-min's default
 	printDeploy     string // a form of deployment file to print, instead of running
 }
@@ -177,6 +180,8 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 		"a Unix socket for probectl (cordon, uncordon, status), open to this uid and root; empty for none (env ADMIN_SOCKET)")
 	fs.StringVar(&cfg.agentAddr, "agent-addr", env("AGENT_ADDR", ""),
 		"listen address of HAProxy's agent check (ready up N%, drain, down), weighted by spare capacity; empty for none (env AGENT_ADDR)")
+	fs.StringVar(&cfg.stateDir, "state-dir", env("STATE_DIR", ""),
+		"a directory where the history keeps its files (at most 256 KiB), so that after a restart the service lists the instance before it, how it ended and why; in Kubernetes an emptyDir, which -print-deploy mounts; empty for none (env STATE_DIR)")
 	fs.StringVar(&cfg.balancer, "balancer", env("BALANCER", ""),
 		"the balancer in front: aws-alb, aws-nlb, google-cloud or haproxy; with -drain-quiet, -drain-min defaults to its detection time, and -print-deploy adds the Service (and BackendConfig) it needs; empty for none (env BALANCER)")
 	fs.StringVar(&cfg.dbScope, "db-scope", env("DB_SCOPE", "shared"),
@@ -341,7 +346,11 @@ func build(cfg config, log *zap.Logger) (*app.App, error) {
 		// this uid and root may use, and HAProxy's agent check from the
 		// same state.
 		AdminSocket: cfg.adminSocket, AgentAddr: cfg.agentAddr, Capacity: sheds,
-		Logger: log, Parts: parts,
+		// What happened to the instance before this one (a restart in the
+		// same pod): its end and why, on the page, /history and the deep
+		// view.
+		StateDir: cfg.stateDir,
+		Logger:   log, Parts: parts,
 	})
 	if err != nil {
 		if st != nil {
