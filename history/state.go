@@ -42,13 +42,16 @@ var errInUse = errors.New("in use by another process")
 // The files never hold more than MaxStateSize (256 KiB): the oldest
 // records go first. Recording never waits for them: a goroutine the
 // lifecycle runs (probes.Lifecycle.Go) writes what was recorded within
-// FlushInterval (1 s), syncing the files when it wrote, and the end (the
-// lifecycle going Stopped or Broken, or Close) at once. A process killed
-// outright (SIGKILL, out of memory) loses nothing that was written; the
-// machine going down loses at most the last FlushInterval. A file cut
-// short or damaged is read up to its last whole record, never failing.
-// A failed write is dropped (History.StateErr says why) and never
-// stops the service.
+// FlushInterval (1 s), syncing the files when it wrote, a check's quarter
+// hour once it has closed, and the end (the lifecycle going Stopped or
+// Broken, or Close) at once. A process killed outright (SIGKILL, out of
+// memory) loses what was recorded in its last FlushInterval and the
+// quarter hour in progress, and leaves no end: the next instance lists it
+// as having ended without a word (probes.EndedSilent). The machine going
+// down loses no more, since every write is synced. A file cut short or
+// damaged is read up to its last whole record, never failing. A failed
+// write is dropped (History.StateErr says why) and never stops the
+// service.
 //
 // dir must be a directory that the process may write; New fails when it
 // is not, or when another process has it (the files are locked). Default:
