@@ -192,10 +192,16 @@ func New(lc *probes.Lifecycle, opts ...Option) (*History, error) {
 	}
 	h.cancel = lc.Watch(h.changed)
 	if h.files != nil {
-		if err := lc.Go("history files", h.files.run); err != nil {
+		err := lc.Go("history files", h.files.run)
+		if err != nil {
+			err = fmt.Errorf("history: %w", err)
+		} else {
+			err = h.files.begin(cfg.stateDir)
+		}
+		if err != nil {
 			h.cancel()
-			h.files.abandon()
-			return nil, fmt.Errorf("history: %w", err)
+			h.files.abandon() // the writer, should Run start it, returns at once
+			return nil, err
 		}
 		lc.SetPast(h.files.past())
 	}

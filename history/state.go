@@ -104,8 +104,9 @@ type files struct {
 	err      error
 }
 
-// openState opens and locks the state directory of h, reads what the
-// instances before it left there, and writes that this one has begun.
+// openState opens and locks the state directory of h and reads what the
+// instances before it left there; begin then writes that this one has
+// begun.
 func openState(h *History, cfg *config) (*files, *recalled, error) {
 	dir := cfg.stateDir
 	fail := func(err error) error { return fmt.Errorf("history: StateDir(%q): %w", dir, err) }
@@ -134,18 +135,23 @@ func openState(h *History, cfg *config) (*files, *recalled, error) {
 	}
 	f.number, f.previous = r.restarts(), r.previous()
 	f.start, f.id = h.lc.Clock().Now(), h.lc.Identity()
-	// This instance is on record before New returns: one killed a moment
-	// later counts among the restarts.
+	return f, r, nil
+}
+
+// begin writes that this instance has begun, before New returns: one
+// killed a moment later counts among the restarts.
+func (f *files) begin(dir string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	f.buf = appendStart(f.buf[:0], f.number, f.start, f.id)
-	_, err = f.events.append(f.buf, []int{len(f.buf)}, f.carry)
+	_, err := f.events.append(f.buf, []int{len(f.buf)}, f.carry)
 	if err == nil && !f.nosync {
 		err = f.events.sync()
 	}
 	if err != nil {
-		f.closeFiles()
-		return nil, nil, fail(fmt.Errorf("not writable: %w", err))
+		return fmt.Errorf("history: StateDir(%q): not writable: %w", dir, err)
 	}
-	return f, r, nil
+	return nil
 }
 
 // past is what the lifecycle is told of the instances before this one.

@@ -78,9 +78,18 @@ func TestStateDirRefuses(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		cancel()
 		_ = lc.Run(ctx)
-		_, err := history.New(lc, history.StateDir(t.TempDir()))
+		d := t.TempDir()
+		_, err := history.New(lc, history.StateDir(d))
 		if !errors.Is(err, probes.ErrLifecycleRan) {
 			t.Errorf("after Run: got %v, want ErrLifecycleRan", err)
+		}
+		if n, _, err := history.ReadState(d); n != 0 || err != nil {
+			t.Errorf("after Run: %d instances on record (%v), want none: this one never ran", n, err)
+		}
+		if _, h := instance(t, d); h.Restarts() != 0 { // and the directory is free again
+			t.Errorf("the next: %d restarts", h.Restarts())
+		} else {
+			h.Close()
 		}
 	})
 }
