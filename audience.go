@@ -25,11 +25,12 @@ type Audience uint8
 const (
 	// Anonymous readers see statuses, check and task names and the public
 	// facts: the phase and since when, warm-up progress, that the service
-	// is cordoned and until when, and the service's identity. Never a
-	// reason.
+	// is cordoned and until when, the service's identity, and how many
+	// restarts it had and how the last one ended. Never a reason.
 	Anonymous Audience = iota
 	// Authorized readers see the reasons too: check and warm-up errors,
-	// the cordon's reason, and observed values.
+	// the cordon's reason, observed values, and why the previous instance
+	// ended.
 	Authorized
 )
 
@@ -115,10 +116,11 @@ func FromLoopback(r *http.Request) bool {
 // For returns the report as audience a may read it. Authorized readers get
 // r itself. Anonymous readers get a copy without reasons: each check's and
 // task's error becomes ErrWithheld, each observation keeps what it
-// measured but not its value (Withheld), and the cordon
+// measured but not its value (Withheld), the cordon
 // keeps its times but not its reason, in Cordon and in the notes ("cordoned
-// (until …)"). Statuses, names, the phase, progress and times stay, so the
-// verdict is the same for both.
+// (until …)"), and Past keeps the restarts but not the cause. Statuses,
+// names, the phase, progress and times stay, so the verdict is the same
+// for both.
 func (r Report) For(a Audience) Report {
 	if a == Authorized || !r.HasReasons() {
 		return r
@@ -146,6 +148,7 @@ func (r Report) For(a Audience) Report {
 		}
 		r.Tasks = tasks
 	}
+	r.Past = r.Past.For(a)
 	if r.Cordon.Reason != "" {
 		full := r.Cordon.Note()
 		r.Cordon = r.Cordon.For(a)
@@ -171,9 +174,10 @@ func (c Cordon) For(a Audience) Cordon {
 }
 
 // HasReasons reports whether r holds anything For withholds from anonymous
-// readers: an error, an observed value or a cordon's reason.
+// readers: an error, an observed value, a cordon's reason or the cause of
+// the last instance's end.
 func (r *Report) HasReasons() bool {
-	if r.Cordon.Reason != "" {
+	if r.Cordon.Reason != "" || r.Past.Cause != "" {
 		return true
 	}
 	for i := range r.Checks {

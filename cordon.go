@@ -207,12 +207,13 @@ type Basis struct {
 	Cordon Cordon // zero when not cordoned
 	Status Status
 	Notes  []string
+	Past   Past // the deep view's only (Health): see Lifecycle.SetPast
 }
 
 // Report starts gate k's report from b: its phase, since, cordon, base
 // verdict and notes; the gate adds its checks or tasks.
 func (b Basis) Report(k Kind) Report {
-	return Report{Gate: k, Phase: b.Phase, Since: b.Since, Cordon: b.Cordon, Base: b.Status, Notes: b.Notes}
+	return Report{Gate: k, Phase: b.Phase, Since: b.Since, Cordon: b.Cordon, Base: b.Status, Notes: b.Notes, Past: b.Past}
 }
 
 // Basis returns what gate k answers before it looks at any check: the
@@ -227,6 +228,9 @@ func (l *Lifecycle) Basis(k Kind) Basis {
 	p, started := Phase(s&0xff), s&startedBit != 0
 	st, note := k.verdict(p, started)
 	b := Basis{Phase: p, Since: l.Since(), Status: st, Notes: []string{note}}
+	if k == Health {
+		b.Past = l.Past()
+	}
 	c := l.cordon.Load()
 	if c == nil {
 		return b

@@ -272,3 +272,92 @@ func TestPageAnswersAsTheDeepView(t *testing.T) {
 		t.Errorf("a browser's ?exclude=readiness/db: %d %s, want the JSON's 200", res.StatusCode, res.Header.Get("Content-Type"))
 	}
 }
+
+// Why the previous instance ended (its cause, its transitions' reasons),
+// read on every surface: anonymous readers learn that it ended and how
+// (broken), authorised readers why, and nobody the secret in it.
+func TestPastOnEverySurface(t *testing.T) {
+	const (
+		cause  = "connection refused"
+		secret = "s3cret"
+	)
+	dir := t.TempDir()
+	first := probes.NewLifecycle()
+	h1, err := history.New(first, history.StateDir(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	testutil.Ready(t, first)
+	if err := first.MarkBroken(errors.New("dial postgres://app:" + secret + "@db: " + cause)); err != nil {
+		t.Fatal(err)
+	}
+	h1.Close()
+
+	lc := probes.NewLifecycle(probes.Readers(func(r *http.Request) bool { return r.Header.Get("X-Op") == "yes" }))
+	hist, err := history.New(lc, history.StateDir(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(hist.Close)
+	page, err := history.NewPage(lc, hist, history.Refresh(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	if _, err := server.Register(mux, lc, server.Browsers(page)); err != nil {
+		t.Fatal(err)
+	}
+	mux.Handle("/history", hist.Handler())
+	ts := httptest.NewServer(mux)
+	t.Cleanup(func() { page.Close(); ts.Close() })
+	ah, err := admin.New(lc, admin.Authorize(func(r *http.Request) bool { return true }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	get := func(path, accept string) func(bool) string {
+		return func(op bool) string {
+			req, _ := http.NewRequest(http.MethodGet, ts.URL+path, nil)
+			req.Header.Set("Accept", accept)
+			if op {
+				req.Header.Set("X-Op", "yes")
+			}
+			res, err := noKeepAlive.Do(req)
+			if err != nil {
+				t.Fatalf("GET %s: %v", path, err)
+			}
+			defer res.Body.Close()
+			b, _ := io.ReadAll(res.Body)
+			return string(b)
+		}
+	}
+	for _, s := range []struct {
+		name, public string // what anonymous readers see of the end ("": the surface has none)
+		read         func(op bool) string
+	}{
+		{"healthz verbose json", `"restarts":1,"lastEnd":{"ended":"broken"`, get("/healthz?verbose", "application/health+json")},
+		{"page", `data-restarts="1"`, get("/healthz", "text/html")},
+		{"page stream", `data-previous="0" data-ended="broken"`, func(op bool) string { return firstEvent(t, ts.URL+"/healthz?events", op) }},
+		{"history", `"restarts":1,"previous":[{"number":0`, get("/history", "application/json")},
+		{"admin status", "", func(bool) string { // its peers are authorised by their credentials
+			rec := httptest.NewRecorder()
+			ah.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/status", nil))
+			return rec.Body.String()
+		}},
+	} {
+		t.Run(s.name, func(t *testing.T) {
+			op := s.read(true)
+			if s.public != "" {
+				anon := s.read(false)
+				if strings.Contains(anon, secret) || strings.Contains(anon, cause) || !strings.Contains(anon, s.public) {
+					t.Errorf("anonymous reader: want %s without the cause:\n%s", s.public, anon)
+				}
+			}
+			if strings.Contains(op, secret) {
+				t.Errorf("authorised reader sees the secret:\n%s", op)
+			}
+			if !strings.Contains(op, cause) || !strings.Contains(op, "xxxxx") {
+				t.Errorf("authorised reader: want the cause, masked:\n%s", op)
+			}
+		})
+	}
+}

@@ -721,6 +721,31 @@ func Example_statusPage() {
 	// application/json -> application/health+json false
 }
 
+// Example_stateDir keeps the history in a state directory, and shows what
+// the next instance on it knows of this one (docs/status-page.md).
+func Example_stateDir() {
+	stateDir, _ := os.MkdirTemp("", "state-") // this example only
+	defer os.RemoveAll(stateDir)              // this example only
+	for range 2 {                             // this example only: two runs of one container
+		lc := probes.NewLifecycle()
+		hist, err := history.New(lc, history.StateDir(stateDir)) // an emptyDir in Kubernetes
+		if err != nil {
+			panic(err)
+		}
+		for _, p := range hist.Previous() {
+			fmt.Println("restarts:", hist.Restarts(), "- the last", p.Ended, "because", p.Cause)
+		}
+		_ = lc.Start()                    // this example only
+		_ = lc.Drain("signal terminated") // this example only: what server.Server.Run does
+		_ = lc.Stop()                     // this example only
+
+		// Once the server has stopped: the end goes to the files.
+		hist.Close()
+	}
+	// Output:
+	// restarts: 1 - the last stopped because signal terminated
+}
+
 // Example_operators wires the admin socket and HAProxy's agent check beside
 // the HTTP server (docs/operators.md).
 func Example_operators() {

@@ -25,6 +25,8 @@ type Facts struct {
 	Gates []Report
 	// Identity names the service and the instance (Identify).
 	Identity Identity
+	// Past is what is known of the instances before this one (SetPast).
+	Past Past
 }
 
 // Facts returns the lifecycle's facts now. Each gate's report is
@@ -32,7 +34,7 @@ type Facts struct {
 // a move in between shows in the reports and not yet in Phase.
 func (l *Lifecycle) Facts() Facts {
 	s := l.state.Load()
-	f := Facts{Phase: Phase(s & 0xff), Since: l.Since(), Started: s&startedBit != 0, Version: s >> seqShift, Identity: l.identity}
+	f := Facts{Phase: Phase(s & 0xff), Since: l.Since(), Started: s&startedBit != 0, Version: s >> seqShift, Identity: l.identity, Past: l.Past()}
 	if c := l.cordon.Load(); c != nil {
 		f.Cordon = *c
 	}

@@ -159,6 +159,7 @@ type Lifecycle struct {
 
 	readers  func(*http.Request) bool // the read policy; see Readers
 	identity Identity                 // see Identify
+	past     atomic.Pointer[Past]     // see SetPast
 
 	work workGroup
 }

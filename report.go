@@ -134,6 +134,9 @@ type Report struct {
 	// Gates holds, in a group's report (the deep view), the verdict of
 	// every gate the group reads, in the lifecycle's order; nil elsewhere.
 	Gates []GateStatus
+	// Past is, in the deep view's report (Health), what is known of the
+	// instances before this one (Lifecycle.SetPast); zero elsewhere.
+	Past Past
 }
 
 // GateStatus is one gate's verdict, as a group's report lists it.

@@ -159,6 +159,14 @@ type Config struct {
 	// when it exists and can be written, nothing elsewhere;
 	// NoTerminationLog ("-") for none.
 	TerminationLog string
+	// StateDir is a directory where the history keeps its files
+	// (history.StateDir), so that the next instance of the service there
+	// lists this one: when it ran, how it ended and why, on /history, the
+	// page, the deep view, probectl status and the fleet view. In
+	// Kubernetes, an emptyDir volume: it outlives the container's
+	// restarts, and Deployment mounts one there. Default: none, the
+	// history lives in memory only.
+	StateDir string
 
 	// Readers decides which HTTP readers see reasons (probes.Readers), on
 	// every surface. Default: none; the admin socket's peers are authorised
@@ -294,7 +302,14 @@ func New(cfg Config) (*App, error) {
 	if a.Readiness, err = readiness.New(lc); err != nil {
 		return nil, fmt.Errorf("app: %w", err)
 	}
-	if a.History, err = history.New(lc); err != nil {
+	var histOpts []history.Option
+	if cfg.StateDir != "" {
+		histOpts = append(histOpts, history.StateDir(cfg.StateDir))
+	}
+	if a.History, err = history.New(lc, histOpts...); err != nil {
+		if cfg.StateDir != "" {
+			return nil, fmt.Errorf("app: Config.StateDir: %w", err)
+		}
 		return nil, fmt.Errorf("app: %w", err)
 	}
 	if a.Page, err = history.NewPage(lc, a.History); err != nil {
@@ -598,8 +613,9 @@ func (a *App) appAddr() string {
 // Deployment writes a Kubernetes Deployment of this service as
 // deployspec.Deployment.YAML does, with d.Service this service's
 // DeploySpec (but for d.Service's Balancer and GRPCServices, which the App
-// does not know, kept as d gives them) and, when d.AppAddr is empty, the
-// application listener's address (Config.Addr, DefaultAddr when unset).
+// does not know, kept as d gives them), when d.AppAddr is empty the
+// application listener's address (Config.Addr, DefaultAddr when unset),
+// and when d.StateDir is empty Config.StateDir, an emptyDir mounted there.
 // Its grace period covers the stop the service will really take, every
 // hook the parts added included, and its pod template carries that stop
 // (deployspec.StopAnnotation) for probelint to check the manifest against
@@ -613,6 +629,9 @@ func (a *App) Deployment(d deployspec.Deployment) (string, error) {
 	}
 	if d.MetricsPath == "" {
 		d.MetricsPath = a.MetricsPath
+	}
+	if d.StateDir == "" {
+		d.StateDir = a.cfg.StateDir
 	}
 	return d.YAML()
 }

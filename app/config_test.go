@@ -232,3 +232,58 @@ func TestDeploySpec(t *testing.T) {
 		t.Errorf("grace period %s below the real stop %s", got, least)
 	}
 }
+
+// TestStateDir: with a state directory, the service after a restart lists
+// the one before, stopped for the reason its stop began; a state directory
+// that cannot be one fails New, naming the field; and the Deployment
+// mounts an emptyDir there.
+func TestStateDir(t *testing.T) {
+	dir := t.TempDir()
+	run := func() *app.App {
+		t.Helper()
+		a, err := app.New(app.Config{Name: "shop", ProbeAddr: testutil.FreeAddr(t), Drain: app.NoDrain, StateDir: dir})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- a.Run(ctx) }()
+		testutil.Eventually(t, "ready", func() bool { return a.Lifecycle.Phase() == probes.Ready })
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatalf("Run: %v", err)
+		}
+		return a
+	}
+	if a := run(); a.History.Restarts() != 0 {
+		t.Errorf("first run: %d restarts", a.History.Restarts())
+	}
+	a := run()
+	prev := a.History.Previous()
+	if a.History.Restarts() != 1 || len(prev) != 1 || prev[0].Ended != probes.EndedStopped || prev[0].Cause != "context done" ||
+		prev[0].Identity.Service != "shop" {
+		t.Errorf("second run: %d restarts, %+v; want the first, stopped because its context was done", a.History.Restarts(), prev)
+	}
+	if p := a.Lifecycle.Past(); p.Restarts != 1 || p.Ended != probes.EndedStopped {
+		t.Errorf("the lifecycle's past: %+v", p)
+	}
+	if _, err := app.New(app.Config{StateDir: filepath.Join(dir, "nope")}); err == nil || !strings.Contains(err.Error(), "Config.StateDir") {
+		t.Errorf("a missing state directory: %v, want an error naming Config.StateDir", err)
+	}
+
+	b, err := app.New(app.Config{Addr: ":8080", ProbeAddr: ":8081", StateDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.History.Close()
+	defer b.Page.Close()
+	for _, tt := range []struct{ given, want string }{{"", dir}, {"/var/lib/shop", "/var/lib/shop"}} {
+		y, err := b.Deployment(deployspec.Deployment{Name: "shop", Image: "shop:1", StateDir: tt.given})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(y, "mountPath: "+tt.want+"\n") || !strings.Contains(y, "emptyDir:") {
+			t.Errorf("StateDir %q: the Deployment lacks the emptyDir at %s:\n%s", tt.given, tt.want, y)
+		}
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"path"
 	"regexp"
 	"strconv"
 	"strings"
@@ -54,6 +55,12 @@ type Deployment struct {
 	// front (Service.Balancer: AWSALB, AWSNLB or GoogleCloud), which
 	// forwards to the "http" port. Default 80.
 	ServicePort int
+	// StateDir, when not empty, is where the service keeps its state
+	// (history.StateDir, app.Config.StateDir), an absolute path: an
+	// emptyDir volume is mounted there, which lives as long as the pod and
+	// so outlives the container's restarts, bounded to StateSizeLimit.
+	// None by default.
+	StateDir string
 	// DisruptionBudget adds a policy/v1 PodDisruptionBudget for the pods,
 	// after the Deployment, that lets node drains through: maxUnavailable
 	// from the replicas (MaxUnavailable) and unhealthyPodEvictionPolicy
@@ -68,6 +75,11 @@ type Deployment struct {
 // panic on a goroutine of its own, which ends the process at once),
 // rather than nothing.
 const TerminationMessagePolicy = "FallbackToLogsOnError"
+// StateSizeLimit is the sizeLimit of the emptyDir mounted at
+// Deployment.StateDir: four times what the history keeps there at most
+// (history.MaxStateSize, 256 KiB), so that the kubelet never evicts the pod
+// for it, while a runaway writer cannot fill the node's disk.
+const StateSizeLimit = "1Mi"
 
 // YAML returns the Deployment as a manifest. It fails when a required
 // field is empty, or as Compute does when the service cannot be deployed
@@ -80,6 +92,9 @@ func (d Deployment) YAML() (string, error) {
 		return "", errors.New("deployspec: Deployment.Image: need an image")
 	case d.AppAddr == "":
 		return "", errors.New("deployspec: Deployment.AppAddr: need the application's address")
+	}
+	if d.StateDir != "" && !path.IsAbs(d.StateDir) {
+		return "", fmt.Errorf("deployspec: Deployment.StateDir %q: need an absolute path in the container", d.StateDir)
 	}
 	appPort, err := portOf("Deployment.AppAddr", d.AppAddr)
 	if err != nil {
@@ -170,6 +185,18 @@ spec:
 	b.WriteString("          # why it stopped: the termination message the service writes as its stop begins, or the end of its log\n")
 	b.WriteString("          # when it could write none (a panic on a goroutine of its own)\n")
 	b.WriteString("          terminationMessagePolicy: " + TerminationMessagePolicy + "\n")
+	if d.StateDir != "" {
+		fmt.Fprintf(&b, `          volumeMounts:
+            - name: state
+              mountPath: %s
+      volumes:
+        - name: state
+          # the service's state directory: an emptyDir lives as long as the pod, so the container after a
+          # restart reads how the one before ended; the history holds at most 256 KiB there
+          emptyDir:
+            sizeLimit: %s
+`, scalar(d.StateDir), StateSizeLimit)
+	}
 	if d.DisruptionBudget {
 		fmt.Fprintf(&b, `---
 apiVersion: policy/v1

@@ -320,12 +320,41 @@ func TestDeploymentRefusesMissingFields(t *testing.T) {
 		{"an address without a port", func(d *deployspec.Deployment) { d.AppAddr = "localhost" }, "Deployment.AppAddr"},
 		{"no warm-up deadline", func(d *deployspec.Deployment) { d.Service.WarmupDeadline = 0 }, "WarmupDeadline"},
 		{"a gRPC address without a port", func(d *deployspec.Deployment) { d.Service.GRPCAddr = "grpc-host" }, "GRPCAddr"},
+		{"a relative state directory", func(d *deployspec.Deployment) { d.StateDir = "state" }, "Deployment.StateDir"},
 	} {
 		d := ok
 		tt.edit(&d)
 		if _, err := d.YAML(); err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("%s: got %v, want an error naming %s", tt.name, err, tt.want)
 		}
+	}
+}
+
+// A service with a state directory gets an emptyDir there: the container
+// mounts it, the pod holds it, bounded; one without gets no volume.
+func TestDeploymentStateDir(t *testing.T) {
+	d := deployspec.Deployment{Name: "items", Image: "items:1", AppAddr: ":8080", CPU: "50m",
+		Service: deployspec.Service{WarmupDeadline: time.Minute, Stop: server.Timings{Drain: 5 * time.Second, ShutdownTimeout: time.Second}, ProbeAddr: ":8081"}}
+	y, err := d.YAML()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(y, "volume") {
+		t.Errorf("no state directory, yet a volume:\n%s", y)
+	}
+	d.StateDir = "/var/lib/items"
+	if y, err = d.YAML(); err != nil {
+		t.Fatal(err)
+	}
+	want := `          terminationMessagePolicy: FallbackToLogsOnError
+          volumeMounts:
+            - name: state
+              mountPath: /var/lib/items
+      volumes:
+        - name: state
+`
+	if !strings.Contains(y, want) || !strings.Contains(y, "          emptyDir:\n            sizeLimit: "+deployspec.StateSizeLimit+"\n") {
+		t.Errorf("the YAML lacks the emptyDir at the state directory:\n%s", y)
 	}
 }
 

@@ -59,6 +59,7 @@ func plan(cfg config, grpc bool) (deployspec.Plan, error) {
 // it really is, with the balancer in front and the gRPC services that
 // answer readiness.
 func settings(cfg config) (deployspec.Service, error) {
+	cfg.stateDir = "" // a path in the container, not here; the timings do not depend on it
 	a, err := build(cfg, zap.NewNop())
 	if err != nil {
 		return deployspec.Service{}, err
@@ -153,6 +154,8 @@ func printDeploy(w io.Writer, cfg config, form string) error {
 			"prometheus.io annotations.",
 		},
 		CPU: "50m", Memory: "64Mi",
+		// An emptyDir for the history: it outlives the container's restarts.
+		StateDir: cfg.stateDir,
 		// A budget that lets node drains through, checked by probelint.
 		DisruptionBudget: true,
 	}
@@ -167,12 +170,15 @@ func printDeploy(w io.Writer, cfg config, form string) error {
 	return err
 }
 
-// deployArgs are the flags the deployment files pass: the addresses and the
-// timings, then extra.
+// deployArgs are the flags the deployment files pass: the addresses, the
+// state directory and the timings, then extra.
 func deployArgs(cfg config, grpc bool, extra string) []string {
 	args := []string{"-addr=" + cfg.addr, "-probe-addr=" + cfg.probeAddr}
 	if grpc {
 		args = append(args, "-grpc-addr="+cfg.grpcAddr)
+	}
+	if cfg.stateDir != "" {
+		args = append(args, "-state-dir="+cfg.stateDir)
 	}
 	args = append(args, "-warmup="+human(cfg.warmup), "-warmup-deadline="+human(cfg.deadline), "-drain="+human(cfg.drain))
 	if cfg.drainProbes > 0 {

@@ -20,9 +20,11 @@
 // WARMUP_DEADLINE, DRAIN, DRAIN_PROBES, DRAIN_QUIET, DRAIN_MIN,
 // SHUTDOWN_TIMEOUT, DB_SCOPE,
 // MAX_INFLIGHT, REPORT_INFLIGHT, REPORT_COST, METRICS, ADMIN_SOCKET,
-// AGENT_ADDR and TERMINATION_LOG: -admin-socket serves cordon, uncordon
-// and status to probectl, -agent-addr answers HAProxy's agent check, and
-// -termination-log says where the termination message goes. GET /metrics,
+// AGENT_ADDR, TERMINATION_LOG and STATE_DIR: -admin-socket serves cordon,
+// uncordon and status to probectl, -agent-addr answers HAProxy's agent
+// check, -termination-log says where the termination message goes, and
+// -state-dir keeps the history in files there, so that after a restart
+// the service says how the instance before it ended, and why. GET /metrics,
 // beside the probes, serves Prometheus metrics (-metrics=false turns it
 // off). example/deploy
 // holds a systemd unit, a Kubernetes Deployment and a Dockerfile for it.
@@ -78,6 +80,7 @@ type config struct {
 	adminSocket     string
 	agentAddr       string
 	terminationLog  string // where the termination message goes; "" for the library's default
+	stateDir        string // where the history keeps its files, for the next instance
 	balancer        string // the balancer in front, for -print-deploy and -drain-min's default
 	printDeploy     string // a form of deployment file to print, instead of running
 }
@@ -181,6 +184,8 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 		"listen address of HAProxy's agent check (ready up N%, drain, down), weighted by spare capacity; empty for none (env AGENT_ADDR)")
 	fs.StringVar(&cfg.terminationLog, "termination-log", env("TERMINATION_LOG", ""),
 		"the file the termination message (why the service stopped, then its last transitions) goes to: the container's terminationMessagePath; empty for /dev/termination-log when it exists, - for none (env TERMINATION_LOG)")
+	fs.StringVar(&cfg.stateDir, "state-dir", env("STATE_DIR", ""),
+		"a directory where the history keeps its files (at most 256 KiB), so that after a restart the service lists the instance before it, how it ended and why; in Kubernetes an emptyDir, which -print-deploy mounts; empty for none (env STATE_DIR)")
 	fs.StringVar(&cfg.balancer, "balancer", env("BALANCER", ""),
 		"the balancer in front: aws-alb, aws-nlb, google-cloud or haproxy; with -drain-quiet, -drain-min defaults to its detection time, and -print-deploy adds the Service (and BackendConfig) it needs; empty for none (env BALANCER)")
 	fs.StringVar(&cfg.dbScope, "db-scope", env("DB_SCOPE", "shared"),
@@ -345,8 +350,11 @@ func build(cfg config, log *zap.Logger) (*app.App, error) {
 		// this uid and root may use, and HAProxy's agent check from the
 		// same state.
 		AdminSocket: cfg.adminSocket, AgentAddr: cfg.agentAddr, Capacity: sheds,
-		// Why it stopped, where kubectl describe pod shows it.
-		TerminationLog: cfg.terminationLog, Logger: log, Parts: parts,
+		// Why it stopped, where kubectl describe pod shows it, and what
+		// happened to the instance before this one (a restart in the same
+		// pod): its end and why, on the page, /history and the deep view.
+		TerminationLog: cfg.terminationLog, StateDir: cfg.stateDir,
+		Logger: log, Parts: parts,
 	})
 	if err != nil {
 		if st != nil {

@@ -46,6 +46,8 @@ func TestParseConfig(t *testing.T) {
 			want: config{addr: "127.0.0.1:8080", probeAddr: "127.0.0.1:8081", grpcAddr: "127.0.0.1:9090", maxInFlight: 64, reportInFlight: 2 * runtime.GOMAXPROCS(0), reportCost: 20 * time.Millisecond, warmup: 3 * time.Second, deadline: startup.DefaultDeadline, drain: server.DefaultDrainDelay, shutdownTimeout: server.DefaultShutdownTimeout, dbScope: "shared"}},
 		{name: "flags beat environment", args: []string{"-warmup", "2s", "-addr", ":1", "-probe-addr=", "-grpc-addr", ":3"}, env: map[string]string{"WARMUP": "9s", "PROBE_ADDR": ":2"},
 			want: config{addr: ":1", grpcAddr: ":3", maxInFlight: 64, reportInFlight: 2 * runtime.GOMAXPROCS(0), reportCost: 20 * time.Millisecond, warmup: 2 * time.Second, deadline: startup.DefaultDeadline, drain: server.DefaultDrainDelay, shutdownTimeout: server.DefaultShutdownTimeout, dbScope: "shared", metrics: true}},
+		{name: "state directory", env: map[string]string{"STATE_DIR": "/var/lib/x"},
+			want: config{addr: "127.0.0.1:8080", probeAddr: "127.0.0.1:8081", grpcAddr: "127.0.0.1:9090", maxInFlight: 64, reportInFlight: 2 * runtime.GOMAXPROCS(0), reportCost: 20 * time.Millisecond, warmup: 3 * time.Second, deadline: startup.DefaultDeadline, drain: server.DefaultDrainDelay, shutdownTimeout: server.DefaultShutdownTimeout, dbScope: "shared", metrics: true, stateDir: "/var/lib/x"}},
 		{name: "unknown scope", args: []string{"-db-scope", "global"}, err: `-db-scope "global"`},
 		{name: "bad environment names the variable", env: map[string]string{"DRAIN": "soon"}, err: "DRAIN"},
 		{name: "negative warm-up", args: []string{"-warmup", "-1s"}, err: "-warmup"},

@@ -11,6 +11,15 @@
 // answers the whole of it as JSON, with reasons only for the readers the
 // lifecycle's read policy authorises.
 //
+// With StateDir, a History keeps its transitions and rollups in bounded
+// files too (256 KiB at most, written in the background), so that the
+// next instance of the service on the same directory (a container
+// restarted within its pod, the directory an emptyDir) lists the ones
+// before it: when each began and ended, how (stopped, broken, or without
+// a word when it was killed), why, and its last transitions. /history, the
+// page and the deep view (probes.Lifecycle.Past) show them, causes to
+// authorised readers only.
+//
 // A Page (NewPage) renders the lifecycle and a History for people: a
 // self-contained HTML page of the phase, the warm-up, every gate and check
 // (status, since when, a latency sparkline and a strip of the last hour)
@@ -31,6 +40,11 @@
 // data-status="pass|warn|fail" (and data-flapping when it flaps); each
 // warm-up task data-task="<name>" and data-progress="<0-100>"; each
 // timeline entry data-transition with data-subject, data-from and data-to.
+// With StateDir and restarts, the line under the phase data-restarts="<n>";
+// each previous instance data-previous="<number>", data-ended (stopped,
+// broken, closed, without a word) and data-clean when it stopped or was
+// closed; each of the last one's transitions data-previous-transition with
+// data-subject, data-from and data-to.
 //
 // The package uses only the standard library.
 package history
@@ -40,6 +54,7 @@ import (
 	"errors"
 	"fmt"
 	"math/bits"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -69,6 +84,8 @@ type Option func(*config) error
 
 type config struct {
 	transitions int
+	stateDir    string
+	nosync      bool // tests: write the state directory without syncing it
 }
 
 // Transitions sets how many transitions the ring keeps. Default
@@ -135,6 +152,12 @@ type History struct {
 	series atomic.Pointer[map[key]*series] // copied on write
 	added  atomic.Uint64                   // transitions recorded so far: the page renders again when it moves
 	addMu  sync.Mutex
+
+	// With a state directory (StateDir): its files, and what the
+	// instances before this one left there.
+	files    *files
+	previous []Instance
+	restored map[key]*[QuarterBuckets]slot // their quarter hours, by check
 }
 
 type gateState struct {
@@ -144,7 +167,11 @@ type gateState struct {
 }
 
 // New returns a History of lc and its gates. It fails when lc is nil, or
-// with an error naming the option when an option is invalid.
+// with an error naming the option when an option is invalid. With
+// StateDir, it reads the instances before this one from the directory,
+// tells lc of them (probes.Lifecycle.SetPast), and hands the writing of
+// the files to lc (probes.Lifecycle.Go): it fails too when the directory
+// cannot be used, or when lc's Run has already returned.
 func New(lc *probes.Lifecycle, opts ...Option) (*History, error) {
 	if lc == nil {
 		return nil, errors.New("history: New(nil): need a *probes.Lifecycle")
@@ -156,15 +183,70 @@ func New(lc *probes.Lifecycle, opts ...Option) (*History, error) {
 	h := &History{lc: lc, ring: make([]Transition, cfg.transitions), since: map[string]time.Time{},
 		gates: map[probes.Kind]*gateState{}}
 	h.series.Store(&map[key]*series{})
+	if cfg.stateDir != "" {
+		f, r, err := openState(h, &cfg)
+		if err != nil {
+			return nil, err
+		}
+		h.files, h.previous, h.restored = f, f.previous, r.restored(f.start)
+	}
 	h.cancel = lc.Watch(h.changed)
+	if h.files != nil {
+		err := lc.Go("history files", h.files.run)
+		if err != nil {
+			err = fmt.Errorf("history: %w", err)
+		} else {
+			err = h.files.begin(cfg.stateDir)
+		}
+		if err != nil {
+			h.cancel()
+			h.files.abandon() // the writer, should Run start it, returns at once
+			return nil, err
+		}
+		lc.SetPast(h.files.past())
+	}
 	for _, g := range lc.Gates() {
 		h.observe(g, false)
 	}
 	return h, nil
 }
 
-// Close stops following the lifecycle and its gates.
-func (h *History) Close() { h.cancel() }
+// Close stops following the lifecycle and its gates. With StateDir, it
+// writes what is left and the instance's end, and closes the files: call
+// it once the service has stopped (app.App.Run does).
+func (h *History) Close() {
+	h.cancel()
+	if h.files != nil {
+		h.files.close()
+	}
+}
+
+// Previous returns the instances that ran before this one with the same
+// state directory (StateDir), the newest MaxPrevious, oldest first; none
+// without one. Their causes and transitions' reasons are for authorised
+// readers (Instance.For).
+func (h *History) Previous() []Instance { return slices.Clone(h.previous) }
+
+// Restarts returns how many instances ran before this one with the same
+// state directory: as many as the container's restarts within its pod
+// when the directory is an emptyDir. 0 without StateDir.
+func (h *History) Restarts() int {
+	if h.files == nil {
+		return 0
+	}
+	return int(min(h.files.number, maxNumber))
+}
+
+// StateErr returns why the last writing of the state directory failed;
+// nil when it succeeded, and without StateDir.
+func (h *History) StateErr() error {
+	if h.files == nil {
+		return nil
+	}
+	h.files.mu.Lock()
+	defer h.files.mu.Unlock()
+	return h.files.err
+}
 
 // changed records one change of the lifecycle or of any of its gates,
 // those built after the History included.
@@ -185,8 +267,11 @@ func (h *History) changed(c probes.Change) {
 
 func (h *History) moved(t probes.Transition) {
 	h.mu.Lock()
-	defer h.mu.Unlock()
 	h.addLocked(Transition{At: t.At, Subject: "phase", From: t.From.String(), To: t.To.String(), Reason: redact.String(t.Reason)})
+	h.mu.Unlock()
+	if h.files != nil {
+		h.files.moved(t)
+	}
 }
 
 // cordoned records a cordon change under the subject "cordon", from and to
@@ -257,7 +342,10 @@ func (h *History) observe(g probes.Gate, record bool) {
 
 // addLocked puts t in the ring; h.mu must be held.
 func (h *History) addLocked(t Transition) {
-	h.added.Add(1)
+	n := h.added.Add(1)
+	if h.files != nil {
+		h.files.added(n)
+	}
 	h.ring[h.next] = t
 	h.next++
 	if h.next == len(h.ring) {
@@ -388,18 +476,36 @@ type Series struct {
 	Quarters []Bucket
 }
 
-// Check returns the rollups of the named check of gate, as of now.
+// Check returns the rollups of the named check of gate, as of now. With
+// StateDir, its quarter hours count the executions of the instances before
+// this one too.
 func (h *History) Check(gate probes.Kind, name string) (Series, bool) {
-	sr := (*h.series.Load())[key{gate, name}]
-	if sr == nil {
+	k := key{gate, name}
+	sr := (*h.series.Load())[k]
+	past := h.restored[k]
+	if sr == nil && past == nil {
 		return Series{}, false
 	}
 	now := h.lc.Clock().Now().UnixNano()
-	sr.mu.Lock()
-	defer sr.mu.Unlock()
+	var minutes [MinuteBuckets]slot
+	var quarters [QuarterBuckets]slot
+	if sr != nil {
+		sr.mu.Lock()
+		minutes, quarters = sr.minutes, sr.quarters
+		sr.mu.Unlock()
+	}
+	// A restored quarter hour of the present day shares its slot with no
+	// other of the day: the live slot there is this quarter hour's, or
+	// older than a day.
+	present := now / int64(15*time.Minute)
+	for i := 0; past != nil && i < len(past); i++ {
+		if p := &past[i]; p.counts != [3]uint32{} && p.epoch <= present && p.epoch > present-QuarterBuckets {
+			merge(&quarters[i], p)
+		}
+	}
 	return Series{
-		Minutes:  buckets(sr.minutes[:], now/int64(time.Minute), time.Minute),
-		Quarters: buckets(sr.quarters[:], now/int64(15*time.Minute), 15*time.Minute),
+		Minutes:  buckets(minutes[:], now/int64(time.Minute), time.Minute),
+		Quarters: buckets(quarters[:], now/int64(15*time.Minute), 15*time.Minute),
 	}, true
 }
 

@@ -212,11 +212,72 @@ func TestMemoryBounded(t *testing.T) {
 
 func BenchmarkRecord(b *testing.B) {
 	clock, h := newClocked(b)
+	benchRecord(b, clock, h)
+}
+
+// BenchmarkRecordStateDir is BenchmarkRecord with the files on and their
+// writer running: recording costs the same, since the writer reads the
+// rollups on its own time.
+func BenchmarkRecordStateDir(b *testing.B) {
+	clock := testutil.NewClock(t0)
+	lc := probes.NewLifecycle(probes.WithClock(clock))
+	h, err := history.New(lc, history.StateDir(b.TempDir()))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(h.Close)
+	testutil.Background(b, lc.Run)
+	benchRecord(b, clock, h)
+}
+
+func benchRecord(b *testing.B, clock *testutil.Clock, h *history.History) {
 	now := clock.Now()
 	h.RecordAt(probes.Readiness, "db", probes.Pass, time.Millisecond, now)
 	b.ReportAllocs()
 	for b.Loop() {
 		h.RecordAt(probes.Readiness, "db", probes.Pass, time.Millisecond, now)
+	}
+}
+
+// BenchmarkTransition records a transition: in memory; with the files on
+// (what recording costs: the writer runs apart); and with the files on
+// and the writer's work counted too, amortised over the transitions it
+// takes at once (encoding and writing, a flush every 64, without and with
+// the sync that follows each flush).
+func BenchmarkTransition(b *testing.B) {
+	tr := history.Transition{At: t0, Subject: "readiness/postgres", From: "pass", To: "fail", Reason: "dial tcp 10.0.0.7:5432: connection refused"}
+	for _, bb := range []struct {
+		name  string
+		dir   bool
+		flush int  // transitions a flush takes; 0: the writer runs apart
+		sync  bool // the flush syncs
+	}{{"memory", false, 0, false}, {"statedir", true, 0, true}, {"statedir-written", true, 64, false}, {"statedir-synced", true, 64, true}} {
+		b.Run(bb.name, func(b *testing.B) {
+			lc := probes.NewLifecycle(probes.WithClock(testutil.NewClock(t0)))
+			var opts []history.Option
+			if bb.dir {
+				opts = append(opts, history.StateDir(b.TempDir()))
+				if !bb.sync {
+					opts = append(opts, history.NoSync())
+				}
+			}
+			h, err := history.New(lc, opts...)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(h.Close)
+			if bb.dir && bb.flush == 0 {
+				testutil.Background(b, lc.Run)
+			}
+			b.ReportAllocs()
+			n := 0
+			for b.Loop() {
+				h.AddTransition(tr)
+				if n++; bb.flush > 0 && n%bb.flush == 0 {
+					h.Flush()
+				}
+			}
+		})
 	}
 }
 

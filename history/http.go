@@ -11,12 +11,16 @@ import (
 
 // Handler serves the History as JSON for tools (GET and HEAD; anything else
 // 405): the phase and since when, every transition kept (oldest first) and
-// every check's rollups. Reasons are shown only to the readers the
-// lifecycle's read policy authorises (probes.Readers); subjects, statuses
-// and counts are public.
+// every check's rollups, and with StateDir the restarts and the instances
+// before this one (oldest first). Reasons are shown only to the readers
+// the lifecycle's read policy authorises (probes.Readers): the
+// transitions' and the cause of each previous instance's end; subjects,
+// statuses, counts, and when and how each instance ended are public.
 //
 //	{"phase":"ready","since":"...","transitions":[{"at":"...","subject":"readiness/postgres","from":"pass","to":"fail"}],
-//	 "checks":{"readiness/postgres":{"since":"...","flapping":false,"minutes":[{"start":"...","pass":12,"warn":0,"fail":0,"p99Ms":1.6,"maxMs":2.1}],"quarters":[...]}}}
+//	 "checks":{"readiness/postgres":{"since":"...","flapping":false,"minutes":[{"start":"...","pass":12,"warn":0,"fail":0,"p99Ms":1.6,"maxMs":2.1}],"quarters":[...]}},
+//	 "restarts":1,"previous":[{"number":0,"service":"shop","release":"1.4.2","instance":"shop-7d9f-abcde","start":"...","end":"...",
+//	   "ended":"broken","clean":false,"cause":"...","lastSeen":"...","transitions":[...]}]}
 func (h *History) Handler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
@@ -43,6 +47,24 @@ type document struct {
 	Since       string                 `json:"since,omitempty"`
 	Transitions []transitionDoc        `json:"transitions"`
 	Checks      map[string]checkSeries `json:"checks"`
+	// With StateDir only.
+	Restarts *int           `json:"restarts,omitempty"`
+	Previous *[]previousDoc `json:"previous,omitempty"`
+}
+
+type previousDoc struct {
+	Number      int             `json:"number"`
+	Service     string          `json:"service,omitempty"`
+	Release     string          `json:"release,omitempty"`
+	Instance    string          `json:"instance,omitempty"`
+	Node        string          `json:"node,omitempty"`
+	Start       string          `json:"start,omitempty"`
+	End         string          `json:"end,omitempty"`
+	Ended       string          `json:"ended"`
+	Clean       bool            `json:"clean"`
+	Cause       string          `json:"cause,omitempty"`
+	Seen        string          `json:"lastSeen,omitempty"`
+	Transitions []transitionDoc `json:"transitions"`
 }
 
 type transitionDoc struct {
@@ -71,13 +93,18 @@ type bucketDoc struct {
 
 func (h *History) document(a probes.Audience) document {
 	d := document{Phase: h.lc.Phase().String(), Since: format.Stamp(h.lc.Since()), Checks: map[string]checkSeries{}}
-	for _, t := range h.Transitions() {
-		t = t.For(a)
-		td := transitionDoc{At: format.Stamp(t.At), Subject: t.Subject, From: t.From, To: t.To, Reason: t.Reason}
-		d.Transitions = append(d.Transitions, td)
-	}
-	if d.Transitions == nil {
-		d.Transitions = []transitionDoc{}
+	d.Transitions = transitionDocs(h.Transitions(), a)
+	if h.files != nil {
+		n := h.Restarts()
+		prev := []previousDoc{}
+		for _, in := range h.previous {
+			in = in.For(a)
+			id := in.Identity
+			prev = append(prev, previousDoc{Number: in.Number, Service: id.Service, Release: id.Release, Instance: id.Instance, Node: id.Node,
+				Start: format.Stamp(in.Start), End: format.Stamp(in.End), Ended: in.Ended, Clean: in.Clean(), Cause: in.Cause,
+				Seen: format.Stamp(in.Seen), Transitions: transitionDocs(in.Transitions, a)})
+		}
+		d.Restarts, d.Previous = &n, &prev
 	}
 	for _, g := range h.lc.Gates() {
 		rep := g.Report()
@@ -90,6 +117,15 @@ func (h *History) document(a probes.Audience) document {
 		}
 	}
 	return d
+}
+
+func transitionDocs(ts []Transition, a probes.Audience) []transitionDoc {
+	out := make([]transitionDoc, 0, len(ts))
+	for _, t := range ts {
+		t = t.For(a)
+		out = append(out, transitionDoc{At: format.Stamp(t.At), Subject: t.Subject, From: t.From, To: t.To, Reason: t.Reason})
+	}
+	return out
 }
 
 func bucketDocs(bs []Bucket) []bucketDoc {

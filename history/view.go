@@ -18,11 +18,13 @@ type snapshot struct {
 	gates       []probes.Report
 	transitions []Transition
 	series      map[string]Series // "gate/check"
+	past        probes.Past
+	previous    []Instance
 }
 
 func (p *Page) snapshot() snapshot {
 	f := p.lc.Facts()
-	s := snapshot{phase: f.Phase, since: f.Since, cordon: f.Cordon, gates: f.Gates, series: map[string]Series{}}
+	s := snapshot{phase: f.Phase, since: f.Since, cordon: f.Cordon, gates: f.Gates, series: map[string]Series{}, past: f.Past}
 	for _, rep := range s.gates {
 		if p.hist == nil {
 			break
@@ -35,6 +37,7 @@ func (p *Page) snapshot() snapshot {
 	}
 	if p.hist != nil {
 		s.transitions = p.hist.Transitions()
+		s.previous = p.hist.previous
 	}
 	return s
 }
@@ -46,6 +49,24 @@ type liveData struct {
 	Tasks        []taskView
 	Checks       []checkView
 	Transitions  []transitionView
+	Past         *pastView
+	Previous     []previousView // newest first
+}
+
+// pastView is the line under the phase: how many restarts, and how the
+// last instance ended.
+type pastView struct {
+	Restarts          int
+	Ended, End, Cause string
+	Clean             bool
+}
+
+type previousView struct {
+	Number                                             int
+	Release, Instance, Start, End, Seen, Ended, Phrase string
+	Cause                                              string
+	Clean                                              bool
+	Transitions                                        []transitionView // the newest instance's only, newest first
 }
 
 type gateView struct{ Name, Status string }
@@ -109,11 +130,49 @@ func (s snapshot) view(a probes.Audience) liveData {
 			d.Checks = append(d.Checks, v)
 		}
 	}
-	for i := len(s.transitions) - 1; i >= 0 && len(d.Transitions) < 50; i-- {
-		t := s.transitions[i].For(a)
-		d.Transitions = append(d.Transitions, transitionView{At: t.At.UTC().Format("15:04:05.000"), Subject: t.Subject, From: t.From, To: t.To, Reason: t.Reason})
+	d.Transitions = newestFirst(s.transitions, 50, a)
+	if p := s.past.For(a); !p.IsZero() {
+		d.Past = &pastView{Restarts: p.Restarts, Ended: ended(p.Ended), End: when(p.End), Cause: p.Cause, Clean: p.Clean()}
+	}
+	for i := len(s.previous) - 1; i >= 0; i-- {
+		in := s.previous[i].For(a)
+		v := previousView{Number: in.Number, Release: in.Identity.Release, Instance: in.Identity.Instance, Start: when(in.Start),
+			End: when(in.End), Seen: when(in.Seen), Ended: in.Ended, Phrase: ended(in.Ended), Cause: in.Cause, Clean: in.Clean()}
+		if len(d.Previous) == 0 {
+			v.Transitions = newestFirst(in.Transitions, maxPreviousShown, a)
+		}
+		d.Previous = append(d.Previous, v)
 	}
 	return d
+}
+
+// maxPreviousShown bounds the transitions of the last instance the page
+// shows.
+const maxPreviousShown = 10
+
+// newestFirst is the newest n of ts as the page shows them to a.
+func newestFirst(ts []Transition, n int, a probes.Audience) []transitionView {
+	var out []transitionView
+	for i := len(ts) - 1; i >= 0 && len(out) < n; i-- {
+		t := ts[i].For(a)
+		out = append(out, transitionView{At: t.At.UTC().Format("15:04:05.000"), Subject: t.Subject, From: t.From, To: t.To, Reason: t.Reason})
+	}
+	return out
+}
+
+// ended says how an instance ended, in a few words.
+func ended(how string) string {
+	switch how {
+	case probes.EndedStopped:
+		return "stopped"
+	case probes.EndedBroken:
+		return "broke"
+	case probes.EndedClosed:
+		return "was closed"
+	case probes.EndedSilent:
+		return "ended without a word (killed, out of memory, or its machine went down)"
+	}
+	return how
 }
 
 // spark turns the last hour into a polyline of p99 per minute (120 x 24),
@@ -186,6 +245,7 @@ var tmpl = template.Must(template.New("").Parse(`{{define "page"}}<!doctype html
 <h2 id="h-phase">Phase</h2>
 <p class="phase"><strong data-phase="{{.Phase}}" class="ph-{{.Phase}}">{{.Phase}}</strong>{{if .Since}} since <time>{{.Since}}</time>{{end}}</p>
 {{with .Cordon}}<p class="warn" data-cordon="{{.Reason}}"><b>cordoned</b> by hand at {{.Since}} UTC{{if .Reason}}: {{.Reason}}{{end}}. Readiness fails until it is lifted, or by itself at {{.Until}} UTC.</p>{{end}}
+{{with .Past}}<p class="past{{if not .Clean}} warn{{end}}" data-restarts="{{.Restarts}}"><b>{{.Restarts}} restart{{if ne .Restarts 1}}s{{end}}</b>: the last instance {{.Ended}}{{if .End}} at <time>{{.End}}</time>{{end}}{{if .Cause}}: <span class="reason">{{.Cause}}</span>{{end}}.</p>{{end}}
 <ul class="gates">{{range .Gates}}<li data-gate="{{.Name}}" data-status="{{.Status}}" class="{{.Status}}">{{.Name}}: <b>{{.Status}}</b></li>{{end}}</ul>
 </section>
 {{if .Tasks}}<section aria-labelledby="h-warm">
@@ -209,6 +269,11 @@ var tmpl = template.Must(template.New("").Parse(`{{define "page"}}<!doctype html
 <h2 id="h-time">Timeline</h2>
 <ol class="timeline" reversed>{{range .Transitions}}<li data-transition data-subject="{{.Subject}}" data-from="{{.From}}" data-to="{{.To}}"><time>{{.At}}</time> {{.Subject}}: {{.From}} &rarr; <b class="{{.To}}">{{.To}}</b>{{if .Reason}} <span class="reason">{{.Reason}}</span>{{end}}</li>{{else}}<li>nothing yet</li>{{end}}</ol>
 </section>
+{{if .Previous}}<section aria-labelledby="h-prev">
+<h2 id="h-prev">Previous instance{{if gt (len .Previous) 1}}s{{end}}</h2>
+<ol class="previous">{{range .Previous}}<li data-previous="{{.Number}}" data-ended="{{.Ended}}"{{if .Clean}} data-clean{{end}}>#{{.Number}}{{with .Release}} {{.}}{{end}}{{with .Instance}} on {{.}}{{end}}: <time>{{.Start}}</time> to {{if .End}}<time>{{.End}}</time>{{else}}? (last heard of at <time>{{.Seen}}</time>){{end}}, <b class="{{if .Clean}}pass{{else}}fail{{end}}">{{.Phrase}}</b>{{if .Cause}}: <span class="reason">{{.Cause}}</span>{{end}}
+{{if .Transitions}}<ol class="timeline" reversed>{{range .Transitions}}<li data-previous-transition data-subject="{{.Subject}}" data-from="{{.From}}" data-to="{{.To}}"><time>{{.At}}</time> {{.Subject}}: {{.From}} &rarr; <b class="{{.To}}">{{.To}}</b>{{if .Reason}} <span class="reason">{{.Reason}}</span>{{end}}</li>{{end}}</ol>{{end}}</li>{{end}}</ol>
+</section>{{end}}
 {{end}}`))
 
 // style is the shared look (package look) and the status page's own rules.

@@ -226,13 +226,24 @@ type body struct {
 	Checks      map[string][]entry `json:"checks,omitempty"`
 	// Beyond the draft (which allows more members), in the deep view's
 	// verbose body only: the instance (Identity().Instance), the phase and
-	// since when, each gate's verdict, and the cordon while there is one. probectl fleet reads them, with
+	// since when, each gate's verdict, the cordon while there is one, and
+	// the restarts and how the last instance ended once there was one
+	// (probes.Lifecycle.Past). probectl status and fleet read them, with
 	// each entry's gate.
 	Instance string            `json:"instance,omitempty"`
 	Phase    string            `json:"phase,omitempty"`
 	Since    string            `json:"since,omitempty"`
 	Gates    map[string]string `json:"gates,omitempty"`
 	Cordon   *cordonMember     `json:"cordon,omitempty"`
+	Restarts int               `json:"restarts,omitempty"`
+	LastEnd  *lastEndMember    `json:"lastEnd,omitempty"`
+}
+
+// lastEndMember is how the instance before this one ended.
+type lastEndMember struct {
+	Ended string `json:"ended"`           // stopped, broken, closed, without a word
+	At    string `json:"at,omitempty"`    // none when it ended without a word
+	Cause string `json:"cause,omitempty"` // authorised readers only
 }
 
 type cordonMember struct {
@@ -352,6 +363,10 @@ func renderJSON(info *Info, rep *probes.Report, o renderOptions) []byte {
 		}
 		if c := rep.Cordon; !c.IsZero() {
 			b.Cordon = &cordonMember{Reason: c.Reason, Since: format.Stamp(c.Since), Until: format.Stamp(c.Until)}
+		}
+		if p := rep.Past; !p.IsZero() {
+			b.Restarts = p.Restarts
+			b.LastEnd = &lastEndMember{Ended: p.Ended, At: format.Stamp(p.End), Cause: p.Cause}
 		}
 	}
 	if o.verbose {

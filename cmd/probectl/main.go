@@ -13,8 +13,9 @@
 // forgotten cordon lifts by itself.
 //
 // status reads GET /status, the service's deep view as authorised readers
-// read it (/healthz?verbose, with the reasons), and prints it as a table,
-// or with -json the document as received.
+// read it (/healthz?verbose, with the reasons), and prints it as a table
+// (with the restarts and why the last instance ended, when the service
+// keeps a state directory), or with -json the document as received.
 //
 // It exits 0 on success, 1 when the service refused (a peer it does not
 // let in, a bad reason, every admin connection in use), and 2 for bad
@@ -335,6 +336,14 @@ type deepView struct {
 		Reason string `json:"reason"`
 		Until  string `json:"until"`
 	} `json:"cordon"`
+	// Restarts and LastEnd say how many instances ran before this one in
+	// its pod, and how (and why) the last one ended.
+	Restarts int `json:"restarts"`
+	LastEnd  *struct {
+		Ended string `json:"ended"`
+		At    string `json:"at"`
+		Cause string `json:"cause"`
+	} `json:"lastEnd"`
 	// Checks are keyed "<gate>/<check>:<measurement>"; every entry of one
 	// check carries the check's status, since, flapping and output.
 	Checks map[string][]struct {
@@ -443,6 +452,26 @@ func printStatus(w io.Writer, d *deepView, now time.Time) {
 		fmt.Fprintf(tw, "cordon\t%s (until %s)\n", printable(reason), until)
 	} else {
 		fmt.Fprintf(tw, "cordon\tnone\n")
+	}
+	if d.Restarts > 0 || d.LastEnd != nil {
+		last := ""
+		if e := d.LastEnd; e != nil {
+			how := "ended " + e.Ended
+			switch e.Ended {
+			case "stopped", "broken":
+				how = e.Ended
+			case "closed":
+				how = "was closed"
+			}
+			last = ": the last " + printable(how)
+			if t, ok := stamp(e.At); ok {
+				last += fmt.Sprintf(" at %s (%s ago)", t.Format(time.RFC3339), now.Sub(t).Round(time.Second))
+			}
+			if e.Cause != "" {
+				last += ": " + printable(e.Cause)
+			}
+		}
+		fmt.Fprintf(tw, "restarts\t%d%s\n", d.Restarts, last)
 	}
 	// The notes are the deep view's (the phase, the cordon, the checks
 	// behind its verdict), not a gate's.

@@ -283,6 +283,40 @@ func TestCordonForDays(t *testing.T) {
 	}
 }
 
+// A service that keeps a state directory says how many restarts it had
+// and how the last instance ended; status prints it under the cordon.
+func TestPrintStatusRestarts(t *testing.T) {
+	now := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
+	for _, tt := range []struct {
+		name, doc, want string
+	}{
+		{"broken", `{"status":"pass","phase":"ready","restarts":2,"lastEnd":{"ended":"broken","at":"2025-03-01T11:58:00Z","cause":"warm-up deadline 2m0s missed\u001b[2J"}}`,
+			"restarts  2: the last broken at 2025-03-01T11:58:00Z (2m0s ago): warm-up deadline 2m0s missed\\x1b[2J\n"},
+		{"killed", `{"status":"pass","phase":"ready","restarts":1,"lastEnd":{"ended":"without a word"}}`,
+			"restarts  1: the last ended without a word\n"},
+		{"none", `{"status":"pass","phase":"ready"}`, ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var dv deepView
+			if err := json.Unmarshal([]byte(tt.doc), &dv); err != nil {
+				t.Fatal(err)
+			}
+			var b bytes.Buffer
+			printStatus(&b, &dv, now)
+			got := b.String()
+			if tt.want == "" {
+				if strings.Contains(got, "restarts") {
+					t.Errorf("no restarts, yet:\n%s", got)
+				}
+				return
+			}
+			if !strings.Contains(got, tt.want) {
+				t.Errorf("got\n%s\nwant a line %q", got, tt.want)
+			}
+		})
+	}
+}
+
 func TestExitCodes(t *testing.T) {
 	_, socket := service(t, t.TempDir())
 	cases := []struct {

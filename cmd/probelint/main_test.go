@@ -174,15 +174,22 @@ spec:
 	}
 }
 
+// lineAt is the line of text, from 1, where sub first begins.
+func lineAt(text, sub string) int {
+	return strings.Count(text[:strings.Index(text, sub)], "\n") + 1
+}
+
 // Input the linter cannot read: exit 2, naming the file and the line.
 func TestUnreadable(t *testing.T) {
 	good := base(t)
+	misspelt := strings.Replace(good, "periodSeconds: 1\n", "periodSecond: 1\n", 1)
+	otherCase := strings.Replace(good, "            periodSeconds: 1\n", "            periodSeconds: 30\n            periodseconds: 1\n", 1)
 	for _, tt := range []struct {
 		name, text, want string
 	}{
 		{"bad YAML", "apiVersion: v1\nkind: Pod\n  metadata: {}\n", ":3: not YAML"},
-		{"misspelt field", strings.Replace(good, "periodSeconds: 1\n", "periodSecond: 1\n", 1), `:81: Deployment does not decode as Kubernetes has it: unknown field "spec.template.spec.containers[0].readinessProbe.periodSecond"`},
-		{"a field in another case", strings.Replace(good, "            periodSeconds: 1\n", "            periodSeconds: 30\n            periodseconds: 1\n", 1), `:82: Deployment does not decode as Kubernetes has it: unknown field "spec.template.spec.containers[0].readinessProbe.periodseconds"`},
+		{"misspelt field", misspelt, fmt.Sprintf(`:%d: Deployment does not decode as Kubernetes has it: unknown field "spec.template.spec.containers[0].readinessProbe.periodSecond"`, lineAt(misspelt, "periodSecond: 1\n"))},
+		{"a field in another case", otherCase, fmt.Sprintf(`:%d: Deployment does not decode as Kubernetes has it: unknown field "spec.template.spec.containers[0].readinessProbe.periodseconds"`, lineAt(otherCase, "periodseconds: 1\n"))},
 		{"no kind", "a: 1\n", ":1: no kind"},
 		{"misspelt budget field", strings.Replace(goodBudget, "unhealthyPodEvictionPolicy", "unhealthyPodEvictionPolicies", 1), `:7: PodDisruptionBudget does not decode as Kubernetes has it: unknown field "spec.unhealthyPodEvictionPolicies"`},
 	} {

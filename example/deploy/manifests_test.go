@@ -32,7 +32,7 @@ type settings struct {
 	addr, probeAddr, grpcAddr         string
 	warmup, deadline, drain, shutdown time.Duration
 	drainQuiet, drainMin              time.Duration
-	balancer                          string
+	balancer, stateDir                string
 }
 
 func parseFlags(t *testing.T, args []string) settings {
@@ -71,6 +71,8 @@ func parseFlags(t *testing.T, args []string) settings {
 			s.drainMin = dur()
 		case "balancer":
 			s.balancer = value
+		case "state-dir":
+			s.stateDir = value
 		default:
 			t.Fatalf("flag %q: the example has no such flag", a)
 		}
@@ -207,6 +209,10 @@ func testDeployment(t *testing.T, file string, grpc bool) {
 			t.Errorf("startupProbe budget %s (%ds x %d) is below the warm-up deadline %s", budget, sp.PeriodSeconds, sp.FailureThreshold, s.deadline)
 		}
 	}
+	// The state directory is an emptyDir, which outlives the container's
+	// restarts, mounted where -state-dir says, and bounded.
+	testStateDir(t, &d, s.stateDir)
+
 	// The grace period covers the drain and the shutdown, and any preStop.
 	need := s.drain + s.shutdown
 	if c.Lifecycle != nil && c.Lifecycle.PreStop != nil && c.Lifecycle.PreStop.Sleep != nil {
@@ -216,6 +222,34 @@ func testDeployment(t *testing.T, file string, grpc bool) {
 	if grace == nil || time.Duration(*grace)*time.Second < need {
 		t.Errorf("terminationGracePeriodSeconds %v is below drain %s + shutdown timeout %s", grace, s.drain, s.shutdown)
 	}
+}
+
+// testStateDir checks that a pod whose container is given a state
+// directory mounts a bounded emptyDir there, and that one without has
+// none.
+func testStateDir(t *testing.T, d *appsv1.Deployment, dir string) {
+	t.Helper()
+	c := d.Spec.Template.Spec.Containers[0]
+	vols := d.Spec.Template.Spec.Volumes
+	if dir == "" {
+		if len(vols) > 0 || len(c.VolumeMounts) > 0 {
+			t.Errorf("no -state-dir, yet volumes %v mounted at %v", vols, c.VolumeMounts)
+		}
+		return
+	}
+	if len(c.VolumeMounts) != 1 || c.VolumeMounts[0].MountPath != dir || c.VolumeMounts[0].ReadOnly {
+		t.Fatalf("-state-dir=%s: the container mounts %v", dir, c.VolumeMounts)
+	}
+	for _, v := range vols {
+		if v.Name != c.VolumeMounts[0].Name {
+			continue
+		}
+		if v.EmptyDir == nil || v.EmptyDir.SizeLimit == nil || v.EmptyDir.SizeLimit.Value() < 256<<10 {
+			t.Errorf("the state directory's volume %+v: want an emptyDir of at least the history's 256 KiB", v)
+		}
+		return
+	}
+	t.Errorf("the mount %q names no volume of %v", c.VolumeMounts[0].Name, vols)
 }
 
 // testBudget checks that pdb selects d's pods and lets a node drain evict

@@ -20,7 +20,8 @@
 //
 // What it reads of a deep view: the members phase, since, gates (startup,
 // liveness, readiness: pass, warn or fail), cordon (reason, since, until;
-// present only while cordoned) and, in each entry of checks, status and
+// present only while cordoned), restarts and lastEnd (ended, cause; from a
+// service with a state directory) and, in each entry of checks, status and
 // gate. A check is the key of its entries up to the first ':'; an
 // instance's failing checks are "<gate>/<name>" for every entry whose
 // status is fail. An instance is ready unless its readiness gate fails.
@@ -41,7 +42,8 @@
 // data-instance="<host:port>", data-phase="<phase>" ("" when unreachable),
 // data-reachable="true|false" and, while it is cordoned,
 // data-cordon="<reason>"; inside it, each check data-check="<gate>/<name>"
-// with data-status="pass|warn|fail"; each fleet-wide fault
+// with data-status="pass|warn|fail", and the restarts' cell
+// data-restarts="N" (with data-last-ended="<how>" once one ended); each fleet-wide fault
 // data-fleet-wide="<gate>/<name>" and each local one data-local; what the
 // bounds left out, data-more-checks="N" and data-more-faults="N"; each
 // warning, data-warning. The page

@@ -599,3 +599,38 @@ func (l *lines) String() string {
 	defer l.mu.Unlock()
 	return l.b.String()
 }
+
+// An instance's restarts and how the last instance before it ended are in
+// its row, and why when the instance tells the fleet view (the test
+// instances authorise loopback readers); a restarts member that is no
+// count makes the deep view unreadable, as any member of the wrong type.
+func TestRestarts(t *testing.T) {
+	a := serveLifecycle(t, nil, probes.Pass)
+	b, lc := serveLifecycleOn(t, nil, nil, probes.Pass)
+	lc.SetPast(probes.Past{Restarts: 3, Ended: probes.EndedBroken, End: time.Now(), Cause: "warm-up deadline missed"})
+	bad := hostile(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/health+json")
+		fmt.Fprint(w, `{"status":"pass","phase":"ready","restarts":-1}`)
+	})
+	_, r := runJSON(t, targets(a, b, bad))
+	for _, in := range r.Instances {
+		switch in.Address {
+		case a:
+			if in.Restarts != 0 || in.LastEnded != "" || in.LastCause != "" {
+				t.Errorf("an instance without restarts: %d, %q, %q", in.Restarts, in.LastEnded, in.LastCause)
+			}
+		case b:
+			if in.Restarts != 3 || in.LastEnded != "broken" || in.LastCause != "warm-up deadline missed" {
+				t.Errorf("the restarted instance: %d, %q, %q", in.Restarts, in.LastEnded, in.LastCause)
+			}
+		case bad:
+			if in.Reachable || !strings.Contains(in.Error, "restarts") {
+				t.Errorf("restarts -1: reachable %v, error %q", in.Reachable, in.Error)
+			}
+		}
+	}
+	_, text, _ := run(t, targets(a, b))
+	if !strings.Contains(text, "RESTARTS") || !strings.Contains(text, "3 (broken: warm-up deadline missed)") {
+		t.Errorf("the text form does not show the restarts:\n%s", text)
+	}
+}

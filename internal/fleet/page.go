@@ -120,7 +120,7 @@ var pageTmpl = template.Must(template.New("fleet").Funcs(template.FuncMap{
 <section aria-labelledby="h-instances">
 <h2 id="h-instances">Instances</h2>
 <table>
-<thead><tr><th scope="col">instance</th><th scope="col">phase</th><th scope="col">ready</th><th scope="col">cordon</th><th scope="col">checks</th><th scope="col">since</th></tr></thead>
+<thead><tr><th scope="col">instance</th><th scope="col">phase</th><th scope="col">ready</th><th scope="col">cordon</th><th scope="col">checks</th><th scope="col">since</th><th scope="col">restarts</th></tr></thead>
 <tbody>{{$at := .At}}{{range .Instances}}<tr data-instance="{{.Address}}" data-phase="{{.Phase}}" data-reachable="{{.Reachable}}"{{if .Cordon}} data-cordon="{{.Cordon}}"{{end}}>
 <th scope="row"><a href="{{link .Address}}">{{.Address}}</a>{{if .Name}} <small data-name>{{.Name}}</small>{{end}}{{if .Release}} <small data-release>{{.Release}}</small>{{end}}</th>
 {{if .Reachable}}<td class="ph-{{.Phase}}">{{.Phase}}</td>
@@ -128,7 +128,8 @@ var pageTmpl = template.Must(template.New("fleet").Funcs(template.FuncMap{
 <td>{{if .Cordon}}<span class="cordon">{{.Cordon}}</span>{{if .CordonUntil}} <small>{{left $at .CordonUntil}}</small>{{end}}{{end}}</td>
 <td><ul class="checks">{{range .Checks}}<li data-check="{{.Name}}" data-status="{{.Status}}" class="{{.Status}}">{{.Name}}: <b>{{.Status}}</b></li>{{end}}{{if .MoreChecks}}<li data-more-checks="{{.MoreChecks}}">and {{.MoreChecks}} more{{if .MoreFailing}}, <b class="fail">{{.MoreFailing}} failing</b>{{end}}</li>{{end}}</ul></td>
 <td>{{age $at .Since}}</td>
-{{else}}<td class="fail" colspan="5">unreachable: <span class="reason">{{.Error}}</span></td>{{end}}
+<td data-restarts="{{.Restarts}}"{{if .LastEnded}} data-last-ended="{{.LastEnded}}"{{end}}>{{.Restarts}}{{if .LastEnded}} <small class="{{if or (eq .LastEnded "stopped") (eq .LastEnded "closed")}}pass{{else}}fail{{end}}">{{.LastEnded}}</small>{{end}}{{if .LastCause}} <span class="reason">{{.LastCause}}</span>{{end}}</td>
+{{else}}<td class="fail" colspan="6">unreachable: <span class="reason">{{.Error}}</span></td>{{end}}
 </tr>{{end}}</tbody>
 </table>
 </section>

@@ -34,6 +34,7 @@ func TestPageContract(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _, _ = lc.Uncordon() })
+	lc.SetPast(probes.Past{Restarts: 2, Ended: probes.EndedSilent})
 	gone := testutil.FreeAddr(t)
 	p := newPoller(time.Second, 8)
 	defer p.close()
@@ -65,6 +66,8 @@ func TestPageContract(t *testing.T) {
 		fmt.Sprintf(`<a href="http://%s/healthz">`, a),
 		`data-check="readiness/postgres" data-status="fail"`,
 		`<small>lifts in `,
+		`data-restarts="2" data-last-ended="without a word">2 <small class="fail">without a word</small>`,
+		`data-restarts="0">0</td>`,
 	}
 	for _, w := range want {
 		if !strings.Contains(body, w) {

@@ -77,15 +77,17 @@ func rank(s string) int {
 }
 
 // parse reads a deep view from r into in. It reads the members status,
-// notes, phase, since, gates (readiness), cordon (reason, until) and, in
-// each entry of checks, status and gate; it skips anything else, keeping
-// nothing of it. Reading errors are returned wrapped (errors.Is finds
+// notes, phase, since, gates (readiness), cordon (reason, until),
+// restarts, lastEnd (ended, cause) and, in each entry of checks, status
+// and gate; it skips anything else, keeping nothing of it. Reading errors are returned wrapped (errors.Is finds
 // errTooLarge, a deadline).
 func parse(r io.Reader, in *Instance) error {
 	dec := json.NewDecoder(r)
 	var status, phase, note, since, readiness, service, release, self string
 	var hasReadiness bool
 	var cordon *[2]string // reason, until
+	var restarts int
+	var lastEnd [2]string // ended, cause
 	checks := newCheckSet()
 	member := func(k string) error {
 		var err error
@@ -137,6 +139,20 @@ func parse(r io.Reader, in *Instance) error {
 			if !null {
 				cordon = &c
 			}
+		case "restarts":
+			restarts, err = count(dec)
+		case "lastEnd":
+			err = members(dec, func(k string) (err error) {
+				switch k {
+				case "ended":
+					lastEnd[0], err = str(dec)
+				case "cause":
+					lastEnd[1], err = str(dec)
+				default:
+					err = skip(dec)
+				}
+				return err
+			})
 		case "checks":
 			err = members(dec, func(key string) error {
 				name, _, _ := strings.Cut(key, ":")
@@ -203,6 +219,7 @@ func parse(r io.Reader, in *Instance) error {
 		}
 		in.CordonUntil = clean(cordon[1])
 	}
+	in.Restarts, in.LastEnded, in.LastCause = restarts, clean(lastEnd[0]), clean(lastEnd[1])
 	checks.fill(in)
 	return nil
 }
@@ -310,6 +327,29 @@ func str(dec *json.Decoder) (string, error) {
 		return "", fmt.Errorf("got %s, want a string", v)
 	}
 	return "", fmt.Errorf("got %v, want a string", t)
+}
+
+// maxCount bounds a count read from an instance.
+const maxCount = 1<<31 - 1
+
+// count reads a count: a whole number from 0 to maxCount (null: 0).
+func count(dec *json.Decoder) (int, error) {
+	t, err := dec.Token()
+	if err != nil {
+		return 0, err
+	}
+	switch v := t.(type) {
+	case nil:
+		return 0, nil
+	case float64:
+		if v < 0 || v > maxCount || v != float64(int(v)) {
+			return 0, fmt.Errorf("got %v, want a count", v)
+		}
+		return int(v), nil
+	case json.Delim:
+		return 0, fmt.Errorf("got %s, want a number", v)
+	}
+	return 0, fmt.Errorf("got %v, want a number", t)
 }
 
 // members reads an object (null: none), calling fn with each key, which

@@ -63,6 +63,15 @@ type Instance struct {
 	Cordon string `json:"cordon"`
 	// CordonUntil is when the cordon lifts by itself.
 	CordonUntil string `json:"cordonUntil,omitempty"`
+	// Restarts counts the instances that ran before it in its pod, as its
+	// deep view says (a state directory on an emptyDir: history.StateDir);
+	// 0 when it does not say.
+	Restarts int `json:"restarts"`
+	// LastEnded says how the last of them ended: stopped, broken, closed
+	// or "without a word" (killed); "" when none did. LastCause says why,
+	// when the instance tells the fleet view (an authorised reader).
+	LastEnded string `json:"lastEnded,omitempty"`
+	LastCause string `json:"lastCause,omitempty"`
 	// Failing lists "<gate>/<name>" of the failing checks kept in Checks,
 	// sorted.
 	Failing []string `json:"failing"`

@@ -36,12 +36,12 @@ func writeText(w io.Writer, r *Round) error {
 		b.WriteByte('\n')
 	}
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "ADDRESS\tPHASE\tREADY\tCORDON\tFAILING\tSINCE")
+	fmt.Fprintln(tw, "ADDRESS\tPHASE\tREADY\tCORDON\tFAILING\tSINCE\tRESTARTS")
 	var ready, cordoned int
 	for i := range r.Instances {
 		in := &r.Instances[i]
 		if !in.Reachable {
-			fmt.Fprintf(tw, "%s\tunreachable\t-\t-\t%s\t-\n", in.Address, in.Error)
+			fmt.Fprintf(tw, "%s\tunreachable\t-\t-\t%s\t-\t-\n", in.Address, in.Error)
 			continue
 		}
 		if in.Ready {
@@ -50,8 +50,8 @@ func writeText(w io.Writer, r *Round) error {
 		if in.Cordon != "" {
 			cordoned++
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", in.Address, dash(in.Phase), readyText(in), dash(in.Cordon),
-			dash(failingCell(in)), dash(age(r.At, in.Since)))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", in.Address, dash(in.Phase), readyText(in), dash(in.Cordon),
+			dash(failingCell(in)), dash(age(r.At, in.Since)), restartsCell(in))
 	}
 	tw.Flush()
 	noun := "instances"
@@ -94,6 +94,22 @@ func failingCell(in *Instance) string {
 		fmt.Fprintf(&b, " and %d more", more)
 	}
 	return b.String()
+}
+
+// restartsCell counts an instance's restarts and says how the last
+// instance ended, and why when the instance told: "2 (broken: ...)".
+func restartsCell(in *Instance) string {
+	if in.Restarts == 0 && in.LastEnded == "" {
+		return "0"
+	}
+	last := in.LastEnded
+	if in.LastCause != "" {
+		last += ": " + in.LastCause
+	}
+	if last == "" {
+		return fmt.Sprint(in.Restarts)
+	}
+	return fmt.Sprintf("%d (%s)", in.Restarts, last)
 }
 
 func dash(s string) string {
