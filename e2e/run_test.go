@@ -27,7 +27,7 @@ const seedApp = `import time
 from fastapi import FastAPI
 
 time.sleep(3)  # the cache, loaded at import
-CACHE = {"items": 1000}
+CACHE = {n: str(n) for n in range(1000)}
 
 app = FastAPI()
 
