@@ -482,6 +482,51 @@ func TestRunSecondSignal(t *testing.T) {
 	}
 }
 
+// The child exiting during the drain ends it: nothing is left to serve.
+// A further SIGTERM once the child has been signalled goes to its group.
+func TestRunStopRaces(t *testing.T) {
+	t.Run("the child exits during the drain", func(t *testing.T) {
+		w := startRun(t, []string{"-drain", "1h"}, "exit:0")
+		w.eventually("/readyz", 200)
+		w.signal(syscall.SIGTERM)
+		w.eventually("/readyz", 503)
+		w.write("exit 6")
+		if code := w.wait(); code != 6 {
+			t.Errorf("exit code %d, want the child's 6", code)
+		}
+		if !strings.Contains(w.stderr.String(), "drain cut short") {
+			t.Errorf("the log does not say the drain was cut short:\n%s", w.stderr.String())
+		}
+	})
+	t.Run("a further signal during the stop", func(t *testing.T) {
+		w := startRun(t, []string{"-drain", "0", "-stop-timeout", "1h"}, "ignore")
+		w.eventually("/readyz", 200)
+		w.signal(syscall.SIGTERM)
+		w.next("signal terminated")
+		w.signal(syscall.SIGTERM)
+		w.next("signal terminated")
+		w.write("exit 0")
+		if code := w.wait(); code != 0 {
+			t.Errorf("exit code %d, want the child's 0", code)
+		}
+	})
+}
+
+// A probe listener that cannot be bound fails probe run with 125 before
+// the child starts.
+func TestRunCannotBind(t *testing.T) {
+	ln := testutil.Listen(t)
+	file := filepath.Join(t.TempDir(), "started")
+	var stderr strings.Builder
+	code := runCommand([]string{"-probe-addr", ln.Addr().String(), "--", "touch", file}, io.Discard, &stderr)
+	if code != exitWrapper {
+		t.Errorf("exit code %d, want %d\n%s", code, exitWrapper, stderr.String())
+	}
+	if _, err := os.Stat(file); err == nil {
+		t.Error("the child ran, with nothing to probe it")
+	}
+}
+
 // A child killed by a signal makes the wrapper exit 128+n, whether it
 // died of its own accord or of the stop's signal; one that ignores the
 // stop's signal is killed at -stop-timeout.
