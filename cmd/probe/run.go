@@ -20,7 +20,8 @@ package main
 // drain: its lifetime is background work of the lifecycle, and the server's
 // shutdown timeout is the child's -stop-timeout plus the time a SIGKILL
 // takes, so that the deployment files count it. A child that exits on its
-// own ends the drain before it begins: nothing is left to serve.
+// own breaks the lifecycle and ends the drain, or has it skipped: nothing
+// is left to serve.
 
 import (
 	"cmp"
