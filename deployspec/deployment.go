@@ -30,6 +30,11 @@ type Deployment struct {
 	Name string
 	// Image is the container's image. Required.
 	Image string
+	// Command is the container's command, in place of the image's
+	// entrypoint; none by default (the image's). A service run by a
+	// wrapper (probe run) gives the wrapper here and its flags and the
+	// service's command line in Args.
+	Command []string
 	// Args are the container's args; none by default. Pass the flags that
 	// set what Service says, so that the file and the service agree.
 	Args []string
@@ -152,6 +157,12 @@ spec:
 	b.WriteString("    spec:\n")
 	b.WriteString(p.Grace(6))
 	fmt.Fprintf(&b, "      containers:\n        - name: app\n          image: %s\n", scalar(d.Image))
+	if len(d.Command) > 0 {
+		b.WriteString("          command:\n")
+		for _, a := range d.Command {
+			fmt.Fprintf(&b, "            - %s\n", scalar(a))
+		}
+	}
 	if len(d.Args) > 0 {
 		b.WriteString("          args:\n")
 		for _, a := range d.Args {

@@ -362,6 +362,7 @@ func TestDeploymentStateDir(t *testing.T) {
 // mapping, a comment) are written quoted; ordinary ones stay plain.
 func TestDeploymentQuotesWhatYAMLWouldMisread(t *testing.T) {
 	d := deployspec.Deployment{Name: "items", Image: "registry:5000/items:1.2", AppAddr: ":8080", CPU: "1", Memory: "64Mi",
+		Command: []string{"/usr/local/bin/probe", "yes"},
 		Args:    []string{"-addr=0.0.0.0:8080", "true", "8080", "0x1F", "--x: y", "a #b", "", "null", "-warmup=20s"},
 		Service: deployspec.Service{WarmupDeadline: time.Minute, Stop: server.Timings{Drain: 5 * time.Second, ShutdownTimeout: time.Second}, ProbeAddr: ":8081"}}
 	y, err := d.YAML()
@@ -370,7 +371,8 @@ func TestDeploymentQuotesWhatYAMLWouldMisread(t *testing.T) {
 	}
 	for _, want := range []string{
 		"- -addr=0.0.0.0:8080\n", "- \"true\"\n", "- \"8080\"\n", "- \"0x1F\"\n", "- \"--x: y\"\n", "- \"a #b\"\n",
-		"- \"\"\n", "- \"null\"\n", "- -warmup=20s\n", "image: registry:5000/items:1.2\n", "cpu: \"1\"\n", "memory: 64Mi\n", "name: items\n",
+		"- \"\"\n", "- \"null\"\n", "- -warmup=20s\n", "image: registry:5000/items:1.2\n",
+		"command:\n            - /usr/local/bin/probe\n            - \"yes\"\n          args:\n", "cpu: \"1\"\n", "memory: 64Mi\n", "name: items\n",
 	} {
 		if !strings.Contains(y, want) {
 			t.Errorf("the YAML lacks %q:\n%s", want, y)

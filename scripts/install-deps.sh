@@ -3,8 +3,10 @@
 # PostgreSQL server binaries, HAProxy, wrk, Prometheus (its server and
 # promtool), Redis (redis-server), MariaDB (mariadb-install-db and
 # mariadbd), Chromium (the browser tests drive it headless), dnsmasq (a
-# DNS server the fleet view's tests discover instances through) and Nagios
-# (nagios4-core: the scheduler `probe -format nagios` is run under).
+# DNS server the fleet view's tests discover instances through), Nagios
+# (nagios4-core: the scheduler `probe -format nagios` is run under) and
+# FastAPI with uvicorn (python3-fastapi, python3-uvicorn: the app `probe run`
+# stands in front of).
 set -euo pipefail
 
 missing=()
@@ -25,6 +27,12 @@ if ! command -v mariadb-install-db >/dev/null 2>&1 ||
 fi
 command -v dnsmasq >/dev/null 2>&1 || [ -x /usr/sbin/dnsmasq ] || missing+=(dnsmasq)
 command -v nagios4 >/dev/null 2>&1 || [ -x /usr/sbin/nagios4 ] || missing+=(nagios4-core)
+# Debian's packages are for its own python3, which a python3 earlier on the
+# PATH (pyenv, a virtualenv) does not see.
+if ! /usr/bin/python3 -c 'import fastapi, uvicorn' >/dev/null 2>&1 &&
+  ! python3 -c 'import fastapi, uvicorn' >/dev/null 2>&1; then
+  missing+=(python3-fastapi python3-uvicorn)
+fi
 
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing: ${missing[*]}"

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -79,6 +80,9 @@ func (s *Server) drain(began time.Time, sigs <-chan os.Signal) {
 			log.Warn("drain cut short", zap.Stringer("signal", sig), zap.Duration("after", time.Since(began)))
 			s.words.note(fmt.Sprintf("drain cut short by %s after %s", signalName(sig.String()), time.Since(began).Round(time.Millisecond)))
 			return
+		case <-s.drained.ended:
+			log.Info("drain cut short", zap.String("reason", s.drained.endReason), zap.Duration("after", time.Since(began)))
+			return
 		}
 	}
 }
@@ -146,6 +150,33 @@ type drainState struct {
 	afterProbed atomic.Uint64 // of them, those after probedAt
 	took        atomic.Int64  // the drain's length, ns; 0 until it is over
 	cut         atomic.Int64  // requests the shutdown timeout cut
+
+	endOnce   sync.Once
+	ended     chan struct{} // closed by EndDrain
+	endReason string        // EndDrain's reason, written before ended closes
+}
+
+// EndDrain ends the drain at once, as a second signal does; called before
+// the shutdown has begun, it makes the shutdown skip the drain. It is for
+// a service that knows its traffic is over whatever the balancers do: the
+// process that probe run stands in front of has exited, say, and nothing
+// is left to serve. reason goes to the log. Calls after the first do
+// nothing; it may be called from any goroutine, at any time.
+func (s *Server) EndDrain(reason string) {
+	s.drained.endOnce.Do(func() {
+		s.drained.endReason = reason
+		close(s.drained.ended)
+	})
+}
+
+// drainEnded reports whether EndDrain has been called, and why.
+func (s *Server) drainEnded() (string, bool) {
+	select {
+	case <-s.drained.ended:
+		return s.drained.endReason, true
+	default:
+		return "", false
+	}
 }
 
 // probeMark is how a probe handler tells track that a request was a probe:

@@ -344,3 +344,37 @@ func TestDrainUntilQuietSecondSignal(t *testing.T) {
 		t.Errorf("late %d, cut %d; want 1, 0", st.LateRequests, st.CutRequests)
 	}
 }
+
+// EndDrain cuts a drain short, as a second signal does, and before the
+// shutdown makes it skip the drain.
+func TestEndDrain(t *testing.T) {
+	t.Run("during the drain", func(t *testing.T) {
+		s := start(t, server.DrainDelay(time.Hour), server.Signals())
+		s.cancel()
+		testutil.Eventually(t, "draining", func() bool { return s.lc.Phase() == probes.Draining })
+		s.srv.EndDrain("the child exited")
+		s.srv.EndDrain("a second call does nothing")
+		if err := <-s.done; err != nil {
+			t.Fatal(err)
+		}
+		cut := s.logs.FilterMessage("drain cut short").All()
+		if len(cut) != 1 || cut[0].ContextMap()["reason"] != "the child exited" {
+			t.Errorf("got %v, want one line: drain cut short, reason the child exited", cut)
+		}
+	})
+	t.Run("before the shutdown", func(t *testing.T) {
+		s := start(t, server.DrainDelay(time.Hour), server.Signals())
+		s.srv.EndDrain("the child exited")
+		s.cancel()
+		if err := <-s.done; err != nil {
+			t.Fatal(err)
+		}
+		skipped := s.logs.FilterMessage("drain skipped").All()
+		if len(skipped) != 1 || skipped[0].ContextMap()["reason"] != "the child exited" {
+			t.Errorf("got %v, want one line: drain skipped, reason the child exited", skipped)
+		}
+		if st := s.srv.Stats(); st.DrainBegan.IsZero() {
+			t.Errorf("DrainBegan is zero; want readiness to have failed for the stop")
+		}
+	})
+}

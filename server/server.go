@@ -81,6 +81,7 @@ func New(hs *http.Server, lc *probes.Lifecycle, opts ...Option) (*Server, error)
 	}
 	cfg.log = logs.Identified(cfg.log, lc.Identity())
 	s := &Server{hs: hs, lc: lc, cfg: cfg}
+	s.drained.ended = make(chan struct{})
 	if cfg.maxConns > 0 {
 		var err error
 		if s.conns, err = budget.New(budget.Config{Max: cfg.maxConns}); err != nil {
@@ -128,8 +129,10 @@ const (
 //  2. OnDrain hooks run, and the server keeps serving for the drain delay,
 //     or with DrainUntilProbed until the balancers have seen readiness fail
 //     and application requests have stopped, or with DrainUntilQuiet until
-//     application requests have stopped (a second signal cuts it short); a service that was never ready skips the drain, since no
-//     balancer sends it traffic;
+//     application requests have stopped (a second signal or EndDrain cuts
+//     it short); a service that was never ready skips the drain, since no
+//     balancer sends it traffic, and so does one that called EndDrain
+//     before;
 //  3. http.Server.Shutdown, bounded by the shutdown timeout;
 //  4. background work is cancelled and awaited until the same shutdown
 //     timeout ends (at least 1 s), so the timeout bounds steps 3 and 4

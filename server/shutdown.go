@@ -37,11 +37,15 @@ func (s *Server) shutdown(reason string, failure error, sigs <-chan os.Signal, s
 		}
 	}
 	runHooks(log, s.cfg.onDrain)
-	if inRotation {
+	switch why, ended := s.drainEnded(); {
+	case !inRotation:
+		log.Info("drain skipped: the service was never ready, so no balancer sends it traffic")
+	case ended:
+		log.Info("drain skipped", zap.String("reason", why))
+		s.drained.took.Store(int64(max(time.Since(began), 1)))
+	default:
 		s.drain(began, sigs)
 		s.drained.took.Store(int64(max(time.Since(began), 1)))
-	} else {
-		log.Info("drain skipped: the service was never ready, so no balancer sends it traffic")
 	}
 
 	deadline := time.Now().Add(s.cfg.shutdownTimeout)

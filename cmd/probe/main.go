@@ -25,6 +25,11 @@
 // has its secrets masked by redact.String and its unprintable characters
 // escaped (\x1b), each piece cut to 200 bytes.
 //
+// With run as its first argument it stands in front of a process that has
+// no probes of its own (run.go):
+//
+//	probe run [-ready http://127.0.0.1:8000/health] [flags] -- CMD ARGS...
+//
 // Build it static: CGO_ENABLED=0 go build ./cmd/probe
 package main
 
@@ -52,6 +57,9 @@ func main() {
 }
 
 func run(args []string, out io.Writer) int {
+	if len(args) > 0 && args[0] == "run" {
+		return runCommand(args[1:], out, os.Stderr)
+	}
 	fs := flag.NewFlagSet("probe", flag.ContinueOnError)
 	fs.SetOutput(out)
 	timeout := fs.Duration("timeout", time.Second, "how long the whole probe may take")
@@ -59,7 +67,7 @@ func run(args []string, out io.Writer) int {
 	service := fs.String("service", "", "with -grpc: the service name to check (\"\" is the whole server)")
 	format := fs.String("format", "line", "what to print and how to exit: line (0 healthy, 1 not, one line why) or nagios (the monitoring-plugin convention: exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN)")
 	fs.Usage = func() {
-		fmt.Fprintln(out, "usage: probe [-format line|nagios] [-timeout 1s] http://host:port/path\n       probe -grpc [-format line|nagios] [-service NAME] [-timeout 1s] host:port")
+		fmt.Fprintln(out, "usage: probe [-format line|nagios] [-timeout 1s] http://host:port/path\n       probe -grpc [-format line|nagios] [-service NAME] [-timeout 1s] host:port\n       probe run [flags] -- CMD ARGS... (probe run -h for the flags)")
 	}
 	nagios := slices.Contains(args, "nagios") || slices.Contains(args, "-format=nagios") || slices.Contains(args, "--format=nagios")
 	bad := 1

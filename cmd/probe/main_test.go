@@ -4,6 +4,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -13,7 +14,12 @@ import (
 	"go.uber.org/goleak"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	if code, ok := asHelper(); ok {
+		os.Exit(code) // this binary runs as probe run or its child, for run_test.go
+	}
+	goleak.VerifyTestMain(m)
+}
 
 func upstream(t *testing.T) (*httptest.Server, *atomic.Int64) {
 	t.Helper()
