@@ -80,6 +80,7 @@ type Deployment struct {
 // panic on a goroutine of its own, which ends the process at once),
 // rather than nothing.
 const TerminationMessagePolicy = "FallbackToLogsOnError"
+
 // StateSizeLimit is the sizeLimit of the emptyDir mounted at
 // Deployment.StateDir: four times what the history keeps there at most
 // (history.MaxStateSize, 256 KiB), so that the kubelet never evicts the pod
