@@ -9,6 +9,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"strings"
 
 	"github.com/probekit/probes/deployspec"
@@ -105,6 +106,11 @@ func (w *wrapper) deployment() (string, error) {
 	addr := w.appAddr()
 	if addr == "" {
 		return "", fmt.Errorf("-print-kubernetes: give -app-addr, the command's own address (no http:// or tcp:// -ready check says it)")
+	}
+	// The port is what the pod declares; the wrapper may well check the
+	// command over loopback, but the Service reaches it on the pod's IP.
+	if _, port, err := net.SplitHostPort(addr); err == nil {
+		addr = ":" + port
 	}
 	name := w.a.Info.ServiceID
 	return w.a.Deployment(deployspec.Deployment{
