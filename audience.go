@@ -29,7 +29,7 @@ const (
 	// restarts it had and how the last one ended. Never a reason.
 	Anonymous Audience = iota
 	// Authorized readers see the reasons too: check and warm-up errors,
-	// the cordon's reason, observed values, and why the previous instance
+	// the cordon's reason and who set it, observed values, and why the previous instance
 	// ended.
 	Authorized
 )
@@ -117,7 +117,7 @@ func FromLoopback(r *http.Request) bool {
 // r itself. Anonymous readers get a copy without reasons: each check's and
 // task's error becomes ErrWithheld, each observation keeps what it
 // measured but not its value (Withheld), the cordon
-// keeps its times but not its reason, in Cordon and in the notes ("cordoned
+// keeps its times but not its reason nor its author, in Cordon and in the notes ("cordoned
 // (until …)"), and Past keeps the restarts but not the cause. Statuses,
 // names, the phase, progress and times stay, so the verdict is the same
 // for both.
@@ -149,7 +149,7 @@ func (r Report) For(a Audience) Report {
 		r.Tasks = tasks
 	}
 	r.Past = r.Past.For(a)
-	if r.Cordon.Reason != "" {
+	if r.Cordon.Reason != "" || !r.Cordon.By.IsZero() {
 		full := r.Cordon.Note()
 		r.Cordon = r.Cordon.For(a)
 		notes := make([]string, len(r.Notes))
@@ -165,10 +165,19 @@ func (r Report) For(a Audience) Report {
 }
 
 // For returns the cordon as audience a may read it: Anonymous readers get
-// its times without its reason.
+// its times without its reason and without its author.
 func (c Cordon) For(a Audience) Cordon {
 	if a != Authorized {
-		c.Reason = ""
+		c.Reason, c.By = "", Author{}
+	}
+	return c
+}
+
+// For returns the change as audience a may read it: Anonymous readers get
+// its cause and times, without the reasons and without the authors.
+func (c CordonChange) For(a Audience) CordonChange {
+	if a != Authorized {
+		c.Cordon, c.Was, c.By = c.Cordon.For(a), c.Was.For(a), Author{}
 	}
 	return c
 }
@@ -177,7 +186,7 @@ func (c Cordon) For(a Audience) Cordon {
 // readers: an error, an observed value, a cordon's reason or the cause of
 // the last instance's end.
 func (r *Report) HasReasons() bool {
-	if r.Cordon.Reason != "" || r.Past.Cause != "" {
+	if r.Cordon.Reason != "" || !r.Cordon.By.IsZero() || r.Past.Cause != "" {
 		return true
 	}
 	for i := range r.Checks {

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -132,5 +133,55 @@ func TestCordonReasonMasked(t *testing.T) {
 	defer lc.Uncordon() //nolint:errcheck // lifts the timer
 	if c, _ := lc.Cordoned(); c.Reason != ch.Cordon.Reason || c.Reason != "rotating password=xxxxx on node-7" {
 		t.Errorf("cordon reason %q (returned %q), want the password masked", c.Reason, ch.Cordon.Reason)
+	}
+}
+
+// A cordon's author goes with its reason: set by CordonBy and named by the
+// change, its command line masked, printable and bounded, and withheld
+// from anonymous readers with the reason.
+func TestCordonAuthor(t *testing.T) {
+	lc := probes.NewLifecycle()
+	changes := make(chan probes.CordonChange, 2)
+	defer lc.SubscribeCordon(func(c probes.CordonChange) { changes <- c })()
+	by := probes.Author{UID: 1000, User: "alice", PID: 4242,
+		Command: "deploy --token=s3cr3t-value-1234\x00--verbose\n" + strings.Repeat("x", 400)}
+	ch, err := lc.CordonBy(by, "disk swap", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := ch.Cordon.By
+	switch {
+	case got.UID != 1000 || got.User != "alice" || got.PID != 4242 || ch.By != got:
+		t.Errorf("author %+v (change by %+v), want uid 1000, alice, pid 4242 on both", got, ch.By)
+	case strings.Contains(got.Command, "s3cr3t"):
+		t.Errorf("command %q holds the secret", got.Command)
+	case !strings.HasPrefix(got.Command, "deploy --token=") || strings.ContainsAny(got.Command, "\x00\n"):
+		t.Errorf("command %q, want it printable, its arguments spaced", got.Command)
+	case len(got.Command) > probes.MaxAuthorCommand:
+		t.Errorf("command of %d bytes, want at most %d", len(got.Command), probes.MaxAuthorCommand)
+	}
+	if c := <-changes; c.By != got {
+		t.Errorf("listener heard author %+v, want %+v", c.By, got)
+	}
+	rep := lc.Basis(probes.Health).Report(probes.Health)
+	if a := rep.For(probes.Anonymous); !a.Cordon.By.IsZero() || a.Cordon.Reason != "" {
+		t.Errorf("anonymous cordon %+v, want neither reason nor author", a.Cordon)
+	}
+	if a := rep.For(probes.Authorized); a.Cordon.By != got {
+		t.Errorf("authorised cordon author %+v, want %+v", a.Cordon.By, got)
+	}
+	lifter := probes.Author{UID: 0, PID: 7, Command: "probectl uncordon"}
+	if _, err := lc.UncordonBy(lifter); err != nil {
+		t.Fatal(err)
+	}
+	c := <-changes
+	if c.Cause != probes.CauseUncordoned || c.By != lifter || c.Was.By != got {
+		t.Errorf("uncordon change %+v, want lifted by %+v, was by %+v", c, lifter, got)
+	}
+	if a := c.For(probes.Anonymous); !a.By.IsZero() || !a.Was.By.IsZero() || a.Was.Reason != "" {
+		t.Errorf("anonymous change %+v, want no authors, no reason", a)
+	}
+	if s := lifter.String(); s != "uid 0, pid 7: probectl uncordon" {
+		t.Errorf("String() = %q", s)
 	}
 }

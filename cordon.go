@@ -3,6 +3,7 @@ package probes
 import (
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -27,6 +28,93 @@ type Cordon struct {
 	// Since is when the cordon was set, and Until when it lifts by itself,
 	// by the lifecycle's clock.
 	Since, Until time.Time
+	// By is who set it, as the transport that asked knew them (the admin
+	// socket: the peer's credentials); zero when not known (Cordon).
+	By Author
+}
+
+// MaxAuthorCommand bounds an Author's Command, in bytes.
+const MaxAuthorCommand = 200
+
+// Author is who changed a cordon: the process at the other end of the
+// admin socket, as the kernel named it and as it could be looked up. Like
+// the reason, it is for authorised readers only (see Cordon.For). The zero
+// Author is unknown.
+type Author struct {
+	// UID is the peer's user id, and User its name when it could be looked
+	// up ("" otherwise).
+	UID  uint32
+	User string
+	// PID is the peer's process id.
+	PID int32
+	// Command is the peer's command line, its arguments joined by spaces,
+	// masked (package redact), printable and at most MaxAuthorCommand
+	// bytes; "" when it could not be read.
+	Command string
+}
+
+// IsZero reports whether a is the zero Author: nobody known.
+func (a Author) IsZero() bool { return a == Author{} }
+
+// String names a in one line, such as
+// "uid 1000 (alice), pid 4242: probectl cordon -reason disk swap", or ""
+// for the zero Author.
+func (a Author) String() string {
+	if a.IsZero() {
+		return ""
+	}
+	s := "uid " + strconv.FormatUint(uint64(a.UID), 10)
+	if a.User != "" {
+		s += " (" + a.User + ")"
+	}
+	s += ", pid " + strconv.FormatInt(int64(a.PID), 10)
+	if a.Command != "" {
+		s += ": " + a.Command
+	}
+	return s
+}
+
+// clean returns a fit to be shown anywhere: its texts printable, masked
+// and bounded.
+func (a Author) clean() Author {
+	a.User = printable(a.User, 64)
+	a.Command = printable(redact.String(a.Command), MaxAuthorCommand)
+	return a
+}
+
+// printable returns s with each character that is not printable (a
+// control character, a line break, a NUL between a command line's
+// arguments) as a space, runs of spaces as one, without leading and
+// trailing spaces, and cut to at most max bytes on a character boundary
+// (with "…" at the end when cut).
+func printable(s string, max int) string {
+	s = strings.ToValidUTF8(s, "\ufffd")
+	var b strings.Builder
+	space := false
+	for _, r := range s {
+		if !unicode.IsPrint(r) || unicode.IsSpace(r) {
+			space = b.Len() > 0
+			continue
+		}
+		if space {
+			b.WriteByte(' ')
+			space = false
+		}
+		b.WriteRune(r)
+	}
+	s = b.String()
+	if len(s) <= max {
+		return s
+	}
+	const more = "…"
+	cut := max - len(more)
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	if cut <= 0 {
+		return ""
+	}
+	return s[:cut] + more
 }
 
 // IsZero reports whether c is the zero Cordon: not cordoned.
@@ -71,6 +159,9 @@ type CordonChange struct {
 	Cause CordonCause
 	// At is when the change happened, by the lifecycle's clock.
 	At time.Time
+	// By is who made the change: who set the cordon, or who lifted it
+	// (UncordonBy); zero when not known, and when its time limit ended it.
+	By Author
 }
 
 // ErrNotCordoned is returned by Uncordon when there is no cordon to lift.
@@ -121,6 +212,14 @@ func CheckCordonReason(reason string) error {
 // read from the lifecycle's clock (WithClock): with a clock of a test's
 // own, Until says when the cordon was meant to lift, not when it will.
 func (l *Lifecycle) Cordon(reason string, d time.Duration) (CordonChange, error) {
+	return l.CordonBy(Author{}, reason, d)
+}
+
+// CordonBy is Cordon on behalf of by, who is then the cordon's author
+// (Cordon.By) and the change's (CordonChange.By), shown with the reason to
+// authorised readers. Its texts are made printable, masked and bounded
+// first (see Author).
+func (l *Lifecycle) CordonBy(by Author, reason string, d time.Duration) (CordonChange, error) {
 	if err := CheckCordonReason(reason); err != nil {
 		return CordonChange{}, err
 	}
@@ -130,19 +229,25 @@ func (l *Lifecycle) Cordon(reason string, d time.Duration) (CordonChange, error)
 	reason = redact.String(reason) // for every reader, the log included
 	l.mu.Lock()
 	at := l.clock.Now()
-	return l.setCordon(&Cordon{Reason: reason, Since: at, Until: at.Add(d)}, CauseCordoned, at, d), nil
+	by = by.clean()
+	return l.setCordon(&Cordon{Reason: reason, Since: at, Until: at.Add(d), By: by}, CauseCordoned, at, d, by), nil
 }
 
 // Uncordon lifts the cordon at once and returns it, or ErrNotCordoned when
 // there is none. It changes nothing else: a drain goes on.
-func (l *Lifecycle) Uncordon() (Cordon, error) {
+func (l *Lifecycle) Uncordon() (Cordon, error) { return l.UncordonBy(Author{}) }
+
+// UncordonBy is Uncordon on behalf of by, who the change names as the one
+// who lifted the cordon (CordonChange.By).
+func (l *Lifecycle) UncordonBy(by Author) (Cordon, error) {
+	by = by.clean()
 	l.mu.Lock()
 	was := l.cordon.Load()
 	if was == nil {
 		l.mu.Unlock()
 		return Cordon{}, ErrNotCordoned
 	}
-	l.setCordon(nil, CauseUncordoned, l.clock.Now(), 0)
+	l.setCordon(nil, CauseUncordoned, l.clock.Now(), 0, by)
 	return *was, nil
 }
 
@@ -171,15 +276,15 @@ func (l *Lifecycle) liftCordon(c *Cordon) {
 		l.mu.Unlock()
 		return
 	}
-	l.setCordon(nil, CauseLifted, l.clock.Now(), 0)
+	l.setCordon(nil, CauseLifted, l.clock.Now(), 0, Author{})
 }
 
 // setCordon is called with l.mu held and returns with it released. It
-// installs c (nil for none) with its time limit d, stops the previous
-// limit, makes the change visible through Version, delivers it to the
+// installs c (nil for none) with its time limit d, made by by, stops the
+// previous limit, makes the change visible through Version, delivers it to the
 // listeners, and returns it.
-func (l *Lifecycle) setCordon(c *Cordon, cause CordonCause, at time.Time, d time.Duration) CordonChange {
-	ch := CordonChange{Cause: cause, At: at}
+func (l *Lifecycle) setCordon(c *Cordon, cause CordonCause, at time.Time, d time.Duration, by Author) CordonChange {
+	ch := CordonChange{Cause: cause, At: at, By: by}
 	if was := l.cordon.Load(); was != nil {
 		ch.Was = *was
 	}
