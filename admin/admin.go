@@ -21,6 +21,11 @@
 //     notes, logs and HAProxy's line-based agent protocol.
 //   - Every change, and every refusal, is logged with the peer's uid and
 //     pid (or its address, over TCP).
+//   - A cordon or uncordon asked over a Unix socket names its author
+//     (probes.Author: the peer's uid and pid, its user name and its command
+//     line, masked, looked up as it asks): the cordon carries it, and every
+//     surface that shows the cordon's reason to authorised readers shows
+//     who set it with it.
 //
 // The routes, relative to where the handler is mounted:
 //
@@ -40,8 +45,10 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/user"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -302,6 +309,24 @@ type CordonState struct {
 	Until  time.Time `json:"until"`
 	// Left is how long until the cordon lifts by itself, in seconds.
 	Left float64 `json:"left"`
+	// By is who set it; nil when not known.
+	By *AuthorState `json:"by,omitempty"`
+}
+
+// AuthorState is who changed a cordon (probes.Author), as the admin
+// routes and the deep view answer it.
+type AuthorState struct {
+	UID     uint32 `json:"uid"`
+	User    string `json:"user,omitempty"`
+	PID     int32  `json:"pid"`
+	Command string `json:"command,omitempty"`
+}
+
+func authorState(a probes.Author) *AuthorState {
+	if a.IsZero() {
+		return nil
+	}
+	return &AuthorState{UID: a.UID, User: a.User, PID: a.PID, Command: a.Command}
 }
 
 func (h *Handler) state(c probes.Cordon) *CordonState {
@@ -309,14 +334,16 @@ func (h *Handler) state(c probes.Cordon) *CordonState {
 		return nil
 	}
 	left := max(c.Until.Sub(h.lc.Clock().Now()), 0)
-	return &CordonState{Reason: c.Reason, Since: c.Since, Until: c.Until, Left: left.Seconds()}
+	return &CordonState{Reason: c.Reason, Since: c.Since, Until: c.Until, Left: left.Seconds(), By: authorState(c.By)}
 }
 
 // ChangeResponse is the answer to POST /cordon and POST /uncordon: the
-// cordon after the change (nil when there is none) and the one before.
+// cordon after the change (nil when there is none), the one before, and
+// who made the change (nil when not known).
 type ChangeResponse struct {
 	Cordon *CordonState `json:"cordon"`
 	Was    *CordonState `json:"was"`
+	By     *AuthorState `json:"by,omitempty"`
 }
 
 // ErrorResponse is the answer to a refused request (4xx).
@@ -345,7 +372,7 @@ func (h *Handler) cordon(w http.ResponseWriter, r *http.Request, who zap.Field) 
 		h.refuse(w, who, "cordon", http.StatusBadRequest, fmt.Sprintf(`"for": %s; a cordon from here lasts at least %s`, d, MinCordon))
 		return
 	}
-	ch, err := h.lc.Cordon(req.Reason, d)
+	ch, err := h.lc.CordonBy(author(r), req.Reason, d)
 	if err != nil {
 		h.refuse(w, who, "cordon", http.StatusBadRequest, err.Error())
 		return
@@ -353,12 +380,12 @@ func (h *Handler) cordon(w http.ResponseWriter, r *http.Request, who zap.Field) 
 	// The one line of this cordon: the server's log leaves a cordon made
 	// by hand to whoever made it, since only here is the peer known.
 	c := ch.Cordon
-	fields := []zap.Field{who, zap.String("reason", c.Reason), zap.Duration("for", d), zap.Time("until", c.Until)}
+	fields := []zap.Field{who, byField(c.By), zap.String("reason", c.Reason), zap.Duration("for", d), zap.Time("until", c.Until)}
 	if !ch.Was.IsZero() {
 		fields = append(fields, zap.String("replaced", ch.Was.Reason))
 	}
 	h.cfg.log.Warn("admin: cordoned", fields...)
-	answer(w, http.StatusOK, ChangeResponse{Cordon: h.state(c), Was: h.state(ch.Was)})
+	answer(w, http.StatusOK, ChangeResponse{Cordon: h.state(c), Was: h.state(ch.Was), By: authorState(ch.By)})
 }
 
 func (h *Handler) uncordon(w http.ResponseWriter, r *http.Request, who zap.Field) {
@@ -369,15 +396,62 @@ func (h *Handler) uncordon(w http.ResponseWriter, r *http.Request, who zap.Field
 			return
 		}
 	}
-	was, err := h.lc.Uncordon()
+	by := author(r)
+	was, err := h.lc.UncordonBy(by)
 	if err != nil {
 		// Lifting a cordon that is not there is no error: the service is
 		// where the operator wants it.
 		answer(w, http.StatusOK, ChangeResponse{})
 		return
 	}
-	h.cfg.log.Info("admin: uncordoned", who, zap.String("reason", was.Reason), zap.Duration("cordoned_for", h.lc.Clock().Now().Sub(was.Since)))
-	answer(w, http.StatusOK, ChangeResponse{Was: h.state(was)})
+	h.cfg.log.Info("admin: uncordoned", who, byField(by), zap.String("reason", was.Reason), zap.Duration("cordoned_for", h.lc.Clock().Now().Sub(was.Since)))
+	answer(w, http.StatusOK, ChangeResponse{Was: h.state(was), By: authorState(by)})
+}
+
+// author names the Unix peer of r for the cordon: its uid and pid from
+// the kernel, its user name and command line looked up now, best effort
+// (the process may be gone). A request that did not come over a Unix
+// socket has no known author.
+func author(r *http.Request) probes.Author {
+	p, ok := PeerFrom(r.Context())
+	if !ok {
+		return probes.Author{}
+	}
+	a := probes.Author{UID: p.UID, PID: p.PID}
+	if u, err := user.LookupId(strconv.FormatUint(uint64(p.UID), 10)); err == nil {
+		a.User = u.Username
+	}
+	a.Command = commandLine(p.PID)
+	return a
+}
+
+// commandLine reads the command line of process pid from /proc, its
+// arguments joined by spaces: at most maxCmdline bytes, "" when it cannot
+// be read. probes.Lifecycle.CordonBy masks and bounds it.
+func commandLine(pid int32) string {
+	if pid <= 0 {
+		return ""
+	}
+	f, err := os.Open("/proc/" + strconv.FormatInt(int64(pid), 10) + "/cmdline")
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	b, _ := io.ReadAll(io.LimitReader(f, maxCmdline))
+	return strings.TrimSpace(strings.ReplaceAll(string(b), "\x00", " "))
+}
+
+// maxCmdline bounds what is read of a peer's command line; it is cut
+// shorter still (probes.MaxAuthorCommand) once masked.
+const maxCmdline = 4 << 10
+
+// byField names a cordon's author for the log; the peer field names the
+// connection's.
+func byField(a probes.Author) zap.Field {
+	if a.IsZero() {
+		return zap.Skip()
+	}
+	return zap.Dict("by", zap.String("user", a.User), zap.String("command", a.Command))
 }
 
 func (h *Handler) refuse(w http.ResponseWriter, who zap.Field, what string, status int, msg string) {

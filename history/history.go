@@ -111,13 +111,17 @@ type Transition struct {
 	From, To string
 	// Reason says why, masked (package redact); empty for a gate.
 	Reason string
+	// By is who made a cordon's change (probes.Author.String): who set
+	// it, or who lifted it; empty when not known, and for other subjects.
+	By string
 }
 
 // For returns t as audience a may read it: anonymous readers get no
-// reason, as probes.Report.For withholds a check's.
+// reason and no author, as probes.Report.For withholds a check's reason
+// and a cordon's.
 func (t Transition) For(a probes.Audience) Transition {
 	if a != probes.Authorized {
-		t.Reason = ""
+		t.Reason, t.By = "", ""
 	}
 	return t
 }
@@ -289,7 +293,7 @@ func (h *History) cordoned(c probes.CordonChange) {
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.addLocked(Transition{At: c.At, Subject: "cordon", From: state(c.Was), To: state(c.Cordon), Reason: redact.String(reason)})
+	h.addLocked(Transition{At: c.At, Subject: "cordon", From: state(c.Was), To: state(c.Cordon), Reason: redact.String(reason), By: c.By.String()})
 }
 
 // observe records the changes of g's verdict and its checks' since the

@@ -73,6 +73,7 @@ type transitionDoc struct {
 	From    string `json:"from"`
 	To      string `json:"to"`
 	Reason  string `json:"reason,omitempty"`
+	By      string `json:"by,omitempty"` // a cordon's change: who made it
 }
 
 type checkSeries struct {
@@ -123,7 +124,7 @@ func transitionDocs(ts []Transition, a probes.Audience) []transitionDoc {
 	out := make([]transitionDoc, 0, len(ts))
 	for _, t := range ts {
 		t = t.For(a)
-		out = append(out, transitionDoc{At: format.Stamp(t.At), Subject: t.Subject, From: t.From, To: t.To, Reason: t.Reason})
+		out = append(out, transitionDoc{At: format.Stamp(t.At), Subject: t.Subject, From: t.From, To: t.To, Reason: t.Reason, By: t.By})
 	}
 	return out
 }

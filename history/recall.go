@@ -167,6 +167,9 @@ func (r *recalled) event(payload []byte) {
 	case kindTransition:
 		n := f.u()
 		t := Transition{At: f.t(), Subject: f.s(maxField), From: f.s(maxField), To: f.s(maxField), Reason: f.s(maxReason)}
+		if len(f.b) > 0 {
+			t.By = f.s(maxReason)
+		}
 		if f.bad || n > maxNumber {
 			return
 		}

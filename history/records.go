@@ -285,6 +285,9 @@ func appendTransition(b []byte, number uint64, t *Transition) []byte {
 	b = putS(b, t.From, maxField)
 	b = putS(b, t.To, maxField)
 	b = putS(b, t.Reason, maxReason)
+	if t.By != "" { // last and optional: records written before it end here
+		b = putS(b, t.By, maxReason)
+	}
 	return finish(b, at)
 }
 

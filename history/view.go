@@ -71,7 +71,7 @@ type previousView struct {
 
 type gateView struct{ Name, Status string }
 
-type cordonView struct{ Reason, Since, Until string }
+type cordonView struct{ Reason, By, Since, Until string }
 
 type taskView struct {
 	Name, State, Reason string
@@ -90,14 +90,14 @@ type stripCell struct {
 	Title string
 }
 
-type transitionView struct{ At, Subject, From, To, Reason string }
+type transitionView struct{ At, Subject, From, To, Reason, By string }
 
 // view is the snapshot as the template shows it to audience a: reasons
 // only for authorised readers (probes.Report.For).
 func (s snapshot) view(a probes.Audience) liveData {
 	d := liveData{Phase: s.phase.String(), Since: when(s.since)}
 	if c := s.cordon.For(a); !c.IsZero() {
-		d.Cordon = &cordonView{Reason: c.Reason, Since: c.Since.UTC().Format(time.TimeOnly), Until: c.Until.UTC().Format(time.DateTime)}
+		d.Cordon = &cordonView{Reason: c.Reason, By: c.By.String(), Since: when(c.Since), Until: when(c.Until)}
 	}
 	reason := func(err error) string {
 		if err == nil {
@@ -155,7 +155,7 @@ func newestFirst(ts []Transition, n int, a probes.Audience) []transitionView {
 	var out []transitionView
 	for i := len(ts) - 1; i >= 0 && len(out) < n; i-- {
 		t := ts[i].For(a)
-		out = append(out, transitionView{At: t.At.UTC().Format("15:04:05.000"), Subject: t.Subject, From: t.From, To: t.To, Reason: t.Reason})
+		out = append(out, transitionView{At: t.At.UTC().Format("15:04:05.000"), Subject: t.Subject, From: t.From, To: t.To, Reason: t.Reason, By: t.By})
 	}
 	return out
 }
@@ -244,7 +244,7 @@ var tmpl = template.Must(template.New("").Parse(`{{define "page"}}<!doctype html
 {{end}}{{define "live"}}<section aria-labelledby="h-phase">
 <h2 id="h-phase">Phase</h2>
 <p class="phase"><strong data-phase="{{.Phase}}" class="ph-{{.Phase}}">{{.Phase}}</strong>{{if .Since}} since <time>{{.Since}}</time>{{end}}</p>
-{{with .Cordon}}<p class="warn" data-cordon="{{.Reason}}"><b>cordoned</b> by hand at {{.Since}} UTC{{if .Reason}}: {{.Reason}}{{end}}. Readiness fails until it is lifted, or by itself at {{.Until}} UTC.</p>{{end}}
+{{with .Cordon}}<p class="warn" data-cordon="{{.Reason}}"><b>cordoned</b> by hand at <time>{{.Since}}</time>{{with .By}} by <span class="by" data-by="{{.}}">{{.}}</span>{{end}}{{if .Reason}}: <span class="reason">{{.Reason}}</span>{{end}}. Readiness fails until it is lifted, or by itself at <time>{{.Until}}</time>.</p>{{end}}
 {{with .Past}}<p class="past{{if not .Clean}} warn{{end}}" data-restarts="{{.Restarts}}"><b>{{.Restarts}} restart{{if ne .Restarts 1}}s{{end}}</b>: the last instance {{.Ended}}{{if .End}} at <time>{{.End}}</time>{{end}}{{if .Cause}}: <span class="reason">{{.Cause}}</span>{{end}}.</p>{{end}}
 <ul class="gates">{{range .Gates}}<li data-gate="{{.Name}}" data-status="{{.Status}}" class="{{.Status}}">{{.Name}}: <b>{{.Status}}</b></li>{{end}}</ul>
 </section>
@@ -267,12 +267,12 @@ var tmpl = template.Must(template.New("").Parse(`{{define "page"}}<!doctype html
 </section>
 <section aria-labelledby="h-time">
 <h2 id="h-time">Timeline</h2>
-<ol class="timeline" reversed>{{range .Transitions}}<li data-transition data-subject="{{.Subject}}" data-from="{{.From}}" data-to="{{.To}}"><time>{{.At}}</time> {{.Subject}}: {{.From}} &rarr; <b class="{{.To}}">{{.To}}</b>{{if .Reason}} <span class="reason">{{.Reason}}</span>{{end}}</li>{{else}}<li>nothing yet</li>{{end}}</ol>
+<ol class="timeline" reversed>{{range .Transitions}}<li data-transition data-subject="{{.Subject}}" data-from="{{.From}}" data-to="{{.To}}"><time>{{.At}}</time> {{.Subject}}: {{.From}} &rarr; <b class="{{.To}}">{{.To}}</b>{{if .Reason}} <span class="reason">{{.Reason}}</span>{{end}}{{with .By}} <span class="by" data-by="{{.}}">by {{.}}</span>{{end}}</li>{{else}}<li>nothing yet</li>{{end}}</ol>
 </section>
 {{if .Previous}}<section aria-labelledby="h-prev">
 <h2 id="h-prev">Previous instance{{if gt (len .Previous) 1}}s{{end}}</h2>
 <ol class="previous">{{range .Previous}}<li data-previous="{{.Number}}" data-ended="{{.Ended}}"{{if .Clean}} data-clean{{end}}>#{{.Number}}{{with .Release}} {{.}}{{end}}{{with .Instance}} on {{.}}{{end}}: <time>{{.Start}}</time> to {{if .End}}<time>{{.End}}</time>{{else}}? (last heard of at <time>{{.Seen}}</time>){{end}}, <b class="{{if .Clean}}pass{{else}}fail{{end}}">{{.Phrase}}</b>{{if .Cause}}: <span class="reason">{{.Cause}}</span>{{end}}
-{{if .Transitions}}<ol class="timeline" reversed>{{range .Transitions}}<li data-previous-transition data-subject="{{.Subject}}" data-from="{{.From}}" data-to="{{.To}}"><time>{{.At}}</time> {{.Subject}}: {{.From}} &rarr; <b class="{{.To}}">{{.To}}</b>{{if .Reason}} <span class="reason">{{.Reason}}</span>{{end}}</li>{{end}}</ol>{{end}}</li>{{end}}</ol>
+{{if .Transitions}}<ol class="timeline" reversed>{{range .Transitions}}<li data-previous-transition data-subject="{{.Subject}}" data-from="{{.From}}" data-to="{{.To}}"><time>{{.At}}</time> {{.Subject}}: {{.From}} &rarr; <b class="{{.To}}">{{.To}}</b>{{if .Reason}} <span class="reason">{{.Reason}}</span>{{end}}{{with .By}} <span class="by" data-by="{{.}}">by {{.}}</span>{{end}}</li>{{end}}</ol>{{end}}</li>{{end}}</ol>
 </section>{{end}}
 {{end}}`))
 

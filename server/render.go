@@ -247,9 +247,18 @@ type lastEndMember struct {
 }
 
 type cordonMember struct {
-	Reason string `json:"reason,omitempty"` // authorised readers only
-	Since  string `json:"since"`
-	Until  string `json:"until"`
+	Reason string        `json:"reason,omitempty"` // authorised readers only
+	By     *authorMember `json:"by,omitempty"`     // authorised readers only
+	Since  string        `json:"since"`
+	Until  string        `json:"until"`
+}
+
+// authorMember is who set the cordon (probes.Author).
+type authorMember struct {
+	UID     uint32 `json:"uid"`
+	User    string `json:"user,omitempty"`
+	PID     int32  `json:"pid"`
+	Command string `json:"command,omitempty"`
 }
 
 type entry struct {
@@ -363,6 +372,9 @@ func renderJSON(info *Info, rep *probes.Report, o renderOptions) []byte {
 		}
 		if c := rep.Cordon; !c.IsZero() {
 			b.Cordon = &cordonMember{Reason: c.Reason, Since: format.Stamp(c.Since), Until: format.Stamp(c.Until)}
+			if a := c.By; !a.IsZero() {
+				b.Cordon.By = &authorMember{UID: a.UID, User: a.User, PID: a.PID, Command: a.Command}
+			}
 		}
 		if p := rep.Past; !p.IsZero() {
 			b.Restarts = p.Restarts

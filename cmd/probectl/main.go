@@ -54,6 +54,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/probekit/probes"
 	"github.com/probekit/probes/admin"
 	"github.com/probekit/probes/internal/fleet"
 	text "github.com/probekit/probes/internal/printable"
@@ -318,7 +319,11 @@ func (c *client) uncordon(ctx context.Context, args []string) int {
 		fmt.Fprintln(c.stdout, "not cordoned; nothing to do")
 		return exitOK
 	}
-	fmt.Fprintf(c.stdout, "uncordoned (was: %s)\n", printable(res.Was.Reason))
+	by := ""
+	if a := res.Was.By; a != nil {
+		by = ", set by " + printable(probes.Author{UID: a.UID, User: a.User, PID: a.PID, Command: a.Command}.String())
+	}
+	fmt.Fprintf(c.stdout, "uncordoned (was: %s%s)\n", printable(res.Was.Reason), by)
 	return exitOK
 }
 
@@ -333,8 +338,9 @@ type deepView struct {
 	Since  string            `json:"since"`
 	Gates  map[string]string `json:"gates"`
 	Cordon *struct {
-		Reason string `json:"reason"`
-		Until  string `json:"until"`
+		Reason string             `json:"reason"`
+		Until  string             `json:"until"`
+		By     *admin.AuthorState `json:"by"`
 	} `json:"cordon"`
 	// Restarts and LastEnd say how many instances ran before this one in
 	// its pod, and how (and why) the last one ended.
@@ -450,6 +456,9 @@ func printStatus(w io.Writer, d *deepView, now time.Time) {
 			until = fmt.Sprintf("%s, %s left", t.Format(time.RFC3339), max(t.Sub(now), 0).Round(time.Second))
 		}
 		fmt.Fprintf(tw, "cordon\t%s (until %s)\n", printable(reason), until)
+		if a := c.By; a != nil {
+			fmt.Fprintf(tw, "by\t%s\n", printable(probes.Author{UID: a.UID, User: a.User, PID: a.PID, Command: a.Command}.String()))
+		}
 	} else {
 		fmt.Fprintf(tw, "cordon\tnone\n")
 	}

@@ -87,7 +87,7 @@ func TestCordonStatusUncordon(t *testing.T) {
 		t.Fatalf("after probectl cordon: %+v %v", c, ok)
 	}
 	code, out, _ = probectl("-socket", socket, "status")
-	for _, want := range []string{"phase   ready since ", "cordon  disk swap (until ", " left)", "status  warn: ", "cordoned: disk swap"} {
+	for _, want := range []string{"phase   ready since ", "cordon  disk swap (until ", " left)", "status  warn: ", "cordoned: disk swap", "by      uid "} {
 		if code != 0 || !strings.Contains(out, want) {
 			t.Errorf("status lacks %q:\n%s", want, out)
 		}
@@ -105,7 +105,7 @@ func TestCordonStatusUncordon(t *testing.T) {
 		st.Cordon == nil || st.Cordon.Reason != "disk swap" {
 		t.Errorf("status -json: %d %v %s", code, err, out)
 	}
-	if code, out, _ := probectl("-socket", socket, "uncordon"); code != 0 || out != "uncordoned (was: disk swap)\n" {
+	if code, out, _ := probectl("-socket", socket, "uncordon"); code != 0 || !strings.HasPrefix(out, "uncordoned (was: disk swap, set by uid ") {
 		t.Errorf("uncordon: %d %q", code, out)
 	}
 	if code, out, _ := probectl("-socket", socket, "uncordon"); code != 0 || !strings.Contains(out, "not cordoned") {

@@ -125,7 +125,7 @@ var pageTmpl = template.Must(template.New("fleet").Funcs(template.FuncMap{
 <th scope="row"><a href="{{link .Address}}">{{.Address}}</a>{{if .Name}} <small data-name>{{.Name}}</small>{{end}}{{if .Release}} <small data-release>{{.Release}}</small>{{end}}</th>
 {{if .Reachable}}<td class="ph-{{.Phase}}">{{.Phase}}</td>
 <td class="{{if not .Ready}}fail{{else if eq .Readiness "warn"}}warn{{else}}pass{{end}}">{{if .Ready}}yes{{else}}no{{end}}{{if eq .Readiness "warn"}} <small>(warn)</small>{{end}}</td>
-<td>{{if .Cordon}}<span class="cordon">{{.Cordon}}</span>{{if .CordonUntil}} <small>{{left $at .CordonUntil}}</small>{{end}}{{end}}</td>
+<td>{{if .Cordon}}<span class="cordon"{{with .CordonBy}} title="by {{.}}"{{end}}>{{.Cordon}}</span>{{with .CordonBy}} <small class="by" data-by="{{.}}">by {{.}}</small>{{end}}{{if .CordonUntil}} <small>{{left $at .CordonUntil}}</small>{{end}}{{end}}</td>
 <td><ul class="checks">{{range .Checks}}<li data-check="{{.Name}}" data-status="{{.Status}}" class="{{.Status}}">{{.Name}}: <b>{{.Status}}</b></li>{{end}}{{if .MoreChecks}}<li data-more-checks="{{.MoreChecks}}">and {{.MoreChecks}} more{{if .MoreFailing}}, <b class="fail">{{.MoreFailing}} failing</b>{{end}}</li>{{end}}</ul></td>
 <td>{{age $at .Since}}</td>
 <td data-restarts="{{.Restarts}}"{{if .LastEnded}} data-last-ended="{{.LastEnded}}"{{end}}>{{.Restarts}}{{if .LastEnded}} <small class="{{if or (eq .LastEnded "stopped") (eq .LastEnded "closed")}}pass{{else}}fail{{end}}">{{.LastEnded}}</small>{{end}}{{if .LastCause}} <span class="reason">{{.LastCause}}</span>{{end}}</td>

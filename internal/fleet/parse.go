@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/probekit/probes"
 	"github.com/probekit/probes/internal/printable"
 )
 
@@ -86,6 +87,7 @@ func parse(r io.Reader, in *Instance) error {
 	var status, phase, note, since, readiness, service, release, self string
 	var hasReadiness bool
 	var cordon *[2]string // reason, until
+	var by author
 	var restarts int
 	var lastEnd [2]string // ended, cause
 	checks := newCheckSet()
@@ -131,6 +133,22 @@ func parse(r io.Reader, in *Instance) error {
 					c[0], err = str(dec)
 				case "until":
 					c[1], err = str(dec)
+				case "by":
+					_, err = object(dec, func(k string) (err error) {
+						switch k {
+						case "uid":
+							by.uid, err = count(dec)
+						case "user":
+							by.user, err = str(dec)
+						case "pid":
+							by.pid, err = count(dec)
+						case "command":
+							by.command, err = str(dec)
+						default:
+							err = skip(dec)
+						}
+						return err
+					})
 				default:
 					err = skip(dec)
 				}
@@ -218,6 +236,7 @@ func parse(r io.Reader, in *Instance) error {
 			in.Cordon = "cordoned"
 		}
 		in.CordonUntil = clean(cordon[1])
+		in.CordonBy = clean(by.String())
 	}
 	in.Restarts, in.LastEnded, in.LastCause = restarts, clean(lastEnd[0]), clean(lastEnd[1])
 	checks.fill(in)
@@ -313,6 +332,21 @@ func (c *checkSet) fill(in *Instance) {
 // of another type than they read.
 
 // str reads a string (null: "").
+// author is who set a cordon, as the deep view's cordon.by says (an
+// authorised reading only).
+type author struct {
+	uid, pid      int
+	user, command string
+}
+
+// String is probes.Author.String's line, or "" when the view named nobody.
+func (a author) String() string {
+	if a == (author{}) {
+		return ""
+	}
+	return probes.Author{UID: uint32(a.uid), User: a.user, PID: int32(a.pid), Command: a.command}.String()
+}
+
 func str(dec *json.Decoder) (string, error) {
 	t, err := dec.Token()
 	if err != nil {

@@ -63,6 +63,9 @@ type Instance struct {
 	Cordon string `json:"cordon"`
 	// CordonUntil is when the cordon lifts by itself.
 	CordonUntil string `json:"cordonUntil,omitempty"`
+	// CordonBy is who set the cordon ("uid 1000 (alice), pid 4242:
+	// probectl …"), when the instance tells the fleet's reader.
+	CordonBy string `json:"cordonBy,omitempty"`
 	// Restarts counts the instances that ran before it in its pod, as its
 	// deep view says (a state directory on an emptyDir: history.StateDir);
 	// 0 when it does not say.
