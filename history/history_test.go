@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -112,6 +113,33 @@ func TestRingBounded(t *testing.T) {
 	}
 	if _, err := history.New(nil); err == nil {
 		t.Error("New(nil) was accepted")
+	}
+}
+
+// A p99 is never above the longest execution, though the latency bucket
+// that holds it reaches higher (102.4 ms for 65.8 ms).
+func TestP99NotAboveMax(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		took []time.Duration
+	}{
+		{"one", []time.Duration{65800 * time.Microsecond}},
+		{"many alike", []time.Duration{65800 * time.Microsecond, 65 * time.Millisecond, 60 * time.Millisecond}},
+		{"tiny", []time.Duration{time.Microsecond}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			clock, h := newClocked(t)
+			for _, d := range tt.took {
+				h.RecordAt(probes.Readiness, "db", probes.Pass, d, clock.Now())
+			}
+			sr, _ := h.Check(probes.Readiness, "db")
+			for _, bs := range [][]history.Bucket{sr.Minutes, sr.Quarters} {
+				b := bs[len(bs)-1]
+				if b.P99 > b.Max || b.Max != slices.Max(tt.took) {
+					t.Errorf("p99 %s, max %s; want the max %s and the p99 at most that", b.P99, b.Max, slices.Max(tt.took))
+				}
+			}
+		})
 	}
 }
 
