@@ -537,3 +537,111 @@ func TestPageTitle(t *testing.T) {
 		}
 	}
 }
+
+// pageOf serves lc's page with hist and returns a GET of it as an
+// authorised reader (X-Op: yes) or not.
+func pageOf(t *testing.T, lc *probes.Lifecycle, op bool) string {
+	t.Helper()
+	h, err := history.New(lc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	page, err := history.NewPage(lc, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer page.Close()
+	req := httptest.NewRequest(http.MethodGet, "/", nil)
+	req.Header.Set("Accept", "text/html")
+	if op {
+		req.Header.Set("X-Op", "yes")
+	}
+	rec := httptest.NewRecorder()
+	page.ServeHTTP(rec, req)
+	return rec.Body.String()
+}
+
+// A normal warm-up shows as warming, not as a failure, with an estimate of
+// the time left from its pace so far; times carry a date and a zone; the
+// hour strip has a legend; a long reason may wrap anywhere.
+func TestPageWarmingUp(t *testing.T) {
+	clock := testutil.NewClock(time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC))
+	lc := probes.NewLifecycle(probes.WithClock(clock), probes.Readers(isOp))
+	warm, err := startup.New(lc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	release := make(chan struct{})
+	if err := warm.Task("cache", func(ctx context.Context, p *startup.Progress) error {
+		p.Set(0.25)
+		select {
+		case <-release:
+		case <-ctx.Done():
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	ready, err := readiness.New(lc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ready.Add("db", probes.CheckFunc(func(context.Context) error { return nil }), probes.Every(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Background(t, lc.Run)
+	defer close(release)
+	testutil.Eventually(t, "a quarter warm", func() bool {
+		r := warm.Report()
+		return lc.Phase() == probes.Warming && len(r.Tasks) == 1 && r.Tasks[0].Fraction == 0.25
+	})
+	clock.Add(10 * time.Second) // 2.5% a second: 30 s left
+	body := pageOf(t, lc, false)
+	for _, want := range []string{
+		`data-gate="startup" data-status="fail" class="warming">startup: <b>warming</b>`,
+		`data-gate="readiness" data-status="fail" class="warming">readiness: <b>warming</b>`,
+		`data-warming data-left="about 30s left"`, "2.5% a second", "done by about <time>2026-03-01 09:00:40 UTC</time>",
+		`<span data-left>about 30s left</span>`,
+		"since <time>2026-03-01 09:00:00 UTC</time>",
+		`data-legend`, "overflow-wrap:anywhere", "max-width:40rem",
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("page lacks %s", want)
+		}
+	}
+	if strings.Contains(body, `<b>fail</b>`) {
+		t.Errorf("a normal warm-up shows a failure:\n%s", body)
+	}
+}
+
+// A failing shared dependency, for which readiness only warns, says that
+// the instance stays in rotation, and why.
+func TestPageSharedDependency(t *testing.T) {
+	lc := probes.NewLifecycle()
+	ready, err := readiness.New(lc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var down atomic.Bool
+	if err := ready.Add("primary", probes.CheckFunc(func(context.Context) error {
+		if down.Load() {
+			return errors.New("refused")
+		}
+		return nil
+	}), probes.Shared(), probes.Every(5*time.Millisecond)); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Ready(t, lc)
+	testutil.Background(t, lc.Run)
+	testutil.Eventually(t, "primary passed", func() bool { c, _ := ready.Report().Check("primary"); return c.EverPassed })
+	down.Store(true)
+	testutil.Eventually(t, "primary failing", func() bool { c, _ := ready.Report().Check("primary"); return c.Status == probes.Fail })
+	body := pageOf(t, lc, false)
+	for _, want := range []string{`data-shared-failing`, "<b>readiness/primary</b> fails", "<b>stays in rotation</b>",
+		"every replica shares", `data-gate="readiness" data-status="warn"`, `data-shared`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("page lacks %s", want)
+		}
+	}
+}

@@ -20,11 +20,12 @@ type snapshot struct {
 	series      map[string]Series // "gate/check"
 	past        probes.Past
 	previous    []Instance
+	now         time.Time // by the lifecycle's clock, for the warm-up's estimate
 }
 
 func (p *Page) snapshot() snapshot {
 	f := p.lc.Facts()
-	s := snapshot{phase: f.Phase, since: f.Since, cordon: f.Cordon, gates: f.Gates, series: map[string]Series{}, past: f.Past}
+	s := snapshot{phase: f.Phase, since: f.Since, cordon: f.Cordon, gates: f.Gates, series: map[string]Series{}, past: f.Past, now: p.lc.Clock().Now()}
 	for _, rep := range s.gates {
 		if p.hist == nil {
 			break
@@ -45,6 +46,8 @@ func (p *Page) snapshot() snapshot {
 type liveData struct {
 	Phase, Since string
 	Cordon       *cordonView
+	Warming      *warmingView // a warm-up under way, with no failed attempt
+	Shared       []string     // failing shared checks readiness only warns for
 	Gates        []gateView
 	Tasks        []taskView
 	Checks       []checkView
@@ -69,18 +72,32 @@ type previousView struct {
 	Transitions                                        []transitionView // the newest instance's only, newest first
 }
 
-type gateView struct{ Name, Status string }
+// gateView is a gate's verdict; Shown is what the page says of it:
+// "warming" for startup and readiness failing only because a normal
+// warm-up is under way, its verdict otherwise.
+type gateView struct{ Name, Status, Shown string }
+
+// warmingView is the warm-up's estimate: progress per second so far, from
+// the phase's start, and when it should end at that pace.
+type warmingView struct {
+	Progress   int    // percent, of the task with the most time left
+	Rate       string // such as "2.5% a second"
+	Left, Done string // "" before any progress
+	left       time.Duration
+}
 
 type cordonView struct{ Reason, By, Since, Until string }
 
 type taskView struct {
 	Name, State, Reason string
 	Progress            int
+	Left                string // at its pace so far; "" when done or not started
 }
 
 type checkView struct {
 	Gate, Name, Status, Since, Reason, P99, Points string
 	Flapping, Critical                             bool
+	Shared                                         bool // a failing shared dependency: readiness only warns
 	Strip                                          []stripCell
 }
 
@@ -105,10 +122,20 @@ func (s snapshot) view(a probes.Audience) liveData {
 		}
 		return err.Error() // "reason withheld" for anonymous readers
 	}
+	warming := s.warming()
+	if warming {
+		d.Warming = &warmingView{}
+	}
+	elapsed := s.now.Sub(s.since)
 	for i := range s.gates {
 		shown := s.gates[i].For(a)
 		rep := &shown
-		d.Gates = append(d.Gates, gateView{Name: rep.Gate.String(), Status: rep.Status().String()})
+		g := gateView{Name: rep.Gate.String(), Status: rep.Status().String()}
+		g.Shown = g.Status
+		if warming && rep.Status() == probes.Fail && (rep.Gate == probes.Startup || rep.Gate == probes.Readiness) {
+			g.Shown = "warming"
+		}
+		d.Gates = append(d.Gates, g)
 		for _, t := range rep.Tasks {
 			state := "in progress"
 			switch {
@@ -117,12 +144,25 @@ func (s snapshot) view(a probes.Audience) liveData {
 			case t.Failures > 0:
 				state = fmt.Sprintf("retrying after %d failed attempts", t.Failures)
 			}
-			d.Tasks = append(d.Tasks, taskView{Name: t.Name, State: state, Progress: int(t.Progress() * 100), Reason: reason(t.Err)})
+			v := taskView{Name: t.Name, State: state, Progress: int(t.Progress() * 100), Reason: reason(t.Err)}
+			if left, ok := estimate(t.Progress(), elapsed); ok && warming && !t.Done {
+				v.Left = "about " + left.String() + " left"
+				if w := d.Warming; w.Left == "" || left > w.left {
+					w.left, w.Left = left, v.Left
+					w.Progress, w.Rate = v.Progress, fmt.Sprintf("%.2g%% a second", 100*t.Progress()/elapsed.Seconds())
+					w.Done = when(s.now.Add(left))
+				}
+			}
+			d.Tasks = append(d.Tasks, v)
 		}
 		for j := range rep.Checks {
 			c := &rep.Checks[j]
 			v := checkView{Gate: rep.Gate.String(), Name: c.Name, Status: c.Status.String(), Flapping: c.Flapping,
 				Critical: c.Critical, Reason: reason(c.Err)}
+			if rep.Gate == probes.Readiness && c.Shared && c.EverPassed && c.Status == probes.Fail {
+				v.Shared = true
+				d.Shared = append(d.Shared, c.Name)
+			}
 			v.Since = when(c.Since)
 			if sr, ok := s.series[probes.CheckName(rep.Gate, c.Name)]; ok {
 				v.Points, v.P99, v.Strip = spark(sr.Minutes)
@@ -146,6 +186,33 @@ func (s snapshot) view(a probes.Audience) liveData {
 	return d
 }
 
+// warming reports whether a normal warm-up is under way: the phase is Cold
+// or Warming and no warm-up task has failed an attempt.
+func (s snapshot) warming() bool {
+	if s.phase != probes.Cold && s.phase != probes.Warming {
+		return false
+	}
+	for i := range s.gates {
+		for _, t := range s.gates[i].Tasks {
+			if t.Failures > 0 {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// estimate is how long a task with progress p after elapsed has left, at
+// its pace so far (progress per second), rounded to the second; false
+// before any progress.
+func estimate(p float64, elapsed time.Duration) (time.Duration, bool) {
+	if p <= 0 || p >= 1 || elapsed <= 0 {
+		return 0, false
+	}
+	left := time.Duration(float64(elapsed) * (1 - p) / p)
+	return max(left.Round(time.Second), time.Second), true
+}
+
 // maxPreviousShown bounds the transitions of the last instance the page
 // shows.
 const maxPreviousShown = 10
@@ -155,7 +222,7 @@ func newestFirst(ts []Transition, n int, a probes.Audience) []transitionView {
 	var out []transitionView
 	for i := len(ts) - 1; i >= 0 && len(out) < n; i-- {
 		t := ts[i].For(a)
-		out = append(out, transitionView{At: t.At.UTC().Format("15:04:05.000"), Subject: t.Subject, From: t.From, To: t.To, Reason: t.Reason, By: t.By})
+		out = append(out, transitionView{At: t.At.UTC().Format("2006-01-02 15:04:05.000 UTC"), Subject: t.Subject, From: t.From, To: t.To, Reason: t.Reason, By: t.By})
 	}
 	return out
 }
@@ -185,7 +252,7 @@ func spark(minutes []Bucket) (points, p99 string, strip []stripCell) {
 	}
 	var pts []string
 	for i, b := range minutes {
-		cell := stripCell{X: i * 2, Class: "none", Title: b.Start.UTC().Format("15:04")}
+		cell := stripCell{X: i * 2, Class: "none", Title: b.Start.UTC().Format("2006-01-02 15:04 UTC")}
 		switch {
 		case b.Fail > 0:
 			cell.Class = "fail"
@@ -246,11 +313,13 @@ var tmpl = template.Must(template.New("").Parse(`{{define "page"}}<!doctype html
 <p class="phase"><strong data-phase="{{.Phase}}" class="ph-{{.Phase}}">{{.Phase}}</strong>{{if .Since}} since <time>{{.Since}}</time>{{end}}</p>
 {{with .Cordon}}<p class="warn" data-cordon="{{.Reason}}"><b>cordoned</b> by hand at <time>{{.Since}}</time>{{with .By}} by <span class="by" data-by="{{.}}">{{.}}</span>{{end}}{{if .Reason}}: <span class="reason">{{.Reason}}</span>{{end}}. Readiness fails until it is lifted, or by itself at <time>{{.Until}}</time>.</p>{{end}}
 {{with .Past}}<p class="past{{if not .Clean}} warn{{end}}" data-restarts="{{.Restarts}}"><b>{{.Restarts}} restart{{if ne .Restarts 1}}s{{end}}</b>: the last instance {{.Ended}}{{if .End}} at <time>{{.End}}</time>{{end}}{{if .Cause}}: <span class="reason">{{.Cause}}</span>{{end}}.</p>{{end}}
-<ul class="gates">{{range .Gates}}<li data-gate="{{.Name}}" data-status="{{.Status}}" class="{{.Status}}">{{.Name}}: <b>{{.Status}}</b></li>{{end}}</ul>
+{{with .Warming}}<p class="warming" data-warming{{if .Left}} data-left="{{.Left}}"{{end}}><b>warming up</b>: startup and readiness fail until the warm-up ends, as they should; the balancer sends no traffic here yet.{{if .Left}} At its pace so far ({{.Rate}}), {{.Left}}, done by about <time>{{.Done}}</time>.{{else}} No progress to estimate from yet.{{end}}</p>{{end}}
+{{if .Shared}}<p class="warn" data-shared-failing>{{range $i, $n := .Shared}}{{if $i}}, {{end}}<b>readiness/{{$n}}</b>{{end}} fail{{if eq (len .Shared) 1}}s{{end}}, but this instance <b>stays in rotation</b>: {{if eq (len .Shared) 1}}it is a dependency{{else}}they are dependencies{{end}} every replica shares (probes.Shared), so {{if eq (len .Shared) 1}}it fails{{else}}they fail{{end}} for all of them at once, and taking them all out would turn a partial outage into a total one. Readiness warns instead; the routes that need {{if eq (len .Shared) 1}}it{{else}}them{{end}} fail on their own.</p>{{end}}
+<ul class="gates">{{range .Gates}}<li data-gate="{{.Name}}" data-status="{{.Status}}" class="{{.Shown}}">{{.Name}}: <b>{{.Shown}}</b></li>{{end}}</ul>
 </section>
 {{if .Tasks}}<section aria-labelledby="h-warm">
 <h2 id="h-warm">Warm-up</h2>
-<ul class="tasks">{{range .Tasks}}<li data-task="{{.Name}}" data-progress="{{.Progress}}"><label>{{.Name}} <progress max="100" value="{{.Progress}}">{{.Progress}}%</progress> {{.Progress}}% {{.State}}</label>{{if .Reason}} <span class="reason">{{.Reason}}</span>{{end}}</li>{{end}}</ul>
+<ul class="tasks">{{range .Tasks}}<li data-task="{{.Name}}" data-progress="{{.Progress}}"><label>{{.Name}} <progress max="100" value="{{.Progress}}">{{.Progress}}%</progress> {{.Progress}}% {{.State}}{{with .Left}}, <span data-left>{{.}}</span>{{end}}</label>{{if .Reason}} <span class="reason">{{.Reason}}</span>{{end}}</li>{{end}}</ul>
 </section>{{end}}
 <section aria-labelledby="h-checks">
 <h2 id="h-checks">Checks</h2>
@@ -258,12 +327,13 @@ var tmpl = template.Must(template.New("").Parse(`{{define "page"}}<!doctype html
 <thead><tr><th scope="col">check</th><th scope="col">status</th><th scope="col">since</th><th scope="col">p99, last hour</th><th scope="col">last hour</th></tr></thead>
 <tbody>{{range .Checks}}<tr data-check="{{.Gate}}/{{.Name}}" data-status="{{.Status}}"{{if .Flapping}} data-flapping{{end}}>
 <th scope="row">{{.Gate}}/{{.Name}}{{if not .Critical}} <small>(non-critical)</small>{{end}}</th>
-<td class="{{.Status}}"><b>{{.Status}}</b>{{if .Flapping}} <span class="flap" title="its outcomes keep changing">flapping</span>{{end}}{{if .Reason}}<br><span class="reason">{{.Reason}}</span>{{end}}</td>
+<td class="{{.Status}}"><b>{{.Status}}</b>{{if .Flapping}} <span class="flap" title="its outcomes keep changing">flapping</span>{{end}}{{if .Shared}} <span class="shared" data-shared title="a dependency every replica shares: readiness warns, the instance stays in rotation">shared: stays in rotation</span>{{end}}{{if .Reason}}<br><span class="reason">{{.Reason}}</span>{{end}}</td>
 <td>{{if .Since}}<time>{{.Since}}</time>{{end}}</td>
 <td>{{if .Points}}<svg class="spark" viewBox="0 0 120 24" width="120" height="24" role="img" aria-label="p99 latency per minute, at most {{.P99}}"><polyline points="{{.Points}}"/></svg> {{.P99}}{{end}}</td>
 <td>{{if .Strip}}<svg class="strip" viewBox="0 0 120 8" width="120" height="8" role="img" aria-label="outcomes per minute over the last hour">{{range .Strip}}<rect x="{{.X}}" y="0" width="2" height="8" class="{{.Class}}"><title>{{.Title}}</title></rect>{{end}}</svg>{{end}}</td>
 </tr>{{end}}</tbody>
 </table>
+{{if .Checks}}<p class="legend" data-legend>Last hour, one cell a minute, the newest at the right, coloured by the worst outcome in it: <span class="key pass"></span> pass <span class="key warn"></span> warn <span class="key fail"></span> fail <span class="key none"></span> no execution. The p99 line is per minute, up to the hour's worst, never above its longest execution.</p>{{end}}
 </section>
 <section aria-labelledby="h-time">
 <h2 id="h-time">Timeline</h2>
@@ -283,7 +353,13 @@ ul.gates,ul.tasks{list-style:none;padding:0;display:flex;flex-wrap:wrap;gap:.3re
 .flap{border:1px solid var(--warn);border-radius:.3rem;padding:0 .3rem;color:var(--warn)}
 svg.spark polyline{fill:none;stroke:currentColor;stroke-width:1}
 svg.strip rect.pass{fill:var(--pass)}svg.strip rect.warn{fill:var(--warn)}svg.strip rect.fail{fill:var(--fail)}svg.strip rect.none{fill:#8883}
-ol.timeline{padding-left:1.5rem}time{color:var(--none)}`
+ol.timeline{padding-left:1.5rem}time{color:var(--none)}
+table{max-width:100%}th,td{overflow-wrap:anywhere}
+.reason,.by{display:inline-block;max-width:40rem;white-space:normal;overflow-wrap:anywhere}
+.warming,.gates li.warming{color:var(--none)}
+.shared{border:1px solid var(--warn);border-radius:.3rem;padding:0 .3rem;color:var(--warn)}
+.legend{font-size:.85em;color:var(--none)}.key{display:inline-block;width:.7em;height:.7em;vertical-align:middle}
+.key.pass{background:var(--pass)}.key.warn{background:var(--warn)}.key.fail{background:var(--fail)}.key.none{background:#8883}`
 
 const script = `(function(){var m=document.getElementById("live"),c=document.getElementById("conn");
 if(!window.EventSource||!m)return;c.textContent="connecting";
