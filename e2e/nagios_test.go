@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/probekit/probes/internal/testenv/pgtest"
 	"github.com/probekit/probes/internal/testenv/testutil"
 )
 
@@ -24,9 +25,12 @@ type nagiosService struct {
 }
 
 // TestNagiosScheduler runs `probe -format nagios` under the real Nagios
-// scheduler against the example service: CRITICAL while it warms up, OK
-// once ready with its response times as performance data, UNKNOWN while
-// nothing answers, as Nagios's own status file records them.
+// scheduler against the example service with a shared PostgreSQL, as two
+// services: its readiness and its deep view. CRITICAL while it warms up;
+// OK once ready, with its response times as performance data; with the
+// database stopped, WARNING for readiness (a shared dependency keeps the
+// instance in rotation) and CRITICAL for the deep view; UNKNOWN once
+// nothing answers: each as Nagios's own status file records it.
 func TestNagiosScheduler(t *testing.T) {
 	need(t, "nagios4")
 	example := buildExample(t)
@@ -131,25 +135,40 @@ define service {
   notification_period always
   contacts nobody
 }
+define service {
+  host_name app
+  service_description deep
+  check_command check_probes!http://%[2]s/healthz?verbose
+  max_check_attempts 1
+  check_interval 1
+  retry_interval 1
+  check_period always
+  notification_period always
+  contacts nobody
+}
 `, probe, probeAddr))
 	if out, err := exec.Command("nagios4", "-v", cfg).CombinedOutput(); err != nil {
 		t.Fatalf("nagios4 -v: %v\n%s", err, out)
 	}
 
 	// The service first, warming up for long enough that Nagios sees it.
+	pg := pgtest.Start(t)
 	svc := exec.Command(example, "-addr", addr, "-probe-addr", probeAddr, "-grpc-addr=", "-warmup", "6s", "-drain", "0s")
+	svc.Env = append(os.Environ(), "DATABASE_URL="+pg.URL("pw"), "DB_SCOPE=shared")
 	svc.Stdout, svc.Stderr = nil, nil
 	startOwned(t, svc)
 	nagios := exec.Command("nagios4", cfg)
 	startOwned(t, nagios)
 
-	read := func() nagiosService {
+	read := func() map[string]nagiosService {
 		f, err := os.Open(filepath.Join(dir, "status.dat"))
 		if err != nil {
-			return nagiosService{}
+			return nil
 		}
 		defer f.Close()
+		out := map[string]nagiosService{}
 		var s nagiosService
+		var desc string
 		in := false
 		sc := bufio.NewScanner(f)
 		sc.Buffer(make([]byte, 64<<10), 1<<20)
@@ -157,12 +176,15 @@ define service {
 			line := strings.TrimSpace(sc.Text())
 			switch {
 			case line == "servicestatus {":
-				in = true
-			case line == "}":
+				in, s, desc = true, nagiosService{}, ""
+			case line == "}" && in:
 				in = false
+				out[desc] = s
 			case in:
 				k, v, _ := strings.Cut(line, "=")
 				switch k {
+				case "service_description":
+					desc = v
 				case "has_been_checked":
 					s.checked = v == "1"
 				case "current_state":
@@ -174,30 +196,36 @@ define service {
 				}
 			}
 		}
-		return s
+		return out
 	}
-	wait := func(what, state, output string) nagiosService {
+	wait := func(what, service, state, output string) nagiosService {
 		t.Helper()
 		var last nagiosService
 		testutil.Eventually(t, what, func() bool {
-			last = read()
+			last = read()[service]
 			return last.checked && last.state == state && strings.Contains(last.output, output)
 		})
 		return last
 	}
-	warming := wait("CRITICAL while warming", "2", "PROBES CRITICAL")
+	warming := wait("readiness CRITICAL while warming", "readiness", "2", "PROBES CRITICAL")
 	if !strings.Contains(warming.output, "warming") {
 		t.Errorf("while warming: %q, want it to say warming", warming.output)
 	}
-	ready := wait("OK once ready", "0", "PROBES OK - probes-example")
+	ready := wait("readiness OK once ready", "readiness", "0", "PROBES OK - probes-example")
 	if !strings.Contains(ready.perf, "'time'=") || !strings.Contains(ready.perf, "'dns:responseTime'=") {
 		t.Errorf("performance data %q: want the request's time and the checks' response times", ready.perf)
 	}
-	t.Logf("Nagios: state %s, %q | %q", ready.state, ready.output, ready.perf)
+	wait("the deep view OK once ready", "deep", "0", "PROBES OK")
+	t.Logf("Nagios: readiness %s, %q | %q", ready.state, ready.output, ready.perf)
+
+	pg.Stop()
+	warn := wait("readiness WARNING with the shared database down", "readiness", "1", "postgres")
+	deep := wait("the deep view CRITICAL with the database down", "deep", "2", "postgres")
+	t.Logf("Nagios: readiness %s, %q; deep view %s, %q", warn.state, warn.output, deep.state, deep.output)
 
 	if err := svc.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	gone := wait("UNKNOWN once nothing answers", "3", "no answer")
+	gone := wait("UNKNOWN once nothing answers", "readiness", "3", "no answer")
 	t.Logf("Nagios: state %s, %q", gone.state, gone.output)
 }
