@@ -188,6 +188,14 @@ func (s *syncBuffer) String() string {
 // "started" line.
 func startRun(t *testing.T, flags []string, childArg string) *wrapped {
 	t.Helper()
+	return startRunUnder(t, nil, flags, childArg)
+}
+
+// startRunUnder is startRun with probe run started by the command under
+// (unshare ...). Under one, the child's pid is not the test's to signal:
+// ending the command must end probe run and the child.
+func startRunUnder(t *testing.T, under []string, flags []string, childArg string) *wrapped {
+	t.Helper()
 	self, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
@@ -196,7 +204,8 @@ func startRun(t *testing.T, flags []string, childArg string) *wrapped {
 	args := append([]string{"run", "-probe-addr", probeAddr}, flags...)
 	args = append(args, "--", self, childArg)
 	w := &wrapped{t: t, lines: make(chan string, 100), stderr: &syncBuffer{}, probe: "http://" + probeAddr, exited: make(chan struct{})}
-	w.cmd = exec.Command(self, args...)
+	argv := append(slices.Clone(under), self)
+	w.cmd = exec.Command(argv[0], append(argv[1:], args...)...)
 	// Under -race, a process waits a second at exit for reports; these
 	// two have none to wait for.
 	w.cmd.Env = append(os.Environ(), helperEnv+"=probe", "GORACE=atexit_sleep_ms=0")
@@ -241,7 +250,9 @@ func startRun(t *testing.T, flags []string, childArg string) *wrapped {
 		}
 	})
 	line := w.next("started")
-	w.childPID, _ = strconv.Atoi(strings.TrimPrefix(line, "started "))
+	if len(under) == 0 {
+		w.childPID, _ = strconv.Atoi(strings.TrimPrefix(line, "started "))
+	}
 	return w
 }
 
