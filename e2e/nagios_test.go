@@ -124,29 +124,7 @@ define host {
   notification_period always
   contacts nobody
 }
-define service {
-  host_name app
-  service_description readiness
-  check_command check_probes!http://%[2]s/readyz?verbose
-  max_check_attempts 1
-  check_interval 1
-  retry_interval 1
-  check_period always
-  notification_period always
-  contacts nobody
-}
-define service {
-  host_name app
-  service_description deep
-  check_command check_probes!http://%[2]s/healthz?verbose
-  max_check_attempts 1
-  check_interval 1
-  retry_interval 1
-  check_period always
-  notification_period always
-  contacts nobody
-}
-`, probe, probeAddr))
+`, probe, probeAddr)+services(probeAddr, map[string]string{"readiness": "/readyz?verbose", "deep": "/healthz?verbose"}))
 	if out, err := exec.Command("nagios4", "-v", cfg).CombinedOutput(); err != nil {
 		t.Fatalf("nagios4 -v: %v\n%s", err, out)
 	}
@@ -228,4 +206,25 @@ define service {
 	}
 	gone := wait("UNKNOWN once nothing answers", "readiness", "3", "no answer")
 	t.Logf("Nagios: state %s, %q", gone.state, gone.output)
+}
+
+// services writes a Nagios service of the host app for each name, checking
+// its path on probeAddr every second.
+func services(probeAddr string, paths map[string]string) string {
+	var b strings.Builder
+	for name, path := range paths {
+		fmt.Fprintf(&b, `define service {
+  host_name app
+  service_description %s
+  check_command check_probes!http://%s%s
+  max_check_attempts 1
+  check_interval 1
+  retry_interval 1
+  check_period always
+  notification_period always
+  contacts nobody
+}
+`, name, probeAddr, path)
+	}
+	return b.String()
 }
