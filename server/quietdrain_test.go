@@ -156,15 +156,7 @@ func TestDrainUntilQuietMaximum(t *testing.T) {
 	s.cancel()
 	testutil.Eventually(t, "draining", func() bool { return s.lc.Phase() == probes.Draining })
 	answered := make(chan int, 1)
-	go func() {
-		res, err := client.Get(s.base + "/slow")
-		if err != nil {
-			answered <- 0
-			return
-		}
-		res.Body.Close()
-		answered <- res.StatusCode
-	}()
+	go func() { answered <- status(s.base + "/slow") }()
 	<-s.entered
 	testutil.Eventually(t, "the maximum ending the drain", func() bool { return s.logs.FilterMessage(quietMax).Len() == 1 })
 	s.free()
@@ -283,15 +275,7 @@ func TestDrainUntilQuietIgnoresProbesAndMonitoring(t *testing.T) {
 func TestDrainUntilQuietStopDuringRequest(t *testing.T) {
 	s := start(t, server.DrainUntilQuiet(20*time.Millisecond, 20*time.Millisecond, time.Hour), server.Signals())
 	answered := make(chan int, 1)
-	go func() {
-		res, err := client.Get(s.base + "/slow")
-		if err != nil {
-			answered <- 0
-			return
-		}
-		res.Body.Close()
-		answered <- res.StatusCode
-	}()
+	go func() { answered <- status(s.base + "/slow") }()
 	<-s.entered
 	s.cancel()
 	testutil.Eventually(t, "the drain ending with the request in flight", func() bool { return s.logs.FilterMessage(quietOver).Len() == 1 })
@@ -319,15 +303,7 @@ func TestDrainUntilQuietSecondSignal(t *testing.T) {
 	s.cancel()
 	testutil.Eventually(t, "draining", func() bool { return s.lc.Phase() == probes.Draining })
 	answered := make(chan int, 1)
-	go func() {
-		res, err := client.Get(s.base + "/slow")
-		if err != nil {
-			answered <- 0
-			return
-		}
-		res.Body.Close()
-		answered <- res.StatusCode
-	}()
+	go func() { answered <- status(s.base + "/slow") }()
 	<-s.entered
 	if err := syscall.Kill(os.Getpid(), syscall.SIGUSR2); err != nil {
 		t.Fatal(err)
