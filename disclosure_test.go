@@ -58,18 +58,7 @@ func TestDisclosureOnEverySurface(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(hist.Close)
-	page, err := history.NewPage(lc, hist, history.Refresh(time.Hour))
-	if err != nil {
-		t.Fatal(err)
-	}
-	mux := http.NewServeMux()
-	if _, err := server.Register(mux, lc, server.Browsers(page)); err != nil {
-		t.Fatal(err)
-	}
-	mux.Handle("/history", hist.Handler())
-	ts := httptest.NewServer(mux)
-	t.Cleanup(func() { page.Close(); ts.Close() })
+	ts := servePage(t, lc, hist)
 	testutil.Background(t, lc.Run)
 	testutil.Eventually(t, "db failed once", func() bool { c, _ := ready.Report().Check("db"); return !c.Time.IsZero() })
 	testutil.Eventually(t, "warm", func() bool { return lc.Phase() == probes.Ready })
@@ -298,18 +287,7 @@ func TestPastOnEverySurface(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(hist.Close)
-	page, err := history.NewPage(lc, hist, history.Refresh(time.Hour))
-	if err != nil {
-		t.Fatal(err)
-	}
-	mux := http.NewServeMux()
-	if _, err := server.Register(mux, lc, server.Browsers(page)); err != nil {
-		t.Fatal(err)
-	}
-	mux.Handle("/history", hist.Handler())
-	ts := httptest.NewServer(mux)
-	t.Cleanup(func() { page.Close(); ts.Close() })
+	ts := servePage(t, lc, hist)
 	ah, err := admin.New(lc, admin.Authorize(func(r *http.Request) bool { return true }))
 	if err != nil {
 		t.Fatal(err)
@@ -360,4 +338,24 @@ func TestPastOnEverySurface(t *testing.T) {
 			}
 		})
 	}
+}
+
+// servePage serves lc's probes, its deep view with the page for browsers
+// and hist's /history over loopback until the test ends, and closes hist
+// then.
+func servePage(t *testing.T, lc *probes.Lifecycle, hist *history.History) *httptest.Server {
+	t.Helper()
+	t.Cleanup(hist.Close)
+	page, err := history.NewPage(lc, hist, history.Refresh(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	if _, err := server.Register(mux, lc, server.Browsers(page)); err != nil {
+		t.Fatal(err)
+	}
+	mux.Handle("/history", hist.Handler())
+	ts := httptest.NewServer(mux)
+	t.Cleanup(func() { page.Close(); ts.Close() })
+	return ts
 }

@@ -591,22 +591,12 @@ func TestBackgroundFailureStopsTheServer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fail := make(chan struct{})
-	if err := lc.Go("refresher", func(ctx context.Context) error {
-		select {
-		case <-fail:
-			return errors.New("refresher lost its queue: password=hunter2")
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}); err != nil {
-		t.Fatal(err)
-	}
+	fail := failingWork(t, lc, "refresher", errors.New("refresher lost its queue: password=hunter2"))
 	testutil.Ready(t, lc)
 	srv := bare(t, lc)
 	done := make(chan error, 1)
 	go func() { done <- srv.Run(context.Background()) }()
-	close(fail)
+	fail()
 	err = <-done
 	if err == nil || !strings.Contains(err.Error(), "refresher") {
 		t.Fatalf("Run: got %v, want the background failure", err)
@@ -893,4 +883,23 @@ func readyThenStop(t *testing.T, srv *server.Server, lc *probes.Lifecycle) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
+}
+
+// failingWork adds background work named name to lc that waits until the
+// returned function is called, then fails with err (or returns when the
+// lifecycle stops first).
+func failingWork(t *testing.T, lc *probes.Lifecycle, name string, err error) func() {
+	t.Helper()
+	fail := make(chan struct{})
+	if e := lc.Go(name, func(ctx context.Context) error {
+		select {
+		case <-fail:
+			return err
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}); e != nil {
+		t.Fatal(e)
+	}
+	return sync.OnceFunc(func() { close(fail) })
 }

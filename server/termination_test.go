@@ -263,20 +263,10 @@ func TestTerminationMessageCauses(t *testing.T) {
 
 		{"background work fails", func(t *testing.T, path string) setup {
 			lc := probes.NewLifecycle()
-			fail := make(chan struct{})
-			if err := lc.Go("refresher", func(ctx context.Context) error {
-				select {
-				case <-fail:
-					return errors.New("lost its queue: password=Zq7pass")
-				case <-ctx.Done():
-					return ctx.Err()
-				}
-			}); err != nil {
-				t.Fatal(err)
-			}
+			fail := failingWork(t, lc, "refresher", errors.New("lost its queue: password=Zq7pass"))
 			testutil.Ready(t, lc)
 			srv, base := newServer(t, lc, path)
-			return setup{srv: srv, base: base, trigger: func() { close(fail) }}
+			return setup{srv: srv, base: base, trigger: fail}
 		}, `broken: background work "refresher" failed: lost its queue: password=xxxxx`, ""},
 
 		{"background work panics", func(t *testing.T, path string) setup {
