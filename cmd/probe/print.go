@@ -120,6 +120,7 @@ func (w *wrapper) deployment() (string, error) {
 		Args:        append([]string{"run"}, w.o.runArgs()...),
 		AppAddr:     addr,
 		MetricsPath: "/metrics",
+		StateDir:    w.o.stateDir,
 		Comment: []string{
 			oneLine(name) + " under probe run, which gives it the three probes on " + w.o.probeAddr + ".",
 			"The image holds the command and the static probe binary at " + probePath + ".",

@@ -182,6 +182,19 @@ func TestPrintKubernetes(t *testing.T) {
 		}
 	}
 
+	// The state directory is the container's: it need not exist here, and
+	// the Deployment mounts an emptyDir there, which outlives the container.
+	out.Reset()
+	stderr.Reset()
+	if code := runCommand(append([]string{"-print-kubernetes", "-image", "x", "-state-dir", "/var/lib/seed-not-here"}, seedArgs...), &out, &stderr); code != 0 {
+		t.Fatalf("with -state-dir: exit %d: %s", code, stderr.String())
+	}
+	for _, want := range []string{"            - -state-dir=/var/lib/seed-not-here\n", "mountPath: /var/lib/seed-not-here\n", "emptyDir:"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("with -state-dir, the Deployment lacks %q:\n%s", want, out.String())
+		}
+	}
+
 	stderr.Reset()
 	code := runCommand([]string{"-print-kubernetes", "-image", "x", "--", "worker"}, &out, &stderr)
 	if code != exitWrapper || !strings.Contains(stderr.String(), "give -app-addr") {

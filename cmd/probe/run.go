@@ -92,6 +92,7 @@ type runOptions struct {
 	every, interval, timeout           time.Duration
 	warmupDeadline, drain, stopTimeout time.Duration
 	probeAddr, adminSocket, agentAddr  string
+	terminationLog, stateDir, readers  string
 	name                               string
 	subreaper                          bool
 	printSystemd, printKubernetes      bool
@@ -153,6 +154,9 @@ func parseRun(args []string, stderr io.Writer) (runOptions, int, bool) {
 	fs.StringVar(&o.probeAddr, "probe-addr", app.DefaultProbeAddr, "where the probes, the page, /history and /metrics answer")
 	fs.StringVar(&o.adminSocket, "admin-socket", "", "a Unix socket for probectl (status, cordon, uncordon); none when empty")
 	fs.StringVar(&o.agentAddr, "agent-addr", "", "where HAProxy's agent check is answered; none when empty")
+	fs.StringVar(&o.terminationLog, "termination-log", "", "where the termination message goes: why probe run stopped (the child's exit code, a failing -live check, the deadline, a signal), then the last transitions (default /dev/termination-log when it exists and is writable; - for none)")
+	fs.StringVar(&o.stateDir, "state-dir", "", "a directory where the history keeps its files, so that the next probe run there lists this one and how it ended (in Kubernetes an emptyDir, which outlives the container); none when empty")
+	fs.StringVar(&o.readers, "readers", "none", "who sees reasons (check errors, causes, the cordon's reason) on the probe port: none, or loopback (an operator through kubectl port-forward or an SSH tunnel; not behind a proxy in the same pod or host); the admin socket's peers always do")
 	fs.StringVar(&o.name, "name", "", "the service's name on every surface (default the command's base name)")
 	fs.BoolVar(&o.subreaper, "subreaper", false, "reap orphaned descendants as a child subreaper (Linux); as PID 1, probe run reaps them anyway")
 	fs.BoolVar(&o.printSystemd, "print-systemd", false, "print a systemd unit that runs this command line, and exit")
@@ -180,6 +184,9 @@ func parseRun(args []string, stderr io.Writer) (runOptions, int, bool) {
 	}
 	if o.drain < 0 {
 		errs = append(errs, fmt.Sprintf("-drain %s: must not be negative", o.drain))
+	}
+	if o.readers != "none" && o.readers != "loopback" {
+		errs = append(errs, fmt.Sprintf("-readers %q: want none or loopback", shown(o.readers)))
 	}
 	if o.liveFailures < 1 {
 		errs = append(errs, fmt.Sprintf("-live-failures %d: must be at least 1", o.liveFailures))
@@ -250,13 +257,13 @@ type wrapper struct {
 
 	stdin, stdout, stderr *os.File // the child's
 
-	started  chan struct{}         // closed once the child has started
-	child    atomic.Pointer[proc]  // the child, once started
-	startErr atomic.Pointer[error] // why it could not start
-	stopSig  atomic.Int32          // the first SIGTERM or SIGINT; 0 before
-	cause    atomic.Int32          // causeSignal or causeChild, the first
-	stopping atomic.Bool           // the child has been signalled to stop
-	stopRun  context.CancelFunc    // ends Run: the drain begins
+	started  chan struct{}           // closed once the child has started
+	child    atomic.Pointer[proc]    // the child, once started
+	startErr atomic.Pointer[error]   // why it could not start
+	stopSig  atomic.Int32            // the first SIGTERM or SIGINT; 0 before
+	cause    atomic.Int32            // causeSignal or causeChild, the first
+	stopping atomic.Bool             // the child has been signalled to stop
+	stopRun  context.CancelCauseFunc // ends Run: the drain begins
 }
 
 // newWrapper assembles the service for o; nothing runs until run.
@@ -302,19 +309,41 @@ func newWrapper(o runOptions, logger *slog.Logger) (*wrapper, error) {
 		ShutdownTimeout: o.stopTimeout + killGrace,
 		AdminSocket:     o.adminSocket,
 		AgentAddr:       o.agentAddr,
+		TerminationLog:  o.terminationLog,
+		StateDir:        o.stateDir,
 		Slog:            logger,
 		Parts:           parts,
+	}
+	if o.readers == "loopback" {
+		cfg.Readers = probes.FromLoopback
+	}
+	if o.printSystemd || o.printKubernetes {
+		// The directory is the unit's or the container's, not this
+		// machine's: the Deployment mounts it (see deployment).
+		cfg.StateDir = ""
 	}
 	if o.printKubernetes {
 		// Only the Deployment reads it: the application is the child.
 		cfg.Addr = w.appAddr()
 	}
 	if w.a, err = app.New(cfg); err != nil {
-		return nil, err
+		return nil, errors.New(configAsFlags.Replace(err.Error()))
 	}
 	w.log = w.a.Log
 	return w, nil
 }
+
+// configAsFlags names the assembly's fields in its errors by the flags
+// that set them.
+var configAsFlags = strings.NewReplacer(
+	"app: Config.ProbeAddr:", "-probe-addr:",
+	"app: Config.AdminSocket:", "-admin-socket:",
+	"app: Config.AgentAddr:", "-agent-addr:",
+	"app: Config.TerminationLog:", "-termination-log:",
+	"app: Config.StateDir:", "-state-dir:",
+	"app: Config.WarmupDeadline:", "-warmup-deadline:",
+	"app: Config.Name:", "-name:",
+)
 
 // checks turns check flags into named checks, each name unique.
 func (w *wrapper) checks(specs []string) ([]namedCheck, error) {
@@ -370,8 +399,8 @@ func (w *wrapper) run(ctx context.Context, pid1 bool) int {
 	w.procs = newProcs(reapAll)
 	defer w.procs.close()
 
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
 	w.stopRun = cancel
 	sigs := make(chan os.Signal, 8)
 	signal.Notify(sigs, append([]os.Signal{syscall.SIGTERM, syscall.SIGINT}, forwarded...)...)
@@ -404,7 +433,7 @@ func (w *wrapper) signals(sigs <-chan os.Signal, quit <-chan struct{}) {
 			if w.stopSig.CompareAndSwap(0, int32(sig)) {
 				w.cause.CompareAndSwap(causeNone, causeSignal)
 				w.log.Info("stopping: readiness fails, the drain, then the child gets the signal", zap.Stringer("signal", sig))
-				w.stopRun()
+				w.stopRun(signalStop(sig))
 				continue
 			}
 			w.a.Server().EndDrain("signal " + sig.String() + " again")
@@ -425,6 +454,15 @@ func (w *wrapper) signals(sigs <-chan os.Signal, quit <-chan struct{}) {
 		}
 	}
 }
+
+// signalStop is the cause of Run's end when a signal stops the wrapper.
+// It reads as signal.NotifyContext's cause does, so that the termination
+// message names the signal and what it meant (a stop from outside, or the
+// kubelet's restart while liveness fails), as it does for any service.
+type signalStop syscall.Signal
+
+func (s signalStop) Error() string        { return syscall.Signal(s).String() + " signal received" }
+func (s signalStop) Is(target error) bool { return target == context.Canceled }
 
 // stopSignal is the signal the child's group gets to stop: the one the
 // wrapper got, or SIGTERM when the wrapper stops for another reason.

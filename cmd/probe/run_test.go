@@ -10,6 +10,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -160,6 +161,7 @@ type wrapped struct {
 	lines    chan string // the child's stdout, line by line
 	stderr   *syncBuffer // probe run's log and the child's stderr
 	probe    string      // base URL of the probe listener
+	termLog  string      // the -termination-log file
 	exited   chan struct{}
 	code     int // once exited
 	childPID int // from the child's "started" line
@@ -201,9 +203,11 @@ func startRunUnder(t *testing.T, under []string, flags []string, childArg string
 		t.Fatal(err)
 	}
 	probeAddr := testutil.FreeAddr(t)
-	args := append([]string{"run", "-probe-addr", probeAddr}, flags...)
+	// Never the default: it would be /dev/termination-log in a pod.
+	termLog := filepath.Join(t.TempDir(), "termination-log")
+	args := append([]string{"run", "-probe-addr", probeAddr, "-termination-log", termLog}, flags...)
 	args = append(args, "--", self, childArg)
-	w := &wrapped{t: t, lines: make(chan string, 100), stderr: &syncBuffer{}, probe: "http://" + probeAddr, exited: make(chan struct{})}
+	w := &wrapped{t: t, lines: make(chan string, 100), stderr: &syncBuffer{}, probe: "http://" + probeAddr, termLog: termLog, exited: make(chan struct{})}
 	argv := append(slices.Clone(under), self)
 	w.cmd = exec.Command(argv[0], append(argv[1:], args...)...)
 	// Under -race, a process waits a second at exit for reports; these
@@ -315,6 +319,32 @@ func (w *wrapped) wait() int {
 	}
 }
 
+// cause returns the first line of the termination message, once probe
+// run has exited.
+func (w *wrapped) cause() string {
+	w.t.Helper()
+	b, err := os.ReadFile(w.termLog)
+	if err != nil {
+		w.t.Fatalf("no termination message: %v", err)
+	}
+	first, _, _ := strings.Cut(string(b), "\n")
+	return first
+}
+
+// wantCause fails the test unless the termination message's first line
+// holds every one of parts.
+func (w *wrapped) wantCause(parts ...string) {
+	w.t.Helper()
+	first := w.cause()
+	for _, p := range parts {
+		if !strings.Contains(first, p) {
+			b, _ := os.ReadFile(w.termLog)
+			w.t.Errorf("the termination message's first line lacks %q:\n%s", p, b)
+			return
+		}
+	}
+}
+
 var probeClient = &http.Client{Timeout: time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
 
 // status is the probe listener's answer to path, 0 when it does not answer.
@@ -365,6 +395,7 @@ func TestRunReady(t *testing.T) {
 			if code := w.wait(); code != 3 {
 				t.Errorf("exit code %d, want the child's 3", code)
 			}
+			w.wantCause(`broken: background work "child" failed: the child exited with code 3`)
 		})
 	}
 }
@@ -445,6 +476,7 @@ func TestRunLiveChecks(t *testing.T) {
 	if code := w.wait(); code != 0 {
 		t.Errorf("exit code %d, want the child's 0", code)
 	}
+	w.wantCause("restarted by the kubelet: SIGTERM while liveness fails", `check "http-127.0.0.1-`, "failing since", "status 500")
 }
 
 // SIGTERM: readiness fails at once, the drain runs, and only then does the
@@ -473,6 +505,7 @@ func TestRunSIGTERM(t *testing.T) {
 	if code := w.wait(); code != 7 {
 		t.Errorf("exit code %d, want the child's 7", code)
 	}
+	w.wantCause("stopped by SIGTERM while ready and live: a stop from outside")
 }
 
 // A second SIGTERM cuts the drain short.
@@ -549,6 +582,7 @@ func TestRunKilledBySignal(t *testing.T) {
 		if code := w.wait(); code != 128+9 {
 			t.Errorf("exit code %d, want 137", code)
 		}
+		w.wantCause(`background work "child" failed: the child killed by signal 9 (killed)`)
 	})
 	t.Run("by SIGTERM", func(t *testing.T) {
 		w := startRun(t, []string{"-drain", "0"}, "default")
@@ -569,6 +603,7 @@ func TestRunKilledBySignal(t *testing.T) {
 		if !strings.Contains(w.stderr.String(), "SIGKILL") {
 			t.Errorf("the log does not mention the SIGKILL:\n%s", w.stderr.String())
 		}
+		w.wantCause("stopped by SIGTERM while ready and live")
 	})
 }
 
@@ -651,6 +686,7 @@ func TestRunDeadline(t *testing.T) {
 	if !strings.Contains(w.stderr.String(), "warm-up deadline") {
 		t.Errorf("the log does not mention the deadline:\n%s", w.stderr.String())
 	}
+	w.wantCause("broken: warm-up deadline 300ms missed", `task "ready" still running (0%)`)
 }
 
 // A command that cannot be started: 127 when it is not found, 126 when it
@@ -697,6 +733,9 @@ func TestRunFlags(t *testing.T) {
 		{"both printers", []string{"-print-systemd", "-print-kubernetes", "-image", "x", "--", "true"}, "give one"},
 		{"kubernetes without an image", []string{"-print-kubernetes", "--", "true"}, "needs -image"},
 		{"unknown flag", []string{"-bogus", "--", "true"}, "flag provided but not defined"},
+		{"readers", []string{"-readers", "all", "--", "true"}, `-readers "all": want none or loopback`},
+		{"missing state directory", []string{"-state-dir", "/nonexistent/state", "--", "true"}, "-state-dir: history: StateDir(\"/nonexistent/state\")"},
+		{"bad probe address", []string{"-probe-addr", "nope", "--", "true"}, `-probe-addr: "nope" is not host:port`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -767,4 +806,69 @@ func TestCheckName(t *testing.T) {
 	if a, b := unique("tcp-x", taken), unique("tcp-x", taken); a != "tcp-x" || b != "tcp-x-2" {
 		t.Errorf("unique: got %q, %q; want tcp-x, tcp-x-2", a, b)
 	}
+}
+
+// With -state-dir, the next probe run there lists this one: the deep view
+// counts the restart and says how it ended and why (to loopback, an
+// authorised reader), and the page's /history lists it.
+func TestRunStateDir(t *testing.T) {
+	dir := t.TempDir()
+	first := startRun(t, []string{"-state-dir", dir, "-drain", "0"}, "exit:0")
+	first.eventually("/readyz", 200)
+	first.send("exit 3")
+	if code := first.wait(); code != 3 {
+		t.Fatalf("exit code %d, want the child's 3", code)
+	}
+
+	second := startRun(t, []string{"-state-dir", dir, "-drain", "0", "-readers", "loopback"}, "exit:0")
+	second.eventually("/readyz", 200)
+	res, err := probeClient.Get(second.probe + "/healthz?verbose")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var deep struct {
+		Restarts int `json:"restarts"`
+		LastEnd  struct {
+			Ended, Cause string
+		} `json:"lastEnd"`
+	}
+	if err := json.NewDecoder(res.Body).Decode(&deep); err != nil {
+		t.Fatal(err)
+	}
+	if deep.Restarts != 1 || deep.LastEnd.Ended != "broken" || !strings.Contains(deep.LastEnd.Cause, "the child exited with code 3") {
+		t.Errorf("the deep view after a restart: restarts %d, last end %+v; want 1, broken, the child's exit code 3", deep.Restarts, deep.LastEnd)
+	}
+	hist, err := probeClient.Get(second.probe + "/history")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hist.Body.Close()
+	b, err := io.ReadAll(hist.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), "the child exited with code 3") {
+		t.Errorf("/history does not list the previous instance's cause:\n%.2000s", b)
+	}
+	second.send("exit 0")
+	second.wait()
+
+	// Anonymous readers learn that it restarted and how, not why.
+	third := startRun(t, []string{"-state-dir", dir, "-drain", "0"}, "exit:0")
+	third.eventually("/readyz", 200)
+	anon, err := probeClient.Get(third.probe + "/healthz?verbose")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer anon.Body.Close()
+	deep.LastEnd.Cause = ""
+	if err := json.NewDecoder(anon.Body).Decode(&deep); err != nil {
+		t.Fatal(err)
+	}
+	if deep.Restarts != 2 || deep.LastEnd.Ended != "broken" || deep.LastEnd.Cause != "" {
+		t.Errorf("the deep view to an anonymous reader: restarts %d, last end %+v; want 2, broken, no cause", deep.Restarts, deep.LastEnd)
+	}
+	third.send("exit 0")
+	third.wait()
 }
