@@ -174,7 +174,7 @@ func (a *Agent) Reply() string {
 	case rep.Phase == probes.Draining:
 		return "drain #draining: shutting down"
 	case !rep.Cordon.IsZero() && rep.Phase == probes.Ready:
-		return "drain #cordoned: " + line(rep.Cordon.Reason)
+		return "drain #" + cordoned(rep.Cordon)
 	}
 	if st := rep.Status(); st == probes.Fail {
 		return "down #" + line(why(&rep))
@@ -192,6 +192,20 @@ func why(rep *probes.Report) string {
 		return "failing: " + strings.Join(failing, ", ")
 	}
 	return strings.Join(rep.Notes, "; ")
+}
+
+// cordoned says why the agent drains a cordoned server: the reason, cut
+// first, then who set it, as "cordoned: disk swap (by alice)" (the uid
+// when the user has no name), within line's 200 bytes.
+func cordoned(c probes.Cordon) string {
+	by := ""
+	switch {
+	case c.By.User != "":
+		by = " (by " + printable.Escape(c.By.User, 64) + ")"
+	case !c.By.IsZero():
+		by = " (by uid " + strconv.FormatUint(uint64(c.By.UID), 10) + ")"
+	}
+	return "cordoned: " + printable.Escape(c.Reason, 197-len("cordoned: ")-len(by)) + by
 }
 
 // line makes s safe for the one-line protocol (package printable): no

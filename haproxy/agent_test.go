@@ -111,6 +111,14 @@ func TestReplies(t *testing.T) {
 		}, "ready up"},
 		{"cordoned", func() { _, _ = lc.Cordon("disk swap", time.Hour) }, "drain #cordoned: disk swap"},
 		{"uncordoned", func() { _, _ = lc.Uncordon() }, "ready up"},
+		{"cordoned by a named user", func() {
+			_, _ = lc.CordonBy(probes.Author{UID: 1000, User: "alice", PID: 42, Command: "probectl cordon -reason swap"}, "disk swap", time.Hour)
+		}, "drain #cordoned: disk swap (by alice)"},
+		{"cordoned by a uid without a name", func() {
+			_, _ = lc.UncordonBy(probes.Author{})
+			_, _ = lc.CordonBy(probes.Author{UID: 4242, PID: 42}, "kernel", time.Hour)
+		}, "drain #cordoned: kernel (by uid 4242)"},
+		{"uncordoned again", func() { _, _ = lc.Uncordon() }, "ready up"},
 		{"rewarming and cordoned", func() { _ = lc.Rewarm("reload"); _, _ = lc.Cordon("look", time.Hour) },
 			"down #phase: warming; not ready until warm-up is done; cordoned: look (until "},
 		{"warm again, still cordoned", func() { _ = lc.MarkReady() }, "drain #cordoned: look"},
@@ -348,6 +356,21 @@ func TestGateBuiltAfterTheAgent(t *testing.T) {
 		t.Fatal(err)
 	}
 	if _, err := lc.Cordon(strings.Repeat("é", 99), time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	// Ready and cordoned with a long reason by a named user: the reason is
+	// cut, never who.
+	if err := lc.MarkReady(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := lc.CordonBy(probes.Author{UID: 1000, User: strings.Repeat("b", 40), PID: 7}, strings.Repeat("é", 95), time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	cut := a.Reply()
+	if why := strings.TrimPrefix(cut, "drain #"); len(why) > 200 || !utf8.ValidString(cut) || !strings.HasSuffix(cut, "... (by "+strings.Repeat("b", 40)+")") {
+		t.Errorf("a long reason with its author: %d bytes, valid UTF-8 %v: %q", len(why), utf8.ValidString(cut), cut)
+	}
+	if err := lc.Rewarm("reload again"); err != nil {
 		t.Fatal(err)
 	}
 	got := a.Reply()

@@ -87,10 +87,20 @@ func (w *lastWords) moved(t probes.Transition) {
 
 func (w *lastWords) cordonChanged(c probes.CordonChange) {
 	if c.Cause == probes.CauseCordoned {
-		w.add(c.At, fmt.Sprintf("cordoned until %s: %s", stamp(c.Cordon.Until), c.Cordon.Reason), "")
+		w.add(c.At, fmt.Sprintf("cordoned until %s: %s%s", stamp(c.Cordon.Until), c.Cordon.Reason, by(c.By)), "")
 		return
 	}
-	w.add(c.At, fmt.Sprintf("%s after %s: %s", c.Cause, c.At.Sub(c.Was.Since).Round(time.Second), c.Was.Reason), "")
+	w.add(c.At, fmt.Sprintf("%s after %s: %s%s", c.Cause, c.At.Sub(c.Was.Since).Round(time.Second), c.Was.Reason, by(c.By)), "")
+}
+
+// by names who made a cordon's change, after its reason: " (by uid 1000
+// (alice), pid 4242: probectl cordon ...)", or "" when nobody is known (a
+// cordon set in code, or one that expired).
+func by(a probes.Author) string {
+	if a.IsZero() {
+		return ""
+	}
+	return " (by " + a.String() + ")"
 }
 
 // reportChanged records what logDiff logs but for progress and flapping:

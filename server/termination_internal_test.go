@@ -73,7 +73,8 @@ func TestMessageBounds(t *testing.T) {
 				w.moved(probes.Transition{From: phases[r.IntN(len(phases))], To: phases[r.IntN(len(phases))], Reason: randText(r), At: at})
 			case 1:
 				c := probes.CordonChange{Cause: probes.CordonCauses()[r.IntN(3)], At: at,
-					Cordon: probes.Cordon{Reason: randText(r), Since: at, Until: at.Add(time.Hour)}, Was: probes.Cordon{Reason: randText(r), Since: epoch}}
+					Cordon: probes.Cordon{Reason: randText(r), Since: at, Until: at.Add(time.Hour)}, Was: probes.Cordon{Reason: randText(r), Since: epoch},
+					By: probes.Author{UID: r.Uint32(), User: randText(r), PID: r.Int32(), Command: randText(r)}}
 				w.cordonChanged(c)
 			case 2:
 				prev, cur := randReport(r, probes.Readiness), randReport(r, probes.Readiness)
@@ -136,6 +137,28 @@ func TestMessageNewestFirst(t *testing.T) {
 	}
 	if got, want := string(w.message("x")), "x\n2026-07-13T10:00:00.000Z warm-up task cache failed (3 failures so far): refused"; got != want {
 		t.Errorf("got %q, want %q", got, want)
+	}
+}
+
+// A cordon's line names who set it, and the uncordon's who lifted it,
+// as the other surfaces do; one lifted by its time limit names nobody.
+func TestMessageCordonAuthor(t *testing.T) {
+	w := &lastWords{clock: fixedClock{epoch}, log: zap.NewNop()}
+	alice := probes.Author{UID: 1000, User: "alice", PID: 4242, Command: "probectl cordon -reason disk swap"}
+	bob := probes.Author{UID: 1001, PID: 77}
+	cordon := probes.Cordon{Reason: "disk swap", Since: epoch, Until: epoch.Add(time.Hour), By: alice}
+	w.cordonChanged(probes.CordonChange{Cause: probes.CauseCordoned, At: epoch, Cordon: cordon, By: alice})
+	w.cordonChanged(probes.CordonChange{Cause: probes.CauseUncordoned, At: epoch.Add(time.Minute), Was: cordon, By: bob})
+	w.cordonChanged(probes.CordonChange{Cause: probes.CauseLifted, At: epoch.Add(2 * time.Minute), Was: cordon})
+	got := string(w.message("stopped"))
+	for _, want := range []string{
+		"cordoned until 2026-07-13T11:00:00.000Z: disk swap (by uid 1000 (alice), pid 4242: probectl cordon -reason disk swap)\n",
+		"uncordoned after 1m0s: disk swap (by uid 1001, pid 77)\n",
+		"lifted after 2m0s: disk swap\n",
+	} {
+		if !strings.Contains(got+"\n", want) {
+			t.Errorf("the message lacks %q:\n%s", want, got)
+		}
 	}
 }
 
