@@ -43,6 +43,12 @@ func serveLifecycle(t testing.TB, checks map[string]error, want probes.Status) s
 func serveLifecycleOn(t testing.TB, ln net.Listener, checks map[string]error, want probes.Status, more ...net.Listener) (string, *probes.Lifecycle) {
 	t.Helper()
 	lc := probes.NewLifecycle(probes.Readers(probes.FromLoopback))
+	return serveThe(t, lc, ln, checks, want, more...), lc
+}
+
+// serveThe is serveLifecycleOn with lc, and its read policy.
+func serveThe(t testing.TB, lc *probes.Lifecycle, ln net.Listener, checks map[string]error, want probes.Status, more ...net.Listener) string {
+	t.Helper()
 	if _, err := liveness.New(lc); err != nil {
 		t.Fatal(err)
 	}
@@ -85,7 +91,7 @@ func serveLifecycleOn(t testing.TB, ln net.Listener, checks map[string]error, wa
 		return true
 	})
 	testutil.WaitStatus(t, ready, "a test instance", want, 5*time.Second)
-	return ts.Listener.Addr().String(), lc
+	return ts.Listener.Addr().String()
 }
 
 // stalled is a listener that accepts connections and never answers.
@@ -208,10 +214,13 @@ func TestOneOfThreeIsLocal(t *testing.T) {
 	}
 }
 
+// A cordoned instance is out of rotation; its reason and who set it are in
+// its row (the command line, masked, in the JSON form and the page only).
 func TestCordoned(t *testing.T) {
 	a := serveLifecycle(t, nil, probes.Pass)
 	b, lc := serveLifecycleOn(t, nil, nil, probes.Pass)
-	if _, err := lc.Cordon("disk swap", time.Minute); err != nil {
+	alice := probes.Author{UID: 1000, User: "alice", PID: 4242, Command: "probectl cordon -reason disk swap password=Zq7hunter2"}
+	if _, err := lc.CordonBy(alice, "disk swap", time.Minute); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _, _ = lc.Uncordon() })
@@ -229,11 +238,38 @@ func TestCordoned(t *testing.T) {
 			if in.Cordon != "disk swap" || in.Ready || in.Phase != "ready" || in.CordonUntil == "" {
 				t.Errorf("the cordoned instance: cordon %q until %q, ready %v, phase %q", in.Cordon, in.CordonUntil, in.Ready, in.Phase)
 			}
+			if want := "uid 1000 (alice), pid 4242: probectl cordon -reason disk swap password=xxxxx"; in.CordonBy != want {
+				t.Errorf("the cordon's author: %q, want %q", in.CordonBy, want)
+			}
 		}
 	}
 	_, text, _ := run(t, targets(a, b))
-	if !strings.Contains(text, "disk swap") || !strings.Contains(text, "1 cordoned") {
-		t.Errorf("the text form does not show the cordon:\n%s", text)
+	if !strings.Contains(text, "disk swap (by uid 1000 (alice), pid 4242)") || !strings.Contains(text, "1 cordoned") {
+		t.Errorf("the text form does not show the cordon and its author:\n%s", text)
+	}
+	if strings.Contains(text, "Zq7") {
+		t.Errorf("a secret of the author's command line reached the text form:\n%s", text)
+	}
+}
+
+// An instance that does not let the fleet view read its reasons still
+// says it is cordoned, but neither why nor by whom.
+func TestCordonedAnonymously(t *testing.T) {
+	lc := probes.NewLifecycle() // no read policy: every HTTP reader is anonymous
+	addr := serveThe(t, lc, nil, nil, probes.Pass)
+	if _, err := lc.CordonBy(probes.Author{UID: 1000, User: "alice", PID: 4242, Command: "probectl cordon"}, "disk swap", time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	_, r := runJSON(t, targets(addr))
+	if len(r.Instances) != 1 {
+		t.Fatalf("got %+v", r)
+	}
+	if in := r.Instances[0]; in.Cordon != "cordoned" || in.CordonBy != "" || in.Ready {
+		t.Errorf("anonymously: cordon %q by %q, ready %v; want \"cordoned\", nobody, false", in.Cordon, in.CordonBy, in.Ready)
+	}
+	_, text, _ := run(t, targets(addr))
+	if strings.Contains(text, "alice") || strings.Contains(text, "disk swap") {
+		t.Errorf("the text form shows what an anonymous reader may not see:\n%s", text)
 	}
 }
 

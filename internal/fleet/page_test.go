@@ -30,7 +30,8 @@ func TestPageContract(t *testing.T) {
 	a := serveLifecycle(t, shared, probes.Fail)
 	b := serveLifecycle(t, shared, probes.Fail)
 	c, lc := serveLifecycleOn(t, nil, map[string]error{"postgres": errDown, "sidecar": errDown}, probes.Fail)
-	if _, err := lc.Cordon(`swap <script>alert(1)</script>`, time.Minute); err != nil {
+	by := probes.Author{UID: 1000, User: "alice", PID: 4242, Command: `probectl cordon "<i>" token=Zq7tok`}
+	if _, err := lc.CordonBy(by, `swap <script>alert(1)</script>`, time.Minute); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _, _ = lc.Uncordon() })
@@ -53,8 +54,11 @@ func TestPageContract(t *testing.T) {
 	if !strings.Contains(csp, "default-src 'none'") || !strings.Contains(csp, "script-src 'none'") || !strings.Contains(csp, look.Hash(pageStyle)) {
 		t.Errorf("CSP %q", csp)
 	}
-	if strings.Contains(body, "<script") || strings.Contains(body, "alert(1)</script>") {
-		t.Error("the cordon's reason reached the page unescaped")
+	if strings.Contains(body, "<script") || strings.Contains(body, "alert(1)</script>") || strings.Contains(body, "<i>") {
+		t.Error("the cordon's reason or author reached the page unescaped")
+	}
+	if strings.Contains(body, "Zq7") {
+		t.Error("a secret of the cordon's author reached the page")
 	}
 	want := []string{
 		`<meta http-equiv="refresh" content="2">`,
@@ -66,6 +70,7 @@ func TestPageContract(t *testing.T) {
 		fmt.Sprintf(`<a href="http://%s/healthz">`, a),
 		`data-check="readiness/postgres" data-status="fail"`,
 		`<small>lifts in `,
+		`<small class="by" data-by="uid 1000 (alice), pid 4242: probectl cordon &#34;&lt;i&gt;&#34; token=xxxxx">by uid 1000 (alice), pid 4242: probectl cordon &#34;&lt;i&gt;&#34; token=xxxxx</small>`,
 		`data-restarts="2" data-last-ended="without a word">2 <small class="fail">without a word</small>`,
 		`data-restarts="0">0</td>`,
 	}

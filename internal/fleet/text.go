@@ -50,7 +50,7 @@ func writeText(w io.Writer, r *Round) error {
 		if in.Cordon != "" {
 			cordoned++
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", in.Address, dash(in.Phase), readyText(in), dash(in.Cordon),
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", in.Address, dash(in.Phase), readyText(in), dash(cordonCell(in)),
 			dash(failingCell(in)), dash(age(r.At, in.Since)), restartsCell(in))
 	}
 	tw.Flush()
@@ -62,6 +62,17 @@ func writeText(w io.Writer, r *Round) error {
 		len(r.Instances), noun, r.Reachable, ready, cordoned, (time.Duration(r.Took*1000) * time.Microsecond).Round(time.Millisecond))
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// cordonCell is the cordon's reason and who set it, without their command
+// line, which the JSON form and the page have: "disk swap (by uid 1000
+// (alice), pid 4242)".
+func cordonCell(in *Instance) string {
+	if in.Cordon == "" || in.CordonBy == "" {
+		return in.Cordon
+	}
+	who, _, _ := strings.Cut(in.CordonBy, ": ")
+	return in.Cordon + " (by " + who + ")"
 }
 
 // writeJSON writes r as one line of JSON.
