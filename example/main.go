@@ -81,6 +81,7 @@ type config struct {
 	agentAddr       string
 	terminationLog  string // where the termination message goes; "" for the library's default
 	stateDir        string // where the history keeps its files, for the next instance
+	readers         string // who sees reasons over HTTP: none or loopback
 	balancer        string // the balancer in front, for -print-deploy and -drain-min's default
 	printDeploy     string // a form of deployment file to print, instead of running
 }
@@ -186,12 +187,17 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 		"the file the termination message (why the service stopped, then its last transitions) goes to: the container's terminationMessagePath; empty for /dev/termination-log when it exists, - for none (env TERMINATION_LOG)")
 	fs.StringVar(&cfg.stateDir, "state-dir", env("STATE_DIR", ""),
 		"a directory where the history keeps its files (at most 256 KiB), so that after a restart the service lists the instance before it, how it ended and why; in Kubernetes an emptyDir, which -print-deploy mounts; empty for none (env STATE_DIR)")
+	fs.StringVar(&cfg.readers, "readers", env("READERS", "none"),
+		"who sees reasons (check errors, causes, the cordon's reason and author) on the probe port's deep view, page and /history: none, or loopback (an operator through kubectl port-forward; not behind a proxy in the same pod); the admin socket's peers always do (env READERS)")
 	fs.StringVar(&cfg.balancer, "balancer", env("BALANCER", ""),
 		"the balancer in front: aws-alb, aws-nlb, google-cloud or haproxy; with -drain-quiet, -drain-min defaults to its detection time, and -print-deploy adds the Service (and BackendConfig) it needs; empty for none (env BALANCER)")
 	fs.StringVar(&cfg.dbScope, "db-scope", env("DB_SCOPE", "shared"),
 		"scope of the PostgreSQL check: shared (the fleet shares the database: readiness warns while it is down) or local (readiness fails) (env DB_SCOPE)")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
+	}
+	if cfg.readers != "none" && cfg.readers != "loopback" {
+		return cfg, fmt.Errorf("-readers %q: use none or loopback", cfg.readers)
 	}
 	if cfg.dbScope != "shared" && cfg.dbScope != "local" {
 		return cfg, fmt.Errorf("-db-scope %q: use shared or local", cfg.dbScope)
@@ -234,6 +240,14 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	cfg.databaseURL = getenv("DATABASE_URL")
 	cfg.redisURL = getenv("REDIS_URL")
 	return cfg, nil
+}
+
+// readersOf is the read policy -readers names: nil (nobody) for none.
+func readersOf(name string) func(*http.Request) bool {
+	if name == "loopback" {
+		return probes.FromLoopback
+	}
+	return nil
 }
 
 func run(ctx context.Context, cfg config, log *zap.Logger) error {
@@ -353,7 +367,7 @@ func build(cfg config, log *zap.Logger) (*app.App, error) {
 		// Why it stopped, where kubectl describe pod shows it, and what
 		// happened to the instance before this one (a restart in the same
 		// pod): its end and why, on the page, /history and the deep view.
-		TerminationLog: cfg.terminationLog, StateDir: cfg.stateDir,
+		TerminationLog: cfg.terminationLog, StateDir: cfg.stateDir, Readers: readersOf(cfg.readers),
 		Logger: log, Parts: parts,
 	})
 	if err != nil {
