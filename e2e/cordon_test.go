@@ -25,10 +25,11 @@ const agentInter = 200 * time.Millisecond
 type stat struct {
 	status string
 	weight int
+	ok2xx  int // the 2xx responses it has given
 }
 
-// showStat reads each server's status and weight from HAProxy's stats
-// socket.
+// showStat reads each server's status, weight and 2xx responses from
+// HAProxy's stats socket.
 func showStat(socket string) (map[string]stat, error) {
 	conn, err := net.DialTimeout("unix", socket, time.Second)
 	if err != nil {
@@ -55,9 +56,10 @@ func showStat(socket string) (map[string]stat, error) {
 	}
 	out := map[string]stat{}
 	for _, row := range rows[1:] {
-		if len(row) > col["weight"] && row[col["pxname"]] == "app" && row[col["svname"]] != "BACKEND" {
+		if len(row) > max(col["weight"], col["hrsp_2xx"]) && row[col["pxname"]] == "app" && row[col["svname"]] != "BACKEND" {
 			w, _ := strconv.Atoi(row[col["weight"]])
-			out[row[col["svname"]]] = stat{row[col["status"]], w}
+			ok, _ := strconv.Atoi(row[col["hrsp_2xx"]])
+			out[row[col["svname"]]] = stat{status: row[col["status"]], weight: w, ok2xx: ok}
 		}
 	}
 	return out, nil

@@ -56,7 +56,7 @@ frontend web
 
 backend app
     balance roundrobin
-    option httpchk GET /readyz
+    option httpchk GET {{.Path}}
     http-check expect status 200
     default-server inter {{.Inter}} fastinter {{.Inter}} downinter {{.Inter}} fall {{.Fall}} rise {{.Rise}}{{if .Weight}} weight {{.Weight}}{{end}}
 {{- range .Servers}}
@@ -68,10 +68,11 @@ backend app
 // empty for none.
 type lbServer struct{ Name, Addr, ProbePort, AgentPort string }
 
-// lbChecks are the health check settings of the backend: httpchk every
-// inter, fall and rise; weight 0 for HAProxy's default; agentInter for the
-// servers with an agent port.
+// lbChecks are the health check settings of the backend: httpchk of path
+// ("" for /readyz) every inter, fall and rise; weight 0 for HAProxy's
+// default; agentInter for the servers with an agent port.
 type lbChecks struct {
+	path       string
 	inter      time.Duration
 	fall, rise int
 	weight     int
@@ -89,8 +90,12 @@ func runHAProxy(t *testing.T, dir, front string, servers []lbServer, c lbChecks)
 		t.Fatal(err)
 	}
 	ms := func(d time.Duration) string { return fmt.Sprintf("%dms", d.Milliseconds()) }
+	path := c.path
+	if path == "" {
+		path = "/readyz"
+	}
 	err = haproxyConfig.Execute(f, map[string]any{
-		"Socket": h.socket, "Front": front, "Servers": servers,
+		"Socket": h.socket, "Front": front, "Servers": servers, "Path": path,
 		"Inter": ms(c.inter), "Fall": c.fall, "Rise": c.rise, "Weight": c.weight, "AgentInter": ms(c.agentInter),
 	})
 	f.Close()

@@ -18,8 +18,10 @@ go test -race "$@" ./...
 
 # End to end: the example behind a real HAProxy under wrk's load, through
 # rolling restarts with and without a drain, and a PostgreSQL outage with
-# the check shared and local; gRPC rolling restarts; overload; and a real
-# Prometheus scraping the example through its whole life.
+# the check shared and local; gRPC rolling restarts; overload; a real
+# Prometheus scraping the example through its whole life; and a FastAPI app
+# under uvicorn, wrapped by probe run, restarted behind HAProxy under load
+# beside bare uvicorn.
 # A module of its own (e2e/go.mod), so the library's go.mod carries no
 # browser driver.
 (cd e2e && go test -tags e2e -count=1 "$@" ./...)
