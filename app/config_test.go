@@ -260,7 +260,7 @@ func TestStateDir(t *testing.T) {
 	}
 	a := run()
 	prev := a.History.Previous()
-	if a.History.Restarts() != 1 || len(prev) != 1 || prev[0].Ended != probes.EndedStopped || prev[0].Cause != "context done" ||
+	if a.History.Restarts() != 1 || len(prev) != 1 || prev[0].Ended != probes.EndedStopped || prev[0].Cause != "stopped: the context was cancelled: the service's own stop" ||
 		prev[0].Identity.Service != "shop" {
 		t.Errorf("second run: %d restarts, %+v; want the first, stopped because its context was done", a.History.Restarts(), prev)
 	}

@@ -236,7 +236,7 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	began := time.Now()
 	words.stopping(cause)
-	err = s.shutdown(reason, failure, sigs, served, peers, bg)
+	err = s.shutdown(reason, cause, failure, sigs, served, peers, bg)
 	err = errors.Join(err, s.closeProbes(probeServed))
 	words.exited(time.Since(began), redact.Error(err))
 	// Masked here too, not only in the log: callers log what Run returns.

@@ -17,7 +17,7 @@ import (
 	"github.com/probekit/probes/redact"
 )
 
-func (s *Server) shutdown(reason string, failure error, sigs <-chan os.Signal, served <-chan error, peers *peers, bg *background) error {
+func (s *Server) shutdown(reason, cause string, failure error, sigs <-chan os.Signal, served <-chan error, peers *peers, bg *background) error {
 	log := s.cfg.log
 	began := time.Now()
 	// A service that was never ready was never in rotation: no balancer
@@ -32,7 +32,11 @@ func (s *Server) shutdown(reason string, failure error, sigs <-chan os.Signal, s
 		}
 	}
 	if s.lc.Phase() != probes.Broken {
-		if err := s.lc.Drain(reason); err != nil {
+		// The drain's reason is the stop's whole cause, as the termination
+		// message's first line says it: the timeline, the log, and the next
+		// instance (package history keeps it as how this one ended) then
+		// tell a stop from outside from the kubelet's restart.
+		if err := s.lc.Drain(cause); err != nil {
 			log.Warn("cannot drain", zap.Error(err))
 		}
 	}

@@ -82,7 +82,13 @@ func (s *Server) newLastWords() *lastWords {
 }
 
 func (w *lastWords) moved(t probes.Transition) {
-	w.add(t.At, fmt.Sprintf("phase %s -> %s: %s", t.From, t.To, t.Reason), "")
+	reason := t.Reason
+	w.mu.Lock()
+	if reason != "" && reason == w.cause {
+		reason = "the cause above" // the drain's reason is the stop's cause: said once
+	}
+	w.mu.Unlock()
+	w.add(t.At, fmt.Sprintf("phase %s -> %s: %s", t.From, t.To, reason), "")
 }
 
 func (w *lastWords) cordonChanged(c probes.CordonChange) {

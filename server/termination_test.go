@@ -156,13 +156,13 @@ func TestTerminationMessageStop(t *testing.T) {
 	// Newest first: how Run ended, the phase moves of the stop, the cut.
 	var order []string
 	for _, l := range lines[1:] {
-		for _, w := range []string{"Run returned after a ", "phase draining -> stopped", "drain cut short by signal user defined signal 2", "phase ready -> draining: signal user defined signal 2", "phase warming -> ready"} {
+		for _, w := range []string{"Run returned after a ", "phase draining -> stopped", "drain cut short by signal user defined signal 2", "phase ready -> draining: the cause above", "phase warming -> ready"} {
 			if strings.Contains(l, w) {
 				order = append(order, w)
 			}
 		}
 	}
-	if got, want := strings.Join(order, " | "), "Run returned after a  | phase draining -> stopped | drain cut short by signal user defined signal 2 | phase ready -> draining: signal user defined signal 2"; got != want {
+	if got, want := strings.Join(order, " | "), "Run returned after a  | phase draining -> stopped | drain cut short by signal user defined signal 2 | phase ready -> draining: the cause above"; got != want {
 		t.Errorf("transitions: got %q, want %q\n%s", got, want, msg)
 	}
 	if !strings.HasSuffix(lines[1], " stop: clean") {
