@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -142,7 +143,14 @@ func TestProbeRunFastAPI(t *testing.T) {
 		select {
 		case <-exited:
 		default:
+			// SIGKILL to the wrapper alone would leave uvicorn, in a
+			// process group of its own, running: its group too.
 			cmd.Process.Kill()
+			if m := reChildPID.FindStringSubmatch(logs.String()); m != nil {
+				if pid, err := strconv.Atoi(m[1]); err == nil {
+					_ = syscall.Kill(-pid, syscall.SIGKILL)
+				}
+			}
 			<-exited
 		}
 		if t.Failed() {
