@@ -144,7 +144,7 @@ func Read(f *probes.Facts, warmup time.Duration, emit func(*Reading)) {
 			}
 			var last float64
 			if !c.Time.IsZero() {
-				last = float64(c.Time.UnixNano()) / 1e9
+				last = seconds(c.Time)
 			}
 			put(LastResult, last)
 			put(Stale, flag(c.Stale))
@@ -171,6 +171,10 @@ func Drain(st *server.Stats) time.Duration {
 	}
 	return st.Drain
 }
+
+// seconds is t in seconds since the epoch, the whole seconds and the
+// fraction converted apart: float64(t.UnixNano())/1e9 rounds twice.
+func seconds(t time.Time) float64 { return float64(t.Unix()) + float64(t.Nanosecond())/1e9 }
 
 func flag(b bool) float64 {
 	if b {

@@ -37,7 +37,7 @@ func read(f probes.Facts, warmup time.Duration) map[string]float64 {
 }
 
 func TestRead(t *testing.T) {
-	at := time.Unix(1_700_000_000, 500_000_000)
+	at := time.Unix(1_700_000_000, 250_000_000)
 	warming := probes.Facts{
 		Phase: probes.Warming,
 		Gates: []probes.Report{
@@ -69,7 +69,7 @@ func TestRead(t *testing.T) {
 			"check/readiness/db/fail":    1,
 			"check/readiness/db/pass":    0,
 			"check/readiness/cache/fail": 1,
-			fmt.Sprintf("%d/readiness/db", readout.LastResult):          1_700_000_000.5,
+			fmt.Sprintf("%d/readiness/db", readout.LastResult):          1_700_000_000.25, // exactly: float64(UnixNano())/1e9 is off by 2e-7
 			fmt.Sprintf("%d/readiness/cache", readout.LastResult):       0,
 			fmt.Sprintf("%d/readiness/db", readout.Stale):               1,
 			fmt.Sprintf("%d/readiness/db", readout.ConsecutiveFailures): 3,
