@@ -12,9 +12,9 @@
 // this package never compiles client_golang.
 //
 // Every series is labelled only by names the service chose when it built its
-// gates (gates, checks, warm-up tasks) and by the fixed names of phases and
-// statuses, so the number of series is bounded by the service's own checks;
-// nothing a client sends becomes a label.
+// gates (gates, checks, warm-up tasks) and by the fixed names of phases,
+// statuses and ends, so the number of series is bounded by the service's own
+// checks; nothing a client sends becomes a label.
 //
 // The metrics:
 //
@@ -33,6 +33,24 @@
 //	probes_warmup_progress_ratio                             gauge: 0 to 1 over the whole warm-up
 //	probes_warmup_duration_seconds                           gauge: the warm-up so far, then its length
 //	probes_warmup_task_progress_ratio{task}                  gauge: 0 to 1 per warm-up task
+//	probes_restarts                                          gauge: instances before this one in its state directory
+//	probes_last_end{ended}                                   gauge: 1, labelled with how the last of them ended
+//	probes_last_end_timestamp_seconds                        gauge: when it ended
+//
+// The last three show the past (probes.Past: what package history read of
+// the instances before this one in its state directory) as anonymous
+// readers may see it: how many there were, how the last ended and when,
+// never why (Past.Cause). probes_restarts is there from the first scrape,
+// 0 for a first instance and for a service without a state directory,
+// which the lifecycle does not tell apart: so changes(probes_restarts[1h])
+// sees the first restart and probes_restarts > 3 compares from the start.
+// probes_last_end is one series at 1 whose label ended is stopped, broken,
+// closed or without a word (killed, or the machine went down), and only
+// when an instance ran before: it tells of an end that is over, not a state
+// that moves, so it has no 0 series for the ends that did not happen, as
+// kube-state-metrics' kube_pod_container_status_last_terminated_reason has
+// none. probes_last_end_timestamp_seconds dates that end, absent after an
+// end without a word, whose time nobody wrote.
 //
 // With the Server option, also what the server saw of its connections and
 // its shutdown (server.Stats):
@@ -167,6 +185,12 @@ var facts = [readout.NumFacts]*prometheus.Desc{
 		"How long the last warm-up has lasted so far, then its length once it ended; 0 before it began.", nil, nil),
 	readout.TaskProgress: prometheus.NewDesc("probes_warmup_task_progress_ratio",
 		"Progress of one warm-up task, from 0 to 1.", []string{"task"}, nil),
+	readout.Restarts: prometheus.NewDesc("probes_restarts",
+		"Instances that ran before this one with its state directory (history.StateDir); 0 for the first, and without a state directory.", nil, nil),
+	readout.LastEnd: prometheus.NewDesc("probes_last_end",
+		"1, labelled with how the instance before this one ended: stopped, broken, closed or without a word (killed, or its machine went down); absent when none ran before.", []string{"ended"}, nil),
+	readout.LastEndTime: prometheus.NewDesc("probes_last_end_timestamp_seconds",
+		"When the instance before this one ended, in seconds since the epoch; absent when none ran before or it ended without a word.", nil, nil),
 }
 
 // labels appends to buf the label values of r, in the order of its Desc's
@@ -181,7 +205,7 @@ func labels(buf []string, r *readout.Reading) []string {
 		return append(buf, r.Gate.String(), r.Name, r.Status.String())
 	case r.Fact.OfCheck():
 		return append(buf, r.Gate.String(), r.Name)
-	case r.Fact == readout.TaskProgress:
+	case r.Fact == readout.TaskProgress || r.Fact == readout.LastEnd:
 		return append(buf, r.Name)
 	}
 	return buf

@@ -333,10 +333,12 @@ func TestPromtoolCheckMetrics(t *testing.T) {
 		t.Skip("promtool not installed (Debian package prometheus)")
 	}
 	s := newService(t)
+	s.lc.SetPast(probes.Past{Restarts: 3, Ended: probes.EndedBroken, End: time.Now().Add(-time.Minute), Cause: "wedged"}) // the past's series too
 	close(s.progress)
 	testutil.Background(t, s.lc.Run)
 	s.eventually(t, 1, "probes_phase", "phase", "ready")
 	s.eventually(t, 1, "probes_check_status", "gate", "readiness", "check", "db", "status", "pass")
+	s.is(t, 1, "probes_last_end", "ended", "broken")
 	var text strings.Builder
 	mfs, err := s.reg.Gather()
 	if err != nil {
@@ -621,4 +623,19 @@ func TestInfo(t *testing.T) {
 	if _, ok := value(t, bare.reg, "probes_info"); ok {
 		t.Error("probes_info without an identity")
 	}
+}
+
+// TestPast: probes_restarts always, probes_last_end and its timestamp with
+// an instance before, never the cause; on a pedantic registry, which checks
+// every series against its description.
+func TestPast(t *testing.T) {
+	exporttest.Past(t, func(t *testing.T, lc *probes.Lifecycle) prometheus.Gatherer {
+		reg := prometheus.NewPedanticRegistry()
+		m, err := metrics.Register(reg, lc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(m.Close)
+		return reg
+	})
 }

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 
+	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 
 	"github.com/probekit/probes"
@@ -43,6 +44,12 @@ var gauges = [readout.NumFacts]gauge{
 	readout.WarmupDuration: {"probes.warmup.duration", "s",
 		"How long the last warm-up has lasted so far, then its length once it ended; 0 before it began.", true},
 	readout.TaskProgress: {"probes.warmup.task.progress", "1", "Progress of one warm-up task, from 0 to 1.", true},
+	readout.Restarts: {"probes.restarts", "{restart}",
+		"Instances that ran before this one with its state directory (history.StateDir); 0 for the first, and without a state directory.", false},
+	readout.LastEnd: {"probes.last_end", "{instance}",
+		"1, with how the instance before this one ended: stopped, broken, closed or without a word (killed, or its machine went down); no point when none ran before.", false},
+	readout.LastEndTime: {"probes.last_end.timestamp", "s",
+		"When the instance before this one ended, in seconds since the epoch; no point when none ran before or it ended without a word.", true},
 }
 
 // observables are the instruments read by the collection callback.
@@ -161,6 +168,11 @@ func (m *Metrics) options(r *readout.Reading) ([]metric.ObserveOption, bool) {
 		return m.byCheck.Get(r.Gate, r.Name).observe, true
 	case r.Fact == readout.TaskProgress:
 		return m.tasks.Get(probes.Startup, r.Name), true
+	case r.Fact == readout.LastEnd:
+		if opts, ok := m.endOpts[r.Name]; ok {
+			return opts, true
+		}
+		return observeWith(attribute.String("ended", r.Name)), true // an end this package does not know
 	}
 	return nil, true
 }

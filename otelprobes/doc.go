@@ -15,8 +15,8 @@
 // built, so gates may be built before or after Register.
 //
 // Every attribute is a name the service chose when it built its gates
-// (gates, checks, warm-up tasks) or a fixed name of a phase or a status, so
-// the number of series is bounded by the service's own checks.
+// (gates, checks, warm-up tasks) or a fixed name of a phase, a status or an
+// end, so the number of series is bounded by the service's own checks.
 //
 // The instruments, and the names the OpenTelemetry Prometheus exporter
 // (go.opentelemetry.io/otel/exporters/prometheus) gives them by default,
@@ -37,6 +37,16 @@
 //	probes.warmup.progress                           gauge 1: 0 to 1 over the whole warm-up                          probes_warmup_progress_ratio
 //	probes.warmup.duration                           gauge s: the warm-up so far, then its length                    probes_warmup_duration_seconds
 //	probes.warmup.task.progress{task}                gauge 1: 0 to 1 per warm-up task                                probes_warmup_task_progress_ratio
+//	probes.restarts                                  gauge {restart}: instances before this one, 0 for the first     probes_restarts
+//	probes.last_end{ended}                           gauge {instance}: 1, with how the last of them ended            probes_last_end
+//	probes.last_end.timestamp                        gauge s: when it ended                                          probes_last_end_timestamp_seconds
+//
+// The last three show the past (probes.Past) as anonymous readers may see
+// it, never its cause, as package metrics does: probes.restarts always, 0
+// for a first instance and without a state directory; probes.last_end a
+// single point at 1 whose attribute ended is stopped, broken, closed or
+// without a word, only when an instance ran before; its timestamp only when
+// that end was written (not after an end without a word).
 //
 // With the Server option (or Metrics.Server), also what the server saw of
 // its connections and its shutdown (server.Stats):

@@ -79,6 +79,7 @@ type Metrics struct {
 	gateOpts  [probes.Readiness + 1][probes.Pass + 1][]metric.ObserveOption
 	moveOpts  [readout.LastPhase + 1][readout.LastPhase + 1][]metric.AddOption // nil for a move no lifecycle makes
 	causeOpts map[probes.CordonCause][]metric.AddOption                        // cordon changes by cause
+	endOpts   map[string][]metric.ObserveOption                                // how the last instance ended (probes.Past.Ended)
 	byCheck   *readout.ByCheck[*check]
 	tasks     *readout.ByCheck[[]metric.ObserveOption] // by the startup gate and the task's name
 
@@ -158,8 +159,12 @@ func Register(mp metric.MeterProvider, lc *probes.Lifecycle, opts ...Option) (*M
 }
 
 // buildOptions builds the attribute options of the fixed sets: phases,
-// gates by status, cordon causes and transitions.
+// gates by status, cordon causes, transitions and the ways an instance ends.
 func (m *Metrics) buildOptions() {
+	m.endOpts = map[string][]metric.ObserveOption{}
+	for _, ended := range []string{probes.EndedStopped, probes.EndedBroken, probes.EndedClosed, probes.EndedSilent} {
+		m.endOpts[ended] = observeWith(attribute.String("ended", ended))
+	}
 	for p := range readout.Phases() {
 		m.phaseOpts[p] = observeWith(attribute.String("phase", p.String()))
 	}

@@ -302,6 +302,7 @@ func TestInstruments(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	lc.SetPast(probes.Past{Restarts: 1, Ended: probes.EndedStopped, End: time.Now()})
 	r := newReader(t)
 	m := register(t, r.mp, lc, otelprobes.Server(srv))
 	m.Observe(probes.Execution{Gate: probes.Readiness, Check: "db", Status: probes.Pass, Duration: time.Millisecond})
@@ -321,6 +322,9 @@ func TestInstruments(t *testing.T) {
 		"probes.cordon.changes":                   {counter, "{change}"},
 		"probes.warmup.progress":                  {gauge, "1"},
 		"probes.warmup.duration":                  {gauge, "s"},
+		"probes.restarts":                         {gauge, "{restart}"},
+		"probes.last_end":                         {gauge, "{instance}"},
+		"probes.last_end.timestamp":               {gauge, "s"},
 		"probes.refused_connections":              {counter, "{connection}"},
 		"probes.drain.duration":                   {gauge, "s"},
 		"probes.drain.late_requests":              {counter, "{request}"},
@@ -815,6 +819,7 @@ func TestExporterNamesArePackageMetrics(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	lc.SetPast(probes.Past{Restarts: 2, Ended: probes.EndedBroken, End: time.Now(), Cause: "wedged"})
 	promReg := prometheus.NewRegistry()
 	pm, err := metrics.Register(promReg, lc, metrics.Server(srv))
 	if err != nil {
@@ -856,8 +861,8 @@ func TestExporterNamesArePackageMetrics(t *testing.T) {
 		return out
 	}
 	got, want := families(otelReg), families(promReg)
-	if len(want) != 20 {
-		t.Errorf("package metrics has %d families, want 20", len(want))
+	if len(want) != 23 {
+		t.Errorf("package metrics has %d families, want 23", len(want))
 	}
 	for name, w := range want {
 		if got[name] != w {
@@ -886,4 +891,112 @@ func TestGatesBuiltAfterRegister(t *testing.T) {
 	defer mp.Shutdown(context.Background())
 	register(t, mp, lc)
 	exporttest.GatesBuiltAfter(t, lc, reg)
+}
+
+// The past through the OpenTelemetry Prometheus exporter: the series of
+// package metrics, and never the cause.
+func TestPast(t *testing.T) {
+	exporttest.Past(t, func(t *testing.T, lc *probes.Lifecycle) prometheus.Gatherer {
+		reg := prometheus.NewRegistry()
+		exporter, err := otelprom.New(otelprom.WithRegisterer(reg), otelprom.WithoutScopeInfo())
+		if err != nil {
+			t.Fatal(err)
+		}
+		mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(exporter))
+		t.Cleanup(func() { _ = mp.Shutdown(context.Background()) })
+		register(t, mp, lc)
+		return reg
+	})
+}
+
+// The past's points as an OTLP exporter gets them: probes.restarts with no
+// attribute, probes.last_end with ended alone, the timestamp in seconds;
+// the cause in no attribute of any point.
+func TestPastPoints(t *testing.T) {
+	lc := probes.NewLifecycle()
+	ready, err := readiness.New(lc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	must(t, ready.Add("db", probes.CheckFunc(func(context.Context) error { return nil })))
+	r := newReader(t)
+	register(t, r.mp, lc)
+	r.is(t, 0, "probes.restarts")
+	ms := r.collect(t)
+	for _, name := range []string{"probes.last_end", "probes.last_end.timestamp"} {
+		if m, ok := find(ms, name); ok {
+			t.Errorf("%s without a past: %+v", name, m.Data)
+		}
+	}
+
+	lc.SetPast(probes.Past{Restarts: 4, Ended: probes.EndedBroken, End: time.Unix(1_700_000_000, 0), Cause: exporttest.Secret})
+	ms = r.collect(t)
+	want := map[string]string{
+		"probes.restarts":           "[] 4",
+		"probes.last_end":           "[ended=broken] 1",
+		"probes.last_end.timestamp": "[] 1.7e+09",
+	}
+	for name, w := range want {
+		if got := points(ms, name); len(got) != 1 || got[0] != w {
+			t.Errorf("%s: got %v, want [%s]", name, got, w)
+		}
+	}
+	for name, ints := range map[string]bool{"probes.restarts": true, "probes.last_end": true, "probes.last_end.timestamp": false} {
+		m, _ := find(ms, name)
+		if _, ok := m.Data.(metricdata.Gauge[int64]); ok != ints {
+			t.Errorf("%s: %T, want an int64 gauge %v", name, m.Data, ints)
+		}
+	}
+	for _, m := range ms {
+		for _, p := range points(ms, m.Name) {
+			if strings.Contains(p, exporttest.Secret) {
+				t.Errorf("%s has the cause: %s", m.Name, p)
+			}
+		}
+	}
+
+	lc.SetPast(probes.Past{Restarts: 5, Ended: probes.EndedSilent})
+	ms = r.collect(t)
+	if got := points(ms, "probes.last_end"); len(got) != 1 || got[0] != "[ended=without a word] 1" {
+		t.Errorf("probes.last_end after a kill: %v", got)
+	}
+	if _, ok := find(ms, "probes.last_end.timestamp"); ok {
+		t.Error("probes.last_end.timestamp after a kill, whose end nobody wrote")
+	}
+}
+
+// points returns the points of the metric name as "[key=value ...] value"
+// (the sample count of a histogram).
+func points(ms []metricdata.Metrics, name string) []string {
+	m, ok := find(ms, name)
+	if !ok {
+		return nil
+	}
+	attrs := func(s attribute.Set) string {
+		var kv []string
+		for _, a := range s.ToSlice() {
+			kv = append(kv, string(a.Key)+"="+a.Value.String())
+		}
+		return "[" + strings.Join(kv, " ") + "]"
+	}
+	var out []string
+	switch d := m.Data.(type) {
+	case metricdata.Gauge[int64]:
+		for _, p := range d.DataPoints {
+			out = append(out, fmt.Sprintf("%s %v", attrs(p.Attributes), p.Value))
+		}
+	case metricdata.Gauge[float64]:
+		for _, p := range d.DataPoints {
+			out = append(out, fmt.Sprintf("%s %v", attrs(p.Attributes), p.Value))
+		}
+	case metricdata.Sum[int64]:
+		for _, p := range d.DataPoints {
+			out = append(out, fmt.Sprintf("%s %v", attrs(p.Attributes), p.Value))
+		}
+	case metricdata.Histogram[float64]:
+		for _, p := range d.DataPoints {
+			out = append(out, fmt.Sprintf("%s %v", attrs(p.Attributes), p.Count))
+		}
+	}
+	return out
 }

@@ -6,12 +6,15 @@ package exporttest
 import (
 	"context"
 	"errors"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/common/expfmt"
 
 	"github.com/probekit/probes"
 	"github.com/probekit/probes/internal/testenv/testutil"
@@ -82,6 +85,121 @@ func GatesBuiltAfter(t *testing.T, lc *probes.Lifecycle, g prometheus.Gatherer) 
 			}
 		})
 	}
+}
+
+// Secret is the cause Past gives the instance before: no series may show it.
+const Secret = "s3cr3t-token-9f2c"
+
+// Past asserts what the exporter that register puts on a new lifecycle
+// serves of the instances before it (probes.Past): probes_restarts always,
+// 0 without a past; probes_last_end{ended} at 1 and
+// probes_last_end_timestamp_seconds only when an instance ran before, the
+// timestamp only when its end was written; each as the latest SetPast says
+// at the scrape; and never the cause, which holds Secret, in any name,
+// label or help text.
+func Past(t *testing.T, register func(t *testing.T, lc *probes.Lifecycle) prometheus.Gatherer) {
+	t.Helper()
+	end := time.Unix(1_700_000_000, 250_000_000)
+	tests := []struct {
+		name     string
+		past     *probes.Past // nil: SetPast is never called
+		restarts float64
+		ended    string  // "": no probes_last_end
+		at       float64 // 0: no probes_last_end_timestamp_seconds
+	}{
+		{"no past", nil, 0, "", 0},
+		{"a first instance", &probes.Past{}, 0, "", 0},
+		{"after a clean stop", &probes.Past{Restarts: 1, Ended: probes.EndedStopped, End: end, Cause: "SIGTERM " + Secret}, 1, probes.EndedStopped, 1_700_000_000.25},
+		{"after a break", &probes.Past{Restarts: 3, Ended: probes.EndedBroken, End: end, Cause: "warm-up deadline missed: " + Secret}, 3, probes.EndedBroken, 1_700_000_000.25},
+		{"after a closed history", &probes.Past{Restarts: 2, Ended: probes.EndedClosed, End: end}, 2, probes.EndedClosed, 1_700_000_000.25},
+		{"after a kill", &probes.Past{Restarts: 7, Ended: probes.EndedSilent, Cause: Secret}, 7, probes.EndedSilent, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			lc := probes.NewLifecycle()
+			g := register(t, lc)
+			if tt.past != nil {
+				lc.SetPast(*tt.past)
+			}
+			if got, ok := Value(t, g, "probes_restarts"); !ok || got != tt.restarts {
+				t.Errorf("probes_restarts = %v (present %v), want %v", got, ok, tt.restarts)
+			}
+			ends := series(t, g, "probes_last_end")
+			switch {
+			case tt.ended == "" && len(ends) > 0:
+				t.Errorf("probes_last_end without an instance before: %v", ends)
+			case tt.ended != "" && (len(ends) != 1 || ends[0] != "ended="+tt.ended+" 1"):
+				t.Errorf("probes_last_end: got %v, want [ended=%s 1]", ends, tt.ended)
+			}
+			got, ok := Value(t, g, "probes_last_end_timestamp_seconds")
+			if tt.at == 0 && ok {
+				t.Errorf("probes_last_end_timestamp_seconds = %v, want none", got)
+			}
+			if tt.at != 0 && (!ok || got != tt.at) {
+				t.Errorf("probes_last_end_timestamp_seconds = %v (present %v), want %v", got, ok, tt.at)
+			}
+			if text := Text(t, g); strings.Contains(text, Secret) {
+				t.Errorf("the cause is served:\n%s", text)
+			}
+		})
+	}
+
+	// Read at each scrape: a later SetPast shows at the next one.
+	lc := probes.NewLifecycle()
+	g := register(t, lc)
+	lc.SetPast(probes.Past{Restarts: 1, Ended: probes.EndedBroken, End: end})
+	lc.SetPast(probes.Past{Restarts: 2, Ended: probes.EndedSilent})
+	if got, _ := Value(t, g, "probes_restarts"); got != 2 {
+		t.Errorf("after a second SetPast, probes_restarts = %v, want 2", got)
+	}
+	if ends := series(t, g, "probes_last_end"); len(ends) != 1 || ends[0] != "ended=without a word 1" {
+		t.Errorf("after a second SetPast, probes_last_end: %v", ends)
+	}
+	if _, ok := Value(t, g, "probes_last_end_timestamp_seconds"); ok {
+		t.Error("after a second SetPast, the first one's end is still served")
+	}
+}
+
+// series returns the series of name in g as "label=value,... value", the
+// exporter's own labels (otel_scope_*) left out.
+func series(t testing.TB, g prometheus.Gatherer, name string) []string {
+	t.Helper()
+	mfs, err := g.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			var labels []string
+			for _, l := range m.GetLabel() {
+				if !strings.HasPrefix(l.GetName(), "otel_") {
+					labels = append(labels, l.GetName()+"="+l.GetValue())
+				}
+			}
+			out = append(out, strings.Join(labels, ",")+" "+strconv.FormatFloat(m.GetGauge().GetValue(), 'g', -1, 64))
+		}
+	}
+	return out
+}
+
+// Text returns all that g serves, in the text exposition format.
+func Text(t testing.TB, g prometheus.Gatherer) string {
+	t.Helper()
+	mfs, err := g.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	for _, mf := range mfs {
+		if _, err := expfmt.MetricFamilyToText(&b, mf); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return b.String()
 }
 
 // Value returns the value of the first series of name in g whose labels

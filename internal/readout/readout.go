@@ -53,6 +53,20 @@ const (
 	WarmupDuration
 	// TaskProgress is one warm-up task's progress, from 0 to 1: by Name.
 	TaskProgress
+	// Restarts counts the instances that ran before this one in its state
+	// directory (Past.Restarts). It is read always, 0 without a past: the
+	// facts cannot tell a first instance from one that keeps no state
+	// directory, and a series there from the first scrape shows the first
+	// restart as a change.
+	Restarts
+	// LastEnd is 1, by Name: how the last of those instances ended
+	// (Past.Ended: stopped, broken, closed, without a word). Only when
+	// there was one.
+	LastEnd
+	// LastEndTime is when the last of them ended, in seconds since the
+	// epoch (Past.End). Only when that is known: not after an end without
+	// a word.
+	LastEndTime
 
 	// NumFacts is the number of facts: a table by Fact has this length.
 	NumFacts
@@ -68,7 +82,7 @@ type Reading struct {
 	Phase  probes.Phase  // of Phase
 	Gate   probes.Kind   // of GateStatus and of a check's facts
 	Status probes.Status // of GateStatus and CheckStatus
-	Name   string        // the check's, or the task's for TaskProgress
+	Name   string        // the check's, the task's for TaskProgress, how the last instance ended for LastEnd
 	Value  float64
 }
 
@@ -126,6 +140,16 @@ func Read(f *probes.Facts, warmup time.Duration, emit func(*Reading)) {
 		put(Phase, flag(p == f.Phase))
 	}
 	put(Cordoned, flag(!f.Cordon.IsZero()))
+	// The past as anonymous readers see it: never its cause.
+	past := f.Past.For(probes.Anonymous)
+	put(Restarts, float64(past.Restarts))
+	if !past.End.IsZero() {
+		put(LastEndTime, seconds(past.End))
+	}
+	if past.Ended != "" {
+		r.Name = past.Ended
+		put(LastEnd, 1)
+	}
 	progress := flag(f.Started) // a service with no warm-up tasks
 	for i := range f.Gates {
 		g := &f.Gates[i]
@@ -144,7 +168,7 @@ func Read(f *probes.Facts, warmup time.Duration, emit func(*Reading)) {
 			}
 			var last float64
 			if !c.Time.IsZero() {
-				last = float64(c.Time.UnixNano()) / 1e9
+				last = seconds(c.Time)
 			}
 			put(LastResult, last)
 			put(Stale, flag(c.Stale))
@@ -171,6 +195,10 @@ func Drain(st *server.Stats) time.Duration {
 	}
 	return st.Drain
 }
+
+// seconds is t in seconds since the epoch, the whole seconds and the
+// fraction converted apart: float64(t.UnixNano())/1e9 rounds twice.
+func seconds(t time.Time) float64 { return float64(t.Unix()) + float64(t.Nanosecond())/1e9 }
 
 func flag(b bool) float64 {
 	if b {

@@ -3,6 +3,7 @@ package readout_test
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -26,6 +27,8 @@ func key(r *readout.Reading) string {
 		return fmt.Sprintf("%d/%s/%s", r.Fact, r.Gate, r.Name)
 	case r.Fact == readout.TaskProgress:
 		return "task/" + r.Name
+	case r.Fact == readout.LastEnd:
+		return "ended/" + r.Name
 	}
 	return fmt.Sprint(r.Fact)
 }
@@ -37,7 +40,7 @@ func read(f probes.Facts, warmup time.Duration) map[string]float64 {
 }
 
 func TestRead(t *testing.T) {
-	at := time.Unix(1_700_000_000, 500_000_000)
+	at := time.Unix(1_700_000_000, 250_000_000)
 	warming := probes.Facts{
 		Phase: probes.Warming,
 		Gates: []probes.Report{
@@ -69,7 +72,7 @@ func TestRead(t *testing.T) {
 			"check/readiness/db/fail":    1,
 			"check/readiness/db/pass":    0,
 			"check/readiness/cache/fail": 1,
-			fmt.Sprintf("%d/readiness/db", readout.LastResult):          1_700_000_000.5,
+			fmt.Sprintf("%d/readiness/db", readout.LastResult):          1_700_000_000.25, // exactly: float64(UnixNano())/1e9 is off by 2e-7
 			fmt.Sprintf("%d/readiness/cache", readout.LastResult):       0,
 			fmt.Sprintf("%d/readiness/db", readout.Stale):               1,
 			fmt.Sprintf("%d/readiness/db", readout.ConsecutiveFailures): 3,
@@ -79,17 +82,28 @@ func TestRead(t *testing.T) {
 			"task/schema":                      1,
 			fmt.Sprint(readout.WarmupProgress): 0.75,
 			fmt.Sprint(readout.WarmupDuration): 1.5,
-		}, 6 + 1 + 2*3 + 2*7 + 2 + 2},
+			fmt.Sprint(readout.Restarts):       0,
+		}, 6 + 1 + 1 + 2*3 + 2*7 + 2 + 2},
 		{"ready, cordoned, no gates", ready, 0, map[string]float64{
 			"phase/ready":                      1,
 			fmt.Sprint(readout.Cordoned):       1,
 			fmt.Sprint(readout.WarmupProgress): 1, // started, no tasks
 			fmt.Sprint(readout.WarmupDuration): 0,
-		}, 6 + 1 + 2},
+		}, 6 + 1 + 1 + 2},
 		{"cold, no gates", probes.Facts{}, 0, map[string]float64{
 			"phase/cold":                       1,
 			fmt.Sprint(readout.WarmupProgress): 0,
-		}, 6 + 1 + 2},
+			fmt.Sprint(readout.Restarts):       0, // without a past too
+		}, 6 + 1 + 1 + 2},
+		{"after a break", probes.Facts{Past: probes.Past{Restarts: 3, Ended: probes.EndedBroken, End: at, Cause: "secret"}}, 0, map[string]float64{
+			fmt.Sprint(readout.Restarts):    3,
+			"ended/broken":                  1,
+			fmt.Sprint(readout.LastEndTime): 1_700_000_000.25,
+		}, 6 + 1 + 3 + 2},
+		{"after a kill", probes.Facts{Past: probes.Past{Restarts: 1, Ended: probes.EndedSilent}}, 0, map[string]float64{
+			fmt.Sprint(readout.Restarts): 1,
+			"ended/without a word":       1, // and no LastEndTime: the count says so
+		}, 6 + 1 + 2 + 2},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -106,6 +120,21 @@ func TestRead(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// No reading carries the past's cause, which is for authorised readers
+// only: the exporters' readers are anonymous.
+func TestPastWithoutCause(t *testing.T) {
+	const secret = "s3cr3t-token"
+	f := probes.Facts{Past: probes.Past{Restarts: 2, Ended: probes.EndedClosed, End: time.Unix(1, 0), Cause: secret}}
+	readout.Read(&f, 0, func(r *readout.Reading) {
+		if strings.Contains(fmt.Sprintf("%+v", *r), secret) {
+			t.Errorf("a reading carries the cause: %+v", *r)
+		}
+	})
+	if f.Past.Cause != secret {
+		t.Error("Read changed the facts it was given")
 	}
 }
 
