@@ -60,7 +60,7 @@ func stateHeld(t *testing.T, dir string) {
 // over the admin socket with a secret in the reason, then stopped by
 // SIGTERM; the third lists both before it, and how and why each ended, on
 // every surface: the deep view, /history, the page in a real browser,
-// probectl status and the fleet view. The termination message the second
+// probectl status, the fleet view and the metrics (how, not why). The termination message the second
 // left names the cause and who cordoned it. No surface shows the secret.
 func TestRestartForensics(t *testing.T) {
 	need(t, "chromium")
@@ -73,7 +73,7 @@ func TestRestartForensics(t *testing.T) {
 	termLog := filepath.Join(dir, "termination-log")
 	sock := filepath.Join(dir, "admin.sock")
 	addr, probeAddr := testutil.FreeAddr(t), testutil.FreeAddr(t)
-	args := []string{"-warmup", "200ms", "-metrics=false", "-drain", "300ms", "-shutdown-timeout", "2s",
+	args := []string{"-warmup", "200ms", "-drain", "300ms", "-shutdown-timeout", "2s",
 		"-admin-socket", sock, "-state-dir", state, "-termination-log", termLog, "-readers", "loopback"}
 	base := "http://" + probeAddr
 
@@ -173,6 +173,14 @@ func TestRestartForensics(t *testing.T) {
 	}
 	if in := round.Instances[0]; in.Restarts != 2 || in.LastEnded != "stopped" || !strings.HasPrefix(in.LastCause, "stopped by SIGTERM") {
 		t.Errorf("the fleet view: restarts %d, last %q: %q; want 2, stopped by SIGTERM", in.Restarts, in.LastEnded, in.LastCause)
+	}
+
+	metricsBody := getBody(t, base+"/metrics")
+	shown["metrics"] = metricsBody
+	for _, want := range []string{"\nprobes_restarts 2\n", "\nprobes_last_end{ended=\"stopped\"} 1\n", "\nprobes_last_end_timestamp_seconds "} {
+		if !strings.Contains(metricsBody, want) {
+			t.Errorf("/metrics lacks %q", strings.TrimSpace(want))
+		}
 	}
 
 	// The page, in chromium.
