@@ -272,7 +272,12 @@ func newWrapper(o runOptions, logger *slog.Logger) (*wrapper, error) {
 	parts := []app.Part{
 		metrics.Part(prometheus.NewRegistry()),
 		app.Task(readyTask, w.warm),
-		app.SelfCheck(aliveCheck, probes.CheckFunc(w.alive), probes.Every(time.Second), probes.Untimed()),
+		// The child's exit triggers the check (runChild), within the
+		// recheck gap; the schedule, as the other checks' (-interval), is
+		// only a safety net, so that the wrapper wakes no more often at
+		// rest than its checks of the child need.
+		app.SelfCheck(aliveCheck, probes.CheckFunc(w.alive), probes.Every(o.interval), probes.Untimed(),
+			probes.Recheck(min(o.every, o.interval))),
 	}
 	for _, c := range w.ready {
 		parts = append(parts, app.Check(c.name, c.checker, probes.Local(), probes.Every(o.interval),
