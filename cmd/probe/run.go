@@ -585,7 +585,10 @@ func (w *wrapper) warm(ctx context.Context, p *startup.Progress) error {
 		default:
 		}
 	})()
-	t := time.NewTimer(w.o.every)
+	// A ticker, not a timer set again once it has fired: the polls keep
+	// to -every and do not drift by the time each round takes, so that a
+	// child's readiness is seen within one -every of it.
+	t := time.NewTicker(w.o.every)
 	defer t.Stop()
 	for {
 		failing := w.failing()
@@ -604,7 +607,6 @@ func (w *wrapper) warm(ctx context.Context, p *startup.Progress) error {
 			return fmt.Errorf("%s: %w", failing[0].Name, ctx.Err())
 		case <-changed:
 		case <-t.C:
-			t.Reset(w.o.every)
 		}
 	}
 }
