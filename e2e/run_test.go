@@ -56,7 +56,7 @@ func fastAPIPython(t *testing.T) string {
 }
 
 // buildProbe builds cmd/probe into dir.
-func buildProbe(t *testing.T, dir string) string {
+func buildProbe(t testing.TB, dir string) string {
 	t.Helper()
 	bin := filepath.Join(dir, "probe")
 	build := exec.Command("go", "build", "-o", bin, "./cmd/probe")

@@ -219,12 +219,18 @@ func (p *Page) halt() {
 
 // loop tells every open stream of each new rendering: on a change at once,
 // and every Refresh for the figures that move without one. With no stream
-// open it renders nothing. It ends with the lifecycle's Run, and stops the
-// page then.
+// open it renders nothing, and its Refresh ticker is stopped, so that an
+// unwatched page does not wake the process: a stream that opens nudges it.
+// It ends with the lifecycle's Run, and stops the page then.
 func (p *Page) loop(ctx context.Context) error {
 	defer p.halt()
-	t := time.NewTicker(p.cfg.refresh)
-	defer t.Stop()
+	var t *time.Ticker
+	var tick <-chan time.Time // t's, nil while no stream is open
+	defer func() {
+		if t != nil {
+			t.Stop()
+		}
+	}()
 	var told *rendering
 	for {
 		select {
@@ -233,13 +239,21 @@ func (p *Page) loop(ctx context.Context) error {
 		case <-p.done:
 			return nil
 		case <-p.nudge:
-		case <-t.C:
+		case <-tick:
 		}
 		p.subsMu.Lock()
 		open := len(p.subs)
 		p.subsMu.Unlock()
 		if open == 0 {
+			if t != nil {
+				t.Stop()
+				t, tick = nil, nil
+			}
 			continue
+		}
+		if t == nil {
+			t = time.NewTicker(p.cfg.refresh)
+			tick = t.C
 		}
 		if r := p.current(); r != told {
 			told = r
@@ -393,6 +407,10 @@ func (p *Page) stream(w http.ResponseWriter, r *http.Request) {
 	nudge := make(chan struct{}, 1)
 	p.subs[nudge] = struct{}{}
 	p.subsMu.Unlock()
+	select {
+	case p.nudge <- struct{}{}: // the loop starts its Refresh ticker
+	default:
+	}
 	defer p.open.Done()
 	defer func() {
 		p.subsMu.Lock()

@@ -193,6 +193,25 @@ func TestStreamPushesChanges(t *testing.T) {
 	}
 }
 
+// An open stream gets the figures every Refresh with nothing changing,
+// also once every stream before it has closed (the ticker runs only while
+// a stream is open, and the one that opens starts it).
+func TestStreamRefreshes(t *testing.T) {
+	f := newFixture(t, history.Refresh(20*time.Millisecond))
+	testutil.Background(t, f.lc.Run)
+	testutil.Eventually(t, "ready", func() bool { return f.ready.Report().Status() == probes.Pass })
+	for i := range 2 {
+		c, next := stream(t, f.srv.URL)
+		// The first event is the page as it is; with no change, the
+		// next ones are the refreshes.
+		for range 3 {
+			next()
+		}
+		c.Close()
+		testutil.Eventually(t, fmt.Sprintf("stream %d gone", i+1), func() bool { return f.page.Streams() == 0 })
+	}
+}
+
 // Streams beyond the budget are refused; one that ends makes room.
 func TestStreamBudget(t *testing.T) {
 	// A reader that left is noticed at the next writes, which Refresh paces.

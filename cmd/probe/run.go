@@ -279,7 +279,12 @@ func newWrapper(o runOptions, logger *slog.Logger) (*wrapper, error) {
 	parts := []app.Part{
 		metrics.Part(prometheus.NewRegistry()),
 		app.Task(readyTask, w.warm),
-		app.SelfCheck(aliveCheck, probes.CheckFunc(w.alive), probes.Every(time.Second), probes.Untimed()),
+		// The child's exit triggers the check (runChild), within the
+		// recheck gap; the schedule, as the other checks' (-interval), is
+		// only a safety net, so that the wrapper wakes no more often at
+		// rest than its checks of the child need.
+		app.SelfCheck(aliveCheck, probes.CheckFunc(w.alive), probes.Every(o.interval), probes.Untimed(),
+			probes.Recheck(min(o.every, o.interval))),
 	}
 	for _, c := range w.ready {
 		parts = append(parts, app.Check(c.name, c.checker, probes.Local(), probes.Every(o.interval),
@@ -618,7 +623,10 @@ func (w *wrapper) warm(ctx context.Context, p *startup.Progress) error {
 		default:
 		}
 	})()
-	t := time.NewTimer(w.o.every)
+	// A ticker, not a timer set again once it has fired: the polls keep
+	// to -every and do not drift by the time each round takes, so that a
+	// child's readiness is seen within one -every of it.
+	t := time.NewTicker(w.o.every)
 	defer t.Stop()
 	for {
 		failing := w.failing()
@@ -637,7 +645,6 @@ func (w *wrapper) warm(ctx context.Context, p *startup.Progress) error {
 			return fmt.Errorf("%s: %w", failing[0].Name, ctx.Err())
 		case <-changed:
 		case <-t.C:
-			t.Reset(w.o.every)
 		}
 	}
 }

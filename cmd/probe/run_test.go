@@ -455,6 +455,74 @@ func TestRunLivenessFailsOnceTheChildExits(t *testing.T) {
 	}
 }
 
+// The child check runs every -interval, not more often, and the child's
+// exit still fails it at once: the exit triggers it.
+func TestRunChildCheckTriggeredByTheExit(t *testing.T) {
+	o, code, ok := parseRun([]string{"-probe-addr", testutil.FreeAddr(t), "-interval", "1h", "--", "sh", "-c", "read line; exit 4"}, io.Discard)
+	if !ok {
+		t.Fatalf("parseRun: exit %d", code)
+	}
+	w, err := newWrapper(o, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdin, feed, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stdin.Close()
+	defer feed.Close()
+	devnull, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer devnull.Close()
+	w.stdin, w.stdout, w.stderr = stdin, devnull, devnull
+	child := func() probes.Result {
+		for _, r := range w.a.Liveness.Report().Checks {
+			if r.Name == aliveCheck {
+				return r
+			}
+		}
+		t.Fatalf("no %q check in liveness", aliveCheck)
+		return probes.Result{}
+	}
+	// Held in the listener of the move to Broken, the stop cannot end the
+	// runner before the triggered execution has been seen.
+	failed := make(chan probes.Result, 1)
+	w.a.Lifecycle.Subscribe(func(tr probes.Transition) {
+		if tr.To != probes.Broken {
+			return
+		}
+		deadline := time.Now().Add(testutil.Deadline)
+		r := child()
+		for r.Status == probes.Pass && time.Now().Before(deadline) {
+			time.Sleep(time.Millisecond)
+			r = child()
+		}
+		failed <- r
+	})
+	exit := make(chan int, 1)
+	go func() { exit <- w.run(context.Background(), false) }()
+	<-w.started
+	testutil.Eventually(t, "startup passes", func() bool { return w.a.Startup.Report().Status() == probes.Pass })
+	if r := child(); r.Interval != time.Hour || r.Status != probes.Pass {
+		t.Errorf("child check before the exit: every %s, %s; want every -interval (1h), pass", r.Interval, r.Status)
+	}
+	feed.WriteString("go\n")
+	if r := <-failed; r.Status != probes.Fail || !strings.Contains(fmt.Sprint(r.Err), "exited with code 4") {
+		t.Errorf("child check once the child has exited: %s (%v); want fail, exited with code 4", r.Status, r.Err)
+	}
+	select {
+	case code := <-exit:
+		if code != 4 {
+			t.Errorf("exit code %d, want the child's 4", code)
+		}
+	case <-time.After(testutil.Deadline):
+		t.Fatalf("probe run still running %s after the child exited", testutil.Deadline)
+	}
+}
+
 // -live checks count only once startup has passed, and fail liveness after
 // -live-failures failures in a row.
 func TestRunLiveChecks(t *testing.T) {

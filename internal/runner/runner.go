@@ -379,13 +379,16 @@ func (r *Runner) fire(base context.Context, c *check) {
 	r.inflight++
 	r.mu.Unlock()
 
-	timeout := fmt.Errorf("timed out after %s: %w", c.cfg.Timeout, context.DeadlineExceeded)
+	// Made only when the execution times out: most never do.
+	timeout := func() error {
+		return fmt.Errorf("timed out after %s: %w", c.cfg.Timeout, context.DeadlineExceeded)
+	}
 	rec := &spec.Recorder[probes.Observation]{Key: func(o probes.Observation) string { return o.Measurement }}
 	watched := make(chan struct{})
 	stopWatch := context.AfterFunc(ctx, func() {
 		defer close(watched)
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			r.record(c, gen, time.Since(began), rec, timeout)
+			r.record(c, gen, time.Since(began), rec, timeout())
 		}
 	})
 	err := safe.Call(func() error { return c.checker.Check(context.WithValue(ctx, spec.RecorderKey{}, rec)) })
@@ -396,7 +399,7 @@ func (r *Runner) fire(base context.Context, c *check) {
 		<-watched
 	}
 	if err != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
-		err = timeout
+		err = timeout()
 	}
 	r.record(c, gen, elapsed, rec, err)
 	cancel()
