@@ -83,7 +83,7 @@ type lbChecks struct {
 // starts HAProxy until the test ends.
 func runHAProxy(t *testing.T, dir, front string, servers []lbServer, c lbChecks) *haproxy {
 	t.Helper()
-	h := &haproxy{socket: filepath.Join(dir, "haproxy.sock"), down: map[string]time.Time{}}
+	h := &haproxy{socket: filepath.Join(dir, "haproxy.sock"), log: &lockedLog{}, down: map[string]time.Time{}}
 	cfgPath := filepath.Join(dir, "haproxy.cfg")
 	f, err := os.Create(cfgPath)
 	if err != nil {
@@ -106,7 +106,7 @@ func runHAProxy(t *testing.T, dir, front string, servers []lbServer, c lbChecks)
 		t.Fatalf("haproxy -c: %v\n%s", err, out)
 	}
 	cmd := exec.Command("haproxy", "-db", "-f", cfgPath)
-	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
+	cmd.Stdout, cmd.Stderr = io.Discard, h.log
 	startOwned(t, cmd)
 	return h
 }
@@ -187,6 +187,7 @@ func startInstanceAt(t *testing.T, bin, name, addr, probeAddr string, args []str
 // haproxy is a running HAProxy with a stats socket.
 type haproxy struct {
 	socket string
+	log    *lockedLog // its own output: why it exited, when it did
 	mu     sync.Mutex
 	down   map[string]time.Time // first time each server was seen DOWN since reset
 }
@@ -257,7 +258,7 @@ func (h *haproxy) waitStatus(t *testing.T, server, want string, within time.Dura
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("HAProxy did not mark %s %s within %s (status %v, %v)", server, want, within, st, err)
+			t.Fatalf("HAProxy did not mark %s %s within %s (status %v, %v); its output:\n%s", server, want, within, st, err, h.log.String())
 		}
 		time.Sleep(5 * time.Millisecond)
 	}

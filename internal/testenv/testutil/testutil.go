@@ -5,7 +5,11 @@ package testutil
 
 import (
 	"context"
+	"math/rand/v2"
 	"net"
+	"os"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -97,15 +101,47 @@ func Listen(t testing.TB) net.Listener {
 }
 
 // FreeAddr returns a loopback address nobody listens on now, for a process
-// or a function that listens itself.
+// or a function that listens itself. The port is below the kernel's
+// ephemeral range when it can be: a port from that range (what ":0"
+// gives) can be taken, between this call and the listen, by any outgoing
+// connection of the machine, and a load test makes thousands of them.
 func FreeAddr(t testing.TB) string {
 	t.Helper()
+	if low := ephemeralLow(); low > freeFloor+1000 {
+		for range 50 {
+			port := freeFloor + rand.IntN(low-freeFloor)
+			ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+			if err == nil {
+				ln.Close()
+				return ln.Addr().String()
+			}
+		}
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer ln.Close()
 	return ln.Addr().String()
+}
+
+// freeFloor is the lowest port FreeAddr picks: above the well-known and
+// most registered services' ports.
+const freeFloor = 20000
+
+// ephemeralLow is the first port of the kernel's ephemeral range (Linux's
+// net.ipv4.ip_local_port_range), or 0 when it cannot be read.
+func ephemeralLow() int {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return 0
+	}
+	n, _ := strconv.Atoi(f[0])
+	return n
 }
 
 // CheckOnce runs c once with a deadline of timeout, as a gate runs an
