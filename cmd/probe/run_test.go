@@ -400,10 +400,13 @@ func TestRunReady(t *testing.T) {
 	}
 }
 
-// Liveness fails once the child has exited: the lifecycle is Broken, and
-// the stop that follows skips the drain.
-func TestRunLivenessFailsOnceTheChildExits(t *testing.T) {
-	o, code, ok := parseRun([]string{"-probe-addr", testutil.FreeAddr(t), "-drain", "1h", "--", "sh", "-c", "read line; exit 4"}, io.Discard)
+// inProcess assembles probe run, with flags, in this process in front of
+// a shell that exits 4 once a line is written to feed; nothing runs until
+// w.run.
+func inProcess(t *testing.T, flags ...string) (w *wrapper, feed *os.File) {
+	t.Helper()
+	args := append([]string{"-probe-addr", testutil.FreeAddr(t), "-termination-log", "-"}, flags...)
+	o, code, ok := parseRun(append(args, "--", "sh", "-c", "read line; exit 4"), io.Discard)
 	if !ok {
 		t.Fatalf("parseRun: exit %d", code)
 	}
@@ -415,14 +418,21 @@ func TestRunLivenessFailsOnceTheChildExits(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer stdin.Close()
-	defer feed.Close()
+	t.Cleanup(func() { stdin.Close(); feed.Close() })
 	devnull, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer devnull.Close()
+	t.Cleanup(func() { devnull.Close() })
 	w.stdin, w.stdout, w.stderr = stdin, devnull, devnull
+	return w, feed
+}
+
+// Liveness fails once the child has exited: the lifecycle is Broken, and
+// the stop that follows skips the drain.
+func TestRunLivenessFailsOnceTheChildExits(t *testing.T) {
+	w, feed := inProcess(t, "-drain", "1h")
+	o := w.o
 	// Held in the listener of the move to Broken, the stop cannot begin
 	// before the probe has been asked.
 	live := make(chan int, 1)
@@ -458,26 +468,7 @@ func TestRunLivenessFailsOnceTheChildExits(t *testing.T) {
 // The child check runs every -interval, not more often, and the child's
 // exit still fails it at once: the exit triggers it.
 func TestRunChildCheckTriggeredByTheExit(t *testing.T) {
-	o, code, ok := parseRun([]string{"-probe-addr", testutil.FreeAddr(t), "-interval", "1h", "--", "sh", "-c", "read line; exit 4"}, io.Discard)
-	if !ok {
-		t.Fatalf("parseRun: exit %d", code)
-	}
-	w, err := newWrapper(o, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdin, feed, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stdin.Close()
-	defer feed.Close()
-	devnull, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer devnull.Close()
-	w.stdin, w.stdout, w.stderr = stdin, devnull, devnull
+	w, feed := inProcess(t, "-interval", "1h")
 	child := func() probes.Result {
 		for _, r := range w.a.Liveness.Report().Checks {
 			if r.Name == aliveCheck {
