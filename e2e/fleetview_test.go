@@ -13,7 +13,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -143,7 +142,7 @@ func TestFleetView(t *testing.T) {
 
 	// The fleet page, served while the rest goes on.
 	ctx, cancel := context.WithCancel(context.Background())
-	stderr := &safeBuffer{}
+	stderr := &lockedLog{}
 	served := make(chan int)
 	go func() {
 		served <- fleet.Main(ctx, append([]string{"-serve", "127.0.0.1:0", "-every", "500ms"}, args...), &bytes.Buffer{}, stderr)
@@ -318,22 +317,4 @@ func TestFleetView(t *testing.T) {
 	if errs := consoleErrors(); len(errs) > 0 {
 		t.Errorf("console errors: %v", errs)
 	}
-}
-
-// safeBuffer is a buffer one goroutine writes and another reads.
-type safeBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *safeBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *safeBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
