@@ -74,22 +74,7 @@ func TestDisclosureOnEverySurface(t *testing.T) {
 		cordon      bool // the cordon's reason is on it for authorised readers
 		values      bool // db's observed value is on it for authorised readers
 	}
-	httpGet := func(path, accept string) func(bool) string {
-		return func(op bool) string {
-			req, _ := http.NewRequest(http.MethodGet, ts.URL+path, nil)
-			req.Header.Set("Accept", accept)
-			if op {
-				req.Header.Set("X-Op", "yes")
-			}
-			res, err := noKeepAlive.Do(req)
-			if err != nil {
-				t.Fatalf("GET %s: %v", path, err)
-			}
-			defer res.Body.Close()
-			b, _ := io.ReadAll(res.Body)
-			return string(b)
-		}
-	}
+	httpGet := func(path, accept string) func(bool) string { return opGet(t, ts.URL, path, accept) }
 	surfaces := []surface{
 		{"readyz json", httpGet("/readyz", "application/health+json"), true, true, false},
 		{"readyz text", httpGet("/readyz", "text/plain"), true, true, false},
@@ -292,22 +277,7 @@ func TestPastOnEverySurface(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	get := func(path, accept string) func(bool) string {
-		return func(op bool) string {
-			req, _ := http.NewRequest(http.MethodGet, ts.URL+path, nil)
-			req.Header.Set("Accept", accept)
-			if op {
-				req.Header.Set("X-Op", "yes")
-			}
-			res, err := noKeepAlive.Do(req)
-			if err != nil {
-				t.Fatalf("GET %s: %v", path, err)
-			}
-			defer res.Body.Close()
-			b, _ := io.ReadAll(res.Body)
-			return string(b)
-		}
-	}
+	get := func(path, accept string) func(bool) string { return opGet(t, ts.URL, path, accept) }
 	for _, s := range []struct {
 		name, public string // what anonymous readers see of the end ("": the surface has none)
 		read         func(op bool) string
@@ -358,4 +328,23 @@ func servePage(t *testing.T, lc *probes.Lifecycle, hist *history.History) *httpt
 	ts := httptest.NewServer(mux)
 	t.Cleanup(func() { page.Close(); ts.Close() })
 	return ts
+}
+
+// opGet returns a reader of base+path with accept: as an operator (the
+// test policy's X-Op header) when given true, anonymously otherwise.
+func opGet(t *testing.T, base, path, accept string) func(op bool) string {
+	return func(op bool) string {
+		req, _ := http.NewRequest(http.MethodGet, base+path, nil)
+		req.Header.Set("Accept", accept)
+		if op {
+			req.Header.Set("X-Op", "yes")
+		}
+		res, err := noKeepAlive.Do(req)
+		if err != nil {
+			t.Fatalf("GET %s: %v", path, err)
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return string(b)
+	}
 }
