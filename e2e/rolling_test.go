@@ -264,6 +264,24 @@ func (h *haproxy) waitStatus(t *testing.T, server, want string, within time.Dura
 	}
 }
 
+// serving waits until HAProxy marks each of servers UP, then checks that
+// url, through it, answers 200 before any restart begins.
+func (h *haproxy) serving(t *testing.T, servers []string, url string) {
+	t.Helper()
+	for _, name := range servers {
+		h.waitStatus(t, name, "UP", 30*time.Second)
+	}
+	once := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 5 * time.Second}
+	res, err := once.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != 200 {
+		t.Fatalf("%s through HAProxy before the restart: %d", url, res.StatusCode)
+	}
+}
+
 // watchDown records when each server is first seen DOWN, until ctx ends.
 func (h *haproxy) watchDown(ctx context.Context, done chan<- struct{}) {
 	defer close(done)
@@ -345,19 +363,7 @@ func rollingRestart(t *testing.T, bin string, args []string) outcome {
 		startInstance(t, bin, "b", testutil.FreeAddr(t), args),
 	}
 	lb := startHAProxy(t, dir, front, instances)
-	for _, in := range instances {
-		lb.waitStatus(t, in.name, "UP", 30*time.Second)
-	}
-	// Sanity: the API answers through the balancer.
-	once := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 5 * time.Second}
-	res, err := once.Get("http://" + front + "/api/items/7")
-	if err != nil {
-		t.Fatal(err)
-	}
-	res.Body.Close()
-	if res.StatusCode != 200 {
-		t.Fatalf("API through HAProxy before the restart: %d", res.StatusCode)
-	}
+	lb.serving(t, []string{instances[0].name, instances[1].name}, "http://"+front+"/api/items/7")
 
 	const load = 14 * time.Second
 	wrk := exec.Command("wrk", "-t2", "-c16", fmt.Sprintf("-d%ds", int(load.Seconds())), "--timeout", "5s",

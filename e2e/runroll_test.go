@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -158,18 +157,7 @@ func rollSeed(t *testing.T, dir, py, probe, path string) seedRoll {
 		servers = append(servers, lbServer{Name: s.name, Addr: s.appAddr, ProbePort: port})
 	}
 	lb := runHAProxy(t, t.TempDir(), front, servers, lbChecks{path: path, inter: inter, fall: fall, rise: rise})
-	for _, s := range insts {
-		lb.waitStatus(t, s.name, "UP", 30*time.Second)
-	}
-	once := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 5 * time.Second}
-	res, err := once.Get("http://" + front + "/health")
-	if err != nil {
-		t.Fatal(err)
-	}
-	res.Body.Close()
-	if res.StatusCode != 200 {
-		t.Fatalf("/health through HAProxy before the restart: %d", res.StatusCode)
-	}
+	lb.serving(t, []string{insts[0].name, insts[1].name}, "http://"+front+"/health")
 
 	// wrk runs until it is interrupted, once both restarts are over: it
 	// prints its summary on SIGINT.
