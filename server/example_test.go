@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -335,4 +336,32 @@ func ExampleProbeListener() {
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
 	fmt.Println(srv.Run(ctx)) // serves both until ctx ends, then drains (at most 30s)
+}
+
+// A program that takes the stop signals itself (a wrapper that passes them
+// on after the drain, say) turns Run's own handling off and ends Run's
+// context with the signal as its cause: the drain's reason, and so the
+// timeline and the next instance's record, say what the signal meant.
+func ExampleSignalStop() {
+	lc := probes.NewLifecycle()
+	_, _ = startup.New(lc) // no tasks: ready as Run starts
+	r := chi.NewRouter()
+	_, _ = server.Register(r, lc)
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	srv, _ := server.New(&http.Server{Handler: r}, lc, server.Listener(ln),
+		server.Signals(), // none: the program handles SIGTERM itself
+		server.DrainDelay(10*time.Millisecond), server.TerminationLog(""))
+
+	ctx, stop := context.WithCancelCause(context.Background())
+	lc.Subscribe(func(t probes.Transition) {
+		switch t.To {
+		case probes.Ready:
+			stop(&server.SignalStop{Signal: syscall.SIGTERM}) // in a real program: on SIGTERM
+		case probes.Draining:
+			fmt.Println("draining:", t.Reason)
+		}
+	})
+	_ = srv.Run(ctx)
+	// Output:
+	// draining: stopped by SIGTERM while ready and live: a stop from outside (a rolling update, a scale-in, an eviction)
 }

@@ -361,10 +361,29 @@ func signalName(s string) string {
 	return "signal " + s
 }
 
+// SignalStop is a cause to end Run's context with (context.WithCancelCause)
+// when the program takes the stop signals itself (Signals() with none) and
+// ends Run when one comes: the termination message, the drain's reason and
+// the next instance's record then say what the signal meant (a stop from
+// outside, or the kubelet's restart while liveness fails), as they do when
+// Run hears the signal. It is context.Canceled for errors.Is. A context of
+// signal.NotifyContext needs none: its own cause names its signal.
+type SignalStop struct{ Signal os.Signal }
+
+func (e *SignalStop) Error() string { return e.Signal.String() + " signal received" }
+
+// Is reports whether target is context.Canceled: ending a context with
+// it is a cancellation.
+func (e *SignalStop) Is(target error) bool { return target == context.Canceled }
+
 // contextCause says why ctx ended: the service's own stop, or a signal
-// when ctx is signal.NotifyContext's.
+// (SignalStop, or signal.NotifyContext's cause).
 func (s *Server) contextCause(ctx context.Context) string {
 	cause := context.Cause(ctx)
+	var stop *SignalStop
+	if errors.As(cause, &stop) && stop.Signal != nil {
+		return s.signalCause(signalName(stop.Signal.String()))
+	}
 	if name, ok := strings.CutSuffix(cause.Error(), " signal received"); ok && errors.Is(cause, context.Canceled) {
 		return s.signalCause(signalName(name))
 	}

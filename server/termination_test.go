@@ -353,6 +353,15 @@ func TestTerminationMessageCauses(t *testing.T) {
 			return setup{srv: srv, ctx: ctx, base: base, trigger: func() { cancel(errors.New("config reloaded")) }}
 		}, "stopped: the context was cancelled (config reloaded): the service's own stop", ""},
 
+		{"the program's own signal handling (SignalStop)", func(t *testing.T, path string) setup {
+			lc := probes.NewLifecycle()
+			testutil.Ready(t, lc)
+			srv, base := newServer(t, lc, path, server.Signals())
+			ctx, cancel := context.WithCancelCause(context.Background())
+			t.Cleanup(func() { cancel(nil) })
+			return setup{srv: srv, ctx: ctx, base: base, trigger: func() { cancel(fmt.Errorf("the wrapper: %w", &server.SignalStop{Signal: syscall.SIGTERM})) }}
+		}, "stopped by SIGTERM while ready and live: a stop from outside (a rolling update, a scale-in, an eviction)", ""},
+
 		{"signal.NotifyContext's signal", func(t *testing.T, path string) setup {
 			lc := probes.NewLifecycle()
 			testutil.Ready(t, lc)

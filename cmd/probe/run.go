@@ -438,7 +438,7 @@ func (w *wrapper) signals(sigs <-chan os.Signal, quit <-chan struct{}) {
 			if w.stopSig.CompareAndSwap(0, int32(sig)) {
 				w.cause.CompareAndSwap(causeNone, causeSignal)
 				w.log.Info("stopping: readiness fails, the drain, then the child gets the signal", zap.Stringer("signal", sig))
-				w.stopRun(signalStop(sig))
+				w.stopRun(&server.SignalStop{Signal: sig}) // the message names it, as Run would
 				continue
 			}
 			w.a.Server().EndDrain("signal " + sig.String() + " again")
@@ -459,15 +459,6 @@ func (w *wrapper) signals(sigs <-chan os.Signal, quit <-chan struct{}) {
 		}
 	}
 }
-
-// signalStop is the cause of Run's end when a signal stops the wrapper.
-// It reads as signal.NotifyContext's cause does, so that the termination
-// message names the signal and what it meant (a stop from outside, or the
-// kubelet's restart while liveness fails), as it does for any service.
-type signalStop syscall.Signal
-
-func (s signalStop) Error() string        { return syscall.Signal(s).String() + " signal received" }
-func (s signalStop) Is(target error) bool { return target == context.Canceled }
 
 // stopSignal is the signal the child's group gets to stop: the one the
 // wrapper got, or SIGTERM when the wrapper stops for another reason.
