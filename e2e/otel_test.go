@@ -5,7 +5,6 @@ package e2e
 import (
 	"context"
 	"errors"
-	"io"
 	"net/http"
 	"regexp"
 	"slices"
@@ -150,18 +149,9 @@ func TestOtelExporterSeenByPrometheus(t *testing.T) {
 // logNames logs the names of the probes_ families the exporter serves.
 func logNames(t *testing.T, url string) {
 	t.Helper()
-	res, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	body, err := io.ReadAll(res.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var names []string
-	for _, m := range regexp.MustCompile(`(?m)^# TYPE (probes_\S+) (\S+)`).FindAllSubmatch(body, -1) {
-		names = append(names, string(m[1])+" "+string(m[2]))
+	for _, m := range regexp.MustCompile(`(?m)^# TYPE (probes_\S+) (\S+)`).FindAllStringSubmatch(getBody(t, url), -1) {
+		names = append(names, m[1]+" "+m[2])
 	}
 	slices.Sort(names)
 	t.Logf("the exporter serves %d probes_ families:", len(names))
