@@ -19,6 +19,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -580,8 +581,13 @@ func TestRunSecondSignal(t *testing.T) {
 	if code := w.wait(); code != 0 {
 		t.Errorf("exit code %d, want 0", code)
 	}
-	if !strings.Contains(w.stderr.String(), "drain cut short") {
-		t.Errorf("the log does not say the drain was cut short:\n%s", w.stderr.String())
+	// The second signal ends the hour's drain: cut short once it has
+	// begun, or skipped when it comes in the moment between readiness
+	// failing and the drain's start (the server's subscribers run then).
+	log := w.stderr.String()
+	skipped := regexp.MustCompile(`msg="drain skipped" .*reason="signal terminated again"`)
+	if !strings.Contains(log, "drain cut short") && !skipped.MatchString(log) {
+		t.Errorf("the log does not say the second signal ended the drain:\n%s", log)
 	}
 }
 
